@@ -1,0 +1,85 @@
+# bayar — the commands a person runs are the commands CI runs (.ci/run calls `make lint` and `make test`).
+#
+#   make up      run everything in one process (SQLite, in-process bus, sandbox) on HOST:PORT
+#   make test    run the test suite (extra pytest arguments: PYTEST_ARGS="-k kiosk -x")
+#   make lint    ruff check, ruff format --check, mypy --strict, import-linter
+#   make check   lint, then test
+#   make fmt     ruff format + ruff check --fix
+#   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+PYTEST_ARGS ?=
+CHROMIUM := /usr/bin/chromium
+# Only the directories that exist, so a missing bench/ (or tests/) never makes ruff fail.
+LINT_PATHS := $(wildcard src tests bench)
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+# `make test` installs chromium only when it is missing: no apt-get when it is already there.
+TEST_PREREQS := venv
+ifeq ($(wildcard $(CHROMIUM)),)
+TEST_PREREQS += browsers
+endif
+
+.PHONY: help venv up test lint check fmt browsers clean
+
+help:
+	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
+
+# The venv is created once; the editable install re-runs only when pyproject.toml changes.
+venv: $(STAMP)
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@
+
+up: venv
+	$(BIN)/bayar up --host $(HOST) --port $(PORT)
+
+test: $(TEST_PREREQS)
+	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Runs every linter, then fails if any of them failed, so one run shows all problems.
+lint: venv
+	@status=0; \
+	for cmd in "ruff check $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy" "lint-imports"; do \
+		echo "+ $(BIN)/$$cmd"; \
+		$(BIN)/$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
+	done; \
+	exit $$status
+
+check:
+	$(MAKE) lint
+	$(MAKE) test
+
+fmt: venv
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+browsers:
+	@if [ -x $(CHROMIUM) ]; then \
+		echo "chromium present: $(CHROMIUM)"; \
+	elif ! command -v apt-get >/dev/null 2>&1; then \
+		echo "!! $(CHROMIUM) is missing and apt-get is not available: browser tests will be skipped (they fail under CI=true)"; \
+		[ "$${CI:-}" != true ]; \
+	else \
+		set -x; \
+		$(SUDO) apt-get update && \
+		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y chromium; \
+	fi
+
+clean:
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache test-results
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

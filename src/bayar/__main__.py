@@ -1,0 +1,3 @@
+from bayar.cli import main
+
+main()

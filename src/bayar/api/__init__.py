@@ -1,0 +1,1 @@
+"""The JSON API: parse, call the core, answer. No business rules here."""

@@ -1,0 +1,21 @@
+"""`GET /api/products`."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+from bayar.api.deps import Context
+from bayar.api.schemas import ProductOut
+from bayar.storage import repositories as repo
+
+router = APIRouter(prefix="/api", tags=["catalog"])
+
+
+@router.get("/products", response_model=list[ProductOut])
+async def products(ctx: Context) -> list[ProductOut]:
+    async with ctx.db.session() as session:
+        rows = await repo.products(session)
+    return [
+        ProductOut(id=p.id, name=p.name, price=p.price, stock=p.stock, image_url=p.image_url)
+        for p in rows
+    ]

@@ -1,0 +1,77 @@
+"""`POST /api/payments/create-transaction` and `POST /api/payments/notification`."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from fastapi import APIRouter, Header, Request, Response
+from fastapi.responses import JSONResponse
+
+from bayar.api.deps import Context
+from bayar.api.schemas import CreateTransaction, NotificationReceipt, Problem, TransactionOut
+from bayar.api.views import transaction_out
+from bayar.gateways.base import Customer
+from bayar.payments.service import CartLine, Checkout
+from bayar.storage import repositories as repo
+
+router = APIRouter(prefix="/api/payments", tags=["payments"])
+
+
+@router.post(
+    "/create-transaction",
+    status_code=201,
+    response_model=TransactionOut,
+    responses={
+        200: {"model": TransactionOut, "description": "the order made earlier with this Idempotency-Key"},
+        202: {"model": TransactionOut, "description": "created; the gateway did not answer yet (payment null)"},
+        409: {"model": Problem, "description": "not enough stock"},
+        422: {"model": Problem, "description": "unknown product, bad quantity or malformed body"},
+        502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
+    },
+)
+async def create_transaction(
+    body: CreateTransaction,
+    ctx: Context,
+    response: Response,
+    idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+) -> TransactionOut:
+    """Price the cart on the server, reserve stock, create the order and its gateway transaction."""
+    customer = Customer(**body.customer.model_dump()) if body.customer else None
+    order, replayed = await ctx.payments.create_transaction(
+        Checkout(
+            items=tuple(CartLine(i.product_id, i.quantity) for i in body.items),
+            payment_type=body.payment_type,
+            customer=customer,
+            bank=body.bank,
+            store=body.store,
+            machine_id=body.machine_id,
+            idempotency_key=idempotency_key,
+            finish_url=body.finish_url,
+        )
+    )
+    async with ctx.db.session() as session:
+        fresh = await session.get(repo.Order, order.id)
+        payment = await repo.payment_of(session, order.id)
+    assert fresh is not None
+    out = transaction_out(fresh, payment)
+    if replayed:
+        response.status_code = 200
+    elif out.payment is None and fresh.status == "pending":
+        response.status_code = 202
+    return out
+
+
+@router.post(
+    "/notification",
+    response_model=NotificationReceipt,
+    responses={
+        400: {"model": NotificationReceipt, "description": "not a JSON notification"},
+        401: {"model": NotificationReceipt, "description": "signature_key does not match"},
+        422: {"model": NotificationReceipt, "description": "amount or currency differs from the order"},
+    },
+)
+async def notification(request: Request, ctx: Context) -> JSONResponse:
+    """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks."""
+    receipt = await ctx.inbox.receive(await request.body(), request.headers)
+    body = NotificationReceipt(status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail)
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=receipt.http_status)

@@ -1,0 +1,128 @@
+"""Wire models of the API (the contract kiosks, the shop and outside front ends rely on)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class Problem(BaseModel):
+    detail: str
+
+
+class CartItem(BaseModel):
+    model_config = ConfigDict(extra="ignore")  # a client's "price" is ignored: the server prices
+
+    product_id: str = Field(min_length=1, max_length=64)
+    quantity: int = Field(ge=1, le=100)
+
+
+class CustomerIn(BaseModel):
+    first_name: str | None = Field(default=None, max_length=100)
+    last_name: str | None = Field(default=None, max_length=100)
+    email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+    phone: str | None = Field(default=None, max_length=30, pattern=r"^\+?[0-9 \-]{6,30}$")
+
+
+class CreateTransaction(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    items: list[CartItem] = Field(min_length=1, max_length=50)
+    customer: CustomerIn | None = None
+    payment_type: Literal["snap", "qris", "gopay", "bank_transfer", "echannel", "cstore"] = "snap"
+    bank: Literal["bca", "bni", "bri", "permata"] | None = None
+    store: Literal["indomaret", "alfamart"] | None = None
+    machine_id: str | None = Field(default=None, max_length=64)
+    finish_url: str | None = Field(default=None, max_length=500)
+
+
+class PaymentOut(BaseModel):
+    payment_type: str
+    status: str | None = None
+    transaction_id: str | None = None
+    token: str | None = None
+    redirect_url: str | None = None
+    qr_string: str | None = None
+    qr_url: str | None = None
+    va_number: str | None = None
+    bank: str | None = None
+    bill_key: str | None = None
+    biller_code: str | None = None
+    payment_code: str | None = None
+    store: str | None = None
+
+
+class TransactionOut(BaseModel):
+    order_id: str
+    status: str
+    gross_amount: int
+    expiry_time: datetime
+    payment: PaymentOut | None
+
+
+class OrderItemOut(BaseModel):
+    product_id: str
+    name: str
+    price: int
+    quantity: int
+
+
+class HistoryOut(BaseModel):
+    from_status: str | None
+    to_status: str
+    event: str
+    source: str
+    ignored: bool
+    note: str | None
+    at: datetime
+
+
+class RefundOut(BaseModel):
+    refund_key: str
+    amount: int
+    status: str
+    reason: str | None = None
+    created_at: datetime
+
+
+class OrderOut(BaseModel):
+    order_id: str
+    status: str
+    gross_amount: int
+    currency: str
+    channel: str
+    machine_id: str | None
+    created_at: datetime
+    expiry_time: datetime
+    items: list[OrderItemOut]
+    payment: PaymentOut | None
+    refunds: list[RefundOut]
+    history: list[HistoryOut]
+
+
+class ProductOut(BaseModel):
+    id: str
+    name: str
+    price: int
+    stock: int
+    image_url: str | None
+
+
+class RefundIn(BaseModel):
+    amount: int | None = Field(default=None, ge=1, description="rupiah; omit for the whole remainder")
+    refund_key: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9\-_.~]+$")
+    reason: str = Field(default="", max_length=255)
+
+
+class RefundResult(BaseModel):
+    order_id: str
+    order_status: str
+    refund: RefundOut
+
+
+class NotificationReceipt(BaseModel):
+    status: str
+    order_id: str | None = None
+    detail: str | None = None

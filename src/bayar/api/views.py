@@ -1,0 +1,69 @@
+"""Database rows as wire models."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bayar.api.schemas import HistoryOut, OrderItemOut, OrderOut, PaymentOut, RefundOut, TransactionOut
+from bayar.storage.models import Order, Payment, Refund
+
+INSTRUCTION_FIELDS = (
+    "token", "redirect_url", "qr_string", "qr_url", "va_number", "bank",
+    "bill_key", "biller_code", "payment_code", "store",
+)
+
+
+def payment_out(payment: Payment | None) -> PaymentOut | None:
+    if payment is None or payment.status in ("creating", "unknown", "rejected"):
+        return None
+    found: dict[str, Any] = {k: payment.instructions.get(k) for k in INSTRUCTION_FIELDS}
+    return PaymentOut(
+        payment_type=payment.payment_type,
+        status=payment.status,
+        transaction_id=payment.transaction_id,
+        **found,
+    )
+
+
+def refund_out(refund: Refund) -> RefundOut:
+    return RefundOut(
+        refund_key=refund.refund_key, amount=refund.amount, status=refund.status,
+        reason=refund.reason or None, created_at=refund.created_at,
+    )
+
+
+def transaction_out(order: Order, payment: Payment | None) -> TransactionOut:
+    return TransactionOut(
+        order_id=order.id,
+        status=order.status,
+        gross_amount=order.gross_amount,
+        expiry_time=order.expires_at,
+        payment=payment_out(payment),
+    )
+
+
+def order_out(details: dict[str, Any]) -> OrderOut:
+    order: Order = details["order"]
+    return OrderOut(
+        order_id=order.id,
+        status=order.status,
+        gross_amount=order.gross_amount,
+        currency=order.currency,
+        channel=order.channel,
+        machine_id=order.machine_id,
+        created_at=order.created_at,
+        expiry_time=order.expires_at,
+        items=[
+            OrderItemOut(product_id=i.product_id, name=i.name, price=i.price, quantity=i.quantity)
+            for i in details["items"]
+        ],
+        payment=payment_out(details["payment"]),
+        refunds=[refund_out(r) for r in details["refunds"]],
+        history=[
+            HistoryOut(
+                from_status=h.from_status, to_status=h.to_status, event=h.event, source=h.source,
+                ignored=h.ignored, note=h.note, at=h.at,
+            )
+            for h in details["history"]
+        ],
+    )

@@ -1,0 +1,147 @@
+"""create_app(settings): the one composition root. Its lifespan builds and closes everything."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import httpx
+from fastapi import FastAPI
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.staticfiles import StaticFiles
+
+from bayar import __version__
+from bayar.api import errors as api_errors
+from bayar.api.routes import router as api_router
+from bayar.bus.factory import make_bus
+from bayar.config import Settings
+from bayar.context import AppContext
+from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.landing import routes as landing
+from bayar.metrics import Metrics
+from bayar.payments.inbox import Inbox
+from bayar.payments.service import PaymentsService, ReconcilePolicy
+from bayar.sandbox import Sandbox, create_sandbox_app
+from bayar.storage.db import Database
+from bayar.storage.seed import seed_demo_catalog
+from bayar.worker.runner import Worker
+
+log = logging.getLogger("bayar")
+SANDBOX_PATH = "/sandbox"
+NOTIFICATION_PATH = "/api/payments/notification"
+STATIC = Path(__file__).parent / "static"
+REAL_SNAP_JS = {
+    False: "https://app.sandbox.midtrans.com/snap/snap.js",
+    True: "https://app.midtrans.com/snap/snap.js",
+}
+
+
+def create_app(
+    settings: Settings,
+    *,
+    public_url: str = "http://127.0.0.1:8000",
+    run_worker: bool = True,
+    seed: bool = True,
+    now: Callable[[], datetime] | None = None,
+) -> FastAPI:
+    """The web application. In sandbox mode the emulator is mounted at /sandbox, bayar's gateway
+    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app."""
+    settings.server_key()  # refuses to build without keys in real mode
+    base = (settings.bayar_public_url or public_url).rstrip("/")
+    app = FastAPI(title="bayar", version=__version__, summary="Payments for QRIS kiosks and shops")
+    # Calls from the sandbox and the adapter to this very app skip the network.
+    loopback = httpx.ASGITransport(app=app, raise_app_exceptions=False)
+
+    sandbox = (
+        Sandbox(settings, notification_url=f"{base}{NOTIFICATION_PATH}", local=(base, loopback))
+        if settings.bayar_sandbox
+        else None
+    )
+    context = build_context(settings, base_url=base, transport=loopback, now=now)
+    worker = Worker(context.payments, interval=settings.bayar_worker_interval) if run_worker else None
+    db, bus = context.db, context.bus
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        if seed and await seed_demo_catalog(db):
+            log.info("demo catalog created")
+        if sandbox is not None:
+            await sandbox.start()
+        if worker is not None:
+            worker.start()
+        try:
+            yield
+        finally:
+            if worker is not None:
+                await worker.stop()
+            if sandbox is not None:
+                await sandbox.stop()
+            await context.payments.gateway.aclose()
+            await bus.close()
+            await db.close()
+
+    app.router.lifespan_context = lifespan
+    app.state.context = context
+    api_errors.install(app)
+    origins = [o.strip() for o in settings.bayar_cors_origins.split(",") if o.strip()]
+    if origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=origins,
+            allow_methods=["GET", "POST"],
+            allow_headers=["Content-Type", "Idempotency-Key", "Authorization"],
+        )
+    app.include_router(api_router())
+    app.include_router(landing.router(sandbox_path=SANDBOX_PATH if sandbox else None))
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    if sandbox is not None:
+        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
+    return app
+
+
+def build_context(
+    settings: Settings,
+    *,
+    base_url: str,
+    transport: httpx.AsyncBaseTransport | None = None,
+    now: Callable[[], datetime] | None = None,
+) -> AppContext:
+    """The services of one process. In sandbox mode the gateway is the sandbox at `base_url`,
+    reached through `transport` (in-process under `bayar up`, the network for `bayar worker`)."""
+    if settings.bayar_sandbox:
+        core_url = f"{base_url}{SANDBOX_PATH}/midtrans"
+        snap_url, snap_js = f"{core_url}/snap/v1", f"{core_url}/snap/snap.js"
+    else:
+        core_url, snap_url = base_urls(settings.midtrans_is_production)
+        core_url = settings.midtrans_core_base_url or core_url
+        snap_url = settings.midtrans_snap_base_url or snap_url
+        snap_js = REAL_SNAP_JS[settings.midtrans_is_production]
+        transport = None
+    metrics = Metrics()
+    db = Database(settings.database())
+    bus = make_bus(settings.redis_url)
+    gateway = MidtransGateway(
+        settings.server_key(),
+        core_base_url=core_url,
+        snap_base_url=snap_url,
+        timeout=settings.midtrans_timeout_seconds,
+        transport=transport,
+        observer=metrics.observe_gateway,
+    )
+    payments = PaymentsService(
+        db,
+        gateway,
+        bus,
+        metrics=metrics,
+        confirm_paid=settings.bayar_confirm_paid,
+        policy=ReconcilePolicy(first_check=timedelta(seconds=settings.bayar_reconcile_first_check)),
+        now=now or (lambda: datetime.now(UTC)),
+    )
+
+    return AppContext(
+        settings=settings, db=db, bus=bus, metrics=metrics, payments=payments,
+        inbox=Inbox(payments), snap_js_url=snap_js,
+    )

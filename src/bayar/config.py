@@ -1,0 +1,77 @@
+"""Settings, read from the environment or `.env` and passed in; nothing reads them at import time."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+# Fixed keys of the offline sandbox, used when no keys are configured. They are not secrets.
+DEMO_SERVER_KEY = "SB-Mid-server-BAYAR-SANDBOX-DEMO"  # noqa: S105
+DEMO_CLIENT_KEY = "SB-Mid-client-BAYAR-SANDBOX-DEMO"
+
+
+class ConfigError(ValueError):
+    """The settings cannot run bayar; the message says which one and why (never a key)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", extra="ignore", env_file_encoding="utf-8")
+
+    midtrans_server_key: SecretStr | None = None
+    midtrans_client_key: str | None = None
+    midtrans_is_production: bool = False
+
+    database_url: str | None = None
+    redis_url: str | None = None
+
+    bayar_sandbox: bool = True
+    bayar_admin_token: SecretStr | None = None
+    bayar_admin_password: SecretStr | None = None
+    bayar_var_dir: Path = Path("var")
+    # Where bayar is reachable, for URLs handed to others (webhook target). Derived from host/port if unset.
+    bayar_public_url: str | None = None
+
+    # Gateway endpoints; unset: Midtrans' own hosts (or bayar's sandbox when BAYAR_SANDBOX=true).
+    midtrans_core_base_url: str | None = None
+    midtrans_snap_base_url: str | None = None
+    midtrans_timeout_seconds: float = 15.0
+
+    # Payments.
+    bayar_confirm_paid: bool = True  # ask the status API before an order becomes paid
+    bayar_worker_interval: float = 2.0  # seconds between worker passes
+    bayar_reconcile_first_check: float = 10.0  # seconds after creation before the first status check
+    bayar_cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+
+    # Sandbox behaviour.
+    bayar_sandbox_state_file: Path | None = None  # default: <var>/sandbox.sqlite3; ":memory:" keeps nothing
+    bayar_sandbox_notification_url: str | None = None
+    bayar_sandbox_time_scale: float = 1.0
+    bayar_sandbox_retry_jitter: bool = True
+    bayar_sandbox_notification_timeout: float = 15.0
+    bayar_sandbox_merchant_id: str = "G000BAYAR"
+
+    def server_key(self) -> str:
+        if self.midtrans_server_key is not None and self.midtrans_server_key.get_secret_value():
+            return self.midtrans_server_key.get_secret_value()
+        if self.bayar_sandbox:
+            return DEMO_SERVER_KEY
+        raise ConfigError("MIDTRANS_SERVER_KEY is required when BAYAR_SANDBOX=false")
+
+    def client_key(self) -> str:
+        if self.midtrans_client_key:
+            return self.midtrans_client_key
+        if self.bayar_sandbox:
+            return DEMO_CLIENT_KEY
+        raise ConfigError("MIDTRANS_CLIENT_KEY is required when BAYAR_SANDBOX=false")
+
+    def database(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.bayar_var_dir / 'bayar.sqlite3').as_posix()}"
+
+    def sandbox_state_path(self) -> str:
+        if self.bayar_sandbox_state_file is not None:
+            return str(self.bayar_sandbox_state_file)
+        return str(self.bayar_var_dir / "sandbox.sqlite3")

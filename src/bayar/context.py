@@ -1,0 +1,30 @@
+"""What the edges (api, kiosk, storefront, admin) are handed: the services built by `app.create_app`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from starlette.requests import HTTPConnection
+
+from bayar.bus.base import Bus
+from bayar.config import Settings
+from bayar.metrics import Metrics
+from bayar.payments.inbox import Inbox
+from bayar.payments.service import PaymentsService
+from bayar.storage.db import Database
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    db: Database
+    bus: Bus
+    metrics: Metrics
+    payments: PaymentsService
+    inbox: Inbox
+    snap_js_url: str  # the snap.js of the configured gateway: the sandbox's, or Midtrans' own
+
+
+def context_of(connection: HTTPConnection) -> AppContext:
+    context: AppContext = connection.app.state.context
+    return context

@@ -1,0 +1,1 @@
+"""Payment gateway adapters. Each speaks one gateway's wire format and exposes `base.Gateway`."""

@@ -1,0 +1,305 @@
+"""Midtrans' JSON: request bodies built from our requests, answers and notifications read into ours.
+
+Amounts are integer rupiah. Midtrans sends them as strings with two decimals ("10000.00"); they are
+read as text and decimals, never as floats, and a fraction of a rupiah is an error. Times are
+"YYYY-MM-DD HH:MM:SS" in GMT+7 and become aware datetimes. Anything unreadable raises ValueError.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from datetime import datetime, timedelta, timezone
+from decimal import Decimal
+from typing import Any
+
+from bayar.gateways.base import (
+    ChargeRequest,
+    Customer,
+    GatewayRefund,
+    GatewayStatus,
+    LineItem,
+    PaymentInstructions,
+    SnapRequest,
+)
+
+WIB = timezone(timedelta(hours=7), "WIB")
+PAYMENT_TYPES = ("qris", "gopay", "bank_transfer", "echannel", "cstore")
+# Midtrans omits `currency` in some answers and notifications (cancel, refund, older samples);
+# the Core API and Snap charge in rupiah only.
+DEFAULT_CURRENCY = "IDR"
+ITEM_NAME_MAX = 50  # Midtrans' limit on item_details[].name
+ECHANNEL_BILL_INFO = {"bill_info1": "Payment:", "bill_info2": "bayar"}
+CSTORE_MESSAGE = "bayar"
+
+_AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
+_CODE = re.compile(r"[0-9]{3}")
+_TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S %z")
+
+# -- reading values -------------------------------------------------------------------------------
+
+
+def parse_amount(value: object, field: str = "gross_amount") -> int:
+    """Whole rupiah from "10000.00", "10000" or 10000; ValueError for anything else ("10000.50")."""
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{field} must be a string or an integer, not {type(value).__name__}")
+    if isinstance(value, int):
+        amount = value
+    else:
+        text = value.strip()
+        if not _AMOUNT.fullmatch(text):
+            raise ValueError(f"{field} is not an amount: {value!r}")
+        exact = Decimal(text)
+        if exact != exact.to_integral_value():
+            raise ValueError(f"{field} is not a whole number of rupiah: {value!r}")
+        amount = int(exact)
+    if amount < 0:
+        raise ValueError(f"{field} must not be negative: {value!r}")
+    return amount
+
+
+def parse_time(value: object, field: str) -> datetime | None:
+    """A Midtrans time ("YYYY-MM-DD HH:MM:SS", GMT+7, optionally with "+0700") or None if absent."""
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str):
+        raise ValueError(f"{field} must be a string")
+    text = value.strip()
+    for fmt in _TIME_FORMATS:
+        try:
+            parsed = datetime.strptime(text, fmt)
+        except ValueError:
+            continue
+        return parsed.replace(tzinfo=WIB) if parsed.tzinfo is None else parsed
+    raise ValueError(f"{field} is not a Midtrans time: {value!r}")
+
+
+def _text(body: Mapping[str, Any], field: str) -> str:
+    value = body.get(field)
+    if not isinstance(value, str) or not value:
+        raise ValueError(f"{field} is missing or not a string")
+    return value
+
+
+def _optional_text(body: Mapping[str, Any], field: str) -> str | None:
+    value = body.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise ValueError(f"{field} must be a string")
+    return str(value)
+
+
+# -- statuses: GET status, action answers, notifications ------------------------------------------
+
+
+def _refunds(body: Mapping[str, Any]) -> tuple[GatewayRefund, ...]:
+    listed = body.get("refunds")
+    if listed is not None:
+        if not isinstance(listed, list):
+            raise ValueError("refunds must be a list")
+        refunds = []
+        for i, entry in enumerate(listed):
+            if not isinstance(entry, Mapping):
+                raise ValueError(f"refunds[{i}] must be an object")
+            refunds.append(
+                GatewayRefund(
+                    refund_key=_optional_text(entry, "refund_key") or "",
+                    amount=parse_amount(entry.get("refund_amount"), f"refunds[{i}].refund_amount"),
+                )
+            )
+        return tuple(refunds)
+    # A refund answer (POST /refund) names only the refund it made.
+    if body.get("refund_amount") is not None:
+        return (
+            GatewayRefund(
+                refund_key=_optional_text(body, "refund_key") or "",
+                amount=parse_amount(body["refund_amount"], "refund_amount"),
+            ),
+        )
+    return ()
+
+
+def parse_status(body: Mapping[str, Any]) -> GatewayStatus:
+    """A transaction from a GET status answer, an action answer or a notification body."""
+    return GatewayStatus(
+        order_id=_text(body, "order_id"),
+        transaction_id=_text(body, "transaction_id"),
+        transaction_status=_text(body, "transaction_status"),
+        gross_amount=parse_amount(body.get("gross_amount")),
+        currency=_optional_text(body, "currency") or DEFAULT_CURRENCY,
+        payment_type=_text(body, "payment_type"),
+        fraud_status=_optional_text(body, "fraud_status"),
+        status_code=_optional_text(body, "status_code"),
+        settlement_time=parse_time(body.get("settlement_time"), "settlement_time"),
+        expiry_time=parse_time(body.get("expiry_time"), "expiry_time"),
+        refunds=_refunds(body),
+        raw=dict(body),
+    )
+
+
+# -- charge and Snap answers ----------------------------------------------------------------------
+
+
+def _action_url(body: Mapping[str, Any], name: str) -> str | None:
+    actions = body.get("actions")
+    if not isinstance(actions, list):
+        return None
+    for action in actions:
+        if isinstance(action, Mapping) and action.get("name") == name:
+            url = action.get("url")
+            return url if isinstance(url, str) and url else None
+    return None
+
+
+def _virtual_account(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    numbers = body.get("va_numbers")
+    if isinstance(numbers, list) and numbers:
+        first = numbers[0]
+        if not isinstance(first, Mapping):
+            raise ValueError("va_numbers[0] must be an object")
+        return _optional_text(first, "va_number"), _optional_text(first, "bank")
+    permata = _optional_text(body, "permata_va_number")
+    if permata is not None:
+        return permata, "permata"
+    return None, None
+
+
+def parse_charge(body: Mapping[str, Any]) -> PaymentInstructions:
+    """What the customer needs from a Core API charge answer (any payment type)."""
+    va_number, bank = _virtual_account(body)
+    return PaymentInstructions(
+        payment_type=_text(body, "payment_type"),
+        transaction_id=_text(body, "transaction_id"),
+        transaction_status=_text(body, "transaction_status"),
+        # A 3-D Secure card answer has redirect_url; GoPay has its app deeplink as an action.
+        redirect_url=_optional_text(body, "redirect_url") or _action_url(body, "deeplink-redirect"),
+        qr_string=_optional_text(body, "qr_string"),
+        qr_url=_action_url(body, "generate-qr-code"),
+        va_number=va_number,
+        bank=bank,
+        bill_key=_optional_text(body, "bill_key"),
+        biller_code=_optional_text(body, "biller_code"),
+        payment_code=_optional_text(body, "payment_code"),
+        store=_optional_text(body, "store"),
+        expiry_time=parse_time(body.get("expiry_time"), "expiry_time"),
+    )
+
+
+def parse_snap(body: Mapping[str, Any]) -> PaymentInstructions:
+    """A Snap answer `{token, redirect_url}`; the payment type stays "snap" until one is picked."""
+    return PaymentInstructions(
+        payment_type="snap",
+        token=_text(body, "token"),
+        redirect_url=_text(body, "redirect_url"),
+    )
+
+
+# -- error answers --------------------------------------------------------------------------------
+
+
+def body_code(body: Mapping[str, Any]) -> int | None:
+    """The body's `status_code` ("201", "407", ...) as a number, or None if it has none."""
+    code = body.get("status_code")
+    if isinstance(code, int) and not isinstance(code, bool):
+        code = str(code)
+    return int(code) if isinstance(code, str) and _CODE.fullmatch(code) else None
+
+
+def error_of(body: Mapping[str, Any], http_status: int) -> tuple[str, str]:
+    """(code, message) of an error answer: Core `{status_code, status_message, validation_messages}`
+    or Snap `{error_messages}`; the code is the body's when it has one, else the HTTP status."""
+    code = body_code(body)
+    code_text = str(code if code is not None else http_status)
+    parts: list[str] = []
+    message = body.get("status_message")
+    if isinstance(message, str) and message:
+        parts.append(message)
+    for key in ("validation_messages", "error_messages"):
+        extra = body.get(key)
+        if isinstance(extra, list):
+            parts.extend(str(m) for m in extra)
+    return code_text, "; ".join(parts) or f"HTTP {http_status}"
+
+
+# -- request bodies -------------------------------------------------------------------------------
+
+
+def _items(items: tuple[LineItem, ...]) -> list[dict[str, Any]]:
+    return [
+        {"id": i.id, "name": i.name[:ITEM_NAME_MAX], "price": i.price, "quantity": i.quantity}
+        for i in items
+    ]
+
+
+def _customer(customer: Customer) -> dict[str, str]:
+    fields = {
+        "first_name": customer.first_name,
+        "last_name": customer.last_name,
+        "email": customer.email,
+        "phone": customer.phone,
+    }
+    return {k: v for k, v in fields.items() if v}
+
+
+def _common(
+    order_id: str, gross_amount: int, items: tuple[LineItem, ...], customer: Customer | None
+) -> dict[str, Any]:
+    if not order_id:
+        raise ValueError("order_id is required")
+    if isinstance(gross_amount, bool) or not isinstance(gross_amount, int) or gross_amount < 1:
+        raise ValueError("gross_amount must be a positive integer of rupiah")
+    body: dict[str, Any] = {
+        "transaction_details": {"order_id": order_id, "gross_amount": gross_amount}
+    }
+    if items:
+        body["item_details"] = _items(items)
+    if customer is not None and _customer(customer):
+        body["customer_details"] = _customer(customer)
+    return body
+
+
+def _positive(seconds: int, field: str) -> int:
+    if seconds < 1:
+        raise ValueError(f"{field} must be at least 1 second")
+    return seconds
+
+
+def charge_body(request: ChargeRequest) -> dict[str, Any]:
+    """The JSON of `POST /v2/charge` for qris, gopay, bank_transfer, echannel or cstore."""
+    if request.payment_type not in PAYMENT_TYPES:
+        raise ValueError(
+            f"payment_type {request.payment_type!r} is not one of {', '.join(PAYMENT_TYPES)}"
+        )
+    body = {
+        "payment_type": request.payment_type,
+        **_common(request.order_id, request.gross_amount, request.items, request.customer),
+    }
+    if request.expiry_seconds is not None:
+        body["custom_expiry"] = {
+            "expiry_duration": _positive(request.expiry_seconds, "expiry_seconds"),
+            "unit": "second",
+        }
+    if request.payment_type == "bank_transfer":
+        if not request.bank:
+            raise ValueError("bank_transfer needs a bank")
+        body["bank_transfer"] = {"bank": request.bank}
+    elif request.payment_type == "cstore":
+        if not request.store:
+            raise ValueError("cstore needs a store")
+        body["cstore"] = {"store": request.store, "message": CSTORE_MESSAGE}
+    elif request.payment_type == "echannel":
+        body["echannel"] = dict(ECHANNEL_BILL_INFO)
+    return body
+
+
+def snap_body(request: SnapRequest) -> dict[str, Any]:
+    """The JSON of `POST /snap/v1/transactions`. Snap counts expiry in whole minutes: rounded up."""
+    body = _common(request.order_id, request.gross_amount, request.items, request.customer)
+    if request.expiry_seconds is not None:
+        seconds = _positive(request.expiry_seconds, "expiry_seconds")
+        body["expiry"] = {"duration": math.ceil(seconds / 60), "unit": "minute"}
+    if request.finish_url:
+        body["callbacks"] = {"finish": request.finish_url}
+    return body

@@ -1,0 +1,1 @@
+"""The page at `/` that says what is running and where."""

@@ -1,0 +1,142 @@
+"""The sandbox as one object (state, clock, gateway, notifier, expiry) and its ASGI application.
+
+`create_sandbox_app` builds the routes to mount at `/sandbox`; whoever mounts it runs
+`Sandbox.start()`/`stop()` in its lifespan (Starlette does not run a mounted app's lifespan).
+`standalone_app` is `bayar sandbox`: the same routes at the same paths, with their own lifespan.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+import httpx
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Mount, Route
+
+from bayar.config import Settings
+from bayar.sandbox import control, midtrans, pages, snap
+from bayar.sandbox.clock import SandboxClock
+from bayar.sandbox.engine import Gateway
+from bayar.sandbox.faults import Faults
+from bayar.sandbox.http import error_handlers
+from bayar.sandbox.model import Transaction
+from bayar.sandbox.notify import Notifier
+from bayar.sandbox.store import SandboxStore
+
+log = logging.getLogger("bayar.sandbox")
+MOUNT_PATH = "/sandbox"
+
+
+class Sandbox:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        notification_url: str | None = None,
+        local: tuple[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.clock = SandboxClock(settings.bayar_sandbox_time_scale)
+        self.store = SandboxStore(settings.sandbox_state_path())
+        self.faults = Faults()
+        self.server_key = settings.server_key()
+        self.client_key = settings.client_key()
+        self.gateway = Gateway(
+            self.store,
+            self.clock,
+            server_key=self.server_key,
+            client_key=self.client_key,
+            merchant_id=settings.bayar_sandbox_merchant_id,
+            on_change=self._changed,
+        )
+        self._default_notification_url = settings.bayar_sandbox_notification_url or notification_url
+        self.notifier = Notifier(
+            self.store,
+            self.clock,
+            self.faults,
+            default_url=self.notification_url,
+            timeout=settings.bayar_sandbox_notification_timeout,
+            jitter=settings.bayar_sandbox_retry_jitter,
+            local=local,
+        )
+        self._expiry_wake = asyncio.Event()
+        self._expiry_task: asyncio.Task[None] | None = None
+        self.clock.on_change(self._expiry_wake.set)
+
+    def notification_url(self) -> str | None:
+        configured = self.store.config.get("notification_url")
+        return str(configured) if configured else self._default_notification_url
+
+    def _changed(self, txn: Transaction) -> None:
+        self.notifier.enqueue(txn, self.gateway.notification_body(txn))
+        self._expiry_wake.set()
+
+    def reset(self) -> None:
+        self.store.reset()
+        self.faults.clear()
+        self._expiry_wake.set()
+
+    async def start(self) -> None:
+        await self.notifier.start()
+        self._expiry_task = asyncio.create_task(self._expire_loop(), name="sandbox-expiry")
+
+    async def stop(self) -> None:
+        if self._expiry_task is not None:
+            self._expiry_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._expiry_task
+        await self.notifier.stop()
+        self.store.close()
+
+    async def _expire_loop(self) -> None:
+        """QRIS, GoPay and every other pending payment expire on their own at their expiry time."""
+        while True:
+            self._expiry_wake.clear()
+            try:
+                upcoming = self.gateway.expire_due()
+            except Exception:
+                log.exception("expiry pass failed")
+                upcoming = None
+            wait = None if upcoming is None else self.clock.real_seconds_until(upcoming) + 0.01
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
+
+
+def create_sandbox_app(sandbox: Sandbox) -> Starlette:
+    app = Starlette(
+        routes=[
+            Mount("/midtrans", routes=midtrans.routes() + snap.routes()),
+            Mount("/_control", routes=control.routes()),
+            *pages.routes(),
+        ],
+        exception_handlers=error_handlers(),
+    )
+    app.state.sandbox = sandbox
+    return app
+
+
+def standalone_app(settings: Settings) -> Starlette:
+    """`bayar sandbox`: the emulator alone, at the same `/sandbox/...` paths as under `bayar up`."""
+    sandbox = Sandbox(settings)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await sandbox.start()
+        try:
+            yield
+        finally:
+            await sandbox.stop()
+
+    async def home(_: Request) -> Response:
+        return RedirectResponse(f"{MOUNT_PATH}/")
+
+    return Starlette(
+        routes=[Route("/", home), Mount(MOUNT_PATH, app=create_sandbox_app(sandbox))],
+        lifespan=lifespan,
+    )

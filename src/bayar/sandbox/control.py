@@ -1,0 +1,142 @@
+"""The control API under `/sandbox/_control/`: what a test or a fault drill tells the sandbox to do.
+
+Not part of Midtrans. Unauthenticated, like the rest of the offline sandbox's simulator.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+
+from bayar.sandbox.errors import ControlError
+from bayar.sandbox.faults import Fault
+from bayar.sandbox.http import BadJson, read_json, sandbox_of, urls_of
+from bayar.sandbox.model import Delivery
+
+ACTIONS = ("pay", "deny", "expire", "cancel")
+
+
+async def _object(request: Request) -> dict[str, Any]:
+    try:
+        body = await read_json(request)
+    except BadJson:
+        raise ControlError(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    return body
+
+
+def delivery_json(delivery: Delivery) -> dict[str, Any]:
+    data = asdict(delivery)
+    data["body"] = delivery.body
+    return data
+
+
+async def act(request: Request) -> Response:
+    """`POST /_control/midtrans/{id}/{pay|deny|expire|cancel}`."""
+    sandbox = sandbox_of(request)
+    action = request.path_params["action"]
+    if action not in ACTIONS:
+        raise ControlError(404, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+    txn = sandbox.gateway.simulate(
+        request.path_params["id"],
+        action,
+        payment_type=request.query_params.get("payment_type"),
+        urls=urls_of(request),
+    )
+    return JSONResponse(sandbox.gateway.status_body(txn))
+
+
+async def transaction(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    txn = sandbox.store.find(request.path_params["id"])
+    if txn is None:
+        raise ControlError(404, "Transaction doesn't exist.")
+    return JSONResponse(
+        {
+            "transaction": sandbox.gateway.status_body(txn),
+            "notifications": [delivery_json(d) for d in sandbox.notifier.log_for(txn.order_id)],
+        }
+    )
+
+
+async def notifications(request: Request) -> Response:
+    """The delivery log of an order or transaction: every notification and every attempt."""
+    sandbox = sandbox_of(request)
+    return JSONResponse([delivery_json(d) for d in sandbox.notifier.log_for(request.path_params["id"])])
+
+
+async def transactions(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    return JSONResponse(
+        [sandbox.gateway.status_body(t) for t in sandbox.store.transactions.values()]
+    )
+
+
+async def reset(request: Request) -> Response:
+    sandbox_of(request).reset()
+    return JSONResponse({"reset": True})
+
+
+async def faults(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    if request.method == "DELETE":
+        sandbox.faults.clear()
+    elif request.method == "POST":
+        body = await _object(request)
+        try:
+            fault = Fault(
+                kind=str(body.get("kind")),
+                remaining=int(body.get("count", 1)),
+                status=int(body.get("status", 500)),
+                seconds=float(body.get("seconds", 30.0)),
+                copies=int(body.get("copies", 2)),
+            )
+            sandbox.faults.arm(fault)
+        except (TypeError, ValueError) as error:
+            raise ControlError(400, str(error)) from None
+    return JSONResponse({"armed": sandbox.faults.describe()})
+
+
+async def clock(request: Request) -> Response:
+    """`POST {"advance": seconds}` moves sandbox time on; `{"scale": x}` speeds it up."""
+    sandbox = sandbox_of(request)
+    if request.method == "POST":
+        body = await _object(request)
+        try:
+            if "scale" in body:
+                sandbox.clock.set_scale(float(body["scale"]))
+            if "advance" in body:
+                sandbox.clock.advance(float(body["advance"]))
+        except (TypeError, ValueError) as error:
+            raise ControlError(400, str(error)) from None
+    return JSONResponse({"now": sandbox.clock.now().isoformat(), "scale": sandbox.clock.scale})
+
+
+async def config(request: Request) -> Response:
+    """The dashboard's Payment Notification URL."""
+    sandbox = sandbox_of(request)
+    if request.method in ("PUT", "POST"):
+        body = await _object(request)
+        url = body.get("notification_url")
+        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+            raise ControlError(400, "notification_url must be an http(s) URL or null")
+        sandbox.store.save_config("notification_url", url)
+    return JSONResponse({"notification_url": sandbox.notification_url()})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/midtrans/transactions", transactions, methods=["GET"]),
+        Route("/midtrans/{id}", transaction, methods=["GET"]),
+        Route("/midtrans/{id}/notifications", notifications, methods=["GET"]),
+        Route("/midtrans/{id}/{action}", act, methods=["POST"]),
+        Route("/reset", reset, methods=["POST"]),
+        Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
+        Route("/clock", clock, methods=["GET", "POST"]),
+        Route("/config", config, methods=["GET", "PUT", "POST"]),
+    ]

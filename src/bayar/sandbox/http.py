@@ -1,0 +1,106 @@
+"""HTTP plumbing shared by the sandbox's routes: where it is mounted, JSON in and out, errors."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
+
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from bayar.sandbox.engine import Reply, Urls
+from bayar.sandbox.errors import ControlError
+
+if TYPE_CHECKING:
+    from bayar.sandbox.app import Sandbox
+
+log = logging.getLogger("bayar.sandbox")
+
+MIDTRANS_NOT_FOUND = "The requested resource is not found"
+INTERNAL = "Sorry, we encountered internal server error. We will fix this soon."
+
+
+def sandbox_of(request: Request) -> Sandbox:
+    sandbox: Sandbox = request.app.state.sandbox
+    return sandbox
+
+
+def base_url(request: Request) -> str:
+    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
+    root = request.scope.get("root_path", "")
+    # Inside /midtrans or /_control the root path carries that sub-mount too.
+    for sub in ("/midtrans", "/_control"):
+        if root.endswith(sub):
+            root = root[: -len(sub)]
+    return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
+
+
+def urls_of(request: Request) -> Urls:
+    base = base_url(request)
+    return Urls(api=f"{base}/midtrans", simulator=base)
+
+
+def reply(answer: Reply) -> JSONResponse:
+    return JSONResponse(answer.body, status_code=answer.http_status)
+
+
+class BadJson(Exception):
+    pass
+
+
+async def read_json(request: Request) -> Any:
+    raw = await request.body()
+    if not raw.strip():
+        return {}
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadJson from None
+
+
+def syntax_error() -> JSONResponse:
+    return JSONResponse(
+        {
+            "status_code": "413",
+            "status_message": "The request cannot be processed due to syntax error in the request body",
+        },
+        status_code=400,
+    )
+
+
+def control_error(error: ControlError) -> JSONResponse:
+    return JSONResponse({"error": error.message}, status_code=error.http_status)
+
+
+def _is_api(request: Request) -> bool:
+    return "/midtrans/" in request.url.path
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    if _is_api(request):
+        if "/snap/v1/" in request.url.path:
+            return JSONResponse({"error_messages": [exc.detail]}, status_code=exc.status_code)
+        message = MIDTRANS_NOT_FOUND if exc.status_code == 404 else exc.detail
+        return JSONResponse(
+            {"status_code": str(exc.status_code), "status_message": message},
+            status_code=exc.status_code,
+        )
+    return JSONResponse({"error": exc.detail}, status_code=exc.status_code)
+
+
+async def _control_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ControlError)
+    return control_error(exc)
+
+
+async def _crash(request: Request, exc: Exception) -> Response:
+    log.exception("sandbox error on %s %s", request.method, request.url.path, exc_info=exc)
+    return JSONResponse({"status_code": "500", "status_message": INTERNAL}, status_code=500)
+
+
+def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
+    return {HTTPException: _http_error, ControlError: _control_error, Exception: _crash}

@@ -1,0 +1,241 @@
+"""Signed HTTP notifications, delivered and retried the way Midtrans does (reference 3.9).
+
+Retries follow Midtrans' rules per response code and its schedule (2, 10, 30, 90, 210 minutes, each
+with jitter up to the interval), measured on the sandbox clock so a time scale speeds them up.
+Notifications of one transaction go out one at a time, in order; different transactions in parallel.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import logging
+import random
+import uuid
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urljoin
+
+import httpx
+
+from bayar.sandbox.clock import SandboxClock
+from bayar.sandbox.faults import NOTIFICATION_FAULTS, Faults
+from bayar.sandbox.model import Attempt, Delivery, Transaction
+from bayar.sandbox.store import SandboxStore
+
+log = logging.getLogger("bayar.sandbox.notify")
+
+RETRY_MINUTES = (2, 10, 30, 90, 210)
+# How many retries each answer earns; anything else (timeouts too) gets the full five.
+RETRIES_BY_STATUS = {500: 1, 503: 4, 400: 2, 404: 2, 301: 0, 302: 0, 303: 0}
+MAX_REDIRECTS = 5
+HEADERS = {
+    "Content-Type": "application/json",
+    "Accept": "application/json",
+    "User-Agent": "Veritrans",
+}
+
+
+class Notifier:
+    def __init__(
+        self,
+        store: SandboxStore,
+        clock: SandboxClock,
+        faults: Faults,
+        *,
+        default_url: Callable[[], str | None],
+        timeout: float,
+        jitter: bool,
+        rng: random.Random | None = None,
+        transport: httpx.AsyncBaseTransport | None = None,
+        local: tuple[str, httpx.AsyncBaseTransport] | None = None,
+    ) -> None:
+        self._store = store
+        self._clock = clock
+        self._faults = faults
+        self._default_url = default_url
+        self._timeout = timeout
+        self._jitter = jitter
+        self._rng = rng or random.Random()
+        self._transport = transport
+        # URLs under this prefix are the embedding application's own: delivered in-process.
+        self._local = local
+        self._local_client: httpx.AsyncClient | None = None
+        self._seq = itertools.count()
+        self._order: dict[str, int] = {}
+        self._busy: set[str] = set()
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._sending: set[asyncio.Task[None]] = set()
+        self._client: httpx.AsyncClient | None = None
+        for delivery in store.deliveries.values():
+            self._order[delivery.id] = next(self._seq)
+        clock.on_change(self._wake.set)
+
+    # -- queueing ---------------------------------------------------------------------------------
+
+    def urls_for(self, txn: Transaction) -> list[str]:
+        if txn.override_urls:
+            return list(txn.override_urls)
+        default = self._default_url()
+        return ([default] if default else []) + list(txn.append_urls)
+
+    def enqueue(self, txn: Transaction, body: dict[str, Any]) -> list[Delivery]:
+        """Queue the notification of the transaction's current state to each of its URLs."""
+        raw = json.dumps(body, separators=(",", ":"))
+        fault = self._faults.take(NOTIFICATION_FAULTS)
+        now = self._clock.timestamp()
+        previous = self.log_for(txn.transaction_id)
+        created: list[Delivery] = []
+        urls = self.urls_for(txn)
+        if not urls:
+            log.info("no notification URL for order %s; nothing sent", txn.order_id)
+        for url in urls:
+            copies = fault.copies if fault and fault.kind == "duplicate" else 1
+            for _ in range(copies):
+                delivery = self._new(txn, url, raw, now)
+                if fault and fault.kind == "drop":
+                    delivery.state = "dropped"
+                    delivery.attempts.append(Attempt(at=now, outcome="dropped", detail="fault drill"))
+                elif fault and fault.kind == "delay":
+                    delivery.due_at = now + fault.seconds
+                created.append(delivery)
+            if fault and fault.kind == "out_of_order":
+                stale = [d for d in previous if d.url == url and d.transaction_status != txn.transaction_status]
+                if stale:
+                    # The older notification arrives again after the newer one.
+                    created.append(
+                        self._new(txn, url, stale[-1].body, now, status=stale[-1].transaction_status)
+                    )
+        for delivery in created:
+            self._store.save_delivery(delivery)
+        self._wake.set()
+        return created
+
+    def _new(
+        self, txn: Transaction, url: str, raw: str, now: float, status: str | None = None
+    ) -> Delivery:
+        delivery = Delivery(
+            id=uuid.uuid4().hex,
+            transaction_id=txn.transaction_id,
+            order_id=txn.order_id,
+            url=url,
+            body=raw,
+            created_at=now,
+            transaction_status=status or txn.transaction_status,
+            due_at=now,
+        )
+        self._order[delivery.id] = next(self._seq)
+        return delivery
+
+    def log_for(self, id_: str) -> list[Delivery]:
+        """Every delivery of a transaction (by transaction_id or order_id), oldest first."""
+        found = [d for d in self._store.deliveries.values() if id_ in (d.transaction_id, d.order_id)]
+        return sorted(found, key=lambda d: self._order.get(d.id, 0))
+
+    def pending(self) -> list[Delivery]:
+        return [d for d in self._store.deliveries.values() if d.state == "queued"]
+
+    # -- the delivery loop -----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self._client = httpx.AsyncClient(transport=self._transport, follow_redirects=False)
+        if self._local is not None:
+            self._local_client = httpx.AsyncClient(transport=self._local[1], follow_redirects=False)
+        self._task = asyncio.create_task(self._run(), name="sandbox-notifier")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        for task in list(self._sending):
+            task.cancel()
+        if self._sending:
+            await asyncio.gather(*self._sending, return_exceptions=True)
+        for client in (self._client, self._local_client):
+            if client is not None:
+                await client.aclose()
+
+    async def _run(self) -> None:
+        while True:
+            self._wake.clear()
+            now = self._clock.timestamp()
+            next_due: float | None = None
+            for delivery in sorted(self.pending(), key=lambda d: (d.due_at, self._order.get(d.id, 0))):
+                if delivery.transaction_id in self._busy:
+                    continue
+                if delivery.due_at > now:
+                    next_due = delivery.due_at if next_due is None else min(next_due, delivery.due_at)
+                    continue
+                self._busy.add(delivery.transaction_id)
+                task = asyncio.create_task(self._send(delivery))
+                self._sending.add(task)
+                task.add_done_callback(self._sending.discard)
+            wait = None if next_due is None else self._clock.real_seconds_until(next_due)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    async def _send(self, delivery: Delivery) -> None:
+        try:
+            status, outcome, detail = await self._post(delivery)
+            self._record(delivery, status, outcome, detail)
+        except Exception:
+            log.exception("notification delivery %s crashed", delivery.id)
+            self._record(delivery, None, "error", "sandbox error while sending")
+        finally:
+            self._busy.discard(delivery.transaction_id)
+            self._wake.set()
+
+    async def _post(self, delivery: Delivery) -> tuple[int | None, str, str]:
+        url = delivery.url
+        for _ in range(MAX_REDIRECTS + 1):
+            local = self._local is not None and url.startswith(self._local[0])
+            client = self._local_client if local else self._client
+            assert client is not None
+            try:
+                async with asyncio.timeout(self._timeout):  # in-process calls have no socket timeout
+                    response = await client.post(
+                        url, content=delivery.body.encode(), headers=HEADERS, timeout=self._timeout
+                    )
+            except (TimeoutError, httpx.TimeoutException):
+                return None, "timeout", f"no answer in {self._timeout:g} s"
+            except httpx.HTTPError as error:
+                return None, "connection error", type(error).__name__
+            if response.status_code in (307, 308) and "location" in response.headers:
+                url = urljoin(url, response.headers["location"])
+                continue
+            return response.status_code, str(response.status_code), response.text[:200]
+        return None, "redirect", f"more than {MAX_REDIRECTS} redirects"
+
+    def _record(self, delivery: Delivery, status: int | None, outcome: str, detail: str) -> None:
+        now = self._clock.timestamp()
+        delivery.attempts.append(Attempt(at=now, outcome=outcome, detail=detail))
+        if status is not None and 200 <= status < 300:
+            delivery.state = "delivered"
+        elif delivery.retries < self.retries_allowed(status, outcome):
+            interval = RETRY_MINUTES[delivery.retries] * 60.0
+            delay = self._rng.uniform(0, interval) if self._jitter else interval
+            delivery.retries += 1
+            delivery.due_at = now + delay
+        else:
+            delivery.state = "failed"
+        log.info(
+            "notification order=%s status=%s url=%s outcome=%s state=%s",
+            delivery.order_id,
+            delivery.transaction_status,
+            delivery.url,
+            outcome,
+            delivery.state,
+        )
+        self._store.save_delivery(delivery)
+
+    @staticmethod
+    def retries_allowed(status: int | None, outcome: str) -> int:
+        if outcome == "redirect":
+            return 0
+        if status is None:
+            return len(RETRY_MINUTES)
+        return RETRIES_BY_STATUS.get(status, len(RETRY_MINUTES))

@@ -1,0 +1,452 @@
+"""The simulator pages people use at `/sandbox/`: the transactions and their notifications, the
+QRIS, GoPay checkout and pay-by-code simulators (reference 3.11), and the control API's description.
+
+Server-rendered; every action is a plain form that POSTs and redirects back (303) with a message,
+so the pages work without JavaScript. `static/pages/simulator.js` only adds countdowns and a live
+refresh. The server key never appears on any page.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import unquote, urlencode
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import BaseRoute, Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+
+from bayar.sandbox import qris, wire
+from bayar.sandbox.errors import ControlError
+from bayar.sandbox.http import base_url, sandbox_of, urls_of
+from bayar.sandbox.model import PAID, Delivery, Transaction
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+STATIC_DIR = HERE / "static" / "pages"
+ACTIONS = ("pay", "deny", "expire", "cancel")
+LIST_LIMIT = 200
+# A charge's QR image URL, as the `generate-qr-code` action gives it (ours or Midtrans').
+QR_IMAGE_URL = re.compile(r"/v2/(qris|gopay)/([^/?#\s]+)/qr-code")
+DONE = {
+    "pay": "Paid: {order} is now {status}.",
+    "deny": "Denied: {order} is now {status}.",
+    "expire": "Expired: {order} is now {status}.",
+    "cancel": "Cancelled: {order} is now {status}.",
+}
+METHOD_NAMES = {
+    "qris": "QRIS",
+    "gopay": "GoPay",
+    "bank_transfer": "Bank transfer",
+    "echannel": "Mandiri bill",
+    "cstore": "Convenience store",
+    "credit_card": "Card",
+}
+
+
+# -- formatting ----------------------------------------------------------------------------------
+
+
+def rupiah(amount: int) -> str:
+    """10000 -> "Rp 10.000", as Indonesians write it."""
+    sign = "-" if amount < 0 else ""
+    return f"{sign}Rp {abs(amount):,}".replace(",", ".")
+
+
+def wib(ts: float | None) -> str:
+    return f"{wire.wib(ts)} WIB" if ts is not None else ""
+
+
+def duration(seconds: float) -> str:
+    seconds = max(0, int(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
+
+
+TEMPLATES.env.filters["rupiah"] = rupiah
+TEMPLATES.env.filters["wib"] = wib
+TEMPLATES.env.filters["duration"] = duration
+
+
+# -- what the pages show of a transaction --------------------------------------------------------
+
+
+def allowed_actions(txn: Transaction) -> list[str]:
+    """The actions `Gateway.simulate` accepts in the transaction's current state."""
+    status = txn.transaction_status
+    allowed: list[str] = []
+    if status in ("pending", "authorize") or (
+        txn.payment_type == "credit_card" and status == "capture"
+    ):
+        allowed.append("pay")
+    if status == "pending" or txn.fraud_status == "challenge":
+        allowed.append("deny")
+    if status == "pending":
+        allowed.append("expire")
+    if status in ("pending", "authorize", "capture"):
+        allowed.append("cancel")
+    return allowed
+
+
+def method_of(txn: Transaction) -> tuple[str, str]:
+    """The payment type's name and its bank, store or acquirer."""
+    details = txn.details
+    name = METHOD_NAMES.get(txn.payment_type, txn.payment_type)
+    detail = ""
+    if txn.payment_type == "bank_transfer":
+        if details.get("va_numbers"):
+            detail = str(details["va_numbers"][0].get("bank", "")).upper()
+        elif details.get("permata_va_number"):
+            detail = "PERMATA"
+    elif txn.payment_type == "echannel":
+        detail = "MANDIRI"
+    elif txn.payment_type == "cstore":
+        detail = str(details.get("store") or "").capitalize()
+    elif txn.payment_type == "qris":
+        detail = str(details.get("acquirer") or "")
+    elif txn.payment_type == "credit_card":
+        detail = " ".join(str(details[k]) for k in ("bank", "masked_card") if details.get(k))
+    return name, detail
+
+
+def pay_codes(txn: Transaction) -> list[tuple[str, str]]:
+    """The numbers a customer pays with at a bank or a shop: VA numbers, bill key, payment code."""
+    details = txn.details
+    codes: list[tuple[str, str]] = []
+    for va in details.get("va_numbers") or []:
+        if isinstance(va, dict) and va.get("va_number"):
+            codes.append((f"{str(va.get('bank', '')).upper()} VA number", str(va["va_number"])))
+    if details.get("permata_va_number"):
+        codes.append(("PERMATA VA number", str(details["permata_va_number"])))
+    if details.get("bill_key"):
+        codes.append(("Mandiri bill key", str(details["bill_key"])))
+    if details.get("payment_code"):
+        store = str(details.get("store") or "store").capitalize()
+        codes.append((f"{store} payment code", str(details["payment_code"])))
+    return codes
+
+
+def merchant_of(txn: Transaction) -> str:
+    """The merchant name a payer sees: the QR's own (EMVCo tag 59), else the sandbox merchant's."""
+    payload = txn.details.get("qr_string")
+    if payload:
+        try:
+            fields = qris.parse(str(payload))
+            return " ".join(x for x in (fields.get("59"), fields.get("60")) if x)
+        except ValueError:
+            pass
+    return qris.QrisMerchant().name
+
+
+@dataclass
+class View:
+    txn: Transaction
+    method: str
+    method_detail: str
+    actions: list[str]
+    codes: list[tuple[str, str]]
+    merchant: str
+    remaining: float | None  # sandbox seconds until expiry, when pending
+    qr_url: str | None
+    paid: bool
+    short_id: str = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.short_id = self.txn.transaction_id[:8]
+
+
+def view_of(request: Request, txn: Transaction) -> View:
+    sandbox = sandbox_of(request)
+    method, detail = method_of(txn)
+    remaining = None
+    if txn.transaction_status == "pending" and txn.expiry_time is not None:
+        remaining = txn.expiry_time - sandbox.clock.timestamp()
+    qr_url = None
+    if txn.payment_type in ("qris", "gopay") and txn.details.get("qr_string"):
+        qr_url = f"{_root(request)}/midtrans/v2/{txn.payment_type}/{txn.transaction_id}/qr-code"
+    return View(
+        txn=txn,
+        method=method,
+        method_detail=detail,
+        actions=allowed_actions(txn),
+        codes=pay_codes(txn),
+        merchant=merchant_of(txn),
+        remaining=remaining,
+        qr_url=qr_url,
+        paid=txn.transaction_status in PAID,
+    )
+
+
+def newest_first(transactions: Iterable[Transaction]) -> list[Transaction]:
+    indexed = list(enumerate(transactions))
+    indexed.sort(key=lambda pair: (pair[1].transaction_time, pair[0]), reverse=True)
+    return [txn for _, txn in indexed]
+
+
+def status_fields(request: Request, txn: Transaction) -> list[tuple[str, str]]:
+    """GET status' fields without the signature, values as text (lists and objects as JSON)."""
+    body = sandbox_of(request).gateway.status_body(txn)
+    body.pop("signature_key", None)
+    return [
+        (key, value if isinstance(value, str) else json.dumps(value, ensure_ascii=False))
+        for key, value in body.items()
+    ]
+
+
+@dataclass
+class DeliveryView:
+    delivery: Delivery
+    body: str
+    attempts: list[tuple[str, str, str]]
+    next_attempt: str
+
+
+def delivery_views(deliveries: list[Delivery]) -> list[DeliveryView]:
+    views = []
+    for d in deliveries:
+        try:
+            body = json.dumps(json.loads(d.body), indent=2, ensure_ascii=False)
+        except ValueError:
+            body = d.body
+        views.append(
+            DeliveryView(
+                delivery=d,
+                body=body,
+                attempts=[(wib(a.at), a.outcome, a.detail) for a in d.attempts],
+                next_attempt=wib(d.due_at) if d.state == "queued" else "",
+            )
+        )
+    return views
+
+
+# -- plumbing ------------------------------------------------------------------------------------
+
+
+def _root(request: Request) -> str:
+    """The sandbox's path prefix (e.g. /sandbox), for links that work whatever the host."""
+    return str(request.scope.get("root_path", "")).rstrip("/")
+
+
+def _render(
+    request: Request, name: str, context: dict[str, Any] | None = None, status_code: int = 200
+) -> Response:
+    sandbox = sandbox_of(request)
+    base = base_url(request)
+    flash = request.query_params.get("msg")
+    full: dict[str, Any] = {
+        "root": _root(request),
+        "base": base,
+        "api_base": f"{base}/midtrans",
+        "client_key": sandbox.client_key,
+        "scale": sandbox.clock.scale,
+        "flash": flash,
+        "flash_kind": "error" if request.query_params.get("kind") == "error" else "ok",
+        **(context or {}),
+    }
+    return TEMPLATES.TemplateResponse(request, f"pages/{name}", full, status_code=status_code)
+
+
+def _message(request: Request, status_code: int, title: str, text: str) -> Response:
+    return _render(request, "message.html", {"title": title, "text": text}, status_code=status_code)
+
+
+def _field(form: FormData, name: str) -> str:
+    value = form.get(name)
+    return value if isinstance(value, str) else ""
+
+
+def _safe_next(value: str) -> str:
+    """A path inside the sandbox to go back to; anything else goes to the list."""
+    value = value.strip()
+    if not value.startswith("/") or value.startswith("//") or "\\" in value or "\n" in value:
+        return "/"
+    return value
+
+
+def _back(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
+    target = _root(request) + _safe_next(next_path)
+    sep = "&" if "?" in target else "?"
+    query = urlencode({"msg": message, "kind": kind})
+    return RedirectResponse(f"{target}{sep}{query}", status_code=303)
+
+
+def _find_by_qr(request: Request, text: str) -> Transaction:
+    """The QRIS simulator: a pasted QR string, or the QR image URL of a charge."""
+    sandbox = sandbox_of(request)
+    text = text.strip()
+    if not text:
+        raise ControlError(400, "Paste the QR code's text (qr_string) or its image URL.")
+    match = QR_IMAGE_URL.search(text)
+    if match:
+        txn = sandbox.store.transactions.get(unquote(match.group(2)))
+        if txn is None or txn.payment_type != match.group(1) or not txn.details.get("qr_string"):
+            raise ControlError(404, "No transaction was issued with this QR code.")
+        return txn
+    return sandbox.gateway.pay_by_qr(text)
+
+
+def _find_by_code(request: Request, code: str) -> Transaction:
+    """A VA number, Mandiri bill key or store payment code: its pending payment, else the newest."""
+    wanted = re.sub(r"[\s-]", "", code).upper()
+    if not wanted:
+        raise ControlError(400, "Enter a virtual account number, a bill key or a payment code.")
+    found = [
+        txn
+        for txn in newest_first(sandbox_of(request).store.transactions.values())
+        if any(value.upper() == wanted for _, value in pay_codes(txn))
+    ]
+    if not found:
+        raise ControlError(404, f"No payment uses the number {wanted}.")
+    pending = [txn for txn in found if txn.transaction_status == "pending"]
+    return (pending or found)[0]
+
+
+# -- pages ---------------------------------------------------------------------------------------
+
+
+async def index(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    transactions = newest_first(sandbox.store.transactions.values())
+    return _render(
+        request,
+        "index.html",
+        {
+            "views": [view_of(request, t) for t in transactions[:LIST_LIMIT]],
+            "total": len(transactions),
+            "limit": LIST_LIMIT,
+            "notification_url": sandbox.notification_url(),
+        },
+    )
+
+
+async def transaction(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    txn = sandbox.store.find(request.path_params["id"])
+    if txn is None:
+        return _message(request, 404, "Transaction not found", "Transaction doesn't exist.")
+    return _render(
+        request,
+        "transaction.html",
+        {
+            "v": view_of(request, txn),
+            "fields": status_fields(request, txn),
+            "deliveries": delivery_views(sandbox.notifier.log_for(txn.order_id)),
+            "urls": sandbox.notifier.urls_for(txn),
+        },
+    )
+
+
+async def act(request: Request) -> Response:
+    """`POST /actions/{transaction_id}/{pay|deny|expire|cancel}`, then back where it came from."""
+    sandbox = sandbox_of(request)
+    form = await request.form()
+    next_path = _field(form, "next") or "/"
+    action = request.path_params["action"]
+    try:
+        if action not in ACTIONS:
+            raise ControlError(404, f"unknown action {action!r}; use one of {', '.join(ACTIONS)}")
+        txn = sandbox.gateway.simulate(
+            request.path_params["transaction_id"], action, payment_type=None, urls=urls_of(request)
+        )
+    except ControlError as error:
+        return _back(request, next_path, error.message, "error")
+    message = DONE[action].format(order=txn.order_id, status=txn.transaction_status)
+    return _back(request, next_path, message, "ok")
+
+
+async def result(request: Request) -> Response:
+    """Where a simulator's Pay or Cancel lands: did it work?"""
+    txn = sandbox_of(request).store.find(request.path_params["id"])
+    if txn is None:
+        return _message(request, 404, "Transaction not found", "Transaction doesn't exist.")
+    notifying = bool(sandbox_of(request).notifier.urls_for(txn))
+    return _render(request, "result.html", {"v": view_of(request, txn), "notifying": notifying})
+
+
+async def notification_url(request: Request) -> Response:
+    """Save the dashboard's Payment Notification URL, as the control API's `config` does."""
+    form = await request.form()
+    url = _field(form, "notification_url").strip()
+    if url and not url.startswith(("http://", "https://")):
+        return _back(
+            request, "/", "The notification URL must start with http:// or https://.", "error"
+        )
+    sandbox = sandbox_of(request)
+    sandbox.store.save_config("notification_url", url or None)
+    current = sandbox.notification_url()
+    message = f"Notifications go to {current}." if current else "Notifications are off (no URL)."
+    return _back(request, "/", message, "ok")
+
+
+async def qris_page(request: Request) -> Response:
+    if request.method == "GET":
+        return _render(request, "qris.html", {"qr": request.query_params.get("qr", "")})
+    form = await request.form()
+    text = _field(form, "qr")
+    try:
+        txn = _find_by_qr(request, text)
+    except ControlError as error:
+        return _render(
+            request,
+            "qris.html",
+            {"qr": text, "error": error.message},
+            status_code=error.http_status,
+        )
+    return _render(request, "qris.html", {"qr": text, "v": view_of(request, txn)})
+
+
+async def gopay_checkout(request: Request) -> Response:
+    """The page behind a GoPay charge's `deeplink-redirect` action: the GoPay app, emulated."""
+    reference = request.query_params.get("referenceid", "")
+    txn = sandbox_of(request).store.transactions.get(reference) if reference else None
+    if txn is None:
+        return _message(
+            request, 404, "GoPay payment not found", "No GoPay payment has this reference id."
+        )
+    return _render(request, "gopay.html", {"v": view_of(request, txn)})
+
+
+async def pay_code(request: Request) -> Response:
+    if request.method == "GET":
+        return _render(request, "pay_code.html", {"code": request.query_params.get("code", "")})
+    form = await request.form()
+    code = _field(form, "code")
+    try:
+        txn = _find_by_code(request, code)
+    except ControlError as error:
+        return _render(
+            request,
+            "pay_code.html",
+            {"code": code, "error": error.message},
+            status_code=error.http_status,
+        )
+    return _render(request, "pay_code.html", {"code": code, "v": view_of(request, txn)})
+
+
+async def control_page(request: Request) -> Response:
+    return _render(request, "control.html", {"control": f"{base_url(request)}/_control"})
+
+
+def routes() -> list[BaseRoute]:
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/transactions/{id}", transaction, methods=["GET"]),
+        Route("/actions/{transaction_id}/{action}", act, methods=["POST"]),
+        Route("/result/{id}", result, methods=["GET"]),
+        Route("/notification-url", notification_url, methods=["POST"]),
+        Route("/qris", qris_page, methods=["GET", "POST"]),
+        Route("/qris/index", qris_page, methods=["GET", "POST"]),  # Midtrans' path
+        Route("/gopay/checkout", gopay_checkout, methods=["GET"]),
+        Route("/gopay/ui/checkout", gopay_checkout, methods=["GET"]),  # Midtrans' path
+        Route("/pay-code", pay_code, methods=["GET", "POST"]),
+        Route("/control", control_page, methods=["GET"]),
+        Mount("/static/pages", app=StaticFiles(directory=STATIC_DIR), name="pages-static"),
+    ]

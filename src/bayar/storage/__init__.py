@@ -1,0 +1,1 @@
+"""SQL storage: SQLite by default, PostgreSQL when DATABASE_URL says so."""

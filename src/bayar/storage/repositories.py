@@ -1,0 +1,169 @@
+"""The queries the core needs, each one statement or a few, inside the caller's transaction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bayar.storage.models import (
+    GatewayCall,
+    Notification,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Payment,
+    Product,
+    Refund,
+)
+
+OPEN_STATUSES = ("pending", "review")
+
+
+async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Product | None:
+    """Take `quantity` units if that many are free; None when there are not (or no such product).
+    One conditional UPDATE, so concurrent buyers can never take the same unit."""
+    result = await session.execute(
+        update(Product)
+        .where(Product.id == product_id, Product.active.is_(True), Product.stock >= quantity)
+        .values(stock=Product.stock - quantity)
+        .returning(Product)
+    )
+    return result.scalar_one_or_none()
+
+
+async def give_back_stock(session: AsyncSession, items: Sequence[OrderItem]) -> None:
+    for item in sorted(items, key=lambda i: i.product_id):
+        await session.execute(
+            update(Product)
+            .where(Product.id == item.product_id)
+            .values(stock=Product.stock + item.quantity)
+        )
+
+
+async def product(session: AsyncSession, product_id: str) -> Product | None:
+    return await session.get(Product, product_id)
+
+
+async def products(session: AsyncSession) -> Sequence[Product]:
+    result = await session.execute(
+        select(Product).where(Product.active.is_(True)).order_by(Product.price, Product.id)
+    )
+    return result.scalars().all()
+
+
+async def order_by_idempotency_key(session: AsyncSession, key: str) -> Order | None:
+    result = await session.execute(select(Order).where(Order.idempotency_key == key))
+    return result.scalar_one_or_none()
+
+
+async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
+    """The order, locked until the end of the transaction (FOR UPDATE; SQLite's writer lock)."""
+    result = await session.execute(
+        select(Order).where(Order.id == order_id).with_for_update().execution_options(
+            populate_existing=True
+        )
+    )
+    return result.scalar_one_or_none()
+
+
+async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
+    result = await session.execute(
+        select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.id)
+    )
+    return result.scalars().all()
+
+
+async def history_of(session: AsyncSession, order_id: str) -> Sequence[OrderEvent]:
+    result = await session.execute(
+        select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
+    )
+    return result.scalars().all()
+
+
+async def refunds_of(session: AsyncSession, order_id: str) -> Sequence[Refund]:
+    result = await session.execute(
+        select(Refund).where(Refund.order_id == order_id).order_by(Refund.id)
+    )
+    return result.scalars().all()
+
+
+async def refund_by_key(session: AsyncSession, refund_key: str) -> Refund | None:
+    result = await session.execute(select(Refund).where(Refund.refund_key == refund_key))
+    return result.scalar_one_or_none()
+
+
+async def notifications_of(session: AsyncSession, order_id: str) -> Sequence[Notification]:
+    result = await session.execute(
+        select(Notification).where(Notification.order_id == order_id).order_by(Notification.id)
+    )
+    return result.scalars().all()
+
+
+async def gateway_calls_of(session: AsyncSession, order_id: str) -> Sequence[GatewayCall]:
+    result = await session.execute(
+        select(GatewayCall).where(GatewayCall.order_id == order_id).order_by(GatewayCall.id)
+    )
+    return result.scalars().all()
+
+
+async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
+    return await session.get(Payment, order_id)
+
+
+async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> int | None:
+    """Store a notification in the inbox; None when its dedupe key is already there."""
+    dialect = session.get_bind().dialect.name
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    statement = (
+        insert(Notification)
+        .values(**values)
+        .on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(Notification.id)
+    )
+    result = await session.execute(statement)
+    return result.scalar_one_or_none()
+
+
+async def set_notification_outcome(session: AsyncSession, notification_id: int, outcome: str) -> None:
+    await session.execute(
+        update(Notification).where(Notification.id == notification_id).values(outcome=outcome)
+    )
+
+
+async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:
+    result = await session.execute(
+        select(Notification.outcome).where(Notification.dedupe_key == dedupe_key)
+    )
+    return result.scalar_one_or_none()
+
+
+async def claim_due_orders(
+    session: AsyncSession, now: datetime, lease: timedelta, limit: int
+) -> list[str]:
+    """Open orders whose check is due, claimed for `lease` so other workers skip them
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer at a time anyway)."""
+    due = (
+        select(Order.id)
+        .where(Order.status.in_(OPEN_STATUSES), Order.next_check_at <= now)
+        .order_by(Order.next_check_at)
+        .limit(limit)
+        .with_for_update(skip_locked=True)
+    )
+    ids = list((await session.execute(due)).scalars().all())
+    if ids:
+        await session.execute(
+            update(Order)
+            .where(Order.id.in_(ids))
+            .values(next_check_at=now + lease, check_attempts=Order.check_attempts + 1)
+        )
+    return ids
+
+
+async def count_by_status(session: AsyncSession) -> dict[str, int]:
+    result = await session.execute(select(Order.status, func.count()).group_by(Order.status))
+    return {status: count for status, count in result.all()}

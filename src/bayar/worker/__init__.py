@@ -1,0 +1,1 @@
+"""Background jobs: reconciliation of open orders with the gateway, and their expiry."""

@@ -1,0 +1,33 @@
+"""One pass: claim the open orders whose check is due and look at each through the core's one path
+(`PaymentsService.check`: expire at the gateway when its time is up, else read its status)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from bayar.payments.service import Applied, PaymentsService
+from bayar.storage import repositories as repo
+
+log = logging.getLogger("bayar.worker")
+LEASE = timedelta(seconds=60)  # another worker skips a claimed order this long
+
+
+async def reconcile_once(service: PaymentsService, *, limit: int = 50, concurrency: int = 8) -> list[Applied]:
+    async with service.db.session() as session, session.begin():
+        due = await repo.claim_due_orders(session, service.now(), LEASE, limit)
+    if not due:
+        return []
+    gate = asyncio.Semaphore(concurrency)
+
+    async def one(order_id: str) -> Applied | None:
+        async with gate:
+            try:
+                return await service.check(order_id)
+            except Exception:
+                log.exception("check failed", extra={"order_id": order_id})
+                return None
+
+    results = await asyncio.gather(*(one(order_id) for order_id in due))
+    return [r for r in results if r is not None]

@@ -1,0 +1,91 @@
+"""Service availability for tests marked ``postgres``, ``redis`` or ``browser``.
+
+A marked test whose service is unreachable is skipped locally but fails when ``CI=true``, so CI can
+never pass without the real services (DESIGN.md, "Testing"). Probes are a plain TCP connect (for
+PostgreSQL and Redis) and an executable check (for chromium), each done once per session.
+
+Kept deliberately small and free of project imports; other fixtures live in other modules.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from urllib.parse import urlsplit
+
+import pytest
+
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+CHROMIUM = "/usr/bin/chromium"
+SERVICE_MARKERS = ("postgres", "redis", "browser")
+PROBE_TIMEOUT = 1.0
+
+_probe_cache: dict[tuple[str, int], str | None] = {}
+
+
+def in_ci() -> bool:
+    """True when running under CI (``CI=true``, as CI systems set it)."""
+    return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
+
+
+def postgres_url() -> str:
+    return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+
+
+def redis_url() -> str:
+    return os.environ.get("BAYAR_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def chromium_path() -> str:
+    return os.environ.get("BAYAR_TEST_CHROMIUM") or CHROMIUM
+
+
+def _tcp_problem(url: str, default_port: int) -> str | None:
+    """None if something accepts TCP connections at the URL's host:port, else why not."""
+    try:
+        parts = urlsplit(url)
+        host = parts.hostname or "127.0.0.1"
+        port = parts.port or default_port
+    except ValueError as exc:
+        return f"cannot parse {url!r}: {exc}"
+    key = (host, port)
+    if key not in _probe_cache:
+        try:
+            with socket.create_connection((host, port), timeout=PROBE_TIMEOUT):
+                _probe_cache[key] = None
+        except OSError as exc:
+            _probe_cache[key] = f"nothing reachable at {host}:{port} ({url}): {exc}"
+    return _probe_cache[key]
+
+
+def service_problem(service: str) -> str | None:
+    """None if ``service`` ("postgres", "redis" or "browser") is available, else a reason."""
+    if service == "postgres":
+        return _tcp_problem(postgres_url(), 5432)
+    if service == "redis":
+        return _tcp_problem(redis_url(), 6379)
+    if service == "browser":
+        path = chromium_path()
+        if os.path.isfile(path) and os.access(path, os.X_OK):
+            return None
+        return f"no chromium executable at {path} (Debian: `make browsers`)"
+    raise ValueError(f"unknown service {service!r}")
+
+
+def require_service(service: str) -> None:
+    """Skip the current test if ``service`` is unavailable; fail instead under ``CI=true``."""
+    problem = service_problem(service)
+    if problem is None:
+        return
+    if in_ci():
+        pytest.fail(f"CI=true and the '{service}' service is required: {problem}", pytrace=False)
+    pytest.skip(f"'{service}' unavailable: {problem} (this fails under CI=true)")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    """Runs before fixtures are set up, so a skipped test costs nothing."""
+    for service in SERVICE_MARKERS:
+        if item.get_closest_marker(service) is not None:
+            require_service(service)

@@ -1,0 +1,144 @@
+"""A live sandbox (`bayar sandbox`'s app on a free port) and a webhook receiver, both on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+from starlette.routing import Route
+
+from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
+from bayar.sandbox.app import standalone_app
+
+SERVER_KEY = DEMO_SERVER_KEY
+CLIENT_KEY = DEMO_CLIENT_KEY
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a thread, on a free loopback port."""
+
+    def __init__(self, app: Any) -> None:
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 10
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        port = self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+@dataclass
+class Received:
+    path: str
+    body: bytes
+    headers: dict[str, str]
+    at: float
+
+
+@dataclass
+class Receiver:
+    """A merchant's notification endpoint: records every POST, answers from a script of codes."""
+
+    url: str = ""
+    received: list[Received] = field(default_factory=list)
+    script: list[int] = field(default_factory=list)  # answers to give, in order; then 200
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def reset(self) -> None:
+        with self.lock:
+            self.received.clear()
+            self.script.clear()
+
+    def answer(self) -> int:
+        with self.lock:
+            return self.script.pop(0) if self.script else 200
+
+    def wait_for(self, count: int, timeout: float = 5.0, path: str | None = None) -> list[Received]:
+        deadline = time.monotonic() + timeout
+        while True:
+            got = [r for r in self.received if path is None or r.path == path]
+            if len(got) >= count or time.monotonic() > deadline:
+                return got
+            time.sleep(0.01)
+
+
+def _receiver_app(receiver: Receiver) -> Starlette:
+    async def hook(request: Request) -> Response:
+        body = await request.body()
+        with receiver.lock:
+            receiver.received.append(
+                Received(request.url.path, body, dict(request.headers), time.monotonic())
+            )
+        code = receiver.answer()
+        if code in (301, 302, 303, 307, 308):
+            return Response(status_code=code, headers={"location": "/hook"})
+        return PlainTextResponse("ok" if code < 300 else "no", status_code=code)
+
+    return Starlette(routes=[Route("/{path:path}", hook, methods=["POST", "GET"])])
+
+
+@pytest.fixture(scope="session")
+def live_server() -> type[LiveServer]:
+    """The LiveServer class, for tests that start servers of their own."""
+    return LiveServer
+
+
+@pytest.fixture(scope="session")
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+    with LiveServer(_receiver_app(rec)) as server:
+        rec.url = server.url
+        yield rec
+
+
+@pytest.fixture(scope="session")
+def sandbox_server(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=tmp_path_factory.mktemp("var"),
+        bayar_sandbox_notification_url=f"{receiver.url}/hook",
+        bayar_sandbox_retry_jitter=False,
+        bayar_sandbox_notification_timeout=2.0,
+    )
+    with LiveServer(standalone_app(settings)) as server:
+        yield server.url
+
+
+@pytest.fixture
+def sandbox_url(sandbox_server: str, receiver: Receiver) -> str:
+    """The sandbox root (…/sandbox), reset to empty, manual time, no faults, default webhook URL."""
+    root = f"{sandbox_server}/sandbox"
+    httpx.post(f"{root}/_control/reset").raise_for_status()
+    httpx.post(f"{root}/_control/clock", json={"scale": 1}).raise_for_status()
+    httpx.put(f"{root}/_control/config", json={"notification_url": None}).raise_for_status()
+    receiver.reset()
+    return root
+
+
+@pytest.fixture
+def api_base(sandbox_url: str) -> str:
+    return f"{sandbox_url}/midtrans"
