@@ -61,7 +61,9 @@ def create_app(
         else None
     )
     context = build_context(settings, base_url=base, transport=loopback, now=now)
-    worker = Worker(context.payments, interval=settings.bayar_worker_interval) if run_worker else None
+    worker = (
+        Worker(context.payments, interval=settings.bayar_worker_interval) if run_worker else None
+    )
     db, bus = context.db, context.bus
 
     @contextlib.asynccontextmanager
@@ -142,6 +144,11 @@ def build_context(
     )
 
     return AppContext(
-        settings=settings, db=db, bus=bus, metrics=metrics, payments=payments,
-        inbox=Inbox(payments), snap_js_url=snap_js,
+        settings=settings,
+        db=db,
+        bus=bus,
+        metrics=metrics,
+        payments=payments,
+        inbox=Inbox(payments),
+        snap_js_url=snap_js,
     )

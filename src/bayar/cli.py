@@ -12,7 +12,9 @@ import uvicorn
 from bayar import logs
 from bayar.config import ConfigError, Settings
 
-cli = typer.Typer(help="bayar: payments for QRIS kiosks and online checkouts.", no_args_is_help=True)
+cli = typer.Typer(
+    help="bayar: payments for QRIS kiosks and online checkouts.", no_args_is_help=True
+)
 db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 

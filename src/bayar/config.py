@@ -8,7 +8,7 @@ from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 # Fixed keys of the offline sandbox, used when no keys are configured. They are not secrets.
-DEMO_SERVER_KEY = "SB-Mid-server-BAYAR-SANDBOX-DEMO"  # noqa: S105
+DEMO_SERVER_KEY = "SB-Mid-server-BAYAR-SANDBOX-DEMO"
 DEMO_CLIENT_KEY = "SB-Mid-client-BAYAR-SANDBOX-DEMO"
 
 
@@ -41,11 +41,15 @@ class Settings(BaseSettings):
     # Payments.
     bayar_confirm_paid: bool = True  # ask the status API before an order becomes paid
     bayar_worker_interval: float = 2.0  # seconds between worker passes
-    bayar_reconcile_first_check: float = 10.0  # seconds after creation before the first status check
+    bayar_reconcile_first_check: float = (
+        10.0  # seconds after creation before the first status check
+    )
     bayar_cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
 
     # Sandbox behaviour.
-    bayar_sandbox_state_file: Path | None = None  # default: <var>/sandbox.sqlite3; ":memory:" keeps nothing
+    bayar_sandbox_state_file: Path | None = (
+        None  # default: <var>/sandbox.sqlite3; ":memory:" keeps nothing
+    )
     bayar_sandbox_notification_url: str | None = None
     bayar_sandbox_time_scale: float = 1.0
     bayar_sandbox_retry_jitter: bool = True

@@ -8,9 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
-        self.orders = Gauge(
-            "bayar_orders", "Orders by status", ["status"], registry=self.registry
-        )
+        self.orders = Gauge("bayar_orders", "Orders by status", ["status"], registry=self.registry)
         self.notifications = Counter(
             "bayar_notifications_total",
             "Gateway notifications received, by outcome",

@@ -1,4 +1,4 @@
-"""Midtrans JSON to and from bayar's gateway types: documentation samples, amounts, request bodies."""
+"""Midtrans JSON to and from bayar's gateway types: documentation samples, amounts, requests."""
 
 from __future__ import annotations
 
@@ -64,7 +64,9 @@ def test_settlement_time_is_gmt_plus_7() -> None:
     assert status.gross_amount == 154600
 
 
-@pytest.mark.parametrize("amount", ["10000.50", "10000.01", "0.5", "1e4", "10,000.00", "", " ", "-1.00"])
+@pytest.mark.parametrize(
+    "amount", ["10000.50", "10000.01", "0.5", "1e4", "10,000.00", "", " ", "-1.00"]
+)
 def test_amounts_that_are_not_whole_rupiah_are_refused(amount: str) -> None:
     body = _sample("notification_qris_settlement.json") | {"gross_amount": amount}
     with pytest.raises(ValueError, match="gross_amount"):
@@ -85,7 +87,9 @@ def test_whole_amounts_parse(text: str | int, value: int) -> None:
     assert wire.parse_amount(text) == value
 
 
-@pytest.mark.parametrize("field", ["order_id", "transaction_id", "transaction_status", "payment_type"])
+@pytest.mark.parametrize(
+    "field", ["order_id", "transaction_id", "transaction_status", "payment_type"]
+)
 def test_a_missing_field_is_a_value_error(field: str) -> None:
     body = _sample("notification_qris_settlement.json")
     del body[field]
@@ -164,7 +168,9 @@ def _answer(**fields: Any) -> dict[str, Any]:
 
 
 def test_permata_answer_has_its_number_at_the_top_level() -> None:
-    got = wire.parse_charge(_answer(payment_type="bank_transfer", permata_va_number="8562000087926752"))
+    got = wire.parse_charge(
+        _answer(payment_type="bank_transfer", permata_va_number="8562000087926752")
+    )
     assert (got.va_number, got.bank) == ("8562000087926752", "permata")
 
 
@@ -188,8 +194,16 @@ def test_qris_and_gopay_answers_use_the_actions() -> None:
             payment_type="qris",
             qr_string="00020101021226",
             actions=[
-                {"name": "generate-qr-code-v2", "method": "GET", "url": "https://x/v4/qris/t-1/qr-code"},
-                {"name": "generate-qr-code", "method": "GET", "url": "https://x/v2/qris/t-1/qr-code"},
+                {
+                    "name": "generate-qr-code-v2",
+                    "method": "GET",
+                    "url": "https://x/v4/qris/t-1/qr-code",
+                },
+                {
+                    "name": "generate-qr-code",
+                    "method": "GET",
+                    "url": "https://x/v2/qris/t-1/qr-code",
+                },
             ],
         )
     )
@@ -199,8 +213,16 @@ def test_qris_and_gopay_answers_use_the_actions() -> None:
         _answer(
             payment_type="gopay",
             actions=[
-                {"name": "generate-qr-code", "method": "GET", "url": "https://x/v2/gopay/t-1/qr-code"},
-                {"name": "deeplink-redirect", "method": "GET", "url": "gojek://gopay/merchanttransfer"},
+                {
+                    "name": "generate-qr-code",
+                    "method": "GET",
+                    "url": "https://x/v2/gopay/t-1/qr-code",
+                },
+                {
+                    "name": "deeplink-redirect",
+                    "method": "GET",
+                    "url": "gojek://gopay/merchanttransfer",
+                },
             ],
         )
     )
@@ -210,16 +232,28 @@ def test_qris_and_gopay_answers_use_the_actions() -> None:
 
 def test_snap_answer() -> None:
     got = wire.parse_snap({"token": "tok", "redirect_url": "https://app/snap/v2/vtweb/tok"})
-    assert (got.payment_type, got.token, got.redirect_url) == ("snap", "tok", "https://app/snap/v2/vtweb/tok")
+    assert (got.payment_type, got.token, got.redirect_url) == (
+        "snap",
+        "tok",
+        "https://app/snap/v2/vtweb/tok",
+    )
     with pytest.raises(ValueError, match="token"):
         wire.parse_snap({"redirect_url": "https://app/snap/v2/vtweb/tok"})
 
 
 def test_error_answers() -> None:
-    assert wire.error_of({"status_code": "406", "status_message": "duplicate"}, 200) == ("406", "duplicate")
+    assert wire.error_of({"status_code": "406", "status_message": "duplicate"}, 200) == (
+        "406",
+        "duplicate",
+    )
     assert wire.error_of({"error_messages": ["a", "b"]}, 400) == ("400", "a; b")
     assert wire.error_of(
-        {"status_code": "400", "status_message": "invalid", "validation_messages": ["x is required"]}, 400
+        {
+            "status_code": "400",
+            "status_message": "invalid",
+            "validation_messages": ["x is required"],
+        },
+        400,
     ) == ("400", "invalid; x is required")
     assert wire.error_of({}, 401) == ("401", "HTTP 401")
 
@@ -230,12 +264,16 @@ ITEMS = (LineItem("sku-1", "Teh botol", 4000, 2), LineItem("sku-2", "Air mineral
 
 
 def _charge(payment_type: str, **extra: Any) -> ChargeRequest:
-    return ChargeRequest(order_id="o-1", gross_amount=10000, items=ITEMS, payment_type=payment_type, **extra)
+    return ChargeRequest(
+        order_id="o-1", gross_amount=10000, items=ITEMS, payment_type=payment_type, **extra
+    )
 
 
 def test_charge_body_common_fields() -> None:
     body = wire.charge_body(
-        _charge("qris", customer=Customer(first_name="Budi", email="b@example.com"), expiry_seconds=900)
+        _charge(
+            "qris", customer=Customer(first_name="Budi", email="b@example.com"), expiry_seconds=900
+        )
     )
     assert body == {
         "payment_type": "qris",
@@ -250,7 +288,9 @@ def test_charge_body_common_fields() -> None:
 
 
 def test_charge_body_per_payment_type() -> None:
-    assert wire.charge_body(_charge("bank_transfer", bank="bca"))["bank_transfer"] == {"bank": "bca"}
+    assert wire.charge_body(_charge("bank_transfer", bank="bca"))["bank_transfer"] == {
+        "bank": "bca"
+    }
     assert wire.charge_body(_charge("cstore", store="indomaret"))["cstore"] == {
         "store": "indomaret",
         "message": "bayar",
@@ -265,18 +305,18 @@ def test_charge_body_per_payment_type() -> None:
 
 
 @pytest.mark.parametrize(
-    "request_",
+    ("request_", "problem"),
     [
-        ChargeRequest("o-1", 10000, ITEMS, "bank_transfer"),
-        ChargeRequest("o-1", 10000, ITEMS, "cstore"),
-        ChargeRequest("o-1", 10000, ITEMS, "credit_card"),
-        ChargeRequest("o-1", 0, ITEMS, "qris"),
-        ChargeRequest("", 10000, ITEMS, "qris"),
-        ChargeRequest("o-1", 10000, ITEMS, "qris", expiry_seconds=0),
+        (ChargeRequest("o-1", 10000, ITEMS, "bank_transfer"), "needs a bank"),
+        (ChargeRequest("o-1", 10000, ITEMS, "cstore"), "needs a store"),
+        (ChargeRequest("o-1", 10000, ITEMS, "credit_card"), "payment_type"),
+        (ChargeRequest("o-1", 0, ITEMS, "qris"), "gross_amount"),
+        (ChargeRequest("", 10000, ITEMS, "qris"), "order_id"),
+        (ChargeRequest("o-1", 10000, ITEMS, "qris", expiry_seconds=0), "expiry_seconds"),
     ],
 )
-def test_charge_requests_that_cannot_be_sent(request_: ChargeRequest) -> None:
-    with pytest.raises(ValueError):
+def test_charge_requests_that_cannot_be_sent(request_: ChargeRequest, problem: str) -> None:
+    with pytest.raises(ValueError, match=problem):
         wire.charge_body(request_)
 
 

@@ -9,7 +9,6 @@ import httpx
 import midtransclient
 import pytest
 
-
 from bayar.config import DEMO_CLIENT_KEY as CLIENT_KEY
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 from bayar.sandbox import qris
@@ -79,7 +78,9 @@ def _api_error(call: Any) -> midtransclient.MidtransAPIError:
 # -- charges of every payment type -----------------------------------------------------------
 
 
-def test_qris_charge_gives_a_valid_qris_payload_and_working_actions(core: Any, api_base: str) -> None:
+def test_qris_charge_gives_a_valid_qris_payload_and_working_actions(
+    core: Any, api_base: str
+) -> None:
     answer = _charge(core, "qris", 7000, qris={"acquirer": "gopay"})
     assert answer["status_code"] == "201"
     assert answer["status_message"] == "QRIS transaction is created"
@@ -163,17 +164,24 @@ def test_card_charge_with_a_bank_deny_card_is_denied_without_raising(core: Any) 
 
 
 def test_card_challenge_then_approve_and_deny(core: Any) -> None:
-    first = _charge(core, "credit_card", 10000, credit_card={"token_id": _card_token(core, "4511111111111117")})
+    first = _charge(
+        core, "credit_card", 10000, credit_card={"token_id": _card_token(core, "4511111111111117")}
+    )
     assert (first["transaction_status"], first["fraud_status"]) == ("capture", "challenge")
     approved = core.transactions.approve(first["transaction_id"])
     assert approved["status_message"] == "Success, transaction is approved"
     assert (approved["transaction_status"], approved["fraud_status"]) == ("capture", "accept")
-    second = _charge(core, "credit_card", 10000, credit_card={"token_id": _card_token(core, "5510111111111115")})
+    second = _charge(
+        core, "credit_card", 10000, credit_card={"token_id": _card_token(core, "5510111111111115")}
+    )
     denied = core.transactions.deny(second["order_id"])
     assert (denied["transaction_status"], denied["fraud_status"]) == ("deny", "deny")
-    assert _api_error(lambda: core.transactions.approve(first["transaction_id"])).api_response_dict[
-        "status_code"
-    ] == "412"
+    assert (
+        _api_error(lambda: core.transactions.approve(first["transaction_id"])).api_response_dict[
+            "status_code"
+        ]
+        == "412"
+    )
 
 
 def test_card_3ds_charge_is_pending_with_a_redirect_url(core: Any, api_base: str) -> None:
@@ -189,15 +197,24 @@ def test_card_3ds_charge_is_pending_with_a_redirect_url(core: Any, api_base: str
 def test_card_token_errors_and_register_and_point_inquiry(core: Any) -> None:
     bad = _api_error(
         lambda: core.card_token(
-            {"card_number": "4811111111111115", "card_exp_month": "12", "card_exp_year": "2035",
-             "card_cvv": "123", "client_key": CLIENT_KEY}
+            {
+                "card_number": "4811111111111115",
+                "card_exp_month": "12",
+                "card_exp_year": "2035",
+                "card_cvv": "123",
+                "client_key": CLIENT_KEY,
+            }
         )
     )
     assert bad.api_response_dict["status_code"] == "400"
     assert "luhn" in " ".join(bad.api_response_dict["validation_messages"])
     registered = core.card_register(
-        {"card_number": "5264221038874659", "card_exp_month": "12", "card_exp_year": "2035",
-         "client_key": CLIENT_KEY}
+        {
+            "card_number": "5264221038874659",
+            "card_exp_month": "12",
+            "card_exp_year": "2035",
+            "client_key": CLIENT_KEY,
+        }
     )
     assert registered["status_code"] == "200"
     assert registered["masked_card"] == "52642210-4659"
@@ -239,9 +256,12 @@ def test_unknown_transaction_is_404(core: Any) -> None:
     assert error.api_response_dict["status_code"] == "404"
     assert error.api_response_dict["status_message"] == "Transaction doesn't exist."
     assert "exist" in error.message
-    assert _api_error(lambda: core.transactions.cancel("no-such-order")).api_response_dict[
-        "status_code"
-    ] == "404"
+    assert (
+        _api_error(lambda: core.transactions.cancel("no-such-order")).api_response_dict[
+            "status_code"
+        ]
+        == "404"
+    )
 
 
 def test_cancel_a_pending_payment_then_412_on_a_second_cancel(core: Any) -> None:
@@ -263,7 +283,10 @@ def test_expire_answers_407_without_an_error_and_frees_the_order_id(core: Any) -
     assert expired["transaction_status"] == "expire"
     assert core.transactions.status(charge["order_id"])["status_code"] == "407"
     again = core.charge(
-        {"payment_type": "gopay", "transaction_details": {"order_id": charge["order_id"], "gross_amount": 9000}}
+        {
+            "payment_type": "gopay",
+            "transaction_details": {"order_id": charge["order_id"], "gross_amount": 9000},
+        }
     )
     assert again["transaction_id"] != charge["transaction_id"]
     assert core.transactions.status(charge["order_id"])["transaction_id"] == again["transaction_id"]
@@ -273,7 +296,10 @@ def test_reused_order_id_is_406(core: Any) -> None:
     charge = _charge(core, "qris", 7000)
     error = _api_error(
         lambda: core.charge(
-            {"payment_type": "qris", "transaction_details": {"order_id": charge["order_id"], "gross_amount": 7000}}
+            {
+                "payment_type": "qris",
+                "transaction_details": {"order_id": charge["order_id"], "gross_amount": 7000},
+            }
         )
     )
     assert error.api_response_dict["status_code"] == "406"
@@ -286,7 +312,9 @@ def _settle(sandbox_url: str, order_id: str) -> None:
 def test_full_refund(core: Any, sandbox_url: str) -> None:
     charge = _charge(core, "qris", 20000)
     _settle(sandbox_url, charge["order_id"])
-    refund = core.transactions.refund(charge["order_id"], {"refund_key": "r-1", "reason": "sold out"})
+    refund = core.transactions.refund(
+        charge["order_id"], {"refund_key": "r-1", "reason": "sold out"}
+    )
     assert refund["status_message"] == "Success, refund request is approved"
     assert refund["transaction_status"] == "refund"
     assert refund["refund_amount"] == "20000.00"
@@ -299,14 +327,20 @@ def test_full_refund(core: Any, sandbox_url: str) -> None:
 def test_partial_refunds_duplicate_key_and_amount_checks(core: Any, sandbox_url: str) -> None:
     charge = _charge(core, "gopay", 20000)
     _settle(sandbox_url, charge["order_id"])
-    first = core.transactions.refund(charge["transaction_id"], {"refund_key": "p-1", "amount": 5000})
+    first = core.transactions.refund(
+        charge["transaction_id"], {"refund_key": "p-1", "amount": 5000}
+    )
     assert first["transaction_status"] == "partial_refund"
     duplicate = _api_error(
-        lambda: core.transactions.refund(charge["transaction_id"], {"refund_key": "p-1", "amount": 5000})
+        lambda: core.transactions.refund(
+            charge["transaction_id"], {"refund_key": "p-1", "amount": 5000}
+        )
     )
     assert duplicate.api_response_dict["status_code"] == "406"
     too_much = _api_error(
-        lambda: core.transactions.refund(charge["transaction_id"], {"refund_key": "p-2", "amount": 15001})
+        lambda: core.transactions.refund(
+            charge["transaction_id"], {"refund_key": "p-2", "amount": 15001}
+        )
     )
     assert too_much.api_response_dict["status_code"] == "414"
     direct = core.transactions.refundDirect(
@@ -324,7 +358,10 @@ def test_refund_of_an_unpaid_payment_is_412(core: Any) -> None:
 
 def test_idempotency_key_returns_the_first_answer(core: Any) -> None:
     core.api_config.custom_headers = {"Idempotency-Key": uuid.uuid4().hex}
-    body = {"payment_type": "qris", "transaction_details": {"order_id": _order(), "gross_amount": 7000}}
+    body = {
+        "payment_type": "qris",
+        "transaction_details": {"order_id": _order(), "gross_amount": 7000},
+    }
     first = core.charge(body)
     second = core.charge(body)
     assert first == second
@@ -346,18 +383,29 @@ def test_custom_expiry_sets_the_expiry_time(core: Any) -> None:
 def test_zero_or_invalid_amount_is_400(core: Any, amount: Any) -> None:
     error = _api_error(lambda: _charge(core, "qris", amount))
     assert error.http_status_code == 400
-    assert error.api_response_dict["status_message"] == "One or more parameters in the payload is invalid."
+    assert (
+        error.api_response_dict["status_message"]
+        == "One or more parameters in the payload is invalid."
+    )
     assert any("gross_amount" in m for m in error.api_response_dict["validation_messages"])
 
 
 def test_item_details_must_sum_to_gross_amount(core: Any) -> None:
     error = _api_error(
-        lambda: _charge(core, "qris", 10000, item_details=[{"id": "a", "price": 3000, "quantity": 2, "name": "Cola"}])
+        lambda: _charge(
+            core,
+            "qris",
+            10000,
+            item_details=[{"id": "a", "price": 3000, "quantity": 2, "name": "Cola"}],
+        )
     )
-    assert "transaction_details.gross_amount is not equal to the sum of item_details" in (
-        error.api_response_dict["validation_messages"]
+    assert (
+        "transaction_details.gross_amount is not equal to the sum of item_details"
+        in (error.api_response_dict["validation_messages"])
     )
-    ok = _charge(core, "qris", 6000, item_details=[{"id": "a", "price": 3000, "quantity": 2, "name": "Cola"}])
+    ok = _charge(
+        core, "qris", 6000, item_details=[{"id": "a", "price": 3000, "quantity": 2, "name": "Cola"}]
+    )
     assert ok["transaction_status"] == "pending"
 
 
@@ -367,13 +415,19 @@ def test_null_body_is_500(core: Any) -> None:
 
 
 def test_wrong_server_key_is_401_on_core_and_snap(api_base: str) -> None:
-    core = _point(midtransclient.CoreApi(is_production=False, server_key="SB-Mid-server-wrong"), api_base)
+    core = _point(
+        midtransclient.CoreApi(is_production=False, server_key="SB-Mid-server-wrong"), api_base
+    )
     error = _api_error(lambda: core.transactions.status("x"))
     assert error.http_status_code == 401
     assert error.api_response_dict["status_code"] == "401"
-    snap = _point(midtransclient.Snap(is_production=False, server_key="SB-Mid-server-wrong"), api_base)
+    snap = _point(
+        midtransclient.Snap(is_production=False, server_key="SB-Mid-server-wrong"), api_base
+    )
     snap_error = _api_error(
-        lambda: snap.create_transaction({"transaction_details": {"order_id": _order(), "gross_amount": 1000}})
+        lambda: snap.create_transaction(
+            {"transaction_details": {"order_id": _order(), "gross_amount": 1000}}
+        )
     )
     assert snap_error.http_status_code == 401
     assert "error_messages" in snap_error.api_response_dict
@@ -382,7 +436,9 @@ def test_wrong_server_key_is_401_on_core_and_snap(api_base: str) -> None:
 # -- Snap --------------------------------------------------------------------------------------
 
 
-def test_snap_create_and_recreate_issues_a_new_token(snap: Any, api_base: str, sandbox_url: str) -> None:
+def test_snap_create_and_recreate_issues_a_new_token(
+    snap: Any, api_base: str, sandbox_url: str
+) -> None:
     order_id = _order()
     params = {
         "transaction_details": {"order_id": order_id, "gross_amount": 17000},
@@ -397,7 +453,10 @@ def test_snap_create_and_recreate_issues_a_new_token(snap: Any, api_base: str, s
     assert first["redirect_url"] == f"{api_base}/snap/v2/vtweb/{first['token']}"
     assert snap.create_transaction_token(params) != first["token"]
     # Before a method is chosen there is no Core transaction (reference 3.3).
-    assert _api_error(lambda: snap.transactions.status(order_id)).api_response_dict["status_code"] == "404"
+    assert (
+        _api_error(lambda: snap.transactions.status(order_id)).api_response_dict["status_code"]
+        == "404"
+    )
     _settle(sandbox_url, order_id)  # pays as the payment page would, with QRIS
     status = snap.transactions.status(order_id)
     assert (status["payment_type"], status["transaction_status"]) == ("qris", "settlement")
@@ -409,8 +468,10 @@ def test_snap_create_and_recreate_issues_a_new_token(snap: Any, api_base: str, s
 def test_snap_validation_errors(snap: Any) -> None:
     error = _api_error(
         lambda: snap.create_transaction(
-            {"transaction_details": {"order_id": _order(), "gross_amount": 5000},
-             "item_details": [{"id": "a", "price": 1000, "quantity": 1, "name": "A"}]}
+            {
+                "transaction_details": {"order_id": _order(), "gross_amount": 5000},
+                "item_details": [{"id": "a", "price": 1000, "quantity": 1, "name": "A"}],
+            }
         )
     )
     assert error.http_status_code == 400

@@ -24,7 +24,13 @@ def _signature(order_id: str, status_code: str, gross_amount: str, key: str) -> 
     return hashlib.sha512(f"{order_id}{status_code}{gross_amount}{key}".encode()).hexdigest()
 
 
-def _charge(api_base: str, payment_type: str = "qris", amount: int = 7000, headers: dict[str, str] | None = None, **extra: Any) -> dict[str, Any]:
+def _charge(
+    api_base: str,
+    payment_type: str = "qris",
+    amount: int = 7000,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
     body = {
         "payment_type": payment_type,
         "transaction_details": {"order_id": f"n-{uuid.uuid4().hex[:12]}", "gross_amount": amount},
@@ -54,7 +60,9 @@ def _log(sandbox_url: str, order_id: str) -> list[dict[str, Any]]:
     return result
 
 
-def _wait_log(sandbox_url: str, order_id: str, predicate: Any, timeout: float = 5.0) -> list[dict[str, Any]]:
+def _wait_log(
+    sandbox_url: str, order_id: str, predicate: Any, timeout: float = 5.0
+) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
         log = _log(sandbox_url, order_id)
@@ -67,14 +75,23 @@ def test_signature_formula_matches_the_reference_vectors() -> None:
     from bayar.sandbox.wire import signature
 
     vectors = json.loads((REFERENCE / "signature_test_vectors_computed.json").read_text())
-    cases = vectors if isinstance(vectors, list) else vectors.get("vectors", vectors.get("cases", []))
+    cases = (
+        vectors if isinstance(vectors, list) else vectors.get("vectors", vectors.get("cases", []))
+    )
     assert cases
     for case in cases:
         expected = case.get("signature_key") or case.get("expected")
-        assert signature(case["order_id"], case["status_code"], case["gross_amount"], case["server_key"]) == expected
+        assert (
+            signature(
+                case["order_id"], case["status_code"], case["gross_amount"], case["server_key"]
+            )
+            == expected
+        )
 
 
-def test_pending_and_settlement_notifications_are_signed_and_shaped(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_pending_and_settlement_notifications_are_signed_and_shaped(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     charge = _charge(api_base, "bank_transfer", 150000, bank_transfer={"bank": "bca"})
     _control(sandbox_url, f"midtrans/{charge['order_id']}/pay")
     pending, settled = _bodies(receiver.wait_for(2))
@@ -88,7 +105,8 @@ def test_pending_and_settlement_notifications_are_signed_and_shaped(api_base: st
         assert None not in body.values()
     assert (pending["transaction_status"], pending["status_code"]) == ("pending", "201")
     assert (settled["transaction_status"], settled["status_code"]) == ("settlement", "200")
-    assert "settlement_time" in settled and "settlement_time" not in pending
+    assert "settlement_time" in settled
+    assert "settlement_time" not in pending
     assert settled["payment_amounts"][0]["amount"] == "150000.00"
     headers = receiver.received[0].headers
     assert headers["user-agent"] == "Veritrans"
@@ -96,7 +114,9 @@ def test_pending_and_settlement_notifications_are_signed_and_shaped(api_base: st
 
 
 @pytest.mark.parametrize("action", ["deny", "cancel", "expire"])
-def test_closing_notifications_carry_status_code_202(api_base: str, sandbox_url: str, receiver: Any, action: str) -> None:
+def test_closing_notifications_carry_status_code_202(
+    api_base: str, sandbox_url: str, receiver: Any, action: str
+) -> None:
     charge = _charge(api_base)
     _control(sandbox_url, f"midtrans/{charge['order_id']}/{action}")
     last = _bodies(receiver.wait_for(2))[-1]
@@ -104,12 +124,21 @@ def test_closing_notifications_carry_status_code_202(api_base: str, sandbox_url:
     assert last["status_code"] == "202"
 
 
-def test_refund_is_notified_twice_the_second_with_bank_confirmation(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_refund_is_notified_twice_the_second_with_bank_confirmation(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     charge = _charge(api_base, "gopay", 20000)
     _control(sandbox_url, f"midtrans/{charge['order_id']}/pay")
-    httpx.post(f"{api_base}/v2/{charge['order_id']}/refund", json={"amount": 5000}, auth=AUTH).raise_for_status()
+    httpx.post(
+        f"{api_base}/v2/{charge['order_id']}/refund", json={"amount": 5000}, auth=AUTH
+    ).raise_for_status()
     bodies = _bodies(receiver.wait_for(4))
-    assert [b["transaction_status"] for b in bodies] == ["pending", "settlement", "partial_refund", "partial_refund"]
+    assert [b["transaction_status"] for b in bodies] == [
+        "pending",
+        "settlement",
+        "partial_refund",
+        "partial_refund",
+    ]
     assert "bank_confirmed_at" not in bodies[2]["refunds"][0]
     assert "bank_confirmed_at" in bodies[3]["refunds"][0]
     assert bodies[3]["refund_amount"] == "5000.00"
@@ -125,8 +154,12 @@ def test_override_and_append_notification_headers(api_base: str, receiver: Any) 
     assert sorted(r.path for r in got) == ["/c", "/hook"]
 
 
-def test_dashboard_notification_url_can_be_changed(api_base: str, sandbox_url: str, receiver: Any) -> None:
-    httpx.put(f"{sandbox_url}/_control/config", json={"notification_url": f"{receiver.url}/new"}).raise_for_status()
+def test_dashboard_notification_url_can_be_changed(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
+    httpx.put(
+        f"{sandbox_url}/_control/config", json={"notification_url": f"{receiver.url}/new"}
+    ).raise_for_status()
     _charge(api_base)
     assert [r.path for r in receiver.wait_for(1)] == ["/new"]
 
@@ -139,7 +172,9 @@ def _attempts(sandbox_url: str, order_id: str, count: int) -> list[dict[str, Any
 @pytest.mark.parametrize(
     ("code", "retries"), [(500, 1), (503, 4), (400, 2), (404, 2), (502, 5), (301, 0)]
 )
-def test_retries_follow_the_rules_per_response_code(api_base: str, sandbox_url: str, receiver: Any, code: int, retries: int) -> None:
+def test_retries_follow_the_rules_per_response_code(
+    api_base: str, sandbox_url: str, receiver: Any, code: int, retries: int
+) -> None:
     receiver.script.extend([code] * 10)
     charge = _charge(api_base, "bank_transfer", bank_transfer={"bank": "bni"})  # open for 24 hours
     order_id = charge["order_id"]
@@ -159,7 +194,9 @@ def test_retries_follow_the_rules_per_response_code(api_base: str, sandbox_url: 
     assert all(a["outcome"] == str(code) for a in delivery["attempts"])
 
 
-def test_a_retry_that_succeeds_ends_the_delivery(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_a_retry_that_succeeds_ends_the_delivery(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     receiver.script.append(500)
     charge = _charge(api_base)
     _attempts(sandbox_url, charge["order_id"], 1)
@@ -172,22 +209,33 @@ def test_retries_run_on_the_scaled_clock(api_base: str, sandbox_url: str, receiv
     _control(sandbox_url, "clock", scale=1200)  # 2 minutes pass in 0.1 s
     receiver.script.append(503)
     charge = _charge(api_base)
-    log = _wait_log(sandbox_url, charge["order_id"], lambda log: log and log[0]["state"] == "delivered", timeout=5)
+    log = _wait_log(
+        sandbox_url,
+        charge["order_id"],
+        lambda log: log and log[0]["state"] == "delivered",
+        timeout=5,
+    )
     assert [a["outcome"] for a in log[0]["attempts"]] == ["503", "200"]
 
 
 def test_unreachable_url_is_retried_five_times(api_base: str, sandbox_url: str) -> None:
-    httpx.put(f"{sandbox_url}/_control/config", json={"notification_url": "http://127.0.0.1:9/closed"}).raise_for_status()
+    httpx.put(
+        f"{sandbox_url}/_control/config", json={"notification_url": "http://127.0.0.1:9/closed"}
+    ).raise_for_status()
     _control(sandbox_url, "clock", scale=100000)  # the whole schedule (342 minutes) in 0.2 s
     charge = _charge(api_base)
-    log = _wait_log(sandbox_url, charge["order_id"], lambda log: log and log[0]["state"] == "failed")
+    log = _wait_log(
+        sandbox_url, charge["order_id"], lambda log: log and log[0]["state"] == "failed"
+    )
     assert [a["outcome"] for a in log[0]["attempts"]] == ["connection error"] * 6
 
 
 def test_307_is_followed_with_post(api_base: str, sandbox_url: str, receiver: Any) -> None:
     receiver.script.append(307)
     charge = _charge(api_base)
-    log = _wait_log(sandbox_url, charge["order_id"], lambda log: log and log[0]["state"] == "delivered")
+    log = _wait_log(
+        sandbox_url, charge["order_id"], lambda log: log and log[0]["state"] == "delivered"
+    )
     assert [a["outcome"] for a in log[0]["attempts"]] == ["200"]
     got = receiver.wait_for(2)
     assert len(got) == 2
@@ -197,7 +245,9 @@ def test_307_is_followed_with_post(api_base: str, sandbox_url: str, receiver: An
 # -- faults --------------------------------------------------------------------------------------
 
 
-def test_fault_duplicate_delivers_the_notification_twice(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_fault_duplicate_delivers_the_notification_twice(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)
     _control(sandbox_url, "faults", kind="duplicate", count=1)
@@ -209,7 +259,9 @@ def test_fault_duplicate_delivers_the_notification_twice(api_base: str, sandbox_
     assert len(receiver.wait_for(5, timeout=0.5)) == 5, "the fault applies to one notification only"
 
 
-def test_fault_out_of_order_sends_the_stale_pending_after_settlement(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_fault_out_of_order_sends_the_stale_pending_after_settlement(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)
     _control(sandbox_url, "faults", kind="out_of_order")
@@ -219,7 +271,9 @@ def test_fault_out_of_order_sends_the_stale_pending_after_settlement(api_base: s
     assert bodies[0] == bodies[2]
 
 
-def test_fault_drop_sends_nothing_and_logs_it(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_fault_drop_sends_nothing_and_logs_it(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     _control(sandbox_url, "faults", kind="drop", count=1)
     charge = _charge(api_base)
     assert receiver.wait_for(1, timeout=0.5) == []
@@ -235,9 +289,14 @@ def test_fault_delay_holds_the_notification(api_base: str, sandbox_url: str, rec
     assert len(receiver.wait_for(1)) == 1
 
 
-def test_fault_api_error_answers_5xx_for_the_next_calls_only(api_base: str, sandbox_url: str) -> None:
+def test_fault_api_error_answers_5xx_for_the_next_calls_only(
+    api_base: str, sandbox_url: str
+) -> None:
     _control(sandbox_url, "faults", kind="api_error", status=503, count=2)
-    body = {"payment_type": "qris", "transaction_details": {"order_id": "fault-1", "gross_amount": 1000}}
+    body = {
+        "payment_type": "qris",
+        "transaction_details": {"order_id": "fault-1", "gross_amount": 1000},
+    }
     for _ in range(2):
         answer = httpx.post(f"{api_base}/v2/charge", json=body, auth=AUTH)
         assert answer.status_code == 503
@@ -246,34 +305,58 @@ def test_fault_api_error_answers_5xx_for_the_next_calls_only(api_base: str, sand
     assert httpx.post(f"{api_base}/v2/charge", json=body, auth=AUTH).json()["status_code"] == "201"
 
 
-def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(api_base: str, sandbox_url: str) -> None:
+def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(
+    api_base: str, sandbox_url: str
+) -> None:
     _control(sandbox_url, "faults", kind="api_hang", seconds=1.0)
-    body = {"payment_type": "qris", "transaction_details": {"order_id": f"hang-{uuid.uuid4().hex[:8]}", "gross_amount": 1000}}
+    body = {
+        "payment_type": "qris",
+        "transaction_details": {"order_id": f"hang-{uuid.uuid4().hex[:8]}", "gross_amount": 1000},
+    }
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(f"{api_base}/v2/charge", json=body, auth=AUTH, timeout=0.3)
     time.sleep(1.0)
-    status = httpx.get(f"{api_base}/v2/{body['transaction_details']['order_id']}/status", auth=AUTH).json()  # type: ignore[index]
+    status = httpx.get(
+        f"{api_base}/v2/{body['transaction_details']['order_id']}/status", auth=AUTH
+    ).json()  # type: ignore[index]
     assert status["transaction_status"] == "pending"
 
 
 def test_bad_fault_is_400(sandbox_url: str) -> None:
-    assert httpx.post(f"{sandbox_url}/_control/faults", json={"kind": "gremlins"}).status_code == 400
-    assert httpx.post(f"{sandbox_url}/_control/faults", json={"kind": "api_error", "status": 200}).status_code == 400
+    assert (
+        httpx.post(f"{sandbox_url}/_control/faults", json={"kind": "gremlins"}).status_code == 400
+    )
+    assert (
+        httpx.post(
+            f"{sandbox_url}/_control/faults", json={"kind": "api_error", "status": 200}
+        ).status_code
+        == 400
+    )
 
 
 # -- expiry and restarts -------------------------------------------------------------------------
 
 
-def test_qris_expires_on_its_own_after_15_minutes(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_qris_expires_on_its_own_after_15_minutes(
+    api_base: str, sandbox_url: str, receiver: Any
+) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)
     _control(sandbox_url, "clock", advance=14 * 60)
     time.sleep(0.1)
-    assert httpx.get(f"{api_base}/v2/{charge['order_id']}/status", auth=AUTH).json()["transaction_status"] == "pending"
+    assert (
+        httpx.get(f"{api_base}/v2/{charge['order_id']}/status", auth=AUTH).json()[
+            "transaction_status"
+        ]
+        == "pending"
+    )
     _control(sandbox_url, "clock", advance=60)
     bodies = _bodies(receiver.wait_for(2))
     assert bodies[-1]["transaction_status"] == "expire"
-    assert httpx.get(f"{api_base}/v2/{charge['order_id']}/status", auth=AUTH).json()["status_code"] == "407"
+    assert (
+        httpx.get(f"{api_base}/v2/{charge['order_id']}/status", auth=AUTH).json()["status_code"]
+        == "407"
+    )
 
 
 def test_state_survives_a_restart(tmp_path: Path, live_server: Any) -> None:
@@ -285,5 +368,12 @@ def test_state_survives_a_restart(tmp_path: Path, live_server: Any) -> None:
         api = f"{server.url}/sandbox/midtrans"
         status = httpx.get(f"{api}/v2/{charge['transaction_id']}/status", auth=AUTH).json()
         assert status["transaction_status"] == "pending"
-        httpx.post(f"{server.url}/sandbox/_control/midtrans/{charge['order_id']}/pay").raise_for_status()
-        assert httpx.get(f"{api}/v2/{charge['order_id']}/status", auth=AUTH).json()["transaction_status"] == "settlement"
+        httpx.post(
+            f"{server.url}/sandbox/_control/midtrans/{charge['order_id']}/pay"
+        ).raise_for_status()
+        assert (
+            httpx.get(f"{api}/v2/{charge['order_id']}/status", auth=AUTH).json()[
+                "transaction_status"
+            ]
+            == "settlement"
+        )

@@ -103,7 +103,9 @@ def test_page_shows_the_order_and_never_the_server_key(api_base: str) -> None:
 def test_page_escapes_merchant_text(api_base: str) -> None:
     snap = _snap(
         api_base,
-        item_details=[{"id": "x", "name": "<script>alert(1)</script>", "price": 10000, "quantity": 1}],
+        item_details=[
+            {"id": "x", "name": "<script>alert(1)</script>", "price": 10000, "quantity": 1}
+        ],
     )
     html = httpx.get(snap["redirect_url"]).text
     assert "<script>alert(1)</script>" not in html
@@ -238,7 +240,10 @@ def test_enabled_payments_are_honoured(api_base: str) -> None:
     refused = _charge(api_base, snap["token"], payment_type="qris")
     assert refused.status_code == 400
     assert "not enabled" in refused.json()["error"]
-    assert _charge(api_base, snap["token"], payment_type="bank_transfer", bank="bni").status_code == 400
+    assert (
+        _charge(api_base, snap["token"], payment_type="bank_transfer", bank="bni").status_code
+        == 400
+    )
     assert _status(api_base, snap["token"]) == {"transaction_status": None}
 
     accepted = _charge(api_base, snap["token"], payment_type="bank_transfer", bank="bca")

@@ -28,7 +28,9 @@ async def healthz(ctx: Context) -> JSONResponse:
             log.warning("health check %s failed: %s", name, type(error).__name__)
             checks[name] = "unreachable"
     healthy = all(v == "ok" for v in checks.values())
-    return JSONResponse({"status": "ok" if healthy else "unhealthy", **checks}, status_code=200 if healthy else 503)
+    return JSONResponse(
+        {"status": "ok" if healthy else "unhealthy", **checks}, status_code=200 if healthy else 503
+    )
 
 
 @router.get("/metrics", response_class=Response)

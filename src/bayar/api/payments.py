@@ -13,6 +13,7 @@ from bayar.api.views import transaction_out
 from bayar.gateways.base import Customer
 from bayar.payments.service import CartLine, Checkout
 from bayar.storage import repositories as repo
+from bayar.storage.models import Order
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -22,8 +23,14 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
     status_code=201,
     response_model=TransactionOut,
     responses={
-        200: {"model": TransactionOut, "description": "the order made earlier with this Idempotency-Key"},
-        202: {"model": TransactionOut, "description": "created; the gateway did not answer yet (payment null)"},
+        200: {
+            "model": TransactionOut,
+            "description": "the order made earlier with this Idempotency-Key",
+        },
+        202: {
+            "model": TransactionOut,
+            "description": "created; the gateway did not answer yet (payment null)",
+        },
         409: {"model": Problem, "description": "not enough stock"},
         422: {"model": Problem, "description": "unknown product, bad quantity or malformed body"},
         502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
@@ -50,7 +57,7 @@ async def create_transaction(
         )
     )
     async with ctx.db.session() as session:
-        fresh = await session.get(repo.Order, order.id)
+        fresh = await session.get(Order, order.id)
         payment = await repo.payment_of(session, order.id)
     assert fresh is not None
     out = transaction_out(fresh, payment)
@@ -67,11 +74,16 @@ async def create_transaction(
     responses={
         400: {"model": NotificationReceipt, "description": "not a JSON notification"},
         401: {"model": NotificationReceipt, "description": "signature_key does not match"},
-        422: {"model": NotificationReceipt, "description": "amount or currency differs from the order"},
+        422: {
+            "model": NotificationReceipt,
+            "description": "amount or currency differs from the order",
+        },
     },
 )
 async def notification(request: Request, ctx: Context) -> JSONResponse:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks."""
     receipt = await ctx.inbox.receive(await request.body(), request.headers)
-    body = NotificationReceipt(status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail)
+    body = NotificationReceipt(
+        status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail
+    )
     return JSONResponse(body.model_dump(exclude_none=True), status_code=receipt.http_status)

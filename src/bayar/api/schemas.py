@@ -111,7 +111,9 @@ class ProductOut(BaseModel):
 
 
 class RefundIn(BaseModel):
-    amount: int | None = Field(default=None, ge=1, description="rupiah; omit for the whole remainder")
+    amount: int | None = Field(
+        default=None, ge=1, description="rupiah; omit for the whole remainder"
+    )
     refund_key: str | None = Field(default=None, max_length=100, pattern=r"^[A-Za-z0-9\-_.~]+$")
     reason: str = Field(default="", max_length=255)
 

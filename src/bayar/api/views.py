@@ -4,12 +4,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from bayar.api.schemas import HistoryOut, OrderItemOut, OrderOut, PaymentOut, RefundOut, TransactionOut
+from bayar.api.schemas import (
+    HistoryOut,
+    OrderItemOut,
+    OrderOut,
+    PaymentOut,
+    RefundOut,
+    TransactionOut,
+)
 from bayar.storage.models import Order, Payment, Refund
 
 INSTRUCTION_FIELDS = (
-    "token", "redirect_url", "qr_string", "qr_url", "va_number", "bank",
-    "bill_key", "biller_code", "payment_code", "store",
+    "token",
+    "redirect_url",
+    "qr_string",
+    "qr_url",
+    "va_number",
+    "bank",
+    "bill_key",
+    "biller_code",
+    "payment_code",
+    "store",
 )
 
 
@@ -27,8 +42,11 @@ def payment_out(payment: Payment | None) -> PaymentOut | None:
 
 def refund_out(refund: Refund) -> RefundOut:
     return RefundOut(
-        refund_key=refund.refund_key, amount=refund.amount, status=refund.status,
-        reason=refund.reason or None, created_at=refund.created_at,
+        refund_key=refund.refund_key,
+        amount=refund.amount,
+        status=refund.status,
+        reason=refund.reason or None,
+        created_at=refund.created_at,
     )
 
 
@@ -61,8 +79,13 @@ def order_out(details: dict[str, Any]) -> OrderOut:
         refunds=[refund_out(r) for r in details["refunds"]],
         history=[
             HistoryOut(
-                from_status=h.from_status, to_status=h.to_status, event=h.event, source=h.source,
-                ignored=h.ignored, note=h.note, at=h.at,
+                from_status=h.from_status,
+                to_status=h.to_status,
+                event=h.event,
+                source=h.source,
+                ignored=h.ignored,
+                note=h.note,
+                at=h.at,
             )
             for h in details["history"]
         ],

@@ -14,8 +14,6 @@ def router(*, sandbox_path: str | None) -> APIRouter:
 
     @api.get("/", response_class=HTMLResponse, include_in_schema=False)
     async def home(request: Request) -> HTMLResponse:
-        return TEMPLATES.TemplateResponse(
-            request, "landing.html", {"sandbox_path": sandbox_path}
-        )
+        return TEMPLATES.TemplateResponse(request, "landing.html", {"sandbox_path": sandbox_path})
 
     return api

@@ -99,9 +99,16 @@ class Inbox:
             confirmed = await self.service.gateway_status(status.order_id)
         except GatewayError as error:
             # Reconciliation asks again soon; Midtrans need not retry.
-            log.warning("paid notification not confirmed yet: %s", error, extra={"order_id": status.order_id})
+            log.warning(
+                "paid notification not confirmed yet: %s",
+                error,
+                extra={"order_id": status.order_id},
+            )
             return await self._finish(row, Receipt(200, "unconfirmed", status.order_id))
-        if confirmed.order_id != status.order_id or confirmed.transaction_id != status.transaction_id:
+        if (
+            confirmed.order_id != status.order_id
+            or confirmed.transaction_id != status.transaction_id
+        ):
             return await self._finish(
                 row, Receipt(200, "not_confirmed", status.order_id, "the status API disagrees")
             )
@@ -140,7 +147,13 @@ class Inbox:
             )
 
     async def _insert(
-        self, session: Any, raw: bytes, headers: dict[str, str], body: dict[str, Any], *, outcome: str
+        self,
+        session: Any,
+        raw: bytes,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        *,
+        outcome: str,
     ) -> int | None:
         return await repo.insert_notification(
             session, self._values(raw, headers, body, signature_valid=True, outcome=outcome)

@@ -101,9 +101,7 @@ class Applied:
 class ReconcilePolicy:
     first_check: timedelta = timedelta(seconds=10)
     backoff: tuple[timedelta, ...] = field(
-        default_factory=lambda: tuple(
-            timedelta(seconds=s) for s in (15, 30, 60, 120, 300, 600)
-        )
+        default_factory=lambda: tuple(timedelta(seconds=s) for s in (15, 30, 60, 120, 300, 600))
     )
 
     def next_delay(self, attempts: int) -> timedelta:
@@ -150,7 +148,9 @@ class PaymentsService:
         except IntegrityError:
             # The same Idempotency-Key raced us: answer with the order the other request made.
             async with self.db.session() as session:
-                existing = await repo.order_by_idempotency_key(session, checkout.idempotency_key or "")
+                existing = await repo.order_by_idempotency_key(
+                    session, checkout.idempotency_key or ""
+                )
             if existing is None:
                 raise
             return await self._resume(existing, checkout), True
@@ -205,14 +205,16 @@ class PaymentsService:
             order = Order(
                 id=order_id,
                 status=Status.PENDING.value,
-                channel="kiosk" if checkout.machine_id else ("shop" if checkout.finish_url else "api"),
+                channel="kiosk"
+                if checkout.machine_id
+                else ("shop" if checkout.finish_url else "api"),
                 machine_id=checkout.machine_id,
                 gross_amount=sum(i.price * i.quantity for i in lines),
                 currency="IDR",
                 payment_type=checkout.payment_type,
-                customer=None if customer is None else {
-                    k: v for k, v in vars(customer).items() if v is not None
-                },
+                customer=None
+                if customer is None
+                else {k: v for k, v in vars(customer).items() if v is not None},
                 idempotency_key=checkout.idempotency_key,
                 expires_at=now + window,
                 next_check_at=now + self.policy.first_check,
@@ -256,7 +258,11 @@ class PaymentsService:
         async with self.db.session() as session:
             payment = await repo.payment_of(session, order.id)
             lines = list(await repo.items_of(session, order.id))
-        if payment is not None and payment.status in ("creating", "unknown") and order.status == "pending":
+        if (
+            payment is not None
+            and payment.status in ("creating", "unknown")
+            and order.status == "pending"
+        ):
             await self._open_payment(order, lines, checkout)
         return order
 
@@ -303,11 +309,18 @@ class PaymentsService:
             return
         except GatewayRejected as rejected:
             await self.apply_event(
-                order.id, Event.PAYMENT_DENIED, source="api", note=f"gateway refused: {rejected.message}"
+                order.id,
+                Event.PAYMENT_DENIED,
+                source="api",
+                note=f"gateway refused: {rejected.message}",
             )
             await self._set_payment(order.id, status="rejected")
-            raise GatewayDeclined(f"the payment gateway refused the payment: {rejected.message}") from None
-        await self._set_payment(order.id, status=instructions.transaction_status, instructions=instructions)
+            raise GatewayDeclined(
+                f"the payment gateway refused the payment: {rejected.message}"
+            ) from None
+        await self._set_payment(
+            order.id, status=instructions.transaction_status, instructions=instructions
+        )
 
     async def _set_payment(
         self, order_id: str, *, status: str, instructions: PaymentInstructions | None = None
@@ -386,9 +399,14 @@ class PaymentsService:
         if problem is not None or event is None:
             session.add(
                 OrderEvent(
-                    order_id=order_id, from_status=before.value, to_status=before.value,
-                    event=status.transaction_status if status else "unknown", source=source,
-                    ignored=True, note=problem, at=now,
+                    order_id=order_id,
+                    from_status=before.value,
+                    to_status=before.value,
+                    event=status.transaction_status if status else "unknown",
+                    source=source,
+                    ignored=True,
+                    note=problem,
+                    at=now,
                 )
             )
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
@@ -405,9 +423,14 @@ class PaymentsService:
         if outcome.ignored:
             session.add(
                 OrderEvent(
-                    order_id=order_id, from_status=before.value, to_status=before.value,
-                    event=event.value, source=source, ignored=True,
-                    note=note or f"late {event.value} ignored in {before.value}", at=now,
+                    order_id=order_id,
+                    from_status=before.value,
+                    to_status=before.value,
+                    event=event.value,
+                    source=source,
+                    ignored=True,
+                    note=note or f"late {event.value} ignored in {before.value}",
+                    at=now,
                 )
             )
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
@@ -424,12 +447,19 @@ class PaymentsService:
             order.next_check_at = None
         session.add(
             OrderEvent(
-                order_id=order_id, from_status=before.value, to_status=after.value,
-                event=event.value, source=source, note=note, at=now,
+                order_id=order_id,
+                from_status=before.value,
+                to_status=after.value,
+                event=event.value,
+                source=source,
+                note=note,
+                at=now,
             )
         )
         self.metrics.transitions.labels(after.value, source).inc()
-        log.info("order %s -> %s (%s)", before.value, after.value, source, extra={"order_id": order_id})
+        log.info(
+            "order %s -> %s (%s)", before.value, after.value, source, extra={"order_id": order_id}
+        )
         return Applied(order_id, before, after, changed=True, ignored=False, note=note)
 
     @staticmethod
@@ -502,8 +532,12 @@ class PaymentsService:
                 async with self.db.session() as session, session.begin():
                     session.add(
                         GatewayCall(
-                            order_id=order_id, operation=operation, outcome=outcome,
-                            detail=detail, duration_ms=int(elapsed * 1000), at=self.now(),
+                            order_id=order_id,
+                            operation=operation,
+                            outcome=outcome,
+                            detail=detail,
+                            duration_ms=int(elapsed * 1000),
+                            at=self.now(),
                         )
                     )
             except Exception:
@@ -572,11 +606,19 @@ class PaymentsService:
             applied = await self.apply_status(status, source=source)
         assert applied is not None
         if applied.after != Status.CANCELLED:
-            raise NotAllowed(f"the gateway says the order is {applied.after.value}; it was not cancelled")
+            raise NotAllowed(
+                f"the gateway says the order is {applied.after.value}; it was not cancelled"
+            )
         return applied
 
     async def refund(
-        self, order_id: str, *, amount: int | None, refund_key: str | None, reason: str, source: str = "admin"
+        self,
+        order_id: str,
+        *,
+        amount: int | None,
+        refund_key: str | None,
+        reason: str,
+        source: str = "admin",
     ) -> Refund:
         """Refund a paid order, fully or in part. The same refund key never refunds twice."""
         key = refund_key or f"{order_id}-{secrets.token_hex(4)}"
@@ -593,18 +635,29 @@ class PaymentsService:
                 refund = existing
             else:
                 if Status(order.status) not in PAID_LIKE:
-                    raise NotAllowed(f"only a paid order can be refunded; this one is {order.status}")
+                    raise NotAllowed(
+                        f"only a paid order can be refunded; this one is {order.status}"
+                    )
                 payment = await repo.payment_of(session, order_id)
                 refunded = sum(
-                    r.amount for r in await repo.refunds_of(session, order_id) if r.status != "failed"
+                    r.amount
+                    for r in await repo.refunds_of(session, order_id)
+                    if r.status != "failed"
                 )
-                remaining = order.gross_amount - max(refunded, payment.refunded_amount if payment else 0)
+                remaining = order.gross_amount - max(
+                    refunded, payment.refunded_amount if payment else 0
+                )
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
                     raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
                 refund = Refund(
-                    order_id=order_id, refund_key=key, amount=value, reason=reason,
-                    status="requested", created_at=self.now(), updated_at=self.now(),
+                    order_id=order_id,
+                    refund_key=key,
+                    amount=value,
+                    reason=reason,
+                    status="requested",
+                    created_at=self.now(),
+                    updated_at=self.now(),
                 )
                 session.add(refund)
         full = refund.amount == order.gross_amount
@@ -626,7 +679,9 @@ class PaymentsService:
                 status = await self.gateway_status(order_id)
             else:
                 await self._refund_outcome(refund.id, "failed", rejected.message)
-                raise GatewayDeclined(f"the gateway refused the refund: {rejected.message}") from None
+                raise GatewayDeclined(
+                    f"the gateway refused the refund: {rejected.message}"
+                ) from None
         await self.apply_status(status, source=source)
         return await self._refund_outcome(refund.id, "succeeded", None)
 

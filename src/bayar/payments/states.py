@@ -58,7 +58,10 @@ TRANSITIONS: dict[tuple[Status, Event], Status | None] = {
     (S.PAID, E.PAYMENT_PENDING): IGNORED,
     (S.PAID, E.PAYMENT_CHALLENGED): IGNORED,
     (S.PAID, E.PAYMENT_SUCCEEDED): S.PAID,
-    (S.PAID, E.PAYMENT_DENIED): IGNORED,  # a bank reversal needs a person, not an automatic downgrade
+    (
+        S.PAID,
+        E.PAYMENT_DENIED,
+    ): IGNORED,  # a bank reversal needs a person, not an automatic downgrade
     (S.PAID, E.PAYMENT_EXPIRED): IGNORED,
     (S.PAID, E.PAYMENT_CANCELLED): S.CANCELLED,  # a captured card voided before settlement
     (S.PAID, E.PARTIALLY_REFUNDED): S.PARTIALLY_REFUNDED,
@@ -137,7 +140,9 @@ def markdown_table() -> str:
                 cells.append("✗")
                 continue
             target = TRANSITIONS[(status, event)]
-            cells.append("ignored" if target is None else ("=" if target == status else target.value))
+            cells.append(
+                "ignored" if target is None else ("=" if target == status else target.value)
+            )
         lines.append(f"| **{status.value}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

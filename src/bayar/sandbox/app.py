@@ -13,7 +13,6 @@ import logging
 from collections.abc import AsyncIterator
 
 import httpx
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response

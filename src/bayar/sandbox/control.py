@@ -12,12 +12,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bayar.sandbox.engine import SIMULATED_ACTIONS as ACTIONS
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.faults import Fault
 from bayar.sandbox.http import BadJson, read_json, sandbox_of, urls_of
 from bayar.sandbox.model import Delivery
-
-ACTIONS = ("pay", "deny", "expire", "cancel")
 
 
 async def _object(request: Request) -> dict[str, Any]:
@@ -67,7 +66,9 @@ async def transaction(request: Request) -> Response:
 async def notifications(request: Request) -> Response:
     """The delivery log of an order or transaction: every notification and every attempt."""
     sandbox = sandbox_of(request)
-    return JSONResponse([delivery_json(d) for d in sandbox.notifier.log_for(request.path_params["id"])])
+    return JSONResponse(
+        [delivery_json(d) for d in sandbox.notifier.log_for(request.path_params["id"])]
+    )
 
 
 async def transactions(request: Request) -> Response:
@@ -123,7 +124,9 @@ async def config(request: Request) -> Response:
     if request.method in ("PUT", "POST"):
         body = await _object(request)
         url = body.get("notification_url")
-        if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        if url is not None and not (
+            isinstance(url, str) and url.startswith(("http://", "https://"))
+        ):
             raise ControlError(400, "notification_url must be an http(s) URL or null")
         sandbox.store.save_config("notification_url", url)
     return JSONResponse({"notification_url": sandbox.notification_url()})

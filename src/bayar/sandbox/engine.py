@@ -42,7 +42,29 @@ from bayar.sandbox.store import SandboxStore
 SNAP_TOKEN_LIFETIME = 24 * 3600
 MAX_NOTIFICATION_URLS = 3
 CORE_UNAUTHORIZED = "Unknown Merchant server_key/id"
-SNAP_UNAUTHORIZED = "Access denied due to unauthorized transaction, please check client or server key"
+SNAP_UNAUTHORIZED = (
+    "Access denied due to unauthorized transaction, please check client or server key"
+)
+
+
+SIMULATED_ACTIONS = ("pay", "deny", "expire", "cancel")
+
+
+def allowed_actions(txn: Transaction) -> list[str]:
+    """What a customer or bank can still do to the transaction (simulator buttons, control API)."""
+    status = txn.transaction_status
+    allowed: list[str] = []
+    if status in ("pending", "authorize") or (
+        txn.payment_type == "credit_card" and status == "capture"
+    ):
+        allowed.append("pay")
+    if status == "pending" or txn.fraud_status == "challenge":
+        allowed.append("deny")
+    if status == "pending":
+        allowed.append("expire")
+    if status in ("pending", "authorize", "capture"):
+        allowed.append("cancel")
+    return allowed
 
 
 @dataclass(frozen=True)
@@ -109,7 +131,8 @@ class Gateway:
     @staticmethod
     def unauthorized_core() -> Reply:
         return Reply(
-            401, {"status_code": "401", "status_message": CORE_UNAUTHORIZED, "id": str(uuid.uuid4())}
+            401,
+            {"status_code": "401", "status_message": CORE_UNAUTHORIZED, "id": str(uuid.uuid4())},
         )
 
     @staticmethod
@@ -122,7 +145,9 @@ class Gateway:
         return wire.status_json(txn, server_key=self._server_key, merchant_id=self.merchant_id)
 
     def notification_body(self, txn: Transaction) -> dict[str, Any]:
-        return wire.notification_json(txn, server_key=self._server_key, merchant_id=self.merchant_id)
+        return wire.notification_json(
+            txn, server_key=self._server_key, merchant_id=self.merchant_id
+        )
 
     def charge_body(self, txn: Transaction, message: str, urls: Urls) -> dict[str, Any]:
         body = self.status_body(txn)
@@ -189,9 +214,7 @@ class Gateway:
             )
         return reply
 
-    def _charge(
-        self, body: Any, *, override: list[str], append: list[str], urls: Urls
-    ) -> Reply:
+    def _charge(self, body: Any, *, override: list[str], append: list[str], urls: Urls) -> Reply:
         if body is None:
             raise internal()
         if not isinstance(body, dict):
@@ -214,9 +237,10 @@ class Gateway:
             raise invalid(errors)
         if self._order_locked(order_id):
             raise core_error(
-                406, "The request could not be completed due to a conflict with the current state "
+                406,
+                "The request could not be completed due to a conflict with the current state "
                 "of the target resource, please try again. order_id has been paid and utilized, "
-                "please use another order ID"
+                "please use another order ID",
             )
         now = self.clock.timestamp()
         start = now
@@ -225,7 +249,9 @@ class Gateway:
             try:
                 start = wire.parse_wib(str(order_time))
             except ValueError:
-                raise invalid(["custom_expiry.order_time must be YYYY-MM-DD HH:MM:SS +0700"]) from None
+                raise invalid(
+                    ["custom_expiry.order_time must be YYYY-MM-DD HH:MM:SS +0700"]
+                ) from None
         txn = Transaction(
             transaction_id=methods.new_transaction_id(),
             order_id=order_id,
@@ -236,7 +262,9 @@ class Gateway:
             item_details=items,
             customer_details=body.get("customer_details") or {},
             custom_fields={
-                k: str(body[k]) for k in ("custom_field1", "custom_field2", "custom_field3") if body.get(k)
+                k: str(body[k])
+                for k in ("custom_field1", "custom_field2", "custom_field3")
+                if body.get(k)
             },
             override_urls=override,
             append_urls=append,
@@ -297,7 +325,9 @@ class Gateway:
         if outcome in ("bank_deny", "fds_deny"):
             txn.transaction_status = "deny"
             txn.fraud_status = "deny" if outcome == "fds_deny" else "accept"
-            txn.details.update({"channel_response_code": "05", "channel_response_message": "Do not honor"})
+            txn.details.update(
+                {"channel_response_code": "05", "channel_response_message": "Do not honor"}
+            )
             if not authenticated:
                 return "Card is not authenticated."
             return "Denied by FDS" if outcome == "fds_deny" else "Transaction is denied by the bank"
@@ -334,7 +364,9 @@ class Gateway:
         if txn is None or txn.payment_type != "credit_card":
             raise ControlError(404, "Transaction doesn't exist.")
         if txn.transaction_status != "pending" or "redirect_url" not in txn.details:
-            raise ControlError(409, f"the transaction is {txn.transaction_status}, not awaiting 3-D Secure")
+            raise ControlError(
+                409, f"the transaction is {txn.transaction_status}, not awaiting 3-D Secure"
+            )
         txn.status_message = self._decide_card(txn, authenticated=otp == cards.OTP)
         self._transition(txn)
         return txn
@@ -345,8 +377,11 @@ class Gateway:
         if not self.client_key_ok(params.get("client_key")):
             return Reply(
                 401,
-                {"status_code": "401", "status_message": "Access denied, please check client or server key",
-                 "id": str(uuid.uuid4())},
+                {
+                    "status_code": "401",
+                    "status_message": "Access denied, please check client or server key",
+                    "id": str(uuid.uuid4()),
+                },
             )
         number = (params.get("card_number") or "").replace(" ", "")
         errors: list[str] = []
@@ -419,9 +454,7 @@ class Gateway:
             return _error_reply(error)
 
     def status_b2b(self, id_: str, page: int, per_page: int) -> Reply:
-        ids = self.store.by_order.get(id_) or (
-            [id_] if id_ in self.store.transactions else []
-        )
+        ids = self.store.by_order.get(id_) or ([id_] if id_ in self.store.transactions else [])
         if not ids:
             return _error_reply(not_found())
         window = ids[page * per_page : (page + 1) * per_page]
@@ -497,7 +530,10 @@ class Gateway:
         txn.gross_amount = amount
         txn.transaction_status = "capture"
         self._transition(txn)
-        return Reply(200, self._action_body(txn, "200", "Success, Credit Card capture transaction is successful"))
+        return Reply(
+            200,
+            self._action_body(txn, "200", "Success, Credit Card capture transaction is successful"),
+        )
 
     def refund(self, id_: str, body: Any, *, direct: bool) -> Reply:
         try:
@@ -533,7 +569,9 @@ class Gateway:
             refund_method="online" if direct else "",
         )
         txn.refunds.append(refund)
-        txn.transaction_status = "refund" if txn.refunded_amount == txn.gross_amount else "partial_refund"
+        txn.transaction_status = (
+            "refund" if txn.refunded_amount == txn.gross_amount else "partial_refund"
+        )
         self._transition(txn)
         # Midtrans notifies a refund twice: when approved, then with the bank's confirmation.
         refund.bank_confirmed_at = self.clock.timestamp()
@@ -589,9 +627,7 @@ class Gateway:
                 append_urls=_urls_from_header(headers.get("x-append-notification")),
             )
         )
-        return Reply(
-            201, {"token": token, "redirect_url": f"{urls.api}/snap/v2/vtweb/{token}"}
-        )
+        return Reply(201, {"token": token, "redirect_url": f"{urls.api}/snap/v2/vtweb/{token}"})
 
     def snap_session(self, token: str) -> SnapSession:
         session = self.store.snaps.get(token)
@@ -604,7 +640,9 @@ class Gateway:
         return session
 
     def snap_transaction(self, session: SnapSession) -> Transaction | None:
-        return self.store.transactions.get(session.transaction_id) if session.transaction_id else None
+        return (
+            self.store.transactions.get(session.transaction_id) if session.transaction_id else None
+        )
 
     def snap_charge(self, token: str, choice: Mapping[str, Any], urls: Urls) -> Reply:
         """The customer picks a method on the Snap page: a Core charge for the Snap order."""
@@ -616,12 +654,23 @@ class Gateway:
         payment_type = str(choice.get("payment_type") or "")
         enabled = request.get("enabled_payments")
         wanted = str(choice.get("bank") or choice.get("store") or payment_type)
-        if enabled and payment_type not in enabled and wanted not in enabled and f"{wanted}_va" not in enabled:
+        if (
+            enabled
+            and payment_type not in enabled
+            and wanted not in enabled
+            and f"{wanted}_va" not in enabled
+        ):
             raise ControlError(400, f"{payment_type} is not enabled for this payment")
         body: dict[str, Any] = {
             k: request[k]
-            for k in ("transaction_details", "item_details", "customer_details",
-                      "custom_field1", "custom_field2", "custom_field3")
+            for k in (
+                "transaction_details",
+                "item_details",
+                "customer_details",
+                "custom_field1",
+                "custom_field2",
+                "custom_field3",
+            )
             if k in request
         }
         body["payment_type"] = payment_type
@@ -663,38 +712,32 @@ class Gateway:
 
     # -- simulated customer and bank actions (simulator pages, control API) --------------------
 
-    def simulate(self, id_: str, action: str, *, payment_type: str | None, urls: Urls) -> Transaction:
+    def simulate(
+        self, id_: str, action: str, *, payment_type: str | None, urls: Urls
+    ) -> Transaction:
         txn = self.store.find(id_)
         if txn is None and action == "pay":
             txn = self._pay_snap_order(id_, payment_type or "qris", urls)
         if txn is None:
             raise ControlError(404, "Transaction doesn't exist.")
         status = txn.transaction_status
+        if action not in SIMULATED_ACTIONS:
+            raise ControlError(404, f"unknown action {action!r}; use pay, deny, expire or cancel")
+        if action not in allowed_actions(txn):
+            raise ControlError(409, f"cannot {action} a transaction that is {status}")
         if action == "pay":
             if status == "pending" and txn.payment_type == "credit_card":
                 txn.status_message = self._decide_card(txn, authenticated=True)
-            elif status == "pending" or (txn.payment_type == "credit_card" and status == "capture"):
-                self._settle(txn)
             elif status == "authorize":
                 txn.transaction_status = "capture"
             else:
-                raise ControlError(409, f"cannot pay a transaction that is {status}")
+                self._settle(txn)
         elif action == "deny":
-            if status != "pending" and txn.fraud_status != "challenge":
-                raise ControlError(409, f"cannot deny a transaction that is {status}")
             txn.transaction_status = "deny"
             if txn.fraud_status == "challenge":
                 txn.fraud_status = "deny"
-        elif action == "expire":
-            if status != "pending":
-                raise ControlError(409, f"cannot expire a transaction that is {status}")
-            txn.transaction_status = "expire"
-        elif action == "cancel":
-            if status not in ("pending", "authorize", "capture"):
-                raise ControlError(409, f"cannot cancel a transaction that is {status}")
-            txn.transaction_status = "cancel"
         else:
-            raise ControlError(404, f"unknown action {action!r}; use pay, deny, expire or cancel")
+            txn.transaction_status = {"expire": "expire", "cancel": "cancel"}[action]
         self._transition(txn)
         return txn
 

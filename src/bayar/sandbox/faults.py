@@ -15,7 +15,9 @@ class Fault:
     kind: str
     remaining: int
     status: int = 500  # api_error: the HTTP status to answer
-    seconds: float = 30.0  # api_hang: how long to hang; delay: how late to deliver (sandbox seconds)
+    seconds: float = (
+        30.0  # api_hang: how long to hang; delay: how late to deliver (sandbox seconds)
+    )
     copies: int = 2  # duplicate: how many times the notification is delivered
 
 

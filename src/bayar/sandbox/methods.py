@@ -112,7 +112,9 @@ def setup(
         code = _digits(18) if store == "indomaret" else "ALF" + _digits(13)
         # Indomaret answers carry no fraud_status (reference 3.2).
         fraud = None if store == "indomaret" else "accept"
-        return MethodSetup({"store": store, "payment_code": code}, PENDING_MESSAGES["cstore"], fraud)
+        return MethodSetup(
+            {"store": store, "payment_code": code}, PENDING_MESSAGES["cstore"], fraud
+        )
     raise ValueError(payment_type)
 
 
@@ -123,7 +125,9 @@ def _va_number(bank: str, custom: str | None) -> str:
     return prefix + _digits(15 - len(prefix))
 
 
-def settlement_details(payment_type: str, details: dict[str, Any], paid_at: str, gross: str) -> None:
+def settlement_details(
+    payment_type: str, details: dict[str, Any], paid_at: str, gross: str
+) -> None:
     """Fields Midtrans adds once a pending payment settles."""
     if payment_type == "qris":
         details["issuer"] = details.get("acquirer", "gopay")

@@ -32,7 +32,8 @@ def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Ha
             fault = sandbox.faults.take(API_FAULTS)
             if fault is not None and fault.kind == "api_error":
                 message = FAULT_MESSAGES.get(
-                    fault.status, "Sorry, we encountered internal server error. We will fix this soon."
+                    fault.status,
+                    "Sorry, we encountered internal server error. We will fix this soon.",
                 )
                 body: dict[str, object] = (
                     {"error_messages": [message]}

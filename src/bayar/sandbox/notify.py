@@ -98,16 +98,24 @@ class Notifier:
                 delivery = self._new(txn, url, raw, now)
                 if fault and fault.kind == "drop":
                     delivery.state = "dropped"
-                    delivery.attempts.append(Attempt(at=now, outcome="dropped", detail="fault drill"))
+                    delivery.attempts.append(
+                        Attempt(at=now, outcome="dropped", detail="fault drill")
+                    )
                 elif fault and fault.kind == "delay":
                     delivery.due_at = now + fault.seconds
                 created.append(delivery)
             if fault and fault.kind == "out_of_order":
-                stale = [d for d in previous if d.url == url and d.transaction_status != txn.transaction_status]
+                stale = [
+                    d
+                    for d in previous
+                    if d.url == url and d.transaction_status != txn.transaction_status
+                ]
                 if stale:
                     # The older notification arrives again after the newer one.
                     created.append(
-                        self._new(txn, url, stale[-1].body, now, status=stale[-1].transaction_status)
+                        self._new(
+                            txn, url, stale[-1].body, now, status=stale[-1].transaction_status
+                        )
                     )
         for delivery in created:
             self._store.save_delivery(delivery)
@@ -132,7 +140,9 @@ class Notifier:
 
     def log_for(self, id_: str) -> list[Delivery]:
         """Every delivery of a transaction (by transaction_id or order_id), oldest first."""
-        found = [d for d in self._store.deliveries.values() if id_ in (d.transaction_id, d.order_id)]
+        found = [
+            d for d in self._store.deliveries.values() if id_ in (d.transaction_id, d.order_id)
+        ]
         return sorted(found, key=lambda d: self._order.get(d.id, 0))
 
     def pending(self) -> list[Delivery]:
@@ -164,11 +174,15 @@ class Notifier:
             self._wake.clear()
             now = self._clock.timestamp()
             next_due: float | None = None
-            for delivery in sorted(self.pending(), key=lambda d: (d.due_at, self._order.get(d.id, 0))):
+            for delivery in sorted(
+                self.pending(), key=lambda d: (d.due_at, self._order.get(d.id, 0))
+            ):
                 if delivery.transaction_id in self._busy:
                     continue
                 if delivery.due_at > now:
-                    next_due = delivery.due_at if next_due is None else min(next_due, delivery.due_at)
+                    next_due = (
+                        delivery.due_at if next_due is None else min(next_due, delivery.due_at)
+                    )
                     continue
                 self._busy.add(delivery.transaction_id)
                 task = asyncio.create_task(self._send(delivery))
@@ -196,7 +210,9 @@ class Notifier:
             client = self._local_client if local else self._client
             assert client is not None
             try:
-                async with asyncio.timeout(self._timeout):  # in-process calls have no socket timeout
+                async with asyncio.timeout(
+                    self._timeout
+                ):  # in-process calls have no socket timeout
                     response = await client.post(
                         url, content=delivery.body.encode(), headers=HEADERS, timeout=self._timeout
                     )

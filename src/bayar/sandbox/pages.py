@@ -24,6 +24,7 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
 from bayar.sandbox import qris, wire
+from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import base_url, sandbox_of, urls_of
 from bayar.sandbox.model import PAID, Delivery, Transaction
@@ -77,23 +78,6 @@ TEMPLATES.env.filters["duration"] = duration
 
 
 # -- what the pages show of a transaction --------------------------------------------------------
-
-
-def allowed_actions(txn: Transaction) -> list[str]:
-    """The actions `Gateway.simulate` accepts in the transaction's current state."""
-    status = txn.transaction_status
-    allowed: list[str] = []
-    if status in ("pending", "authorize") or (
-        txn.payment_type == "credit_card" and status == "capture"
-    ):
-        allowed.append("pay")
-    if status == "pending" or txn.fraud_status == "challenge":
-        allowed.append("deny")
-    if status == "pending":
-        allowed.append("expire")
-    if status in ("pending", "authorize", "capture"):
-        allowed.append("cancel")
-    return allowed
 
 
 def method_of(txn: Transaction) -> tuple[str, str]:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, ClassVar
 
 from sqlalchemy import (
     JSON,
@@ -49,7 +49,7 @@ BigId = BigInteger().with_variant(Integer(), "sqlite")
 
 
 class Base(DeclarativeBase):
-    type_annotation_map = {datetime: UTCDateTime, dict[str, Any]: JSON}
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime, dict[str, Any]: JSON}
 
 
 class Product(Base):
@@ -107,7 +107,9 @@ class Payment(Base):
     transaction_id: Mapped[str | None] = mapped_column(String(64), index=True)
     payment_type: Mapped[str] = mapped_column(String(32))
     amount: Mapped[int] = mapped_column(BigInteger)
-    status: Mapped[str] = mapped_column(String(32))  # the gateway's transaction_status, or "unknown"
+    status: Mapped[str] = mapped_column(
+        String(32)
+    )  # the gateway's transaction_status, or "unknown"
     fraud_status: Mapped[str | None] = mapped_column(String(16))
     instructions: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     expires_at: Mapped[datetime | None]
@@ -142,7 +144,9 @@ class OrderEvent(Base):
     from_status: Mapped[str | None] = mapped_column(String(32))
     to_status: Mapped[str] = mapped_column(String(32))
     event: Mapped[str] = mapped_column(String(32))
-    source: Mapped[str] = mapped_column(String(16))  # api | webhook | reconcile | expiry | admin | kiosk
+    source: Mapped[str] = mapped_column(
+        String(16)
+    )  # api | webhook | reconcile | expiry | admin | kiosk
     ignored: Mapped[bool] = mapped_column(Boolean, default=False)
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)

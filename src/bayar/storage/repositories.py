@@ -64,9 +64,10 @@ async def order_by_idempotency_key(session: AsyncSession, key: str) -> Order | N
 async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     """The order, locked until the end of the transaction (FOR UPDATE; SQLite's writer lock)."""
     result = await session.execute(
-        select(Order).where(Order.id == order_id).with_for_update().execution_options(
-            populate_existing=True
-        )
+        select(Order)
+        .where(Order.id == order_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
     )
     return result.scalar_one_or_none()
 
@@ -129,7 +130,9 @@ async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> 
     return result.scalar_one_or_none()
 
 
-async def set_notification_outcome(session: AsyncSession, notification_id: int, outcome: str) -> None:
+async def set_notification_outcome(
+    session: AsyncSession, notification_id: int, outcome: str
+) -> None:
     await session.execute(
         update(Notification).where(Notification.id == notification_id).values(outcome=outcome)
     )

@@ -26,8 +26,12 @@ async def seed_demo_catalog(db: Database, *, image_base: str = "/static/products
             return 0
         session.add_all(
             Product(
-                id=pid, name=name, price=price, stock=DEMO_STOCK,
-                image_url=f"{image_base}/{pid}.svg", active=True,
+                id=pid,
+                name=name,
+                price=price,
+                stock=DEMO_STOCK,
+                image_url=f"{image_base}/{pid}.svg",
+                active=True,
             )
             for pid, name, price in DEMO_PRODUCTS
         )

@@ -14,7 +14,9 @@ log = logging.getLogger("bayar.worker")
 LEASE = timedelta(seconds=60)  # another worker skips a claimed order this long
 
 
-async def reconcile_once(service: PaymentsService, *, limit: int = 50, concurrency: int = 8) -> list[Applied]:
+async def reconcile_once(
+    service: PaymentsService, *, limit: int = 50, concurrency: int = 8
+) -> list[Applied]:
     async with service.db.session() as session, session.begin():
         due = await repo.claim_due_orders(session, service.now(), LEASE, limit)
     if not due:

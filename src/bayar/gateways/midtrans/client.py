@@ -249,10 +249,12 @@ class MidtransGateway:
         try:
             async with asyncio.timeout(self._deadline):
                 response = await self._client.request(method, url, json=json, headers=headers)
+        # `from None`: the transport's exception carries the request (and its Authorization
+        # header) and an unscrubbed message; ours says what happened without them.
         except (TimeoutError, httpx.TimeoutException) as error:
-            raise self._unavailable(operation, f"timed out ({type(error).__name__})") from error
+            raise self._unavailable(operation, f"timed out ({type(error).__name__})") from None
         except (httpx.HTTPError, httpx.InvalidURL, httpx.StreamError) as error:
-            raise self._unavailable(operation, f"{type(error).__name__}: {error}") from error
+            raise self._unavailable(operation, f"{type(error).__name__}: {error}") from None
         http = response.status_code
         try:
             body: Any = response.json()
