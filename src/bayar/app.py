@@ -20,6 +20,7 @@ from bayar.bus.factory import make_bus
 from bayar.config import Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.kiosk import routes as kiosk
 from bayar.landing import routes as landing
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
@@ -27,6 +28,9 @@ from bayar.payments.service import PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.storage.db import Database
 from bayar.storage.seed import seed_demo_catalog
+from bayar.vending.machines import ensure_demo_machine
+from bayar.vending.presence import make_presence
+from bayar.vending.service import VendingService
 from bayar.worker.runner import Worker
 
 log = logging.getLogger("bayar")
@@ -67,9 +71,12 @@ def create_app(
     db, bus = context.db, context.bus
 
     @contextlib.asynccontextmanager
-    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        if seed and await seed_demo_catalog(db):
-            log.info("demo catalog created")
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        if seed:
+            if await seed_demo_catalog(db):
+                log.info("demo catalog created")
+            machine_id, _token = await ensure_demo_machine(db, settings.bayar_var_dir)
+            log.info("demo kiosk ready", extra={"machine_id": machine_id})
         if sandbox is not None:
             await sandbox.start()
         if worker is not None:
@@ -82,6 +89,7 @@ def create_app(
             if sandbox is not None:
                 await sandbox.stop()
             await context.payments.gateway.aclose()
+            await context.presence.close()
             await bus.close()
             await db.close()
 
@@ -98,7 +106,9 @@ def create_app(
         )
     app.include_router(api_router())
     app.include_router(landing.router(sandbox_path=SANDBOX_PATH if sandbox else None))
+    app.include_router(kiosk.router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    app.mount("/kiosk/static", StaticFiles(directory=kiosk.STATIC), name="kiosk-static")
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
     return app
@@ -143,6 +153,9 @@ def build_context(
         now=now or (lambda: datetime.now(UTC)),
     )
 
+    vending = VendingService(
+        db, payments, bus, dispense_timeout=timedelta(seconds=settings.bayar_dispense_timeout)
+    )
     return AppContext(
         settings=settings,
         db=db,
@@ -150,5 +163,7 @@ def build_context(
         metrics=metrics,
         payments=payments,
         inbox=Inbox(payments),
+        vending=vending,
+        presence=make_presence(settings.redis_url),
         snap_js_url=snap_js,
     )

@@ -42,6 +42,24 @@ def _serve(app: Any, host: str, port: int) -> None:
     uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
 
 
+def _demo_token(settings: Settings) -> str:
+    """The demo kiosk's token (made on the first start, kept in var/)."""
+    from bayar.storage.db import Database
+    from bayar.vending.machines import ensure_demo_machine
+
+    async def run() -> str:
+        db = Database(settings.database())
+        try:
+            from bayar.storage.seed import seed_demo_catalog
+
+            await seed_demo_catalog(db)
+            return (await ensure_demo_machine(db, settings.bayar_var_dir))[1]
+        finally:
+            await db.close()
+
+    return asyncio.run(run())
+
+
 def _upgrade(settings: Settings) -> None:
     from bayar.storage.migrate import upgrade
 
@@ -53,6 +71,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     """Everything in one process on embedded defaults: SQLite under ./var/, in-process bus and
     worker, the sandbox at /sandbox, a demo catalog."""
     from bayar.app import SANDBOX_PATH, create_app
+    from bayar.vending.machines import DEMO_MACHINE
 
     settings = _settings()
     _upgrade(settings)
@@ -64,6 +83,9 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
         typer.echo(f"  sandbox simulator   {base}{SANDBOX_PATH}/")
         typer.echo(f"  Midtrans API base   {base}{SANDBOX_PATH}/midtrans")
     typer.echo(f"  API documentation   {base}/docs")
+    typer.echo(
+        f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
+    )
     _serve(app, host, port)
 
 
@@ -88,7 +110,9 @@ def worker() -> None:
     async def run() -> None:
         context = build_context(settings, base_url=base)
         try:
-            await Worker(context.payments, interval=settings.bayar_worker_interval).run()
+            await Worker(
+                context.payments, context.vending, interval=settings.bayar_worker_interval
+            ).run()
         finally:
             await context.payments.gateway.aclose()
             await context.bus.close()

@@ -12,6 +12,8 @@ from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import PaymentsService
 from bayar.storage.db import Database
+from bayar.vending.presence import Presence
+from bayar.vending.service import VendingService
 
 
 @dataclass
@@ -22,6 +24,8 @@ class AppContext:
     metrics: Metrics
     payments: PaymentsService
     inbox: Inbox
+    vending: VendingService
+    presence: Presence
     snap_js_url: str  # the snap.js of the configured gateway: the sandbox's, or Midtrans' own
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 from datetime import UTC, datetime
 
+# Kiosk URLs carry the machine's token in their query string: never let it into a log line.
+SECRET_QUERY = re.compile(r"(token=)[^&\s\"']+")
 STANDARD = set(vars(logging.makeLogRecord({}))) | {"message", "asctime", "color_message"}
 
 
@@ -15,7 +18,7 @@ class JsonFormatter(logging.Formatter):
             "time": datetime.fromtimestamp(record.created, UTC).isoformat(timespec="milliseconds"),
             "level": record.levelname.lower(),
             "logger": record.name,
-            "message": record.getMessage(),
+            "message": SECRET_QUERY.sub(r"\1***", record.getMessage()),
         }
         entry.update({k: v for k, v in vars(record).items() if k not in STANDARD})
         if record.exc_info:

@@ -10,7 +10,7 @@ import pytest
 
 from bayar.gateways.midtrans.signature import signature, verify
 
-SAMPLES = Path(__file__).parents[3] / "shared" / "reference" / "samples" / "midtrans"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "midtrans"  # copied from shared/reference
 VECTORS = SAMPLES / "signature_test_vectors_computed.json"
 
 

@@ -13,7 +13,7 @@ import pytest
 from bayar.gateways.base import ChargeRequest, Customer, GatewayRefund, LineItem, SnapRequest
 from bayar.gateways.midtrans import wire
 
-SAMPLES = Path(__file__).parents[3] / "shared" / "reference" / "samples" / "midtrans"
+SAMPLES = Path(__file__).parents[1] / "fixtures" / "midtrans"  # copied from shared/reference
 SAMPLE_FILES = sorted(
     p for p in SAMPLES.glob("*.json") if p.name != "signature_test_vectors_computed.json"
 )

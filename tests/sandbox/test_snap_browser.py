@@ -297,6 +297,10 @@ def test_embedded_and_unknown_tokens(page: Any, api_base: str, problems: list[st
     assert events[0]["result"]["payment_type"] == "gopay"
     page.wait_for_timeout(2500)
     assert page.locator("#snap-container iframe").count() == 1  # embedded: stays in place
+    frame.locator("#done-back").click()  # leaving after the result: no second callback
+    page.wait_for_function("document.querySelector('#snap-container iframe') === null")
+    page.wait_for_timeout(300)
+    assert [e["name"] for e in page.evaluate("window.events")] == ["success"]
 
     page.evaluate("token => snap.pay(token, window.callbacks())", str(uuid.uuid4()))
     events = _events(page, 2)

@@ -183,21 +183,30 @@ class PaymentsService:
         async with self.db.session() as session, session.begin():
             lines: list[OrderItem] = []
             for product_id in sorted(quantities):  # one lock order: no deadlocks between buyers
-                taken = await repo.take_stock(session, product_id, quantities[product_id])
+                wanted = quantities[product_id]
+                slot_code = None
+                if checkout.machine_id:
+                    found_slot = await repo.take_slot_stock(
+                        session, checkout.machine_id, product_id, wanted
+                    )
+                    taken = found_slot[1] if found_slot else None
+                    slot_code = found_slot[0].code if found_slot else None
+                else:
+                    taken = await repo.take_stock(session, product_id, wanted)
                 if taken is None:
                     found = await repo.product(session, product_id)
                     if found is None or not found.active:
                         raise ProductNotFound(f"unknown product {product_id!r}")
-                    raise OutOfStock(
-                        f"not enough {found.name}: {found.stock} left, {quantities[product_id]} asked"
-                    )
+                    where = "in this machine" if checkout.machine_id else f"{found.stock} left"
+                    raise OutOfStock(f"not enough {found.name} ({where}): {wanted} asked")
                 lines.append(
                     OrderItem(
                         order_id=order_id,
                         product_id=product_id,
+                        slot_code=slot_code,
                         name=taken.name,
                         price=taken.price,
-                        quantity=quantities[product_id],
+                        quantity=wanted,
                     )
                 )
             window = PAYMENT_WINDOW.get(checkout.payment_type, DEFAULT_WINDOW)
@@ -439,7 +448,7 @@ class PaymentsService:
         after = outcome.after
         items = await repo.items_of(session, order_id)
         if after in RELEASED and before not in RELEASED:
-            await repo.give_back_stock(session, items)
+            await repo.give_back_stock(session, order, items)
         order.status = after.value
         order.version += 1
         order.updated_at = now

@@ -67,6 +67,17 @@ def allowed_actions(txn: Transaction) -> list[str]:
     return allowed
 
 
+def enabled_allows(enabled: Any, payment_type: str, wanted: str) -> bool:
+    """Whether a Snap request's `enabled_payments` offers a method: by payment type, bank or store
+    (`bca` or `bca_va`), and Snap's `other_qris` for QRIS."""
+    if not enabled or not isinstance(enabled, list):
+        return True
+    names = {payment_type, wanted, f"{wanted}_va"}
+    if payment_type == "qris":
+        names.add("other_qris")
+    return bool(names & set(enabled))
+
+
 @dataclass(frozen=True)
 class Urls:
     """Where the sandbox is reachable, for URLs inside answers (actions, redirect_url)."""
@@ -654,12 +665,7 @@ class Gateway:
         payment_type = str(choice.get("payment_type") or "")
         enabled = request.get("enabled_payments")
         wanted = str(choice.get("bank") or choice.get("store") or payment_type)
-        if (
-            enabled
-            and payment_type not in enabled
-            and wanted not in enabled
-            and f"{wanted}_va" not in enabled
-        ):
+        if not enabled_allows(enabled, payment_type, wanted):
             raise ControlError(400, f"{payment_type} is not enabled for this payment")
         body: dict[str, Any] = {
             k: request[k]
@@ -765,6 +771,7 @@ class Gateway:
     def _settle(self, txn: Transaction) -> None:
         now = self.clock.timestamp()
         txn.transaction_status = "settlement"
+        txn.status_message = "Success, transaction is found"
         txn.settlement_time = now
         methods.settlement_details(
             txn.payment_type, txn.details, wire.wib(now), wire.money(txn.gross_amount)

@@ -24,6 +24,7 @@ from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
 from bayar.sandbox import methods, wire
+from bayar.sandbox.engine import enabled_allows
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import BadJson, base_url, control_error, read_json, sandbox_of, urls_of
 from bayar.sandbox.model import SnapSession, Transaction
@@ -67,11 +68,7 @@ class Method:
 
     def allowed_by(self, enabled: Any) -> bool:
         """The Snap request's `enabled_payments`, read exactly as `Gateway.snap_charge` reads it."""
-        if not enabled or not isinstance(enabled, list):
-            return True
-        return (
-            self.payment_type in enabled or self.wanted in enabled or f"{self.wanted}_va" in enabled
-        )
+        return enabled_allows(enabled, self.payment_type, self.wanted)
 
     def aliases(self) -> list[str]:
         """The names that select this method in snap.pay's enabledPayments/selectedPaymentType."""

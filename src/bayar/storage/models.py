@@ -16,6 +16,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    UniqueConstraint,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -92,6 +93,9 @@ class OrderItem(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), index=True)
     product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    slot_code: Mapped[str | None] = mapped_column(
+        String(16)
+    )  # kiosk orders: the slot it comes from
     name: Mapped[str] = mapped_column(String(200))
     price: Mapped[int] = mapped_column(BigInteger)
     quantity: Mapped[int] = mapped_column(Integer)
@@ -178,3 +182,49 @@ class GatewayCall(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     duration_ms: Mapped[int] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Machine(Base):
+    """A vending kiosk. Its secret token is kept only as a SHA-256 digest."""
+
+    __tablename__ = "machines"
+
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str | None] = mapped_column(String(200))
+    token_sha256: Mapped[str] = mapped_column(String(64))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    last_seen_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Slot(Base):
+    """What a machine holds: a machine sells what its slots hold."""
+
+    __tablename__ = "slots"
+    __table_args__ = (UniqueConstraint("machine_id", "code"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    machine_id: Mapped[str] = mapped_column(ForeignKey("machines.id"), index=True)
+    code: Mapped[str] = mapped_column(String(16))
+    product_id: Mapped[str] = mapped_column(ForeignKey("products.id"))
+    stock: Mapped[int] = mapped_column(Integer)  # units free to sell (reserved ones taken out)
+    capacity: Mapped[int] = mapped_column(Integer)
+
+
+class Dispense(Base):
+    """The one dispense of a paid kiosk order. Its status moves by compare-and-set only, so a
+    payment is dispensed at most once whatever duplicates, reconnects and retries race."""
+
+    __tablename__ = "dispenses"
+
+    order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"), primary_key=True)
+    machine_id: Mapped[str] = mapped_column(ForeignKey("machines.id"), index=True)
+    slot_code: Mapped[str] = mapped_column(String(16))
+    # pending | commanded | dispensed | failed | refunded | refund_retry | manual_refund
+    status: Mapped[str] = mapped_column(String(16), index=True)
+    commands: Mapped[int] = mapped_column(Integer, default=0)
+    detail: Mapped[str | None] = mapped_column(Text)
+    commanded_at: Mapped[datetime | None]
+    finished_at: Mapped[datetime | None]
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -19,6 +19,7 @@ from bayar.storage.models import (
     Payment,
     Product,
     Refund,
+    Slot,
 )
 
 OPEN_STATUSES = ("pending", "review")
@@ -36,13 +37,50 @@ async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> P
     return result.scalar_one_or_none()
 
 
-async def give_back_stock(session: AsyncSession, items: Sequence[OrderItem]) -> None:
-    for item in sorted(items, key=lambda i: i.product_id):
-        await session.execute(
-            update(Product)
-            .where(Product.id == item.product_id)
-            .values(stock=Product.stock + item.quantity)
+async def take_slot_stock(
+    session: AsyncSession, machine_id: str, product_id: str, quantity: int
+) -> tuple[Slot, Product] | None:
+    """Take units from the machine's fullest slot holding the product; None if none has enough."""
+    candidates = await session.execute(
+        select(Slot.id)
+        .join(Product, Product.id == Slot.product_id)
+        .where(
+            Slot.machine_id == machine_id,
+            Slot.product_id == product_id,
+            Slot.stock >= quantity,
+            Product.active.is_(True),
         )
+        .order_by(Slot.stock.desc(), Slot.code)
+    )
+    for slot_id in candidates.scalars().all():
+        result = await session.execute(
+            update(Slot)
+            .where(Slot.id == slot_id, Slot.stock >= quantity)
+            .values(stock=Slot.stock - quantity)
+            .returning(Slot)
+        )
+        slot = result.scalar_one_or_none()
+        if slot is not None:
+            product = await session.get(Product, product_id)
+            assert product is not None
+            return slot, product
+    return None
+
+
+async def give_back_stock(session: AsyncSession, order: Order, items: Sequence[OrderItem]) -> None:
+    for item in sorted(items, key=lambda i: (i.product_id, i.slot_code or "")):
+        if item.slot_code is not None and order.machine_id is not None:
+            await session.execute(
+                update(Slot)
+                .where(Slot.machine_id == order.machine_id, Slot.code == item.slot_code)
+                .values(stock=Slot.stock + item.quantity)
+            )
+        else:
+            await session.execute(
+                update(Product)
+                .where(Product.id == item.product_id)
+                .values(stock=Product.stock + item.quantity)
+            )
 
 
 async def product(session: AsyncSession, product_id: str) -> Product | None:

@@ -7,14 +7,18 @@ import contextlib
 import logging
 
 from bayar.payments.service import PaymentsService
+from bayar.vending.service import VendingService
 from bayar.worker.reconcile import reconcile_once
 
 log = logging.getLogger("bayar.worker")
 
 
 class Worker:
-    def __init__(self, service: PaymentsService, *, interval: float) -> None:
+    def __init__(
+        self, service: PaymentsService, vending: VendingService | None = None, *, interval: float
+    ) -> None:
         self.service = service
+        self.vending = vending
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
 
@@ -22,6 +26,8 @@ class Worker:
         while True:
             try:
                 await reconcile_once(self.service)
+                if self.vending is not None:
+                    await self.vending.sweep()
             except Exception:
                 # The database or gateway is not there yet: try again on the next tick.
                 log.exception("worker pass failed")

@@ -1,0 +1,983 @@
+"""Webhook throughput and latency of `bayar serve` on PostgreSQL, against `pgbench -N` as the ceiling.
+
+    .venv/bin/python bench/webhooks.py [--seconds 15] [--rate 1000] [--workers 1,2] [--concurrency 32]
+
+Goal (2-core machine): bayar's closed-loop notifications/s >= 40% of pgbench -N tps at the same
+concurrency, and p99 < 25 ms with notifications arriving open-loop at 1,000/s.
+
+What one run does, all on loopback, all cleaned up at the end (databases dropped, processes stopped,
+temporary directory removed):
+
+1. `pgbench -i` into a scratch database and `pgbench -N -c C -j 2 -T S` on the same PostgreSQL:
+   the ceiling, measured before and after the bayar phases (the machine is shared and noisy).
+2. For each process count K in --workers: a fresh database `bayar_bench_<pid>_k<K>`, `bayar db
+   upgrade`, K `bayar serve` processes on free ports (sandbox mode, demo keys, no worker). The
+   sandbox's own notifications go to a sink in this process, so only ours reach bayar. Orders are
+   made through `POST /api/payments/create-transaction` (qris), each owned by one process.
+3. Signed Midtrans notifications built here (the sandbox's status body of the order,
+   status_message "midtrans payment notification", signature_key = sha512(order_id + status_code +
+   gross_amount + server key), a `custom_field1` that makes each new body unique). The mix: new
+   "pending" notifications (a new inbox row each, the order stays pending) and duplicates
+   (an already acknowledged body sent again). "pending" never calls the status API, so the
+   `bayar_confirm_paid` setting does not touch the main mix.
+   - closed loop: C connections, each sends its next notification when the last one is answered;
+   - open loop: notifications scheduled at --rate/s whatever the answers; latency is counted from
+     the scheduled time (no coordinated omission), over a fixed pool of keep-alive connections.
+4. With the first K only: a settlement run with confirmation on (the default): the orders are paid
+   in the sandbox first, then "settlement" notifications arrive; each makes bayar ask the status
+   API (in-process sandbox) before the order becomes paid.
+
+The load generator is this process (a raw asyncio HTTP/1.1 keep-alive client on uvloop, a few
+tens of microseconds of CPU per request); it shares the cores with bayar and PostgreSQL, and its
+CPU use is printed. Every answer must be 200 with the expected outcome ("no_change" or "applied"
+for a new body, "duplicate" for a repeat).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import hashlib
+import json
+import os
+import platform
+import random
+import re
+import resource
+import shlex
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter, deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+import uvloop
+
+from bayar.config import DEMO_SERVER_KEY
+
+HOST = "127.0.0.1"
+PG_BASE = "postgresql://postgres@127.0.0.1:5432"
+NOTIFICATION_PATH = "/api/payments/notification"
+RESULTS = Path(__file__).parent / "results" / "webhooks.txt"
+GOAL_RATIO = 0.40
+GOAL_P99_MS = 25.0
+CLK_TCK = os.sysconf("SC_CLK_TCK")
+TPS_RE = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
+LAT_RE = re.compile(r"latency average = ([0-9.]+) ms")
+
+
+# -- a minimal HTTP/1.1 keep-alive client (httpx costs several times more CPU per request) --------
+
+
+class Connection(asyncio.Protocol):
+    """One keep-alive connection, one request at a time. Answers must carry Content-Length."""
+
+    def __init__(self) -> None:
+        self.transport: Any = None  # uvloop's transports are no asyncio.Transport subclass
+        self.buffer = bytearray()
+        self.waiter: asyncio.Future[tuple[int, bytes]] | None = None
+        self.closed = False
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        loop = asyncio.get_running_loop()
+        _, protocol = await loop.create_connection(cls, HOST, port)
+        return protocol
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        if self.waiter is not None:
+            self._answer()
+
+    def _answer(self) -> None:
+        end = self.buffer.find(b"\r\n\r\n")
+        if end < 0:
+            return
+        head = bytes(self.buffer[:end]).lower()
+        at = head.find(b"\r\ncontent-length:")
+        if at < 0:
+            self._fail(ConnectionError("answer without Content-Length"))
+            return
+        stop = head.find(b"\r\n", at + 2)
+        length = int(head[at + 17 : stop if stop > 0 else len(head)])
+        total = end + 4 + length
+        if len(self.buffer) < total:
+            return
+        body = bytes(self.buffer[end + 4 : total])
+        del self.buffer[:total]
+        if b"\r\nconnection: close" in head:
+            self.close()
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_result((int(head[9:12]), body))
+
+    def _fail(self, error: Exception) -> None:
+        waiter, self.waiter = self.waiter, None
+        if waiter is not None and not waiter.done():
+            waiter.set_exception(error)
+        self.close()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._fail(ConnectionError(f"connection lost: {exc}"))
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
+
+    async def request(self, data: bytes) -> tuple[int, bytes]:
+        if self.closed or self.transport is None:
+            raise ConnectionError("connection closed")
+        self.waiter = asyncio.get_running_loop().create_future()
+        self.transport.write(data)
+        return await self.waiter
+
+
+class Pool:
+    """A fixed set of open connections to one server; callers queue when all are busy."""
+
+    def __init__(self, port: int, connections: list[Connection]) -> None:
+        self.port = port
+        self.all = list(connections)
+        self.idle = list(connections)
+        self.waiters: deque[asyncio.Future[Connection]] = deque()
+
+    @classmethod
+    async def open(cls, port: int, size: int) -> Pool:
+        return cls(port, list(await asyncio.gather(*(Connection.open(port) for _ in range(size)))))
+
+    async def acquire(self) -> Connection:
+        if self.idle:
+            return self.idle.pop()
+        waiter = asyncio.get_running_loop().create_future()
+        self.waiters.append(waiter)
+        return await waiter
+
+    async def release(self, conn: Connection) -> None:
+        if conn.closed:
+            self.all.remove(conn)
+            conn = await Connection.open(self.port)
+            self.all.append(conn)
+        while self.waiters:
+            waiter = self.waiters.popleft()
+            if not waiter.done():
+                waiter.set_result(conn)
+                return
+        self.idle.append(conn)
+
+    def close(self) -> None:
+        for conn in self.all:
+            conn.close()
+
+
+# -- notifications -----------------------------------------------------------------------------
+
+
+def signature(order_id: str, status_code: str, gross_amount: str, server_key: str) -> str:
+    return hashlib.sha512(f"{order_id}{status_code}{gross_amount}{server_key}".encode()).hexdigest()
+
+
+def notification_base(status_body: dict[str, Any]) -> dict[str, Any]:
+    """A notification as the sandbox would send it, from the sandbox's status body of the order;
+    the signature is computed here (and must equal the sandbox's own)."""
+    body = dict(status_body)
+    body.pop("custom_field1", None)
+    body["status_code"] = "200" if body["transaction_status"] == "settlement" else "201"
+    body["status_message"] = "midtrans payment notification"
+    mine = signature(body["order_id"], body["status_code"], body["gross_amount"], DEMO_SERVER_KEY)
+    if body["status_code"] == status_body.get("status_code"):
+        assert mine == status_body["signature_key"], "our signature differs from the sandbox's"
+    body["signature_key"] = mine
+    return body
+
+
+def http_request(port: int, body: bytes) -> bytes:
+    head = (
+        f"POST {NOTIFICATION_PATH} HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
+        f"Content-Type: application/json\r\nAccept: application/json\r\nUser-Agent: Veritrans\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+@dataclass
+class Feed:
+    """Notifications for the orders of one server: new bodies and repeats of acknowledged ones."""
+
+    port: int
+    bases: list[dict[str, Any]]
+    dup_ratio: float
+    rng: random.Random
+    tag: str
+    seq: int = 0
+    acked: list[bytes] = field(default_factory=list)
+
+    def next(self) -> tuple[bytes, bool]:
+        if self.acked and self.rng.random() < self.dup_ratio:
+            return self.rng.choice(self.acked[-5000:]), True
+        base = self.bases[self.seq % len(self.bases)]
+        self.seq += 1
+        body = dict(base, custom_field1=f"{self.tag}-{self.seq}")
+        return http_request(self.port, json.dumps(body, separators=(",", ":")).encode()), False
+
+    def acknowledged(self, request: bytes) -> None:
+        self.acked.append(request)
+        if len(self.acked) > 20000:
+            del self.acked[:10000]
+
+
+# -- measuring ------------------------------------------------------------------------------------
+
+
+def proc_ticks(pid: int) -> int:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except (OSError, IndexError):
+        return 0
+    return int(fields[11]) + int(fields[12])  # utime + stime
+
+
+def postgres_ticks() -> int:
+    """CPU ticks of every PostgreSQL process, with the backends that have exited (the postmaster
+    reaps them: their time is in its cutime + cstime)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks
+
+
+def machine_ticks() -> tuple[int, int]:
+    values = [int(v) for v in Path("/proc/stat").read_text().splitlines()[0].split()[1:]]
+    idle = values[3] + values[4]
+    return sum(values[:8]) - idle, sum(values[:8])
+
+
+@dataclass
+class Cpu:
+    """CPU use over a phase, in % of one core (the machine as % of all cores)."""
+
+    client: float
+    bayar: float
+    postgres: float
+    machine: float
+
+
+class CpuMeter:
+    def __init__(self, pids: Iterable[int]) -> None:
+        self.pids = list(pids)
+        self.started = time.monotonic()
+        self.client = self._self()
+        self.children = self._children()
+        self.bayar = {pid: proc_ticks(pid) for pid in self.pids}
+        self.pg = postgres_ticks()
+        self.machine = machine_ticks()
+
+    @staticmethod
+    def _self() -> float:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    @staticmethod
+    def _children() -> float:
+        usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+        return usage.ru_utime + usage.ru_stime
+
+    def stop(self, *, client_is_child: bool = False) -> Cpu:
+        wall = time.monotonic() - self.started
+        client = (self._children() - self.children) if client_is_child else self._self() - self.client
+        bayar = sum(proc_ticks(pid) - self.bayar[pid] for pid in self.pids) / CLK_TCK
+        pg = (postgres_ticks() - self.pg) / CLK_TCK
+        busy, total = machine_ticks()
+        machine = (busy - self.machine[0]) / max(total - self.machine[1], 1)
+        return Cpu(100 * client / wall, 100 * bayar / wall, 100 * pg / wall, 100 * machine)
+
+
+@dataclass
+class Phase:
+    label: str
+    procs: int
+    load: str
+    elapsed: float = 0.0
+    latencies: list[float] = field(default_factory=list)  # ms
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: Counter[str] = field(default_factory=Counter)
+    new: int = 0
+    dups: int = 0
+    lag_ms: float = 0.0  # open loop: how late the generator sent, at worst
+    cpu: Cpu | None = None
+
+    @property
+    def done(self) -> int:
+        return len(self.latencies)
+
+    @property
+    def rate(self) -> float:
+        return self.done / self.elapsed if self.elapsed else 0.0
+
+    def pct(self, q: float) -> float:
+        if not self.latencies:
+            return float("nan")
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+    def record(self, started: float, status: int, answer: bytes, dup: bool, expected: set[str]) -> bool:
+        self.latencies.append((asyncio.get_running_loop().time() - started) * 1000)
+        if dup:
+            self.dups += 1
+        else:
+            self.new += 1
+        try:
+            outcome = str(json.loads(answer).get("status"))
+        except ValueError:
+            outcome = "unreadable"
+        self.outcomes[outcome] += 1
+        if status != 200:
+            self.errors[f"http {status} {outcome}"] += 1
+            return False
+        if (outcome != "duplicate") if dup else (outcome not in expected):
+            self.errors[f"unexpected {outcome} for a {'duplicate' if dup else 'new body'}"] += 1
+        return True
+
+
+# -- load -----------------------------------------------------------------------------------------
+
+
+async def closed_loop(
+    phase: Phase, feeds: list[Feed], concurrency: int, seconds: float, expected: set[str]
+) -> Phase:
+    loop = asyncio.get_running_loop()
+    conns = await asyncio.gather(
+        *(Connection.open(feeds[i % len(feeds)].port) for i in range(concurrency))
+    )
+    deadline = loop.time() + seconds
+
+    async def worker(i: int) -> None:
+        feed, conn = feeds[i % len(feeds)], conns[i]
+        while loop.time() < deadline:
+            data, dup = feed.next()
+            started = loop.time()
+            try:
+                status, answer = await conn.request(data)
+            except ConnectionError as error:
+                phase.errors[f"connection: {error}"] += 1
+                conn = await Connection.open(feed.port)
+                continue
+            if phase.record(started, status, answer, dup, expected) and not dup:
+                feed.acknowledged(data)
+
+    started = loop.time()
+    tasks = [asyncio.create_task(worker(i)) for i in range(concurrency)]
+    _, late = await asyncio.wait(tasks, timeout=seconds + 15)
+    for task in late:
+        task.cancel()
+    phase.errors["unfinished (timeout)"] += len(late)
+    phase.elapsed = loop.time() - started
+    for conn in conns:
+        conn.close()
+    if not phase.errors["unfinished (timeout)"]:
+        del phase.errors["unfinished (timeout)"]
+    return phase
+
+
+async def open_loop(
+    phase: Phase,
+    feeds: list[Feed],
+    rate: float,
+    seconds: float,
+    connections: int,
+    expected: set[str],
+    drain: float = 10.0,
+) -> Phase:
+    loop = asyncio.get_running_loop()
+    pools = [await Pool.open(f.port, max(1, connections // len(feeds))) for f in feeds]
+    total = int(rate * seconds)
+    interval = 1.0 / rate
+    tasks: set[asyncio.Task[None]] = set()
+    lag = 0.0
+
+    async def fire(feed: Feed, pool: Pool, data: bytes, dup: bool, scheduled: float) -> None:
+        conn = await pool.acquire()
+        try:
+            status, answer = await conn.request(data)
+        except ConnectionError as error:
+            phase.errors[f"connection: {error}"] += 1
+            return
+        finally:
+            await pool.release(conn)
+        if phase.record(scheduled, status, answer, dup, expected) and not dup:
+            feed.acknowledged(data)
+
+    start = loop.time() + 0.05
+    sent = 0
+    while sent < total:
+        now = loop.time()
+        due = start + sent * interval
+        if due > now:
+            await asyncio.sleep(due - now)
+            continue
+        lag = max(lag, now - due)
+        while sent < total and start + sent * interval <= now:
+            feed_index = sent % len(feeds)
+            feed = feeds[feed_index]
+            data, dup = feed.next()
+            task = loop.create_task(fire(feed, pools[feed_index], data, dup, start + sent * interval))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+            sent += 1
+    if tasks:
+        _, late = await asyncio.wait(set(tasks), timeout=drain)
+        for task in late:
+            task.cancel()
+        if late:
+            phase.errors[f"unanswered {drain:.0f} s after the last send"] += len(late)
+            await asyncio.wait(late, timeout=5)
+    phase.elapsed = max(loop.time() - start, 1e-9)
+    phase.lag_ms = lag * 1000
+    for pool in pools:
+        pool.close()
+    return phase
+
+
+async def measured(
+    phase: Phase, pids: list[int], run: Callable[[], Any]
+) -> Phase:
+    meter = CpuMeter(pids)
+    await run()
+    phase.cpu = meter.stop()
+    return phase
+
+
+# -- processes and databases -------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+async def create_db(name: str) -> None:
+    conn = await asyncpg.connect(f"{PG_BASE}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def drop_db(name: str) -> None:
+    conn = await asyncpg.connect(f"{PG_BASE}/postgres")
+    try:
+        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await conn.close()
+
+
+def bayar_env(database: str, var_dir: Path) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("BAYAR_", "MIDTRANS_")) and k.upper() not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(
+        DATABASE_URL=f"{PG_BASE}/{database}",
+        BAYAR_SANDBOX="true",
+        BAYAR_VAR_DIR=str(var_dir),
+        PYTHONUNBUFFERED="1",
+    )
+    return env
+
+
+class Server:
+    """One `bayar serve` process."""
+
+    def __init__(self, database: str, workdir: Path, index: int) -> None:
+        self.port = free_port()
+        self.dir = workdir / f"serve-{index}"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "serve.log"
+        self.log = self.log_path.open("wb")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "bayar", "serve", "--host", HOST, "--port", str(self.port)],
+            env=bayar_env(database, self.dir / "var"),
+            cwd=self.dir,  # no stray .env
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        self.url = f"http://{HOST}:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def ready(self, client: httpx.AsyncClient, timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"bayar serve exited ({self.process.returncode}):\n{self.tail()}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{self.url}/healthz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"bayar serve did not become healthy:\n{self.tail()}")
+
+    def tail(self) -> str:
+        self.log.flush()
+        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGINT)
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.log.close()
+
+
+async def quiesce(pids: list[int], timeout: float = 10.0) -> None:
+    """Wait until the servers are idle (still finishing requests a phase gave up on)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        before = sum(proc_ticks(p) for p in pids)
+        await asyncio.sleep(0.3)
+        if (sum(proc_ticks(p) for p in pids) - before) / CLK_TCK < 0.3 * 0.1 * len(pids):
+            return
+
+
+# -- the sink that takes the sandbox's own notifications ------------------------------------------
+
+
+async def sink_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    try:
+        while True:
+            head = await reader.readuntil(b"\r\n\r\n")
+            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+            if match:
+                await reader.readexactly(int(match.group(1)))
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
+            await writer.drain()
+    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+        pass
+    finally:
+        writer.close()
+
+
+# -- setup of one configuration -----------------------------------------------------------------
+
+
+@dataclass
+class Setup:
+    database: str
+    servers: list[Server]
+    pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
+    settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
+
+
+async def make_orders(
+    client: httpx.AsyncClient, server: Server, products: list[str], count: int
+) -> list[dict[str, Any]]:
+    """`count` qris orders through the API; the sandbox's status body of each."""
+    bodies: list[dict[str, Any]] = []
+    gate = asyncio.Semaphore(8)
+
+    async def one(i: int) -> None:
+        async with gate:
+            made = await client.post(
+                f"{server.url}/api/payments/create-transaction",
+                json={"items": [{"product_id": products[i % len(products)], "quantity": 1}],
+                      "payment_type": "qris"},
+            )
+            if made.status_code != 201:
+                raise RuntimeError(f"create-transaction: {made.status_code} {made.text[:300]}")
+            order = made.json()
+            status = await client.get(f"{server.url}/sandbox/_control/midtrans/{order['order_id']}")
+            status.raise_for_status()
+            txn = status.json()["transaction"]
+            assert txn["transaction_id"] == order["payment"]["transaction_id"]
+            assert txn["gross_amount"] == f"{order['gross_amount']}.00"
+            bodies.append(txn)
+
+    await asyncio.gather(*(one(i) for i in range(count)))
+    return bodies
+
+
+async def setup(
+    args: argparse.Namespace, procs: int, workdir: Path, sink_url: str, client: httpx.AsyncClient
+) -> Setup:
+    database = f"bayar_bench_{os.getpid()}_k{procs}"
+    await create_db(database)
+    env = bayar_env(database, workdir / "migrate-var")
+    upgraded = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "bayar", "db", "upgrade", env=env, cwd=workdir,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )
+    out, _ = await upgraded.communicate()
+    if upgraded.returncode != 0:
+        raise RuntimeError(f"bayar db upgrade failed:\n{out.decode(errors='replace')}")
+    servers: list[Server] = []
+    result = Setup(database, servers, [], [])
+    try:
+        for index in range(procs):
+            # One at a time: the first start seeds the demo catalog.
+            server = Server(database, workdir / f"k{procs}", index)
+            servers.append(server)
+            await server.ready(client)
+            sandbox_config = await client.post(
+                f"{server.url}/sandbox/_control/config", json={"notification_url": sink_url}
+            )
+            sandbox_config.raise_for_status()
+        conn = await asyncpg.connect(f"{PG_BASE}/{database}")
+        try:
+            await conn.execute("UPDATE products SET stock = 1000000")
+        finally:
+            await conn.close()
+        products = [p["id"] for p in (await client.get(f"{servers[0].url}/api/products")).json()]
+        settle_each = args.settle_orders // procs if args.settle_seconds > 0 and procs == args.workers[0] else 0
+        for server in servers:
+            bases = await make_orders(client, server, products, args.orders // procs)
+            result.pending.append([notification_base(b) for b in bases])
+            result.settle.append(await make_orders(client, server, products, settle_each) if settle_each else [])
+    except BaseException:
+        for server in servers:
+            server.stop()
+        raise
+    return result
+
+
+async def pay_in_sandbox(client: httpx.AsyncClient, server: Server, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    gate = asyncio.Semaphore(8)
+    bases: list[dict[str, Any]] = []
+
+    async def one(order: dict[str, Any]) -> None:
+        async with gate:
+            paid = await client.post(f"{server.url}/sandbox/_control/midtrans/{order['order_id']}/pay")
+            paid.raise_for_status()
+            bases.append(notification_base(paid.json()))
+
+    await asyncio.gather(*(one(o) for o in orders))
+    return bases
+
+
+# -- pgbench --------------------------------------------------------------------------------------
+
+
+@dataclass
+class Pgbench:
+    label: str
+    tps: float
+    latency_ms: float
+    cpu: Cpu
+
+
+def pgbench_run(database: str, concurrency: int, seconds: int, label: str) -> Pgbench:
+    meter = CpuMeter([])
+    done = subprocess.run(
+        ["pgbench", "-h", HOST, "-U", "postgres", "-N", "-c", str(concurrency), "-j", "2",
+         "-T", str(seconds), database],
+        capture_output=True, text=True, timeout=seconds + 60, check=False,
+    )
+    cpu = meter.stop(client_is_child=True)
+    tps = TPS_RE.search(done.stdout)
+    if done.returncode != 0 or tps is None:
+        raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
+    latency = LAT_RE.search(done.stdout)
+    return Pgbench(label, float(tps.group(1)), float(latency.group(1)) if latency else float("nan"), cpu)
+
+
+def pgbench_init(database: str) -> None:
+    subprocess.run(
+        ["pgbench", "-h", HOST, "-U", "postgres", "-i", "-q", "-s", "1", database],
+        capture_output=True, text=True, timeout=120, check=True,
+    )
+
+
+# -- the run --------------------------------------------------------------------------------------
+
+
+def background_load(seconds: float = 1.0) -> float:
+    busy, total = machine_ticks()
+    time.sleep(seconds)
+    busy2, total2 = machine_ticks()
+    return 100 * (busy2 - busy) / max(total2 - total, 1)
+
+
+async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], float]:
+    workdir = Path(tempfile.mkdtemp(prefix="bayar-bench-"))
+    rng = random.Random(args.seed)
+    phases: list[Phase] = []
+    ceilings: list[Pgbench] = []
+    background = background_load()
+    pg_db = f"bayar_bench_{os.getpid()}_pgbench"
+    sink = await asyncio.start_server(sink_handler, HOST, 0)
+    sink_url = f"http://{HOST}:{sink.sockets[0].getsockname()[1]}/sink"
+    created: list[str] = [pg_db]
+    say = args.say
+    try:
+        await create_db(pg_db)
+        say(f"pgbench -i -s 1 {pg_db}")
+        await asyncio.to_thread(pgbench_init, pg_db)
+        say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (before)")
+        ceilings.append(
+            await asyncio.to_thread(pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "before")
+        )
+        say(f"  {ceilings[-1].tps:.0f} tps")
+        async with httpx.AsyncClient(timeout=30) as client:
+            for procs in args.workers:
+                say(f"setup: {procs} bayar serve process(es), {args.orders} orders")
+                created.append(f"bayar_bench_{os.getpid()}_k{procs}")
+                ready = await setup(args, procs, workdir, sink_url, client)
+                pids = [s.pid for s in ready.servers]
+                try:
+                    feeds = [
+                        Feed(s.port, bases, args.dup_ratio, rng, f"k{procs}s{i}")
+                        for i, (s, bases) in enumerate(zip(ready.servers, ready.pending, strict=True))
+                    ]
+                    pending_ok = {"no_change"}
+                    say("  warm-up")
+                    await closed_loop(Phase("warm-up", procs, ""), feeds, args.concurrency, 2, pending_ok)
+                    await quiesce(pids)
+                    phase = Phase("pending, closed loop", procs, f"c={args.concurrency}")
+                    say(f"  {phase.label} {args.seconds} s")
+                    await measured(phase, pids, lambda: closed_loop(
+                        phase, feeds, args.concurrency, args.seconds, pending_ok))
+                    phases.append(phase)
+                    say(f"    {phase.rate:.0f}/s p99 {phase.pct(0.99):.1f} ms")
+                    await quiesce(pids)
+                    phase2 = Phase("pending, open loop", procs, f"{args.rate:g}/s")
+                    say(f"  {phase2.label} {args.rate:g}/s {args.seconds} s")
+                    await measured(phase2, pids, lambda: open_loop(
+                        phase2, feeds, args.rate, args.seconds, args.connections, pending_ok))
+                    phases.append(phase2)
+                    say(f"    {phase2.rate:.0f}/s p99 {phase2.pct(0.99):.1f} ms")
+                    await quiesce(pids)
+                    if any(ready.settle):
+                        await settlement(args, ready, pids, rng, client, phases)
+                finally:
+                    for server in ready.servers:
+                        server.stop()
+                    await drop_db(ready.database)
+        say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (after)")
+        ceilings.append(
+            await asyncio.to_thread(pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "after")
+        )
+        say(f"  {ceilings[-1].tps:.0f} tps")
+    finally:
+        sink.close()
+        for name in created:
+            with contextlib.suppress(Exception):
+                await drop_db(name)
+        if args.keep:
+            say(f"kept {workdir}")
+        else:
+            shutil.rmtree(workdir, ignore_errors=True)
+    return ceilings, phases, background
+
+
+async def settlement(
+    args: argparse.Namespace,
+    ready: Setup,
+    pids: list[int],
+    rng: random.Random,
+    client: httpx.AsyncClient,
+    phases: list[Phase],
+) -> None:
+    procs = len(ready.servers)
+    bases = [
+        await pay_in_sandbox(client, server, orders)
+        for server, orders in zip(ready.servers, ready.settle, strict=True)
+    ]
+    feeds = [
+        Feed(s.port, b, args.dup_ratio, rng, f"settle{i}") for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
+    ]
+    phase = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
+    args.say(f"  {phase.label} {args.settle_rate:g}/s {args.settle_seconds} s")
+    await measured(phase, pids, lambda: open_loop(
+        phase, feeds, args.settle_rate, args.settle_seconds, args.connections, {"applied", "no_change"}))
+    phases.append(phase)
+    args.say(f"    {phase.rate:.0f}/s p99 {phase.pct(0.99):.1f} ms")
+    await quiesce(pids)
+    phase2 = Phase("settlement + confirm, closed loop", procs, f"c={args.concurrency}")
+    args.say(f"  {phase2.label} {args.settle_seconds} s")
+    await measured(phase2, pids, lambda: closed_loop(
+        phase2, feeds, args.concurrency, args.settle_seconds, {"applied", "no_change"}))
+    phases.append(phase2)
+    args.say(f"    {phase2.rate:.0f}/s p99 {phase2.pct(0.99):.1f} ms")
+    await quiesce(pids)
+
+
+# -- report ---------------------------------------------------------------------------------------
+
+
+def pg_version() -> str:
+    done = subprocess.run(
+        ["psql", "-h", HOST, "-U", "postgres", "-d", "postgres", "-Atc", "SHOW server_version"],
+        capture_output=True, text=True, timeout=10, check=False,
+    )
+    return done.stdout.strip() or "?"
+
+
+def cpu_model() -> str:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    return platform.processor() or "?"
+
+
+def command_line() -> str:
+    exe = Path(sys.executable)
+    with contextlib.suppress(ValueError):
+        exe = exe.relative_to(Path.cwd())
+    return shlex.join([str(exe), *sys.argv])
+
+
+def report(args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase], background: float) -> str:
+    lines: list[str] = []
+    out = lines.append
+    out(f"bayar webhook bench, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
+    out(f"command:  {command_line()}")
+    out(
+        f"machine:  nproc={os.cpu_count()} ({cpu_model()}), Python {platform.python_version()}, "
+        f"PostgreSQL {pg_version()} (fsync and synchronous_commit as configured), {platform.system()} {platform.release()}"
+    )
+    out(
+        f"setup:    {args.orders} qris orders, {args.dup_ratio:.0%} duplicates, sandbox mode (demo keys), "
+        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process"
+    )
+    out(
+        "client:   this process (raw asyncio HTTP/1.1 keep-alive on uvloop); it shares the "
+        f"{os.cpu_count()} cores with bayar and PostgreSQL. Other load before start: {background:.0f}% of all cores."
+    )
+    out("")
+    out("ceiling: pgbench -N, scale 1, same server, same concurrency")
+    for c in ceilings:
+        out(
+            f"  {c.label:<7} -c {args.concurrency} -j 2 -T {args.pgbench_seconds}: {c.tps:8.0f} tps, "
+            f"latency avg {c.latency_ms:.1f} ms; CPU % of a core: pgbench {c.cpu.client:.0f}, "
+            f"postgres {c.cpu.postgres:.0f}; machine {c.cpu.machine:.0f}% busy"
+        )
+    ceiling = sum(c.tps for c in ceilings) / len(ceilings) if ceilings else float("nan")
+    out(f"  mean    {ceiling:.0f} tps")
+    out("")
+    header = (
+        f"{'phase':<34}{'procs':>5}  {'load':<8}{'done/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
+        f"{'errors':>7}  {'new/dup':>11}  {'CPU% client/bayar/pg':>21}  {'mach%':>5}"
+    )
+    out(header)
+    out("-" * len(header))
+    for p in phases:
+        cpu = p.cpu or Cpu(0, 0, 0, 0)
+        out(
+            f"{p.label:<34}{p.procs:>5}  {p.load:<8}{p.rate:8.0f}{p.pct(0.5):8.1f}{p.pct(0.99):8.1f}"
+            f"{max(p.latencies, default=float('nan')):8.1f}{sum(p.errors.values()):7d}  "
+            f"{f'{p.new}/{p.dups}':>11}  {f'{cpu.client:.0f}/{cpu.bayar:.0f}/{cpu.postgres:.0f}':>21}  "
+            f"{cpu.machine:5.0f}"
+        )
+    out("")
+    for p in phases:
+        detail = ", ".join(f"{k} {v}" for k, v in p.outcomes.most_common())
+        extra = f"; generator late by {p.lag_ms:.1f} ms at worst" if "open" in p.label else ""
+        out(f"  {p.label} ({p.procs} proc): outcomes {detail}{extra}")
+        for error, count in p.errors.most_common(5):
+            out(f"      error: {error} x{count}")
+    out("")
+    out(f"goals (ratio to the mean pgbench tps; p99 at {args.rate:g}/s, every answer 200):")
+    for p in phases:
+        if p.label == "pending, closed loop":
+            ratio = p.rate / ceiling if ceiling else float("nan")
+            verdict = "met" if ratio >= GOAL_RATIO else "NOT met"
+            out(
+                f"  {p.procs} process(es): {p.rate:.0f}/s = {ratio:.0%} of pgbench "
+                f"(goal >= {GOAL_RATIO:.0%}): {verdict}"
+            )
+        if p.label == "pending, open loop":
+            ok = p.pct(0.99) < GOAL_P99_MS and not p.errors and p.rate >= 0.97 * args.rate
+            out(
+                f"  {p.procs} process(es): p99 {p.pct(0.99):.1f} ms at {args.rate:g}/s offered, "
+                f"{p.rate:.0f}/s answered, {sum(p.errors.values())} errors "
+                f"(goal p99 < {GOAL_P99_MS:g} ms): {'met' if ok else 'NOT met'}"
+            )
+    return "\n".join(lines) + "\n"
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
+    parser.add_argument("--seconds", type=int, default=15, help="length of each measured pending phase")
+    parser.add_argument("--rate", type=float, default=1000, help="open-loop notifications per second")
+    parser.add_argument(
+        "--workers", default="1,2",
+        help="bayar serve processes, a comma list runs each (load spread by order owner)",
+    )
+    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections = pgbench -c")
+    parser.add_argument("--connections", type=int, default=128, help="open-loop connection pool (total)")
+    parser.add_argument("--orders", type=int, default=400, help="pending orders notified about")
+    parser.add_argument("--dup-ratio", type=float, default=0.3, help="share of duplicate notifications")
+    parser.add_argument("--pgbench-seconds", type=int, default=None, help="default: --seconds")
+    parser.add_argument("--settle-seconds", type=int, default=6, help="0 skips the settlement run")
+    parser.add_argument("--settle-rate", type=float, default=100, help="open-loop settlement notifications/s")
+    parser.add_argument("--settle-orders", type=int, default=300)
+    parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
+    args = parser.parse_args(argv)
+    args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
+    if not args.workers or min(args.workers) < 1:
+        parser.error("--workers must be positive integers, e.g. 1 or 1,2")
+    if args.pgbench_seconds is None:
+        args.pgbench_seconds = args.seconds
+    return args
+
+
+def main() -> None:
+    args = parse_args()
+    started = time.monotonic()
+
+    def say(text: str) -> None:
+        print(f"[{time.monotonic() - started:6.1f}s] {text}", file=sys.stderr, flush=True)
+
+    args.say = say
+    for tool in ("pgbench", "psql"):
+        if shutil.which(tool) is None:
+            sys.exit(f"{tool} is not installed")
+    ceilings, phases, background = uvloop.run(run(args))
+    text = report(args, ceilings, phases, background)
+    text += f"(wall time {time.monotonic() - started:.0f} s)\n"
+    print(text)
+    if not args.no_write:
+        RESULTS.parent.mkdir(parents=True, exist_ok=True)
+        RESULTS.write_text(text)
+        say(f"written to {RESULTS}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""One kiosk connection: authenticate, send the state from the database, then relay both ways.
+
+Payment events reach the kiosk through the bus (`machine:{id}`), so a kiosk connected to one
+process sees a payment that another process handled. The bus is only a doorbell: every frame is
+built from the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from bayar.context import AppContext
+from bayar.kiosk import messages
+from bayar.payments.errors import PaymentError
+from bayar.vending.machines import authenticate
+from bayar.vending.service import VendingService
+
+log = logging.getLogger("bayar.kiosk")
+CLOSE_UNAUTHORIZED = 4401
+CLOSE_UNKNOWN = 4404
+FAILED_EVENTS = {
+    "failed": ("PAYMENT_FAILED", "denied"),
+    "expired": ("EXPIRED", None),
+    "cancelled": ("ORDER_CANCELLED", None),
+}
+DISPENSE_EVENTS = {
+    "dispensed": "DISPENSED",
+    "refunded": "REFUNDED",
+    "manual_refund": "MANUAL_REFUND",
+}
+ERROR_CODES = {
+    "OutOfStock": "sold_out",
+    "ProductNotFound": "unknown_product",
+    "InvalidRequest": "invalid",
+    "NotAllowed": "not_allowed",
+    "OrderNotFound": "not_found",
+    "GatewayDeclined": "gateway",
+    "GatewayUnreachable": "gateway",
+}
+
+
+class Connection:
+    def __init__(
+        self, ctx: AppContext, vending: VendingService, websocket: WebSocket, machine_id: str
+    ) -> None:
+        self.ctx = ctx
+        self.vending = vending
+        self.ws = websocket
+        self.machine_id = machine_id
+        self.id = uuid.uuid4().hex
+        self._send_lock = asyncio.Lock()
+
+    async def send(self, event: str, values: dict[str, Any] | None = None) -> None:
+        async with self._send_lock:
+            await self.ws.send_text(messages.frame(event, values))
+
+    async def run(self) -> None:
+        presence = self.ctx.presence
+        async with self.ctx.bus.subscribe(f"machine:{self.machine_id}") as events:
+            await presence.connected(self.machine_id, self.id)
+            await self.vending.touch(self.machine_id)
+            relay = asyncio.create_task(self._relay(events))
+            try:
+                await self.send_state(resend_dispense=True)
+                await self._read()
+            finally:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await relay
+                await presence.disconnected(self.machine_id, self.id)
+
+    # -- from the kiosk --------------------------------------------------------------------------
+
+    async def _read(self) -> None:
+        while True:
+            try:
+                raw = await self.ws.receive_text()
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            try:
+                message = json.loads(raw)
+                event = str(message["event"])
+                values = message.get("values") or {}
+                if not isinstance(values, dict):
+                    raise TypeError("values must be an object")
+            except (ValueError, KeyError, TypeError):
+                await self.send(
+                    "ERROR", {"code": "invalid", "message": 'expected {"event", "values"}'}
+                )
+                continue
+            try:
+                await self._handle(event, values)
+            except PaymentError as error:
+                code = ERROR_CODES.get(type(error).__name__, "invalid")
+                await self.send("ERROR", {"code": code, "message": error.message})
+            except Exception:
+                log.exception("kiosk message failed", extra={"machine_id": self.machine_id})
+                await self.send(
+                    "ERROR", {"code": "internal", "message": "something went wrong; try again"}
+                )
+
+    async def _handle(self, event: str, values: dict[str, Any]) -> None:
+        if event == "PING":
+            await self.ctx.presence.connected(self.machine_id, self.id)
+            await self.send("PONG")
+        elif event == "SHOW_MENU":
+            await self.send("SHOW_MENU", {"items": await self.vending.menu(self.machine_id)})
+        elif event == "STATE":
+            await self.send_state(resend_dispense=False)
+        elif event == "ORDER":
+            product_id = values.get("id")
+            if not isinstance(product_id, str) or values.get("total", 1) != 1:
+                await self.send(
+                    "ERROR", {"code": "invalid", "message": "ORDER needs a product id and total 1"}
+                )
+                return
+            request_id = values.get("request_id")
+            view = await self.vending.order(
+                self.machine_id, product_id, str(request_id)[:80] if request_id else None
+            )
+            if view["status"] in ("pending", "review") and view.get("qr_string"):
+                await self.send(
+                    "ORDER_CREATED", messages.order_values(view, self.ctx.payments.now())
+                )
+            elif view["status"] in ("pending", "review"):
+                await self.send(
+                    "ERROR",
+                    {
+                        "code": "gateway",
+                        "message": "the payment could not be created yet; try again",
+                    },
+                )
+            else:
+                await self.send_state(resend_dispense=False)
+        elif event == "CANCEL":
+            order_id = str(values.get("order_id", ""))
+            await self.vending.cancel(self.machine_id, order_id)
+            await self.send("ORDER_CANCELLED", {"order_id": order_id})
+        elif event == "DISPENSE_RESULT":
+            await self.vending.dispense_result(
+                self.machine_id,
+                str(values.get("order_id", "")),
+                bool(values.get("ok")),
+                str(values["detail"])[:500] if values.get("detail") else None,
+            )
+        else:
+            await self.send("ERROR", {"code": "invalid", "message": f"unknown event {event!r}"})
+
+    # -- to the kiosk ----------------------------------------------------------------------------
+
+    async def send_state(self, *, resend_dispense: bool) -> None:
+        now = self.ctx.payments.now()
+        order = await self.vending.current_order(self.machine_id, now)
+        machine = await self.vending.machine(self.machine_id)
+        await self.send(
+            "STATE",
+            {
+                "machine": machine,
+                "screen": messages.screen_of(order),
+                "order": messages.order_values(order, now) if order else None,
+                "menu": await self.vending.menu(self.machine_id),
+                "server_time": now,
+            },
+        )
+        if order is not None and order["status"] == "paid":
+            await self._dispense(order["order_id"], resend=resend_dispense)
+
+    async def _dispense(self, order_id: str, *, resend: bool) -> None:
+        command = await self.vending.claim_dispense(self.machine_id, order_id, resend=resend)
+        if command is not None:
+            await self.send("DISPENSE", messages.dispense_values(command))
+
+    async def _relay(self, events: AsyncIterator[dict[str, Any]]) -> None:
+        async for message in events:
+            try:
+                await self._forward(message)
+            except (WebSocketDisconnect, RuntimeError):
+                return
+            except Exception:
+                log.exception("relay failed", extra={"machine_id": self.machine_id})
+
+    async def _forward(self, message: dict[str, Any]) -> None:
+        order_id = str(message.get("order_id", ""))
+        if message.get("type") == "order":
+            # Read the order again: the message is a doorbell, the database is the truth.
+            view = await self.vending.order_view(order_id)
+            if view is None:
+                return
+            status = view["status"]
+            if status == "paid" and message.get("previous") in ("pending", "review"):
+                await self.send("PAYMENT_SUCCESS", {"order_id": order_id})
+                await self._dispense(order_id, resend=False)
+            elif status in FAILED_EVENTS and message.get("status") == status:
+                event, reason = FAILED_EVENTS[status]
+                values = {"order_id": order_id} | ({"reason": reason} if reason else {})
+                await self.send(event, values)
+        elif message.get("type") == "dispense":
+            name = DISPENSE_EVENTS.get(str(message.get("status")))
+            if name is not None:
+                details: dict[str, Any] = {"order_id": order_id}
+                if "amount" in message:
+                    details["amount"] = message["amount"]
+                await self.send(name, details)
+
+
+async def serve(
+    ctx: AppContext, vending: VendingService, websocket: WebSocket, machine_id: str
+) -> None:
+    machine = await authenticate(ctx.db, machine_id, websocket.query_params.get("token"))
+    await websocket.accept()  # accepted first, so the kiosk can read why it is closed
+    if machine is None:
+        exists = await vending.machine(machine_id) is not None
+        await websocket.close(code=CLOSE_UNAUTHORIZED if exists else CLOSE_UNKNOWN)
+        return
+    await Connection(ctx, vending, websocket, machine_id).run()

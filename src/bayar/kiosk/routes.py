@@ -1,0 +1,45 @@
+"""`/kiosk/{machine_id}` (the kiosk page) and `/ws/kiosk/{machine_id}` (its WebSocket)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from fastapi import APIRouter, Request, WebSocket
+from fastapi.responses import HTMLResponse
+from fastapi.templating import Jinja2Templates
+
+from bayar.context import context_of
+from bayar.kiosk import hub
+
+HERE = Path(__file__).parent
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+STATIC = HERE / "static"
+
+
+def router() -> APIRouter:
+    api = APIRouter(tags=["kiosk"])
+
+    @api.get("/kiosk/{machine_id}", response_class=HTMLResponse, include_in_schema=False)
+    async def page(request: Request, machine_id: str) -> HTMLResponse:
+        ctx = context_of(request)
+        if await ctx.vending.machine(machine_id) is None:
+            return HTMLResponse("<h1>Unknown machine</h1>", status_code=404)
+        lang = "en" if request.query_params.get("lang") == "en" else "id"
+        return TEMPLATES.TemplateResponse(
+            request,
+            "kiosk.html",
+            {
+                "machine_id": machine_id,
+                "token": request.query_params.get("token", ""),
+                "ws_path": f"/ws/kiosk/{machine_id}",
+                "lang": lang,
+                "static_base": "/kiosk/static",
+            },
+        )
+
+    @api.websocket("/ws/kiosk/{machine_id}")
+    async def socket(websocket: WebSocket, machine_id: str) -> None:
+        ctx = context_of(websocket)
+        await hub.serve(ctx, ctx.vending, websocket, machine_id)
+
+    return api

@@ -1,0 +1,307 @@
+"""Kiosk orders and their dispensing.
+
+A paid kiosk order gets exactly one dispense row. Its status only moves by compare-and-set
+(`UPDATE … WHERE status = …`): pending → commanded → dispensed, or → failed → refunded
+(or refund_retry / manual_refund). So duplicates, reconciliation, reconnects and several server
+processes can race without a payment being dispensed or refunded twice.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bayar.bus.base import Bus
+from bayar.gateways.base import Customer
+from bayar.payments.errors import GatewayDeclined, GatewayUnreachable, NotAllowed
+from bayar.payments.service import Applied, CartLine, Checkout, PaymentsService
+from bayar.payments.states import Event, Status
+from bayar.storage.db import Database
+from bayar.storage.models import Dispense, Machine, Order, OrderItem, Payment, Product, Slot
+
+log = logging.getLogger("bayar.vending")
+KIOSK_CUSTOMER = Customer(first_name="Kiosk", last_name="Customer")
+RECENT = timedelta(hours=1)
+OPEN_DISPENSE = ("commanded",)
+
+
+@dataclass(frozen=True)
+class DispenseCommand:
+    order_id: str
+    dispense_id: str
+    slot: str
+    product_id: str
+    name: str
+
+
+def dispense_id(order_id: str) -> str:
+    return f"dsp-{order_id}"
+
+
+class VendingService:
+    def __init__(
+        self, db: Database, payments: PaymentsService, bus: Bus, *, dispense_timeout: timedelta
+    ) -> None:
+        self.db = db
+        self.payments = payments
+        self.bus = bus
+        self.dispense_timeout = dispense_timeout
+
+    async def machine(self, machine_id: str) -> dict[str, Any] | None:
+        async with self.db.session() as session:
+            machine = await session.get(Machine, machine_id)
+        if machine is None or not machine.active:
+            return None
+        return {"id": machine.id, "name": machine.name, "location": machine.location}
+
+    # -- menu and orders -------------------------------------------------------------------------
+
+    async def menu(self, machine_id: str) -> list[dict[str, Any]]:
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Slot, Product)
+                .join(Product, Product.id == Slot.product_id)
+                .where(Slot.machine_id == machine_id, Product.active.is_(True))
+                .order_by(Slot.code)
+            )
+            return [
+                {
+                    "id": product.id,
+                    "slot": slot.code,
+                    "name": product.name,
+                    "price": product.price,
+                    "image_url": product.image_url,
+                    "stock": slot.stock,
+                    "available": slot.stock > 0,
+                }
+                for slot, product in rows.all()
+            ]
+
+    async def order(
+        self, machine_id: str, product_id: str, request_id: str | None
+    ) -> dict[str, Any]:
+        """A QRIS order for one item of the machine's slots (a retried request_id: the same order)."""
+        order, _ = await self.payments.create_transaction(
+            Checkout(
+                items=(CartLine(product_id, 1),),
+                payment_type="qris",
+                customer=KIOSK_CUSTOMER,
+                machine_id=machine_id,
+                idempotency_key=f"kiosk:{machine_id}:{request_id}" if request_id else None,
+            )
+        )
+        view = await self.order_view(order.id)
+        assert view is not None
+        return view
+
+    async def order_view(self, order_id: str) -> dict[str, Any] | None:
+        async with self.db.session() as session:
+            order = await session.get(Order, order_id)
+            if order is None:
+                return None
+            item = (
+                (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
+                .scalars()
+                .first()
+            )
+            product = await session.get(Product, item.product_id) if item else None
+            payment = await session.get(Payment, order_id)
+            dispense = await session.get(Dispense, order_id)
+        return {
+            "order_id": order.id,
+            "status": order.status,
+            "item": {
+                "id": item.product_id if item else None,
+                "name": item.name if item else None,
+                "price": item.price if item else None,
+                "image_url": product.image_url if product else None,
+                "slot": item.slot_code if item else None,
+            },
+            "gross_amount": order.gross_amount,
+            "qr_string": (payment.instructions or {}).get("qr_string") if payment else None,
+            "expiry_time": order.expires_at,
+            "dispense": None
+            if dispense is None
+            else {"dispense_id": dispense_id(order_id), "status": dispense.status},
+        }
+
+    async def cancel(self, machine_id: str, order_id: str) -> Applied:
+        order = await self.payments.order(order_id)
+        if order.machine_id != machine_id:
+            raise NotAllowed("this order belongs to another machine")
+        return await self.payments.cancel(order_id, source="kiosk")
+
+    async def current_order(self, machine_id: str, now: datetime) -> dict[str, Any] | None:
+        """The order the machine's screen is about: the newest one that still needs the screen."""
+        async with self.db.session() as session:
+            order = (
+                await session.execute(
+                    select(Order)
+                    .where(Order.machine_id == machine_id, Order.created_at >= now - RECENT)
+                    .order_by(Order.created_at.desc())
+                    .limit(1)
+                )
+            ).scalar_one_or_none()
+            dispense = await session.get(Dispense, order.id) if order else None
+        if order is None:
+            return None
+        if order.status in (Status.PENDING, Status.REVIEW):
+            return await self.order_view(order.id)
+        if order.status == Status.PAID and (dispense is None or dispense.status != "manual_refund"):
+            return await self.order_view(order.id)
+        return None
+
+    # -- dispensing ------------------------------------------------------------------------------
+
+    async def claim_dispense(
+        self, machine_id: str, order_id: str, *, resend: bool = False
+    ) -> DispenseCommand | None:
+        """The DISPENSE command for a paid order, once: to the first caller, and again only when
+        `resend` (a reconnecting machine, which answers a repeated dispense_id without dispensing)."""
+        now = self.payments.now()
+        async with self.db.session() as session, session.begin():
+            order = (
+                await session.execute(select(Order).where(Order.id == order_id).with_for_update())
+            ).scalar_one_or_none()
+            if order is None or order.machine_id != machine_id or order.status != Status.PAID:
+                return None
+            item = (
+                (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
+                .scalars()
+                .first()
+            )
+            if item is None or item.slot_code is None:
+                return None
+            dispense = await session.get(Dispense, order_id)
+            if dispense is None:
+                session.add(
+                    Dispense(
+                        order_id=order_id,
+                        machine_id=machine_id,
+                        slot_code=item.slot_code,
+                        status="commanded",
+                        commands=1,
+                        commanded_at=now,
+                        created_at=now,
+                    )
+                )
+            elif dispense.status == "commanded" and resend:
+                dispense.commands += 1
+            else:
+                return None
+        return DispenseCommand(
+            order_id, dispense_id(order_id), item.slot_code, item.product_id, item.name
+        )
+
+    async def dispense_result(
+        self, machine_id: str, order_id: str, ok: bool, detail: str | None
+    ) -> str:
+        """The machine's answer. Only the first answer to a commanded dispense counts."""
+        status = "dispensed" if ok else "failed"
+        async with self.db.session() as session, session.begin():
+            moved = await self._move(session, order_id, machine_id, ("commanded",), status, detail)
+        if not moved:
+            log.info("late or repeated dispense result ignored", extra={"order_id": order_id})
+            return "ignored"
+        if ok:
+            await self.payments.apply_event(order_id, Event.FULFILLED, source="kiosk")
+            await self._announce(machine_id, order_id, "dispensed")
+            return "dispensed"
+        return await self._refund(machine_id, order_id, detail or "the machine could not dispense")
+
+    async def _move(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        machine_id: str | None,
+        from_statuses: tuple[str, ...],
+        to_status: str,
+        detail: str | None,
+    ) -> bool:
+        conditions = [Dispense.order_id == order_id, Dispense.status.in_(from_statuses)]
+        if machine_id is not None:
+            conditions.append(Dispense.machine_id == machine_id)
+        result = await session.execute(
+            update(Dispense)
+            .where(*conditions)
+            .values(status=to_status, detail=detail, finished_at=self.payments.now())
+            .returning(Dispense.order_id)
+        )
+        return result.scalar_one_or_none() is not None
+
+    async def _refund(self, machine_id: str, order_id: str, reason: str) -> str:
+        """A failed dispense gives the money back in full; if the gateway refuses, a person must."""
+        order = await self.payments.order(order_id)
+        try:
+            await self.payments.refund(
+                order_id,
+                amount=None,
+                refund_key=f"dispense-{order_id}",
+                reason=f"dispense failed: {reason}"[:255],
+                source="kiosk",
+            )
+            outcome = "refunded"
+        except GatewayUnreachable:
+            outcome = "refund_retry"
+        except (GatewayDeclined, NotAllowed) as error:
+            log.error("automatic refund refused: %s", error, extra={"order_id": order_id})
+            outcome = "manual_refund"
+        async with self.db.session() as session, session.begin():
+            await self._move(session, order_id, None, ("failed", "refund_retry"), outcome, reason)
+        if outcome != "refund_retry":
+            await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
+        return outcome
+
+    async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
+        try:
+            await self.bus.publish(
+                f"machine:{machine_id}",
+                {"type": "dispense", "order_id": order_id, "status": status, **extra},
+            )
+        except Exception:
+            log.exception("publish failed", extra={"order_id": order_id})
+
+    async def sweep(self) -> int:
+        """Dispenses not acknowledged in time count as failed and are refunded; refunds that met
+        an unreachable gateway are tried again. The number of dispenses handled."""
+        now = self.payments.now()
+        async with self.db.session() as session:
+            rows = (
+                await session.execute(
+                    select(Dispense.order_id, Dispense.machine_id, Dispense.status).where(
+                        (
+                            (Dispense.status == "commanded")
+                            & (Dispense.commanded_at <= now - self.dispense_timeout)
+                        )
+                        | (Dispense.status == "refund_retry")
+                    )
+                )
+            ).all()
+        for order_id, machine_id, status in rows:
+            if status == "commanded":
+                async with self.db.session() as session, session.begin():
+                    moved = await self._move(
+                        session,
+                        order_id,
+                        None,
+                        ("commanded",),
+                        "failed",
+                        "no acknowledgement in time",
+                    )
+                if not moved:
+                    continue
+            await self._refund(machine_id, order_id, "no acknowledgement in time")
+        return len(rows)
+
+    async def touch(self, machine_id: str) -> None:
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Machine)
+                .where(Machine.id == machine_id)
+                .values(last_seen_at=self.payments.now())
+            )
