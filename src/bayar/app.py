@@ -20,8 +20,9 @@ from bayar.bus.factory import make_bus
 from bayar.config import Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.admin import routes as admin
 from bayar.kiosk import routes as kiosk
-from bayar.landing import routes as landing
+from bayar.storefront import routes as storefront
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import PaymentsService, ReconcilePolicy
@@ -105,10 +106,13 @@ def create_app(
             allow_headers=["Content-Type", "Idempotency-Key", "Authorization"],
         )
     app.include_router(api_router())
-    app.include_router(landing.router(sandbox_path=SANDBOX_PATH if sandbox else None))
+    app.include_router(storefront.router())
+    admin.install(app)
     app.include_router(kiosk.router())
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     app.mount("/kiosk/static", StaticFiles(directory=kiosk.STATIC), name="kiosk-static")
+    app.mount("/shop/static", StaticFiles(directory=storefront.STATIC), name="shop-static")
+    app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
     return app

@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     bayar_sandbox: bool = True
     bayar_admin_token: SecretStr | None = None
     bayar_admin_password: SecretStr | None = None
+    # Signs the admin session cookie; unset: a random secret kept in <var>/session.secret.
+    bayar_session_secret: SecretStr | None = None
     bayar_var_dir: Path = Path("var")
     # Where bayar is reachable, for URLs handed to others (webhook target). Derived from host/port if unset.
     bayar_public_url: str | None = None

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-# Called after every outbound call: (operation, seconds, outcome) with outcome ok | rejected | unavailable.
+# Called after every outbound call: (operation, seconds, outcome),
+# outcome being ok | rejected | unavailable.
 CallObserver = Callable[[str, float, str], None]
 
 
@@ -99,6 +100,9 @@ class GatewayStatus:
     settlement_time: datetime | None = None
     expiry_time: datetime | None = None
     refunds: tuple[GatewayRefund, ...] = ()
+    # What the customer pays with, when the report carries it (va_number, bank, bill_key,
+    # biller_code, payment_code, store): a Snap order learns its VA number this way.
+    payment_details: Mapping[str, str] = field(default_factory=dict, compare=False)
     raw: Mapping[str, Any] = field(default_factory=dict, compare=False)
 
     @property

@@ -490,6 +490,8 @@ class PaymentsService:
         payment.transaction_id = status.transaction_id or payment.transaction_id
         payment.payment_type = status.payment_type or payment.payment_type
         payment.refunded_amount = max(payment.refunded_amount, status.refunded_amount)
+        if status.payment_details:
+            payment.instructions = {**(payment.instructions or {}), **status.payment_details}
         payment.updated_at = now
         if status.refunds:
             known = {r.refund_key: r for r in await repo.refunds_of(session, order.id)}

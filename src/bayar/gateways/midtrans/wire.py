@@ -135,8 +135,22 @@ def parse_status(body: Mapping[str, Any]) -> GatewayStatus:
         settlement_time=parse_time(body.get("settlement_time"), "settlement_time"),
         expiry_time=parse_time(body.get("expiry_time"), "expiry_time"),
         refunds=_refunds(body),
+        payment_details=_payment_details(body),
         raw=dict(body),
     )
+
+
+def _payment_details(body: Mapping[str, Any]) -> dict[str, str]:
+    va_number, bank = _virtual_account(body)
+    found = {
+        "va_number": va_number,
+        "bank": bank,
+        "bill_key": _optional_text(body, "bill_key"),
+        "biller_code": _optional_text(body, "biller_code"),
+        "payment_code": _optional_text(body, "payment_code"),
+        "store": _optional_text(body, "store"),
+    }
+    return {k: v for k, v in found.items() if v is not None}
 
 
 # -- charge and Snap answers ----------------------------------------------------------------------

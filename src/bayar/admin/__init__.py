@@ -1,0 +1,1 @@
+"""The admin dashboard at `/admin`: orders, their timelines, refunds, machines, products, sales."""

@@ -1,1 +1,0 @@
-"""The page at `/` that says what is running and where."""

@@ -1,0 +1,1 @@
+"""The online shop at `/`: catalog, cart, checkout through snap.js, order pages."""
