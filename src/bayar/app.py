@@ -14,21 +14,21 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from bayar import __version__
+from bayar.admin import routes as admin
 from bayar.api import errors as api_errors
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
 from bayar.config import Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
-from bayar.admin import routes as admin
 from bayar.kiosk import routes as kiosk
-from bayar.storefront import routes as storefront
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.storage.db import Database
 from bayar.storage.seed import seed_demo_catalog
+from bayar.storefront import routes as storefront
 from bayar.vending.machines import ensure_demo_machine
 from bayar.vending.presence import make_presence
 from bayar.vending.service import VendingService

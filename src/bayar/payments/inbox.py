@@ -125,7 +125,7 @@ class Inbox:
         if applied is None:
             log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
-        if applied.note and applied.note.startswith(("amount mismatch", "currency mismatch")):
+        if applied.mismatch:
             return Receipt(422, "amount_mismatch", status.order_id, applied.note)
         if applied.ignored:
             return Receipt(200, "ignored", status.order_id, applied.note)

@@ -95,6 +95,7 @@ class Applied:
     changed: bool
     ignored: bool
     note: str | None = None
+    mismatch: bool = False  # the gateway's amount or currency is not the order's: refused
 
 
 @dataclass
@@ -419,7 +420,15 @@ class PaymentsService:
                 )
             )
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
-            return Applied(order_id, before, before, changed=False, ignored=True, note=problem)
+            return Applied(
+                order_id,
+                before,
+                before,
+                changed=False,
+                ignored=True,
+                note=problem,
+                mismatch=status is not None and self.mismatch(order, status) is not None,
+            )
         outcome = machine.apply(before, event)
         late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED
         if status is not None and (not outcome.ignored or late_payment):

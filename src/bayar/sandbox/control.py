@@ -15,18 +15,8 @@ from starlette.routing import BaseRoute, Route
 from bayar.sandbox.engine import SIMULATED_ACTIONS as ACTIONS
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.faults import Fault
-from bayar.sandbox.http import BadJson, read_json, sandbox_of, urls_of
+from bayar.sandbox.http import read_object, sandbox_of, urls_of
 from bayar.sandbox.model import Delivery
-
-
-async def _object(request: Request) -> dict[str, Any]:
-    try:
-        body = await read_json(request)
-    except BadJson:
-        raise ControlError(400, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ControlError(400, "the body must be a JSON object")
-    return body
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
@@ -88,7 +78,7 @@ async def faults(request: Request) -> Response:
     if request.method == "DELETE":
         sandbox.faults.clear()
     elif request.method == "POST":
-        body = await _object(request)
+        body = await read_object(request)
         try:
             fault = Fault(
                 kind=str(body.get("kind")),
@@ -107,7 +97,7 @@ async def clock(request: Request) -> Response:
     """`POST {"advance": seconds}` moves sandbox time on; `{"scale": x}` speeds it up."""
     sandbox = sandbox_of(request)
     if request.method == "POST":
-        body = await _object(request)
+        body = await read_object(request)
         try:
             if "scale" in body:
                 sandbox.clock.set_scale(float(body["scale"]))
@@ -122,7 +112,7 @@ async def config(request: Request) -> Response:
     """The dashboard's Payment Notification URL."""
     sandbox = sandbox_of(request)
     if request.method in ("PUT", "POST"):
-        body = await _object(request)
+        body = await read_object(request)
         url = body.get("notification_url")
         if url is not None and not (
             isinstance(url, str) and url.startswith(("http://", "https://"))

@@ -61,6 +61,17 @@ async def read_json(request: Request) -> Any:
         raise BadJson from None
 
 
+async def read_object(request: Request) -> dict[str, Any]:
+    """A JSON object body for the sandbox's own endpoints; ControlError 400 otherwise."""
+    try:
+        body = await read_json(request)
+    except BadJson:
+        raise ControlError(400, "the body is not valid JSON") from None
+    if not isinstance(body, dict):
+        raise ControlError(400, "the body must be a JSON object")
+    return body
+
+
 def syntax_error() -> JSONResponse:
     return JSONResponse(
         {

@@ -26,7 +26,13 @@ from starlette.templating import Jinja2Templates
 from bayar.sandbox import methods, wire
 from bayar.sandbox.engine import enabled_allows
 from bayar.sandbox.errors import ControlError
-from bayar.sandbox.http import BadJson, base_url, control_error, read_json, sandbox_of, urls_of
+from bayar.sandbox.http import (
+    base_url,
+    control_error,
+    read_object,
+    sandbox_of,
+    urls_of,
+)
 from bayar.sandbox.model import SnapSession, Transaction
 from bayar.sandbox.qris import QrisMerchant
 
@@ -435,22 +441,12 @@ def _layout(offered: list[Method]) -> list[Method | None]:
     return [*wallets, *banks, *others]
 
 
-async def _json_object(request: Request) -> dict[str, Any]:
-    try:
-        body = await read_json(request)
-    except BadJson:
-        raise ControlError(400, "the body is not valid JSON") from None
-    if not isinstance(body, dict):
-        raise ControlError(400, "the body must be a JSON object")
-    return body
-
-
 async def charge(request: Request) -> Response:
     """`POST …/charge` `{"payment_type", "bank"?, "store"?, "token_id"?}`: the customer's choice."""
     token = request.path_params["token"]
     gateway = sandbox_of(request).gateway
     try:
-        body = await _json_object(request)
+        body = await read_object(request)
         choice = {
             key: body[key]
             for key in ("payment_type", "bank", "store", "token_id")
@@ -484,7 +480,7 @@ async def three_ds(request: Request) -> Response:
     """`POST …/3ds` `{"otp"}`: the bank's 3-D Secure step of a card payment on the page."""
     gateway = sandbox_of(request).gateway
     try:
-        body = await _json_object(request)
+        body = await read_object(request)
         session = gateway.snap_session(request.path_params["token"])
         txn = gateway.snap_transaction(session)
         if txn is None:
