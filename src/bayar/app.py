@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
@@ -73,11 +74,9 @@ def create_app(
 
     @contextlib.asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        if seed:
-            if await seed_demo_catalog(db):
-                log.info("demo catalog created")
-            machine_id, _token = await ensure_demo_machine(db, settings.bayar_var_dir)
-            log.info("demo kiosk ready", extra={"machine_id": machine_id})
+        seeding = None
+        if seed and not await _seed_once(db, settings):
+            seeding = asyncio.create_task(_seed(db, settings))
         if sandbox is not None:
             await sandbox.start()
         if worker is not None:
@@ -85,6 +84,8 @@ def create_app(
         try:
             yield
         finally:
+            if seeding is not None:
+                seeding.cancel()
             if worker is not None:
                 await worker.stop()
             if sandbox is not None:
@@ -116,6 +117,27 @@ def create_app(
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
     return app
+
+
+async def _seed_once(db: Database, settings: Settings) -> bool:
+    """The demo catalog and kiosk of a first start; False if the database is not up yet."""
+    try:
+        if await seed_demo_catalog(db):
+            log.info("demo catalog created")
+        machine_id, _token = await ensure_demo_machine(db, settings.bayar_var_dir)
+    except Exception as error:
+        log.warning("database not ready (%s); will retry", type(error).__name__)
+        return False
+    log.info("demo kiosk ready", extra={"machine_id": machine_id})
+    return True
+
+
+async def _seed(db: Database, settings: Settings) -> None:
+    """Wait for the database: the server starts in any order with its dependencies."""
+    delay = 1.0
+    while not await _seed_once(db, settings):
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 30.0)
 
 
 def build_context(
