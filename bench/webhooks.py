@@ -54,7 +54,7 @@ import sys
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -165,8 +165,15 @@ class Pool:
         return cls(port, list(await asyncio.gather(*(Connection.open(port) for _ in range(size)))))
 
     async def acquire(self) -> Connection:
-        if self.idle:
-            return self.idle.pop()
+        while self.idle:
+            conn = self.idle.pop()
+            if not conn.closed:
+                return conn
+            # uvicorn closes keep-alive connections idle for 5 s: replace them.
+            self.all.remove(conn)
+            conn = await Connection.open(self.port)
+            self.all.append(conn)
+            return conn
         waiter = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         return await waiter
@@ -310,7 +317,9 @@ class CpuMeter:
 
     def stop(self, *, client_is_child: bool = False) -> Cpu:
         wall = time.monotonic() - self.started
-        client = (self._children() - self.children) if client_is_child else self._self() - self.client
+        client = (
+            (self._children() - self.children) if client_is_child else self._self() - self.client
+        )
         bayar = sum(proc_ticks(pid) - self.bayar[pid] for pid in self.pids) / CLK_TCK
         pg = (postgres_ticks() - self.pg) / CLK_TCK
         busy, total = machine_ticks()
@@ -330,6 +339,7 @@ class Phase:
     new: int = 0
     dups: int = 0
     lag_ms: float = 0.0  # open loop: how late the generator sent, at worst
+    reconnects: int = 0  # open loop: requests sent again on a new connection
     cpu: Cpu | None = None
 
     @property
@@ -346,7 +356,9 @@ class Phase:
         ordered = sorted(self.latencies)
         return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
-    def record(self, started: float, status: int, answer: bytes, dup: bool, expected: set[str]) -> bool:
+    def record(
+        self, started: float, status: int, answer: bytes, dup: bool, expected: set[str]
+    ) -> bool:
         self.latencies.append((asyncio.get_running_loop().time() - started) * 1000)
         if dup:
             self.dups += 1
@@ -412,7 +424,7 @@ async def open_loop(
     seconds: float,
     connections: int,
     expected: set[str],
-    drain: float = 10.0,
+    drain: float = 5.0,
 ) -> Phase:
     loop = asyncio.get_running_loop()
     pools = [await Pool.open(f.port, max(1, connections // len(feeds))) for f in feeds]
@@ -424,7 +436,15 @@ async def open_loop(
     async def fire(feed: Feed, pool: Pool, data: bytes, dup: bool, scheduled: float) -> None:
         conn = await pool.acquire()
         try:
-            status, answer = await conn.request(data)
+            try:
+                status, answer = await conn.request(data)
+            except ConnectionError:
+                # Closed by the server's keep-alive timeout as we sent: once more, on a new one.
+                phase.reconnects += 1
+                conn.close()
+                conn = await Connection.open(pool.port)
+                pool.all.append(conn)
+                status, answer = await conn.request(data)
         except ConnectionError as error:
             phase.errors[f"connection: {error}"] += 1
             return
@@ -446,7 +466,9 @@ async def open_loop(
             feed_index = sent % len(feeds)
             feed = feeds[feed_index]
             data, dup = feed.next()
-            task = loop.create_task(fire(feed, pools[feed_index], data, dup, start + sent * interval))
+            task = loop.create_task(
+                fire(feed, pools[feed_index], data, dup, start + sent * interval)
+            )
             tasks.add(task)
             task.add_done_callback(tasks.discard)
             sent += 1
@@ -464,11 +486,9 @@ async def open_loop(
     return phase
 
 
-async def measured(
-    phase: Phase, pids: list[int], run: Callable[[], Any]
-) -> Phase:
+async def measured(phase: Phase, pids: list[int], load: Awaitable[Phase]) -> Phase:
     meter = CpuMeter(pids)
-    await run()
+    await load
     phase.cpu = meter.stop()
     return phase
 
@@ -504,7 +524,8 @@ def bayar_env(database: str, var_dir: Path) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if not k.upper().startswith(("BAYAR_", "MIDTRANS_")) and k.upper() not in ("DATABASE_URL", "REDIS_URL")
+        if not k.upper().startswith(("BAYAR_", "MIDTRANS_"))
+        and k.upper() not in ("DATABASE_URL", "REDIS_URL")
     }
     env.update(
         DATABASE_URL=f"{PG_BASE}/{database}",
@@ -538,11 +559,13 @@ class Server:
     def pid(self) -> int:
         return self.process.pid
 
-    async def ready(self, client: httpx.AsyncClient, timeout: float = 60) -> None:
-        deadline = time.monotonic() + timeout
+    async def ready(self, client: httpx.AsyncClient, within: float = 60) -> None:
+        deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"bayar serve exited ({self.process.returncode}):\n{self.tail()}")
+                raise RuntimeError(
+                    f"bayar serve exited ({self.process.returncode}):\n{self.tail()}"
+                )
             with contextlib.suppress(httpx.HTTPError):
                 if (await client.get(f"{self.url}/healthz")).status_code == 200:
                     return
@@ -564,9 +587,9 @@ class Server:
         self.log.close()
 
 
-async def quiesce(pids: list[int], timeout: float = 10.0) -> None:
+async def quiesce(pids: list[int], within: float = 10.0) -> None:
     """Wait until the servers are idle (still finishing requests a phase gave up on)."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + within
     while time.monotonic() < deadline:
         before = sum(proc_ticks(p) for p in pids)
         await asyncio.sleep(0.3)
@@ -577,19 +600,48 @@ async def quiesce(pids: list[int], timeout: float = 10.0) -> None:
 # -- the sink that takes the sandbox's own notifications ------------------------------------------
 
 
-async def sink_handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    try:
-        while True:
-            head = await reader.readuntil(b"\r\n\r\n")
-            match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
-            if match:
-                await reader.readexactly(int(match.group(1)))
-            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Type: application/json\r\n\r\n{}")
-            await writer.drain()
-    except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
-        pass
-    finally:
-        writer.close()
+class Sink:
+    """Answers 200 to the sandbox's own notifications and counts them."""
+
+    def __init__(self) -> None:
+        self.received = 0
+        self.changed = asyncio.Event()
+        self.server: asyncio.Server | None = None
+        self.url = ""
+
+    async def start(self) -> None:
+        self.server = await asyncio.start_server(self.handle, HOST, 0)
+        self.url = f"http://{HOST}:{self.server.sockets[0].getsockname()[1]}/sink"
+
+    def close(self) -> None:
+        if self.server is not None:
+            self.server.close()
+
+    async def wait_for(self, count: int, within: float = 30.0) -> None:
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(within):
+                while self.received < count:
+                    self.changed.clear()
+                    await self.changed.wait()
+
+    async def handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while True:
+                head = await reader.readuntil(b"\r\n\r\n")
+                match = re.search(rb"(?i)\r\ncontent-length:\s*(\d+)", head)
+                if match:
+                    await reader.readexactly(int(match.group(1)))
+                self.received += 1
+                self.changed.set()
+                writer.write(
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n"
+                    b"Content-Type: application/json\r\n\r\n{}"
+                )
+                await writer.drain()
+        except (asyncio.IncompleteReadError, ConnectionError, asyncio.LimitOverrunError):
+            pass
+        finally:
+            writer.close()
 
 
 # -- setup of one configuration -----------------------------------------------------------------
@@ -614,8 +666,10 @@ async def make_orders(
         async with gate:
             made = await client.post(
                 f"{server.url}/api/payments/create-transaction",
-                json={"items": [{"product_id": products[i % len(products)], "quantity": 1}],
-                      "payment_type": "qris"},
+                json={
+                    "items": [{"product_id": products[i % len(products)], "quantity": 1}],
+                    "payment_type": "qris",
+                },
             )
             if made.status_code != 201:
                 raise RuntimeError(f"create-transaction: {made.status_code} {made.text[:300]}")
@@ -638,8 +692,15 @@ async def setup(
     await create_db(database)
     env = bayar_env(database, workdir / "migrate-var")
     upgraded = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bayar", "db", "upgrade", env=env, cwd=workdir,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        sys.executable,
+        "-m",
+        "bayar",
+        "db",
+        "upgrade",
+        env=env,
+        cwd=workdir,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
     )
     out, _ = await upgraded.communicate()
     if upgraded.returncode != 0:
@@ -662,11 +723,17 @@ async def setup(
         finally:
             await conn.close()
         products = [p["id"] for p in (await client.get(f"{servers[0].url}/api/products")).json()]
-        settle_each = args.settle_orders // procs if args.settle_seconds > 0 and procs == args.workers[0] else 0
+        settle_each = (
+            args.settle_orders // procs
+            if args.settle_seconds > 0 and procs == args.workers[0]
+            else 0
+        )
         for server in servers:
             bases = await make_orders(client, server, products, args.orders // procs)
             result.pending.append([notification_base(b) for b in bases])
-            result.settle.append(await make_orders(client, server, products, settle_each) if settle_each else [])
+            result.settle.append(
+                await make_orders(client, server, products, settle_each) if settle_each else []
+            )
     except BaseException:
         for server in servers:
             server.stop()
@@ -674,13 +741,17 @@ async def setup(
     return result
 
 
-async def pay_in_sandbox(client: httpx.AsyncClient, server: Server, orders: list[dict[str, Any]]) -> list[dict[str, Any]]:
+async def pay_in_sandbox(
+    client: httpx.AsyncClient, server: Server, orders: list[dict[str, Any]]
+) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(8)
     bases: list[dict[str, Any]] = []
 
     async def one(order: dict[str, Any]) -> None:
         async with gate:
-            paid = await client.post(f"{server.url}/sandbox/_control/midtrans/{order['order_id']}/pay")
+            paid = await client.post(
+                f"{server.url}/sandbox/_control/midtrans/{order['order_id']}/pay"
+            )
             paid.raise_for_status()
             bases.append(notification_base(paid.json()))
 
@@ -702,22 +773,43 @@ class Pgbench:
 def pgbench_run(database: str, concurrency: int, seconds: int, label: str) -> Pgbench:
     meter = CpuMeter([])
     done = subprocess.run(
-        ["pgbench", "-h", HOST, "-U", "postgres", "-N", "-c", str(concurrency), "-j", "2",
-         "-T", str(seconds), database],
-        capture_output=True, text=True, timeout=seconds + 60, check=False,
+        [
+            "pgbench",
+            "-h",
+            HOST,
+            "-U",
+            "postgres",
+            "-N",
+            "-c",
+            str(concurrency),
+            "-j",
+            "2",
+            "-T",
+            str(seconds),
+            database,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
     )
     cpu = meter.stop(client_is_child=True)
     tps = TPS_RE.search(done.stdout)
     if done.returncode != 0 or tps is None:
         raise RuntimeError(f"pgbench failed:\n{done.stdout}\n{done.stderr}")
     latency = LAT_RE.search(done.stdout)
-    return Pgbench(label, float(tps.group(1)), float(latency.group(1)) if latency else float("nan"), cpu)
+    return Pgbench(
+        label, float(tps.group(1)), float(latency.group(1)) if latency else float("nan"), cpu
+    )
 
 
 def pgbench_init(database: str) -> None:
     subprocess.run(
         ["pgbench", "-h", HOST, "-U", "postgres", "-i", "-q", "-s", "1", database],
-        capture_output=True, text=True, timeout=120, check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
 
 
@@ -738,8 +830,8 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
     ceilings: list[Pgbench] = []
     background = background_load()
     pg_db = f"bayar_bench_{os.getpid()}_pgbench"
-    sink = await asyncio.start_server(sink_handler, HOST, 0)
-    sink_url = f"http://{HOST}:{sink.sockets[0].getsockname()[1]}/sink"
+    sink = Sink()
+    await sink.start()
     created: list[str] = [pg_db]
     say = args.say
     try:
@@ -748,47 +840,29 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
         await asyncio.to_thread(pgbench_init, pg_db)
         say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (before)")
         ceilings.append(
-            await asyncio.to_thread(pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "before")
+            await asyncio.to_thread(
+                pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "before"
+            )
         )
         say(f"  {ceilings[-1].tps:.0f} tps")
         async with httpx.AsyncClient(timeout=30) as client:
             for procs in args.workers:
                 say(f"setup: {procs} bayar serve process(es), {args.orders} orders")
                 created.append(f"bayar_bench_{os.getpid()}_k{procs}")
-                ready = await setup(args, procs, workdir, sink_url, client)
-                pids = [s.pid for s in ready.servers]
+                ready = await setup(args, procs, workdir, sink.url, client)
                 try:
-                    feeds = [
-                        Feed(s.port, bases, args.dup_ratio, rng, f"k{procs}s{i}")
-                        for i, (s, bases) in enumerate(zip(ready.servers, ready.pending, strict=True))
-                    ]
-                    pending_ok = {"no_change"}
-                    say("  warm-up")
-                    await closed_loop(Phase("warm-up", procs, ""), feeds, args.concurrency, 2, pending_ok)
-                    await quiesce(pids)
-                    phase = Phase("pending, closed loop", procs, f"c={args.concurrency}")
-                    say(f"  {phase.label} {args.seconds} s")
-                    await measured(phase, pids, lambda: closed_loop(
-                        phase, feeds, args.concurrency, args.seconds, pending_ok))
-                    phases.append(phase)
-                    say(f"    {phase.rate:.0f}/s p99 {phase.pct(0.99):.1f} ms")
-                    await quiesce(pids)
-                    phase2 = Phase("pending, open loop", procs, f"{args.rate:g}/s")
-                    say(f"  {phase2.label} {args.rate:g}/s {args.seconds} s")
-                    await measured(phase2, pids, lambda: open_loop(
-                        phase2, feeds, args.rate, args.seconds, args.connections, pending_ok))
-                    phases.append(phase2)
-                    say(f"    {phase2.rate:.0f}/s p99 {phase2.pct(0.99):.1f} ms")
-                    await quiesce(pids)
+                    await pending_phases(args, ready, rng, phases)
                     if any(ready.settle):
-                        await settlement(args, ready, pids, rng, client, phases)
+                        await settlement(args, ready, rng, client, sink, phases)
                 finally:
                     for server in ready.servers:
                         server.stop()
                     await drop_db(ready.database)
         say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (after)")
         ceilings.append(
-            await asyncio.to_thread(pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "after")
+            await asyncio.to_thread(
+                pgbench_run, pg_db, args.concurrency, args.pgbench_seconds, "after"
+            )
         )
         say(f"  {ceilings[-1].tps:.0f} tps")
     finally:
@@ -803,35 +877,79 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
     return ceilings, phases, background
 
 
+async def pending_phases(
+    args: argparse.Namespace, ready: Setup, rng: random.Random, phases: list[Phase]
+) -> None:
+    """The main mix: new "pending" notifications and duplicates, closed loop then open loop."""
+    procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
+    feeds = [
+        Feed(s.port, bases, args.dup_ratio, rng, f"k{procs}s{i}")
+        for i, (s, bases) in enumerate(zip(ready.servers, ready.pending, strict=True))
+    ]
+    expected = {"no_change"}
+    say("  warm-up 2 s")
+    await closed_loop(Phase("warm-up", procs, ""), feeds, args.concurrency, 2, expected)
+    await quiesce(pids)
+    closed = Phase("pending, closed loop", procs, f"c={args.concurrency}")
+    say(f"  {closed.label}, {args.seconds} s")
+    load = closed_loop(closed, feeds, args.concurrency, args.seconds, expected)
+    phases.append(await measured(closed, pids, load))
+    say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
+    await quiesce(pids)
+    opened = Phase("pending, open loop", procs, f"{args.rate:g}/s")
+    say(f"  {opened.label} at {args.rate:g}/s, {args.seconds} s")
+    load = open_loop(opened, feeds, args.rate, args.seconds, args.connections, expected)
+    phases.append(await measured(opened, pids, load))
+    say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
+    await quiesce(pids)
+    if args.below and procs == args.workers[0] and closed.rate > 0:
+        # Latency where bayar keeps up: open loop at a share of what the closed loop reached.
+        rate = max(1.0, round(closed.rate * args.below, -1) or 1.0)
+        below = Phase("pending, open loop (below capacity)", procs, f"{rate:g}/s")
+        say(f"  {below.label} at {rate:g}/s, {args.below_seconds} s")
+        load = open_loop(below, feeds, rate, args.below_seconds, args.connections, expected)
+        phases.append(await measured(below, pids, load))
+        say(f"    {below.rate:.0f}/s, p99 {below.pct(0.99):.1f} ms")
+        await quiesce(pids)
+
+
 async def settlement(
     args: argparse.Namespace,
     ready: Setup,
-    pids: list[int],
     rng: random.Random,
     client: httpx.AsyncClient,
+    sink: Sink,
     phases: list[Phase],
 ) -> None:
-    procs = len(ready.servers)
+    """Orders paid in the sandbox, then "settlement" notifications: bayar confirms each with the
+    status API before the order becomes paid (the first body per order moves it, later ones not)."""
+    procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
+    before = sink.received
     bases = [
         await pay_in_sandbox(client, server, orders)
         for server, orders in zip(ready.servers, ready.settle, strict=True)
     ]
-    feeds = [
-        Feed(s.port, b, args.dup_ratio, rng, f"settle{i}") for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
-    ]
-    phase = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
-    args.say(f"  {phase.label} {args.settle_rate:g}/s {args.settle_seconds} s")
-    await measured(phase, pids, lambda: open_loop(
-        phase, feeds, args.settle_rate, args.settle_seconds, args.connections, {"applied", "no_change"}))
-    phases.append(phase)
-    args.say(f"    {phase.rate:.0f}/s p99 {phase.pct(0.99):.1f} ms")
+    # The sandbox's own settlement notifications (to the sink) are out before we start.
+    await sink.wait_for(before + sum(len(b) for b in bases))
     await quiesce(pids)
-    phase2 = Phase("settlement + confirm, closed loop", procs, f"c={args.concurrency}")
-    args.say(f"  {phase2.label} {args.settle_seconds} s")
-    await measured(phase2, pids, lambda: closed_loop(
-        phase2, feeds, args.concurrency, args.settle_seconds, {"applied", "no_change"}))
-    phases.append(phase2)
-    args.say(f"    {phase2.rate:.0f}/s p99 {phase2.pct(0.99):.1f} ms")
+    feeds = [
+        Feed(s.port, b, args.dup_ratio, rng, f"settle{i}")
+        for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
+    ]
+    expected = {"applied", "no_change"}
+    opened = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
+    say(f"  {opened.label} at {args.settle_rate:g}/s, {args.settle_seconds} s")
+    load = open_loop(
+        opened, feeds, args.settle_rate, args.settle_seconds, args.connections, expected
+    )
+    phases.append(await measured(opened, pids, load))
+    say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
+    await quiesce(pids)
+    closed = Phase("settlement + confirm, closed loop", procs, f"c={args.concurrency}")
+    say(f"  {closed.label}, {args.settle_seconds} s")
+    load = closed_loop(closed, feeds, args.concurrency, args.settle_seconds, expected)
+    phases.append(await measured(closed, pids, load))
+    say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
     await quiesce(pids)
 
 
@@ -841,7 +959,10 @@ async def settlement(
 def pg_version() -> str:
     done = subprocess.run(
         ["psql", "-h", HOST, "-U", "postgres", "-d", "postgres", "-Atc", "SHOW server_version"],
-        capture_output=True, text=True, timeout=10, check=False,
+        capture_output=True,
+        text=True,
+        timeout=10,
+        check=False,
     )
     return done.stdout.strip() or "?"
 
@@ -861,7 +982,9 @@ def command_line() -> str:
     return shlex.join([str(exe), *sys.argv])
 
 
-def report(args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase], background: float) -> str:
+def report(
+    args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase], background: float
+) -> str:
     lines: list[str] = []
     out = lines.append
     out(f"bayar webhook bench, {datetime.now().astimezone():%Y-%m-%d %H:%M %Z}")
@@ -892,6 +1015,7 @@ def report(args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase
     header = (
         f"{'phase':<34}{'procs':>5}  {'load':<8}{'done/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
         f"{'errors':>7}  {'new/dup':>11}  {'CPU% client/bayar/pg':>21}  {'mach%':>5}"
+        f"  {'bayar CPU ms/notif':>18}"
     )
     out(header)
     out("-" * len(header))
@@ -901,12 +1025,26 @@ def report(args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase
             f"{p.label:<34}{p.procs:>5}  {p.load:<8}{p.rate:8.0f}{p.pct(0.5):8.1f}{p.pct(0.99):8.1f}"
             f"{max(p.latencies, default=float('nan')):8.1f}{sum(p.errors.values()):7d}  "
             f"{f'{p.new}/{p.dups}':>11}  {f'{cpu.client:.0f}/{cpu.bayar:.0f}/{cpu.postgres:.0f}':>21}  "
-            f"{cpu.machine:5.0f}"
+            f"{cpu.machine:5.0f}  {cpu.bayar / 100 / p.rate * 1000 if p.rate else float('nan'):18.2f}"
         )
+    out("")
+    out(
+        "  done/s: answers per second. Latency: closed loop from the send, open loop from the scheduled"
+    )
+    out(
+        "  send (queueing in the client counts). errors: not 200, an unexpected outcome, or no answer"
+    )
+    out(
+        "  5 s after the last send. CPU in % of one core; bayar CPU ms/notif = bayar CPU / answers."
+    )
     out("")
     for p in phases:
         detail = ", ".join(f"{k} {v}" for k, v in p.outcomes.most_common())
-        extra = f"; generator late by {p.lag_ms:.1f} ms at worst" if "open" in p.label else ""
+        extra = (
+            f"; generator late by {p.lag_ms:.1f} ms at worst; {p.reconnects} resent on a new connection"
+            if "open" in p.label
+            else ""
+        )
         out(f"  {p.label} ({p.procs} proc): outcomes {detail}{extra}")
         for error, count in p.errors.most_common(5):
             out(f"      error: {error} x{count}")
@@ -932,23 +1070,45 @@ def report(args: argparse.Namespace, ceilings: list[Pgbench], phases: list[Phase
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=int, default=15, help="length of each measured pending phase")
-    parser.add_argument("--rate", type=float, default=1000, help="open-loop notifications per second")
     parser.add_argument(
-        "--workers", default="1,2",
+        "--seconds", type=int, default=15, help="length of each measured pending phase"
+    )
+    parser.add_argument(
+        "--rate", type=float, default=1000, help="open-loop notifications per second"
+    )
+    parser.add_argument(
+        "--workers",
+        default="1,2",
         help="bayar serve processes, a comma list runs each (load spread by order owner)",
     )
-    parser.add_argument("--concurrency", type=int, default=32, help="closed-loop connections = pgbench -c")
-    parser.add_argument("--connections", type=int, default=128, help="open-loop connection pool (total)")
+    parser.add_argument(
+        "--concurrency", type=int, default=32, help="closed-loop connections = pgbench -c"
+    )
+    parser.add_argument(
+        "--connections", type=int, default=128, help="open-loop connection pool (total)"
+    )
     parser.add_argument("--orders", type=int, default=400, help="pending orders notified about")
-    parser.add_argument("--dup-ratio", type=float, default=0.3, help="share of duplicate notifications")
+    parser.add_argument(
+        "--dup-ratio", type=float, default=0.3, help="share of duplicate notifications"
+    )
     parser.add_argument("--pgbench-seconds", type=int, default=None, help="default: --seconds")
+    parser.add_argument(
+        "--below",
+        type=float,
+        default=0.5,
+        help="also an open loop at this share of the closed-loop rate (first --workers only; 0: no)",
+    )
+    parser.add_argument("--below-seconds", type=int, default=10)
     parser.add_argument("--settle-seconds", type=int, default=6, help="0 skips the settlement run")
-    parser.add_argument("--settle-rate", type=float, default=100, help="open-loop settlement notifications/s")
+    parser.add_argument(
+        "--settle-rate", type=float, default=50, help="open-loop settlement notifications/s"
+    )
     parser.add_argument("--settle-orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
-    parser.add_argument("--keep", action="store_true", help="keep the temporary directory (server logs)")
+    parser.add_argument(
+        "--keep", action="store_true", help="keep the temporary directory (server logs)"
+    )
     args = parser.parse_args(argv)
     args.workers = [int(w) for w in str(args.workers).split(",") if w.strip()]
     if not args.workers or min(args.workers) < 1:

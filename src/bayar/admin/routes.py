@@ -1,13 +1,634 @@
-"""Placeholder: being written."""
+"""The admin pages at `/admin` and the public product pictures at `/media/products/{file}`.
 
-from __future__ import annotations
+Every page needs a login (BAYAR_ADMIN_PASSWORD; see security.py): an anonymous GET is sent to
+`/admin/login`, an anonymous POST is refused (403), and every POST carries the session's CSRF token
+(403 without it). With no password configured the admin is disabled (503), never open.
 
+Pages read the database and call the payments service directly (the JSON admin API is for
+scripts); a refused operation comes back as a message on the page, never an error page.
+"""
+
+# No `from __future__ import annotations` here: FastAPI reads the pages' `Guarded` parameter
+# annotation, which names a dependency local to `router()`.
+import asyncio
+import hashlib
+import logging
+import secrets
+import time
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from functools import cache
 from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import quote, urlencode, urlsplit
 
-from fastapi import FastAPI
+from fastapi import APIRouter, Depends, FastAPI, Request
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
+from starlette.datastructures import FormData, UploadFile
+from starlette.formparsers import MultiPartException
 
-STATIC = Path(__file__).parent / "static"
+from bayar.admin import media, queries, views
+from bayar.admin.chart import bar_chart
+from bayar.admin.security import (
+    AdminSessionMiddleware,
+    PasswordCheck,
+    Throttle,
+    csrf_token,
+    csrf_valid,
+    log_in,
+    logged_in,
+    session_secret,
+)
+from bayar.context import AppContext, context_of
+from bayar.payments.errors import OrderNotFound, PaymentError
+from bayar.payments.money import display as rupiah
+from bayar.payments.states import Status
+
+log = logging.getLogger("bayar.admin")
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+STATIC_URL = "/admin/static"
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+TEMPLATES.env.filters["rupiah"] = rupiah
+TEMPLATES.env.filters["wib"] = views.wib
+TEMPLATES.env.filters["wib_time"] = views.wib_time
+TEMPLATES.env.filters["status_kind"] = views.status_kind
+TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")  # one URL path segment
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Content-Security-Policy": (
+        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'none'; "
+        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+    ),
+}
+FORM_LIMIT = 64 * 1024  # bytes of an ordinary admin form
+UPLOAD_LIMIT = media.MAX_BYTES + 64 * 1024  # a picture and the multipart wrapping around it
+
+
+@cache
+def _fingerprint(name: str) -> str:
+    try:
+        return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def asset(name: str) -> str:
+    return f"{STATIC_URL}/{name}?v={_fingerprint(name)}"
+
+
+class Deny(Exception):
+    """Stop the request here and answer with `response` (a redirect to the login, a 403…)."""
+
+    def __init__(self, response: Response) -> None:
+        super().__init__(response.status_code)
+        self.response = response
+
+
+@dataclass
+class AdminAuth:
+    password: PasswordCheck
+    throttle: Throttle
+
+
+@dataclass
+class Admin:
+    """A logged-in admin's request: the app's services and the POSTed form (CSRF-checked)."""
+
+    request: Request
+    ctx: AppContext
+    form: FormData
+
+    def text(self, name: str, limit: int = 500) -> str:
+        value = self.form.get(name)
+        return value.strip()[:limit] if isinstance(value, str) else ""
+
+    def flash(self, kind: str, message: str) -> None:
+        self.request.session["flash"] = [kind, message]
+
+
+# -- rendering ------------------------------------------------------------------------------------
+
+
+async def render(
+    request: Request,
+    template: str,
+    context: Mapping[str, Any] | None = None,
+    *,
+    status_code: int = 200,
+    nav: str = "",
+    headers: Mapping[str, str] | None = None,
+) -> HTMLResponse:
+    session = request.session
+    ctx = context_of(request)
+    flash = session.pop("flash", None)
+    signed_in = logged_in(session, time.time())
+    waiting = 0
+    if signed_in:
+        try:
+            async with ctx.db.session() as db:
+                waiting = await queries.manual_refund_count(db)
+        except Exception:  # the badge is a nicety; the page must still render
+            log.exception("could not count manual refunds")
+    return TEMPLATES.TemplateResponse(
+        request,
+        template,
+        {
+            "asset": asset,
+            "csrf": csrf_token(session),
+            "flash": flash,
+            "nav": nav,
+            "signed_in": signed_in,
+            "manual_waiting": waiting,
+            "sandbox": ctx.settings.bayar_sandbox,
+            **(context or {}),
+        },
+        status_code=status_code,
+        headers={**PAGE_HEADERS, **(headers or {})},
+    )
+
+
+async def message_page(
+    request: Request,
+    status_code: int,
+    title: str,
+    text: str,
+    *,
+    link: tuple[str, str] | None = None,
+) -> HTMLResponse:
+    return await render(
+        request,
+        "message.html",
+        {"title": title, "text": text, "link": link},
+        status_code=status_code,
+    )
+
+
+def redirect(url: str) -> RedirectResponse:
+    return RedirectResponse(url, status_code=303, headers={"Cache-Control": "no-store"})
+
+
+def safe_next(target: str | None) -> str:
+    """Where to go after the login: an admin page of this site, nothing else."""
+    if not target:
+        return "/admin"
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return "/admin"
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or target.startswith("//") or "\\" in target:
+        return "/admin"
+    if ".." in parts.path.split("/"):
+        return "/admin"
+    if not (parts.path == "/admin" or parts.path.startswith("/admin/")):
+        return "/admin"
+    if parts.path.startswith(("/admin/login", "/admin/logout", "/admin/static/")):
+        return "/admin"
+    return target
+
+
+async def read_form(request: Request, limit: int) -> FormData:
+    length = request.headers.get("content-length", "")
+    if not length.isdigit() or int(length) > limit:
+        refused = 413 if length.isdigit() else 411
+        raise Deny(
+            await message_page(
+                request,
+                refused,
+                "Too large" if refused == 413 else "Length required",
+                f"A form may send at most {limit // 1024} KB (a picture at most 1 MB)."
+                if refused == 413
+                else "The form did not say how long it is.",
+            )
+        )
+    try:
+        return await request.form(max_files=1, max_fields=20, max_part_size=FORM_LIMIT)
+    except MultiPartException as error:
+        raise Deny(await message_page(request, 400, "Bad form", error.message)) from None
+
+
+def client_of(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+# -- install --------------------------------------------------------------------------------------
 
 
 def install(app: FastAPI) -> None:
-    """Add the admin's routes (and its session middleware) to the application."""
+    """Add the admin's routes, its session middleware and the public `/media/products/` route."""
+    ctx: AppContext = app.state.context
+    settings = ctx.settings
+    password = settings.bayar_admin_password
+    check = PasswordCheck(password.get_secret_value() if password is not None else None)
+    auth = AdminAuth(check, Throttle())
+    app.state.admin_auth = auth
+    configured = settings.bayar_session_secret
+    if check.enabled:
+        secret = session_secret(
+            configured.get_secret_value() if configured is not None else None,
+            settings.bayar_var_dir,
+        )
+    else:  # nobody can log in: nothing worth a secret on disk
+        secret = secrets.token_urlsafe(48)
+        log.warning("BAYAR_ADMIN_PASSWORD is not set: the admin pages are disabled")
+    app.add_middleware(
+        AdminSessionMiddleware,
+        secret_key=secret,
+        always_secure=(settings.bayar_public_url or "").startswith("https://"),
+    )
+
+    async def deny(_request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, Deny)
+        return exc.response
+
+    app.add_exception_handler(Deny, deny)
+    app.include_router(router(auth))
+    app.include_router(media_router())
+
+
+def media_router() -> APIRouter:
+    public = APIRouter(include_in_schema=False)
+
+    @public.get(f"{media.URL_PREFIX}/{{name}}")
+    async def picture(request: Request, name: str) -> Response:
+        found = media.stored_file(context_of(request).settings.bayar_var_dir, name)
+        if found is None:
+            return Response("not found", status_code=404, media_type="text/plain")
+        path, content_type = found
+        return FileResponse(path, media_type=content_type, headers=media.HEADERS)
+
+    return public
+
+
+# -- the pages ------------------------------------------------------------------------------------
+
+
+def router(auth: AdminAuth) -> APIRouter:
+    pages = APIRouter(prefix="/admin", include_in_schema=False)
+
+    async def disabled(request: Request) -> HTMLResponse:
+        return await message_page(
+            request,
+            503,
+            "The admin is disabled",
+            "No admin password is configured. Set BAYAR_ADMIN_PASSWORD and restart bayar.",
+        )
+
+    async def guard(request: Request) -> AsyncIterator[Admin]:
+        """Logged in, and for a POST the form with a valid CSRF token; else Deny."""
+        if not auth.password.enabled:
+            raise Deny(await disabled(request))
+        session = request.session
+        if not logged_in(session, time.time()):
+            if session.get("admin"):
+                session.clear()  # the 8 hours are over
+            if request.method in ("GET", "HEAD"):
+                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                raise Deny(redirect(f"/admin/login?{urlencode({'next': target})}"))
+            raise Deny(
+                await message_page(
+                    request,
+                    403,
+                    "Log in first",
+                    "This needs an admin login (or the session has expired).",
+                    link=("/admin/login", "Log in"),
+                )
+            )
+        form = FormData()
+        if request.method == "POST":
+            upload = request.url.path.endswith("/picture")
+            form = await read_form(request, UPLOAD_LIMIT if upload else FORM_LIMIT)
+            if not csrf_valid(session, form.get("csrf_token")):
+                await form.close()
+                raise Deny(
+                    await message_page(
+                        request,
+                        403,
+                        "Refused",
+                        "The form's security token is missing or stale. Reload the page and try again.",
+                    )
+                )
+        try:
+            yield Admin(request, context_of(request), form)
+        finally:
+            await form.close()
+
+    Guarded = Annotated[Admin, Depends(guard)]
+
+    # -- login ------------------------------------------------------------------------------------
+
+    async def login_page(
+        request: Request, *, error: str | None = None, status_code: int = 200, next_url: str = ""
+    ) -> HTMLResponse:
+        return await render(
+            request,
+            "login.html",
+            {"error": error, "next": safe_next(next_url or request.query_params.get("next"))},
+            status_code=status_code,
+            nav="login",
+        )
+
+    @pages.get("/login", response_class=HTMLResponse)
+    async def login_form(request: Request) -> Response:
+        if not auth.password.enabled:
+            return await disabled(request)
+        if logged_in(request.session, time.time()):
+            return redirect(safe_next(request.query_params.get("next")))
+        return await login_page(request)
+
+    @pages.post("/login", response_class=HTMLResponse)
+    async def login(request: Request) -> Response:
+        if not auth.password.enabled:
+            return await disabled(request)
+        client = client_of(request)
+        wait = auth.throttle.retry_after(client)
+        if wait:
+            return await login_page(
+                request,
+                error=f"Too many wrong passwords. Try again in {wait} s.",
+                status_code=429,
+                next_url=request.query_params.get("next", ""),
+            )
+        form = await read_form(request, FORM_LIMIT)
+        next_url = str(form.get("next") or "")
+        if not csrf_valid(request.session, form.get("csrf_token")):
+            return await message_page(
+                request,
+                403,
+                "Refused",
+                "The login form's security token is missing or stale (are cookies allowed?).",
+                link=("/admin/login", "Back to the login"),
+            )
+        attempt = form.get("password")
+        ok = isinstance(attempt, str) and await asyncio.to_thread(auth.password.verify, attempt)
+        if not ok:
+            auth.throttle.failed(client)
+            log.warning("admin login refused", extra={"client": client})
+            return await login_page(
+                request, error="Wrong password.", status_code=401, next_url=next_url
+            )
+        auth.throttle.succeeded(client)
+        log_in(request.session, time.time())
+        log.info("admin logged in", extra={"client": client})
+        return redirect(safe_next(next_url))
+
+    @pages.get("/logout", response_class=HTMLResponse)
+    async def logout_form(admin: Guarded) -> Response:
+        return await render(admin.request, "logout.html", nav="logout")
+
+    @pages.post("/logout")
+    async def logout(admin: Guarded) -> Response:
+        admin.request.session.clear()
+        admin.flash("ok", "Logged out.")
+        return redirect("/admin/login")
+
+    # -- dashboard --------------------------------------------------------------------------------
+
+    @pages.get("", response_class=HTMLResponse)
+    async def dashboard(admin: Guarded) -> Response:
+        summary = await queries.sales_summary(admin.ctx.db, admin.ctx.payments.now())
+        chart = bar_chart(
+            summary.bars, title=f"Paid revenue per day, last {summary.chart_days} days"
+        )
+        return await render(
+            admin.request,
+            "dashboard.html",
+            {"summary": summary, "chart": chart, "now": admin.ctx.payments.now()},
+            nav="dashboard",
+        )
+
+    # -- orders -----------------------------------------------------------------------------------
+
+    @pages.get("/orders", response_class=HTMLResponse)
+    async def orders(admin: Guarded) -> Response:
+        filters, problems = views.parse_filters(dict(admin.request.query_params))
+        rows, total = await queries.list_orders(admin.ctx.db, filters)
+        pages = max(1, -(-total // queries.PAGE_SIZE))
+        return await render(
+            admin.request,
+            "orders.html",
+            {
+                "rows": rows,
+                "total": total,
+                "filters": filters,
+                "problems": problems,
+                "page": filters.page,
+                "pages": pages,
+                "first": (filters.page - 1) * queries.PAGE_SIZE + 1,
+                "last": min(total, filters.page * queries.PAGE_SIZE),
+                "prev_url": _orders_url(filters, filters.page - 1) if filters.page > 1 else None,
+                "next_url": _orders_url(filters, filters.page + 1)
+                if filters.page < pages
+                else None,
+                "statuses": [s.value for s in Status],
+                "channels": queries.CHANNELS,
+                "machines": await queries.machine_choices(admin.ctx.db),
+            },
+            nav="orders",
+        )
+
+    @pages.get("/orders/{order_id}", response_class=HTMLResponse)
+    async def order_page(admin: Guarded, order_id: str) -> Response:
+        try:
+            details = await admin.ctx.payments.order_details(order_id)
+        except OrderNotFound:
+            return await message_page(
+                admin.request,
+                404,
+                "No such order",
+                f"There is no order {order_id}.",
+                link=("/admin/orders", "All orders"),
+            )
+        order, payment, refunds = details["order"], details["payment"], details["refunds"]
+        return await render(
+            admin.request,
+            "order.html",
+            {
+                "order": order,
+                "items": details["items"],
+                "payment": payment,
+                "instructions": views.instructions(payment),
+                "refunds": refunds,
+                "timeline": views.timeline(
+                    details["history"], details["notifications"], details["gateway_calls"]
+                ),
+                "refundable": views.refundable(order, payment, refunds),
+                "cancellable": views.cancellable(order),
+                "refund_key": f"admin-{secrets.token_hex(8)}",
+                "refunded_total": sum(r.amount for r in refunds if r.status == "succeeded"),
+            },
+            nav="orders",
+        )
+
+    @pages.post("/orders/{order_id}/refund")
+    async def refund(admin: Guarded, order_id: str) -> Response:
+        back = f"/admin/orders/{quote(order_id, safe='')}"
+        try:
+            amount = views.parse_amount(admin.text("amount", 40))
+        except ValueError:
+            admin.flash("error", "The amount must be whole rupiah, like 5000 or 5.000.")
+            return redirect(back)
+        reason = admin.text("reason", 255) or "refund by admin"
+        key = admin.text("refund_key", 100) or None
+        try:
+            done = await admin.ctx.payments.refund(
+                order_id, amount=amount, refund_key=key, reason=reason
+            )
+            order = await admin.ctx.payments.order(order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not refunded: {error.message}")
+            return redirect(back)
+        if done.status != "succeeded":  # this form's refund key was used before, and failed
+            admin.flash("error", f"Not refunded: this refund {done.status}: {done.detail or '-'}")
+            return redirect(back)
+        log.info("admin refund", extra={"order_id": order_id, "amount": done.amount})
+        admin.flash(
+            "ok",
+            f"Refunded {rupiah(done.amount)}. The order is now {order.status.replace('_', ' ')}.",
+        )
+        return redirect(back)
+
+    @pages.post("/orders/{order_id}/cancel")
+    async def cancel(admin: Guarded, order_id: str) -> Response:
+        back = f"/admin/orders/{quote(order_id, safe='')}"
+        try:
+            await admin.ctx.payments.cancel(order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not cancelled: {error.message}")
+            return redirect(back)
+        log.info("admin cancel", extra={"order_id": order_id})
+        admin.flash("ok", "Cancelled at the gateway; its stock is back on sale.")
+        return redirect(back)
+
+    # -- the manual-refund queue ------------------------------------------------------------------
+
+    @pages.get("/refunds/manual", response_class=HTMLResponse)
+    async def manual(admin: Guarded) -> Response:
+        waiting, resolved = await queries.manual_refunds(admin.ctx.db)
+        return await render(
+            admin.request,
+            "manual_refunds.html",
+            {"waiting": waiting, "resolved": resolved, "now": admin.ctx.payments.now()},
+            nav="manual",
+        )
+
+    @pages.post("/refunds/manual/{order_id}/resolve")
+    async def resolve(admin: Guarded, order_id: str) -> Response:
+        note = admin.text("note", 200)
+        try:
+            amount = await queries.resolve_manual_refund(
+                admin.ctx.db, admin.ctx.payments, order_id, note
+            )
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            log.info("manual refund resolved", extra={"order_id": order_id, "amount": amount})
+            admin.flash("ok", f"{order_id}: {rupiah(amount)} marked as refunded by hand.")
+        return redirect("/admin/refunds/manual")
+
+    # -- machines ---------------------------------------------------------------------------------
+
+    @pages.get("/machines", response_class=HTMLResponse)
+    async def machines(admin: Guarded) -> Response:
+        now = admin.ctx.payments.now()
+        found = await queries.machines(admin.ctx.db, admin.ctx.presence, now)
+        return await render(
+            admin.request,
+            "machines.html",
+            {"machines": found, "now": now, "ago": views.ago},
+            nav="machines",
+        )
+
+    @pages.post("/machines/{machine_id}/slots/{code}/restock")
+    async def restock(admin: Guarded, machine_id: str, code: str) -> Response:
+        back = f"/admin/machines#machine-{quote(machine_id, safe='')}"
+        raw = admin.text("fill", 20) or admin.text("on_hand", 20)
+        try:
+            on_hand = views.parse_count(raw)
+            slot = await queries.restock(
+                admin.ctx.db, machine_id, code, on_hand, admin.ctx.payments.now()
+            )
+        except ValueError:
+            admin.flash("error", "The number of units must be a whole number.")
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            held = f" ({slot.held} held by open orders)" if slot.held else ""
+            admin.flash(
+                "ok",
+                f"{machine_id} slot {code}: {on_hand} of {slot.capacity} {slot.product_name}, "
+                f"{slot.stock} for sale{held}.",
+            )
+        return redirect(back)
+
+    # -- products ---------------------------------------------------------------------------------
+
+    @pages.get("/products", response_class=HTMLResponse)
+    async def products(admin: Guarded) -> Response:
+        return await render(
+            admin.request,
+            "products.html",
+            {"products": await queries.products(admin.ctx.db)},
+            nav="products",
+        )
+
+    @pages.post("/products/{product_id}")
+    async def update_product(admin: Guarded, product_id: str) -> Response:
+        try:
+            price = views.parse_amount(admin.text("price", 40))
+            on_hand = views.parse_count(admin.text("on_hand", 20))
+            was = admin.text("on_hand_was", 20)
+        except ValueError:
+            admin.flash("error", "The price must be whole rupiah and the stock a whole number.")
+            return redirect("/admin/products")
+        if price is None:
+            admin.flash("error", "A product needs a price.")
+            return redirect("/admin/products")
+        try:
+            # Stock is only written when the admin changed it: another order may have moved it
+            # since the page was shown.
+            view = await queries.update_product(
+                admin.ctx.db,
+                product_id,
+                price=price,
+                on_hand=None if was == str(on_hand) else on_hand,
+            )
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            admin.flash(
+                "ok",
+                f"{view.product.name}: {rupiah(view.product.price)}, {view.product.stock} for sale.",
+            )
+        return redirect("/admin/products")
+
+    @pages.post("/products/{product_id}/picture")
+    async def upload_picture(admin: Guarded, product_id: str) -> Response:
+        upload = admin.form.get("picture")
+        if not isinstance(upload, UploadFile) or not upload.filename:
+            admin.flash("error", "Choose a picture to upload.")
+            return redirect("/admin/products")
+        data = await upload.read(media.MAX_BYTES + 1)
+        try:
+            picture = media.check_picture(data)
+            url = await asyncio.to_thread(
+                media.store_picture, admin.ctx.settings.bayar_var_dir, product_id, picture
+            )
+            await queries.set_picture(admin.ctx.db, product_id, url)
+        except media.PictureError as error:
+            admin.flash("error", f"Picture refused: {error}")
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            admin.flash("ok", f"New picture for {product_id}.")
+        return redirect("/admin/products")
+
+    return pages
+
+
+def _orders_url(filters: queries.OrderFilters, page: int) -> str:
+    params = filters.query(page=str(page) if page > 1 else "")
+    return "/admin/orders" + (f"?{urlencode(params)}" if params else "")

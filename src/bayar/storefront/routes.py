@@ -1,13 +1,275 @@
-"""Placeholder: being written."""
+"""The online shop: `GET /` (catalog, cart, checkout through snap.js), `GET /orders/{order_id}`
+(the order as the backend knows it, updated live), `GET /orders/finish` (Snap's finish redirect)
+and `GET /orders/{order_id}/qr.svg` (the QRIS code of a pending order).
+
+Pages are rendered here from the database; their scripts (`static/shop.js`, `static/order.js`) talk
+to the public JSON API only: `GET /api/products`, `POST /api/payments/create-transaction`,
+`GET /api/orders/{order_id}`. An order's status is never taken from a query string or a snap.js
+callback: those only say which order page to open.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import io
+from datetime import UTC, datetime, timedelta, timezone
+from functools import cache
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
-from fastapi import APIRouter
+import segno
+from fastapi import APIRouter, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.templating import Jinja2Templates
 
-STATIC = Path(__file__).parent / "static"
+from bayar.context import AppContext, context_of
+from bayar.payments.errors import OrderNotFound
+from bayar.payments.money import display as rupiah
+from bayar.storage import repositories as repo
+from bayar.storage.models import Order, OrderItem, Payment
+
+HERE = Path(__file__).parent
+STATIC = HERE / "static"
+STATIC_URL = "/shop/static"
+TEMPLATES = Jinja2Templates(directory=HERE / "templates")
+TEMPLATES.env.filters["rupiah"] = rupiah
+
+WIB = timezone(timedelta(hours=7), "WIB")
+# Statuses after which the order page stops asking (paid may still be refunded by an admin, but
+# nothing the customer waits for happens any more).
+FINAL = ("paid", "fulfilled", "failed", "expired", "cancelled", "refunded", "partially_refunded")
+# Payment rows that have nothing to show the customer yet (same rule as the API's `payment`).
+NO_PAYMENT = ("creating", "unknown", "rejected")
+INSTRUCTION_FIELDS = (
+    "token",
+    "redirect_url",
+    "qr_string",
+    "va_number",
+    "bank",
+    "bill_key",
+    "biller_code",
+    "payment_code",
+    "store",
+)
+PAGE_HEADERS = {"Cache-Control": "no-store"}
+# Title and line of each order status (order.js receives the same table with the page).
+STATUS_TEXT = {
+    "pending": ("Waiting for your payment", "Complete the payment below before the time runs out."),
+    "review": (
+        "Payment under review",
+        "Your bank is checking the payment. This page updates by itself.",
+    ),
+    "paid": ("Payment received", "Thank you! We received your payment for this order."),
+    "fulfilled": ("Order complete", "Thank you! Your order has been handed over."),
+    "failed": ("Payment failed", "The payment was declined. Nothing was charged."),
+    "expired": ("Payment expired", "The time to pay ran out. Nothing was charged."),
+    "cancelled": ("Order cancelled", "This order was cancelled. Nothing was charged."),
+    "refunded": ("Payment refunded", "The payment was refunded in full."),
+    "partially_refunded": ("Partly refunded", "Part of the payment was refunded to you."),
+}
+# Payment method names, by bank or store first, then payment type.
+METHOD_LABELS = {
+    "snap": "Not chosen yet",
+    "qris": "QRIS",
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "credit_card": "Credit/debit card",
+    "echannel": "Mandiri Bill Payment",
+    "bank_transfer": "Bank transfer",
+    "bca": "BCA Virtual Account",
+    "bni": "BNI Virtual Account",
+    "bri": "BRI Virtual Account",
+    "permata": "Permata Virtual Account",
+    "cstore": "Convenience store",
+    "indomaret": "Indomaret",
+    "alfamart": "Alfamart",
+}
+
+
+def view_of(status: str) -> str:
+    """Which of the order page's views shows a status (order.js has the same table)."""
+    if status in ("paid", "fulfilled"):
+        return "paid"
+    if status in ("refunded", "partially_refunded"):
+        return "refunded"
+    if status in ("failed", "expired", "cancelled"):
+        return "failed"
+    return "pending"  # pending, review
+
+
+def instructions_kind(payment: dict[str, Any] | None) -> str:
+    """What a pending order asks of the customer (order.js has the same rule): `wait` (the gateway
+    has not answered yet), `va`, `bill`, `code`, `qr`, `snap` (no method chosen yet: re-open Snap)."""
+    if payment is None:
+        return "wait"
+    if payment.get("va_number"):
+        return "va"
+    if payment.get("bill_key"):
+        return "bill"
+    if payment.get("payment_code"):
+        return "code"
+    if payment.get("qr_string"):
+        return "qr"
+    if payment.get("token") or payment.get("redirect_url"):
+        return "snap"
+    return "wait"
+
+
+def method_label(payment: dict[str, Any] | None) -> str:
+    """The payment method in words (order.js: the same rule)."""
+    if payment is None:
+        return "—"
+    key = payment.get("bank") or payment.get("store") or payment.get("payment_type") or ""
+    return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
+
+
+def payment_view(payment: Payment | None) -> dict[str, Any] | None:
+    """The customer-facing part of a payment: what the API's `payment` holds."""
+    if payment is None or payment.status in NO_PAYMENT:
+        return None
+    found = {k: (payment.instructions or {}).get(k) for k in INSTRUCTION_FIELDS}
+    return {"payment_type": payment.payment_type, "status": payment.status, **found}
+
+
+def wib(moment: datetime) -> str:
+    """22 Nov 2026, 15:17 WIB."""
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(WIB).strftime("%d %b %Y, %H:%M WIB").lstrip("0")
+
+
+def order_view(order: Order, items: list[OrderItem], payment: Payment | None) -> dict[str, Any]:
+    """The order as the page's script receives it from `GET /api/orders/{id}` (the fields it uses)."""
+    expires = order.expires_at if order.expires_at.tzinfo else order.expires_at.replace(tzinfo=UTC)
+    return {
+        "order_id": order.id,
+        "status": order.status,
+        "gross_amount": order.gross_amount,
+        "expiry_time": expires.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+        "items": [
+            {"product_id": i.product_id, "name": i.name, "price": i.price, "quantity": i.quantity}
+            for i in items
+        ],
+        "payment": payment_view(payment),
+    }
+
+
+@cache
+def _fingerprint(name: str) -> str:
+    """A short hash of a static file, so a new release is never served from a stale cache."""
+    try:
+        return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
+    except OSError:
+        return "0"
+
+
+def asset(name: str) -> str:
+    return f"{STATIC_URL}/{name}?v={_fingerprint(name)}"
+
+
+def _common(ctx: AppContext) -> dict[str, Any]:
+    return {
+        "asset": asset,
+        "sandbox": ctx.settings.bayar_sandbox,
+        "snap_js": ctx.snap_js_url,
+        "client_key": ctx.settings.client_key(),
+    }
+
+
+def _not_found(request: Request, ctx: AppContext, order_id: str) -> HTMLResponse:
+    return TEMPLATES.TemplateResponse(
+        request,
+        "not_found.html",
+        {**_common(ctx), "order_id": order_id},
+        status_code=404,
+        headers=PAGE_HEADERS,
+    )
 
 
 def router() -> APIRouter:
-    return APIRouter()
+    shop = APIRouter(tags=["storefront"], include_in_schema=False)
+
+    @shop.get("/", response_class=HTMLResponse)
+    async def catalog(request: Request) -> HTMLResponse:
+        ctx = context_of(request)
+        async with ctx.db.session() as session:
+            rows = await repo.products(session)
+        products = [
+            {
+                "id": p.id,
+                "name": p.name,
+                "price": p.price,
+                "stock": p.stock,
+                "image_url": p.image_url,
+            }
+            for p in rows
+            if p.active
+        ]
+        return TEMPLATES.TemplateResponse(
+            request,
+            "shop.html",
+            {**_common(ctx), "products": products},
+            headers=PAGE_HEADERS,
+        )
+
+    @shop.get("/orders/finish")
+    async def finish(request: Request) -> Response:
+        """Snap's Finish URL (`?order_id=…&status_code=…&transaction_status=…`): only the order id
+        is used, to open its page, which asks the backend for the status."""
+        order_id = request.query_params.get("order_id", "").strip()
+        if not order_id:
+            return RedirectResponse("/", status_code=303)
+        return RedirectResponse(f"/orders/{quote(order_id, safe='')}", status_code=303)
+
+    @shop.get("/orders/{order_id}", response_class=HTMLResponse)
+    async def order_page(request: Request, order_id: str) -> HTMLResponse:
+        ctx = context_of(request)
+        try:
+            details = await ctx.payments.order_details(order_id)
+        except OrderNotFound:
+            return _not_found(request, ctx, order_id)
+        order: Order = details["order"]
+        view = order_view(order, details["items"], details["payment"])
+        title, message = STATUS_TEXT.get(order.status, (order.status.capitalize(), ""))
+        return TEMPLATES.TemplateResponse(
+            request,
+            "order.html",
+            {
+                **_common(ctx),
+                "order": view,
+                "p": view["payment"] or {},
+                "title": title,
+                "message": message,
+                "text": STATUS_TEXT,
+                "labels": METHOD_LABELS,
+                "method": method_label(view["payment"]),
+                "view": view_of(order.status),
+                "kind": instructions_kind(view["payment"]),
+                "deadline": wib(order.expires_at),
+                "created": wib(order.created_at),
+                "final": FINAL,
+            },
+            headers=PAGE_HEADERS,
+        )
+
+    @shop.get("/orders/{order_id}/qr.svg")
+    async def qr_code(request: Request, order_id: str) -> Response:
+        """The QRIS (or GoPay) code of the order's payment, drawn from its `qr_string`."""
+        ctx = context_of(request)
+        async with ctx.db.session() as session:
+            payment = await repo.payment_of(session, order_id)
+        text = (payment.instructions or {}).get("qr_string") if payment is not None else None
+        if not isinstance(text, str) or not text:
+            return Response("no QR code for this order", status_code=404, media_type="text/plain")
+        buffer = io.BytesIO()
+        segno.make(text, error="m", micro=False).save(
+            buffer, kind="svg", scale=8, border=2, dark="#0f172a", xmldecl=False, svgns=True
+        )
+        return Response(
+            buffer.getvalue(),
+            media_type="image/svg+xml",
+            headers={"Cache-Control": "private, max-age=300"},
+        )
+
+    return shop

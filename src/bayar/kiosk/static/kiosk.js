@@ -39,8 +39,9 @@
   var SILENCE_LIMIT = 40000; // no frame at all for this long: the socket is dead, reconnect
   var CREATING_LIMIT = 25000; // no ORDER_CREATED after this long: give up on the order screen
   var EXPIRY_GRACE = 8000; // countdown at zero this long without EXPIRED: ask for STATE
-  var DWELL = { creating: 600, paid: 1400, dispensing: 1500 }; // minimum time on screen (ms)
+  var DWELL = { creating: 600, paid: 1400, dispensing: 1500, refunding: 1200 }; // minimum time on screen (ms)
   var FINAL = { done: 1, refunded: 1, "manual-refund": 3, failed: 1, expired: 1, cancelled: 1, error: 1 };
+  var WAITING = { creating: 15000, paid: 20000, dispensing: 45000, refunding: 45000 }; // then resync
   var MESSAGE_SCREENS = ["refunding", "refunded", "manual-refund", "failed", "expired", "cancelled", "error"];
 
   // ------------------------------------------------------------------ text
@@ -62,7 +63,7 @@
       "menu.left": "Sisa {n}",
       "creating.title": "Membuat pembayaran…",
       "payment.title": "Scan untuk membayar",
-      "payment.scan": "Buka e-wallet atau m-banking, lalu scan kode ini",
+      "payment.scan": "Buka e\u2011wallet atau m\u2011banking, lalu scan kode ini",
       "payment.qrLabel": "Kode QR pembayaran",
       "payment.qrMissing": "QR tidak tersedia",
       "payment.total": "Total bayar",
@@ -116,7 +117,7 @@
       "menu.left": "{n} left",
       "creating.title": "Creating your payment…",
       "payment.title": "Scan to pay",
-      "payment.scan": "Open your e-wallet or banking app and scan this code",
+      "payment.scan": "Open your e\u2011wallet or banking app and scan this code",
       "payment.qrLabel": "Payment QR code",
       "payment.qrMissing": "QR not available",
       "payment.total": "Total",
@@ -219,6 +220,7 @@
     events: [],
     sent: [],
     connected: false,
+    orderId: null, // the order on screen
     config: cfg,
   };
   window.bayarKiosk = kiosk;
@@ -247,7 +249,7 @@
   /** Show a screen after the current one has had its minimum time (events may arrive in bursts). */
   function go(name, prepare) {
     var last = queue.length ? queue[queue.length - 1].name : screen;
-    if (last === name && !prepare && MESSAGE_SCREENS.indexOf(name) < 0) return;
+    if (last === name) return; // e.g. ORDER_CANCELLED both as the answer and from the bus
     queue.push({ name: name, prepare: prepare });
     pump();
   }
@@ -312,6 +314,7 @@
       }, CREATING_LIMIT);
     } else if (name === "home") {
       flow = null;
+      kiosk.orderId = null;
       message = null;
     }
   }
@@ -354,6 +357,30 @@
 
   // ------------------------------------------------------------------ menu
 
+  var CACHE_KEY = "bayar.kiosk." + cfg.machineId + ".last";
+
+  /** The last menu and machine seen, so a kiosk that boots while bayar is down still looks right. */
+  function saveCache() {
+    try {
+      window.localStorage.setItem(CACHE_KEY, JSON.stringify({ menu: menu, machine: machine }));
+    } catch (e) {
+      /* private mode or full: no cache */
+    }
+  }
+
+  function loadCache() {
+    try {
+      var cached = JSON.parse(window.localStorage.getItem(CACHE_KEY) || "null");
+      if (cached && Array.isArray(cached.menu)) {
+        menu = cached.menu;
+        renderShowcase();
+      }
+      if (cached && cached.machine) setMachine(cached.machine);
+    } catch (e) {
+      /* a broken cache is no cache */
+    }
+  }
+
   function updateMenu(items) {
     if (!Array.isArray(items)) return;
     menu = items.slice().sort(function (a, b) {
@@ -361,6 +388,7 @@
     });
     renderMenu();
     renderShowcase();
+    saveCache();
   }
 
   function renderMenu() {
@@ -410,7 +438,7 @@
   function renderShowcase() {
     var box = $("home-showcase");
     box.textContent = "";
-    var shown = menu.filter(function (i) { return i.image_url; }).slice(0, 5);
+    var shown = menu.filter(function (i) { return i.image_url && i.available !== false; }).slice(0, 5);
     shown.forEach(function (item, index) {
       var img = el("img");
       img.alt = "";
@@ -489,6 +517,7 @@
     }
     if (!same) flow.cancelRequested = false;
     flow.order = Object.assign({}, flow.order || {}, values);
+    kiosk.orderId = values.order_id;
     flow.item = itemOf(flow.order);
     if (flow.order.gross_amount !== undefined) flow.item.price = flow.order.gross_amount;
     setItem(flow.item);
@@ -499,6 +528,7 @@
     if (flow && flow.order && flow.order.order_id === values.order_id) return;
     var item = itemOf(values);
     flow = { requestId: null, item: item, order: { order_id: values.order_id }, cancelRequested: false };
+    kiosk.orderId = values.order_id;
     setItem(item);
   }
 
@@ -531,11 +561,12 @@
     box.dataset.qrString = qrString || "";
     var svg = null;
     if (svgText) {
-      var doc = new DOMParser().parseFromString(String(svgText), "image/svg+xml");
-      var root = doc.documentElement;
-      if (root && root.nodeName.toLowerCase() === "svg" && !doc.getElementsByTagName("parsererror").length) {
-        svg = document.importNode(root, true);
-      }
+      // The HTML parser takes both a full document (<?xml …?> and xmlns) and segno's inline
+      // form (no xmlns), and puts <svg> in the SVG namespace. Template content is inert.
+      var tpl = document.createElement("template");
+      tpl.innerHTML = String(svgText);
+      var found = tpl.content.querySelector("svg");
+      if (found) svg = document.importNode(found, true);
     }
     if (!svg) {
       box.appendChild(el("span", "qr-missing", t("payment.qrMissing")));
@@ -798,6 +829,7 @@
         go("home");
       } else if (ORDER_SCREENS.indexOf(screen) >= 0) {
         if (o && o.order_id && isCurrent(o.order_id)) finishFromStatus(o);
+        else if (dispensedHere()) go("done"); // DISPENSED was lost with the socket
         else goHome(); // the order ended while we were away
       }
       flushResults();
@@ -864,6 +896,25 @@
     },
     PONG: function () {},
   };
+
+  /** This page's dispenser dropped the current order's item (so "enjoy" is the truth). */
+  function dispensedHere() {
+    var id = flow && flow.dispense && flow.dispense.dispense_id;
+    if (!id) return false;
+    var known = kiosk.dispenser && kiosk.dispenser.memory ? kiosk.dispenser.memory()[id] : null;
+    return !!(known && known.done && known.ok);
+  }
+
+  /** Waiting on the server for long (a lost event?): ask it where we are, now and then. */
+  var lastResync = 0;
+  function watchdog() {
+    if (!kiosk.connected || !WAITING[screen]) return;
+    var now = Date.now();
+    if (now - shownAt > WAITING[screen] && now - lastResync > 20000) {
+      lastResync = now;
+      send("STATE", {});
+    }
+  }
 
   /** A final screen from an order's status (STATE of an order that ended while we were away). */
   function finishFromStatus(o) {
@@ -1040,8 +1091,10 @@
     $("menu-grid").addEventListener("scroll", touchIdle, { passive: true });
     document.addEventListener("contextmenu", function (e) { e.preventDefault(); });
     setInterval(updateBanner, 500);
+    setInterval(watchdog, 1000);
     // no STATE soon (server not up yet): show home anyway; it works without the server
     setTimeout(function () { if (screen === "boot") go("home"); }, 2500);
+    loadCache();
     renderMenu();
     render("boot");
     connect();

@@ -1,0 +1,618 @@
+"""What the admin pages read and the few things they write besides the payments service: stock,
+prices, pictures, and a manual refund marked as done by hand.
+
+Stock is "units free to sell": an open order has already taken its units out. So an admin types the
+units *on hand* (in the slot, in the warehouse) and the free stock becomes on hand minus the units
+held by open orders, under the row's lock, so a restock never gives away a reserved unit.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta, timezone
+from typing import Any
+
+from sqlalchemy import Select, func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bayar.admin.chart import Bar
+from bayar.payments.errors import PaymentError
+from bayar.payments.service import PaymentsService
+from bayar.payments.states import Event, Status
+from bayar.storage import repositories as repo
+from bayar.storage.db import Database
+from bayar.storage.models import (
+    Dispense,
+    Machine,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Product,
+    Refund,
+    Slot,
+)
+from bayar.vending.presence import Presence
+
+WIB = timezone(timedelta(hours=7), "WIB")
+PAGE_SIZE = 25
+CHANNELS = ("shop", "kiosk", "api")
+OPEN = (Status.PENDING.value, Status.REVIEW.value)
+# A paid kiosk order whose drink has not come out yet still has its unit in the slot.
+IN_FLIGHT_DISPENSE = ("pending", "commanded")
+RECENT_UNCLAIMED = timedelta(hours=1)  # a paid kiosk order not yet claimed by its machine
+MAX_PRICE = 100_000_000
+MAX_ON_HAND = 1_000_000
+
+
+class AdminError(PaymentError):
+    """A refused admin change, shown to the admin as a message."""
+
+    http_status = 422
+
+
+def wib_day(moment: datetime) -> date:
+    return moment.astimezone(WIB).date()
+
+
+def day_start(day: date) -> datetime:
+    """Midnight WIB of `day`, as an aware UTC datetime."""
+    return datetime.combine(day, time(0), tzinfo=WIB).astimezone(UTC)
+
+
+# -- orders -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OrderFilters:
+    status: str = ""
+    channel: str = ""
+    machine: str = ""
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+    page: int = 1
+
+    def query(self, **changes: Any) -> dict[str, str]:
+        """These filters as query parameters (the empty ones left out)."""
+        values: dict[str, Any] = {
+            "status": self.status,
+            "channel": self.channel,
+            "machine": self.machine,
+            "from": self.date_from.isoformat() if self.date_from else "",
+            "to": self.date_to.isoformat() if self.date_to else "",
+            "q": self.q,
+            "page": str(self.page) if self.page > 1 else "",
+        }
+        values.update(changes)
+        return {k: str(v) for k, v in values.items() if v not in ("", None)}
+
+    @property
+    def active(self) -> bool:
+        return bool(self.query(page=""))
+
+
+@dataclass(frozen=True)
+class OrderRow:
+    order: Order
+    items: str
+
+
+def _filtered(filters: OrderFilters) -> Select[Order]:
+    statement = select(Order)
+    if filters.status:
+        statement = statement.where(Order.status == filters.status)
+    if filters.channel:
+        statement = statement.where(Order.channel == filters.channel)
+    if filters.machine:
+        statement = statement.where(Order.machine_id == filters.machine)
+    if filters.date_from:
+        statement = statement.where(Order.created_at >= day_start(filters.date_from))
+    if filters.date_to:
+        statement = statement.where(
+            Order.created_at < day_start(filters.date_to + timedelta(days=1))
+        )
+    if filters.q:
+        escaped = filters.q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        statement = statement.where(Order.id.ilike(f"%{escaped}%", escape="\\"))
+    return statement
+
+
+async def list_orders(db: Database, filters: OrderFilters) -> tuple[list[OrderRow], int]:
+    """One page of the orders matching the filters, newest first, and how many match in all."""
+    statement = _filtered(filters)
+    async with db.session() as session:
+        total = (
+            await session.execute(select(func.count()).select_from(statement.subquery()))
+        ).scalar_one()
+        orders = (
+            (
+                await session.execute(
+                    statement.order_by(Order.created_at.desc(), Order.id.desc())
+                    .limit(PAGE_SIZE)
+                    .offset((max(filters.page, 1) - 1) * PAGE_SIZE)
+                )
+            )
+            .scalars()
+            .all()
+        )
+        lines: dict[str, list[str]] = defaultdict(list)
+        if orders:
+            items = await session.execute(
+                select(OrderItem)
+                .where(OrderItem.order_id.in_([o.id for o in orders]))
+                .order_by(OrderItem.id)
+            )
+            for item in items.scalars():
+                lines[item.order_id].append(f"{item.quantity}× {item.name}")
+    return [OrderRow(o, ", ".join(lines[o.id])) for o in orders], int(total)
+
+
+async def manual_refund_count(session: AsyncSession) -> int:
+    count = await session.execute(
+        select(func.count()).select_from(Dispense).where(Dispense.status == "manual_refund")
+    )
+    return int(count.scalar_one())
+
+
+async def machine_choices(db: Database) -> list[tuple[str, str]]:
+    async with db.session() as session:
+        rows = await session.execute(select(Machine.id, Machine.name).order_by(Machine.id))
+        return [(mid, name) for mid, name in rows.all()]
+
+
+# -- the dashboard --------------------------------------------------------------------------------
+
+
+@dataclass
+class Period:
+    label: str
+    paid: int = 0
+    paid_count: int = 0
+    refunded: int = 0
+    refund_count: int = 0
+
+    @property
+    def net(self) -> int:
+        return self.paid - self.refunded
+
+
+@dataclass
+class Summary:
+    periods: list[Period]
+    bars: list[Bar]
+    by_status: list[tuple[str, int]]
+    open_orders: int
+    manual_refunds: int
+    total_orders: int
+    chart_days: int = 14
+    newest: list[Order] = field(default_factory=list)
+
+
+async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) -> Summary:
+    """Paid revenue (counted when an order became paid), refunds (when they succeeded), per WIB
+    day: today, the last 7 and 30 days, and one bar per day of the last `chart_days`."""
+    today = wib_day(now)
+    first = today - timedelta(days=max(29, chart_days - 1))
+    since = day_start(first)
+    async with db.session() as session:
+        paid = await session.execute(
+            select(OrderEvent.at, Order.gross_amount)
+            .join(Order, Order.id == OrderEvent.order_id)
+            .where(
+                OrderEvent.to_status == Status.PAID.value,
+                OrderEvent.from_status.in_(OPEN),
+                OrderEvent.ignored.is_(False),
+                OrderEvent.at >= since,
+            )
+        )
+        paid_rows = [(wib_day(at), amount) for at, amount in paid.all()]
+        refunds = await session.execute(
+            select(Refund.updated_at, Refund.amount).where(
+                Refund.status == "succeeded", Refund.updated_at >= since
+            )
+        )
+        refund_rows = [(wib_day(at), amount) for at, amount in refunds.all()]
+        by_status = await repo.count_by_status(session)
+        manual = await manual_refund_count(session)
+        newest = (
+            (await session.execute(select(Order).order_by(Order.created_at.desc()).limit(6)))
+            .scalars()
+            .all()
+        )
+    periods = []
+    for label, days in (("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30)):
+        start = today - timedelta(days=days - 1)
+        period = Period(label)
+        for day, amount in paid_rows:
+            if day >= start:
+                period.paid += amount
+                period.paid_count += 1
+        for day, amount in refund_rows:
+            if day >= start:
+                period.refunded += amount
+                period.refund_count += 1
+        periods.append(period)
+    per_day: dict[date, list[int]] = defaultdict(lambda: [0, 0])
+    for day, amount in paid_rows:
+        per_day[day][0] += amount
+        per_day[day][1] += 1
+    bars = []
+    for offset in range(chart_days - 1, -1, -1):
+        day = today - timedelta(days=offset)
+        amount, count = per_day.get(day, [0, 0])
+        bars.append(Bar(day, amount, count, today=day == today))
+    order = [s.value for s in Status]
+    statuses = sorted(
+        by_status.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99
+    )
+    return Summary(
+        periods=periods,
+        bars=bars,
+        by_status=statuses,
+        open_orders=sum(by_status.get(s, 0) for s in OPEN),
+        manual_refunds=int(manual),
+        total_orders=sum(by_status.values()),
+        chart_days=chart_days,
+        newest=list(newest),
+    )
+
+
+# -- stock held by open orders --------------------------------------------------------------------
+
+
+def _holds(status: str, dispense_status: str | None, created_at: datetime, now: datetime) -> bool:
+    if status in OPEN:
+        return True
+    if status != Status.PAID.value:
+        return False
+    if dispense_status is None:
+        return now - created_at < RECENT_UNCLAIMED
+    return dispense_status in IN_FLIGHT_DISPENSE
+
+
+async def _slot_holds(
+    session: AsyncSession, now: datetime, machine_id: str | None = None
+) -> dict[tuple[str, str], int]:
+    """Units per (machine, slot) still physically in the slot but promised to an order."""
+    statement = (
+        select(
+            Order.machine_id,
+            OrderItem.slot_code,
+            OrderItem.quantity,
+            Order.status,
+            Dispense.status,
+            Order.created_at,
+        )
+        .join(Order, Order.id == OrderItem.order_id)
+        .outerjoin(Dispense, Dispense.order_id == Order.id)
+        .where(
+            OrderItem.slot_code.is_not(None),
+            Order.machine_id.is_not(None),
+            Order.status.in_((*OPEN, Status.PAID.value)),
+        )
+    )
+    if machine_id is not None:
+        statement = statement.where(Order.machine_id == machine_id)
+    held: dict[tuple[str, str], int] = defaultdict(int)
+    for machine, code, quantity, status, dispense, created in (
+        await session.execute(statement)
+    ).all():
+        if machine is not None and code is not None and _holds(status, dispense, created, now):
+            held[(machine, code)] += quantity
+    return held
+
+
+async def _product_holds(session: AsyncSession, product_id: str | None = None) -> dict[str, int]:
+    """Units per product taken by open shop and API orders (kiosk orders take slot stock)."""
+    statement = (
+        select(OrderItem.product_id, func.sum(OrderItem.quantity))
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN))
+        .group_by(OrderItem.product_id)
+    )
+    if product_id is not None:
+        statement = statement.where(OrderItem.product_id == product_id)
+    return {pid: int(total or 0) for pid, total in (await session.execute(statement)).all()}
+
+
+# -- machines -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SlotView:
+    code: str
+    product_id: str
+    product_name: str
+    image_url: str | None
+    stock: int
+    held: int
+    capacity: int
+
+    @property
+    def on_hand(self) -> int:
+        return self.stock + self.held
+
+    @property
+    def fill_percent(self) -> int:
+        return 0 if self.capacity <= 0 else min(100, round(100 * self.on_hand / self.capacity))
+
+
+@dataclass(frozen=True)
+class MachineView:
+    id: str
+    name: str
+    location: str | None
+    active: bool
+    online: bool
+    last_seen_at: datetime | None
+    slots: list[SlotView]
+
+    @property
+    def empty_slots(self) -> int:
+        return sum(1 for s in self.slots if s.stock <= 0)
+
+
+async def machines(db: Database, presence: Presence, now: datetime) -> list[MachineView]:
+    async with db.session() as session:
+        rows = (await session.execute(select(Machine).order_by(Machine.id))).scalars().all()
+        slots = await session.execute(
+            select(Slot, Product)
+            .join(Product, Product.id == Slot.product_id)
+            .order_by(Slot.machine_id, Slot.code)
+        )
+        by_machine: dict[str, list[tuple[Slot, Product]]] = defaultdict(list)
+        for slot, product in slots.all():
+            by_machine[slot.machine_id].append((slot, product))
+        held = await _slot_holds(session, now)
+    views = []
+    for machine in rows:
+        views.append(
+            MachineView(
+                id=machine.id,
+                name=machine.name,
+                location=machine.location,
+                active=machine.active,
+                online=await presence.online(machine.id),
+                last_seen_at=machine.last_seen_at,
+                slots=[
+                    SlotView(
+                        code=slot.code,
+                        product_id=product.id,
+                        product_name=product.name,
+                        image_url=product.image_url,
+                        stock=slot.stock,
+                        held=held.get((machine.id, slot.code), 0),
+                        capacity=slot.capacity,
+                    )
+                    for slot, product in by_machine.get(machine.id, [])
+                ],
+            )
+        )
+    return views
+
+
+async def restock(
+    db: Database, machine_id: str, code: str, on_hand: int, now: datetime
+) -> SlotView:
+    """Set a slot to `on_hand` units (at most its capacity); its free stock is what open orders
+    do not hold. The slot row is locked first, so a concurrent purchase is counted exactly once."""
+    async with db.session() as session, session.begin():
+        slot = (
+            await session.execute(
+                select(Slot)
+                .where(Slot.machine_id == machine_id, Slot.code == code)
+                .with_for_update()
+            )
+        ).scalar_one_or_none()
+        if slot is None:
+            raise AdminError(f"machine {machine_id} has no slot {code}")
+        if on_hand < 0 or on_hand > slot.capacity:
+            raise AdminError(f"slot {code} holds between 0 and {slot.capacity} units")
+        held = (await _slot_holds(session, now, machine_id)).get((machine_id, code), 0)
+        slot.stock = max(0, on_hand - held)
+        product = await session.get(Product, slot.product_id)
+        return SlotView(
+            code=code,
+            product_id=slot.product_id,
+            product_name=product.name if product else slot.product_id,
+            image_url=None,
+            stock=slot.stock,
+            held=held,
+            capacity=slot.capacity,
+        )
+
+
+# -- products -------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProductView:
+    product: Product
+    held: int
+
+    @property
+    def on_hand(self) -> int:
+        return self.product.stock + self.held
+
+
+async def products(db: Database) -> list[ProductView]:
+    async with db.session() as session:
+        rows = (
+            (await session.execute(select(Product).order_by(Product.price, Product.id)))
+            .scalars()
+            .all()
+        )
+        held = await _product_holds(session)
+    return [ProductView(p, held.get(p.id, 0)) for p in rows]
+
+
+async def update_product(
+    db: Database, product_id: str, *, price: int, on_hand: int | None
+) -> ProductView:
+    """A new price, and the units on hand when given (free stock = on hand − held)."""
+    if price < 1 or price > MAX_PRICE:
+        raise AdminError(f"the price must be between Rp 1 and Rp {MAX_PRICE:,}".replace(",", "."))
+    if on_hand is not None and (on_hand < 0 or on_hand > MAX_ON_HAND):
+        raise AdminError(f"the stock must be between 0 and {MAX_ON_HAND:,}".replace(",", "."))
+    async with db.session() as session, session.begin():
+        product = (
+            await session.execute(select(Product).where(Product.id == product_id).with_for_update())
+        ).scalar_one_or_none()
+        if product is None:
+            raise AdminError(f"no product {product_id}")
+        product.price = price
+        held = (await _product_holds(session, product_id)).get(product_id, 0)
+        if on_hand is not None:
+            product.stock = max(0, on_hand - held)
+        return ProductView(product, held)
+
+
+async def set_picture(db: Database, product_id: str, url: str) -> None:
+    async with db.session() as session, session.begin():
+        result = await session.execute(
+            update(Product)
+            .where(Product.id == product_id)
+            .values(image_url=url)
+            .returning(Product.id)
+        )
+        if result.scalar_one_or_none() is None:
+            raise AdminError(f"no product {product_id}")
+
+
+# -- the manual-refund queue ----------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ManualRefund:
+    order_id: str
+    machine_id: str
+    machine_name: str
+    slot_code: str
+    amount: int
+    refunded: int
+    items: str
+    status: str
+    detail: str | None
+    ordered_at: datetime
+    since: datetime | None
+
+    @property
+    def due(self) -> int:
+        return max(0, self.amount - self.refunded)
+
+
+async def manual_refunds(
+    db: Database, *, resolved_limit: int = 10
+) -> tuple[list[ManualRefund], list[ManualRefund]]:
+    """Dispenses whose automatic refund was refused (oldest first), and the latest ones an admin
+    marked as refunded by hand."""
+    async with db.session() as session:
+        waiting = await _queue(session, Dispense.status == "manual_refund", oldest_first=True)
+        resolved = await _queue(
+            session,
+            (Dispense.status == "refunded") & Dispense.detail.like("refunded by hand%"),
+            oldest_first=False,
+            limit=resolved_limit,
+        )
+    return waiting, resolved
+
+
+async def _queue(
+    session: AsyncSession, condition: Any, *, oldest_first: bool, limit: int | None = None
+) -> list[ManualRefund]:
+    when = Dispense.finished_at if oldest_first else Dispense.finished_at.desc()
+    statement = (
+        select(Dispense, Order, Machine.name)
+        .join(Order, Order.id == Dispense.order_id)
+        .join(Machine, Machine.id == Dispense.machine_id)
+        .where(condition)
+        .order_by(when, Dispense.order_id)
+    )
+    if limit is not None:
+        statement = statement.limit(limit)
+    rows = (await session.execute(statement)).all()
+    ids = [dispense.order_id for dispense, _, _ in rows]
+    lines: dict[str, list[str]] = defaultdict(list)
+    refunded: dict[str, int] = defaultdict(int)
+    if ids:
+        for item in (
+            await session.execute(select(OrderItem).where(OrderItem.order_id.in_(ids)))
+        ).scalars():
+            lines[item.order_id].append(f"{item.quantity}× {item.name}")
+        for order_id, amount in (
+            await session.execute(
+                select(Refund.order_id, Refund.amount).where(
+                    Refund.order_id.in_(ids), Refund.status == "succeeded"
+                )
+            )
+        ).all():
+            refunded[order_id] += amount
+    return [
+        ManualRefund(
+            order_id=order.id,
+            machine_id=dispense.machine_id,
+            machine_name=name,
+            slot_code=dispense.slot_code,
+            amount=order.gross_amount,
+            refunded=refunded[order.id],
+            items=", ".join(lines[order.id]),
+            status=dispense.status,
+            detail=dispense.detail,
+            ordered_at=order.created_at,
+            since=dispense.finished_at or dispense.created_at,
+        )
+        for dispense, order, name in rows
+    ]
+
+
+async def resolve_manual_refund(
+    db: Database, payments: PaymentsService, order_id: str, note: str
+) -> int:
+    """An admin gave the money back outside the gateway (cash, bank transfer). The order becomes
+    refunded through the payments service's one path, then the dispense leaves the queue with a
+    refund row for the amount (so sales figures count it). Repeating it after a crash between the
+    two steps finishes the job; a second admin racing the first is told it is already done.
+    The amount given back by hand."""
+    async with db.session() as session:
+        waiting = (
+            await session.execute(
+                select(Dispense.order_id).where(
+                    Dispense.order_id == order_id, Dispense.status == "manual_refund"
+                )
+            )
+        ).scalar_one_or_none()
+    if waiting is None:
+        raise AdminError("this refund is not waiting any more (was it resolved already?)")
+    detail = f"refunded by hand: {note}" if note else "refunded by hand"
+    await payments.apply_event(order_id, Event.REFUNDED, source="admin", note=detail)
+    now = payments.now()
+    async with db.session() as session, session.begin():
+        moved = await session.execute(
+            update(Dispense)
+            .where(Dispense.order_id == order_id, Dispense.status == "manual_refund")
+            .values(status="refunded", detail=detail[:1000], finished_at=now)
+            .returning(Dispense.order_id)
+        )
+        if moved.scalar_one_or_none() is None:
+            raise AdminError("this refund is not waiting any more (was it resolved already?)")
+        order = await session.get(Order, order_id)
+        assert order is not None
+        done = sum(
+            r.amount for r in await repo.refunds_of(session, order_id) if r.status == "succeeded"
+        )
+        amount = max(0, order.gross_amount - done)
+        if amount:
+            session.add(
+                Refund(
+                    order_id=order_id,
+                    refund_key=f"manual-{order_id}",
+                    amount=amount,
+                    reason=detail[:1000],
+                    status="succeeded",
+                    detail="refunded outside the gateway, marked by an admin",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+    return amount

@@ -1,0 +1,279 @@
+"""Turning rows into what the admin pages show: times in WIB, an order's merged timeline, the
+refund and restock forms' numbers."""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime
+from typing import Any
+
+from bayar.admin.queries import CHANNELS, WIB, OrderFilters
+from bayar.payments.states import PAID_LIKE, Status
+from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment, Refund
+
+HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
+INSTRUCTION_LABELS = {
+    "transaction_id": "Transaction id",
+    "token": "Snap token",
+    "redirect_url": "Snap URL",
+    "qr_string": "QR string",
+    "qr_url": "QR image",
+    "va_number": "VA number",
+    "bank": "Bank",
+    "bill_key": "Bill key",
+    "biller_code": "Biller code",
+    "payment_code": "Payment code",
+    "store": "Store",
+    "expiry_time": "Expires",
+}
+STATUS_KIND = {
+    "pending": "warn",
+    "review": "warn",
+    "paid": "ok",
+    "fulfilled": "ok",
+    "failed": "bad",
+    "expired": "off",
+    "cancelled": "off",
+    "partially_refunded": "refund",
+    "refunded": "refund",
+}
+# What became of a notification (payments/inbox.py's outcomes) as a badge colour.
+OUTCOME_KIND = {
+    "applied": "ok",
+    "no_change": "off",
+    "ignored": "off",
+    "unconfirmed": "warn",
+    "not_confirmed": "warn",
+    "confirming": "warn",
+    "unknown_order": "warn",
+    "amount_mismatch": "bad",
+    "bad_signature": "bad",
+    "malformed": "bad",
+}
+AMOUNT = re.compile(r"^(?:rp\.?)?\s*([0-9][0-9.\s]*)$", re.IGNORECASE)
+
+
+def aware(moment: datetime) -> datetime:
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def wib(moment: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
+    """24 Nov 2026 09:39 WIB."""
+    if moment is None:
+        return "—"
+    return aware(moment).astimezone(WIB).strftime(fmt) + " WIB"
+
+
+def wib_time(moment: datetime) -> str:
+    """09:39:07.123 (for timelines, where the order of events matters)."""
+    local = aware(moment).astimezone(WIB)
+    return f"{local:%H:%M:%S}.{local.microsecond // 1000:03d}"
+
+
+def ago(moment: datetime | None, now: datetime) -> str:
+    if moment is None:
+        return "never"
+    seconds = int((now - aware(moment)).total_seconds())
+    if seconds < 0:
+        return "just now"
+    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
+        if seconds >= size:
+            count = seconds // size
+            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''} ago"
+    return f"{seconds} s ago"
+
+
+def status_kind(status: str) -> str:
+    return STATUS_KIND.get(status, "off")
+
+
+def parse_amount(text: str) -> int | None:
+    """'10000', '10.000', 'Rp 10.000' → 10000; '' → None (the whole remaining amount).
+    Raises ValueError for anything else (cents, negatives, words)."""
+    text = text.strip()
+    if not text:
+        return None
+    match = AMOUNT.match(text)
+    if match is None:
+        raise ValueError(text)
+    digits = re.sub(r"[.\s]", "", match.group(1))
+    if not digits.isdigit():
+        raise ValueError(text)
+    return int(digits)
+
+
+def parse_count(text: str) -> int:
+    """A whole number of units; ValueError otherwise."""
+    text = text.strip()
+    if not text.isdigit():
+        raise ValueError(text)
+    return int(text)
+
+
+def parse_filters(params: dict[str, str]) -> tuple[OrderFilters, list[str]]:
+    """The orders page's query string; what cannot be understood is left out and named."""
+    problems: list[str] = []
+    status = params.get("status", "").strip()
+    if status and status not in {s.value for s in Status}:
+        problems.append(f"unknown status {status!r}")
+        status = ""
+    channel = params.get("channel", "").strip()
+    if channel and channel not in CHANNELS:
+        problems.append(f"unknown channel {channel!r}")
+        channel = ""
+    days: dict[str, date | None] = {}
+    for key in ("from", "to"):
+        raw = params.get(key, "").strip()
+        try:
+            days[key] = date.fromisoformat(raw) if raw else None
+        except ValueError:
+            problems.append(f"{key} is not a date (YYYY-MM-DD): {raw!r}")
+            days[key] = None
+    try:
+        page = max(1, int(params.get("page", "1") or "1"))
+    except ValueError:
+        page = 1
+    return (
+        OrderFilters(
+            status=status,
+            channel=channel,
+            machine=params.get("machine", "").strip()[:64],
+            date_from=days["from"],
+            date_to=days["to"],
+            q=params.get("q", "").strip()[:64],
+            page=page,
+        ),
+        problems,
+    )
+
+
+# -- an order's timeline --------------------------------------------------------------------------
+
+
+@dataclass
+class Entry:
+    at: datetime
+    kind: str  # status | notification | gateway
+    title: str
+    badge: str = ""
+    badge_kind: str = "off"
+    source: str = ""
+    note: str | None = None
+    ignored: bool = False
+    signature_valid: bool | None = None
+    body: str | None = None
+    headers: list[tuple[str, str]] = field(default_factory=list)
+    rank: int = 0
+
+
+def pretty_json(raw: str) -> str:
+    try:
+        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=False)
+    except ValueError:
+        return raw
+
+
+def _history(event: OrderEvent) -> Entry:
+    if event.from_status is None:
+        title = f"Order created: {event.to_status}"
+    elif event.ignored:
+        title = f"{event.event} ignored (stays {event.to_status})"
+    else:
+        title = f"{event.from_status} → {event.to_status}"
+    return Entry(
+        at=aware(event.at),
+        kind="status",
+        title=title,
+        badge=event.to_status,
+        badge_kind="off" if event.ignored else status_kind(event.to_status),
+        source=f"{event.event} · {event.source}",
+        note=event.note,
+        ignored=event.ignored,
+        rank=event.id,
+    )
+
+
+def _notification(note: Notification) -> Entry:
+    headers = sorted(
+        (name, str(value))
+        for name, value in (note.headers or {}).items()
+        if name.lower() not in HIDDEN_HEADERS
+    )
+    return Entry(
+        at=aware(note.received_at),
+        kind="notification",
+        title=f"Notification: {note.transaction_status or 'unknown status'}",
+        badge=note.outcome,
+        badge_kind=OUTCOME_KIND.get(note.outcome, "off"),
+        source="webhook",
+        signature_valid=note.signature_valid,
+        body=pretty_json(note.body),
+        headers=headers,
+        rank=note.id,
+    )
+
+
+def _gateway_call(call: GatewayCall) -> Entry:
+    kinds = {"ok": "ok", "rejected": "bad", "unavailable": "warn", "not_found": "warn"}
+    return Entry(
+        at=aware(call.at),
+        kind="gateway",
+        title=f"Gateway call: {call.operation}",
+        badge=call.outcome,
+        badge_kind=kinds.get(call.outcome, "off"),
+        source=f"{call.duration_ms} ms",
+        note=call.detail,
+        rank=call.id,
+    )
+
+
+def timeline(
+    history: list[OrderEvent], notifications: list[Notification], calls: list[GatewayCall]
+) -> list[Entry]:
+    """Status changes, every notification received and every gateway call, oldest first."""
+    entries = [_history(e) for e in history]
+    entries += [_notification(n) for n in notifications]
+    entries += [_gateway_call(c) for c in calls]
+    order = {"gateway": 0, "notification": 1, "status": 2}
+    return sorted(entries, key=lambda e: (e.at, order[e.kind], e.rank))
+
+
+# -- what can be done to an order -----------------------------------------------------------------
+
+
+def refundable(order: Order, payment: Payment | None, refunds: list[Refund]) -> int:
+    """What a refund may still give back (0: nothing, or the order is not paid)."""
+    if order.status not in {s.value for s in PAID_LIKE}:
+        return 0
+    given = sum(r.amount for r in refunds if r.status != "failed")
+    return max(0, order.gross_amount - max(given, payment.refunded_amount if payment else 0))
+
+
+def cancellable(order: Order) -> bool:
+    return order.status in (Status.PENDING.value, Status.REVIEW.value)
+
+
+def instructions(payment: Payment | None) -> list[tuple[str, str]]:
+    if payment is None:
+        return []
+    found: dict[str, Any] = {
+        "transaction_id": payment.transaction_id,
+        **(payment.instructions or {}),
+    }
+    return [
+        (label, _shown(found[key]))
+        for key, label in INSTRUCTION_LABELS.items()
+        if found.get(key) not in (None, "")
+    ]
+
+
+def _shown(value: object) -> str:
+    """An instruction's value; times (ISO strings) in WIB."""
+    if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in "T ":
+        try:
+            return wib(datetime.fromisoformat(value), "%d %b %Y %H:%M:%S")
+        except ValueError:
+            return value
+    return str(value)

@@ -1,0 +1,327 @@
+"""A live bayar (the app `bayar up` builds: sandbox at /sandbox, worker running) on a free loopback
+port, with an admin password, shared by the admin tests; helpers to make orders and log in."""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import re
+import socket
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+from fastapi import FastAPI
+
+from bayar.app import create_app
+from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.payments.states import Status
+from bayar.storage.db import Database
+from bayar.storage.migrate import upgrade
+from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
+
+# Test files import the helpers below as `bayar_admin_testkit` (tests/ is not a package).
+sys.modules["bayar_admin_testkit"] = sys.modules[__name__]
+
+PASSWORD = "s3cret-admin"
+ADMIN_TOKEN = "tok"
+MACHINE = "demo-1"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a thread, on a given loopback port."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.port = port
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Bayar:
+    url: str
+    app: FastAPI
+    settings: Settings
+
+    def database(self) -> Database:
+        return Database(self.settings.database())
+
+    def run(self, work: Any) -> Any:
+        """Run `work(db)` (a coroutine function) on a database handle of our own."""
+
+        async def go() -> Any:
+            db = self.database()
+            try:
+                return await work(db)
+            finally:
+                await db.close()
+
+        return in_thread(go)
+
+    # -- orders through the public API and the sandbox's control API --------------------------------
+
+    def create_order(
+        self, product: str = "cola", quantity: int = 1, *, machine_id: str | None = None
+    ) -> str:
+        body: dict[str, Any] = {
+            "items": [{"product_id": product, "quantity": quantity}],
+            "payment_type": "qris",
+        }
+        if machine_id:
+            body["machine_id"] = machine_id
+        answer = httpx.post(f"{self.url}/api/payments/create-transaction", json=body, timeout=20)
+        assert answer.status_code == 201, answer.text
+        order_id: str = answer.json()["order_id"]
+        return order_id
+
+    def pay(self, order_id: str) -> None:
+        answer = httpx.post(f"{self.url}/sandbox/_control/midtrans/{order_id}/pay", timeout=20)
+        assert answer.status_code == 200, answer.text
+        self.wait_status(order_id, "paid")
+
+    def paid_order(self, product: str = "cola", quantity: int = 1, **kwargs: Any) -> str:
+        order_id = self.create_order(product, quantity, **kwargs)
+        self.pay(order_id)
+        return order_id
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=20)
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def wait_status(self, order_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.order(order_id)
+            if found["status"] == status or time.monotonic() > deadline:
+                assert found["status"] == status, found
+                return found
+            time.sleep(0.05)
+
+    def gateway_status(self, order_id: str) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{self.url}/sandbox/midtrans/v2/{order_id}/status",
+            auth=(DEMO_SERVER_KEY, ""),
+            timeout=20,
+        )
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+
+def in_thread(work: Any) -> Any:
+    """asyncio.run(work()) in a thread of its own: Playwright's sync API keeps a loop running in
+    the test's thread, and the server's loop is the server's."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(lambda: asyncio.run(work())).result()
+
+
+@pytest.fixture(scope="session")
+def bayar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bayar]:
+    var = tmp_path_factory.mktemp("admin-var")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=var,
+        bayar_admin_password=PASSWORD,
+        bayar_admin_token=ADMIN_TOKEN,
+        bayar_sandbox_retry_jitter=False,
+    )
+    upgrade(settings.database())
+    port = free_port()
+    app = create_app(settings, public_url=f"http://127.0.0.1:{port}", run_worker=True)
+    with LiveServer(app, port) as server:
+        running = Bayar(server.url, app, settings)
+        wait_for_seed(running)
+        seed_history(running)
+        yield running
+
+
+def wait_for_seed(bayar: Bayar) -> None:
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:
+        if httpx.get(f"{bayar.url}/api/products").json():
+            return
+        time.sleep(0.05)
+    raise RuntimeError("the demo catalog was not seeded")
+
+
+# Paid orders of the last two weeks (days ago, product, quantity), so the dashboard has a history.
+HISTORY = (
+    (13, "cola", 3),
+    (12, "kopi-susu", 2),
+    (11, "lemon", 4),
+    (10, "teh-manis", 6),
+    (9, "kopi-susu", 5),
+    (8, "jeruk", 3),
+    (7, "cola", 7),
+    (6, "lemon", 2),
+    (5, "kopi-susu", 8),
+    (4, "air-mineral", 9),
+    (3, "jeruk", 6),
+    (2, "kopi-susu", 4),
+    (1, "lemon", 5),
+)
+PRICES = {
+    "air-mineral": ("Air Mineral", 4000),
+    "teh-manis": ("Teh Manis", 5000),
+    "cola": ("Cola", 7000),
+    "jeruk": ("Jus Jeruk", 8000),
+    "lemon": ("Lemon", 10000),
+    "kopi-susu": ("Kopi Susu", 12000),
+}
+
+
+def seed_history(bayar: Bayar) -> None:
+    """Orders paid on earlier days, written as the payments service writes them (order, item,
+    payment, history): the live API can only make orders today."""
+
+    async def work(db: Database) -> None:
+        now = datetime.now(UTC)
+        async with db.session() as session, session.begin():
+            for n, (days, product, quantity) in enumerate(HISTORY):
+                name, price = PRICES[product]
+                at = now - timedelta(days=days, hours=n % 5)
+                order_id = f"BYR-{at:%Y%m%d}-HIST{n:05d}"
+                amount = price * quantity
+                session.add(
+                    Order(
+                        id=order_id,
+                        status=Status.PAID.value,
+                        channel="shop" if n % 3 else "api",
+                        machine_id=None,
+                        gross_amount=amount,
+                        currency="IDR",
+                        payment_type="qris",
+                        customer=None,
+                        idempotency_key=None,
+                        expires_at=at + timedelta(minutes=15),
+                        next_check_at=None,
+                        check_attempts=0,
+                        version=2,
+                        created_at=at,
+                        updated_at=at,
+                    )
+                )
+                await session.flush()
+                session.add(
+                    OrderItem(
+                        order_id=order_id,
+                        product_id=product,
+                        name=name,
+                        price=price,
+                        quantity=quantity,
+                    )
+                )
+                session.add(
+                    Payment(
+                        order_id=order_id,
+                        gateway="midtrans",
+                        transaction_id=None,
+                        payment_type="qris",
+                        amount=amount,
+                        status="settlement",
+                        instructions={},
+                        expires_at=at + timedelta(minutes=15),
+                        updated_at=at,
+                    )
+                )
+                session.add_all(
+                    [
+                        OrderEvent(
+                            order_id=order_id,
+                            from_status=None,
+                            to_status="pending",
+                            event="created",
+                            source="api",
+                            at=at,
+                        ),
+                        OrderEvent(
+                            order_id=order_id,
+                            from_status="pending",
+                            to_status="paid",
+                            event="payment_succeeded",
+                            source="webhook",
+                            at=at + timedelta(minutes=1),
+                        ),
+                    ]
+                )
+
+    bayar.run(work)
+
+
+# -- admin sessions over HTTP ------------------------------------------------------------------------
+
+
+def csrf_of(html: str) -> str:
+    match = CSRF.search(html)
+    assert match is not None, "no CSRF token in the page"
+    return match.group(1)
+
+
+@contextlib.contextmanager
+def admin_client(bayar: Bayar, password: str = PASSWORD) -> Iterator[httpx.Client]:
+    """An httpx client logged in to the admin (cookies kept)."""
+    with httpx.Client(base_url=bayar.url, timeout=20) as client:
+        page = client.get("/admin/login")
+        assert page.status_code == 200
+        answer = client.post(
+            "/admin/login", data={"password": password, "csrf_token": csrf_of(page.text)}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+@pytest.fixture
+def admin(bayar: Bayar) -> Iterator[httpx.Client]:
+    with admin_client(bayar) as client:
+        yield client
+
+
+@pytest.fixture
+def anonymous(bayar: Bayar) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=bayar.url, timeout=20) as client:
+        yield client
+
+
+@pytest.fixture
+def screenshots() -> Path:
+    folder = Path(__file__).parents[2] / "docs" / "screenshots"
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder

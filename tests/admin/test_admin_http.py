@@ -1,0 +1,574 @@
+"""The admin pages over HTTP: the locks (login, session cookie, CSRF, throttling, the JSON API's
+token), and every page's actions against the live app and its sandbox."""
+
+from __future__ import annotations
+
+import html as html_lib
+import re
+import stat
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from bayar_admin_testkit import (
+    MACHINE,
+    PASSWORD,
+    Bayar,
+    LiveServer,
+    admin_client,
+    csrf_of,
+    free_port,
+)
+from sqlalchemy import select
+
+from bayar.admin import queries
+from bayar.admin.security import Throttle
+from bayar.app import create_app
+from bayar.config import Settings
+from bayar.storage.db import Database
+from bayar.storage.migrate import upgrade
+from bayar.storage.models import Dispense, Slot
+
+PAGES = ("/admin", "/admin/orders", "/admin/machines", "/admin/products", "/admin/refunds/manual")
+
+
+def flash(html: str) -> str:
+    match = re.search(r'data-testid="flash">([^<]*)<', html)
+    assert match is not None, "no flash message on the page"
+    return html_lib.unescape(match.group(1))
+
+
+def post(client: httpx.Client, path: str, data: dict[str, str], page: str | None = None) -> Any:
+    """POST an admin form the way the browser does: with the CSRF token of the page."""
+    token = csrf_of(client.get(page or "/admin").text)
+    return client.post(path, data={**data, "csrf_token": token})
+
+
+def follow(client: httpx.Client, answer: httpx.Response) -> httpx.Response:
+    assert answer.status_code == 303, answer.text
+    return client.get(answer.headers["location"])
+
+
+# -- the locks ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", [*PAGES, "/admin/orders/BYR-20260101-0000000000"])
+def test_anonymous_pages_go_to_the_login(anonymous: httpx.Client, path: str) -> None:
+    answer = anonymous.get(path)
+    assert answer.status_code == 303
+    assert answer.headers["location"].startswith("/admin/login?next=")
+    assert anonymous.get(answer.headers["location"]).status_code == 200
+
+
+def test_anonymous_posts_are_refused(bayar: Bayar, anonymous: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    pending = bayar.create_order()
+    for path, data in (
+        (f"/admin/orders/{order_id}/refund", {"amount": ""}),
+        (f"/admin/orders/{pending}/cancel", {}),
+        (f"/admin/machines/{MACHINE}/slots/A1/restock", {"on_hand": "3"}),
+        ("/admin/products/cola", {"price": "1", "on_hand": "1"}),
+        (f"/admin/refunds/manual/{order_id}/resolve", {}),
+        ("/admin/logout", {}),
+    ):
+        # Even with a token of an anonymous session (the login form's).
+        token = csrf_of(anonymous.get("/admin/login").text)
+        answer = anonymous.post(path, data={**data, "csrf_token": token})
+        assert answer.status_code == 403, path
+    assert bayar.order(order_id)["status"] == "paid"
+    assert bayar.order(pending)["status"] == "pending"
+
+
+def test_the_json_admin_api_wants_its_token(bayar: Bayar) -> None:
+    paid = bayar.paid_order()
+    pending = bayar.create_order()
+    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": f"Basic {PASSWORD}"}):
+        cancel = httpx.post(f"{bayar.url}/api/orders/{pending}/cancel", headers=headers)
+        refund = httpx.post(f"{bayar.url}/api/orders/{paid}/refund", json={}, headers=headers)
+        assert cancel.status_code == 401
+        assert refund.status_code == 401
+    # The admin's session cookie is no substitute for the token either.
+    with admin_client(bayar) as admin:
+        assert admin.post(f"/api/orders/{pending}/cancel").status_code == 401
+    assert bayar.order(paid)["status"] == "paid"
+    assert bayar.order(pending)["status"] == "pending"
+
+
+def test_a_wrong_password_is_refused(anonymous: httpx.Client) -> None:
+    page = anonymous.get("/admin/login")
+    answer = anonymous.post(
+        "/admin/login", data={"password": "guess", "csrf_token": csrf_of(page.text)}
+    )
+    assert answer.status_code == 401
+    assert "Wrong password" in answer.text
+    assert 'name="password"' in answer.text
+    assert anonymous.get("/admin").status_code == 303
+
+
+def test_login_session_cookie_and_logout(bayar: Bayar, anonymous: httpx.Client) -> None:
+    page = anonymous.get("/admin/login?next=/admin/machines")
+    answer = anonymous.post(
+        "/admin/login",
+        data={"password": PASSWORD, "csrf_token": csrf_of(page.text), "next": "/admin/machines"},
+    )
+    assert answer.status_code == 303
+    assert answer.headers["location"] == "/admin/machines"
+    cookie = answer.headers["set-cookie"]
+    assert cookie.startswith("bayar_admin=")
+    attributes = {part.strip().lower() for part in cookie.split(";")[1:]}
+    assert {"path=/admin", "httponly", "samesite=lax", "max-age=28800"} <= attributes
+    assert PASSWORD not in cookie
+    secret = bayar.settings.bayar_var_dir / "session.secret"
+    assert stat.S_IMODE(secret.stat().st_mode) == 0o600
+    assert anonymous.get("/admin").status_code == 200
+
+    home = anonymous.get("/admin")
+    assert "no-store" in home.headers["cache-control"]
+    assert "frame-ancestors 'none'" in home.headers["content-security-policy"]
+    out = anonymous.post("/admin/logout", data={"csrf_token": csrf_of(home.text)})
+    assert out.status_code == 303
+    assert anonymous.get("/admin").status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("target", "lands"),
+    [
+        ("/admin/orders?status=paid", "/admin/orders?status=paid"),
+        ("https://evil.example/admin", "/admin"),
+        ("//evil.example/admin", "/admin"),
+        ("/sandbox/", "/admin"),
+    ],
+)
+def test_login_returns_only_to_admin_pages(
+    anonymous: httpx.Client, target: str, lands: str
+) -> None:
+    page = anonymous.get("/admin/login")
+    answer = anonymous.post(
+        "/admin/login",
+        data={"password": PASSWORD, "csrf_token": csrf_of(page.text), "next": target},
+    )
+    assert answer.headers["location"] == lands
+
+
+def test_posts_need_the_csrf_token(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    for data in ({}, {"csrf_token": ""}, {"csrf_token": "forged"}):
+        answer = admin.post(f"/admin/orders/{order_id}/refund", data=data)
+        assert answer.status_code == 403
+    # A token from another session does not do either.
+    with admin_client(bayar) as other:
+        foreign = csrf_of(other.get("/admin").text)
+    answer = admin.post(f"/admin/orders/{order_id}/refund", data={"csrf_token": foreign})
+    assert answer.status_code == 403
+    assert bayar.order(order_id)["status"] == "paid"
+    # The login form has its token too.
+    with httpx.Client(base_url=bayar.url) as fresh:
+        assert fresh.post("/admin/login", data={"password": PASSWORD}).status_code == 403
+
+
+def test_five_wrong_passwords_lock_the_client_out_for_a_minute(
+    bayar: Bayar, anonymous: httpx.Client
+) -> None:
+    auth = bayar.app.state.admin_auth
+    clock = [1000.0]
+    auth.throttle = Throttle(clock=lambda: clock[0])
+    try:
+
+        def attempt(password: str) -> httpx.Response:
+            token = csrf_of(anonymous.get("/admin/login").text)
+            return anonymous.post("/admin/login", data={"password": password, "csrf_token": token})
+
+        assert [attempt("nope").status_code for _ in range(5)] == [401] * 5
+        locked = attempt(PASSWORD)
+        assert locked.status_code == 429
+        assert "Too many wrong passwords" in locked.text
+        clock[0] += 61
+        assert attempt(PASSWORD).status_code == 303
+    finally:
+        auth.throttle = Throttle()
+
+
+def test_no_password_means_no_admin(tmp_path: Path) -> None:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=tmp_path,
+        bayar_sandbox_retry_jitter=False,
+    )
+    upgrade(settings.database())
+    port = free_port()
+    app = create_app(settings, public_url=f"http://127.0.0.1:{port}", run_worker=False)
+    with LiveServer(app, port) as server, httpx.Client(base_url=server.url) as client:
+        for path in ("/admin", "/admin/login", "/admin/orders"):
+            answer = client.get(path)
+            assert answer.status_code == 503
+            assert "BAYAR_ADMIN_PASSWORD" in answer.text
+        assert client.post("/admin/login", data={"password": ""}).status_code == 503
+    assert not (tmp_path / "session.secret").exists()
+
+
+# -- orders --------------------------------------------------------------------------------------
+
+
+def test_a_partial_then_the_rest_refund_reach_the_sandbox(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = bayar.paid_order("lemon")  # Rp 10.000
+    page = f"/admin/orders/{order_id}"
+    html = admin.get(page).text
+    key = re.search(r'name="refund_key" value="([^"]+)"', html)
+    assert key is not None
+    form = {"amount": "Rp 4.000", "reason": "one was warm", "refund_key": key.group(1)}
+    done = follow(admin, post(admin, f"{page}/refund", form, page))
+    assert flash(done.text) == "Refunded Rp 4.000. The order is now partially refunded."
+    assert bayar.order(order_id)["status"] == "partially_refunded"
+    assert bayar.gateway_status(order_id)["transaction_status"] == "partial_refund"
+    # The same form sent twice (a double click) does not refund twice.
+    again = follow(admin, post(admin, f"{page}/refund", form, page))
+    assert "Refunded Rp 4.000" in flash(again.text)
+    assert [r["amount"] for r in bayar.order(order_id)["refunds"]] == [4000]
+
+    too_much = follow(admin, post(admin, f"{page}/refund", {"amount": "7000"}, page))
+    assert flash(too_much.text).startswith(
+        "Not refunded: the refund amount must be between 1 and 6000"
+    )
+    rest = follow(admin, post(admin, f"{page}/refund", {"amount": ""}, page))
+    assert flash(rest.text) == "Refunded Rp 6.000. The order is now refunded."
+    assert bayar.order(order_id)["status"] == "refunded"
+    assert bayar.gateway_status(order_id)["transaction_status"] == "refund"
+    assert 'data-testid="refund-form"' not in rest.text
+
+
+def test_a_refund_with_a_bad_amount_is_a_message(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    page = f"/admin/orders/{order_id}"
+    for amount in ("ten", "-5", "10,50"):
+        answer = follow(admin, post(admin, f"{page}/refund", {"amount": amount}, page))
+        assert answer.status_code == 200
+        assert "whole rupiah" in flash(answer.text)
+    assert bayar.order(order_id)["status"] == "paid"
+
+
+def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.create_order("teh-manis", 2)
+    page = f"/admin/orders/{order_id}"
+    assert 'data-testid="cancel-form"' in admin.get(page).text
+    done = follow(admin, post(admin, f"{page}/cancel", {}, page))
+    assert "Cancelled" in flash(done.text)
+    assert bayar.order(order_id)["status"] == "cancelled"
+    assert bayar.gateway_status(order_id)["transaction_status"] == "cancel"
+    # Cancelling it again, or a paid order, is refused with the service's words.
+    again = follow(admin, post(admin, f"{page}/cancel", {}, page))
+    assert flash(again.text).startswith("Not cancelled: only a pending order can be cancelled")
+
+
+def test_an_unknown_order_is_a_404_page(admin: httpx.Client) -> None:
+    answer = admin.get("/admin/orders/BYR-nope")
+    assert answer.status_code == 404
+    assert "No such order" in answer.text
+    refund = post(admin, "/admin/orders/BYR-nope/refund", {"amount": ""})
+    assert "no order BYR-nope" in flash(follow(admin, refund).text)
+
+
+def test_the_timeline_has_history_notifications_and_gateway_calls(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = bayar.paid_order()
+    html = admin.get(f"/admin/orders/{order_id}").text
+    kinds = re.findall(r'data-kind="(\w+)"', html)
+    assert {"status", "notification", "gateway"} <= set(kinds)
+    assert "Order created: pending" in html
+    assert "pending → paid" in html
+    assert "✓ signature valid" in html
+    assert "Raw notification" in html
+    assert "&#34;transaction_status&#34;: &#34;settlement&#34;" in html  # pretty-printed, escaped
+    assert "Gateway call: charge" in html
+    assert "Gateway call: status" in html
+
+
+def test_filters(bayar: Bayar, admin: httpx.Client) -> None:
+    paid = bayar.paid_order()
+    pending = bayar.create_order()
+    kiosk = bayar.create_order(machine_id=MACHINE)
+
+    def listed(query: str) -> list[tuple[str, str]]:
+        html = admin.get(f"/admin/orders?{query}").text
+        return re.findall(r'data-order="([^"]+)" data-status="([^"]+)"', html)
+
+    only_paid = listed("status=paid")
+    assert only_paid
+    assert {s for _, s in only_paid} == {"paid"}
+    assert paid in {o for o, _ in only_paid}
+    assert pending not in {o for o, _ in only_paid}
+    assert {o for o, _ in listed(f"machine={MACHINE}")} >= {kiosk}
+    assert paid not in {o for o, _ in listed("channel=kiosk")}
+    assert [o for o, _ in listed(f"q={pending[-6:]}")] == [pending]
+    assert listed("from=2999-01-01") == []
+    assert pending in {o for o, _ in listed("from=2000-01-01&to=2999-12-31")}
+    history = listed("to=2000-01-02")
+    assert history == []
+    odd = admin.get("/admin/orders?status=nonsense&from=yesterday")
+    assert odd.status_code == 200
+    assert "Ignored: unknown status" in odd.text
+
+
+def test_orders_are_paginated(admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(queries, "PAGE_SIZE", 5)  # the seeded history alone makes 13 orders
+    first = admin.get("/admin/orders").text
+    assert "Page 1 of" in first
+    second = admin.get("/admin/orders?page=2").text
+    ids_1 = set(re.findall(r'data-order="([^"]+)"', first))
+    ids_2 = set(re.findall(r'data-order="([^"]+)"', second))
+    assert len(ids_1) == len(ids_2) == 5
+    assert not ids_1 & ids_2
+    assert 'rel="next"' in first
+    assert (
+        'href="/admin/orders?status=paid&amp;page=2"' in admin.get("/admin/orders?status=paid").text
+    )
+
+
+# -- the dashboard ---------------------------------------------------------------------------------
+
+
+def test_the_dashboard_sums_and_charts(bayar: Bayar, admin: httpx.Client) -> None:
+    bayar.paid_order("kopi-susu")
+    html = admin.get("/admin").text
+    assert "Last 30 days" in html
+    assert re.search(r'data-testid="paid-3">Rp [0-9.]+<', html)
+    chart = re.search(r'<svg class="chart".*?</svg>', html, re.S)
+    assert chart is not None
+    days = re.findall(r'<g data-day="([0-9-]+)" data-amount="([0-9]+)">', chart.group(0))
+    assert len(days) == 14
+    assert int(days[-1][1]) >= 12000  # today: at least the Kopi Susu just paid
+    assert int(days[0][1]) == 21000  # 13 days ago: the seeded 3 Cola
+
+
+# -- machines and products -------------------------------------------------------------------------
+
+
+def test_restock_a_slot(bayar: Bayar, admin: httpx.Client) -> None:
+    path = f"/admin/machines/{MACHINE}/slots/B3/restock"
+    done = follow(admin, post(admin, path, {"on_hand": "4"}, "/admin/machines"))
+    assert "slot B3: 4 of 10" in flash(done.text)
+    assert slot_stock(bayar, "B3") == 4
+    filled = follow(admin, post(admin, path, {"on_hand": "1", "fill": "10"}, "/admin/machines"))
+    assert "slot B3: 10 of 10" in flash(filled.text)
+    assert slot_stock(bayar, "B3") == 10
+    over = follow(admin, post(admin, path, {"on_hand": "11"}, "/admin/machines"))
+    assert "between 0 and 10" in flash(over.text)
+    nope = follow(
+        admin, post(admin, f"/admin/machines/{MACHINE}/slots/Z9/restock", {"on_hand": "1"})
+    )
+    assert "has no slot Z9" in flash(nope.text)
+
+
+def test_a_restock_keeps_the_units_open_orders_hold(bayar: Bayar, admin: httpx.Client) -> None:
+    bayar.create_order("lemon", machine_id=MACHINE)  # A2 (no other test sells lemon there)
+    path = f"/admin/machines/{MACHINE}/slots/A2/restock"
+    done = follow(admin, post(admin, path, {"on_hand": "10"}, "/admin/machines"))
+    assert "9 for sale (1 held by open orders)" in flash(done.text)
+    assert slot_stock(bayar, "A2") == 9
+
+
+def slot_stock(bayar: Bayar, code: str) -> int:
+    async def work(db: Database) -> int:
+        async with db.session() as session:
+            slot = (
+                await session.execute(
+                    select(Slot).where(Slot.machine_id == MACHINE, Slot.code == code)
+                )
+            ).scalar_one()
+            return slot.stock
+
+    result: int = bayar.run(work)
+    return result
+
+
+def test_machines_page_shows_presence_and_slots(admin: httpx.Client) -> None:
+    html = admin.get("/admin/machines").text
+    assert 'id="machine-demo-1"' in html
+    assert 'data-testid="offline"' in html  # no kiosk is connected in tests
+    assert html.count("data-slot=") >= 6
+
+
+def test_edit_a_product(bayar: Bayar, admin: httpx.Client) -> None:
+    done = follow(
+        admin,
+        post(
+            admin,
+            "/admin/products/jeruk",
+            {"price": "8.500", "on_hand": "40", "on_hand_was": "50"},
+            "/admin/products",
+        ),
+    )
+    assert flash(done.text) == "Jus Jeruk: Rp 8.500, 40 for sale."
+    products = {p["id"]: p for p in httpx.get(f"{bayar.url}/api/products").json()}
+    assert products["jeruk"]["price"] == 8500
+    assert products["jeruk"]["stock"] == 40
+    # The stock is left alone when it was not changed on the form.
+    follow(
+        admin,
+        post(
+            admin,
+            "/admin/products/jeruk",
+            {"price": "8000", "on_hand": "12", "on_hand_was": "12"},
+            "/admin/products",
+        ),
+    )
+    products = {p["id"]: p for p in httpx.get(f"{bayar.url}/api/products").json()}
+    assert (products["jeruk"]["price"], products["jeruk"]["stock"]) == (8000, 40)
+    bad = follow(admin, post(admin, "/admin/products/jeruk", {"price": "0", "on_hand": "1"}))
+    assert "price must be between" in flash(bad.text)
+
+
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360f8cfc0f01f0005000201a5d6a4f30000000049454e44ae426082"
+)
+
+
+def upload(client: httpx.Client, product: str, name: str, data: bytes, kind: str) -> Any:
+    token = csrf_of(client.get("/admin/products").text)
+    return client.post(
+        f"/admin/products/{product}/picture",
+        data={"csrf_token": token},
+        files={"picture": (name, data, kind)},
+    )
+
+
+def test_upload_a_picture(bayar: Bayar, admin: httpx.Client) -> None:
+    done = follow(admin, upload(admin, "lemon", "lemon.png", PNG, "image/png"))
+    assert flash(done.text) == "New picture for lemon."
+    url = {p["id"]: p for p in httpx.get(f"{bayar.url}/api/products").json()}["lemon"]["image_url"]
+    assert re.fullmatch(r"/media/products/lemon-[0-9a-f]{16}\.png", url)
+    served = httpx.get(f"{bayar.url}{url}")  # public: the shop and kiosks show it
+    assert served.status_code == 200
+    assert served.content == PNG
+    assert served.headers["content-type"] == "image/png"
+    assert "sandbox" in served.headers["content-security-policy"]
+    assert httpx.get(f"{bayar.url}/media/products/..%2fbayar.sqlite3").status_code == 404
+    assert httpx.get(f"{bayar.url}/media/products/session.secret").status_code == 404
+
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 10 10"><circle r="4" cx="5" cy="5"/></svg>'
+    assert "New picture" in flash(
+        follow(admin, upload(admin, "cola", "c.svg", svg, "image/svg+xml")).text
+    )
+
+
+@pytest.mark.parametrize(
+    ("data", "why"),
+    [
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', "<script>"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>', "event handlers"),
+        (b'<svg xmlns="http://www.w3.org/2000/svg"><image href="http://x/y.png"/></svg>', "link"),
+        (b'<!DOCTYPE svg [<!ENTITY a "b">]><svg xmlns="http://www.w3.org/2000/svg"/>', "DOCTYPE"),
+        (b"GIF89a not a picture we take", "not a PNG, JPEG or SVG"),
+        (b"\x89PNG\r\n\x1a\n" + b"0" * (1024 * 1024), "larger than 1 MB"),
+    ],
+)
+def test_pictures_that_are_refused(admin: httpx.Client, data: bytes, why: str) -> None:
+    answer = upload(admin, "cola", "x.svg", data, "image/svg+xml")
+    assert answer.status_code == 303
+    message = flash(admin.get(answer.headers["location"]).text)
+    assert message.startswith("Picture refused")
+    assert why in message
+
+
+def test_an_oversized_form_is_refused_before_it_is_read(admin: httpx.Client) -> None:
+    answer = upload(admin, "cola", "big.png", b"\x89PNG\r\n\x1a\n" + b"0" * 3_000_000, "image/png")
+    assert answer.status_code == 413
+
+
+# -- the manual-refund queue -----------------------------------------------------------------------
+
+
+def test_the_manual_refund_queue(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order("kopi-susu", machine_id=MACHINE)
+    put_in_manual_refund(bayar, order_id)
+    page = admin.get("/admin/refunds/manual").text
+    assert f'data-order="{order_id}"' in page
+    assert "Rp 12.000" in page
+    assert "gateway refused the refund" in page
+    assert 'class="count"' in page  # the nav shows there is something waiting
+
+    done = follow(
+        admin,
+        post(
+            admin,
+            f"/admin/refunds/manual/{order_id}/resolve",
+            {"note": "cash"},
+            "/admin/refunds/manual",
+        ),
+    )
+    assert flash(done.text) == f"{order_id}: Rp 12.000 marked as refunded by hand."
+    assert f'data-order="{order_id}"' not in done.text.split("Recently refunded by hand")[0]
+    order = bayar.order(order_id)
+    assert order["status"] == "refunded"
+    assert [(r["amount"], r["status"]) for r in order["refunds"]] == [(12000, "succeeded")]
+    assert dispense_status(bayar, order_id) == "refunded"
+    again = post(admin, f"/admin/refunds/manual/{order_id}/resolve", {}, "/admin/refunds/manual")
+    assert "not waiting any more" in flash(follow(admin, again).text)
+
+
+def put_in_manual_refund(bayar: Bayar, order_id: str) -> None:
+    """What VendingService does when a dispense failed and the gateway refused the refund."""
+
+    async def work(db: Database) -> None:
+        async with db.session() as session, session.begin():
+            session.add(
+                Dispense(
+                    order_id=order_id,
+                    machine_id=MACHINE,
+                    slot_code="B1",
+                    status="manual_refund",
+                    commands=1,
+                    detail="dispense failed: motor jammed; the gateway refused the refund",
+                )
+            )
+
+    bayar.run(work)
+
+
+def dispense_status(bayar: Bayar, order_id: str) -> str:
+    async def work(db: Database) -> str:
+        async with db.session() as session:
+            found = await session.get(Dispense, order_id)
+            assert found is not None
+            return found.status
+
+    result: str = bayar.run(work)
+    return result
+
+
+def test_a_gateway_outage_is_a_message_and_the_refund_can_be_retried(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = bayar.paid_order("teh-manis")  # Rp 5.000
+    page = f"/admin/orders/{order_id}"
+    faults = f"{bayar.url}/sandbox/_control/faults"
+    httpx.post(faults, json={"kind": "api_error", "count": 1, "status": 503}).raise_for_status()
+    try:
+        failed = follow(admin, post(admin, f"{page}/refund", {"reason": "test outage"}, page))
+    finally:
+        httpx.delete(faults).raise_for_status()
+    assert failed.status_code == 200
+    assert flash(failed.text).startswith("Not refunded: the gateway did not answer")
+    assert bayar.order(order_id)["status"] == "paid"
+    # The unknown refund cannot be doubled by a new one, but can be asked again with its key.
+    assert 'data-testid="refund-form"' not in failed.text
+    retry = re.search(
+        r'data-testid="retry-refund">\s*<input type="hidden" name="csrf_token" value="([^"]+)">\s*'
+        r'<input type="hidden" name="refund_key" value="([^"]+)">',
+        failed.text,
+    )
+    assert retry is not None
+    done = follow(
+        admin,
+        admin.post(
+            f"{page}/refund",
+            data={"csrf_token": retry.group(1), "refund_key": retry.group(2), "amount": "5000"},
+        ),
+    )
+    assert flash(done.text) == "Refunded Rp 5.000. The order is now refunded."
+    assert bayar.gateway_status(order_id)["transaction_status"] == "refund"
+    assert [r["status"] for r in bayar.order(order_id)["refunds"]] == ["succeeded"]

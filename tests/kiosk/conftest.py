@@ -1,0 +1,189 @@
+"""A live bayar (`create_app`, sandbox mounted, worker running) on a free loopback port, for the kiosk
+page in a real browser. Each test gets its own server and database under its tmp_path."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy import update
+
+from bayar.app import create_app
+from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.storage.db import Database
+from bayar.storage.migrate import upgrade
+from bayar.storage.models import Slot
+from bayar.vending.machines import TOKEN_FILE, create_machine
+
+T = TypeVar("T")
+
+
+def in_thread(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(*args)` in a thread of its own: Playwright's sync API runs an event loop in this one,
+    and code that calls `asyncio.run` cannot run inside it."""
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(fn, *args).result(timeout=60)
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (bind to 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class KioskServer:
+    """bayar served by uvicorn in a thread. `start()` again after `stop()` serves the same database
+    on the same port (a server restart, as a kiosk sees it)."""
+
+    def __init__(self, var_dir: Path, *, dispense_timeout: float = 3.0) -> None:
+        self.var_dir = var_dir
+        var_dir.mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.settings = Settings(
+            _env_file=None,  # type: ignore[call-arg]
+            bayar_var_dir=var_dir,
+            bayar_sandbox_retry_jitter=False,
+            bayar_dispense_timeout=dispense_timeout,
+            bayar_worker_interval=0.5,
+        )
+        in_thread(upgrade, self.settings.database())  # alembic runs asyncio.run of its own
+        self.server: uvicorn.Server | None = None
+        self.thread: threading.Thread | None = None
+        self.machine_id = "demo-1"
+        self.token = ""
+
+    # -- lifecycle -------------------------------------------------------------------------------
+
+    def start(self) -> KioskServer:
+        app = create_app(self.settings, public_url=self.url, run_worker=True)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                app, host="127.0.0.1", port=self.port, log_level="warning", lifespan="on"
+            )
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live bayar did not start")
+            time.sleep(0.01)
+        token_file = self.var_dir / TOKEN_FILE
+        while not token_file.is_file():  # the demo machine is made by the app's startup
+            if time.monotonic() > deadline:
+                raise RuntimeError("no demo kiosk token")
+            time.sleep(0.05)
+        self.token = token_file.read_text().strip()
+        return self
+
+    def stop(self) -> None:
+        if self.server is not None and self.thread is not None:
+            self.server.should_exit = True
+            self.thread.join(timeout=15)
+        self.server = None
+        self.thread = None
+
+    # -- helpers for tests -----------------------------------------------------------------------
+
+    def kiosk_url(
+        self, machine_id: str | None = None, token: str | None = None, **query: Any
+    ) -> str:
+        machine_id = machine_id or self.machine_id
+        params = {"token": self.token if token is None else token, **query}
+        return f"{self.url}/kiosk/{machine_id}?" + str(httpx.QueryParams(params))
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        response = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=10)
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def wait_order_status(self, order_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] == status or time.monotonic() > deadline:
+                return order
+            time.sleep(0.1)
+
+    def control(self, order_id: str, action: str) -> dict[str, Any]:
+        """The sandbox's control API: pay, deny, expire or cancel a transaction."""
+        response = httpx.post(
+            f"{self.url}/sandbox/_control/midtrans/{order_id}/{action}", timeout=10
+        )
+        response.raise_for_status()
+        data: dict[str, Any] = response.json()
+        return data
+
+    def gateway_status(self, order_id: str) -> dict[str, Any]:
+        """What the (sandbox) gateway says, through its Midtrans-compatible status API."""
+        response = httpx.get(
+            f"{self.url}/sandbox/midtrans/v2/{order_id}/status",
+            auth=(DEMO_SERVER_KEY, ""),
+            timeout=10,
+        )
+        data: dict[str, Any] = response.json()
+        return data
+
+    def run(self, work: Callable[[Database], Awaitable[T]]) -> T:
+        """Run `work(db)` on a Database of its own, in a thread of its own (Playwright's sync API
+        owns this thread's event loop)."""
+
+        async def main() -> T:
+            db = Database(self.settings.database())
+            try:
+                return await work(db)
+            finally:
+                await db.close()
+
+        return in_thread(lambda: asyncio.run(main()))
+
+    def add_machine(
+        self,
+        machine_id: str,
+        name: str,
+        location: str | None,
+        slots: list[tuple[str, str, int, int]],
+    ) -> str:
+        return self.run(lambda db: create_machine(db, machine_id, name, location, slots))
+
+    def set_stock(self, machine_id: str, slot: str, stock: int) -> None:
+        async def work(db: Database) -> None:
+            async with db.session() as session, session.begin():
+                await session.execute(
+                    update(Slot)
+                    .where(Slot.machine_id == machine_id, Slot.code == slot)
+                    .values(stock=stock)
+                )
+
+        self.run(work)
+
+
+@pytest.fixture
+def kiosk_server_factory(tmp_path: Path) -> Iterator[Callable[..., KioskServer]]:
+    started: list[KioskServer] = []
+
+    def make(**options: Any) -> KioskServer:
+        server = KioskServer(tmp_path / f"var{len(started)}", **options)
+        started.append(server)
+        return server.start()
+
+    yield make
+    for server in started:
+        server.stop()
+
+
+@pytest.fixture
+def kiosk_server(kiosk_server_factory: Callable[..., KioskServer]) -> KioskServer:
+    return kiosk_server_factory()

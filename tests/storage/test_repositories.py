@@ -1,0 +1,252 @@
+"""Storage on SQLite and PostgreSQL: migrations equal the models, and the queries the core relies
+on for its guarantees (no oversell, one inbox row per notification, one claim per due order)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime, timedelta, timezone
+from typing import Any
+
+import pytest
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import func, inspect, select
+from sqlalchemy.exc import StatementError
+
+from bayar.storage import repositories as repo
+from bayar.storage.db import Database
+from bayar.storage.migrate import upgrade
+from bayar.storage.models import Base, Notification, Order, OrderItem, Product
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+
+
+async def _product(db: Database, product_id: str = "cola", stock: int = 5, **values: Any) -> None:
+    async with db.session() as session, session.begin():
+        session.add(
+            Product(
+                id=product_id,
+                name=values.pop("name", product_id.title()),
+                price=values.pop("price", 7000),
+                stock=stock,
+                image_url=None,
+                active=values.pop("active", True),
+                **values,
+            )
+        )
+
+
+async def _order(
+    db: Database, order_id: str, *, status: str = "pending", due: datetime | None
+) -> None:
+    async with db.session() as session, session.begin():
+        session.add(
+            Order(
+                id=order_id,
+                status=status,
+                channel="api",
+                gross_amount=7000,
+                currency="IDR",
+                payment_type="qris",
+                expires_at=NOW + timedelta(minutes=15),
+                next_check_at=due,
+                check_attempts=0,
+                version=1,
+                created_at=NOW,
+                updated_at=NOW,
+            )
+        )
+
+
+async def _stock(db: Database, product_id: str = "cola") -> int:
+    async with db.session() as session:
+        product = await session.get(Product, product_id)
+    assert product is not None
+    return product.stock
+
+
+# -- migrations -------------------------------------------------------------------------------------
+
+
+async def test_the_migrated_schema_equals_the_models(database: Database) -> None:
+    def compare(connection: Any) -> list[Any]:
+        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        return list(compare_metadata(context, Base.metadata))
+
+    async with database.engine.connect() as connection:
+        differences = await connection.run_sync(compare)
+
+    assert differences == []
+
+
+def test_upgrading_an_up_to_date_database_changes_nothing(database_url: str) -> None:
+    upgrade(database_url)  # already at head: a no-op, not an error
+
+    async def tables() -> set[str]:
+        db = Database(database_url)
+        try:
+            async with db.engine.connect() as connection:
+                return set(await connection.run_sync(lambda c: inspect(c).get_table_names()))
+        finally:
+            await db.close()
+
+    found = asyncio.run(tables())
+    assert set(Base.metadata.tables) | {"alembic_version"} == found
+
+
+# -- stock ----------------------------------------------------------------------------------------
+
+
+async def test_concurrent_takes_never_oversell(database: Database) -> None:
+    await _product(database, stock=5)
+
+    async def buy() -> bool:
+        async with database.session() as session, session.begin():
+            return await repo.take_stock(session, "cola", 1) is not None
+
+    results = await asyncio.gather(*(buy() for _ in range(20)))
+
+    assert results.count(True) == 5
+    assert await _stock(database) == 0
+
+
+async def test_take_stock_refuses_too_many_unknown_and_inactive(database: Database) -> None:
+    await _product(database, stock=2)
+    await _product(database, "old", stock=9, active=False)
+
+    async with database.session() as session, session.begin():
+        assert await repo.take_stock(session, "cola", 3) is None
+        assert await repo.take_stock(session, "nope", 1) is None
+        assert await repo.take_stock(session, "old", 1) is None
+        taken = await repo.take_stock(session, "cola", 2)
+
+    assert taken is not None
+    assert (taken.id, taken.price) == ("cola", 7000)
+    assert await _stock(database) == 0
+    assert await _stock(database, "old") == 9
+
+
+async def test_give_back_stock_returns_each_line(database: Database) -> None:
+    await _product(database, stock=1)
+    await _product(database, "lemon", stock=0, price=10000)
+    await _order(database, "o-1", due=None)
+    items = [
+        OrderItem(order_id="o-1", product_id="cola", name="Cola", price=7000, quantity=2),
+        OrderItem(order_id="o-1", product_id="lemon", name="Lemon", price=10000, quantity=3),
+    ]
+    async with database.session() as session, session.begin():
+        session.add_all(items)
+
+    async with database.session() as session, session.begin():
+        order = await session.get(Order, "o-1")
+        assert order is not None
+        await repo.give_back_stock(session, order, await repo.items_of(session, "o-1"))
+
+    assert (await _stock(database), await _stock(database, "lemon")) == (3, 3)
+
+
+# -- the inbox -------------------------------------------------------------------------------------
+
+
+def _notification(key: str) -> dict[str, Any]:
+    return {
+        "dedupe_key": key,
+        "order_id": "o-1",
+        "transaction_status": "settlement",
+        "body": '{"order_id": "o-1"}',
+        "headers": {"user-agent": "Veritrans"},
+        "signature_valid": True,
+        "outcome": "received",
+        "received_at": NOW,
+    }
+
+
+async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> None:
+    async def insert(key: str) -> int | None:
+        async with database.session() as session, session.begin():
+            return await repo.insert_notification(session, _notification(key))
+
+    ids = await asyncio.gather(*(insert("same") for _ in range(5)))
+    other = await insert("other")
+
+    assert len([i for i in ids if i is not None]) == 1
+    assert other is not None
+    assert other not in ids
+    async with database.session() as session:
+        count = (await session.execute(select(func.count()).select_from(Notification))).scalar()
+        assert await repo.notification_outcome(session, "same") == "received"
+    assert count == 2
+
+
+# -- claiming due orders ---------------------------------------------------------------------------
+
+
+async def test_claim_takes_only_due_open_orders_and_leases_them(database: Database) -> None:
+    await _order(database, "due-1", due=NOW - timedelta(seconds=5))
+    await _order(database, "due-2", due=NOW, status="review")
+    await _order(database, "later", due=NOW + timedelta(seconds=5))
+    await _order(database, "paid", due=NOW - timedelta(seconds=5), status="paid")
+    await _order(database, "never", due=None)
+    lease = timedelta(seconds=60)
+
+    async with database.session() as session, session.begin():
+        claimed = await repo.claim_due_orders(session, NOW, lease, 10)
+
+    assert claimed == ["due-1", "due-2"]  # oldest check first
+    async with database.session() as session:
+        for order_id in claimed:
+            order = await session.get(Order, order_id)
+            assert order is not None
+            assert (order.next_check_at, order.check_attempts) == (NOW + lease, 1)
+    async with database.session() as session, session.begin():
+        assert await repo.claim_due_orders(session, NOW, lease, 10) == []
+
+
+async def test_concurrent_claims_never_take_the_same_order(database: Database) -> None:
+    for n in range(8):
+        await _order(database, f"o-{n}", due=NOW - timedelta(seconds=n))
+
+    async def claim() -> list[str]:
+        async with database.session() as session, session.begin():
+            ids = await repo.claim_due_orders(session, NOW, timedelta(seconds=60), 3)
+            await asyncio.sleep(0.05)  # hold the claim open while the others try
+            return ids
+
+    claims = await asyncio.gather(*(claim() for _ in range(4)))
+
+    claimed = [order_id for ids in claims for order_id in ids]
+    assert len(claimed) == len(set(claimed)) == 8
+
+
+async def test_lock_order_of_an_unknown_order_is_none(database: Database) -> None:
+    async with database.session() as session, session.begin():
+        assert await repo.lock_order(session, "nope") is None
+
+
+async def test_count_by_status(database: Database) -> None:
+    for n, status in enumerate(["pending", "paid", "paid", "expired"]):
+        await _order(database, f"o-{n}", status=status, due=None)
+
+    async with database.session() as session:
+        assert await repo.count_by_status(session) == {"pending": 1, "paid": 2, "expired": 1}
+
+
+# -- times ----------------------------------------------------------------------------------------
+
+
+async def test_times_are_stored_in_utc_and_read_back_aware(database: Database) -> None:
+    wib = timezone(timedelta(hours=7))
+    await _order(database, "o-1", due=datetime(2026, 5, 1, 19, 0, tzinfo=wib))
+
+    async with database.session() as session:
+        order = await session.get(Order, "o-1")
+
+    assert order is not None
+    assert order.next_check_at is not None
+    assert order.next_check_at == NOW
+    assert order.next_check_at.utcoffset() == timedelta(0)
+
+
+async def test_a_naive_time_is_refused(database: Database) -> None:
+    with pytest.raises(StatementError, match="naive datetime"):
+        await _order(database, "o-1", due=datetime(2026, 5, 1, 12, 0))

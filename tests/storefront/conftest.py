@@ -1,0 +1,124 @@
+"""The whole application as `bayar up` runs it (sandbox at /sandbox, worker, demo catalog), served
+by uvicorn in a thread on a free loopback port, for the storefront's HTTP and browser tests."""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import uvicorn
+
+from bayar.app import create_app
+from bayar.config import Settings
+from bayar.storage.migrate import upgrade
+
+
+class LiveServer:
+    """An ASGI app served by uvicorn in a thread, on the given loopback port."""
+
+    def __init__(self, app: Any, port: int) -> None:
+        self.port = port
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+@dataclass
+class Shop:
+    """The running application: its URL and its SQLite database file."""
+
+    url: str
+    settings: Settings
+    database: Path
+
+    @property
+    def control(self) -> str:
+        return f"{self.url}/sandbox/_control/midtrans"
+
+    def sql(self, query: str, *args: Any) -> list[tuple[Any, ...]]:
+        """Read or change the app's database directly (stock of a product, counting orders)."""
+        with contextlib.closing(sqlite3.connect(self.database, timeout=10)) as db, db:
+            rows = db.execute(query, args).fetchall()
+        return rows
+
+    def order_count(self) -> int:
+        count: int = self.sql("SELECT count(*) FROM orders")[0][0]
+        return count
+
+    def create(self, **body: Any) -> dict[str, Any]:
+        """An order made through the public API, as another front end would."""
+        body.setdefault("items", [{"product_id": "air-mineral", "quantity": 1}])
+        answer = httpx.post(f"{self.url}/api/payments/create-transaction", json=body, timeout=15)
+        assert answer.status_code == 201, answer.text
+        created: dict[str, Any] = answer.json()
+        return created
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=10)
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def wait_status(self, order_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            order = self.order(order_id)
+            if order["status"] == status or time.monotonic() > deadline:
+                assert order["status"] == status, order
+                return order
+            time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    var = tmp_path_factory.mktemp("shop-var")
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=var,
+        bayar_sandbox_retry_jitter=False,
+        bayar_worker_interval=0.5,
+    )
+    upgrade(settings.database())
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    app = create_app(settings, public_url=url, run_worker=True)
+    with LiveServer(app, port):
+        deadline = time.monotonic() + 15
+        while not httpx.get(f"{url}/api/products", timeout=5).json():  # seeded on start
+            assert time.monotonic() < deadline, "the demo catalog was not seeded"
+            time.sleep(0.05)
+        yield Shop(url=url, settings=settings, database=var / "bayar.sqlite3")

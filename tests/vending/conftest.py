@@ -1,0 +1,455 @@
+"""A live bayar (create_app served by uvicorn in a thread) and kiosk clients over real WebSockets.
+
+- `start_app(**settings)` builds and starts an app on a free loopback port: SQLite (a copy of a
+  migrated template) unless `database_url` is given, in-process bus unless `redis_url` is given,
+  its sandbox mounted at /sandbox and the worker running (unless `run_worker=False`).
+  `app` is one with the defaults.
+- `LiveApp.run(coro)` runs a coroutine on the server's own event loop (its database, its services).
+- `kiosk(live, machine_id, token)` opens `/ws/kiosk/{machine_id}`; a background reader keeps every
+  frame, so a test can wait for an event and count what a connection received over its lifetime.
+
+Test modules cannot import this file: everything is handed out through fixtures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import contextlib
+import json
+import os
+import secrets
+import shutil
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from sqlalchemy.engine import make_url
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
+
+from bayar.app import create_app
+from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.storage.migrate import upgrade
+from bayar.vending.machines import TOKEN_FILE
+
+T = TypeVar("T")
+WAIT = 5.0  # seconds any event may take to reach a kiosk
+DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
+DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def postgres_admin_url() -> str:
+    return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
+
+
+def redis_base_url() -> str:
+    return os.environ.get("BAYAR_TEST_REDIS_URL") or DEFAULT_REDIS_URL
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+# -- the live application ---------------------------------------------------------------------------
+
+
+class LiveApp:
+    """create_app(settings) served by uvicorn on its own event loop, in a daemon thread."""
+
+    def __init__(self, settings: Settings, *, run_worker: bool = True, seed: bool = True) -> None:
+        self.settings = settings
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.app = create_app(settings, public_url=self.url, run_worker=run_worker, seed=seed)
+        self.server = uvicorn.Server(
+            uvicorn.Config(
+                self.app,
+                host="127.0.0.1",
+                port=self.port,
+                log_level="warning",
+                lifespan="on",
+                loop="asyncio",
+                ws_ping_interval=None,
+            )
+        )
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self._serve, daemon=True, name=f"bayar-{self.port}")
+
+    def _serve(self) -> None:
+        asyncio.set_event_loop(self.loop)
+        try:
+            self.loop.run_until_complete(self.server.serve())
+        finally:
+            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
+            self.loop.close()
+
+    def start(self) -> LiveApp:
+        self.thread.start()
+        deadline = time.monotonic() + 15
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError(f"bayar did not start on {self.url}")
+            time.sleep(0.01)
+        return self
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+    # -- what tests use ---------------------------------------------------------------------------
+
+    @property
+    def context(self) -> Any:
+        return self.app.state.context
+
+    @property
+    def ws_base(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def sandbox(self) -> str:
+        return f"{self.url}/sandbox"
+
+    @property
+    def demo_token(self) -> str:
+        return (self.settings.bayar_var_dir / TOKEN_FILE).read_text().strip()
+
+    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop)
+
+    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run `coro` on the server's loop (where its database engine and services live)."""
+        return await asyncio.wrap_future(self.submit(coro))
+
+
+def base_settings(var_dir: Path, **overrides: Any) -> Settings:
+    values: dict[str, Any] = {
+        "bayar_var_dir": var_dir,
+        "database_url": f"sqlite:///{(var_dir / 'bayar.sqlite3').as_posix()}",
+        "redis_url": None,
+        "bayar_sandbox": True,
+        "midtrans_server_key": None,
+        "midtrans_client_key": None,
+        "bayar_public_url": None,
+        "bayar_confirm_paid": True,
+        "bayar_sandbox_state_file": ":memory:",
+        "bayar_sandbox_notification_url": None,
+        "bayar_sandbox_time_scale": 1.0,
+        "bayar_sandbox_retry_jitter": False,
+        "bayar_sandbox_notification_timeout": 5.0,
+        "bayar_dispense_timeout": 1.0,
+        "bayar_worker_interval": 0.2,
+    }
+    values.update(overrides)
+    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A migrated SQLite file, copied for each app (cheaper than migrating each time)."""
+    path = tmp_path_factory.mktemp("vending-template") / "bayar.sqlite3"
+    upgrade(f"sqlite:///{path.as_posix()}")
+    return path
+
+
+StartApp = Callable[..., LiveApp]
+
+
+@pytest.fixture
+def start_app(tmp_path: Path, sqlite_template: Path) -> Iterator[StartApp]:
+    """Start a live app: `start_app(run_worker=..., seed=..., var_dir=..., **settings)`."""
+    started: list[LiveApp] = []
+
+    def start(
+        *, run_worker: bool = True, seed: bool = True, var_dir: Path | None = None, **overrides: Any
+    ) -> LiveApp:
+        var = var_dir or tmp_path / f"var{len(started)}"
+        var.mkdir(parents=True, exist_ok=True)
+        if "database_url" not in overrides:
+            target = var / "bayar.sqlite3"
+            if not target.exists():
+                shutil.copyfile(sqlite_template, target)
+        # else: the caller's database is migrated already (fresh_postgres does it, outside a loop)
+        live = LiveApp(base_settings(var, **overrides), run_worker=run_worker, seed=seed)
+        started.append(live)
+        return live.start()
+
+    yield start
+    for live in reversed(started):
+        live.stop()
+
+
+@pytest.fixture
+def app(start_app: StartApp) -> LiveApp:
+    return start_app()
+
+
+@pytest.fixture
+async def http(app: LiveApp) -> AsyncIterator[httpx.AsyncClient]:
+    async with httpx.AsyncClient(base_url=app.url, timeout=10) as client:
+        yield client
+
+
+@pytest.fixture
+async def http_for() -> AsyncIterator[Callable[[LiveApp], Awaitable[httpx.AsyncClient]]]:
+    """`await http_for(live)`: an httpx client on another live app, closed after the test."""
+    clients: list[httpx.AsyncClient] = []
+
+    async def open_client(live: LiveApp) -> httpx.AsyncClient:
+        client = httpx.AsyncClient(base_url=live.url, timeout=10)
+        clients.append(client)
+        return client
+
+    yield open_client
+    for client in clients:
+        await client.aclose()
+
+
+# -- kiosk clients ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Kiosk:
+    """One kiosk connection: every frame it received, in order, kept by a background reader."""
+
+    ws: ClientConnection
+    frames: list[dict[str, Any]] = field(default_factory=list)
+    cursor: int = 0
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int | None = None
+    _arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    _reader: asyncio.Task[None] | None = None
+
+    def start(self) -> Kiosk:
+        self._reader = asyncio.create_task(self._read())
+        return self
+
+    async def _read(self) -> None:
+        try:
+            async for raw in self.ws:
+                self.frames.append(json.loads(raw))
+                self._arrived.set()
+        except ConnectionClosed:
+            pass
+        finally:
+            self.close_code = self.ws.close_code
+            self.closed.set()
+            self._arrived.set()
+
+    async def send(self, event: str, values: dict[str, Any] | None = None) -> None:
+        await self.ws.send(json.dumps({"event": event, "values": values or {}}))
+
+    async def send_raw(self, text: str) -> None:
+        await self.ws.send(text)
+
+    async def expect(
+        self,
+        event: str,
+        within: float = WAIT,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+    ) -> dict[str, Any]:
+        """The values of the next `event` frame after the cursor (frames before it are skipped,
+        but stay in `frames`); the cursor moves past it."""
+        deadline = time.monotonic() + within
+        while True:
+            for index in range(self.cursor, len(self.frames)):
+                frame = self.frames[index]
+                if frame["event"] == event and (where is None or where(frame["values"])):
+                    self.cursor = index + 1
+                    values: dict[str, Any] = frame["values"]
+                    return values
+            left = deadline - time.monotonic()
+            if left <= 0 or self.closed.is_set():
+                seen = [f["event"] for f in self.frames[self.cursor :]]
+                raise AssertionError(
+                    f"no {event} within {within}s (after the cursor: {seen}; "
+                    f"closed: {self.closed.is_set()}, code {self.close_code})"
+                )
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), timeout=left)
+
+    async def ask(self, event: str, values: dict[str, Any] | None = None, answer: str = "") -> Any:
+        """Send a frame and wait for its answer (by default the same event name)."""
+        self.cursor = len(self.frames)
+        await self.send(event, values)
+        return await self.expect(answer or event)
+
+    def count(self, event: str, order_id: str | None = None) -> int:
+        return sum(
+            1
+            for f in self.frames
+            if f["event"] == event and (order_id is None or f["values"].get("order_id") == order_id)
+        )
+
+    def events(self) -> list[str]:
+        return [f["event"] for f in self.frames]
+
+    async def settle(self, seconds: float = 0.5) -> None:
+        """Give stray frames (duplicates, late announcements) time to arrive."""
+        await asyncio.sleep(seconds)
+
+    async def close(self) -> None:
+        await self.ws.close()
+        if self._reader is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._reader, timeout=5)
+
+
+ConnectKiosk = Callable[..., Awaitable[Kiosk]]
+
+
+@pytest.fixture
+async def kiosk() -> AsyncIterator[ConnectKiosk]:
+    """`await kiosk(live, machine_id="demo-1", token=None)`: a connected Kiosk (its STATE is the
+    first frame; `expect("STATE")` reads it). token=None: the demo machine's token."""
+    opened: list[Kiosk] = []
+
+    async def open_kiosk(
+        live: LiveApp, machine_id: str = "demo-1", token: str | None = None
+    ) -> Kiosk:
+        secret = live.demo_token if token is None else token
+        ws = await connect(
+            f"{live.ws_base}/ws/kiosk/{machine_id}?token={secret}",
+            open_timeout=5,
+            ping_interval=None,
+        )
+        client = Kiosk(ws).start()
+        opened.append(client)
+        return client
+
+    yield open_kiosk
+    for client in opened:
+        await client.close()
+
+
+# -- the sandbox and the database ----------------------------------------------------------------
+
+
+class Sandbox:
+    """The live app's sandbox: settle transactions, arm faults, read what it knows."""
+
+    def __init__(self, client: httpx.AsyncClient, root: str) -> None:
+        self.client = client
+        self.root = root
+
+    async def act(self, order_id: str, action: str) -> dict[str, Any]:
+        response = await self.client.post(f"{self.root}/_control/midtrans/{order_id}/{action}")
+        response.raise_for_status()
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def fault(self, kind: str, **values: Any) -> None:
+        response = await self.client.post(
+            f"{self.root}/_control/faults", json={"kind": kind, **values}
+        )
+        response.raise_for_status()
+
+    async def clear_faults(self) -> None:
+        (await self.client.delete(f"{self.root}/_control/faults")).raise_for_status()
+
+    async def status(self, order_id: str) -> dict[str, Any]:
+        """GET /v2/{order_id}/status as a merchant calls it (Basic auth with the server key)."""
+        response = await self.client.get(
+            f"{self.root}/midtrans/v2/{order_id}/status", auth=(DEMO_SERVER_KEY, "")
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def refund(self, order_id: str, refund_key: str) -> dict[str, Any]:
+        response = await self.client.post(
+            f"{self.root}/midtrans/v2/{order_id}/refund",
+            auth=(DEMO_SERVER_KEY, ""),
+            json={"refund_key": refund_key, "reason": "refunded by staff at the gateway"},
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def notifications(self, order_id: str) -> list[dict[str, Any]]:
+        response = await self.client.get(f"{self.root}/_control/midtrans/{order_id}/notifications")
+        response.raise_for_status()
+        body: list[dict[str, Any]] = response.json()
+        return body
+
+    async def set_notification_url(self, url: str | None) -> None:
+        response = await self.client.put(
+            f"{self.root}/_control/config", json={"notification_url": url}
+        )
+        response.raise_for_status()
+
+
+@pytest.fixture
+def sandbox(app: LiveApp, http: httpx.AsyncClient) -> Sandbox:
+    return Sandbox(http, app.sandbox)
+
+
+@pytest.fixture
+def sandbox_of() -> Callable[[httpx.AsyncClient, LiveApp], Sandbox]:
+    """The Sandbox helper for another live app (tests that start their own)."""
+    return lambda client, live: Sandbox(client, live.sandbox)
+
+
+async def eventually(
+    check: Callable[[], Awaitable[bool]], within: float = WAIT, what: str = "condition"
+) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what} not reached within {within}s")
+        await asyncio.sleep(0.05)
+
+
+@pytest.fixture
+def wait_until() -> Callable[..., Awaitable[None]]:
+    """`await wait_until(async_check, within=5, what="...")`: poll until the check is true."""
+    return eventually
+
+
+# -- PostgreSQL -------------------------------------------------------------------------------------
+
+
+async def _admin_sql(statement: str) -> None:
+    connection = await asyncpg.connect(postgres_admin_url())
+    try:
+        await connection.execute(statement)
+    finally:
+        await connection.close()
+
+
+@pytest.fixture
+def fresh_postgres() -> Iterator[str]:
+    """A new `bayar_vending_<random>` database, migrated and empty; dropped after the test."""
+    name = f"bayar_vending_{secrets.token_hex(5)}"
+    asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
+    try:
+        url = make_url(postgres_admin_url()).set(database=name).render_as_string(False)
+        upgrade(url)
+        yield url
+    finally:
+        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+
+
+@pytest.fixture
+def redis_url() -> str:
+    return redis_base_url()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_settings(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings overrides for start_app: {} (SQLite), or a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return {}
+    url: str = request.getfixturevalue("fresh_postgres")
+    return {"database_url": url}
