@@ -68,7 +68,9 @@ def create_app(
     )
     context = build_context(settings, base_url=base, transport=loopback, now=now)
     worker = (
-        Worker(context.payments, interval=settings.bayar_worker_interval) if run_worker else None
+        Worker(context.payments, context.vending, interval=settings.bayar_worker_interval)
+        if run_worker
+        else None
     )
     db, bus = context.db, context.bus
 
@@ -166,8 +168,7 @@ def build_context(
         core_base_url=core_url,
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
-        transport=transport,
-        observer=metrics.observe_gateway,
+        transport=transport,  # calls are timed by PaymentsService._call, once each
     )
     payments = PaymentsService(
         db,

@@ -46,8 +46,8 @@ class Settings(BaseSettings):
     bayar_reconcile_first_check: float = (
         10.0  # seconds after creation before the first status check
     )
-    bayar_cors_origins: str = ""
-    bayar_dispense_timeout: float = 30.0  # seconds a kiosk has to acknowledge a dispense  # comma-separated origins allowed to call the API from a browser
+    bayar_cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
+    bayar_dispense_timeout: float = 30.0  # seconds a kiosk has to acknowledge a dispense
 
     # Sandbox behaviour.
     bayar_sandbox_state_file: Path | None = (

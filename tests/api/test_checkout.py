@@ -8,7 +8,6 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import pytest
 from sqlalchemy import select
 
 from bayar.storage.models import Order, Payment
@@ -237,11 +236,6 @@ async def test_gateway_rejection_answers_502_and_releases_the_reservation(bayar:
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a cart totalling Rp 0 crashes create-transaction with a 500 and keeps its stock "
-    "reserved: the adapter's wire._common raises ValueError after the reservation is committed",
-)
 async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar: Any) -> None:
     await bayar.set_stock("jeruk", 5, price=0)
 

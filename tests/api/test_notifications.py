@@ -109,13 +109,6 @@ async def test_a_challenged_card_payment_approved_at_the_gateway_becomes_paid(ba
     ]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a declined card attempt on a Snap page fails the whole order (pending + "
-    "payment_denied -> failed, final, stock released), but Snap lets the customer retry with "
-    "another card: that payment is captured and bayar only records 'paid after the order was "
-    "failed: refund it' (payments/states.py TRANSITIONS, payments/service.py _apply_in)",
-)
 async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bayar: Any) -> None:
     before = await bayar.stock("cola")
     answer = await bayar.create(("cola", 1), payment_type="snap")

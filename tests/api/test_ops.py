@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
-
 from bayar.storage.db import Database
 
 
@@ -65,12 +63,6 @@ async def test_metrics_count_orders_by_status_and_notifications(bayar: Any) -> N
     assert pending  # still pending: counted above
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: every gateway call is observed twice in bayar_gateway_call_seconds: by the "
-    "adapter's observer (app.build_context passes observer=metrics.observe_gateway) and again "
-    "by PaymentsService._call",
-)
 async def test_metrics_observe_each_gateway_call_once(bayar: Any) -> None:
     for _ in range(3):
         await bayar.create_order(("cola", 1))

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import pytest
 from sqlalchemy import func, select
 
 from bayar.storage.models import Dispense, Notification, OrderEvent, Refund
@@ -110,12 +109,6 @@ async def test_failed_dispense_is_refunded_in_full(app, kiosk, sandbox, http):
     assert k.count("REFUNDED") == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: create_app (src/bayar/app.py:71) builds Worker(context.payments, ...) without "
-    "context.vending, so the worker never runs VendingService.sweep: unacknowledged dispenses "
-    "are never refunded under `bayar up`/create_app (cli.py's `bayar worker` passes it)",
-)
 async def test_unacknowledged_dispense_is_refunded_by_the_worker(app, kiosk, sandbox, http):
     # app: bayar_dispense_timeout=1.0, bayar_worker_interval=0.2
     k = await kiosk(app)
@@ -129,7 +122,7 @@ async def test_unacknowledged_dispense_is_refunded_by_the_worker(app, kiosk, san
 async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_changes_nothing(
     db_settings, start_app, kiosk, sandbox_of, http_for
 ):
-    # The sweep is called by hand here (the worker does not run it: see the xfail above).
+    # The sweep is called by hand here, so the late result races nothing.
     app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
@@ -159,6 +152,31 @@ async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_change
     assert len(await refunds(app, order_id)) == 1
     assert len((await sandbox.status(order_id)).get("refunds", [])) == 1
     assert await sweep(app) == 0  # nothing left to do
+
+
+async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep(
+    db_settings, start_app, kiosk, sandbox_of, http_for
+):
+    """The process stopped between marking the dispense failed and refunding it."""
+    app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
+    http = await http_for(app)
+    sandbox = sandbox_of(http, app)
+    k = await kiosk(app)
+    order_id = (await paid_and_commanded(k, sandbox))["order_id"]
+
+    async def mark_failed() -> None:
+        async with app.context.db.session() as session, session.begin():
+            row = await session.get(Dispense, order_id)
+            row.status, row.finished_at = "failed", app.context.payments.now()
+
+    await app.run(mark_failed())
+    assert await sweep(app) == 0  # it may still be refunding in another process
+    await asyncio.sleep(1.1)
+    assert await sweep(app) == 1
+    assert await dispense_status(app, order_id) == "refunded"
+    assert await order_status(http, order_id) == "refunded"
+    assert [r["key"] for r in await refunds(app, order_id)] == [f"dispense-{order_id}"]
+    assert await sweep(app) == 0
 
 
 # -- exactly once ---------------------------------------------------------------------------------

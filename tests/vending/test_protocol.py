@@ -7,7 +7,6 @@ import re
 import xml.etree.ElementTree as ET
 from typing import Any
 
-import pytest
 import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select, update
@@ -234,12 +233,6 @@ async def test_cancel_releases_the_reservation(app, kiosk, http):
     assert stock_of(state["menu"], "kopi-susu") == 10
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CANCEL is answered ORDER_CANCELLED twice: src/bayar/kiosk/hub.py:146 sends it, "
-    "and the relay (_forward, hub.py:201) sends it again for the bus message of the same "
-    "cancellation",
-)
 async def test_cancel_is_answered_once(app, kiosk):
     k = await kiosk(app)
     await k.expect("STATE")
@@ -256,12 +249,6 @@ async def test_cancel_of_an_unknown_order(app, kiosk):
     assert error["code"] == "not_found"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: CANCEL of an order paid meanwhile (webhook not in yet) answers ERROR "
-    "not_allowed (PaymentsService.cancel raises NotAllowed, service.py:629, caught in hub.py "
-    "_read) besides PAYMENT_SUCCESS; PROTOCOL.md says the answer is PAYMENT_SUCCESS",
-)
 async def test_cancel_of_an_order_paid_meanwhile_answers_payment_success(app, kiosk, sandbox):
     k = await kiosk(app)
     await k.expect("STATE")

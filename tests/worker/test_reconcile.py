@@ -137,12 +137,6 @@ async def test_a_gateway_error_during_reconciliation_defers_never_fails(bayar: A
     assert [(a.order_id, a.after) for a in applied] == [(order_id, Status.PAID)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: an open order past its expiry that the gateway will not expire (here: a card "
-    "payment in fraud review) is rescheduled to `now` (PaymentsService._schedule_next_check caps "
-    "next_check_at at max(expires_at, now)), so every worker pass calls expire + status again",
-)
 async def test_an_order_the_gateway_will_not_expire_is_asked_with_backoff(bayar: Any) -> None:
     answer = await bayar.create(("cola", 1), payment_type="snap")
     order_id = answer.json()["order_id"]
@@ -203,12 +197,6 @@ async def test_a_gateway_hang_during_create_leaves_the_order_pending(start_bayar
         assert "timed out" in (calls[0].detail or "")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: in-process, the sandbox's api_hang never takes effect: the adapter's timeout "
-    "cancels the ASGI call and the sandbox handler with it (sandbox/midtrans.py api_call), so the "
-    "transaction is never created and there is nothing to pay or reconcile",
-)
 async def test_a_gateway_hang_during_create_is_settled_by_reconciliation(
     start_bayar: Any,
 ) -> None:

@@ -13,14 +13,14 @@ from bayar.context import AppContext, context_of
 bearer = HTTPBearer(auto_error=False, description="BAYAR_ADMIN_TOKEN")
 
 
-def context(request: Request) -> AppContext:
+async def context(request: Request) -> AppContext:
     return context_of(request)
 
 
 Context = Annotated[AppContext, Depends(context)]
 
 
-def require_admin(
+async def require_admin(
     ctx: Context, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(bearer)]
 ) -> None:
     expected = ctx.settings.bayar_admin_token

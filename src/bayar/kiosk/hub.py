@@ -19,7 +19,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bayar.context import AppContext
 from bayar.kiosk import messages
-from bayar.payments.errors import PaymentError
+from bayar.payments.errors import NotAllowed, PaymentError
 from bayar.vending.machines import authenticate
 from bayar.vending.service import VendingService
 
@@ -141,9 +141,7 @@ class Connection:
             else:
                 await self.send_state(resend_dispense=False)
         elif event == "CANCEL":
-            order_id = str(values.get("order_id", ""))
-            await self.vending.cancel(self.machine_id, order_id)
-            await self.send("ORDER_CANCELLED", {"order_id": order_id})
+            await self._cancel(str(values.get("order_id", "")))
         elif event == "DISPENSE_RESULT":
             await self.vending.dispense_result(
                 self.machine_id,
@@ -153,6 +151,23 @@ class Connection:
             )
         else:
             await self.send("ERROR", {"code": "invalid", "message": f"unknown event {event!r}"})
+
+    async def _cancel(self, order_id: str) -> None:
+        """A cancellation is announced by the relay (one frame, whichever process cancelled)."""
+        try:
+            # Whoever moved the order to cancelled (this call, or its webhook first) published it.
+            await self.vending.cancel(self.machine_id, order_id)
+        except NotAllowed:
+            view = await self.vending.order_view(order_id)
+            if view is None or view.get("machine_id") != self.machine_id:
+                raise
+            status = view["status"]
+            if status in ("paid", "fulfilled"):
+                return  # paid meanwhile: the relay sends PAYMENT_SUCCESS and the dispense
+            if status not in FAILED_EVENTS:
+                raise
+            event, reason = FAILED_EVENTS[status]
+            await self.send(event, {"order_id": order_id} | ({"reason": reason} if reason else {}))
 
     # -- to the kiosk ----------------------------------------------------------------------------
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from datetime import datetime
 from typing import Any
@@ -23,6 +24,7 @@ def _encode(value: object) -> object:
     raise TypeError(type(value).__name__)
 
 
+@functools.lru_cache(maxsize=512)  # a reconnect or a fan-out draws the same payload again
 def qr_svg(payload: str) -> str:
     """The QRIS payload drawn by bayar (not the gateway's image), as inline SVG."""
     return str(

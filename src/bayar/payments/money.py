@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import re
 from decimal import Decimal, InvalidOperation
+
+AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
 
 class MoneyError(ValueError):
@@ -17,11 +20,14 @@ def parse_rupiah(value: object) -> int:
         return value
     if not isinstance(value, str):
         raise MoneyError(f"not an amount: {value!r}")
+    text = value.strip()
+    if not AMOUNT.fullmatch(text):  # no sign, exponent or digit separators: no gateway sends them
+        raise MoneyError(f"not an amount: {value!r}")
     try:
-        amount = Decimal(value.strip())
+        amount = Decimal(text)
     except InvalidOperation:
         raise MoneyError(f"not an amount: {value!r}") from None
-    if not amount.is_finite() or amount != amount.to_integral_value():
+    if amount != amount.to_integral_value():
         raise MoneyError(f"not a whole rupiah amount: {value!r}")
     return int(amount)
 

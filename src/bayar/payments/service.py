@@ -210,6 +210,9 @@ class PaymentsService:
                         quantity=wanted,
                     )
                 )
+            gross_amount = sum(i.price * i.quantity for i in lines)
+            if gross_amount < 1:  # raised inside the transaction: the stock taken goes back
+                raise InvalidRequest("this cart totals Rp 0: there is nothing to pay")
             window = PAYMENT_WINDOW.get(checkout.payment_type, DEFAULT_WINDOW)
             customer = checkout.customer
             order = Order(
@@ -219,7 +222,7 @@ class PaymentsService:
                 if checkout.machine_id
                 else ("shop" if checkout.finish_url else "api"),
                 machine_id=checkout.machine_id,
-                gross_amount=sum(i.price * i.quantity for i in lines),
+                gross_amount=gross_amount,
                 currency="IDR",
                 payment_type=checkout.payment_type,
                 customer=None
@@ -389,6 +392,20 @@ class PaymentsService:
             await self.publish(applied)
         return applied
 
+    @staticmethod
+    def _retry_allowed(
+        order: Order, before: Status, event: Event, status: GatewayStatus | None, now: datetime
+    ) -> bool:
+        """Snap lets a customer whose card was declined try another card until the order expires."""
+        return (
+            event == Event.PAYMENT_DENIED
+            and before == Status.PENDING
+            and status is not None
+            and status.payment_type == "credit_card"
+            and order.payment_type == "snap"
+            and now < order.expires_at
+        )
+
     async def _apply_in(
         self,
         session: AsyncSession,
@@ -429,6 +446,21 @@ class PaymentsService:
                 note=problem,
                 mismatch=status is not None and self.mismatch(order, status) is not None,
             )
+        if self._retry_allowed(order, before, event, status, now):
+            note = "a declined attempt: the customer may pay another way on the Snap page"
+            session.add(
+                OrderEvent(
+                    order_id=order_id,
+                    from_status=before.value,
+                    to_status=before.value,
+                    event=event.value,
+                    source=source,
+                    ignored=True,
+                    note=note,
+                    at=now,
+                )
+            )
+            return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = machine.apply(before, event)
         late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED
         if status is not None and (not outcome.ignored or late_payment):
@@ -494,14 +526,20 @@ class PaymentsService:
         payment = await repo.payment_of(session, order.id)
         if payment is None:
             return
-        payment.status = status.transaction_status
-        payment.fraud_status = status.fraud_status
-        payment.transaction_id = status.transaction_id or payment.transaction_id
-        payment.payment_type = status.payment_type or payment.payment_type
-        payment.refunded_amount = max(payment.refunded_amount, status.refunded_amount)
+        changes: dict[str, Any] = {
+            "status": status.transaction_status,
+            "fraud_status": status.fraud_status,
+            "transaction_id": status.transaction_id or payment.transaction_id,
+            "payment_type": status.payment_type or payment.payment_type,
+            "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
+        }
         if status.payment_details:
-            payment.instructions = {**(payment.instructions or {}), **status.payment_details}
-        payment.updated_at = now
+            changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
+        changes = {k: v for k, v in changes.items() if getattr(payment, k) != v}
+        if changes:  # a repeated report (most webhooks) writes nothing
+            for key, value in changes.items():
+                setattr(payment, key, value)
+            payment.updated_at = now
         if status.refunds:
             known = {r.refund_key: r for r in await repo.refunds_of(session, order.id)}
             for refund in status.refunds:
@@ -604,7 +642,11 @@ class PaymentsService:
             if order is None or order.status not in ("pending", "review"):
                 return
             delay = self.policy.next_delay(max(order.check_attempts - 1, 0))
-            order.next_check_at = min(self.now() + delay, max(order.expires_at, self.now()))
+            now = self.now()
+            # Ask again at the expiry at the latest; past it (the gateway would not expire the
+            # order, e.g. a card in review) keep backing off instead of asking on every pass.
+            due = now + delay
+            order.next_check_at = min(due, order.expires_at) if order.expires_at > now else due
 
     # -- admin operations --------------------------------------------------------------------
 

@@ -21,6 +21,14 @@ FAULT_MESSAGES = {
 }
 
 
+_HUNG: set[asyncio.Task[Response]] = set()  # strong references to calls running on after a hang
+
+
+async def _after(seconds: float, handler: Handler, request: Request) -> Response:
+    await asyncio.sleep(seconds)  # real seconds: a client's timeout is real
+    return await handler(request)
+
+
 def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Handler]:
     """Server-key auth, then any armed API fault (5xx answer, or a hang), then the handler."""
 
@@ -43,7 +51,12 @@ def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Ha
                 return JSONResponse(body, status_code=fault.status)
             if fault is not None and fault.kind == "api_hang":
                 await request.body()  # read first: the call still takes effect after the hang
-                await asyncio.sleep(fault.seconds)  # real seconds: a client's timeout is real
+                # Shielded, so a client that gives up (cancelling an in-process call) does not
+                # undo the call: the charge still happens, as it would at the real gateway.
+                task = asyncio.create_task(_after(fault.seconds, handler, request))
+                _HUNG.add(task)
+                task.add_done_callback(_HUNG.discard)
+                return await asyncio.shield(task)
             return await handler(request)
 
         return endpoint

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -154,26 +154,42 @@ async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
     return await session.get(Payment, order_id)
 
 
+def _notification_insert(dialect: str) -> Any:
+    """Built once per dialect: the webhook's hot path then skips SQLAlchemy's statement building."""
+    if dialect not in _NOTIFICATION_INSERTS:
+        table = _NOTIFICATION_TABLE
+        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+        columns = [c for c in table.columns if c.key != "id"]
+        _NOTIFICATION_INSERTS[dialect] = (
+            insert(table)
+            .values({c.key: bindparam(c.key, type_=c.type) for c in columns})
+            .on_conflict_do_nothing(index_elements=["dedupe_key"])
+            .returning(table.c.id)
+        )
+    return _NOTIFICATION_INSERTS[dialect]
+
+
+_NOTIFICATION_INSERTS: dict[str, Any] = {}
+_NOTIFICATION_TABLE = cast(Table, Notification.__table__)
+_SET_OUTCOME = (
+    update(_NOTIFICATION_TABLE)
+    .where(_NOTIFICATION_TABLE.c.id == bindparam("notification_id"))
+    .values(outcome=bindparam("outcome"))
+)
+
+
 async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> int | None:
     """Store a notification in the inbox; None when its dedupe key is already there."""
-    dialect = session.get_bind().dialect.name
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    statement = (
-        insert(Notification)
-        .values(**values)
-        .on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(Notification.id)
-    )
-    result = await session.execute(statement)
-    return result.scalar_one_or_none()
+    statement = _notification_insert(session.get_bind().dialect.name)
+    result = await session.execute(statement, values)
+    found: int | None = result.scalar_one_or_none()
+    return found
 
 
 async def set_notification_outcome(
     session: AsyncSession, notification_id: int, outcome: str
 ) -> None:
-    await session.execute(
-        update(Notification).where(Notification.id == notification_id).values(outcome=outcome)
-    )
+    await session.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:

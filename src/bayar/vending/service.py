@@ -114,6 +114,7 @@ class VendingService:
             dispense = await session.get(Dispense, order_id)
         return {
             "order_id": order.id,
+            "machine_id": order.machine_id,
             "status": order.status,
             "item": {
                 "id": item.product_id if item else None,
@@ -268,7 +269,8 @@ class VendingService:
 
     async def sweep(self) -> int:
         """Dispenses not acknowledged in time count as failed and are refunded; refunds that met
-        an unreachable gateway are tried again. The number of dispenses handled."""
+        an unreachable gateway, or that a stopped process left undone, are tried again. The
+        number of dispenses handled."""
         now = self.payments.now()
         async with self.db.session() as session:
             rows = (
@@ -279,6 +281,12 @@ class VendingService:
                             & (Dispense.commanded_at <= now - self.dispense_timeout)
                         )
                         | (Dispense.status == "refund_retry")
+                        # failed, but its refund never ran (the process stopped in between); the
+                        # refund key makes a second attempt harmless
+                        | (
+                            (Dispense.status == "failed")
+                            & (Dispense.finished_at <= now - self.dispense_timeout)
+                        )
                     )
                 )
             ).all()

@@ -15,7 +15,7 @@ log = logging.getLogger("bayar.worker")
 
 class Worker:
     def __init__(
-        self, service: PaymentsService, vending: VendingService | None = None, *, interval: float
+        self, service: PaymentsService, vending: VendingService, *, interval: float
     ) -> None:
         self.service = service
         self.vending = vending
@@ -26,8 +26,7 @@ class Worker:
         while True:
             try:
                 await reconcile_once(self.service)
-                if self.vending is not None:
-                    await self.vending.sweep()
+                await self.vending.sweep()
             except Exception:
                 # The database or gateway is not there yet: try again on the next tick.
                 log.exception("worker pass failed")

@@ -1,0 +1,106 @@
+"""The bus on both backends: delivery by topic, isolation, and one Redis connection per process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+
+from bayar.bus.base import Message
+from bayar.bus.memory import MemoryBus
+from bayar.bus.redis import PREFIX, RedisBus
+
+pytestmark = pytest.mark.asyncio
+
+
+def _redis_url() -> str:
+    from tests.conftest import redis_url
+
+    return redis_url()
+
+
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
+    made = MemoryBus() if request.param == "memory" else RedisBus(_redis_url())
+    yield made
+    await made.close()
+
+
+async def _next(messages: AsyncIterator[Message], within: float = 2.0) -> Message:
+    return await asyncio.wait_for(anext(messages), within)
+
+
+def _topic() -> str:
+    return f"test:{uuid.uuid4().hex}"
+
+
+async def test_a_subscriber_gets_what_is_published_on_its_topic_only(bus: Any) -> None:
+    mine, other = _topic(), _topic()
+    async with bus.subscribe(mine) as messages:
+        await bus.publish(other, {"n": 0})
+        await bus.publish(mine, {"n": 1})
+        await bus.publish(mine, {"n": 2})
+        assert await _next(messages) == {"n": 1}
+        assert await _next(messages) == {"n": 2}
+        with pytest.raises(TimeoutError):
+            await _next(messages, within=0.3)
+
+
+async def test_every_subscriber_of_a_topic_gets_each_message(bus: Any) -> None:
+    topic = _topic()
+    async with contextlib.AsyncExitStack() as stack:
+        streams = [await stack.enter_async_context(bus.subscribe(topic)) for _ in range(20)]
+        await bus.publish(topic, {"order_id": "BYR-1"})
+        got = await asyncio.gather(*(_next(s) for s in streams))
+    assert got == [{"order_id": "BYR-1"}] * 20
+
+
+async def test_leaving_one_subscription_keeps_the_others(bus: Any) -> None:
+    topic = _topic()
+    async with bus.subscribe(topic) as staying:
+        async with bus.subscribe(topic):
+            pass
+        await bus.publish(topic, {"n": 1})
+        assert await _next(staying) == {"n": 1}
+
+
+@pytest.mark.redis
+async def test_a_message_crosses_processes_through_redis() -> None:
+    publisher, subscriber = RedisBus(_redis_url()), RedisBus(_redis_url())
+    topic = _topic()
+    try:
+        async with subscriber.subscribe(topic) as messages:
+            await publisher.publish(topic, {"status": "paid"})
+            assert await _next(messages) == {"status": "paid"}
+    finally:
+        await publisher.close()
+        await subscriber.close()
+
+
+@pytest.mark.redis
+async def test_a_thousand_subscribers_share_one_redis_connection() -> None:
+    bus = RedisBus(_redis_url())
+    admin = aioredis.Redis.from_url(_redis_url())
+    topics = [_topic() for _ in range(1000)]
+    try:
+        async with contextlib.AsyncExitStack() as stack:
+            streams = [await stack.enter_async_context(bus.subscribe(t)) for t in topics]
+            await bus.publish(topics[500], {"n": 500})
+            assert await _next(streams[500]) == {"n": 500}
+            clients = await admin.client_list(_type="pubsub")
+            ours = [c for c in clients if int(c.get("sub", 0)) >= 1000]
+            assert len(ours) == 1, clients
+            counts = dict(await admin.pubsub_numsub(PREFIX + topics[0], PREFIX + topics[999]))
+            assert set(counts.values()) == {1}
+        # Leaving unsubscribes at Redis too.
+        await asyncio.sleep(0.1)
+        counts = dict(await admin.pubsub_numsub(PREFIX + topics[0]))
+        assert set(counts.values()) == {0}
+    finally:
+        await bus.close()
+        await admin.aclose()
