@@ -321,6 +321,27 @@ async def test_paid_order_is_dispensed_and_fulfilled(app, kiosk, sandbox, http):
     assert k.count("DISPENSED") == 1
 
 
+async def test_many_sockets_of_one_machine_all_see_the_payment_and_one_is_commanded(
+    app, kiosk, sandbox, http
+):
+    """A fan-out to 30 sockets of one machine (reloaded pages): each hears PAYMENT_SUCCESS, and the
+    dispense command goes out once."""
+    first = await kiosk(app)
+    await first.expect("STATE")
+    others = [await kiosk(app) for _ in range(29)]
+    for other in others:
+        await other.expect("STATE")
+    order_id = (await first.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
+    await sandbox.act(order_id, "pay")
+
+    for k in [first, *others]:
+        assert await k.expect("PAYMENT_SUCCESS") == {"order_id": order_id}
+    await first.settle(0.5)
+    commands = sum(k.count("DISPENSE", order_id) for k in [first, *others])
+    assert commands == 1
+    assert (await http.get(f"/api/orders/{order_id}")).json()["status"] == "paid"
+
+
 async def test_sold_out_slot(app, kiosk):
     async def empty_slot() -> None:
         async with app.context.db.session() as session, session.begin():

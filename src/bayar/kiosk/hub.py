@@ -12,6 +12,7 @@ import contextlib
 import json
 import logging
 import uuid
+import weakref
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -21,7 +22,7 @@ from bayar.context import AppContext
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
 from bayar.vending.machines import authenticate
-from bayar.vending.service import VendingService
+from bayar.vending.service import DispenseCommand, VendingService
 
 log = logging.getLogger("bayar.kiosk")
 CLOSE_UNAUTHORIZED = 4401
@@ -47,12 +48,61 @@ ERROR_CODES = {
 }
 
 
+class Shared:
+    """What the sockets of one process share. A bus message reaches every socket of its machine
+    at once (a reloaded page, a wall of test kiosks): they read the order once, and only the
+    first tries to claim the dispense (the claim is a compare-and-set, so the others would lose)."""
+
+    CLAIM_MEMORY = 10.0  # seconds a relayed claim is not tried again by another socket
+
+    def __init__(self, vending: VendingService) -> None:
+        self.vending = vending
+        self._reads: dict[tuple[str, str, str], asyncio.Future[dict[str, Any] | None]] = {}
+        self._claims: dict[tuple[str, str], float] = {}
+
+    async def order_view(self, message: dict[str, Any]) -> dict[str, Any] | None:
+        # Keyed by the message too: a read begun before a later change never answers for it.
+        order_id = str(message.get("order_id", ""))
+        key = (order_id, str(message.get("status")), str(message.get("previous")))
+        future = self._reads.get(key)
+        if future is None:
+            future = asyncio.ensure_future(self.vending.order_view(order_id))
+            self._reads[key] = future
+            future.add_done_callback(lambda _done: self._reads.pop(key, None))
+        return await asyncio.shield(future)
+
+    async def claim(self, machine_id: str, order_id: str) -> DispenseCommand | None:
+        now = asyncio.get_running_loop().time()
+        if len(self._claims) > 1000:
+            self._claims = {k: t for k, t in self._claims.items() if now - t < self.CLAIM_MEMORY}
+        key = (machine_id, order_id)
+        if now - self._claims.get(key, -self.CLAIM_MEMORY) < self.CLAIM_MEMORY:
+            return None
+        self._claims[key] = now
+        try:
+            return await self.vending.claim_dispense(machine_id, order_id)
+        except BaseException:
+            self._claims.pop(key, None)  # nobody claimed: the next message may try again
+            raise
+
+
+_SHARED: weakref.WeakKeyDictionary[VendingService, Shared] = weakref.WeakKeyDictionary()
+
+
+def shared_for(vending: VendingService) -> Shared:
+    found = _SHARED.get(vending)
+    if found is None:
+        found = _SHARED[vending] = Shared(vending)
+    return found
+
+
 class Connection:
     def __init__(
         self, ctx: AppContext, vending: VendingService, websocket: WebSocket, machine_id: str
     ) -> None:
         self.ctx = ctx
         self.vending = vending
+        self.shared = shared_for(vending)
         self.ws = websocket
         self.machine_id = machine_id
         self.id = uuid.uuid4().hex
@@ -206,13 +256,15 @@ class Connection:
         order_id = str(message.get("order_id", ""))
         if message.get("type") == "order":
             # Read the order again: the message is a doorbell, the database is the truth.
-            view = await self.vending.order_view(order_id)
-            if view is None:
+            view = await self.shared.order_view(message)
+            if view is None or view.get("machine_id") != self.machine_id:
                 return
             status = view["status"]
             if status == "paid" and message.get("previous") in ("pending", "review"):
                 await self.send("PAYMENT_SUCCESS", {"order_id": order_id})
-                await self._dispense(order_id, resend=False)
+                command = await self.shared.claim(self.machine_id, order_id)
+                if command is not None:
+                    await self.send("DISPENSE", messages.dispense_values(command))
             elif status in FAILED_EVENTS and message.get("status") == status:
                 event, reason = FAILED_EVENTS[status]
                 values = {"order_id": order_id} | ({"reason": reason} if reason else {})

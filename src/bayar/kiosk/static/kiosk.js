@@ -598,7 +598,13 @@
     if (screen !== "payment" || !flow || !flow.order || flow.cancelRequested) return;
     flow.cancelRequested = true;
     refreshCancelButton();
-    send("CANCEL", { order_id: flow.order.order_id });
+    var orderId = flow.order.order_id;
+    send("CANCEL", { order_id: orderId });
+    // The answer is ORDER_CANCELLED, or PAYMENT_SUCCESS when the payment won the race. If neither
+    // came (a frame lost with a socket), ask where the order stands; STATE sends CANCEL again.
+    setTimeout(function () {
+      if (screen === "payment" && flow && flow.cancelRequested && isCurrent(orderId)) send("STATE", {});
+    }, 5000);
   }
 
   function startCountdown() {
