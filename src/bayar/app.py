@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from bayar import __version__
 from bayar.admin import routes as admin
+from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
@@ -57,7 +58,13 @@ def create_app(
     adapter talks to it in-process over its HTTP API, and its webhooks come back to this app."""
     settings.server_key()  # refuses to build without keys in real mode
     base = (settings.bayar_public_url or public_url).rstrip("/")
-    app = FastAPI(title="bayar", version=__version__, summary="Payments for QRIS kiosks and shops")
+    app = FastAPI(
+        title="bayar",
+        version=__version__,
+        summary="Payments for QRIS kiosks and shops",
+        docs_url=None,  # served by api.docs from bayar's own copy of Swagger UI
+        redoc_url=None,
+    )
     # Calls from the sandbox and the adapter to this very app skip the network.
     loopback = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
@@ -100,6 +107,7 @@ def create_app(
     app.router.lifespan_context = lifespan
     app.state.context = context
     api_errors.install(app)
+    api_docs.install(app)
     origins = [o.strip() for o in settings.bayar_cors_origins.split(",") if o.strip()]
     if origins:
         app.add_middleware(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from bayar.storage.db import Database
@@ -97,5 +98,12 @@ async def test_openapi_declares_the_error_answers(bayar: Any, subtests: Any) -> 
     assert [s["scheme"] for s in schemes.values()] == ["bearer"]
     for path in ("/api/orders/{order_id}/cancel", "/api/orders/{order_id}/refund"):
         assert openapi["paths"][path]["post"]["security"], path
-    # The interactive docs are served too.
-    assert (await bayar.client.get("/docs")).status_code == 200
+    # The interactive docs are served too, with nothing loaded from the internet.
+    page = await bayar.client.get("/docs")
+    assert page.status_code == 200
+    assets = re.findall(r'(?:src|href)="([^"]+)"', page.text)
+    assert assets
+    assert all(a.startswith("/docs/assets/") for a in assets), assets
+    for asset in assets:
+        assert (await bayar.client.get(asset)).status_code == 200, asset
+    assert (await bayar.client.get("/redoc")).status_code == 404
