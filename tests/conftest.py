@@ -89,3 +89,9 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     for service in SERVICE_MARKERS:
         if item.get_closest_marker(service) is not None:
             require_service(service)
+
+
+@pytest.fixture
+def redis_server_url() -> str:
+    """The Redis that tests marked ``redis`` use (``BAYAR_TEST_REDIS_URL`` or the local default)."""
+    return redis_url()

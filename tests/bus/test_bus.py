@@ -18,15 +18,13 @@ from bayar.bus.redis import PREFIX, RedisBus
 pytestmark = pytest.mark.asyncio
 
 
-def _redis_url() -> str:
-    from tests.conftest import redis_url
-
-    return redis_url()
-
-
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    made = MemoryBus() if request.param == "memory" else RedisBus(_redis_url())
+    made: Any
+    if request.param == "memory":
+        made = MemoryBus()
+    else:
+        made = RedisBus(request.getfixturevalue("redis_server_url"))
     yield made
     await made.close()
 
@@ -70,8 +68,8 @@ async def test_leaving_one_subscription_keeps_the_others(bus: Any) -> None:
 
 
 @pytest.mark.redis
-async def test_a_message_crosses_processes_through_redis() -> None:
-    publisher, subscriber = RedisBus(_redis_url()), RedisBus(_redis_url())
+async def test_a_message_crosses_processes_through_redis(redis_server_url: str) -> None:
+    publisher, subscriber = RedisBus(redis_server_url), RedisBus(redis_server_url)
     topic = _topic()
     try:
         async with subscriber.subscribe(topic) as messages:
@@ -83,9 +81,9 @@ async def test_a_message_crosses_processes_through_redis() -> None:
 
 
 @pytest.mark.redis
-async def test_a_thousand_subscribers_share_one_redis_connection() -> None:
-    bus = RedisBus(_redis_url())
-    admin = aioredis.Redis.from_url(_redis_url())
+async def test_a_thousand_subscribers_share_one_redis_connection(redis_server_url: str) -> None:
+    bus = RedisBus(redis_server_url)
+    admin = aioredis.Redis.from_url(redis_server_url)
     topics = [_topic() for _ in range(1000)]
     try:
         async with contextlib.AsyncExitStack() as stack:

@@ -75,6 +75,17 @@ async def paid_and_commanded(k: Any, sandbox: Any, product: str = "cola") -> dic
     return command
 
 
+async def commanded_without_worker(
+    db_settings: Any, start_app: Any, kiosk: Any, sandbox_of: Any, http_for: Any
+) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    """An app whose sweep runs only when a test calls it, and a paid order it commanded."""
+    app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
+    http = await http_for(app)
+    sandbox = sandbox_of(http, app)
+    k = await kiosk(app)
+    return app, http, sandbox, k, await paid_and_commanded(k, sandbox)
+
+
 def result(command: dict[str, Any], ok: bool, detail: str | None = None) -> dict[str, Any]:
     values = {"order_id": command["order_id"], "dispense_id": command["dispense_id"], "ok": ok}
     if detail is not None:
@@ -123,11 +134,9 @@ async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_change
     db_settings, start_app, kiosk, sandbox_of, http_for
 ):
     # The sweep is called by hand here, so the late result races nothing.
-    app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
-    http = await http_for(app)
-    sandbox = sandbox_of(http, app)
-    k = await kiosk(app)
-    command = await paid_and_commanded(k, sandbox)
+    app, http, sandbox, k, command = await commanded_without_worker(
+        db_settings, start_app, kiosk, sandbox_of, http_for
+    )
     order_id = command["order_id"]
 
     assert await sweep(app) == 0  # not late yet
@@ -158,11 +167,10 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
     db_settings, start_app, kiosk, sandbox_of, http_for
 ):
     """The process stopped between marking the dispense failed and refunding it."""
-    app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
-    http = await http_for(app)
-    sandbox = sandbox_of(http, app)
-    k = await kiosk(app)
-    order_id = (await paid_and_commanded(k, sandbox))["order_id"]
+    app, http, _sandbox, _k, command = await commanded_without_worker(
+        db_settings, start_app, kiosk, sandbox_of, http_for
+    )
+    order_id = command["order_id"]
 
     async def mark_failed() -> None:
         async with app.context.db.session() as session, session.begin():

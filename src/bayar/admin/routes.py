@@ -11,13 +11,11 @@ scripts); a refused operation comes back as a message on the page, never an erro
 # No `from __future__ import annotations` here: FastAPI reads the pages' `Guarded` parameter
 # annotation, which names a dependency local to `router()`.
 import asyncio
-import hashlib
 import logging
 import secrets
 import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -40,6 +38,7 @@ from bayar.admin.security import (
     logged_in,
     session_secret,
 )
+from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import display as rupiah
@@ -69,16 +68,7 @@ FORM_LIMIT = 64 * 1024  # bytes of an ordinary admin form
 UPLOAD_LIMIT = media.MAX_BYTES + 64 * 1024  # a picture and the multipart wrapping around it
 
 
-@cache
-def _fingerprint(name: str) -> str:
-    try:
-        return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
-    except OSError:
-        return "0"
-
-
-def asset(name: str) -> str:
-    return f"{STATIC_URL}/{name}?v={_fingerprint(name)}"
+asset = versioned(STATIC, STATIC_URL)
 
 
 class Deny(Exception):

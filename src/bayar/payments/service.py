@@ -393,6 +393,30 @@ class PaymentsService:
         return applied
 
     @staticmethod
+    def _ignored(
+        session: AsyncSession,
+        order_id: str,
+        status: Status,
+        event: str,
+        source: str,
+        note: str | None,
+        now: datetime,
+    ) -> None:
+        """History keeps what was not acted on, and why."""
+        session.add(
+            OrderEvent(
+                order_id=order_id,
+                from_status=status.value,
+                to_status=status.value,
+                event=event,
+                source=source,
+                ignored=True,
+                note=note,
+                at=now,
+            )
+        )
+
+    @staticmethod
     def _retry_allowed(
         order: Order, before: Status, event: Event, status: GatewayStatus | None, now: datetime
     ) -> bool:
@@ -424,18 +448,8 @@ class PaymentsService:
         if problem is None and event is None and status is not None:
             problem = f"unknown gateway status {status.transaction_status!r}"
         if problem is not None or event is None:
-            session.add(
-                OrderEvent(
-                    order_id=order_id,
-                    from_status=before.value,
-                    to_status=before.value,
-                    event=status.transaction_status if status else "unknown",
-                    source=source,
-                    ignored=True,
-                    note=problem,
-                    at=now,
-                )
-            )
+            name = status.transaction_status if status else "unknown"
+            self._ignored(session, order_id, before, name, source, problem, now)
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
             return Applied(
                 order_id,
@@ -448,18 +462,7 @@ class PaymentsService:
             )
         if self._retry_allowed(order, before, event, status, now):
             note = "a declined attempt: the customer may pay another way on the Snap page"
-            session.add(
-                OrderEvent(
-                    order_id=order_id,
-                    from_status=before.value,
-                    to_status=before.value,
-                    event=event.value,
-                    source=source,
-                    ignored=True,
-                    note=note,
-                    at=now,
-                )
-            )
+            self._ignored(session, order_id, before, event.value, source, note, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = machine.apply(before, event)
         late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED
@@ -471,18 +474,8 @@ class PaymentsService:
             note = f"paid after the order was {before.value}: refund it"
             log.error("payment after close", extra={"order_id": order_id})
         if outcome.ignored:
-            session.add(
-                OrderEvent(
-                    order_id=order_id,
-                    from_status=before.value,
-                    to_status=before.value,
-                    event=event.value,
-                    source=source,
-                    ignored=True,
-                    note=note or f"late {event.value} ignored in {before.value}",
-                    at=now,
-                )
-            )
+            note_kept = note or f"late {event.value} ignored in {before.value}"
+            self._ignored(session, order_id, before, event.value, source, note_kept, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         if not outcome.changed:
             return Applied(order_id, before, before, changed=False, ignored=False)

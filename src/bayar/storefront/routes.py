@@ -10,10 +10,8 @@ callback: those only say which order page to open.
 
 from __future__ import annotations
 
-import hashlib
 import io
 from datetime import UTC, datetime, timedelta, timezone
-from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -23,6 +21,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
@@ -155,17 +154,7 @@ def order_view(order: Order, items: list[OrderItem], payment: Payment | None) ->
     }
 
 
-@cache
-def _fingerprint(name: str) -> str:
-    """A short hash of a static file, so a new release is never served from a stale cache."""
-    try:
-        return hashlib.sha256((STATIC / name).read_bytes()).hexdigest()[:10]
-    except OSError:
-        return "0"
-
-
-def asset(name: str) -> str:
-    return f"{STATIC_URL}/{name}?v={_fingerprint(name)}"
+asset = versioned(STATIC, STATIC_URL)
 
 
 def _common(ctx: AppContext) -> dict[str, Any]:
