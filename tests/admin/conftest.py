@@ -7,9 +7,7 @@ import asyncio
 import concurrent.futures
 import contextlib
 import re
-import socket
 import sys
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -19,8 +17,8 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
+from livesupport import LiveServer, free_port
 
 from bayar.app import create_app
 from bayar.config import DEMO_SERVER_KEY, Settings
@@ -36,41 +34,6 @@ PASSWORD = "s3cret-admin"
 ADMIN_TOKEN = "tok"
 MACHINE = "demo-1"
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-class LiveServer:
-    """An ASGI app served by uvicorn in a thread, on a given loopback port."""
-
-    def __init__(self, app: Any, port: int) -> None:
-        self.port = port
-        self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
-        )
-        self.thread = threading.Thread(target=self.server.run, daemon=True)
-
-    def __enter__(self) -> LiveServer:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError("the live server did not start")
-            time.sleep(0.01)
-        return self
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    def __exit__(self, *exc: object) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=10)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 @dataclass

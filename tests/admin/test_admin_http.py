@@ -11,15 +11,8 @@ from typing import Any
 
 import httpx
 import pytest
-from bayar_admin_testkit import (
-    MACHINE,
-    PASSWORD,
-    Bayar,
-    LiveServer,
-    admin_client,
-    csrf_of,
-    free_port,
-)
+from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
+from livesupport import LiveServer, free_port
 from sqlalchemy import select
 
 from bayar.admin import queries

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import redis.asyncio as aioredis
 
-from bayar.bus.base import Message
+from bayar.bus.base import RESYNC, Message
 from bayar.bus.memory import MemoryBus
 from bayar.bus.redis import PREFIX, RedisBus
 
@@ -99,6 +99,33 @@ async def test_a_thousand_subscribers_share_one_redis_connection(redis_server_ur
         await asyncio.sleep(0.1)
         counts = dict(await admin.pubsub_numsub(PREFIX + topics[0]))
         assert set(counts.values()) == {0}
+    finally:
+        await bus.close()
+        await admin.aclose()
+
+
+@pytest.mark.redis
+async def test_subscriptions_come_back_after_the_redis_connection_drops(
+    redis_server_url: str,
+) -> None:
+    name = f"bayar-test-{uuid.uuid4().hex[:12]}"
+    bus = RedisBus(redis_server_url, client_name=name)
+    admin = aioredis.Redis.from_url(redis_server_url)
+    topic = _topic()
+    try:
+        async with bus.subscribe(topic) as messages:
+            ours = [c for c in await admin.client_list(_type="pubsub") if c["name"] == name]
+            assert len(ours) == 1
+            assert await admin.client_kill_filter(_id=ours[0]["id"]) == 1
+            # Redis forgot the subscription with the connection; the bus subscribes again.
+            deadline = asyncio.get_running_loop().time() + 10
+            while (await admin.pubsub_numsub(PREFIX + topic))[0][1] != 1:
+                assert asyncio.get_running_loop().time() < deadline, "never subscribed again"
+                await asyncio.sleep(0.05)
+            # Whatever was published meanwhile is lost: subscribers are told to read again.
+            assert await _next(messages, within=5) == RESYNC
+            await bus.publish(topic, {"after": "reconnect"})
+            assert await _next(messages, within=5) == {"after": "reconnect"}
     finally:
         await bus.close()
         await admin.aclose()

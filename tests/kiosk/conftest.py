@@ -4,7 +4,6 @@ page in a real browser. Each test gets its own server and database under its tmp
 from __future__ import annotations
 
 import asyncio
-import socket
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -15,6 +14,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 import uvicorn
+from livesupport import free_port
 from sqlalchemy import update
 
 from bayar.app import create_app
@@ -32,13 +32,6 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
     and code that calls `asyncio.run` cannot run inside it."""
     with ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(fn, *args).result(timeout=60)
-
-
-def free_port() -> int:
-    """A port nothing listens on right now (bind to 0, read it, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 class KioskServer:

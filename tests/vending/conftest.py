@@ -20,7 +20,6 @@ import json
 import os
 import secrets
 import shutil
-import socket
 import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
@@ -32,6 +31,7 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
+from livesupport import free_port
 from sqlalchemy.engine import make_url
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
@@ -53,13 +53,6 @@ def postgres_admin_url() -> str:
 
 def redis_base_url() -> str:
     return os.environ.get("BAYAR_TEST_REDIS_URL") or DEFAULT_REDIS_URL
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
 
 
 # -- the live application ---------------------------------------------------------------------------

@@ -179,12 +179,49 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
 
     await app.run(mark_failed())
     assert await sweep(app) == 0  # it may still be refunding in another process
-    await asyncio.sleep(1.1)
+    await asyncio.sleep(2.1)  # twice the acknowledgement timeout
     assert await sweep(app) == 1
     assert await dispense_status(app, order_id) == "refunded"
     assert await order_status(http, order_id) == "refunded"
     assert [r["key"] for r in await refunds(app, order_id)] == [f"dispense-{order_id}"]
     assert await sweep(app) == 0
+
+
+async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_refunded(
+    db_settings, start_app, kiosk, sandbox_of, http_for
+):
+    """The gateway refused the refund, then the process stopped before recording it: the sweep's
+    second try finds the refused refund under the same key and must not call the money returned."""
+    app, http, _sandbox, k, command = await commanded_without_worker(
+        db_settings, start_app, kiosk, sandbox_of, http_for
+    )
+    order_id = command["order_id"]
+
+    async def refused_then_stopped() -> None:
+        now = app.context.payments.now()
+        async with app.context.db.session() as session, session.begin():
+            session.add(
+                Refund(
+                    order_id=order_id,
+                    refund_key=f"dispense-{order_id}",
+                    amount=7000,
+                    reason="dispense failed",
+                    status="failed",
+                    created_at=now,
+                    updated_at=now,
+                )
+            )
+            row = await session.get(Dispense, order_id)
+            row.status, row.finished_at = "failed", now
+
+    await app.run(refused_then_stopped())
+    await asyncio.sleep(2.1)
+    assert await sweep(app) == 1
+    assert await dispense_status(app, order_id) == "manual_refund"
+    assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
+    assert await order_status(http, order_id) == "paid"
+    await k.settle(0.3)
+    assert k.count("REFUNDED") == 0
 
 
 # -- exactly once ---------------------------------------------------------------------------------

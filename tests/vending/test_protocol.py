@@ -3,6 +3,7 @@ server, its sandbox as the gateway, and a `websockets` client as the kiosk."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 import xml.etree.ElementTree as ET
 from typing import Any
@@ -215,6 +216,27 @@ async def test_malformed_frames_get_error_invalid_and_the_socket_stays_usable(ap
     assert await orders_of_machine(app, "demo-1") == 0
     # Still a working kiosk after all that.
     assert (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
+
+
+async def test_an_order_whose_qr_never_came_back_is_cancelled_and_its_drink_freed(
+    db_settings, start_app, kiosk, sandbox_of, http_for
+):
+    app = start_app(midtrans_timeout_seconds=0.3, **db_settings)
+    sandbox = sandbox_of(await http_for(app), app)
+    k = await kiosk(app)
+    before = stock_of((await k.expect("STATE"))["menu"], "cola")
+    await sandbox.fault("api_hang", seconds=1.0, count=1)  # the charge happens, its answer is late
+
+    error = await k.ask("ORDER", {"id": "cola", "request_id": "lost-answer"}, "ERROR")
+
+    assert error["code"] == "gateway"
+    deadline = asyncio.get_running_loop().time() + 10
+    while stock_of((await k.ask("SHOW_MENU"))["items"], "cola") != before:
+        assert asyncio.get_running_loop().time() < deadline, "the drink stayed reserved"
+        await asyncio.sleep(0.1)
+    state = await k.ask("STATE")
+    assert state["screen"] == "home"
+    assert state["order"] is None
 
 
 async def test_cancel_releases_the_reservation(app, kiosk, http):

@@ -197,6 +197,29 @@ async def test_a_gateway_hang_during_create_leaves_the_order_pending(start_bayar
         assert "timed out" in (calls[0].detail or "")
 
 
+async def test_a_retry_after_a_hung_create_gets_the_qr_the_gateway_made(
+    start_bayar: Any,
+) -> None:
+    """The charge happened (its pending notification even arrived) but its answer was lost: the
+    same Idempotency-Key again returns the same order with the gateway's QR, not a second charge."""
+    async with start_bayar(midtrans_timeout_seconds=0.25) as bayar:
+        await bayar.fault("api_hang", seconds=1.0, count=1)
+        created = await bayar.create(("cola", 1), key="retry-me")
+        assert created.status_code == 202, created.text
+        order_id = created.json()["order_id"]
+        await bayar.delivered(order_id, count=1)  # the gateway's "pending" notification
+
+        again = await bayar.create(("cola", 1), key="retry-me")
+
+        assert again.status_code == 200, again.text
+        assert again.json()["order_id"] == order_id
+        gateway = (await bayar.client.get(f"/sandbox/_control/midtrans/{order_id}")).json()
+        assert again.json()["payment"]["qr_string"]
+        assert again.json()["payment"]["transaction_id"] == gateway["transaction"]["transaction_id"]
+        calls = await bayar.gateway_calls(order_id, "charge")
+        assert [c.outcome for c in calls] == ["unavailable", "ok"]
+
+
 async def test_a_gateway_hang_during_create_is_settled_by_reconciliation(
     start_bayar: Any,
 ) -> None:

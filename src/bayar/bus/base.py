@@ -5,6 +5,9 @@ from contextlib import AbstractAsyncContextManager
 from typing import Any, Protocol
 
 Message = dict[str, Any]
+# Delivered to every subscriber when messages may have been lost (the Redis connection dropped):
+# read the state again from the database.
+RESYNC: Message = {"type": "resync"}
 
 
 class Bus(Protocol):

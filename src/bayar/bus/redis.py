@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from bayar.bus.base import Message
+from bayar.bus.base import RESYNC, Message
 
 PREFIX = "bayar:"
 QUEUE_LIMIT = 1000
@@ -27,15 +27,20 @@ log = logging.getLogger("bayar.bus")
 
 
 class RedisBus:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, client_name: str = "bayar-bus") -> None:
         self._redis = aioredis.Redis.from_url(
-            url, socket_connect_timeout=5, socket_timeout=None, health_check_interval=30
+            url,
+            socket_connect_timeout=5,
+            socket_timeout=None,
+            health_check_interval=30,
+            client_name=client_name,  # shown by CLIENT LIST: which connections are bayar's
         )
         self._queues: defaultdict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
         self._confirmations: dict[str, asyncio.Future[None]] = {}
+        self._subscribed: set[str] = set()  # topics subscribed at Redis
 
     async def publish(self, topic: str, message: Message) -> None:
         await self._redis.publish(PREFIX + topic, json.dumps(message, separators=(",", ":")))
@@ -55,43 +60,49 @@ class RedisBus:
             await self._leave(queue, topics)
 
     async def _join(self, queue: asyncio.Queue[Message], topics: tuple[str, ...]) -> None:
-        async with self._lock:
-            new = [t for t in topics if not self._queues.get(t)]
+        for topic in topics:
+            self._queues[topic].add(queue)
+        try:
+            async with self._lock:
+                new = [t for t in topics if t not in self._subscribed]
+                if not new:
+                    return
+                pubsub = self._ensure_reader()
+                loop = asyncio.get_running_loop()
+                waits = [
+                    self._confirmations.setdefault(PREFIX + t, loop.create_future()) for t in new
+                ]
+                try:
+                    await pubsub.subscribe(*(PREFIX + t for t in new))
+                    # Subscribed means Redis said so: what is published after this is ours.
+                    await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_TIMEOUT)
+                finally:
+                    for t in new:
+                        self._confirmations.pop(PREFIX + t, None)
+                self._subscribed.update(new)
+        except BaseException:
             for topic in topics:
-                self._queues[topic].add(queue)
-            if not new:
-                return
-            pubsub = self._ensure_reader()
-            loop = asyncio.get_running_loop()
-            waits = [self._confirmations.setdefault(PREFIX + t, loop.create_future()) for t in new]
-            try:
-                await pubsub.subscribe(*(PREFIX + t for t in new))
-                # Subscribed means Redis said so: a message published after this returns is ours.
-                await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_TIMEOUT)
-            except BaseException:
-                for topic in topics:
-                    self._drop(queue, topic)
-                for t in new:
-                    self._confirmations.pop(PREFIX + t, None)
-                raise
+                self._drop(queue, topic)
+            raise
 
     async def _leave(self, queue: asyncio.Queue[Message], topics: tuple[str, ...]) -> None:
+        # Forgotten locally at once (even if cancelled below, nothing is queued for it any more);
+        # Redis is told under the lock, for the topics nobody here joined again meanwhile.
+        for topic in topics:
+            self._drop(queue, topic)
         async with self._lock:
-            gone = [t for t in topics if self._drop(queue, t)]
+            gone = [t for t in topics if t in self._subscribed and not self._queues.get(t)]
             if gone and self._pubsub is not None:
+                self._subscribed.difference_update(gone)
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.unsubscribe(*(PREFIX + t for t in gone))
 
-    def _drop(self, queue: asyncio.Queue[Message], topic: str) -> bool:
-        """Forget one subscriber of a topic; True when it was the topic's last."""
+    def _drop(self, queue: asyncio.Queue[Message], topic: str) -> None:
         queues = self._queues.get(topic)
-        if queues is None:
-            return False
-        queues.discard(queue)
-        if queues:
-            return False
-        del self._queues[topic]
-        return True
+        if queues is not None:
+            queues.discard(queue)
+            if not queues:
+                del self._queues[topic]
 
     def _ensure_reader(self) -> PubSub:
         if self._pubsub is None:
@@ -102,21 +113,35 @@ class RedisBus:
 
     async def _read(self, pubsub: PubSub) -> None:
         backoff = 0.1
+        lost = False
         while True:
             if not pubsub.subscribed:
                 await asyncio.sleep(0.05)
                 continue
             try:
                 raw = await pubsub.get_message(timeout=1.0)
-            except (RedisError, OSError):
-                # redis-py reconnects and subscribes again on the next read.
-                log.warning("redis bus connection lost; reconnecting in %.1fs", backoff)
+            except asyncio.CancelledError:
+                raise
+            except Exception as error:
+                # redis-py reconnects, and subscribes again, on the next read.
+                log.warning("redis bus: %s; reading again in %.1fs", error, backoff)
+                lost = True
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, 5.0)
                 continue
             backoff = 0.1
+            if lost:
+                lost = False
+                # What was published while the connection was down is gone: subscribers read
+                # the truth again from the database.
+                self._fan_out_all(RESYNC)
             if raw is not None:
                 self._dispatch(raw)
+
+    def _fan_out_all(self, message: Message) -> None:
+        for queue in {q for queues in self._queues.values() for q in queues}:
+            with contextlib.suppress(asyncio.QueueFull):
+                queue.put_nowait(message)
 
     def _dispatch(self, raw: dict[str, object]) -> None:
         channel = raw.get("channel")

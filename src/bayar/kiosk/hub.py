@@ -18,6 +18,7 @@ from typing import Any
 
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from bayar.bus.base import RESYNC
 from bayar.context import AppContext
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
@@ -53,12 +54,12 @@ class Shared:
     at once (a reloaded page, a wall of test kiosks): they read the order once, and only the
     first tries to claim the dispense (the claim is a compare-and-set, so the others would lose)."""
 
-    CLAIM_MEMORY = 10.0  # seconds a relayed claim is not tried again by another socket
+    CLAIM_MEMORY = 10.0  # seconds a finished claim answers the sockets that come late to it
 
     def __init__(self, vending: VendingService) -> None:
         self.vending = vending
         self._reads: dict[tuple[str, str, str], asyncio.Future[dict[str, Any] | None]] = {}
-        self._claims: dict[tuple[str, str], float] = {}
+        self._claims: dict[tuple[str, str], _Claim] = {}
 
     async def order_view(self, message: dict[str, Any]) -> dict[str, Any] | None:
         # Keyed by the message too: a read begun before a later change never answers for it.
@@ -72,18 +73,39 @@ class Shared:
         return await asyncio.shield(future)
 
     async def claim(self, machine_id: str, order_id: str) -> DispenseCommand | None:
-        now = asyncio.get_running_loop().time()
-        if len(self._claims) > 1000:
-            self._claims = {k: t for k, t in self._claims.items() if now - t < self.CLAIM_MEMORY}
+        """The dispense command to the first socket that is still there to take it."""
         key = (machine_id, order_id)
-        if now - self._claims.get(key, -self.CLAIM_MEMORY) < self.CLAIM_MEMORY:
-            return None
-        self._claims[key] = now
+        entry = self._claims.get(key)
+        if entry is None:
+            entry = _Claim(asyncio.ensure_future(self.vending.claim_dispense(machine_id, order_id)))
+            self._claims[key] = entry
+            loop = asyncio.get_running_loop()
+            entry.task.add_done_callback(
+                lambda _done: loop.call_later(self.CLAIM_MEMORY, self._forget, key, entry)
+            )
         try:
-            return await self.vending.claim_dispense(machine_id, order_id)
-        except BaseException:
-            self._claims.pop(key, None)  # nobody claimed: the next message may try again
+            command = await asyncio.shield(entry.task)
+        except asyncio.CancelledError:
+            raise  # this socket is going: another one (or the task's result) takes the command
+        except Exception:
+            self._forget(key, entry)  # nothing was claimed: the next message may try again
             raise
+        if command is None or entry.taken:
+            return None
+        entry.taken = True
+        return command
+
+    def _forget(self, key: tuple[str, str], entry: _Claim) -> None:
+        if self._claims.get(key) is entry:
+            del self._claims[key]
+
+
+class _Claim:
+    """One dispense claim shared by the sockets of a machine; `taken` by the first to send it."""
+
+    def __init__(self, task: asyncio.Future[DispenseCommand | None]) -> None:
+        self.task = task
+        self.taken = False
 
 
 _SHARED: weakref.WeakKeyDictionary[VendingService, Shared] = weakref.WeakKeyDictionary()
@@ -188,6 +210,11 @@ class Connection:
                         "message": "the payment could not be created yet; try again",
                     },
                 )
+                # Its QR never reached the screen, so nobody can pay it: cancel it now rather
+                # than hold the slot's last drink until it expires. Best effort: if the gateway
+                # is still away, reconciliation and expiry settle it.
+                with contextlib.suppress(PaymentError):
+                    await self.vending.cancel(self.machine_id, view["order_id"])
             else:
                 await self.send_state(resend_dispense=False)
         elif event == "CANCEL":
@@ -254,7 +281,9 @@ class Connection:
 
     async def _forward(self, message: dict[str, Any]) -> None:
         order_id = str(message.get("order_id", ""))
-        if message.get("type") == "order":
+        if message.get("type") == RESYNC["type"]:
+            await self.send_state(resend_dispense=False)
+        elif message.get("type") == "order":
             # Read the order again: the message is a doorbell, the database is the truth.
             view = await self.shared.order_view(message)
             if view is None or view.get("machine_id") != self.machine_id:

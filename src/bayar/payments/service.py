@@ -63,6 +63,8 @@ PAYMENT_WINDOW = {
 DEFAULT_WINDOW = timedelta(hours=24)
 # Statuses whose move away gives reserved stock back, and the ones that take it again.
 RELEASED = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+# Payment rows whose create call has not been answered yet (still being made, or lost on the way).
+UNANSWERED = ("creating", "unknown")
 MAX_QUANTITY = 100
 MAX_LINES = 50
 
@@ -271,11 +273,7 @@ class PaymentsService:
         async with self.db.session() as session:
             payment = await repo.payment_of(session, order.id)
             lines = list(await repo.items_of(session, order.id))
-        if (
-            payment is not None
-            and payment.status in ("creating", "unknown")
-            and order.status == "pending"
-        ):
+        if payment is not None and payment.status in UNANSWERED and order.status == "pending":
             await self._open_payment(order, lines, checkout)
         return order
 
@@ -342,7 +340,7 @@ class PaymentsService:
             payment = await repo.payment_of(session, order_id)
             if payment is None:
                 return
-            if payment.status in ("creating", "unknown"):
+            if payment.status in UNANSWERED:
                 payment.status = status
             payment.updated_at = self.now()
             if instructions is not None:
@@ -528,6 +526,10 @@ class PaymentsService:
         }
         if status.payment_details:
             changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
+        if payment.status in UNANSWERED and status.transaction_status == "pending":
+            # The create call's answer (the QR, the VA number) never came back, only this report:
+            # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
+            del changes["status"]
         changes = {k: v for k, v in changes.items() if getattr(payment, k) != v}
         if changes:  # a repeated report (most webhooks) writes nothing
             for key, value in changes.items():

@@ -24,9 +24,10 @@ FAULT_MESSAGES = {
 _HUNG: set[asyncio.Task[Response]] = set()  # strong references to calls running on after a hang
 
 
-async def _after(seconds: float, handler: Handler, request: Request) -> Response:
+async def _then_hang(seconds: float, handler: Handler, request: Request) -> Response:
+    response = await handler(request)  # the gateway acts; its answer is what is late
     await asyncio.sleep(seconds)  # real seconds: a client's timeout is real
-    return await handler(request)
+    return response
 
 
 def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Handler]:
@@ -50,10 +51,10 @@ def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Ha
                 )
                 return JSONResponse(body, status_code=fault.status)
             if fault is not None and fault.kind == "api_hang":
-                await request.body()  # read first: the call still takes effect after the hang
-                # Shielded, so a client that gives up (cancelling an in-process call) does not
-                # undo the call: the charge still happens, as it would at the real gateway.
-                task = asyncio.create_task(_after(fault.seconds, handler, request))
+                await request.body()  # read while the client is still there
+                # The call takes effect, then its answer hangs. Shielded, so a client that gives
+                # up (cancelling an in-process call) does not undo it, as at the real gateway.
+                task = asyncio.create_task(_then_hang(fault.seconds, handler, request))
                 _HUNG.add(task)
                 task.add_done_callback(_HUNG.discard)
                 return await asyncio.shield(task)

@@ -101,16 +101,13 @@ async def order_by_idempotency_key(session: AsyncSession, key: str) -> Order | N
 
 async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     """The order, locked until the end of the transaction (FOR UPDATE; SQLite's writer lock)."""
-    # Its payment comes in the same round trip (unlocked): `payment_of` then finds it in the session.
     result = await session.execute(
-        select(Order, Payment)
-        .outerjoin(Payment, Payment.order_id == Order.id)
+        select(Order)
         .where(Order.id == order_id)
-        .with_for_update(of=Order)
+        .with_for_update()
         .execution_options(populate_existing=True)
     )
-    row = result.first()
-    return None if row is None else row[0]
+    return result.scalar_one_or_none()
 
 
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:

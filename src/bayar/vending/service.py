@@ -39,6 +39,10 @@ class DispenseCommand:
     name: str
 
 
+# A refund's status (storage.models.Refund) → what becomes of the failed dispense.
+REFUND_OUTCOMES = {"succeeded": "refunded", "requested": "refunded", "failed": "manual_refund"}
+
+
 def dispense_id(order_id: str) -> str:
     return f"dsp-{order_id}"
 
@@ -239,22 +243,28 @@ class VendingService:
         """A failed dispense gives the money back in full; if the gateway refuses, a person must."""
         order = await self.payments.order(order_id)
         try:
-            await self.payments.refund(
+            refund = await self.payments.refund(
                 order_id,
                 amount=None,
                 refund_key=f"dispense-{order_id}",
                 reason=f"dispense failed: {reason}"[:255],
                 source="kiosk",
             )
-            outcome = "refunded"
+            # The same key again answers with the refund as it stands: one refused earlier
+            # stays refused (a person must act), one whose answer was lost is asked again.
+            outcome = REFUND_OUTCOMES.get(refund.status, "refund_retry")
         except GatewayUnreachable:
             outcome = "refund_retry"
         except (GatewayDeclined, NotAllowed) as error:
             log.error("automatic refund refused: %s", error, extra={"order_id": order_id})
             outcome = "manual_refund"
+        if outcome == "manual_refund":
+            log.error("dispense refund needs a person", extra={"order_id": order_id})
         async with self.db.session() as session, session.begin():
-            await self._move(session, order_id, None, ("failed", "refund_retry"), outcome, reason)
-        if outcome != "refund_retry":
+            moved = await self._move(
+                session, order_id, None, ("failed", "refund_retry"), outcome, reason
+            )
+        if moved and outcome != "refund_retry":  # announced once, by whoever moved it
             await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
         return outcome
 
@@ -285,26 +295,26 @@ class VendingService:
                         # refund key makes a second attempt harmless
                         | (
                             (Dispense.status == "failed")
-                            & (Dispense.finished_at <= now - self.dispense_timeout)
+                            & (Dispense.finished_at <= now - 2 * self.dispense_timeout)
                         )
                     )
                 )
             ).all()
         for order_id, machine_id, status in rows:
-            if status == "commanded":
-                async with self.db.session() as session, session.begin():
-                    moved = await self._move(
-                        session,
-                        order_id,
-                        None,
-                        ("commanded",),
-                        "failed",
-                        "no acknowledgement in time",
-                    )
-                if not moved:
-                    continue
-            await self._refund(machine_id, order_id, "no acknowledgement in time")
+            try:
+                await self._sweep_one(order_id, machine_id, status)
+            except Exception:
+                # One dispense the gateway or the database chokes on must not stop the others.
+                log.exception("dispense sweep failed", extra={"order_id": order_id})
         return len(rows)
+
+    async def _sweep_one(self, order_id: str, machine_id: str, status: str) -> None:
+        reason = "no acknowledgement in time"
+        if status == "commanded":
+            async with self.db.session() as session, session.begin():
+                if not await self._move(session, order_id, None, ("commanded",), "failed", reason):
+                    return
+        await self._refund(machine_id, order_id, reason)
 
     async def touch(self, machine_id: str) -> None:
         async with self.db.session() as session, session.begin():

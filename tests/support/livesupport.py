@@ -1,0 +1,49 @@
+"""Serving an ASGI app for real (uvicorn in a thread, on loopback) in tests that need a socket:
+browsers, official SDK clients, webhooks coming back. On the path by pytest's `pythonpath`."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import Any
+
+import uvicorn
+
+
+def free_port() -> int:
+    """A port nothing listens on right now (bind to 0, read it, close)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class LiveServer:
+    """`with LiveServer(app) as server:` serves `app` at `server.url` until the block ends. Pass a
+    port when the app must know its own URL before it starts (bayar's public URL)."""
+
+    def __init__(self, app: Any, port: int = 0, *, start_within: float = 15.0) -> None:
+        self.port = port
+        self.start_within = start_within
+        self.server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+        )
+        self.thread = threading.Thread(target=self.server.run, daemon=True)
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + self.start_within
+        while not self.server.started:
+            if time.monotonic() > deadline or not self.thread.is_alive():
+                raise RuntimeError("the live server did not start")
+            time.sleep(0.01)
+        return self
+
+    @property
+    def url(self) -> str:
+        port = self.port or self.server.servers[0].sockets[0].getsockname()[1]
+        return f"http://127.0.0.1:{port}"
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=10)
