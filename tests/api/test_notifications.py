@@ -126,6 +126,32 @@ async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bay
     assert await bayar.stock("cola") == before - 1
 
 
+async def test_a_declined_snap_card_is_noted_once_and_fails_the_order_at_expiry(
+    bayar: Any,
+) -> None:
+    before = await bayar.stock("cola")
+    answer = await bayar.create(("cola", 1), payment_type="snap")
+    order_id, token = answer.json()["order_id"], answer.json()["payment"]["token"]
+    await bayar.pay_by_card(token, "4711111111111115")  # the bank declines
+    await bayar.delivered(order_id, count=1)
+    for _ in range(3):  # the worker asks while the Snap window is open
+        bayar.clock.advance(minutes=5)
+        await bayar.reconcile()
+
+    order = await bayar.order(order_id)
+    assert order["status"] == "pending"
+    assert [h["note"] for h in order["history"]].count(
+        "a declined attempt: the customer may pay another way on the Snap page"
+    ) == 1
+    assert await bayar.stock("cola") == before - 1
+
+    bayar.clock.advance(hours=1)  # past the Snap order's window: the gateway will not expire a deny
+    await bayar.reconcile()
+
+    assert (await bayar.order(order_id))["status"] == "failed"
+    assert await bayar.stock("cola") == before
+
+
 # -- duplicates, order, replays ------------------------------------------------------------------
 
 

@@ -460,7 +460,9 @@ class PaymentsService:
             )
         if self._retry_allowed(order, before, event, status, now):
             note = "a declined attempt: the customer may pay another way on the Snap page"
-            self._ignored(session, order_id, before, event.value, source, note, now)
+            last = await repo.last_event(session, order_id)
+            if last is None or last.note != note:  # each reconcile pass asks again: noted once
+                self._ignored(session, order_id, before, event.value, source, note, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = machine.apply(before, event)
         late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED

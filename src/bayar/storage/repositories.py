@@ -117,6 +117,16 @@ async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
     return result.scalars().all()
 
 
+async def last_event(session: AsyncSession, order_id: str) -> OrderEvent | None:
+    result = await session.execute(
+        select(OrderEvent)
+        .where(OrderEvent.order_id == order_id)
+        .order_by(OrderEvent.id.desc())
+        .limit(1)
+    )
+    return result.scalar_one_or_none()
+
+
 async def history_of(session: AsyncSession, order_id: str) -> Sequence[OrderEvent]:
     result = await session.execute(
         select(OrderEvent).where(OrderEvent.order_id == order_id).order_by(OrderEvent.id)
