@@ -396,6 +396,22 @@ class Bayar:
                 (await session.execute(select(func.count()).select_from(Order))).scalar_one()
             )
 
+    async def drop_database_connections(self) -> int:
+        """Terminate the app's PostgreSQL connections, as a database restart does."""
+        url = self.db.engine.url
+        admin = await asyncpg.connect(
+            url.set(drivername="postgresql", database="postgres").render_as_string(False)
+        )
+        try:
+            killed: int = await admin.fetchval(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = $1 AND pid <> pg_backend_pid()",
+                url.database,
+            )
+        finally:
+            await admin.close()
+        return killed
+
     async def db_order(self, order_id: str) -> Order:
         async with self.db.session() as session:
             order = await session.get(Order, order_id)

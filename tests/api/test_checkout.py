@@ -8,6 +8,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 
 from bayar.storage.models import Order, Payment
@@ -243,3 +244,21 @@ async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar
 
     assert 400 <= answer.status_code < 500, answer.text
     assert await bayar.stock("jeruk") == 5
+
+
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)  # a drill of PostgreSQL terminating connections
+async def test_a_create_after_the_database_dropped_its_connections_is_a_503_to_retry(
+    bayar: Any,
+) -> None:
+    await bayar.create_order(("cola", 1))  # the pool is warm
+    assert await bayar.drop_database_connections() >= 1
+
+    first = await bayar.create(("cola", 1), key="after-restart")
+    again = await bayar.create(("cola", 1), key="after-restart")
+
+    assert first.status_code == 503, first.text
+    assert first.headers["retry-after"] == "1"
+    assert "retry" in first.json()["detail"]
+    assert again.status_code == 201, again.text

@@ -257,6 +257,26 @@ async def test_a_pending_order_is_not_moved_back_by_its_first_pending_notificati
     ]
 
 
+@pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)  # a drill of PostgreSQL terminating connections
+async def test_a_webhook_after_the_database_dropped_its_connections_is_still_applied(
+    bayar: Any,
+) -> None:
+    """PostgreSQL restarted under a warm pool (no ping before checkout): the notification that
+    meets a dead connection is tried once more on a new one, not answered 500."""
+    order_id = await bayar.create_order(("cola", 1))
+    (pending,) = await bayar.delivered(order_id, count=1)
+    killed = await bayar.drop_database_connections()
+    assert killed >= 1
+
+    answer = await bayar.notify(json.loads(pending["body"]) | {"custom_field1": "after restart"})
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "no_change"
+    assert len(await bayar.inbox(order_id)) == 2
+
+
 # -- what is refused -----------------------------------------------------------------------------
 
 

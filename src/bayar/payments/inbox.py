@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from sqlalchemy.exc import DBAPIError
+
 from bayar.gateways.base import GatewayError, GatewayStatus
 from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Event, gateway_event
@@ -42,7 +44,14 @@ class Inbox:
         self.service = service
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        receipt = await self._receive(raw, headers)
+        try:
+            receipt = await self._receive(raw, headers)
+        except DBAPIError as error:
+            if not error.connection_invalidated:
+                raise
+            # A pooled connection had died (the database restarted); the pool is renewed and
+            # nothing was committed: once more, rather than a 500 and Midtrans' retry later.
+            receipt = await self._receive(raw, headers)
         self.service.metrics.notifications.labels(receipt.outcome).inc()
         return receipt
 
@@ -69,13 +78,22 @@ class Inbox:
         event = gateway_event(status.transaction_status, status.fraud_status)
         if event == Event.PAYMENT_SUCCEEDED and self.service.confirm_paid:
             return await self._confirmed(raw, kept, body, status)
-        async with self.service.db.session() as session, session.begin():
-            row = await self._insert(session, raw, kept, body, outcome="received")
+        db = self.service.db
+        async with db.engine.begin() as conn:  # one transaction: the inbox row and its effect
+            row = await self._insert(conn, raw, kept, body, outcome="received")
             if row is None:
                 return Receipt(200, "duplicate", status.order_id)
-            applied = await self.service.apply_status(status, source="webhook", session=session)
+            # Most notifications repeat what the order already says: a look at its locked row
+            # answers them without loading the ORM.
+            state = await repo.lock_order_row(conn, status.order_id)
+            if state is not None and self.service.is_repeat(*state, status):
+                await repo.set_notification_outcome(conn, row, "no_change")
+                return Receipt(200, "no_change", status.order_id)
+            async with db.session_on(conn) as session:
+                applied = await self.service.apply_status(status, source="webhook", session=session)
+                await session.flush()
             receipt = self._receipt(status, applied)
-            await repo.set_notification_outcome(session, row, receipt.outcome)
+            await repo.set_notification_outcome(conn, row, receipt.outcome)
         if applied is not None and applied.changed:
             await self.service.publish(applied)
         return receipt
@@ -148,7 +166,7 @@ class Inbox:
 
     async def _insert(
         self,
-        session: Any,
+        db: Any,
         raw: bytes,
         headers: dict[str, str],
         body: dict[str, Any],
@@ -156,7 +174,7 @@ class Inbox:
         outcome: str,
     ) -> int | None:
         return await repo.insert_notification(
-            session, self._values(raw, headers, body, signature_valid=True, outcome=outcome)
+            db, self._values(raw, headers, body, signature_valid=True, outcome=outcome)
         )
 
     def _values(

@@ -87,6 +87,24 @@ class Checkout:
     finish_url: str | None = None
 
 
+def payment_changes(payment: Any, status: GatewayStatus) -> dict[str, Any]:
+    """The fields a gateway report changes on a payment (a `Payment`, or its row)."""
+    changes: dict[str, Any] = {
+        "status": status.transaction_status,
+        "fraud_status": status.fraud_status,
+        "transaction_id": status.transaction_id or payment.transaction_id,
+        "payment_type": status.payment_type or payment.payment_type,
+        "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
+    }
+    if status.payment_details:
+        changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
+    if payment.status in UNANSWERED and status.transaction_status == "pending":
+        # The create call's answer (the QR, the VA number) never came back, only this report:
+        # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
+        del changes["status"]
+    return {k: v for k, v in changes.items() if getattr(payment, k) != v}
+
+
 @dataclass(frozen=True)
 class Applied:
     """What `apply` did to an order."""
@@ -416,7 +434,7 @@ class PaymentsService:
 
     @staticmethod
     def _retry_allowed(
-        order: Order, before: Status, event: Event, status: GatewayStatus | None, now: datetime
+        order: Any, before: Status, event: Event, status: GatewayStatus | None, now: datetime
     ) -> bool:
         """Snap lets a customer whose card was declined try another card until the order expires."""
         return (
@@ -505,8 +523,26 @@ class PaymentsService:
         )
         return Applied(order_id, before, after, changed=True, ignored=False, note=note)
 
+    def is_repeat(self, order: Any, payment: Any | None, status: GatewayStatus) -> bool:
+        """True when applying `status` to this order (an `Order` or its row) would change and
+        record nothing: the repeated webhook is then answered without the full apply, which stays
+        the one path for every change. Anything unusual says False and takes that path."""
+        event = gateway_event(status.transaction_status, status.fraud_status)
+        if event is None or status.refunds or self.mismatch(order, status) is not None:
+            return False
+        before = Status(order.status)
+        if self._retry_allowed(order, before, event, status, self.now()):
+            return False
+        try:
+            outcome = machine.apply(before, event)
+        except Exception:
+            return False
+        if outcome.ignored or outcome.changed:
+            return False
+        return payment is None or not payment_changes(payment, status)
+
     @staticmethod
-    def mismatch(order: Order, status: GatewayStatus) -> str | None:
+    def mismatch(order: Any, status: GatewayStatus) -> str | None:
         if status.gross_amount != order.gross_amount:
             return f"amount mismatch: gateway {status.gross_amount}, order {order.gross_amount}"
         if status.currency != order.currency:
@@ -519,20 +555,7 @@ class PaymentsService:
         payment = await repo.payment_of(session, order.id)
         if payment is None:
             return
-        changes: dict[str, Any] = {
-            "status": status.transaction_status,
-            "fraud_status": status.fraud_status,
-            "transaction_id": status.transaction_id or payment.transaction_id,
-            "payment_type": status.payment_type or payment.payment_type,
-            "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
-        }
-        if status.payment_details:
-            changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
-        if payment.status in UNANSWERED and status.transaction_status == "pending":
-            # The create call's answer (the QR, the VA number) never came back, only this report:
-            # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
-            del changes["status"]
-        changes = {k: v for k, v in changes.items() if getattr(payment, k) != v}
+        changes = payment_changes(payment, status)
         if changes:  # a repeated report (most webhooks) writes nothing
             for key, value in changes.items():
                 setattr(payment, key, value)

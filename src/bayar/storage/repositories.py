@@ -6,9 +6,9 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bayar.storage.models import (
     GatewayCall,
@@ -188,18 +188,38 @@ _SET_OUTCOME = (
 )
 
 
-async def insert_notification(session: AsyncSession, values: dict[str, Any]) -> int | None:
+async def insert_notification(
+    db: AsyncSession | AsyncConnection, values: dict[str, Any]
+) -> int | None:
     """Store a notification in the inbox; None when its dedupe key is already there."""
-    statement = _notification_insert(session.get_bind().dialect.name)
-    result = await session.execute(statement, values)
+    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
+    result = await db.execute(_notification_insert(dialect.name), values)
     found: int | None = result.scalar_one_or_none()
     return found
 
 
 async def set_notification_outcome(
-    session: AsyncSession, notification_id: int, outcome: str
+    db: AsyncSession | AsyncConnection, notification_id: int, outcome: str
 ) -> None:
-    await session.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
+    await db.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
+
+
+_ORDERS = cast(Table, Order.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_LOCK_ORDER_ROW = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
+_PAYMENT_ROW = select(_PAYMENTS).where(_PAYMENTS.c.order_id == bindparam("order_id"))
+
+
+async def lock_order_row(
+    conn: AsyncConnection, order_id: str
+) -> tuple[Row[Any], Row[Any] | None] | None:
+    """The order's row, locked as `lock_order` locks it, and then its payment's row: plain rows
+    for the webhook's quick look (no ORM objects), in the caller's transaction."""
+    order = (await conn.execute(_LOCK_ORDER_ROW, {"order_id": order_id})).first()
+    if order is None:
+        return None
+    payment = (await conn.execute(_PAYMENT_ROW, {"order_id": order_id})).first()
+    return order, payment
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:
