@@ -44,6 +44,10 @@ PUBLIC_URL = "http://bayar.test"
 ADMIN_TOKEN = "secret"
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
+# For a drill only PostgreSQL can run (terminating its connections): the `bayar` fixtures on it alone.
+ONLY_POSTGRES = pytest.mark.parametrize(
+    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
+)
 WAIT = 5.0  # seconds any in-process webhook may take to arrive
 
 

@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-import pytest
+from bayar_test_harness import ONLY_POSTGRES
 from sqlalchemy import select
 
 from bayar.storage.models import Order, Payment
@@ -246,9 +246,7 @@ async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar
     assert await bayar.stock("jeruk") == 5
 
 
-@pytest.mark.parametrize(
-    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)  # a drill of PostgreSQL terminating connections
+@ONLY_POSTGRES
 async def test_a_create_after_the_database_dropped_its_connections_is_a_503_to_retry(
     bayar: Any,
 ) -> None:

@@ -10,6 +10,7 @@ import json
 from typing import Any
 
 import pytest
+from bayar_test_harness import ONLY_POSTGRES
 from sqlalchemy import select
 
 from bayar.config import DEMO_SERVER_KEY
@@ -257,9 +258,7 @@ async def test_a_pending_order_is_not_moved_back_by_its_first_pending_notificati
     ]
 
 
-@pytest.mark.parametrize(
-    "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
-)  # a drill of PostgreSQL terminating connections
+@ONLY_POSTGRES
 async def test_a_webhook_after_the_database_dropped_its_connections_is_still_applied(
     bayar: Any,
 ) -> None:
