@@ -54,7 +54,6 @@ import resource
 import shlex
 import shutil
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -74,13 +73,21 @@ import httpx
 import uvloop
 from websockets.asyncio.client import ClientConnection, connect
 
-HOST = "127.0.0.1"
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
+from benchlib import (
+    CLK_TCK,
+    HOST,
+    PG_BASE,
+    BayarProcess,
+    bayar_env,
+    create_db,
+    drop_db,
+    proc_ticks,
+)
+
 REDIS_URL = "redis://127.0.0.1:6379/0"
 RESULTS = Path(__file__).parent / "results" / "kiosk.txt"
 GOAL_P99_MS = 100.0
 GOAL_CONNECTIONS = 5000
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 DEMO = "demo-1"
 OTHER = "bench-2"
 FRAME_TIMEOUT = 30.0
@@ -122,22 +129,6 @@ def raise_nofile() -> None:
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard == resource.RLIM_INFINITY or soft < hard:
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def proc_ticks(pid: int) -> int:
-    """utime + stime of a process, in clock ticks (0 once it is gone)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0
-    return int(fields[11]) + int(fields[12])
 
 
 def rss_mb(pid: int) -> float:
@@ -195,57 +186,30 @@ BACKENDS = {
 }
 
 
-class Server:
+class Server(BayarProcess):
     """One `bayar up` process on a free port, in its own directory."""
 
     def __init__(self, backend: Backend, workdir: Path, *, gc_log: bool = True) -> None:
         self.backend = backend
-        self.port = free_port()
-        self.dir = workdir / f"up-{backend.name}"
-        self.var = self.dir / "var"
+        directory = workdir / f"up-{backend.name}"
+        self.var = directory / "var"
         self.var.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.dir / "bayar.log"
-        self.log = self.log_path.open("wb")
-        env = {
-            k: v
-            for k, v in os.environ.items()
-            if not k.upper().startswith(("BAYAR_", "MIDTRANS_"))
-            and k.upper() not in ("DATABASE_URL", "REDIS_URL")
-        }
-        env.update(
-            BAYAR_SANDBOX="true",
-            BAYAR_VAR_DIR=str(self.var),
-            # A fan-out to thousands of sockets can outlast the default 30 s; the DISPENSE is
-            # answered only once every socket has its PAYMENT_SUCCESS (see fan_out_once).
-            BAYAR_DISPENSE_TIMEOUT="900",
-            PYTHONUNBUFFERED="1",
-        )
+        # A fan-out to thousands of sockets can outlast the default 30 s; the DISPENSE is
+        # answered only once every socket has its PAYMENT_SUCCESS (see fan_out_once).
+        env = bayar_env(self.var, BAYAR_DISPENSE_TIMEOUT="900")
         if backend.database:
             env.update(DATABASE_URL=f"{PG_BASE}/{backend.database}")
         if backend.redis:
             env.update(REDIS_URL=REDIS_URL)
-        self.gc_log = self.dir / "gc.log" if gc_log else None
+        self.gc_log = directory / "gc.log" if gc_log else None
         if self.gc_log is not None:
-            probe = self.dir / "gcprobe"
-            probe.mkdir(exist_ok=True)
+            probe = directory / "gcprobe"
+            probe.mkdir(parents=True, exist_ok=True)
             (probe / "sitecustomize.py").write_text(GC_PROBE)
             env["PYTHONPATH"] = os.pathsep.join(p for p in (str(probe), env.get("PYTHONPATH")) if p)
             env["KIOSK_BENCH_GC_LOG"] = str(self.gc_log)
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayar", "up", "--host", HOST, "--port", str(self.port)],
-            env=env,
-            cwd=self.dir,  # no stray .env
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=raise_nofile,
-        )
-        self.url = f"http://{HOST}:{self.port}"
+        super().__init__("up", directory, env, preexec_fn=raise_nofile)
         self.ws_base = f"ws://{HOST}:{self.port}/ws/kiosk"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
 
     @property
     def database_url(self) -> str:
@@ -257,20 +221,7 @@ class Server:
         return (self.var / "demo-kiosk.token").read_text().strip()
 
     async def ready(self, client: httpx.AsyncClient, within: float = 60) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"bayar up exited ({self.process.returncode}):\n{self.tail()}")
-            with contextlib.suppress(httpx.HTTPError):
-                healthy = (await client.get(f"{self.url}/healthz")).status_code == 200
-                if healthy and (self.var / "demo-kiosk.token").is_file():
-                    return
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"bayar up did not become healthy:\n{self.tail()}")
-
-    def tail(self, lines: int = 30) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        await super().ready(client, within, also=(self.var / "demo-kiosk.token").is_file)
 
     def paid_times(self) -> dict[str, float]:
         """When bayar logged "order pending -> paid (webhook)", per order (epoch seconds)."""
@@ -305,33 +256,6 @@ class Server:
                 last = str(record.get("exception", "")).strip().splitlines()[-1:] or [""]
                 found[f"{record.get('logger')}: {record.get('message', '').strip()} {last[0]}"] += 1
         return found
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
-
-
-async def create_pg_db(name: str) -> None:
-    conn = await asyncpg.connect(f"{PG_BASE}/postgres", timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_pg_db(name: str) -> None:
-    conn = await asyncpg.connect(f"{PG_BASE}/postgres", timeout=5)
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
 
 
 async def services_up(*, redis: bool) -> str | None:
@@ -1100,7 +1024,7 @@ async def run_backend(
 ) -> Run:
     run = Run(backend)
     if backend.database:
-        await create_pg_db(backend.database)
+        await create_db(backend.database)
     run.marks.append(("start-up", time.time()))
     server = Server(backend, workdir, gc_log=not args.no_gc_log)
     try:
@@ -1139,7 +1063,7 @@ async def run_backend(
             say(f"  log kept: {server.log_path}")
         if backend.database:
             with contextlib.suppress(Exception):
-                await drop_pg_db(backend.database)
+                await drop_db(backend.database)
     return run
 
 

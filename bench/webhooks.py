@@ -47,7 +47,6 @@ import re
 import resource
 import shlex
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -65,14 +64,21 @@ import httpx
 import uvloop
 
 from bayar.config import DEMO_SERVER_KEY
+from benchlib import (
+    CLK_TCK,
+    HOST,
+    PG_BASE,
+    BayarProcess,
+    bayar_env,
+    create_db,
+    drop_db,
+    proc_ticks,
+)
 
-HOST = "127.0.0.1"
-PG_BASE = "postgresql://postgres@127.0.0.1:5432"
 NOTIFICATION_PATH = "/api/payments/notification"
 RESULTS = Path(__file__).parent / "results" / "webhooks.txt"
 GOAL_RATIO = 0.40
 GOAL_P99_MS = 25.0
-CLK_TCK = os.sysconf("SC_CLK_TCK")
 TPS_RE = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 LAT_RE = re.compile(r"latency average = ([0-9.]+) ms")
 
@@ -252,14 +258,6 @@ class Feed:
 
 
 # -- measuring ------------------------------------------------------------------------------------
-
-
-def proc_ticks(pid: int) -> int:
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except (OSError, IndexError):
-        return 0
-    return int(fields[11]) + int(fields[12])  # utime + stime
 
 
 def postgres_ticks() -> int:
@@ -496,95 +494,13 @@ async def measured(phase: Phase, pids: list[int], load: Awaitable[Phase]) -> Pha
 # -- processes and databases -------------------------------------------------------------------
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind((HOST, 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-async def create_db(name: str) -> None:
-    conn = await asyncpg.connect(f"{PG_BASE}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await conn.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await conn.close()
-
-
-async def drop_db(name: str) -> None:
-    conn = await asyncpg.connect(f"{PG_BASE}/postgres")
-    try:
-        await conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await conn.close()
-
-
-def bayar_env(database: str, var_dir: Path) -> dict[str, str]:
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.upper().startswith(("BAYAR_", "MIDTRANS_"))
-        and k.upper() not in ("DATABASE_URL", "REDIS_URL")
-    }
-    env.update(
-        DATABASE_URL=f"{PG_BASE}/{database}",
-        BAYAR_SANDBOX="true",
-        BAYAR_VAR_DIR=str(var_dir),
-        PYTHONUNBUFFERED="1",
-    )
-    return env
-
-
-class Server:
+class Server(BayarProcess):
     """One `bayar serve` process."""
 
     def __init__(self, database: str, workdir: Path, index: int) -> None:
-        self.port = free_port()
-        self.dir = workdir / f"serve-{index}"
-        self.dir.mkdir(parents=True, exist_ok=True)
-        self.log_path = self.dir / "serve.log"
-        self.log = self.log_path.open("wb")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayar", "serve", "--host", HOST, "--port", str(self.port)],
-            env=bayar_env(database, self.dir / "var"),
-            cwd=self.dir,  # no stray .env
-            stdout=self.log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        self.url = f"http://{HOST}:{self.port}"
-
-    @property
-    def pid(self) -> int:
-        return self.process.pid
-
-    async def ready(self, client: httpx.AsyncClient, within: float = 60) -> None:
-        deadline = time.monotonic() + within
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(
-                    f"bayar serve exited ({self.process.returncode}):\n{self.tail()}"
-                )
-            with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{self.url}/healthz")).status_code == 200:
-                    return
-            await asyncio.sleep(0.2)
-        raise RuntimeError(f"bayar serve did not become healthy:\n{self.tail()}")
-
-    def tail(self) -> str:
-        self.log.flush()
-        return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-30:])
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGINT)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=5)
-        self.log.close()
+        directory = workdir / f"serve-{index}"
+        env = bayar_env(directory / "var", DATABASE_URL=f"{PG_BASE}/{database}")
+        super().__init__("serve", directory, env)
 
 
 async def quiesce(pids: list[int], within: float = 10.0) -> None:
@@ -690,7 +606,7 @@ async def setup(
 ) -> Setup:
     database = f"bayar_bench_{os.getpid()}_k{procs}"
     await create_db(database)
-    env = bayar_env(database, workdir / "migrate-var")
+    env = bayar_env(workdir / "migrate-var", DATABASE_URL=f"{PG_BASE}/{database}")
     upgraded = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
