@@ -13,7 +13,7 @@ import redis.asyncio as aioredis
 
 from bayar.bus.base import RESYNC, Message
 from bayar.bus.memory import MemoryBus
-from bayar.bus.redis import PREFIX, RedisBus
+from bayar.bus.redis import MAX_CONNECTIONS, PREFIX, RedisBus
 
 pytestmark = pytest.mark.asyncio
 
@@ -129,3 +129,22 @@ async def test_subscriptions_come_back_after_the_redis_connection_drops(
     finally:
         await bus.close()
         await admin.aclose()
+
+
+@pytest.mark.redis
+async def test_a_burst_larger_than_the_pool_waits_for_connections_instead_of_failing(
+    redis_server_url: str,
+) -> None:
+    """Every kiosk of a fleet reconnecting at once: far more commands at a time than the
+    process has Redis connections."""
+    bus = RedisBus(redis_server_url)
+    topic = _topic()
+    try:
+        async with bus.subscribe(topic) as messages:
+            await asyncio.gather(
+                *(bus.publish(topic, {"n": n}) for n in range(10 * MAX_CONNECTIONS))
+            )
+            got = [await _next(messages) for _ in range(10 * MAX_CONNECTIONS)]
+    finally:
+        await bus.close()
+    assert sorted(m["n"] for m in got) == list(range(10 * MAX_CONNECTIONS))

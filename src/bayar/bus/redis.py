@@ -26,15 +26,27 @@ SUBSCRIBE_TIMEOUT = 5.0
 log = logging.getLogger("bayar.bus")
 
 
+MAX_CONNECTIONS = 50
+POOL_WAIT = 10.0  # seconds a command waits for a free pooled connection
+
+
+def connect(url: str, *, client_name: str) -> aioredis.Redis:
+    """A Redis client for one process. Thousands of kiosk sockets share its few connections, so a
+    burst (every kiosk reconnecting at once) waits for a free one rather than failing."""
+    pool = aioredis.BlockingConnectionPool.from_url(
+        url,
+        max_connections=MAX_CONNECTIONS,
+        timeout=POOL_WAIT,
+        socket_connect_timeout=5,
+        health_check_interval=30,
+        client_name=client_name,  # shown by CLIENT LIST: which connections are bayar's
+    )
+    return aioredis.Redis.from_pool(pool)
+
+
 class RedisBus:
     def __init__(self, url: str, *, client_name: str = "bayar-bus") -> None:
-        self._redis = aioredis.Redis.from_url(
-            url,
-            socket_connect_timeout=5,
-            socket_timeout=None,
-            health_check_interval=30,
-            client_name=client_name,  # shown by CLIENT LIST: which connections are bayar's
-        )
+        self._redis = connect(url, client_name=client_name)
         self._queues: defaultdict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from typing import Protocol
 
-import redis.asyncio as aioredis
+from bayar.bus.redis import connect
 
 TTL_SECONDS = 90  # a connection not refreshed (PING) for this long counts as gone
 
@@ -42,7 +42,7 @@ class MemoryPresence:
 
 class RedisPresence:
     def __init__(self, url: str) -> None:
-        self._redis = aioredis.Redis.from_url(url, socket_connect_timeout=5)
+        self._redis = connect(url, client_name="bayar-presence")
 
     @staticmethod
     def _key(machine_id: str) -> str:
