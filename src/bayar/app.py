@@ -176,7 +176,8 @@ def build_context(
         core_base_url=core_url,
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
-        transport=transport,  # calls are timed by PaymentsService._call, once each
+        transport=transport,
+        observer=metrics.observe_gateway,  # every call to the gateway timed once, here
     )
     payments = PaymentsService(
         db,

@@ -42,6 +42,7 @@ from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import display as rupiah
+from bayar.payments.service import refundable
 from bayar.payments.states import Status
 
 log = logging.getLogger("bayar.admin")
@@ -445,7 +446,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 "timeline": views.timeline(
                     details["history"], details["notifications"], details["gateway_calls"]
                 ),
-                "refundable": views.refundable(order, payment, refunds),
+                "refundable": refundable(order, payment, refunds),
                 "cancellable": views.cancellable(order),
                 "refund_key": f"admin-{secrets.token_hex(8)}",
                 "refunded_total": sum(r.amount for r in refunds if r.status == "succeeded"),

@@ -10,8 +10,8 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
-from bayar.payments.states import PAID_LIKE, Status
-from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment, Refund
+from bayar.payments.states import Status
+from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment
 
 HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
 INSTRUCTION_LABELS = {
@@ -241,14 +241,6 @@ def timeline(
 
 
 # -- what can be done to an order -----------------------------------------------------------------
-
-
-def refundable(order: Order, payment: Payment | None, refunds: list[Refund]) -> int:
-    """What a refund may still give back (0: nothing, or the order is not paid)."""
-    if order.status not in {s.value for s in PAID_LIKE}:
-        return 0
-    given = sum(r.amount for r in refunds if r.status != "failed")
-    return max(0, order.gross_amount - max(given, payment.refunded_amount if payment else 0))
 
 
 def cancellable(order: Order) -> bool:

@@ -9,6 +9,9 @@ from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
 
 from bayar.payments.errors import PaymentError
+from bayar.storage.db import lost_connection
+
+log = logging.getLogger("bayar.api")
 
 
 async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
@@ -16,12 +19,9 @@ async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
     return JSONResponse({"detail": exc.message}, status_code=exc.http_status)
 
 
-log = logging.getLogger("bayar.api")
-
-
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
-    if not exc.connection_invalidated:
+    if not lost_connection(exc):
         raise exc
     # The database dropped the pool's connections (it restarted). The pool is renewed, so the
     # same request again (with its Idempotency-Key, which makes a retry safe) will work.

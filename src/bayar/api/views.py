@@ -12,32 +12,13 @@ from bayar.api.schemas import (
     RefundOut,
     TransactionOut,
 )
+from bayar.payments.service import customer_payment
 from bayar.storage.models import Order, Payment, Refund
-
-INSTRUCTION_FIELDS = (
-    "token",
-    "redirect_url",
-    "qr_string",
-    "qr_url",
-    "va_number",
-    "bank",
-    "bill_key",
-    "biller_code",
-    "payment_code",
-    "store",
-)
 
 
 def payment_out(payment: Payment | None) -> PaymentOut | None:
-    if payment is None or payment.status in ("creating", "unknown", "rejected"):
-        return None
-    found: dict[str, Any] = {k: payment.instructions.get(k) for k in INSTRUCTION_FIELDS}
-    return PaymentOut(
-        payment_type=payment.payment_type,
-        status=payment.status,
-        transaction_id=payment.transaction_id,
-        **found,
-    )
+    shown = customer_payment(payment)
+    return None if shown is None else PaymentOut(**shown)
 
 
 def refund_out(refund: Refund) -> RefundOut:

@@ -18,6 +18,7 @@ from bayar.gateways.base import GatewayError, GatewayStatus
 from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Event, gateway_event
 from bayar.storage import repositories as repo
+from bayar.storage.db import lost_connection
 from bayar.storage.models import Order
 
 log = logging.getLogger("bayar.payments.inbox")
@@ -44,14 +45,7 @@ class Inbox:
         self.service = service
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        try:
-            receipt = await self._receive(raw, headers)
-        except DBAPIError as error:
-            if not error.connection_invalidated:
-                raise
-            # A pooled connection had died (the database restarted); the pool is renewed and
-            # nothing was committed: once more, rather than a 500 and Midtrans' retry later.
-            receipt = await self._receive(raw, headers)
+        receipt = await self._receive(raw, headers)
         self.service.metrics.notifications.labels(receipt.outcome).inc()
         return receipt
 
@@ -78,20 +72,24 @@ class Inbox:
         event = gateway_event(status.transaction_status, status.fraud_status)
         if event == Event.PAYMENT_SUCCEEDED and self.service.confirm_paid:
             return await self._confirmed(raw, kept, body, status)
-        db = self.service.db
-        async with db.engine.begin() as conn:  # one transaction: the inbox row and its effect
-            row = await self._insert(conn, raw, kept, body, outcome="received")
+        try:
+            return await self._apply(raw, kept, body, status)
+        except DBAPIError as error:
+            if not lost_connection(error):
+                raise
+            # A pooled connection had died (the database restarted) and the transaction with
+            # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
+            return await self._apply(raw, kept, body, status)
+
+    async def _apply(
+        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
+    ) -> Receipt:
+        """The inbox row and its effect, in one transaction."""
+        async with self.service.db.engine.begin() as conn:
+            row = await self._insert(conn, raw, headers, body, outcome="received")
             if row is None:
                 return Receipt(200, "duplicate", status.order_id)
-            # Most notifications repeat what the order already says: a look at its locked row
-            # answers them without loading the ORM.
-            state = await repo.lock_order_row(conn, status.order_id)
-            if state is not None and self.service.is_repeat(*state, status):
-                await repo.set_notification_outcome(conn, row, "no_change")
-                return Receipt(200, "no_change", status.order_id)
-            async with db.session_on(conn) as session:
-                applied = await self.service.apply_status(status, source="webhook", session=session)
-                await session.flush()
+            applied = await self.service.apply_webhook(conn, status)
             receipt = self._receipt(status, applied)
             await repo.set_notification_outcome(conn, row, receipt.outcome)
         if applied is not None and applied.changed:

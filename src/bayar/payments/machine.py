@@ -25,6 +25,11 @@ class Outcome:
     def changed(self) -> bool:
         return not self.ignored and self.after != self.before
 
+    @property
+    def repeat(self) -> bool:
+        """The order already says this: nothing to change and nothing to record."""
+        return not self.ignored and self.after == self.before
+
 
 def apply(status: Status, event: Event) -> Outcome:
     if (status, event) not in TRANSITIONS:

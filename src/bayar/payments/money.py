@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from decimal import Decimal, InvalidOperation
+from decimal import Decimal
 
 AMOUNT = re.compile(r"[0-9]+(?:\.[0-9]+)?")
 
@@ -23,10 +23,7 @@ def parse_rupiah(value: object) -> int:
     text = value.strip()
     if not AMOUNT.fullmatch(text):  # no sign, exponent or digit separators: no gateway sends them
         raise MoneyError(f"not an amount: {value!r}")
-    try:
-        amount = Decimal(text)
-    except InvalidOperation:
-        raise MoneyError(f"not an amount: {value!r}") from None
+    amount = Decimal(text)
     if amount != amount.to_integral_value():
         raise MoneyError(f"not a whole rupiah amount: {value!r}")
     return int(amount)

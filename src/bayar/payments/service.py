@@ -11,13 +11,13 @@ from __future__ import annotations
 import logging
 import secrets
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bayar.bus.base import Bus
 from bayar.gateways.base import (
@@ -65,6 +65,21 @@ DEFAULT_WINDOW = timedelta(hours=24)
 RELEASED = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
 # Payment rows whose create call has not been answered yet (still being made, or lost on the way).
 UNANSWERED = ("creating", "unknown")
+# Payments with nothing to show a customer: not answered by the gateway yet, or refused.
+NO_PAYMENT = (*UNANSWERED, "rejected")
+# How to pay, as the gateway's create answer (and later reports) told it.
+INSTRUCTION_FIELDS = (
+    "token",
+    "redirect_url",
+    "qr_string",
+    "qr_url",
+    "va_number",
+    "bank",
+    "bill_key",
+    "biller_code",
+    "payment_code",
+    "store",
+)
 MAX_QUANTITY = 100
 MAX_LINES = 50
 
@@ -105,6 +120,41 @@ def payment_changes(payment: Any, status: GatewayStatus) -> dict[str, Any]:
     return {k: v for k, v in changes.items() if getattr(payment, k) != v}
 
 
+def customer_payment(payment: Payment | None) -> dict[str, Any] | None:
+    """What a customer may see of a payment (the API's `payment`, the shop's order page)."""
+    if payment is None or payment.status in NO_PAYMENT:
+        return None
+    instructions = payment.instructions or {}
+    return {
+        "payment_type": payment.payment_type,
+        "status": payment.status,
+        "transaction_id": payment.transaction_id,
+        **{k: instructions.get(k) for k in INSTRUCTION_FIELDS},
+    }
+
+
+def refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund]) -> int:
+    """What a refund may still give back (0: nothing, or the order is not paid)."""
+    if Status(order.status) not in PAID_LIKE:
+        return 0
+    given = sum(r.amount for r in refunds if r.status != "failed")
+    return max(0, order.gross_amount - max(given, payment.refunded_amount if payment else 0))
+
+
+RETRY_NOTE = "a declined attempt: the customer may pay another way on the Snap page"
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`PaymentsService._judge`: not applicable (`problem`), a declined Snap card the customer
+    may follow with another (`retry`), or the state table's `outcome`."""
+
+    problem: str | None = None
+    mismatch: bool = False
+    retry: bool = False
+    outcome: machine.Outcome | None = None
+
+
 @dataclass(frozen=True)
 class Applied:
     """What `apply` did to an order."""
@@ -116,6 +166,7 @@ class Applied:
     ignored: bool
     note: str | None = None
     mismatch: bool = False  # the gateway's amount or currency is not the order's: refused
+    machine_id: str | None = None  # of a changed kiosk order: where `publish` rings too
 
 
 @dataclass
@@ -373,14 +424,30 @@ class PaymentsService:
 
     # -- the one path ------------------------------------------------------------------------------
 
-    async def apply_status(
-        self, status: GatewayStatus, *, source: str, session: AsyncSession | None = None
-    ) -> Applied | None:
+    async def apply_status(self, status: GatewayStatus, *, source: str) -> Applied | None:
         """Apply what the gateway says about an order. None if the order is unknown here."""
         event = gateway_event(status.transaction_status, status.fraud_status)
-        return await self._apply(
-            status.order_id, event, source=source, status=status, session=session
-        )
+        return await self._apply(status.order_id, event, source=source, status=status)
+
+    async def apply_webhook(self, conn: AsyncConnection, status: GatewayStatus) -> Applied | None:
+        """`apply_status` inside the caller's transaction `conn` (the inbox row's), which the
+        caller commits before publishing. Most webhooks repeat what the order already says: the
+        order's locked row, and its payment's, answer those without loading ORM objects; any
+        change takes the one path."""
+        order = await repo.lock_order_row(conn, status.order_id)
+        if order is None:
+            return None
+        event = gateway_event(status.transaction_status, status.fraud_status)
+        before = Status(order.status)
+        verdict = self._judge(order, before, event, status, self.now())
+        if verdict.outcome is not None and verdict.outcome.repeat and not status.refunds:
+            payment = await repo.payment_row(conn, order.id)
+            if payment is None or not payment_changes(payment, status):
+                return Applied(order.id, before, before, changed=False, ignored=False)
+        async with self.db.session_on(conn) as session:
+            applied = await self._apply_in(session, order.id, event, "webhook", status, None)
+            await session.flush()
+        return applied
 
     async def apply_event(
         self, order_id: str, event: Event, *, source: str, note: str | None = None
@@ -396,14 +463,9 @@ class PaymentsService:
         source: str,
         status: GatewayStatus | None = None,
         note: str | None = None,
-        session: AsyncSession | None = None,
     ) -> Applied | None:
-        if session is None:
-            async with self.db.session() as own, own.begin():
-                applied = await self._apply_in(own, order_id, event, source, status, note)
-        else:
+        async with self.db.session() as session, session.begin():
             applied = await self._apply_in(session, order_id, event, source, status, note)
-            return applied  # the caller commits and publishes
         if applied is not None and applied.changed:
             await self.publish(applied)
         return applied
@@ -460,10 +522,16 @@ class PaymentsService:
             return None
         before = Status(order.status)
         now = self.now()
-        problem = self.mismatch(order, status) if status is not None else None
-        if problem is None and event is None and status is not None:
-            problem = f"unknown gateway status {status.transaction_status!r}"
-        if problem is not None or event is None:
+        verdict = self._judge(order, before, event, status, now)
+        if verdict.retry:
+            note = RETRY_NOTE
+            if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
+                denied = Event.PAYMENT_DENIED.value
+                self._ignored(session, order_id, before, denied, source, note, now)
+            return Applied(order_id, before, before, changed=False, ignored=True, note=note)
+        outcome = verdict.outcome
+        if outcome is None:
+            problem = verdict.problem
             name = status.transaction_status if status else "unknown"
             self._ignored(session, order_id, before, name, source, problem, now)
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
@@ -474,15 +542,9 @@ class PaymentsService:
                 changed=False,
                 ignored=True,
                 note=problem,
-                mismatch=status is not None and self.mismatch(order, status) is not None,
+                mismatch=verdict.mismatch,
             )
-        if self._retry_allowed(order, before, event, status, now):
-            note = "a declined attempt: the customer may pay another way on the Snap page"
-            last = await repo.last_event(session, order_id)
-            if last is None or last.note != note:  # each reconcile pass asks again: noted once
-                self._ignored(session, order_id, before, event.value, source, note, now)
-            return Applied(order_id, before, before, changed=False, ignored=True, note=note)
-        outcome = machine.apply(before, event)
+        event = outcome.event
         late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED
         if status is not None and (not outcome.ignored or late_payment):
             await self._record_payment(session, order, status, now)
@@ -521,25 +583,34 @@ class PaymentsService:
         log.info(
             "order %s -> %s (%s)", before.value, after.value, source, extra={"order_id": order_id}
         )
-        return Applied(order_id, before, after, changed=True, ignored=False, note=note)
+        return Applied(
+            order_id,
+            before,
+            after,
+            changed=True,
+            ignored=False,
+            note=note,
+            machine_id=order.machine_id,
+        )
 
-    def is_repeat(self, order: Any, payment: Any | None, status: GatewayStatus) -> bool:
-        """True when applying `status` to this order (an `Order` or its row) would change and
-        record nothing: the repeated webhook is then answered without the full apply, which stays
-        the one path for every change. Anything unusual says False and takes that path."""
-        event = gateway_event(status.transaction_status, status.fraud_status)
-        if event is None or status.refunds or self.mismatch(order, status) is not None:
-            return False
-        before = Status(order.status)
-        if self._retry_allowed(order, before, event, status, self.now()):
-            return False
-        try:
-            outcome = machine.apply(before, event)
-        except Exception:
-            return False
-        if outcome.ignored or outcome.changed:
-            return False
-        return payment is None or not payment_changes(payment, status)
+    def _judge(
+        self,
+        order: Any,
+        before: Status,
+        event: Event | None,
+        status: GatewayStatus | None,
+        now: datetime,
+    ) -> Verdict:
+        """What an event does to an order (an `Order`, or its row), before anything is written."""
+        problem = self.mismatch(order, status) if status is not None else None
+        if problem is not None:
+            return Verdict(problem=problem, mismatch=True)
+        if event is None:
+            unknown = f"unknown gateway status {status.transaction_status!r}" if status else None
+            return Verdict(problem=unknown)
+        if self._retry_allowed(order, before, event, status, now):
+            return Verdict(retry=True)
+        return Verdict(outcome=machine.apply(before, event))
 
     @staticmethod
     def mismatch(order: Any, status: GatewayStatus) -> str | None:
@@ -570,18 +641,16 @@ class PaymentsService:
 
     async def publish(self, applied: Applied) -> None:
         try:
-            async with self.db.session() as session:
-                order = await session.get(Order, applied.order_id)
             message = {
                 "type": "order",
                 "order_id": applied.order_id,
                 "status": applied.after.value,
                 "previous": applied.before.value,
-                "machine_id": order.machine_id if order else None,
+                "machine_id": applied.machine_id,
             }
             await self.bus.publish(f"order:{applied.order_id}", message)
-            if order is not None and order.machine_id:
-                await self.bus.publish(f"machine:{order.machine_id}", message)
+            if applied.machine_id:
+                await self.bus.publish(f"machine:{applied.machine_id}", message)
             await self.bus.publish("orders", message)
         except Exception:
             # The bus is a doorbell: the change is committed; readers resync from the database.
@@ -605,7 +674,6 @@ class PaymentsService:
             raise
         finally:
             elapsed = time.perf_counter() - started
-            self.metrics.observe_gateway(operation, elapsed, outcome)
             try:
                 async with self.db.session() as session, session.begin():
                     session.add(
@@ -720,14 +788,10 @@ class PaymentsService:
                     raise NotAllowed(
                         f"only a paid order can be refunded; this one is {order.status}"
                     )
-                payment = await repo.payment_of(session, order_id)
-                refunded = sum(
-                    r.amount
-                    for r in await repo.refunds_of(session, order_id)
-                    if r.status != "failed"
-                )
-                remaining = order.gross_amount - max(
-                    refunded, payment.refunded_amount if payment else 0
+                remaining = refundable(
+                    order,
+                    await repo.payment_of(session, order_id),
+                    await repo.refunds_of(session, order_id),
                 )
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:

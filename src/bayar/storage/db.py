@@ -8,6 +8,7 @@ from typing import Any
 
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import (
     AsyncConnection,
     AsyncEngine,
@@ -26,6 +27,12 @@ def async_url(url: str) -> str:
         "sqlite": "sqlite+aiosqlite",
     }.get(parsed.drivername, parsed.drivername)
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
+
+
+def lost_connection(error: DBAPIError) -> bool:
+    """The database dropped the connection (it restarted): SQLAlchemy has renewed the pool, the
+    transaction is gone, and the same work may simply be done again."""
+    return error.connection_invalidated
 
 
 def default_url(var_dir: Path) -> str:
@@ -58,7 +65,7 @@ class Database:
 
     def session_on(self, conn: AsyncConnection) -> AsyncSession:
         """A session inside the transaction `conn` has begun; the owner of `conn` commits it."""
-        return AsyncSession(bind=conn, expire_on_commit=False)
+        return self.sessions(bind=conn)
 
     async def ping(self) -> None:
         async with self.engine.connect() as conn:

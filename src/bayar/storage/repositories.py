@@ -117,9 +117,10 @@ async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
     return result.scalars().all()
 
 
-async def last_event(session: AsyncSession, order_id: str) -> OrderEvent | None:
+async def last_note(session: AsyncSession, order_id: str) -> str | None:
+    """The note of the order's latest history entry."""
     result = await session.execute(
-        select(OrderEvent)
+        select(OrderEvent.note)
         .where(OrderEvent.order_id == order_id)
         .order_by(OrderEvent.id.desc())
         .limit(1)
@@ -164,23 +165,18 @@ async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
     return await session.get(Payment, order_id)
 
 
-def _notification_insert(dialect: str) -> Any:
-    """Built once per dialect: the webhook's hot path then skips SQLAlchemy's statement building."""
-    if dialect not in _NOTIFICATION_INSERTS:
-        table = _NOTIFICATION_TABLE
-        insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-        columns = [c for c in table.columns if c.key != "id"]
-        _NOTIFICATION_INSERTS[dialect] = (
-            insert(table)
-            .values({c.key: bindparam(c.key, type_=c.type) for c in columns})
-            .on_conflict_do_nothing(index_elements=["dedupe_key"])
-            .returning(table.c.id)
-        )
-    return _NOTIFICATION_INSERTS[dialect]
-
-
-_NOTIFICATION_INSERTS: dict[str, Any] = {}
 _NOTIFICATION_TABLE = cast(Table, Notification.__table__)
+_NOTIFICATION_VALUES = {
+    c.key: bindparam(c.key, type_=c.type) for c in _NOTIFICATION_TABLE.columns if c.key != "id"
+}
+# Built once: the webhook's hot path then skips SQLAlchemy's statement building.
+_INSERT_NOTIFICATION = {
+    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_NOTIFICATION_TABLE)
+    .values(_NOTIFICATION_VALUES)
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(_NOTIFICATION_TABLE.c.id)
+    for dialect in (postgresql, sqlite)
+}
 _SET_OUTCOME = (
     update(_NOTIFICATION_TABLE)
     .where(_NOTIFICATION_TABLE.c.id == bindparam("notification_id"))
@@ -193,7 +189,7 @@ async def insert_notification(
 ) -> int | None:
     """Store a notification in the inbox; None when its dedupe key is already there."""
     dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
-    result = await db.execute(_notification_insert(dialect.name), values)
+    result = await db.execute(_INSERT_NOTIFICATION[dialect.name], values)
     found: int | None = result.scalar_one_or_none()
     return found
 
@@ -210,16 +206,15 @@ _LOCK_ORDER_ROW = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).w
 _PAYMENT_ROW = select(_PAYMENTS).where(_PAYMENTS.c.order_id == bindparam("order_id"))
 
 
-async def lock_order_row(
-    conn: AsyncConnection, order_id: str
-) -> tuple[Row[Any], Row[Any] | None] | None:
-    """The order's row, locked as `lock_order` locks it, and then its payment's row: plain rows
-    for the webhook's quick look (no ORM objects), in the caller's transaction."""
-    order = (await conn.execute(_LOCK_ORDER_ROW, {"order_id": order_id})).first()
-    if order is None:
-        return None
-    payment = (await conn.execute(_PAYMENT_ROW, {"order_id": order_id})).first()
-    return order, payment
+async def lock_order_row(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
+    """The order's row, locked as `lock_order` locks it: a plain row (no ORM object) for a quick
+    look inside the caller's transaction."""
+    return (await conn.execute(_LOCK_ORDER_ROW, {"order_id": order_id})).first()
+
+
+async def payment_row(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
+    """Read after the order's lock, so it is the payment as the lock's holder left it."""
+    return (await conn.execute(_PAYMENT_ROW, {"order_id": order_id})).first()
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:

@@ -25,6 +25,7 @@ from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
+from bayar.payments.service import customer_payment
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderItem, Payment
 
@@ -38,19 +39,6 @@ WIB = timezone(timedelta(hours=7), "WIB")
 # Statuses after which the order page stops asking (paid may still be refunded by an admin, but
 # nothing the customer waits for happens any more).
 FINAL = ("paid", "fulfilled", "failed", "expired", "cancelled", "refunded", "partially_refunded")
-# Payment rows that have nothing to show the customer yet (same rule as the API's `payment`).
-NO_PAYMENT = ("creating", "unknown", "rejected")
-INSTRUCTION_FIELDS = (
-    "token",
-    "redirect_url",
-    "qr_string",
-    "va_number",
-    "bank",
-    "bill_key",
-    "biller_code",
-    "payment_code",
-    "store",
-)
 PAGE_HEADERS = {"Cache-Control": "no-store"}
 # Title and line of each order status (order.js receives the same table with the page).
 STATUS_TEXT = {
@@ -123,14 +111,6 @@ def method_label(payment: dict[str, Any] | None) -> str:
     return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
 
 
-def payment_view(payment: Payment | None) -> dict[str, Any] | None:
-    """The customer-facing part of a payment: what the API's `payment` holds."""
-    if payment is None or payment.status in NO_PAYMENT:
-        return None
-    found = {k: (payment.instructions or {}).get(k) for k in INSTRUCTION_FIELDS}
-    return {"payment_type": payment.payment_type, "status": payment.status, **found}
-
-
 def wib(moment: datetime) -> str:
     """22 Nov 2026, 15:17 WIB."""
     if moment.tzinfo is None:
@@ -150,7 +130,7 @@ def order_view(order: Order, items: list[OrderItem], payment: Payment | None) ->
             {"product_id": i.product_id, "name": i.name, "price": i.price, "quantity": i.quantity}
             for i in items
         ],
-        "payment": payment_view(payment),
+        "payment": customer_payment(payment),
     }
 
 
