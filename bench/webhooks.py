@@ -611,8 +611,7 @@ async def setup(
         sys.executable,
         "-m",
         "bayar",
-        "db",
-        "upgrade",
+        "seed",  # migrates, then the demo catalog (`bayar serve` seeds nothing)
         env=env,
         cwd=workdir,
         stdout=asyncio.subprocess.PIPE,
@@ -620,12 +619,11 @@ async def setup(
     )
     out, _ = await upgraded.communicate()
     if upgraded.returncode != 0:
-        raise RuntimeError(f"bayar db upgrade failed:\n{out.decode(errors='replace')}")
+        raise RuntimeError(f"bayar seed failed:\n{out.decode(errors='replace')}")
     servers: list[Server] = []
     result = Setup(database, servers, [], [])
     try:
         for index in range(procs):
-            # One at a time: the first start seeds the demo catalog.
             server = Server(database, workdir / f"k{procs}", index)
             servers.append(server)
             await server.ready(client)

@@ -103,10 +103,13 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
 
 @cli.command()
 def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen on")) -> None:
-    """The web application and API only (run `bayar db upgrade` and `bayar worker` beside it)."""
+    """The web application and API only, one of a fleet: run `bayar db upgrade` (or `bayar seed`)
+    once and `bayar worker` beside it. It seeds nothing: a process with a var/ of its own would
+    otherwise give the shared demo machine a new token, cutting its kiosk off."""
     from bayar.app import create_app
 
-    _serve(create_app(_settings(), public_url=_shown(host, port), run_worker=False), host, port)
+    app = create_app(_settings(), public_url=_shown(host, port), run_worker=False, seed=False)
+    _serve(app, host, port)
 
 
 @cli.command()
