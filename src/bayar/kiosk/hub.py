@@ -23,7 +23,7 @@ from bayar.context import AppContext
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
 from bayar.vending.machines import authenticate
-from bayar.vending.service import DispenseCommand, VendingService
+from bayar.vending.service import VendingService
 
 log = logging.getLogger("bayar.kiosk")
 CLOSE_UNAUTHORIZED = 4401
@@ -51,15 +51,12 @@ ERROR_CODES = {
 
 class Shared:
     """What the sockets of one process share. A bus message reaches every socket of its machine
-    at once (a reloaded page, a wall of test kiosks): they read the order once, and only the
-    first tries to claim the dispense (the claim is a compare-and-set, so the others would lose)."""
-
-    CLAIM_MEMORY = 10.0  # seconds a finished claim answers the sockets that come late to it
+    at once (a reloaded page, a wall of test kiosks): they read the order once. (The dispense
+    claim stays per socket: it is a compare-and-set, so one command goes out whoever asks.)"""
 
     def __init__(self, vending: VendingService) -> None:
         self.vending = vending
         self._reads: dict[tuple[str, str, str], asyncio.Future[dict[str, Any] | None]] = {}
-        self._claims: dict[tuple[str, str], _Claim] = {}
 
     async def order_view(self, message: dict[str, Any]) -> dict[str, Any] | None:
         # Keyed by the message too: a read begun before a later change never answers for it.
@@ -71,41 +68,6 @@ class Shared:
             self._reads[key] = future
             future.add_done_callback(lambda _done: self._reads.pop(key, None))
         return await asyncio.shield(future)
-
-    async def claim(self, machine_id: str, order_id: str) -> DispenseCommand | None:
-        """The dispense command to the first socket that is still there to take it."""
-        key = (machine_id, order_id)
-        entry = self._claims.get(key)
-        if entry is None:
-            entry = _Claim(asyncio.ensure_future(self.vending.claim_dispense(machine_id, order_id)))
-            self._claims[key] = entry
-            loop = asyncio.get_running_loop()
-            entry.task.add_done_callback(
-                lambda _done: loop.call_later(self.CLAIM_MEMORY, self._forget, key, entry)
-            )
-        try:
-            command = await asyncio.shield(entry.task)
-        except asyncio.CancelledError:
-            raise  # this socket is going: another one (or the task's result) takes the command
-        except Exception:
-            self._forget(key, entry)  # nothing was claimed: the next message may try again
-            raise
-        if command is None or entry.taken:
-            return None
-        entry.taken = True
-        return command
-
-    def _forget(self, key: tuple[str, str], entry: _Claim) -> None:
-        if self._claims.get(key) is entry:
-            del self._claims[key]
-
-
-class _Claim:
-    """One dispense claim shared by the sockets of a machine; `taken` by the first to send it."""
-
-    def __init__(self, task: asyncio.Future[DispenseCommand | None]) -> None:
-        self.task = task
-        self.taken = False
 
 
 _SHARED: weakref.WeakKeyDictionary[VendingService, Shared] = weakref.WeakKeyDictionary()
@@ -291,9 +253,7 @@ class Connection:
             status = view["status"]
             if status == "paid" and message.get("previous") in ("pending", "review"):
                 await self.send("PAYMENT_SUCCESS", {"order_id": order_id})
-                command = await self.shared.claim(self.machine_id, order_id)
-                if command is not None:
-                    await self.send("DISPENSE", messages.dispense_values(command))
+                await self._dispense(order_id, resend=False)
             elif status in FAILED_EVENTS and message.get("status") == status:
                 event, reason = FAILED_EVENTS[status]
                 values = {"order_id": order_id} | ({"reason": reason} if reason else {})
