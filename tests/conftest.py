@@ -95,3 +95,10 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 def redis_server_url() -> str:
     """The Redis that tests marked ``redis`` use (``BAYAR_TEST_REDIS_URL`` or the local default)."""
     return redis_url()
+
+
+@pytest.fixture
+def postgres_server_url() -> str:
+    """The PostgreSQL that tests marked ``postgres`` use (``BAYAR_TEST_POSTGRES_URL`` or the local
+    default): a database on it to connect to as an administrator."""
+    return postgres_url()

@@ -20,6 +20,7 @@ import pytest
 from fastapi import FastAPI
 from livesupport import LiveServer, free_port
 
+from bayar.admin.queries import WIB
 from bayar.app import create_app
 from bayar.config import DEMO_SERVER_KEY, Settings
 from bayar.payments.states import Status
@@ -176,11 +177,12 @@ def seed_history(bayar: Bayar) -> None:
     payment, history): the live API can only make orders today."""
 
     async def work(db: Database) -> None:
-        now = datetime.now(UTC)
+        # Late morning WIB (the dashboard's day), whatever the hour the tests run.
+        noon = datetime.now(WIB).replace(hour=12, minute=0, second=0, microsecond=0)
         async with db.session() as session, session.begin():
             for n, (days, product, quantity) in enumerate(HISTORY):
                 name, price = PRICES[product]
-                at = now - timedelta(days=days, hours=n % 5)
+                at = (noon - timedelta(days=days, hours=n % 5)).astimezone(UTC)
                 order_id = f"BYR-{at:%Y%m%d}-HIST{n:05d}"
                 amount = price * quantity
                 session.add(

@@ -85,7 +85,9 @@ def test_anonymous_browsing_ends_on_the_login(bayar: Bayar, page: Page) -> None:
     for path in ("/admin", f"/admin/orders/{order_id}", "/admin/machines", "/admin/products"):
         page.goto(f"{bayar.url}{path}")
         expect(page.get_by_role("heading", name="Admin login")).to_be_visible()
-    assert order_id not in page.content()
+        # Nothing of the shop shows: no amount, and the order id only where to go after login.
+        assert "Rp" not in page.inner_text("body")
+        assert order_id not in page.inner_text("body")
 
 
 def test_a_full_refund_from_the_order_page_reaches_the_sandbox(

@@ -4,6 +4,7 @@ page in a real browser. Each test gets its own server and database under its tmp
 from __future__ import annotations
 
 import asyncio
+import secrets
 import threading
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -11,11 +12,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+import asyncpg
 import httpx
 import pytest
 import uvicorn
 from livesupport import free_port
 from sqlalchemy import update
+from sqlalchemy.engine import make_url
 
 from bayar.app import create_app
 from bayar.config import DEMO_SERVER_KEY, Settings
@@ -38,7 +41,7 @@ class KioskServer:
     """bayar served by uvicorn in a thread. `start()` again after `stop()` serves the same database
     on the same port (a server restart, as a kiosk sees it)."""
 
-    def __init__(self, var_dir: Path, *, dispense_timeout: float = 3.0) -> None:
+    def __init__(self, var_dir: Path, *, dispense_timeout: float = 3.0, **settings: Any) -> None:
         self.var_dir = var_dir
         var_dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -49,6 +52,7 @@ class KioskServer:
             bayar_sandbox_retry_jitter=False,
             bayar_dispense_timeout=dispense_timeout,
             bayar_worker_interval=0.5,
+            **settings,
         )
         in_thread(upgrade, self.settings.database())  # alembic runs asyncio.run of its own
         self.server: uvicorn.Server | None = None
@@ -119,6 +123,13 @@ class KioskServer:
         data: dict[str, Any] = response.json()
         return data
 
+    def scan_at_sandbox(self, qr_text: str) -> str:
+        """The sandbox's QRIS simulator given a QR's text, as a phone would scan it: its page,
+        which names the transaction that QR was issued for (404 when none was)."""
+        response = httpx.post(f"{self.url}/sandbox/qris", data={"qr": qr_text}, timeout=10)
+        response.raise_for_status()
+        return response.text
+
     def gateway_status(self, order_id: str) -> dict[str, Any]:
         """What the (sandbox) gateway says, through its Midtrans-compatible status API."""
         response = httpx.get(
@@ -180,3 +191,23 @@ def kiosk_server_factory(tmp_path: Path) -> Iterator[Callable[..., KioskServer]]
 @pytest.fixture
 def kiosk_server(kiosk_server_factory: Callable[..., KioskServer]) -> KioskServer:
     return kiosk_server_factory()
+
+
+async def _admin_sql(server: str, statement: str) -> None:
+    conn = await asyncpg.connect(server)
+    try:
+        await conn.execute(statement)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def postgres_database(postgres_server_url: str) -> Iterator[str]:
+    """A new empty PostgreSQL database (KioskServer migrates it); dropped after the test."""
+    name = f"bayar_kiosk_{secrets.token_hex(5)}"
+    create, drop = f'CREATE DATABASE "{name}"', f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+    in_thread(lambda: asyncio.run(_admin_sql(postgres_server_url, create)))
+    try:
+        yield make_url(postgres_server_url).set(database=name).render_as_string(False)
+    finally:
+        in_thread(lambda: asyncio.run(_admin_sql(postgres_server_url, drop)))

@@ -13,14 +13,19 @@ import itertools
 import json
 import os
 import re
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import httpx
 import pytest
 import zxingcpp
+from livesupport import ServeProcess, clean_env, free_port
 from PIL import Image
+
+from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
     from conftest import KioskServer
@@ -208,6 +213,7 @@ def test_buy_a_drink_from_tap_to_enjoy(page: Any, kiosk_server: KioskServer) -> 
     assert qr_string
     page.wait_for_timeout(SETTLE_MS)
     assert decode_qr(page) == qr_string
+    assert order_id in server.scan_at_sandbox(decode_qr(page))  # the sandbox issued this QR
     assert page.locator("#payment-price").inner_text() == "Rp 7.000"
     assert page.locator("#screen-payment .order-name").inner_text() == "Cola"
     first = page.locator("#countdown-time").inner_text()
@@ -655,3 +661,64 @@ def test_menu_at_1080p(new_page: Callable[..., Any], kiosk_server: KioskServer) 
     page.wait_for_timeout(SETTLE_MS)
     assert decode_qr(page) == kiosk_server.order(order_id)["payment"]["qr_string"]
     shot(page, "payment-1080p")
+
+
+# ------------------------------------------------------------------------------------ two processes
+
+
+@pytest.mark.postgres
+@pytest.mark.redis
+def test_a_payment_handled_by_a_second_server_process_reaches_the_kiosk(
+    page: Any,
+    kiosk_server_factory: Callable[..., KioskServer],
+    postgres_database: str,
+    redis_server_url: str,
+    tmp_path: Path,
+) -> None:
+    b_port = free_port()
+    b_url = f"http://127.0.0.1:{b_port}"
+    server_a = kiosk_server_factory(
+        database_url=postgres_database,
+        redis_url=redis_server_url,
+        bayar_sandbox_notification_url=f"{b_url}/api/payments/notification",
+        dispense_timeout=30.0,
+    )
+    # B knows the sandbox only as its Midtrans: it confirms "paid" with A's sandbox, as it would
+    # with Midtrans itself.
+    env = clean_env(
+        DATABASE_URL=postgres_database,
+        REDIS_URL=redis_server_url,
+        BAYAR_SANDBOX="false",
+        BAYAR_VAR_DIR=str(tmp_path / "b-var"),
+        MIDTRANS_SERVER_KEY=DEMO_SERVER_KEY,
+        MIDTRANS_CLIENT_KEY=DEMO_CLIENT_KEY,
+        MIDTRANS_CORE_BASE_URL=f"{server_a.url}/sandbox/midtrans",
+        MIDTRANS_SNAP_BASE_URL=f"{server_a.url}/sandbox/midtrans/snap/v1",
+    )
+    server_b = ServeProcess(b_port, tmp_path / "b", env)
+    try:
+        # A machine of this test only: Redis channels are shared by every test database.
+        machine_id = f"two-{secrets.token_hex(4)}"
+        token = server_a.add_machine(machine_id, "Dua Proses", "Lobby", [("A1", "cola", 3, 5)])
+        open_home(page, server_a.kiosk_url(machine_id, token))
+        order_id = pick(page, "cola")
+        assert order_id in server_a.scan_at_sandbox(decode_qr(page))
+        server_a.control(order_id, "pay")
+
+        wait_screen(page, "done")
+        # Told through the Redis bus, not found later by a STATE refresh.
+        assert [e["values"] for e in events(page, "PAYMENT_SUCCESS")] == [{"order_id": order_id}]
+
+        deliveries = httpx.get(
+            f"{server_a.url}/sandbox/_control/midtrans/{order_id}", timeout=10
+        ).json()["notifications"]
+        settled = [d for d in deliveries if d["transaction_status"] == "settlement"]
+        assert [d["url"] for d in settled] == [f"{b_url}/api/payments/notification"]
+        assert [a["outcome"] for a in settled[0]["attempts"]] == ["200"]
+        order = server_a.order(order_id)
+        assert order["status"] == "fulfilled"
+        paid = [h for h in order["history"] if h["to_status"] == "paid"]
+        assert [h["source"] for h in paid] == ["webhook"]
+        assert "order pending -> paid (webhook)" in server_b.log.read_text()  # B applied it
+    finally:
+        server_b.stop()

@@ -3,11 +3,16 @@ browsers, official SDK clients, webhooks coming back. On the path by pytest's `p
 
 from __future__ import annotations
 
+import os
 import socket
+import subprocess
+import sys
 import threading
 import time
+from pathlib import Path
 from typing import Any
 
+import httpx
 import uvicorn
 
 
@@ -47,3 +52,50 @@ class LiveServer:
     def __exit__(self, *exc: object) -> None:
         self.server.should_exit = True
         self.thread.join(timeout=10)
+
+
+class ServeProcess:
+    """`python -m bayar serve` as a process of its own (a second server of a fleet), on `port`,
+    its output in `workdir/serve.log`; `env` is its whole environment."""
+
+    def __init__(self, port: int, workdir: Path, env: dict[str, str]) -> None:
+        self.url = f"http://127.0.0.1:{port}"
+        workdir.mkdir(parents=True, exist_ok=True)
+        self.log = workdir / "serve.log"
+        with self.log.open("wb") as out:
+            self.process = subprocess.Popen(
+                [sys.executable, "-m", "bayar", "serve", "--port", str(port)],
+                cwd=workdir,
+                env=env,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 30
+        while True:
+            assert self.process.poll() is None, self.log.read_text()
+            try:
+                if httpx.get(f"{self.url}/healthz", timeout=2).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline, self.log.read_text()
+            time.sleep(0.2)
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+
+
+def clean_env(**settings: str) -> dict[str, str]:
+    """This environment without the caller's bayar and Midtrans settings, plus `settings`."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.upper().startswith(("BAYAR_", "MIDTRANS_"))
+        and k.upper() not in ("DATABASE_URL", "REDIS_URL")
+    }
+    env.update(settings)
+    return env

@@ -350,9 +350,6 @@ class Sandbox:
         )
         response.raise_for_status()
 
-    async def clear_faults(self) -> None:
-        (await self.client.delete(f"{self.root}/_control/faults")).raise_for_status()
-
     async def status(self, order_id: str) -> dict[str, Any]:
         """GET /v2/{order_id}/status as a merchant calls it (Basic auth with the server key)."""
         response = await self.client.get(

@@ -21,7 +21,7 @@ async def two_machines(start_app, kiosk) -> dict[str, Any]:
     )
     demo = await kiosk(app)
     other = await kiosk(app, "m2", token)
-    return {"app": app, "demo": demo, "m2": other, "m2_token": token}
+    return {"app": app, "demo": demo, "m2": other}
 
 
 async def test_each_machine_gets_its_own_state_and_menu(two_machines):

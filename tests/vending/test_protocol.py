@@ -315,7 +315,7 @@ async def test_paid_order_is_dispensed_and_fulfilled(app, kiosk, sandbox, http):
     assert events.index("PAYMENT_SUCCESS") < events.index("DISPENSE")
     assert command == {
         "order_id": order_id,
-        "dispense_id": command["dispense_id"],
+        "dispense_id": f"dsp-{order_id}",
         "slot": "A1",
         "product_id": "cola",
         "name": "Cola",

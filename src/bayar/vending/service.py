@@ -27,7 +27,6 @@ from bayar.storage.models import Dispense, Machine, Order, OrderItem, Payment, P
 log = logging.getLogger("bayar.vending")
 KIOSK_CUSTOMER = Customer(first_name="Kiosk", last_name="Customer")
 RECENT = timedelta(hours=1)
-OPEN_DISPENSE = ("commanded",)
 
 
 @dataclass(frozen=True)
@@ -256,7 +255,7 @@ class VendingService:
         except GatewayUnreachable:
             outcome = "refund_retry"
         except (GatewayDeclined, NotAllowed) as error:
-            log.error("automatic refund refused: %s", error, extra={"order_id": order_id})
+            log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
             outcome = "manual_refund"
         if outcome == "manual_refund":
             log.error("dispense refund needs a person", extra={"order_id": order_id})
