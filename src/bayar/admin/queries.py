@@ -18,8 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
-from bayar.payments.service import PaymentsService
-from bayar.payments.states import Event, Status
+from bayar.payments.money import display
+from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import (
@@ -33,6 +33,7 @@ from bayar.storage.models import (
     Slot,
 )
 from bayar.vending.presence import Presence
+from bayar.vending.service import RECENT
 
 WIB = timezone(timedelta(hours=7), "WIB")
 PAGE_SIZE = 25
@@ -40,7 +41,6 @@ CHANNELS = ("shop", "kiosk", "api")
 OPEN = (Status.PENDING.value, Status.REVIEW.value)
 # A paid kiosk order whose drink has not come out yet still has its unit in the slot.
 IN_FLIGHT_DISPENSE = ("pending", "commanded")
-RECENT_UNCLAIMED = timedelta(hours=1)  # a paid kiosk order not yet claimed by its machine
 MAX_PRICE = 100_000_000
 MAX_ON_HAND = 1_000_000
 
@@ -267,7 +267,7 @@ def _holds(status: str, dispense_status: str | None, created_at: datetime, now: 
     if status != Status.PAID.value:
         return False
     if dispense_status is None:
-        return now - created_at < RECENT_UNCLAIMED
+        return now - created_at < RECENT  # a paid kiosk order its machine has not claimed yet
     return dispense_status in IN_FLIGHT_DISPENSE
 
 
@@ -332,10 +332,6 @@ class SlotView:
     @property
     def on_hand(self) -> int:
         return self.stock + self.held
-
-    @property
-    def fill_percent(self) -> int:
-        return 0 if self.capacity <= 0 else min(100, round(100 * self.on_hand / self.capacity))
 
 
 @dataclass(frozen=True)
@@ -452,7 +448,7 @@ async def update_product(
 ) -> ProductView:
     """A new price, and the units on hand when given (free stock = on hand − held)."""
     if price < 1 or price > MAX_PRICE:
-        raise AdminError(f"the price must be between Rp 1 and Rp {MAX_PRICE:,}".replace(",", "."))
+        raise AdminError(f"the price must be between Rp 1 and {display(MAX_PRICE)}")
     if on_hand is not None and (on_hand < 0 or on_hand > MAX_ON_HAND):
         raise AdminError(f"the stock must be between 0 and {MAX_ON_HAND:,}".replace(",", "."))
     async with db.session() as session, session.begin():
@@ -564,55 +560,3 @@ async def _queue(
         )
         for dispense, order, name in rows
     ]
-
-
-async def resolve_manual_refund(
-    db: Database, payments: PaymentsService, order_id: str, note: str
-) -> int:
-    """An admin gave the money back outside the gateway (cash, bank transfer). The order becomes
-    refunded through the payments service's one path, then the dispense leaves the queue with a
-    refund row for the amount (so sales figures count it). Repeating it after a crash between the
-    two steps finishes the job; a second admin racing the first is told it is already done.
-    The amount given back by hand."""
-    async with db.session() as session:
-        waiting = (
-            await session.execute(
-                select(Dispense.order_id).where(
-                    Dispense.order_id == order_id, Dispense.status == "manual_refund"
-                )
-            )
-        ).scalar_one_or_none()
-    if waiting is None:
-        raise AdminError("this refund is not waiting any more (was it resolved already?)")
-    detail = f"refunded by hand: {note}" if note else "refunded by hand"
-    await payments.apply_event(order_id, Event.REFUNDED, source="admin", note=detail)
-    now = payments.now()
-    async with db.session() as session, session.begin():
-        moved = await session.execute(
-            update(Dispense)
-            .where(Dispense.order_id == order_id, Dispense.status == "manual_refund")
-            .values(status="refunded", detail=detail[:1000], finished_at=now)
-            .returning(Dispense.order_id)
-        )
-        if moved.scalar_one_or_none() is None:
-            raise AdminError("this refund is not waiting any more (was it resolved already?)")
-        order = await session.get(Order, order_id)
-        assert order is not None
-        done = sum(
-            r.amount for r in await repo.refunds_of(session, order_id) if r.status == "succeeded"
-        )
-        amount = max(0, order.gross_amount - done)
-        if amount:
-            session.add(
-                Refund(
-                    order_id=order_id,
-                    refund_key=f"manual-{order_id}",
-                    amount=amount,
-                    reason=detail[:1000],
-                    status="succeeded",
-                    detail="refunded outside the gateway, marked by an admin",
-                    created_at=now,
-                    updated_at=now,
-                )
-            )
-    return amount

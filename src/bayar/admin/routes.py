@@ -510,9 +510,7 @@ def router(auth: AdminAuth) -> APIRouter:
     async def resolve(admin: Guarded, order_id: str) -> Response:
         note = admin.text("note", 200)
         try:
-            amount = await queries.resolve_manual_refund(
-                admin.ctx.db, admin.ctx.payments, order_id, note
-            )
+            amount = await admin.ctx.vending.resolve_manual_refund(order_id, note)
         except PaymentError as error:
             admin.flash("error", error.message)
         else:

@@ -21,8 +21,18 @@ from bayar.gateways.base import Customer
 from bayar.payments.errors import GatewayDeclined, GatewayUnreachable, NotAllowed
 from bayar.payments.service import Applied, CartLine, Checkout, PaymentsService
 from bayar.payments.states import Event, Status
+from bayar.storage import repositories as repo
 from bayar.storage.db import Database
-from bayar.storage.models import Dispense, Machine, Order, OrderItem, Payment, Product, Slot
+from bayar.storage.models import (
+    Dispense,
+    Machine,
+    Order,
+    OrderItem,
+    Payment,
+    Product,
+    Refund,
+    Slot,
+)
 
 log = logging.getLogger("bayar.vending")
 KIOSK_CUSTOMER = Customer(first_name="Kiosk", last_name="Customer")
@@ -266,6 +276,49 @@ class VendingService:
         if moved and outcome != "refund_retry":  # announced once, by whoever moved it
             await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
         return outcome
+
+    async def resolve_manual_refund(self, order_id: str, note: str) -> int:
+        """A person gave the money back outside the gateway (cash, bank transfer). The order
+        becomes refunded through the payments service's one path, then the dispense leaves the
+        queue with a refund row for the amount (so sales figures count it). Repeating it after a
+        crash between the two steps finishes the job; a second person racing the first is told
+        it is done already. Not announced to the machine: its customer left long ago. The amount
+        given back by hand."""
+        gone = "this refund is not waiting any more (was it resolved already?)"
+        async with self.db.session() as session:
+            dispense = await session.get(Dispense, order_id)
+        if dispense is None or dispense.status != "manual_refund":
+            raise NotAllowed(gone)
+        detail = f"refunded by hand: {note}" if note else "refunded by hand"
+        await self.payments.apply_event(order_id, Event.REFUNDED, source="admin", note=detail)
+        now = self.payments.now()
+        async with self.db.session() as session, session.begin():
+            if not await self._move(
+                session, order_id, None, ("manual_refund",), "refunded", detail
+            ):
+                raise NotAllowed(gone)
+            order = await session.get(Order, order_id)
+            assert order is not None
+            done = sum(
+                r.amount
+                for r in await repo.refunds_of(session, order_id)
+                if r.status == "succeeded"
+            )
+            amount = max(0, order.gross_amount - done)
+            if amount:
+                session.add(
+                    Refund(
+                        order_id=order_id,
+                        refund_key=f"manual-{order_id}",
+                        amount=amount,
+                        reason=detail[:1000],
+                        status="succeeded",
+                        detail="refunded outside the gateway, marked by an admin",
+                        created_at=now,
+                        updated_at=now,
+                    )
+                )
+        return amount
 
     async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
         try:
