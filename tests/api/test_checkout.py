@@ -8,7 +8,7 @@ import asyncio
 from collections import Counter
 from typing import Any
 
-from bayar_test_harness import ONLY_POSTGRES
+from harness import ONLY_POSTGRES
 from sqlalchemy import select
 
 from bayar.storage.models import Order, Payment

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from bayar_test_harness import ONLY_POSTGRES
+from harness import ONLY_POSTGRES
 from sqlalchemy import select
 
 from bayar.config import DEMO_SERVER_KEY
