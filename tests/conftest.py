@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import os
 import socket
+from collections.abc import Iterator
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -102,3 +104,24 @@ def postgres_server_url() -> str:
     """The PostgreSQL that tests marked ``postgres`` use (``BAYAR_TEST_POSTGRES_URL`` or the local
     default): a database on it to connect to as an administrator."""
     return postgres_url()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's chromium, headless, driven by Playwright (it cannot download browsers here)."""
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        chromium = playwright.chromium.launch(
+            executable_path=chromium_path(), args=["--no-sandbox", "--headless", "--disable-gpu"]
+        )
+        try:
+            yield chromium
+        finally:
+            chromium.close()
+
+
+@pytest.fixture
+def problems() -> list[str]:
+    """Console and page errors a browser test's pages collect; none are expected."""
+    return []

@@ -3,7 +3,6 @@ reaches the sandbox, and the pages the README shows (the screenshots are taken h
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Iterator
@@ -14,29 +13,16 @@ from typing import Any
 import httpx
 import pytest
 from bayar_admin_testkit import ADMIN_TOKEN, MACHINE, PASSWORD, Bayar, in_thread
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, Page, expect
 from sqlalchemy import update
 
 from bayar.storage.db import Database
 from bayar.storage.models import Machine
 from bayar.vending.machines import create_machine
 
-CHROMIUM = os.environ.get("BAYAR_TEST_CHROMIUM") or "/usr/bin/chromium"
 VIEWPORT = {"width": 1280, "height": 800}
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        chromium = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 @pytest.fixture

@@ -11,7 +11,6 @@ from __future__ import annotations
 import io
 import itertools
 import json
-import os
 import re
 import secrets
 import time
@@ -32,7 +31,6 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-CHROMIUM = os.environ.get("BAYAR_TEST_CHROMIUM") or "/usr/bin/chromium"
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 SMALL = {"width": 1024, "height": 600}
 LARGE = {"width": 1920, "height": 1080}
@@ -44,24 +42,6 @@ def _is_kiosk_socket(url: str) -> bool:
 
 
 # ------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Uncaught errors of the kiosk pages; none are expected (a closed socket is not one)."""
-    return []
 
 
 @pytest.fixture

@@ -73,12 +73,6 @@ def _receiver_app(receiver: Receiver) -> Starlette:
 
 
 @pytest.fixture(scope="session")
-def live_server() -> type[LiveServer]:
-    """The LiveServer class, for tests that start servers of their own."""
-    return LiveServer
-
-
-@pytest.fixture(scope="session")
 def receiver() -> Iterator[Receiver]:
     rec = Receiver()
     with LiveServer(_receiver_app(rec)) as server:

@@ -11,6 +11,7 @@ from typing import Any
 
 import httpx
 import pytest
+from livesupport import LiveServer
 
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 from bayar.config import Settings
@@ -359,12 +360,12 @@ def test_qris_expires_on_its_own_after_15_minutes(
     )
 
 
-def test_state_survives_a_restart(tmp_path: Path, live_server: Any) -> None:
+def test_state_survives_a_restart(tmp_path: Path) -> None:
     settings = Settings(_env_file=None, bayar_var_dir=tmp_path)  # type: ignore[call-arg]
-    with live_server(standalone_app(settings)) as server:
+    with LiveServer(standalone_app(settings)) as server:
         api = f"{server.url}/sandbox/midtrans"
         charge = _charge(api)
-    with live_server(standalone_app(settings)) as server:
+    with LiveServer(standalone_app(settings)) as server:
         api = f"{server.url}/sandbox/midtrans"
         status = httpx.get(f"{api}/v2/{charge['transaction_id']}/status", auth=AUTH).json()
         assert status["transaction_status"] == "pending"

@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-import os
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 
 AUTH = (SERVER_KEY, "")
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-CHROMIUM = os.environ.get("BAYAR_TEST_CHROMIUM") or "/usr/bin/chromium"
 
 pytestmark = pytest.mark.browser
 
@@ -37,18 +35,6 @@ def _status(api_base: str, id_: str) -> str:
     answer.raise_for_status()
     status: str = answer.json()["transaction_status"]
     return status
-
-
-@pytest.fixture
-def browser() -> Any:
-    with sync_playwright() as p:
-        chromium: Browser = p.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        try:
-            yield chromium
-        finally:
-            chromium.close()
 
 
 def test_pay_a_qris_charge_in_the_qris_simulator(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import html
 import json
-import os
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from livesupport import LiveServer
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -29,7 +29,6 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-CHROMIUM = os.environ.get("BAYAR_TEST_CHROMIUM") or "/usr/bin/chromium"
 SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "sandbox-snap-payment.png"
 AUTH = (SERVER_KEY, "")
 
@@ -93,38 +92,10 @@ def _merchant_app(api_base: str) -> Starlette:
     return Starlette(routes=[Route("/", shop), Route("/finish", finish)])
 
 
-def _live_server_class(config: pytest.Config) -> Any:
-    """`LiveServer` of tests/sandbox/conftest.py, which pytest loaded as a plugin (not importable)."""
-    here = Path(__file__).with_name("conftest.py")
-    for plugin in config.pluginmanager.get_plugins():
-        if Path(getattr(plugin, "__file__", None) or "-") == here:
-            return plugin.LiveServer
-    raise RuntimeError(f"{here} is not loaded")
-
-
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture(scope="module")
-def merchant(sandbox_server: str, request: pytest.FixtureRequest) -> Iterator[str]:
-    live_server = _live_server_class(request.config)
-    with live_server(_merchant_app(f"{sandbox_server}/sandbox/midtrans")) as server:
+def merchant(sandbox_server: str) -> Iterator[str]:
+    with LiveServer(_merchant_app(f"{sandbox_server}/sandbox/midtrans")) as server:
         yield server.url
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Console errors and page errors of the merchant page and its frames; none are expected."""
-    return []
 
 
 @pytest.fixture

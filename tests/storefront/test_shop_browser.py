@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import io
 import json
-import os
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,28 +24,9 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-CHROMIUM = os.environ.get("BAYAR_TEST_CHROMIUM") or "/usr/bin/chromium"
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 VIEWPORT = {"width": 1280, "height": 800}
 ORDER_URL = re.compile(r".*/orders/BYR-[0-9]{8}-[0-9A-F]{10}$")
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--headless", "--disable-gpu"]
-        )
-        yield chromium
-        chromium.close()
-
-
-@pytest.fixture
-def problems() -> list[str]:
-    """Console errors and page errors of the page and its frames; none are expected."""
-    return []
 
 
 @pytest.fixture
