@@ -18,11 +18,11 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI
-from livesupport import LiveServer, free_port
+from livesupport import BayarApi, LiveServer, free_port
 
 from bayar.admin.queries import WIB
 from bayar.app import create_app
-from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.config import Settings
 from bayar.payments.states import Status
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
@@ -38,7 +38,7 @@ CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
 @dataclass
-class Bayar:
+class Bayar(BayarApi):
     url: str
     app: FastAPI
     settings: Settings
@@ -83,31 +83,6 @@ class Bayar:
         order_id = self.create_order(product, quantity, **kwargs)
         self.pay(order_id)
         return order_id
-
-    def order(self, order_id: str) -> dict[str, Any]:
-        answer = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=20)
-        answer.raise_for_status()
-        found: dict[str, Any] = answer.json()
-        return found
-
-    def wait_status(self, order_id: str, status: str, timeout: float = 10.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            found = self.order(order_id)
-            if found["status"] == status or time.monotonic() > deadline:
-                assert found["status"] == status, found
-                return found
-            time.sleep(0.05)
-
-    def gateway_status(self, order_id: str) -> dict[str, Any]:
-        answer = httpx.get(
-            f"{self.url}/sandbox/midtrans/v2/{order_id}/status",
-            auth=(DEMO_SERVER_KEY, ""),
-            timeout=20,
-        )
-        answer.raise_for_status()
-        found: dict[str, Any] = answer.json()
-        return found
 
 
 def in_thread(work: Any) -> Any:

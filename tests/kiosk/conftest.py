@@ -16,12 +16,12 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from livesupport import free_port
+from livesupport import BayarApi, free_port
 from sqlalchemy import update
 from sqlalchemy.engine import make_url
 
 from bayar.app import create_app
-from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.config import Settings
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import Slot
@@ -37,7 +37,7 @@ def in_thread(fn: Callable[..., T], *args: Any) -> T:
         return pool.submit(fn, *args).result(timeout=60)
 
 
-class KioskServer:
+class KioskServer(BayarApi):
     """bayar served by uvicorn in a thread. `start()` again after `stop()` serves the same database
     on the same port (a server restart, as a kiosk sees it)."""
 
@@ -100,20 +100,6 @@ class KioskServer:
         params = {"token": self.token if token is None else token, **query}
         return f"{self.url}/kiosk/{machine_id}?" + str(httpx.QueryParams(params))
 
-    def order(self, order_id: str) -> dict[str, Any]:
-        response = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=10)
-        response.raise_for_status()
-        data: dict[str, Any] = response.json()
-        return data
-
-    def wait_order_status(self, order_id: str, status: str, timeout: float = 10) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            order = self.order(order_id)
-            if order["status"] == status or time.monotonic() > deadline:
-                return order
-            time.sleep(0.1)
-
     def control(self, order_id: str, action: str) -> dict[str, Any]:
         """The sandbox's control API: pay, deny, expire or cancel a transaction."""
         response = httpx.post(
@@ -129,16 +115,6 @@ class KioskServer:
         response = httpx.post(f"{self.url}/sandbox/qris", data={"qr": qr_text}, timeout=10)
         response.raise_for_status()
         return response.text
-
-    def gateway_status(self, order_id: str) -> dict[str, Any]:
-        """What the (sandbox) gateway says, through its Midtrans-compatible status API."""
-        response = httpx.get(
-            f"{self.url}/sandbox/midtrans/v2/{order_id}/status",
-            auth=(DEMO_SERVER_KEY, ""),
-            timeout=10,
-        )
-        data: dict[str, Any] = response.json()
-        return data
 
     def run(self, work: Callable[[Database], Awaitable[T]]) -> T:
         """Run `work(db)` on a Database of its own, in a thread of its own (Playwright's sync API

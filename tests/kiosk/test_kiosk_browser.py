@@ -216,7 +216,7 @@ def test_buy_a_drink_from_tap_to_enjoy(page: Any, kiosk_server: KioskServer) -> 
     wait_screen(page, "done")
     assert "Selamat menikmati" in page.locator("#screen-done").inner_text()
     shot(page, "done")
-    assert server.wait_order_status(order_id, "fulfilled")["status"] == "fulfilled"
+    assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
     dispense = events(page, "DISPENSE")
     assert len(dispense) == 1
     assert dispense[0]["values"]["order_id"] == order_id
@@ -237,7 +237,7 @@ def test_cancel_on_the_qr_screen(page: Any, kiosk_server: KioskServer) -> None:
     wait_screen(page, "cancelled")
     assert "Pesanan dibatalkan" in page.locator("#message-title").inner_text()
     shot(page, "cancelled")
-    assert server.wait_order_status(order_id, "cancelled")["status"] == "cancelled"
+    assert server.wait_status(order_id, "cancelled")["status"] == "cancelled"
     assert server.gateway_status(order_id)["transaction_status"] == "cancel"
     wait_screen(page, "home", timeout=6000)
 
@@ -266,7 +266,7 @@ def test_cancel_raced_by_the_payment(page: Any, kiosk_server: KioskServer) -> No
     order_id = pick(page, "cola")
     hold["on"] = True
     server.control(order_id, "pay")
-    assert server.wait_order_status(order_id, "paid")["status"] == "paid"
+    assert server.wait_status(order_id, "paid")["status"] == "paid"
     page.locator("#payment-cancel").click()
     page.wait_for_function("window.bayarKiosk.sent.some(m => m.event === 'CANCEL')")
     page.wait_for_timeout(500)  # the server's answer to CANCEL is the payment's own frames
@@ -278,7 +278,7 @@ def test_cancel_raced_by_the_payment(page: Any, kiosk_server: KioskServer) -> No
         upstream["page"].send(message)
     wait_screen(page, "done")
     assert not events(page, "ORDER_CANCELLED")
-    assert server.wait_order_status(order_id, "fulfilled")["status"] == "fulfilled"
+    assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
 
 
 def test_qr_expiry(page: Any, kiosk_server: KioskServer) -> None:
@@ -289,7 +289,7 @@ def test_qr_expiry(page: Any, kiosk_server: KioskServer) -> None:
     wait_screen(page, "expired")
     assert "Waktu pembayaran habis" in page.locator("#message-title").inner_text()
     shot(page, "expired")
-    assert server.wait_order_status(order_id, "expired")["status"] == "expired"
+    assert server.wait_status(order_id, "expired")["status"] == "expired"
 
 
 def test_payment_denied(page: Any, kiosk_server: KioskServer) -> None:
@@ -300,7 +300,7 @@ def test_payment_denied(page: Any, kiosk_server: KioskServer) -> None:
     wait_screen(page, "failed")
     assert "Pembayaran gagal" in page.locator("#message-title").inner_text()
     shot(page, "failed")
-    assert server.wait_order_status(order_id, "failed")["status"] == "failed"
+    assert server.wait_status(order_id, "failed")["status"] == "failed"
 
 
 def test_dispense_failure_is_refunded(page: Any, kiosk_server: KioskServer) -> None:
@@ -317,7 +317,7 @@ def test_dispense_failure_is_refunded(page: Any, kiosk_server: KioskServer) -> N
     assert len(results) == 1
     assert results[0]["values"]["ok"] is False
     assert events(page, "REFUNDED")[0]["values"] == {"order_id": order_id, "amount": 12000}
-    assert server.wait_order_status(order_id, "refunded")["status"] == "refunded"
+    assert server.wait_status(order_id, "refunded")["status"] == "refunded"
     assert server.gateway_status(order_id)["transaction_status"] == "refund"
 
 
@@ -333,8 +333,8 @@ def test_fail_next_dispense_only(page: Any, kiosk_server: KioskServer) -> None:
     second = pick(page, "cola")
     server.control(second, "pay")
     wait_screen(page, "done")
-    assert server.wait_order_status(first, "refunded")["status"] == "refunded"
-    assert server.wait_order_status(second, "fulfilled")["status"] == "fulfilled"
+    assert server.wait_status(first, "refunded")["status"] == "refunded"
+    assert server.wait_status(second, "fulfilled")["status"] == "fulfilled"
 
 
 def test_silent_dispenser_is_refunded_after_the_ack_timeout(
@@ -347,7 +347,7 @@ def test_silent_dispenser_is_refunded_after_the_ack_timeout(
     wait_screen(page, "dispensing")
     wait_screen(page, "refunded", timeout=15_000)
     assert not sent(page, "DISPENSE_RESULT")
-    assert server.wait_order_status(order_id, "refunded")["status"] == "refunded"
+    assert server.wait_status(order_id, "refunded")["status"] == "refunded"
 
 
 # ------------------------------------------------------------------------------------ robustness
@@ -369,7 +369,7 @@ def test_reload_during_payment_shows_the_same_order(page: Any, kiosk_server: Kio
     assert re.fullmatch(r"1[45]:\d\d", page.locator("#countdown-time").inner_text())
     server.control(order_id, "pay")
     wait_screen(page, "done")
-    assert server.wait_order_status(order_id, "fulfilled")["status"] == "fulfilled"
+    assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
 
 
 def test_a_lost_order_answer_is_retried_with_the_same_request_id(
@@ -446,7 +446,7 @@ def test_repeated_dispense_is_answered_without_dispensing_twice(
     assert len(dispenses) == 2
     assert dispenses[0]["values"]["dispense_id"] == dispenses[1]["values"]["dispense_id"]
     assert page.evaluate("window.bayarKiosk.dispenser.executed.length") == 1
-    assert server.wait_order_status(order_id, "fulfilled")["status"] == "fulfilled"
+    assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
     memory = page.evaluate("localStorage.getItem('bayar.kiosk.demo-1.dispensed')")
     assert json.loads(memory)[dispenses[0]["values"]["dispense_id"]]["ok"] is True
 

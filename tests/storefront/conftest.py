@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 import pytest
-from livesupport import LiveServer, free_port
+from livesupport import BayarApi, LiveServer, free_port
 
 from bayar.app import create_app
 from bayar.config import Settings
@@ -21,7 +21,7 @@ from bayar.storage.migrate import upgrade
 
 
 @dataclass
-class Shop:
+class Shop(BayarApi):
     """The running application: its URL and its SQLite database file."""
 
     url: str
@@ -49,21 +49,6 @@ class Shop:
         assert answer.status_code == 201, answer.text
         created: dict[str, Any] = answer.json()
         return created
-
-    def order(self, order_id: str) -> dict[str, Any]:
-        answer = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=10)
-        answer.raise_for_status()
-        found: dict[str, Any] = answer.json()
-        return found
-
-    def wait_status(self, order_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
-        deadline = time.monotonic() + timeout
-        while True:
-            order = self.order(order_id)
-            if order["status"] == status or time.monotonic() > deadline:
-                assert order["status"] == status, order
-                return order
-            time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")

@@ -15,6 +15,8 @@ from typing import Any
 import httpx
 import uvicorn
 
+from bayar.config import DEMO_SERVER_KEY
+
 
 def free_port() -> int:
     """A port nothing listens on right now (bind to 0, read it, close)."""
@@ -99,3 +101,35 @@ def clean_env(**settings: str) -> dict[str, str]:
     }
     env.update(settings)
     return env
+
+
+class BayarApi:
+    """What a test asks a running bayar over HTTP (a subclass sets `url`): its order API, and its
+    sandbox's Midtrans-compatible status API."""
+
+    url: str
+
+    def order(self, order_id: str) -> dict[str, Any]:
+        answer = httpx.get(f"{self.url}/api/orders/{order_id}", timeout=20)
+        answer.raise_for_status()
+        found: dict[str, Any] = answer.json()
+        return found
+
+    def wait_status(self, order_id: str, status: str, timeout: float = 15.0) -> dict[str, Any]:
+        """The order once it has `status`; fails if it has not within `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.order(order_id)
+            if found["status"] == status or time.monotonic() > deadline:
+                assert found["status"] == status, found
+                return found
+            time.sleep(0.05)
+
+    def gateway_status(self, order_id: str) -> dict[str, Any]:
+        answer = httpx.get(
+            f"{self.url}/sandbox/midtrans/v2/{order_id}/status",
+            auth=(DEMO_SERVER_KEY, ""),
+            timeout=20,
+        )
+        found: dict[str, Any] = answer.json()
+        return found
