@@ -11,7 +11,6 @@ import asyncio
 import contextlib
 import json
 import logging
-from collections import defaultdict
 from collections.abc import AsyncIterator
 
 import redis.asyncio as aioredis
@@ -19,9 +18,9 @@ from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
 from bayar.bus.base import RESYNC, Message
+from bayar.bus.local import Queue, Subscribers
 
 PREFIX = "bayar:"
-QUEUE_LIMIT = 1000
 SUBSCRIBE_TIMEOUT = 5.0
 log = logging.getLogger("bayar.bus")
 
@@ -47,7 +46,7 @@ def connect(url: str, *, client_name: str) -> aioredis.Redis:
 class RedisBus:
     def __init__(self, url: str, *, client_name: str = "bayar-bus") -> None:
         self._redis = connect(url, client_name=client_name)
-        self._queues: defaultdict[str, set[asyncio.Queue[Message]]] = defaultdict(set)
+        self._subscribers = Subscribers()
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
         self._lock = asyncio.Lock()
@@ -59,21 +58,15 @@ class RedisBus:
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str) -> AsyncIterator[AsyncIterator[Message]]:
-        queue: asyncio.Queue[Message] = asyncio.Queue(QUEUE_LIMIT)
+        queue = self._subscribers.new_queue()
         await self._join(queue, topics)
-
-        async def messages() -> AsyncIterator[Message]:
-            while True:
-                yield await queue.get()
-
         try:
-            yield messages()
+            yield self._subscribers.messages(queue)
         finally:
             await self._leave(queue, topics)
 
-    async def _join(self, queue: asyncio.Queue[Message], topics: tuple[str, ...]) -> None:
-        for topic in topics:
-            self._queues[topic].add(queue)
+    async def _join(self, queue: Queue, topics: tuple[str, ...]) -> None:
+        self._subscribers.add(queue, topics)
         try:
             async with self._lock:
                 new = [t for t in topics if t not in self._subscribed]
@@ -81,9 +74,8 @@ class RedisBus:
                     return
                 pubsub = self._ensure_reader()
                 loop = asyncio.get_running_loop()
-                waits = [
-                    self._confirmations.setdefault(PREFIX + t, loop.create_future()) for t in new
-                ]
+                waits = [loop.create_future() for _ in new]
+                self._confirmations.update(zip((PREFIX + t for t in new), waits, strict=True))
                 try:
                     await pubsub.subscribe(*(PREFIX + t for t in new))
                     # Subscribed means Redis said so: what is published after this is ours.
@@ -93,28 +85,19 @@ class RedisBus:
                         self._confirmations.pop(PREFIX + t, None)
                 self._subscribed.update(new)
         except BaseException:
-            for topic in topics:
-                self._drop(queue, topic)
+            self._subscribers.remove(queue, topics)
             raise
 
-    async def _leave(self, queue: asyncio.Queue[Message], topics: tuple[str, ...]) -> None:
+    async def _leave(self, queue: Queue, topics: tuple[str, ...]) -> None:
         # Forgotten locally at once (even if cancelled below, nothing is queued for it any more);
         # Redis is told under the lock, for the topics nobody here joined again meanwhile.
-        for topic in topics:
-            self._drop(queue, topic)
+        self._subscribers.remove(queue, topics)
         async with self._lock:
-            gone = [t for t in topics if t in self._subscribed and not self._queues.get(t)]
+            gone = [t for t in topics if t in self._subscribed and not self._subscribers.has(t)]
             if gone and self._pubsub is not None:
                 self._subscribed.difference_update(gone)
                 with contextlib.suppress(RedisError, OSError):
                     await self._pubsub.unsubscribe(*(PREFIX + t for t in gone))
-
-    def _drop(self, queue: asyncio.Queue[Message], topic: str) -> None:
-        queues = self._queues.get(topic)
-        if queues is not None:
-            queues.discard(queue)
-            if not queues:
-                del self._queues[topic]
 
     def _ensure_reader(self) -> PubSub:
         if self._pubsub is None:
@@ -146,14 +129,9 @@ class RedisBus:
                 lost = False
                 # What was published while the connection was down is gone: subscribers read
                 # the truth again from the database.
-                self._fan_out_all(RESYNC)
+                self._subscribers.deliver_to_all(RESYNC)
             if raw is not None:
                 self._dispatch(raw)
-
-    def _fan_out_all(self, message: Message) -> None:
-        for queue in {q for queues in self._queues.values() for q in queues}:
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(message)
 
     def _dispatch(self, raw: dict[str, object]) -> None:
         channel = raw.get("channel")
@@ -171,10 +149,7 @@ class RedisBus:
         except ValueError:
             log.warning("bus message that is not JSON on %s", name)
             return
-        for queue in list(self._queues.get(name.removeprefix(PREFIX), ())):
-            # A subscriber that stopped reading loses messages rather than stalling the others.
-            with contextlib.suppress(asyncio.QueueFull):
-                queue.put_nowait(message)
+        self._subscribers.deliver(name.removeprefix(PREFIX), message)
 
     async def ping(self) -> None:
         await self._redis.ping()
@@ -187,5 +162,5 @@ class RedisBus:
         if self._pubsub is not None:
             with contextlib.suppress(Exception):
                 await self._pubsub.aclose()  # type: ignore[no-untyped-call]
-        self._queues.clear()
+        self._subscribers.clear()
         await self._redis.aclose()
