@@ -49,6 +49,17 @@ class Settings(BaseSettings):
     bayar_cors_origins: str = ""  # comma-separated origins allowed to call the API from a browser
     bayar_dispense_timeout: float = 30.0  # seconds a kiosk has to acknowledge a dispense
 
+    # Money safety (issue 8).
+    # Needed by the sandbox's control API and simulator when bayar listens beyond loopback.
+    bayar_sandbox_token: SecretStr | None = None
+    # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.
+    bayar_trusted_proxies: str = ""
+    bayar_hold_minutes: int = 60  # an unpaid order holds stock (and its payment page) this long
+    bayar_kiosk_offline_refund: float = 900.0  # seconds a paid kiosk unit waits for its machine
+    bayar_max_units_per_order: int = 20
+    bayar_create_rate_limit: int = 30  # create-transaction calls per minute per client address
+    bayar_max_body_bytes: int = 64 * 1024  # JSON bodies; admin uploads have their own limit
+
     # Sandbox behaviour.
     bayar_sandbox_state_file: Path | None = (
         None  # default: <var>/sandbox.sqlite3; ":memory:" keeps nothing

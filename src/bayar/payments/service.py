@@ -50,6 +50,9 @@ from bayar.storage.models import GatewayCall, Order, OrderEvent, OrderItem, Paym
 
 log = logging.getLogger("bayar.payments")
 T = TypeVar("T")
+# Called inside the transaction that makes an order paid, before it commits (the vending domain
+# creates the kiosk unit's dispense row here, so a paid unit always has one).
+PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
 
 PAYMENT_TYPES = ("snap", "qris", "gopay", "bank_transfer", "echannel", "cstore")
 BANKS = ("bca", "bni", "bri", "permata")
@@ -203,6 +206,7 @@ class PaymentsService:
         self.confirm_paid = confirm_paid
         self.policy = policy or ReconcilePolicy()
         self.now = now
+        self.on_paid: list[PaidHook] = []
 
     # -- create ----------------------------------------------------------------------------------
 
@@ -568,6 +572,9 @@ class PaymentsService:
         order.updated_at = now
         if after not in (Status.PENDING, Status.REVIEW):
             order.next_check_at = None
+        if after == Status.PAID:
+            for hook in self.on_paid:
+                await hook(session, order, now)
         session.add(
             OrderEvent(
                 order_id=order_id,
