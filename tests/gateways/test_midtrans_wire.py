@@ -10,7 +10,14 @@ from typing import Any
 
 import pytest
 
-from bayar.gateways.base import ChargeRequest, Customer, GatewayRefund, LineItem, SnapRequest
+from bayar.gateways.base import (
+    ChargeRequest,
+    Customer,
+    GatewayRefund,
+    GatewayStatus,
+    LineItem,
+    SnapRequest,
+)
 from bayar.gateways.midtrans import wire
 
 SAMPLES = Path(__file__).parents[1] / "fixtures" / "midtrans"  # copied from shared/reference
@@ -320,10 +327,58 @@ def test_charge_requests_that_cannot_be_sent(request_: ChargeRequest, problem: s
         wire.charge_body(request_)
 
 
-@pytest.mark.parametrize(("seconds", "minutes"), [(60, 1), (61, 2), (1, 1), (3600, 60), (3599, 60)])
-def test_snap_expiry_rounds_up_to_minutes(seconds: int, minutes: int) -> None:
+@pytest.mark.parametrize(("seconds", "minutes"), [(60, 1), (61, 1), (1, 1), (3600, 60), (3599, 59)])
+def test_snap_expiry_rounds_down_to_minutes(seconds: int, minutes: int) -> None:
+    """Issue 8, problem 5: rounded up, the payment page outlived its order by up to 60 s."""
     body = wire.snap_body(SnapRequest("o-1", 10000, ITEMS, expiry_seconds=seconds))
     assert body["expiry"] == {"duration": minutes, "unit": "minute"}
+
+
+def test_the_gateway_expiry_counts_from_when_the_order_opened() -> None:
+    opened = datetime(2026, 12, 6, 1, 2, 3, tzinfo=UTC)
+    snap = wire.snap_body(
+        SnapRequest("o-1", 10000, ITEMS, expiry_seconds=3600, expiry_start=opened)
+    )
+    assert snap["expiry"] == {
+        "duration": 60,
+        "unit": "minute",
+        "start_time": "2026-12-06 08:02:03 +0700",
+    }
+    charge = wire.charge_body(
+        ChargeRequest("o-1", 10000, ITEMS, "qris", expiry_seconds=900, expiry_start=opened)
+    )
+    assert charge["custom_expiry"] == {
+        "expiry_duration": 900,
+        "unit": "second",
+        "order_time": "2026-12-06 08:02:03 +0700",
+    }
+
+
+NOTIFICATION_FITS = [
+    ("pending", "201", None, True),
+    ("settlement", "200", "accept", True),
+    ("capture", "200", "accept", True),
+    ("capture", "201", "challenge", True),
+    ("refund", "200", None, True),
+    ("expire", "202", None, True),
+    ("cancel", "202", "accept", True),
+    ("deny", "202", None, True),
+    # A genuine body with its transaction_status edited: the signed code gives it away.
+    ("settlement", "201", None, False),
+    ("deny", "201", None, False),
+    ("cancel", "200", "accept", False),
+    ("expire", "201", None, False),
+    ("capture", "201", "accept", False),
+    ("refund", "202", None, False),
+]
+
+
+@pytest.mark.parametrize(("status", "code", "fraud", "fits"), NOTIFICATION_FITS)
+def test_a_notification_status_code_must_fit_its_status(
+    status: str, code: str, fraud: str | None, fits: bool
+) -> None:
+    parsed = GatewayStatus("o-1", "t-1", status, 10000, "IDR", "qris", fraud, code)
+    assert wire.notification_code_fits(parsed) is fits
 
 
 def test_snap_body() -> None:

@@ -46,6 +46,9 @@ class ChargeRequest:
     store: str | None = None
     expiry_seconds: int | None = None
     idempotency_key: str | None = None
+    # When the payment window opened (the order's creation): the gateway's expiry is counted from
+    # here, so it never outlives the order however late the call is made.
+    expiry_start: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,7 @@ class SnapRequest:
     expiry_seconds: int | None = None
     finish_url: str | None = None
     idempotency_key: str | None = None
+    expiry_start: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -66,6 +70,7 @@ class PaymentInstructions:
     payment_type: str
     transaction_id: str | None = None
     transaction_status: str = "pending"
+    fraud_status: str | None = None
     token: str | None = None
     redirect_url: str | None = None
     qr_string: str | None = None
@@ -127,12 +132,19 @@ class GatewayRejected(GatewayError):
         self.message = message
 
 
+class NotificationMismatch(ValueError):
+    """A signed notification whose parts contradict each other (its status code does not fit its
+    transaction status): a body someone edited, refused whatever its signature says."""
+
+
 class TransactionNotFound(GatewayRejected):
     """The gateway has no transaction for this id (e.g. a Snap order with no method chosen yet)."""
 
 
 class Gateway(Protocol):
     name: str
+    # Payment types whose money the gateway's refund API can give back; the others need a person.
+    refundable_types: frozenset[str]
 
     async def charge(self, request: ChargeRequest) -> PaymentInstructions: ...
 
@@ -150,6 +162,9 @@ class Gateway(Protocol):
 
     def verify_notification(self, body: Mapping[str, Any]) -> bool: ...
 
-    def parse_notification(self, body: Mapping[str, Any]) -> GatewayStatus: ...
+    def parse_notification(self, body: Mapping[str, Any]) -> GatewayStatus:
+        """The notification as a status; ValueError if unreadable, `NotificationMismatch` if its
+        parts contradict each other."""
+        ...
 
     async def aclose(self) -> None: ...

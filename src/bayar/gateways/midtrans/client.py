@@ -26,6 +26,7 @@ from bayar.gateways.base import (
     GatewayRejected,
     GatewayStatus,
     GatewayUnavailable,
+    NotificationMismatch,
     PaymentInstructions,
     SnapRequest,
     TransactionNotFound,
@@ -71,6 +72,7 @@ class MidtransGateway:
     """The Midtrans adapter. Pass `transport` to talk to an in-process app (tests, the sandbox)."""
 
     name = "midtrans"
+    refundable_types = wire.REFUNDABLE_TYPES
 
     def __init__(
         self,
@@ -188,9 +190,17 @@ class MidtransGateway:
         return signature.verify(body, self._server_key)
 
     def parse_notification(self, body: Mapping[str, Any]) -> GatewayStatus:
-        """The notification as a status; ValueError if it cannot be read (e.g. "10000.50").
+        """The notification as a status; ValueError if it cannot be read (e.g. "10000.50"),
+        `NotificationMismatch` if its status_code does not fit its transaction_status (only the
+        code is signed: the status of a genuine body may have been edited).
         It does not check the signature: call `verify_notification` first."""
-        return wire.parse_status(body)
+        status = wire.parse_status(body)
+        if not wire.notification_code_fits(status):
+            raise NotificationMismatch(
+                f"status_code {status.status_code} does not fit"
+                f" transaction_status {status.transaction_status[:32]}"
+            )
+        return status
 
     # -- plumbing ---------------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ read as text and decimals, never as floats, and a fraction of a rupiah is an err
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta, timezone
@@ -32,6 +31,31 @@ DEFAULT_CURRENCY = "IDR"
 ITEM_NAME_MAX = 50  # Midtrans' limit on item_details[].name
 ECHANNEL_BILL_INFO = {"bill_info1": "Payment:", "bill_info2": "bayar"}
 CSTORE_MESSAGE = "bayar"
+
+# Payment types Midtrans' refund API gives money back for (reference 3.4); bank transfers, Mandiri
+# bill and convenience stores cannot be refunded through the API.
+REFUNDABLE_TYPES = frozenset(
+    {"credit_card", "gopay", "qris", "shopeepay", "dana", "ovo", "kredivo", "akulaku"}
+)
+# The body `status_code` a notification of each transaction_status carries (reference 3.9).
+# Only order_id, status_code and gross_amount are signed: a status that does not fit its code is
+# a body someone edited.
+NOTIFICATION_CODES: dict[str, frozenset[str]] = {
+    "pending": frozenset({"201"}),
+    "authorize": frozenset({"200", "201"}),
+    "capture": frozenset({"200"}),
+    "settlement": frozenset({"200"}),
+    "refund": frozenset({"200"}),
+    "partial_refund": frozenset({"200"}),
+    "chargeback": frozenset({"200"}),
+    "partial_chargeback": frozenset({"200"}),
+    "deny": frozenset({"202"}),
+    "expire": frozenset({"202"}),
+    "cancel": frozenset({"202"}),
+    "failure": frozenset({"202"}),
+}
+# A card capture under review is notified as pending (201); one the fraud check denied as 202.
+CAPTURE_CODES_BY_FRAUD = {"challenge": "201", "deny": "202"}
 
 _AMOUNT = re.compile(r"[0-9]+(\.[0-9]+)?")
 _CODE = re.compile(r"[0-9]{3}")
@@ -140,6 +164,21 @@ def parse_status(body: Mapping[str, Any]) -> GatewayStatus:
     )
 
 
+def notification_code_fits(status: GatewayStatus) -> bool:
+    """True if the notification's status_code is the one Midtrans sends for its status."""
+    allowed = NOTIFICATION_CODES.get(status.transaction_status)
+    if allowed is None:  # a status we do not know: the core records it and changes nothing
+        return True
+    if status.transaction_status == "capture" and status.fraud_status in CAPTURE_CODES_BY_FRAUD:
+        allowed = allowed | {CAPTURE_CODES_BY_FRAUD[status.fraud_status]}
+    return status.status_code in allowed
+
+
+def wib_time(moment: datetime) -> str:
+    """A time as Midtrans reads it in requests: "YYYY-MM-DD HH:MM:SS +0700"."""
+    return moment.astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S +0700")
+
+
 def _payment_details(body: Mapping[str, Any]) -> dict[str, str]:
     va_number, bank = _virtual_account(body)
     found = {
@@ -187,6 +226,7 @@ def parse_charge(body: Mapping[str, Any]) -> PaymentInstructions:
         payment_type=_text(body, "payment_type"),
         transaction_id=_text(body, "transaction_id"),
         transaction_status=_text(body, "transaction_status"),
+        fraud_status=_optional_text(body, "fraud_status"),
         # A 3-D Secure card answer has redirect_url; GoPay has its app deeplink as an action.
         redirect_url=_optional_text(body, "redirect_url") or _action_url(body, "deeplink-redirect"),
         qr_string=_optional_text(body, "qr_string"),
@@ -295,6 +335,8 @@ def charge_body(request: ChargeRequest) -> dict[str, Any]:
             "expiry_duration": _positive(request.expiry_seconds, "expiry_seconds"),
             "unit": "second",
         }
+        if request.expiry_start is not None:
+            body["custom_expiry"]["order_time"] = wib_time(request.expiry_start)
     if request.payment_type == "bank_transfer":
         if not request.bank:
             raise ValueError("bank_transfer needs a bank")
@@ -309,11 +351,14 @@ def charge_body(request: ChargeRequest) -> dict[str, Any]:
 
 
 def snap_body(request: SnapRequest) -> dict[str, Any]:
-    """The JSON of `POST /snap/v1/transactions`. Snap counts expiry in whole minutes: rounded up."""
+    """The JSON of `POST /snap/v1/transactions`. Snap counts expiry in whole minutes: rounded
+    down (at least one), so the payment page never outlives the order it pays for."""
     body = _common(request.order_id, request.gross_amount, request.items, request.customer)
     if request.expiry_seconds is not None:
         seconds = _positive(request.expiry_seconds, "expiry_seconds")
-        body["expiry"] = {"duration": math.ceil(seconds / 60), "unit": "minute"}
+        body["expiry"] = {"duration": max(1, seconds // 60), "unit": "minute"}
+        if request.expiry_start is not None:
+            body["expiry"]["start_time"] = wib_time(request.expiry_start)
     if request.finish_url:
         body["callbacks"] = {"finish": request.finish_url}
     return body
