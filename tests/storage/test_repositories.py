@@ -16,7 +16,7 @@ from sqlalchemy.exc import StatementError
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Base, Notification, Order, OrderItem, Product
+from bayar.storage.models import Base, Notification, Order, OrderItem, Payment, Product, Refund
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -181,18 +181,20 @@ async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> Non
 # -- claiming due orders ---------------------------------------------------------------------------
 
 
-async def test_claim_takes_only_due_open_orders_and_leases_them(database: Database) -> None:
+async def test_claim_takes_only_due_orders_and_leases_them(database: Database) -> None:
     await _order(database, "due-1", due=NOW - timedelta(seconds=5))
     await _order(database, "due-2", due=NOW, status="review")
     await _order(database, "later", due=NOW + timedelta(seconds=5))
-    await _order(database, "paid", due=NOW - timedelta(seconds=5), status="paid")
+    # A closed order is checked when flagged (a notification not confirmed, a refund unknown).
+    await _order(database, "flagged", due=NOW - timedelta(seconds=1), status="paid")
     await _order(database, "never", due=None)
+    await _order(database, "paid", due=None, status="paid")
     lease = timedelta(seconds=60)
 
     async with database.session() as session, session.begin():
         claimed = await repo.claim_due_orders(session, NOW, lease, 10)
 
-    assert claimed == ["due-1", "due-2"]  # oldest check first
+    assert claimed == ["due-1", "flagged", "due-2"]  # oldest check first
     async with database.session() as session:
         for order_id in claimed:
             order = await session.get(Order, order_id)
@@ -250,3 +252,70 @@ async def test_times_are_stored_in_utc_and_read_back_aware(database: Database) -
 async def test_a_naive_time_is_refused(database: Database) -> None:
     with pytest.raises(StatementError, match="naive datetime"):
         await _order(database, "o-1", due=datetime(2026, 5, 1, 12, 0))
+
+
+async def _refund(db: Database, order_id: str, key: str, status: str, at: datetime) -> None:
+    async with db.session() as session, session.begin():
+        session.add(
+            Refund(
+                order_id=order_id,
+                refund_key=key,
+                amount=7000,
+                reason="r",
+                status=status,
+                created_at=at,
+                updated_at=at,
+            )
+        )
+
+
+async def test_needing_attention_lists_late_payments_manual_and_unsettled_refunds(
+    database: Database,
+) -> None:
+    for order_id, status in (("late", "expired"), ("manual", "paid"), ("lost", "paid")):
+        await _order(database, order_id, status=status, due=None)
+    await _order(database, "fine", status="refunded", due=None)
+    await _refund(database, "late", "late-late", "succeeded", NOW)
+    await _refund(database, "manual", "k-manual", "manual", NOW + timedelta(seconds=1))
+    await _refund(database, "lost", "k-lost", "unknown", NOW + timedelta(seconds=2))
+    await _refund(database, "fine", "k-fine", "succeeded", NOW + timedelta(seconds=3))
+
+    async with database.session() as session:
+        found = await repo.needing_attention(session)
+        unsettled = await repo.orders_with_unsettled_refunds(session, NOW + timedelta(hours=1), 10)
+        none_yet = await repo.orders_with_unsettled_refunds(session, NOW, 10)
+
+    assert [(a.order_id, a.kind, a.refund_status, a.order_status) for a in found] == [
+        ("lost", "unsettled_refund", "unknown", "paid"),
+        ("manual", "manual_refund", "manual", "paid"),
+        ("late", "late_payment", "succeeded", "expired"),
+    ]
+    assert unsettled == ["lost"]
+    assert none_yet == []
+
+
+async def test_one_create_call_claims_a_payment(database: Database) -> None:
+    await _order(database, "o-1", due=None)
+    async with database.session() as session, session.begin():
+        session.add(
+            Payment(
+                order_id="o-1",
+                gateway="midtrans",
+                payment_type="snap",
+                amount=7000,
+                status="unknown",
+                instructions={},
+                updated_at=NOW,
+            )
+        )
+
+    async def claim(now: datetime) -> bool:
+        async with database.session() as session, session.begin():
+            return await repo.claim_payment_call(
+                session, "o-1", ("unknown",), now, stale_before=now - timedelta(minutes=2)
+            )
+
+    assert [await claim(NOW) for _ in range(3)] == [True, False, False]
+    # The claim's holder died mid-call: after the lease another may take it over.
+    assert await claim(NOW + timedelta(minutes=1)) is False
+    assert await claim(NOW + timedelta(minutes=3)) is True

@@ -78,6 +78,8 @@ class Order(Base):
     payment_type: Mapped[str] = mapped_column(String(32))
     customer: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    # SHA-256 of the create request: the same Idempotency-Key with another request is refused.
+    request_fingerprint: Mapped[str | None] = mapped_column(String(64))
     expires_at: Mapped[datetime]
     # When the worker should next ask the gateway about this order (None: nothing to ask).
     next_check_at: Mapped[datetime | None] = mapped_column(index=True)
@@ -130,7 +132,8 @@ class Notification(Base):
     dedupe_key: Mapped[str] = mapped_column(String(128), unique=True)
     order_id: Mapped[str | None] = mapped_column(String(64), index=True)
     transaction_status: Mapped[str | None] = mapped_column(String(32))
-    body: Mapped[str] = mapped_column(Text)
+    body: Mapped[str] = mapped_column(Text)  # whole if signed, else a capped prefix
+    body_bytes: Mapped[int | None] = mapped_column(Integer)  # the size of the body received
     headers: Mapped[dict[str, Any]] = mapped_column(JSON)
     signature_valid: Mapped[bool] = mapped_column(Boolean)
     outcome: Mapped[str] = mapped_column(String(32))

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Row, Table, bindparam, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
@@ -189,6 +190,7 @@ async def insert_notification(
 ) -> int | None:
     """Store a notification in the inbox; None when its dedupe key is already there."""
     dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
+    values = {"body_bytes": None, **values}
     result = await db.execute(_INSERT_NOTIFICATION[dialect.name], values)
     found: int | None = result.scalar_one_or_none()
     return found
@@ -227,11 +229,13 @@ async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | 
 async def claim_due_orders(
     session: AsyncSession, now: datetime, lease: timedelta, limit: int
 ) -> list[str]:
-    """Open orders whose check is due, claimed for `lease` so other workers skip them
-    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer at a time anyway)."""
+    """Orders whose check is due, claimed for `lease` so other workers skip them
+    (FOR UPDATE SKIP LOCKED on PostgreSQL; SQLite has one writer at a time anyway). Open orders
+    are checked until they close; a closed one only when something may differ from the gateway
+    (a notification not confirmed yet, a refund whose answer was lost)."""
     due = (
         select(Order.id)
-        .where(Order.status.in_(OPEN_STATUSES), Order.next_check_at <= now)
+        .where(Order.next_check_at <= now)
         .order_by(Order.next_check_at)
         .limit(limit)
         .with_for_update(skip_locked=True)
@@ -244,6 +248,118 @@ async def claim_due_orders(
             .values(next_check_at=now + lease, check_attempts=Order.check_attempts + 1)
         )
     return ids
+
+
+async def flag_for_check(
+    session: AsyncSession | AsyncConnection, order_id: str, at: datetime
+) -> None:
+    """Ask the worker to look at the order by `at` (sooner if it is due earlier already)."""
+    await session.execute(
+        update(Order)
+        .where(
+            Order.id == order_id,
+            (Order.next_check_at.is_(None)) | (Order.next_check_at > at),
+        )
+        .values(next_check_at=at)
+    )
+
+
+async def claim_payment_call(
+    session: AsyncSession,
+    order_id: str,
+    from_statuses: Sequence[str],
+    now: datetime,
+    *,
+    stale_before: datetime | None = None,
+) -> bool:
+    """Compare-and-set the order's payment to "creating": the caller alone makes the gateway's
+    create call. A "creating" payment last touched before `stale_before` (its process died
+    mid-call) may be taken over too."""
+    condition: ColumnElement[bool] = Payment.status.in_(list(from_statuses))
+    if stale_before is not None:
+        condition = condition | (
+            (Payment.status == "creating") & (Payment.updated_at < stale_before)
+        )
+    result = await session.execute(
+        update(Payment)
+        .where(Payment.order_id == order_id, condition)
+        .values(status="creating", updated_at=now)
+        .returning(Payment.order_id)
+    )
+    return result.scalar_one_or_none() is not None
+
+
+UNSETTLED_REFUNDS = ("requested", "unknown")
+
+
+async def orders_with_unsettled_refunds(
+    session: AsyncSession, before: datetime, limit: int
+) -> list[str]:
+    """Orders with a refund still `requested` or `unknown` since before `before`: the gateway
+    may have made it (its answer was lost) or never heard of it (the process died)."""
+    result = await session.execute(
+        select(Refund.order_id)
+        .where(Refund.status.in_(UNSETTLED_REFUNDS), Refund.updated_at <= before)
+        .group_by(Refund.order_id)
+        .order_by(func.min(Refund.updated_at))
+        .limit(limit)
+    )
+    return list(result.scalars().all())
+
+
+@dataclass(frozen=True)
+class Attention:
+    """Money a person should look at: `kind` is late_payment (paid after the order closed),
+    manual_refund (queued for a person to refund by hand) or unsettled_refund (the gateway's
+    answer is not known yet)."""
+
+    order_id: str
+    order_status: str
+    kind: str
+    amount: int
+    refund_key: str | None
+    refund_status: str | None
+    reason: str | None
+    at: datetime
+
+
+LATE_PAYMENT_PREFIX = "late-"
+
+
+async def needing_attention(session: AsyncSession, limit: int = 100) -> list[Attention]:
+    """Every late payment (whatever became of its refund) and every refund a person must make or
+    that has no known outcome, newest first: the admin's "needs attention" list."""
+    result = await session.execute(
+        select(Refund, Order.status)
+        .join(Order, Order.id == Refund.order_id)
+        .where(
+            Refund.refund_key.startswith(LATE_PAYMENT_PREFIX, autoescape=True)
+            | Refund.status.in_(("manual", *UNSETTLED_REFUNDS))
+        )
+        .order_by(Refund.created_at.desc(), Refund.id.desc())
+        .limit(limit)
+    )
+    found: list[Attention] = []
+    for refund, order_status in result.all():
+        if refund.refund_key.startswith(LATE_PAYMENT_PREFIX):
+            kind = "late_payment"
+        elif refund.status == "manual":
+            kind = "manual_refund"
+        else:
+            kind = "unsettled_refund"
+        found.append(
+            Attention(
+                order_id=refund.order_id,
+                order_status=order_status,
+                kind=kind,
+                amount=refund.amount,
+                refund_key=refund.refund_key,
+                refund_status=refund.status,
+                reason=refund.reason,
+                at=refund.created_at,
+            )
+        )
+    return found
 
 
 async def count_by_status(session: AsyncSession) -> dict[str, int]:
