@@ -441,3 +441,145 @@ async def test_a_signed_notification_missing_fields_is_a_400(bayar: Any) -> None
 
     assert answer.status_code == 400, answer.text
     assert (await bayar.order(order_id))["status"] == "pending"
+
+
+# -- issue 8, problem 2: a signature covers only order_id, status_code and gross_amount -----------
+
+
+async def test_an_edited_status_on_a_genuine_settlement_body_moves_nothing(bayar: Any) -> None:
+    """A paid order's own settlement body, its transaction_status changed: the signature still
+    holds. It moved the order to refunded (no money moved) or cancelled (stock back on sale)."""
+    order_id = await _paid_order(bayar, ("cola", 1))
+    settlement = json.loads((await bayar.delivered(order_id, count=2))[-1]["body"])
+    stock = await bayar.stock("cola")
+
+    refund = await bayar.notify({**settlement, "transaction_status": "refund"})
+
+    assert refund.status_code == 200, refund.text
+    assert refund.json()["status"] == "not_confirmed"  # the status API says settlement
+    assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok", "ok"]
+
+    # "cancel" is notified with 202: a 200 body saying it is edited, refused before any work.
+    cancel = await bayar.notify({**settlement, "transaction_status": "cancel"})
+
+    assert cancel.status_code == 400, cancel.text
+    assert cancel.json()["status"] == "status_mismatch"
+    assert len(await bayar.gateway_calls(order_id, "status")) == 2
+    order = await bayar.order(order_id)
+    assert order["status"] == "paid"
+    assert order["refunds"] == []
+    assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
+    assert await bayar.stock("cola") == stock
+    assert (await bayar.gateway_status(order_id)).json()["transaction_status"] == "settlement"
+    kept = {n.transaction_status: n for n in await bayar.inbox(order_id)}
+    assert (kept["refund"].outcome, kept["cancel"].outcome) == ("not_confirmed", "status_mismatch")
+    assert kept["cancel"].signature_valid is True
+
+
+async def test_a_signed_deny_for_a_pending_order_is_confirmed_first_and_changes_nothing(
+    bayar: Any,
+) -> None:
+    """It failed the order (stock released) while its QR was still valid: the customer then paid
+    a failed order and nothing gave the money back."""
+    order_id = await bayar.create_order(("cola", 1))
+    pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
+    stock = await bayar.stock("cola")
+    deny = bayar.sign({**pending, "transaction_status": "deny", "status_code": "202"})
+
+    answer = await bayar.notify(deny)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "not_confirmed"
+    assert (await bayar.order(order_id))["status"] == "pending"
+    assert await bayar.stock("cola") == stock
+    await bayar.pay(order_id)
+    await bayar.wait_status(order_id, "paid")
+    assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
+
+
+async def test_a_status_that_does_not_fit_its_signed_code_is_refused_and_kept(
+    bayar: Any,
+) -> None:
+    order_id = await bayar.create_order(("cola", 1))
+    pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
+
+    for edited in ("settlement", "expire", "cancel", "refund"):
+        answer = await bayar.notify({**pending, "transaction_status": edited})  # still "201"
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["status"] == "status_mismatch"
+
+    assert (await bayar.order(order_id))["status"] == "pending"
+    assert await bayar.gateway_calls(order_id, "status") == []
+    refused = [n for n in await bayar.inbox(order_id) if n.outcome == "status_mismatch"]
+    assert len(refused) == 4
+
+
+async def test_a_notification_never_changes_the_payment_instructions(bayar: Any) -> None:
+    """A pending body with other va_numbers replaced the VA number on the order page."""
+    created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
+    order_id = created.json()["order_id"]
+    va_number = created.json()["payment"]["va_number"]
+    pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
+    assert pending["va_numbers"][0]["va_number"] == va_number
+    thief = {**pending, "va_numbers": [{"bank": "bca", "va_number": "12345678901"}]}
+
+    answer = await bayar.notify(thief)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "no_change"
+    assert (await bayar.order(order_id))["payment"]["va_number"] == va_number
+
+
+async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Any) -> None:
+    created = await bayar.create(("cola", 1), payment_type="snap")
+    order_id, token = created.json()["order_id"], created.json()["payment"]["token"]
+
+    charged = await bayar.client.post(
+        f"/sandbox/midtrans/snap/v2/vtweb/{token}/charge",
+        json={"payment_type": "bank_transfer", "bank": "bni"},
+    )
+    assert charged.status_code == 200, charged.text
+    await bayar.delivered(order_id, count=1)
+
+    payment = (await bayar.order(order_id))["payment"]
+    gateway = (await bayar.gateway_status(order_id)).json()
+    assert payment["payment_type"] == "bank_transfer"
+    assert payment["va_number"] == gateway["va_numbers"][0]["va_number"]
+    assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok"]
+
+
+async def test_a_state_change_is_applied_from_the_status_api_answer(bayar: Any) -> None:
+    order_id = await bayar.create_order(("cola", 1))
+    await bayar.delivered(order_id, count=1)
+
+    await bayar.control(order_id, "expire")
+    await bayar.delivered(order_id, count=2)
+
+    assert (await bayar.order(order_id))["status"] == "expired"
+    assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok"]
+    inbox = await bayar.inbox(order_id)
+    assert [(n.transaction_status, n.outcome) for n in inbox] == [
+        ("pending", "no_change"),
+        ("expire", "applied"),
+    ]
+
+
+# -- issue 8, problem 10: what anyone can send is not kept whole ----------------------------------
+
+
+async def test_a_big_body_with_a_bad_signature_is_kept_as_metadata_and_a_prefix(
+    bayar: Any,
+) -> None:
+    order_id = await bayar.create_order(("cola", 1))
+    pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
+    forged = {**pending, "signature_key": "0" * 128, "padding": "x" * 200_000}
+    raw = json.dumps(forged).encode()
+
+    answer = await bayar.notify(raw)
+
+    assert answer.status_code == 401, answer.text
+    (kept,) = [n for n in await bayar.inbox(order_id) if not n.signature_valid]
+    assert len(kept.body) <= 2048
+    assert raw.decode().startswith(kept.body)
+    assert kept.body_bytes == len(raw)
+    assert kept.outcome == "bad_signature"

@@ -6,9 +6,11 @@ from __future__ import annotations
 class PaymentError(Exception):
     http_status = 400
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, *, refund_key: str | None = None) -> None:
         super().__init__(message)
         self.message = message
+        # Of a refund that failed or whose outcome is unknown: the key to retry it with.
+        self.refund_key = refund_key
 
 
 class InvalidRequest(PaymentError):

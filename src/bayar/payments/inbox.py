@@ -1,6 +1,11 @@
 """Gateway notifications (DESIGN rule 4): verify the signature on the exact strings received, keep
-the raw body in the inbox once per dedupe key, act only on a new row, confirm "paid" with the
-gateway's status API, and answer fast.
+the raw body in the inbox once per dedupe key, act only on a new row, and answer fast.
+
+A signature covers only order_id, status_code and gross_amount. A status that does not fit its
+code is refused; every notification that would change an order is confirmed with the gateway's
+status API (outside any database transaction) and the order is moved by that answer; payment
+instructions are never taken from a notification. Bodies that are not signed (or not readable)
+are kept as metadata and a capped prefix, never whole.
 """
 
 from __future__ import annotations
@@ -14,15 +19,24 @@ from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
-from bayar.gateways.base import GatewayError, GatewayStatus
-from bayar.payments.service import Applied, PaymentsService
-from bayar.payments.states import Event, gateway_event
+from bayar.gateways.base import (
+    GatewayError,
+    GatewayStatus,
+    NotificationMismatch,
+    TransactionNotFound,
+)
+from bayar.payments.service import Applied, PaymentsService, Screening
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
-from bayar.storage.models import Order
 
 log = logging.getLogger("bayar.payments.inbox")
 KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
+# What is kept of a body whose signature does not hold (or that cannot be read): its size,
+# digest and headers, and this much of its text.
+UNSIGNED_PREFIX = 2048
+# The inbox's text columns (order_id, transaction_status): longer values are cut, not refused.
+COLUMN_LIMITS = {"order_id": 64, "transaction_status": 32}
+MAX_HEADER = 200
 
 
 @dataclass(frozen=True)
@@ -40,6 +54,11 @@ def dedupe_key(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+def _storable(text: str) -> str:
+    # PostgreSQL's text cannot hold NUL.
+    return text.replace("\x00", "\ufffd")
+
+
 class Inbox:
     def __init__(self, service: PaymentsService) -> None:
         self.service = service
@@ -51,95 +70,106 @@ class Inbox:
 
     async def _receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
         gateway = self.service.gateway
-        kept = {k: v for k, v in headers.items() if k.lower() in KEPT_HEADERS}
+        kept = {
+            k: _storable(v[:MAX_HEADER]) for k, v in headers.items() if k.lower() in KEPT_HEADERS
+        }
         try:
             body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             body = None
         if not isinstance(body, dict):
-            await self._keep(raw, kept, None, signature_valid=False, outcome="malformed")
+            await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
         order_id = body.get("order_id") if isinstance(body.get("order_id"), str) else None
         if not gateway.verify_notification(body):
-            await self._keep(raw, kept, body, signature_valid=False, outcome="bad_signature")
+            await self._keep(raw, kept, body, signed=False, outcome="bad_signature")
             log.warning("notification with a bad signature refused", extra={"order_id": order_id})
             return Receipt(401, "bad_signature", order_id, "signature_key does not match")
         try:
             status = gateway.parse_notification(body)
+        except NotificationMismatch as error:
+            await self._keep(raw, kept, body, signed=True, outcome="status_mismatch")
+            log.warning("notification refused: %s", error, extra={"order_id": order_id})
+            return Receipt(400, "status_mismatch", order_id, str(error))
         except (ValueError, KeyError, TypeError) as error:
-            await self._keep(raw, kept, body, signature_valid=True, outcome="malformed")
+            await self._keep(raw, kept, body, signed=True, outcome="malformed")
             return Receipt(400, "malformed", order_id, f"unreadable notification: {error}")
-        event = gateway_event(status.transaction_status, status.fraud_status)
-        if event == Event.PAYMENT_SUCCEEDED and self.service.confirm_paid:
-            return await self._confirmed(raw, kept, body, status)
         try:
-            return await self._apply(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status)
         except DBAPIError as error:
             if not lost_connection(error):
                 raise
             # A pooled connection had died (the database restarted) and the transaction with
             # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
-            return await self._apply(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status)
 
-    async def _apply(
+    async def _screen(
         self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
     ) -> Receipt:
-        """The inbox row and its effect, in one transaction."""
+        """The inbox row, and what the order already tells of the notification, in one
+        transaction; a notification that would change something goes on to `_confirm`."""
         async with self.service.db.engine.begin() as conn:
-            row = await self._insert(conn, raw, headers, body, outcome="received")
+            row = await repo.insert_notification(
+                conn, self._values(raw, headers, body, signed=True, outcome="received")
+            )
             if row is None:
                 return Receipt(200, "duplicate", status.order_id)
-            applied = await self.service.apply_webhook(conn, status)
-            receipt = self._receipt(status, applied)
+            screening = await self.service.apply_webhook(conn, status)
+            receipt = self._screened(status, screening)
             await repo.set_notification_outcome(conn, row, receipt.outcome)
+        if screening.confirm:
+            return await self._confirm(row, status)
+        applied = screening.applied
         if applied is not None and applied.changed:
             await self.service.publish(applied)
+        if applied is not None and applied.late_refund is not None:  # a trusted body's
+            await self.service.refund_late_payment(applied.order_id, applied.late_refund)
         return receipt
 
-    async def _confirmed(
-        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
-    ) -> Receipt:
-        """A body saying "paid" is a hint: the status API has the last word (reference 3.9)."""
-        async with self.service.db.session() as session, session.begin():
-            row = await self._insert(session, raw, headers, body, outcome="confirming")
-            order = await session.get(Order, status.order_id)
-        if row is None:
-            return Receipt(200, "duplicate", status.order_id)
-        if order is None:
-            return await self._finish(row, Receipt(200, "unknown_order", status.order_id))
-        mismatch = PaymentsService.mismatch(order, status)
-        if mismatch is not None:
-            log.warning("paid notification refused: %s", mismatch, extra={"order_id": order.id})
-            return await self._finish(row, Receipt(422, "amount_mismatch", order.id, mismatch))
+    async def _confirm(self, row: int, claimed: GatewayStatus) -> Receipt:
+        """The status API has the last word (reference 3.9): the order moves by its answer."""
+        order_id = claimed.order_id
         try:
-            confirmed = await self.service.gateway_status(status.order_id)
+            confirmed = await self.service.gateway_status(order_id)
+        except TransactionNotFound:
+            detail = "the gateway has no such transaction"
+            return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
         except GatewayError as error:
-            # Reconciliation asks again soon; Midtrans need not retry.
-            log.warning(
-                "paid notification not confirmed yet: %s",
-                error,
-                extra={"order_id": status.order_id},
-            )
-            return await self._finish(row, Receipt(200, "unconfirmed", status.order_id))
-        if (
-            confirmed.order_id != status.order_id
-            or confirmed.transaction_id != status.transaction_id
-        ):
-            return await self._finish(
-                row, Receipt(200, "not_confirmed", status.order_id, "the status API disagrees")
-            )
+            # The order is flagged: the worker asks again soon; Midtrans need not retry.
+            log.warning("notification not confirmed yet: %s", error, extra={"order_id": order_id})
+            return await self._finish(row, Receipt(200, "unconfirmed", order_id))
+        if confirmed.order_id != order_id:
+            detail = "the status API answered about another order"
+            return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
         applied = await self.service.apply_status(confirmed, source="webhook")
-        return await self._finish(row, self._receipt(confirmed, applied))
+        await self.service.done_checking(order_id)  # confirmed: the worker need not look again
+        receipt = self._receipt(confirmed, applied)
+        said = (claimed.transaction_status, claimed.fraud_status)
+        if (confirmed.transaction_status, confirmed.fraud_status) != said and receipt.outcome in (
+            "no_change",
+            "ignored",
+        ):
+            detail = f"the gateway says {confirmed.transaction_status}"
+            receipt = Receipt(200, "not_confirmed", order_id, detail)
+        return await self._finish(row, receipt)
 
     async def _finish(self, row: int, receipt: Receipt) -> Receipt:
         async with self.service.db.session() as session, session.begin():
             await repo.set_notification_outcome(session, row, receipt.outcome)
         return receipt
 
+    @classmethod
+    def _screened(cls, status: GatewayStatus, screening: Screening) -> Receipt:
+        if not screening.known:
+            log.info("notification for an unknown order", extra={"order_id": status.order_id})
+            return Receipt(200, "unknown_order", status.order_id)
+        if screening.confirm:
+            return Receipt(200, "confirming", status.order_id)
+        return cls._receipt(status, screening.applied)
+
     @staticmethod
     def _receipt(status: GatewayStatus, applied: Applied | None) -> Receipt:
         if applied is None:
-            log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
         if applied.mismatch:
             return Receipt(422, "amount_mismatch", status.order_id, applied.note)
@@ -153,27 +183,13 @@ class Inbox:
         headers: dict[str, str],
         body: dict[str, Any] | None,
         *,
-        signature_valid: bool,
+        signed: bool,
         outcome: str,
     ) -> None:
         async with self.service.db.session() as session, session.begin():
             await repo.insert_notification(
-                session,
-                self._values(raw, headers, body, signature_valid=signature_valid, outcome=outcome),
+                session, self._values(raw, headers, body, signed=signed, outcome=outcome)
             )
-
-    async def _insert(
-        self,
-        db: Any,
-        raw: bytes,
-        headers: dict[str, str],
-        body: dict[str, Any],
-        *,
-        outcome: str,
-    ) -> int | None:
-        return await repo.insert_notification(
-            db, self._values(raw, headers, body, signature_valid=True, outcome=outcome)
-        )
 
     def _values(
         self,
@@ -181,20 +197,23 @@ class Inbox:
         headers: dict[str, str],
         body: dict[str, Any] | None,
         *,
-        signature_valid: bool,
+        signed: bool,
         outcome: str,
     ) -> dict[str, Any]:
         def text(key: str) -> str | None:
             value = body.get(key) if body else None
-            return value[:64] if isinstance(value, str) else None
+            return _storable(value[: COLUMN_LIMITS[key]]) if isinstance(value, str) else None
 
+        # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
+        kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
             "dedupe_key": dedupe_key(raw),
             "order_id": text("order_id"),
             "transaction_status": text("transaction_status"),
-            "body": raw.decode("utf-8", "replace"),
+            "body": _storable(kept.decode("utf-8", "replace")),
+            "body_bytes": len(raw),
             "headers": headers,
-            "signature_valid": signature_valid,
+            "signature_valid": signed,
             "outcome": outcome,
             "received_at": self.service.now(),
         }

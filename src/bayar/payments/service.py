@@ -8,11 +8,14 @@ transactions; bus messages go out only after commit.
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
+import json
 import logging
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, TypeVar
 
@@ -24,6 +27,7 @@ from bayar.gateways.base import (
     ChargeRequest,
     Customer,
     Gateway,
+    GatewayError,
     GatewayRejected,
     GatewayStatus,
     GatewayUnavailable,
@@ -41,6 +45,7 @@ from bayar.payments.errors import (
     NotAllowed,
     OrderNotFound,
     OutOfStock,
+    PaymentError,
     ProductNotFound,
 )
 from bayar.payments.states import PAID_LIKE, Event, Status, gateway_event
@@ -66,6 +71,13 @@ PAYMENT_WINDOW = {
 DEFAULT_WINDOW = timedelta(hours=24)
 # Statuses whose move away gives reserved stock back, and the ones that take it again.
 RELEASED = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
+OPEN = ("pending", "review")
+# Gateway events that move money: on a closed order they are kept (and a payment refunded).
+MONEY_EVENTS = frozenset({Event.PAYMENT_SUCCEEDED, Event.REFUNDED, Event.PARTIALLY_REFUNDED})
+# The refund of a payment that arrived for a closed order: one per order, under this key.
+LATE_REFUND_PREFIX = repo.LATE_PAYMENT_PREFIX
+# No payment is opened with less than this left of the order's window (Snap counts minutes).
+MIN_PAYMENT_WINDOW = timedelta(seconds=60)
 # Payment rows whose create call has not been answered yet (still being made, or lost on the way).
 UNANSWERED = ("creating", "unknown")
 # Payments with nothing to show a customer: not answered by the gateway yet, or refused.
@@ -88,6 +100,15 @@ MAX_LINES = 50
 
 
 @dataclass(frozen=True)
+class OrderLimits:
+    """How much one order may hold, and for how long (BAYAR_HOLD_MINUTES,
+    BAYAR_MAX_UNITS_PER_ORDER)."""
+
+    hold: timedelta = timedelta(minutes=60)
+    max_units: int = 20
+
+
+@dataclass(frozen=True)
 class CartLine:
     product_id: str
     quantity: int
@@ -103,6 +124,32 @@ class Checkout:
     machine_id: str | None = None
     idempotency_key: str | None = None
     finish_url: str | None = None
+
+
+def request_fingerprint(checkout: Checkout) -> str:
+    """What a create request asks for, as one digest: the same Idempotency-Key must come with
+    the same request (the cart as quantities per product, however its lines are split)."""
+    quantities: dict[str, int] = {}
+    for line in checkout.items:
+        quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
+    customer = checkout.customer
+    data = {
+        "items": sorted(quantities.items()),
+        "payment_type": checkout.payment_type,
+        "bank": checkout.bank,
+        "store": checkout.store,
+        "machine_id": checkout.machine_id,
+        "finish_url": checkout.finish_url,
+        "customer": None if customer is None else sorted(vars(customer).items()),
+    }
+    text = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def without_instructions(status: GatewayStatus) -> GatewayStatus:
+    """A notification as the core may use it: payment instructions (VA number, bill key, payment
+    code) are not signed, so they come only from the create answer or the status API."""
+    return replace(status, payment_details={}) if status.payment_details else status
 
 
 def payment_changes(payment: Any, status: GatewayStatus) -> dict[str, Any]:
@@ -170,11 +217,31 @@ class Applied:
     note: str | None = None
     mismatch: bool = False  # the gateway's amount or currency is not the order's: refused
     machine_id: str | None = None  # of a changed kiosk order: where `publish` rings too
+    late_refund: int | None = None  # id of a refund to ask the gateway for, after commit
+
+
+@dataclass(frozen=True)
+class Screening:
+    """`PaymentsService.apply_webhook`: the order is unknown (`known` False), or the notification
+    was settled from what the order says (`applied`), or it would change something and the
+    gateway's status API must confirm it first (`confirm`)."""
+
+    known: bool
+    applied: Applied | None = None
+    confirm: bool = False
 
 
 @dataclass
 class ReconcilePolicy:
     first_check: timedelta = timedelta(seconds=10)
+    # An order the gateway does not know is expired here only this long after its deadline.
+    expiry_grace: timedelta = timedelta(minutes=2)
+    # A refund with no known outcome is asked about once it is this old (it may be in flight).
+    refund_grace: timedelta = timedelta(minutes=2)
+    # A notification being confirmed is looked at by the worker by then, should this process die.
+    confirm_deadline: timedelta = timedelta(seconds=30)
+    # A "creating" payment untouched this long belongs to a process that died mid-call.
+    create_lease: timedelta = timedelta(minutes=2)
     backoff: tuple[timedelta, ...] = field(
         default_factory=lambda: tuple(timedelta(seconds=s) for s in (15, 30, 60, 120, 300, 600))
     )
@@ -197,16 +264,27 @@ class PaymentsService:
         metrics: Metrics | None = None,
         confirm_paid: bool = True,
         policy: ReconcilePolicy | None = None,
+        limits: OrderLimits | None = None,
         now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        create_wait: float = 5.0,
     ) -> None:
         self.db = db
         self.gateway = gateway
         self.bus = bus
         self.metrics = metrics or Metrics()
+        # True (BAYAR_CONFIRM_PAID, the default): every notification that would change an order
+        # is confirmed with the gateway's status API and applied from its answer. False trusts a
+        # signed body's status (never its payment instructions): only for a process whose status
+        # API cannot see the transactions, as in the multi-process test.
         self.confirm_paid = confirm_paid
         self.policy = policy or ReconcilePolicy()
+        self.limits = limits or OrderLimits()
         self.now = now
+        # Real seconds a retried create waits for the same order's call in flight before
+        # answering with the order as it is (202).
+        self.create_wait = create_wait
         self.on_paid: list[PaidHook] = []
+        self._creating: dict[str, asyncio.Event] = {}
 
     # -- create ----------------------------------------------------------------------------------
 
@@ -214,13 +292,15 @@ class PaymentsService:
         """Price the cart, reserve the stock, create the order, then the gateway transaction.
         The flag is True when the Idempotency-Key named an order made earlier."""
         self._validate(checkout)
+        self._check_limits(checkout)
+        fingerprint = request_fingerprint(checkout)
         if checkout.idempotency_key:
             async with self.db.session() as session:
                 existing = await repo.order_by_idempotency_key(session, checkout.idempotency_key)
             if existing is not None:
-                return await self._resume(existing, checkout), True
+                return await self._resume(existing, checkout, fingerprint), True
         try:
-            order, lines = await self._reserve(checkout)
+            order, lines = await self._reserve(checkout, fingerprint)
         except IntegrityError:
             # The same Idempotency-Key raced us: answer with the order the other request made.
             async with self.db.session() as session:
@@ -229,9 +309,17 @@ class PaymentsService:
                 )
             if existing is None:
                 raise
-            return await self._resume(existing, checkout), True
-        await self._open_payment(order, lines, checkout)
+            return await self._resume(existing, checkout, fingerprint), True
+        await self._open_payment(order, lines, checkout)  # its payment row was made "creating"
         return order, False
+
+    def _check_limits(self, checkout: Checkout) -> None:
+        """Bounds on what one order may hold (issue 8: one anonymous order emptied the catalog)."""
+        units = sum(line.quantity for line in checkout.items)
+        if units > self.limits.max_units:
+            raise InvalidRequest(
+                f"at most {self.limits.max_units} units per order; this cart has {units}"
+            )
 
     def _validate(self, checkout: Checkout) -> None:
         if not checkout.items:
@@ -250,7 +338,11 @@ class PaymentsService:
         if checkout.payment_type == "cstore" and checkout.store not in STORES:
             raise InvalidRequest(f"store must be one of {', '.join(STORES)} for cstore")
 
-    async def _reserve(self, checkout: Checkout) -> tuple[Order, list[OrderItem]]:
+    def payment_window(self, payment_type: str) -> timedelta:
+        """How long an order of this payment type holds its stock and may be paid."""
+        return min(PAYMENT_WINDOW.get(payment_type, DEFAULT_WINDOW), self.limits.hold)
+
+    async def _reserve(self, checkout: Checkout, fingerprint: str) -> tuple[Order, list[OrderItem]]:
         quantities: dict[str, int] = {}
         for line in checkout.items:
             quantities[line.product_id] = quantities.get(line.product_id, 0) + line.quantity
@@ -288,7 +380,7 @@ class PaymentsService:
             gross_amount = sum(i.price * i.quantity for i in lines)
             if gross_amount < 1:  # raised inside the transaction: the stock taken goes back
                 raise InvalidRequest("this cart totals Rp 0: there is nothing to pay")
-            window = PAYMENT_WINDOW.get(checkout.payment_type, DEFAULT_WINDOW)
+            window = self.payment_window(checkout.payment_type)
             customer = checkout.customer
             order = Order(
                 id=order_id,
@@ -304,6 +396,7 @@ class PaymentsService:
                 if customer is None
                 else {k: v for k, v in vars(customer).items() if v is not None},
                 idempotency_key=checkout.idempotency_key,
+                request_fingerprint=fingerprint,
                 expires_at=now + window,
                 next_check_at=now + self.policy.first_check,
                 check_attempts=0,
@@ -340,19 +433,62 @@ class PaymentsService:
         log.info("order created", extra={"order_id": order_id, "amount": order.gross_amount})
         return order, lines
 
-    async def _resume(self, order: Order, checkout: Checkout) -> Order:
-        """A retried create with the same Idempotency-Key: the same order; if its gateway call
-        never got an answer, ask again (the gateway dedupes on the order id)."""
-        async with self.db.session() as session:
-            payment = await repo.payment_of(session, order.id)
+    async def _resume(self, order: Order, checkout: Checkout, fingerprint: str) -> Order:
+        """A retried create with the same Idempotency-Key: the same order. A create call still
+        in flight is waited for (a second one would void the first one's Snap token); one whose
+        answer was lost is asked again (the gateway dedupes on the order id), by one retry only."""
+        if order.request_fingerprint is not None and order.request_fingerprint != fingerprint:
+            raise InvalidRequest(
+                "this Idempotency-Key was used for a different request; use a new key"
+            )
+        await self._wait_for_create(order.id)
+        now = self.now()
+        if order.status != "pending" or order.expires_at - now < MIN_PAYMENT_WINDOW:
+            return order
+        async with self.db.session() as session, session.begin():
+            claimed = await repo.claim_payment_call(
+                session, order.id, ("unknown",), now, stale_before=now - self.policy.create_lease
+            )
             lines = list(await repo.items_of(session, order.id))
-        if payment is not None and payment.status in UNANSWERED and order.status == "pending":
+        if claimed:
             await self._open_payment(order, lines, checkout)
-        return order
+        return order  # still in flight after the wait: as it is (the API answers 202)
+
+    async def _wait_for_create(self, order_id: str) -> None:
+        """Until no create call of the order is in flight (this process: its event; another
+        process: the payment row), at most `create_wait` seconds."""
+        deadline = time.monotonic() + self.create_wait
+        while (left := deadline - time.monotonic()) > 0:
+            running = self._creating.get(order_id)
+            if running is not None:
+                try:
+                    await asyncio.wait_for(running.wait(), timeout=left)
+                except TimeoutError:
+                    return
+                continue
+            async with self.db.session() as session:
+                payment = await repo.payment_of(session, order_id)
+            if payment is None or payment.status != "creating":
+                return
+            await asyncio.sleep(min(0.05, left))
 
     async def _open_payment(self, order: Order, lines: list[OrderItem], checkout: Checkout) -> None:
+        """The gateway's create call, made by whoever holds the payment's "creating" claim."""
+        running = self._creating[order.id] = asyncio.Event()
+        try:
+            await self._create_at_gateway(order, lines, checkout)
+        finally:
+            running.set()
+            if self._creating.get(order.id) is running:
+                del self._creating[order.id]
+
+    async def _create_at_gateway(
+        self, order: Order, lines: list[OrderItem], checkout: Checkout
+    ) -> None:
         items = tuple(LineItem(i.product_id, i.name, i.price, i.quantity) for i in lines)
-        window = int((order.expires_at - self.now()).total_seconds())
+        # Counted from now, to the order's deadline: the gateway never takes a payment after it.
+        started = self.now()
+        window = int((order.expires_at - started).total_seconds())
         try:
             if checkout.payment_type == "snap":
                 instructions = await self._call(
@@ -366,6 +502,7 @@ class PaymentsService:
                             customer=checkout.customer,
                             expiry_seconds=max(window, 60),
                             finish_url=checkout.finish_url,
+                            expiry_start=started,
                         )
                     ),
                 )
@@ -384,6 +521,7 @@ class PaymentsService:
                             store=checkout.store,
                             expiry_seconds=max(window, 60),
                             idempotency_key=order.id,
+                            expiry_start=started,
                         )
                     ),
                 )
@@ -418,6 +556,7 @@ class PaymentsService:
             payment.updated_at = self.now()
             if instructions is not None:
                 payment.transaction_id = instructions.transaction_id or payment.transaction_id
+                payment.fraud_status = instructions.fraud_status or payment.fraud_status
                 payment.instructions = {
                     k: (v.isoformat() if isinstance(v, datetime) else v)
                     for k, v in vars(instructions).items()
@@ -433,25 +572,45 @@ class PaymentsService:
         event = gateway_event(status.transaction_status, status.fraud_status)
         return await self._apply(status.order_id, event, source=source, status=status)
 
-    async def apply_webhook(self, conn: AsyncConnection, status: GatewayStatus) -> Applied | None:
-        """`apply_status` inside the caller's transaction `conn` (the inbox row's), which the
-        caller commits before publishing. Most webhooks repeat what the order already says: the
-        order's locked row, and its payment's, answer those without loading ORM objects; any
-        change takes the one path."""
+    async def apply_webhook(self, conn: AsyncConnection, status: GatewayStatus) -> Screening:
+        """A signed notification, inside the caller's transaction `conn` (the inbox row's), which
+        the caller commits before publishing. A signature covers only order_id, status_code and
+        gross_amount, so the body is a hint: what repeats what the order already says, or is
+        refused or recorded without effect (a wrong amount, a late event), is settled here, from
+        the order's locked row and its payment's; anything that would change the order or its
+        payment is left for the gateway's status API to confirm (`Screening.confirm`), and the
+        order is flagged so the worker confirms it should this process not get to it."""
         order = await repo.lock_order_row(conn, status.order_id)
         if order is None:
-            return None
+            return Screening(known=False)
+        status = without_instructions(status)
         event = gateway_event(status.transaction_status, status.fraud_status)
         before = Status(order.status)
-        verdict = self._judge(order, before, event, status, self.now())
-        if verdict.outcome is not None and verdict.outcome.repeat and not status.refunds:
-            payment = await repo.payment_row(conn, order.id)
-            if payment is None or not payment_changes(payment, status):
-                return Applied(order.id, before, before, changed=False, ignored=False)
+        now = self.now()
+        verdict = self._judge(order, before, event, status, now)
+        outcome = verdict.outcome
+        if outcome is not None:
+            if outcome.repeat and not status.refunds:
+                payment = await repo.payment_row(conn, order.id)
+                # While the create call is unanswered its answer (or a retry's) brings the
+                # transaction: a pending report before it changes nothing.
+                if (
+                    payment is None
+                    or payment.status in UNANSWERED
+                    or not payment_changes(payment, status)
+                ):
+                    same = Applied(order.id, before, before, changed=False, ignored=False)
+                    return Screening(known=True, applied=same)
+            without_effect = outcome.ignored and not (
+                before in RELEASED and outcome.event in MONEY_EVENTS
+            )
+            if self.confirm_paid and not without_effect:
+                await repo.flag_for_check(conn, order.id, now + self.policy.confirm_deadline)
+                return Screening(known=True, confirm=True)
         async with self.db.session_on(conn) as session:
             applied = await self._apply_in(session, order.id, event, "webhook", status, None)
             await session.flush()
-        return applied
+        return Screening(known=True, applied=applied)
 
     async def apply_event(
         self, order_id: str, event: Event, *, source: str, note: str | None = None
@@ -472,6 +631,8 @@ class PaymentsService:
             applied = await self._apply_in(session, order_id, event, source, status, note)
         if applied is not None and applied.changed:
             await self.publish(applied)
+        if applied is not None and applied.late_refund is not None:
+            await self.refund_late_payment(order_id, applied.late_refund)
         return applied
 
     @staticmethod
@@ -549,18 +710,28 @@ class PaymentsService:
                 mismatch=verdict.mismatch,
             )
         event = outcome.event
-        late_payment = outcome.ignored and event == Event.PAYMENT_SUCCEEDED and before in RELEASED
-        if status is not None and (not outcome.ignored or late_payment):
+        # Money on a closed order: final states stay final, but the payment row follows the
+        # gateway (paid, then refunded) so the books show where the money is.
+        late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
+        if status is not None and (not outcome.ignored or late_money):
             await self._record_payment(session, order, status, now)
-        if late_payment:
-            # Final states stay final, but this is real money: the payment row shows it and a
-            # person (or the kiosk's refund path) must give it back.
-            note = f"paid after the order was {before.value}: refund it"
-            log.error("payment after close", extra={"order_id": order_id})
+        late_refund = None
+        if late_money and event == Event.PAYMENT_SUCCEEDED and status is not None:
+            refund = await self._late_refund(session, order, before, status, now)
+            note = f"paid after the order was {before.value}: refund {refund.status}"
+            late_refund = refund.id if refund.status == "requested" else None
         if outcome.ignored:
             note_kept = note or f"late {event.value} ignored in {before.value}"
             self._ignored(session, order_id, before, event.value, source, note_kept, now)
-            return Applied(order_id, before, before, changed=False, ignored=True, note=note)
+            return Applied(
+                order_id,
+                before,
+                before,
+                changed=False,
+                ignored=True,
+                note=note,
+                late_refund=late_refund,
+            )
         if not outcome.changed:
             return Applied(order_id, before, before, changed=False, ignored=False)
         after = outcome.after
@@ -599,6 +770,46 @@ class PaymentsService:
             note=note,
             machine_id=order.machine_id,
         )
+
+    async def _late_refund(
+        self,
+        session: AsyncSession,
+        order: Order,
+        before: Status,
+        status: GatewayStatus,
+        now: datetime,
+    ) -> Refund:
+        """The refund of money that arrived for a closed order, made once per order: asked of
+        the gateway after commit where its method can be refunded there, else queued for a
+        person (`manual`). Either way it is on the admin's "needs attention" list."""
+        key = f"{LATE_REFUND_PREFIX}{order.id}"
+        existing = await repo.refund_by_key(session, key)
+        if existing is not None:
+            return existing
+        payment_type = status.payment_type
+        automatic = payment_type in self.gateway.refundable_types
+        reason = f"paid after the order was {before.value}"
+        refund = Refund(
+            order_id=order.id,
+            refund_key=key,
+            amount=status.gross_amount,
+            reason=reason,
+            status="requested" if automatic else "manual",
+            detail=None
+            if automatic
+            else f"{payment_type} cannot be refunded through the gateway: refund it by hand",
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(refund)
+        await session.flush()
+        log.error(
+            "payment after the order was %s: refund %s",
+            before.value,
+            refund.status,
+            extra={"order_id": order.id},
+        )
+        return refund
 
     def _judge(
         self,
@@ -700,30 +911,78 @@ class PaymentsService:
         return await self._call(order_id, "status", lambda: self.gateway.status(order_id))
 
     async def check(self, order_id: str) -> Applied | None:
-        """The worker's look at an open order: expire it when its time is up, else ask the gateway.
-        Never gives up on an order the gateway cannot be asked about: it is asked again later."""
+        """The worker's look at an order it claimed. An open one: expire it when its time is up,
+        else ask the gateway. A closed one (flagged: a notification not confirmed yet, a refund
+        whose answer was lost): ask the gateway and apply its answer. Never gives up on an order
+        the gateway cannot be asked about: it is asked again later."""
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
-        if order is None or order.status not in ("pending", "review"):
+        if order is None:
             return None
+        if order.status not in OPEN:
+            return await self._check_closed(order)
         try:
             if self.now() >= order.expires_at:
                 return await self._expire(order)
             status = await self.gateway_status(order_id)
         except TransactionNotFound:
             return None  # not created at the gateway (yet): expiry settles it
-        except (GatewayUnavailable, GatewayRejected) as error:
+        except GatewayError as error:
             log.warning("reconcile deferred: %s", error, extra={"order_id": order_id})
             return None
         finally:
             await self._schedule_next_check(order_id)
         return await self.apply_status(status, source="reconcile")
 
+    async def _check_closed(self, order: Order) -> Applied | None:
+        try:
+            status = await self.gateway_status(order.id)
+        except TransactionNotFound:
+            await self.done_checking(order.id)
+            return None
+        except GatewayError as error:
+            log.warning("reconcile deferred: %s", error, extra={"order_id": order.id})
+            async with self.db.session() as session, session.begin():
+                found = await repo.lock_order(session, order.id)
+                if found is not None:
+                    delay = self.policy.next_delay(max(found.check_attempts - 1, 0))
+                    found.next_check_at = self.now() + delay
+            return None
+        applied = await self.apply_status(status, source="reconcile")
+        await self.done_checking(order.id)
+        return applied
+
+    async def done_checking(self, order_id: str) -> None:
+        """A closed order the gateway was just asked about needs no further check."""
+        async with self.db.session() as session, session.begin():
+            order = await repo.lock_order(session, order_id)
+            if order is not None and order.status not in OPEN:
+                order.next_check_at = None
+
+    async def _closed_without_gateway(self, order_id: str, event: Event, **kw: Any) -> Applied:
+        """Close an order the gateway has no transaction for (a Snap page whose customer chose no
+        method yet): the page may still take a payment until its own expiry, so the worker asks
+        the gateway once more after it; a payment found then is refunded as any late one."""
+        applied = await self.apply_event(order_id, event, **kw)
+        assert applied is not None
+        async with self.db.session() as session, session.begin():
+            order = await session.get(Order, order_id)
+            if order is not None and order.status not in OPEN:
+                later = max(self.now(), order.expires_at) + self.policy.expiry_grace
+                await repo.flag_for_check(session, order_id, later)
+        return applied
+
     async def _expire(self, order: Order) -> Applied | None:
+        """The order's time is up: expire it at the gateway first, so no payment can arrive
+        after it closes here. A gateway that does not know the order (a Snap page whose customer
+        chose no method) may still take its payment until its own expiry: the order is expired
+        here only a grace period after its deadline."""
         try:
             status = await self._call(order.id, "expire", lambda: self.gateway.expire(order.id))
         except TransactionNotFound:
-            return await self.apply_event(
+            if self.now() < order.expires_at + self.policy.expiry_grace:
+                return None
+            return await self._closed_without_gateway(
                 order.id, Event.PAYMENT_EXPIRED, source="expiry", note="never paid at the gateway"
             )
         except GatewayRejected:
@@ -734,13 +993,12 @@ class PaymentsService:
     async def _schedule_next_check(self, order_id: str) -> None:
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
-            if order is None or order.status not in ("pending", "review"):
+            if order is None or order.status not in OPEN:
                 return
-            delay = self.policy.next_delay(max(order.check_attempts - 1, 0))
             now = self.now()
+            due = now + self.policy.next_delay(max(order.check_attempts - 1, 0))
             # Ask again at the expiry at the latest; past it (the gateway would not expire the
             # order, e.g. a card in review) keep backing off instead of asking on every pass.
-            due = now + delay
             order.next_check_at = min(due, order.expires_at) if order.expires_at > now else due
 
     # -- admin operations --------------------------------------------------------------------
@@ -749,10 +1007,11 @@ class PaymentsService:
         order = await self.order(order_id)
         if order.status not in ("pending", "review"):
             raise NotAllowed(f"only a pending order can be cancelled; this one is {order.status}")
+        applied: Applied | None
         try:
             status = await self._call(order_id, "cancel", lambda: self.gateway.cancel(order_id))
         except TransactionNotFound:
-            applied = await self.apply_event(
+            applied = await self._closed_without_gateway(
                 order_id, Event.PAYMENT_CANCELLED, source=source, note="no gateway transaction yet"
             )
         except GatewayRejected:
@@ -777,7 +1036,8 @@ class PaymentsService:
         reason: str,
         source: str = "admin",
     ) -> Refund:
-        """Refund a paid order, fully or in part. The same refund key never refunds twice."""
+        """Refund a paid order, fully or in part. The same refund key never refunds twice. Its
+        errors carry the refund key (one bayar made, too), to retry with."""
         key = refund_key or f"{order_id}-{secrets.token_hex(4)}"
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
@@ -787,7 +1047,7 @@ class PaymentsService:
             if existing is not None:
                 if existing.order_id != order_id:
                     raise InvalidRequest("this refund key belongs to another order")
-                if existing.status in ("succeeded", "failed"):
+                if existing.status in ("succeeded", "failed", "manual"):
                     return existing
                 refund = existing
             else:
@@ -813,30 +1073,90 @@ class PaymentsService:
                     updated_at=self.now(),
                 )
                 session.add(refund)
+        return await self._send_refund(order, refund, source=source)
+
+    async def _send_refund(self, order: Order, refund: Refund, *, source: str) -> Refund:
+        """Ask the gateway for a refund row's refund, under its key (the gateway refunds a key
+        once), and record the answer. No answer: `unknown`, and the worker asks the gateway
+        about it later. A refusal: `failed`, or `manual` for a refund nobody asked bayar for (a
+        late payment's), which a person must then make."""
+        key, order_id = refund.refund_key, order.id
         full = refund.amount == order.gross_amount
+        automatic = key.startswith(LATE_REFUND_PREFIX)
         try:
-            status = await self._call(
-                order_id,
-                "refund",
-                lambda: self.gateway.refund(
-                    order_id, amount=None if full else refund.amount, refund_key=key, reason=reason
-                ),
-            )
+            try:
+                status = await self._call(
+                    order_id,
+                    "refund",
+                    lambda: self.gateway.refund(
+                        order_id,
+                        amount=None if full else refund.amount,
+                        refund_key=key,
+                        reason=refund.reason or "",
+                    ),
+                )
+            except GatewayRejected as rejected:
+                if rejected.code != "406":
+                    outcome = "manual" if automatic else "failed"
+                    await self._refund_outcome(refund.id, outcome, rejected.message)
+                    raise GatewayDeclined(
+                        f"the gateway refused the refund: {rejected.message}", refund_key=key
+                    ) from None
+                # This key was refunded already (an earlier answer was lost): read the truth.
+                status = await self.gateway_status(order_id)
         except GatewayUnavailable:
             await self._refund_outcome(refund.id, "unknown", "the gateway did not answer")
             raise GatewayUnreachable(
-                "the gateway did not answer; retry with the same refund_key"
+                "the gateway did not answer; retry with the same refund_key", refund_key=key
             ) from None
-        except GatewayRejected as rejected:
-            if rejected.code == "406":  # this key was already refunded: read the truth
-                status = await self.gateway_status(order_id)
-            else:
-                await self._refund_outcome(refund.id, "failed", rejected.message)
-                raise GatewayDeclined(
-                    f"the gateway refused the refund: {rejected.message}"
-                ) from None
         await self.apply_status(status, source=source)
         return await self._refund_outcome(refund.id, "succeeded", None)
+
+    async def refund_late_payment(self, order_id: str, refund_id: int) -> None:
+        """Ask the gateway for the refund of a late payment (`Applied.late_refund`)."""
+        async with self.db.session() as session:
+            order = await session.get(Order, order_id)
+            refund = await session.get(Refund, refund_id)
+        if order is None or refund is None or refund.status != "requested":
+            return
+        try:
+            await self._send_refund(order, refund, source="refund")
+        except PaymentError as error:  # unknown: the worker asks again; refused: a person must
+            log.warning("late payment refund: %s", error.message, extra={"order_id": order_id})
+
+    async def settle_refunds(self, order_id: str) -> Refund | None:
+        """The worker's look at an order's refunds still `requested` or `unknown`: those the
+        gateway lists are marked succeeded; the others are asked for again under their own key
+        (which the gateway refunds once at most), and marked from that answer."""
+        stale = self.now() - self.policy.refund_grace
+        async with self.db.session() as session, session.begin():
+            order = await session.get(Order, order_id)
+            waiting = [
+                r
+                for r in await repo.refunds_of(session, order_id)
+                if r.status in repo.UNSETTLED_REFUNDS and r.updated_at <= stale
+            ]
+            for refund in waiting:  # leased: the next pass leaves them alone for a while
+                refund.updated_at = self.now()
+        if order is None or not waiting:
+            return None
+        try:
+            status = await self.gateway_status(order_id)
+        except GatewayError as error:
+            log.warning("refund check deferred: %s", error, extra={"order_id": order_id})
+            return None
+        await self.apply_status(status, source="reconcile")
+        made = {r.refund_key for r in status.refunds}
+        last = None
+        for refund in waiting:
+            if refund.refund_key in made:
+                last = await self._refund_outcome(refund.id, "succeeded", None)
+                continue
+            try:
+                last = await self._send_refund(order, refund, source="reconcile")
+            except PaymentError as error:
+                log.warning("refund retried: %s", error.message, extra={"order_id": order_id})
+        return last
 
     async def _refund_outcome(self, refund_id: int, status: str, detail: str | None) -> Refund:
         async with self.db.session() as session, session.begin():
@@ -845,6 +1165,10 @@ class PaymentsService:
             refund.status = status
             refund.detail = detail
             refund.updated_at = self.now()
+            if status == "unknown":
+                await repo.flag_for_check(
+                    session, refund.order_id, self.now() + self.policy.refund_grace
+                )
         return refund
 
     # -- reading -------------------------------------------------------------------------------

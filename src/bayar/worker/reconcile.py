@@ -1,5 +1,6 @@
-"""One pass: claim the open orders whose check is due and look at each through the core's one path
-(`PaymentsService.check`: expire at the gateway when its time is up, else read its status)."""
+"""One pass: claim the orders whose check is due and look at each through the core's one path
+(`PaymentsService.check`: expire at the gateway when its time is up, else read its status), then
+settle the refunds whose outcome is not known (`PaymentsService.settle_refunds`)."""
 
 from __future__ import annotations
 
@@ -19,8 +20,6 @@ async def reconcile_once(
 ) -> list[Applied]:
     async with service.db.session() as session, session.begin():
         due = await repo.claim_due_orders(session, service.now(), LEASE, limit)
-    if not due:
-        return []
     gate = asyncio.Semaphore(concurrency)
 
     async def one(order_id: str) -> Applied | None:
@@ -32,4 +31,19 @@ async def reconcile_once(
                 return None
 
     results = await asyncio.gather(*(one(order_id) for order_id in due))
+    await settle_refunds_once(service, limit=limit)
     return [r for r in results if r is not None]
+
+
+async def settle_refunds_once(service: PaymentsService, *, limit: int = 50) -> int:
+    """Refunds still `requested` or `unknown` after the service's grace: asked about, and asked
+    for again if the gateway never made them. How many orders were looked at."""
+    stale = service.now() - service.policy.refund_grace
+    async with service.db.session() as session:
+        order_ids = await repo.orders_with_unsettled_refunds(session, stale, limit)
+    for order_id in order_ids:
+        try:
+            await service.settle_refunds(order_id)
+        except Exception:
+            log.exception("refund check failed", extra={"order_id": order_id})
+    return len(order_ids)
