@@ -301,3 +301,43 @@ async def test_a_cancel_the_gateway_did_not_answer_is_a_503_and_keeps_the_order(
     assert (await bayar.order(order_id))["status"] == "pending"
     assert await bayar.stock("cola") == stock
     assert (await bayar.admin(order_id, "cancel")).status_code == 200
+
+
+async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Any) -> None:
+    """Issue 8, problem 6: the 503 said "retry with the same refund_key", but a key bayar made
+    was not in it: the retry made a second refund key."""
+    order_id = await _paid_order(bayar)
+    await bayar.fault("api_error", status=503, count=1)
+
+    failed = await bayar.admin(order_id, "refund", amount=5000)  # no key: bayar makes one
+
+    assert failed.status_code == 503, failed.text
+    key = failed.json()["refund_key"]
+    assert key.startswith(order_id)
+    assert set(failed.json()) == {"detail", "refund_key"}
+    assert [(r["refund_key"], r["status"]) for r in (await bayar.order(order_id))["refunds"]] == [
+        (key, "unknown")
+    ]
+
+    retry = await bayar.admin(order_id, "refund", amount=5000, refund_key=key)
+
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["refund"]["refund_key"] == key
+    gateway = (await bayar.gateway_status(order_id)).json()
+    assert [(r["refund_key"], r["refund_amount"]) for r in gateway["refunds"]] == [(key, "5000.00")]
+    assert (await bayar.order(order_id))["status"] == "partially_refunded"
+
+
+async def test_a_refused_refund_carries_its_refund_key(bayar: Any) -> None:
+    created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
+    order_id = created.json()["order_id"]
+    await bayar.pay(order_id)
+    await bayar.wait_status(order_id, "paid")
+
+    refused = await bayar.admin(order_id, "refund", reason="return")  # not through the API
+
+    assert refused.status_code == 502, refused.text
+    key = refused.json()["refund_key"]
+    assert [(r["refund_key"], r["status"]) for r in (await bayar.order(order_id))["refunds"]] == [
+        (key, "failed")
+    ]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from harness import ONLY_POSTGRES
@@ -260,3 +261,111 @@ async def test_a_create_after_the_database_dropped_its_connections_is_a_503_to_r
     assert first.headers["retry-after"] == "1"
     assert "retry" in first.json()["detail"]
     assert again.status_code == 201, again.text
+
+
+# -- issue 8: an in-flight create, a reused key, bounded holds ------------------------------------
+
+
+async def _order_exists(bayar: Any) -> None:
+    """Until the first request's order is in the database (its create call is then under way)."""
+    for _ in range(500):
+        if await bayar.count_orders():
+            return
+        await asyncio.sleep(0.01)
+    raise AssertionError("the first request never made its order")
+
+
+async def test_a_retry_during_a_slow_snap_create_waits_for_it_and_gets_the_live_token(
+    bayar: Any,
+) -> None:
+    """Issue 8, problem 7: the retry made a second Snap create, which voided the first token,
+    and the first answer (the voided token) was the one stored: its link answered 410."""
+    await bayar.fault("api_hang", seconds=0.5, count=1)  # the first Snap create answers late
+    first_call = asyncio.create_task(bayar.create(("cola", 1), payment_type="snap", key="slow"))
+    await _order_exists(bayar)
+
+    retry = await bayar.create(("cola", 1), payment_type="snap", key="slow")
+    first = await first_call
+
+    assert (first.status_code, retry.status_code) == (201, 200), (first.text, retry.text)
+    order_id = first.json()["order_id"]
+    token = first.json()["payment"]["token"]
+    assert retry.json()["payment"]["token"] == token
+    assert (await bayar.order(order_id))["payment"]["token"] == token
+    page = await bayar.client.get(f"/sandbox/midtrans/snap/v2/vtweb/{token}")
+    assert page.status_code == 200, page.text
+    assert [c.outcome for c in await bayar.gateway_calls(order_id, "create_snap")] == ["ok"]
+
+
+async def test_a_retry_that_waited_long_enough_answers_202_then_the_live_payment(
+    bayar: Any,
+) -> None:
+    bayar.context.payments.create_wait = 0.05  # how long a retry waits for the call in flight
+    await bayar.fault("api_hang", seconds=0.5, count=1)
+    first_call = asyncio.create_task(bayar.create(("cola", 1), payment_type="snap", key="slow"))
+    await _order_exists(bayar)
+
+    retry = await bayar.create(("cola", 1), payment_type="snap", key="slow")
+
+    assert retry.status_code == 202, retry.text
+    assert retry.json()["payment"] is None
+    first = await first_call
+    assert first.status_code == 201, first.text
+    again = await bayar.create(("cola", 1), payment_type="snap", key="slow")
+    assert again.status_code == 200, again.text
+    assert again.json()["payment"]["token"] == first.json()["payment"]["token"]
+    order_id = first.json()["order_id"]
+    assert len(await bayar.gateway_calls(order_id, "create_snap")) == 1
+
+
+async def test_the_same_idempotency_key_with_another_cart_is_a_422(bayar: Any) -> None:
+    """Issue 8, problem 14: the reused key silently answered with the first order."""
+    first = await bayar.create(("cola", 1), key="cart-1")
+    assert first.status_code == 201, first.text
+    stock = await bayar.stock("lemon")
+
+    for other in (
+        {"items": [("lemon", 1)]},
+        {"items": [("cola", 2)]},
+        {"items": [("cola", 1)], "payment_type": "gopay"},
+    ):
+        answer = await bayar.create(*other.pop("items"), key="cart-1", **other)
+        assert answer.status_code == 422, answer.text
+        assert "Idempotency-Key" in answer.json()["detail"]
+
+    assert await bayar.count_orders() == 1
+    assert await bayar.stock("lemon") == stock
+    same = await bayar.create(("cola", 1), key="cart-1")
+    assert same.status_code == 200
+    assert same.json()["order_id"] == first.json()["order_id"]
+
+
+async def test_an_order_holds_at_most_the_unit_cap(bayar: Any) -> None:
+    """Issue 8, problem 11: one anonymous order could take the whole catalog."""
+    await bayar.set_stock("cola", 100)
+
+    answer = await bayar.create(
+        ("cola", 15), ("lemon", 6), payment_type="bank_transfer", bank="bca"
+    )
+
+    assert answer.status_code == 422, answer.text
+    assert "at most 20 units" in answer.json()["detail"]
+    assert await bayar.stock("cola") == 100
+    assert (await bayar.create(("cola", 20))).status_code == 201
+
+
+async def test_a_bank_transfer_holds_its_stock_for_the_hold_time_not_a_day(bayar: Any) -> None:
+    """Issue 8, problem 11: an unpaid bank transfer held its stock (and its VA) for 24 h."""
+    answer = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
+    assert answer.status_code == 201, answer.text
+    order_id = answer.json()["order_id"]
+    order = await bayar.db_order(order_id)
+
+    assert order.expires_at - order.created_at == timedelta(minutes=60)
+    gateway = (await bayar.client.get(f"/sandbox/_control/midtrans/{order_id}")).json()
+    expiry = datetime.fromisoformat(gateway["transaction"]["expiry_time"].replace(" ", "T"))
+    expiry = expiry.replace(tzinfo=timezone(timedelta(hours=7)))
+    assert expiry <= order.expires_at  # the gateway takes no payment after the order closes
+    assert order.expires_at - expiry < timedelta(seconds=5)
+    qris = await bayar.db_order(await bayar.create_order(("cola", 1)))
+    assert qris.expires_at - qris.created_at == timedelta(minutes=15)

@@ -195,6 +195,8 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
         "bayar_sandbox_time_scale": 1.0,
         "bayar_sandbox_retry_jitter": False,
         "bayar_cors_origins": "",
+        # Tests make many orders from one address at once; tests/api/test_limits.py turns it on.
+        "bayar_create_rate_limit": 0,
     }
     values.update(overrides)
     return Settings(_env_file=None, **values)  # type: ignore[call-arg]

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel
 
 from bayar.api.deps import Context, require_admin
 from bayar.api.schemas import OrderOut, Problem, RefundIn, RefundResult
 from bayar.api.views import order_out, refund_out
+from bayar.payments.errors import GatewayDeclined, GatewayUnreachable
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
@@ -16,6 +19,13 @@ ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
     502: {"model": Problem, "description": "the gateway refused"},
     503: {"model": Problem, "description": "the gateway did not answer; retry"},
 }
+
+
+class RefundProblem(BaseModel):
+    """A refund that failed or whose outcome is unknown: retry it with `refund_key`."""
+
+    detail: str
+    refund_key: str | None = None
 
 
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": Problem}})
@@ -40,12 +50,26 @@ async def cancel_order(order_id: str, ctx: Context) -> OrderOut:
     "/{order_id}/refund",
     response_model=RefundResult,
     dependencies=[Depends(require_admin)],
-    responses={**ADMIN_ERRORS, 422: {"model": Problem, "description": "bad amount or key"}},
+    responses={
+        **ADMIN_ERRORS,
+        422: {"model": Problem, "description": "bad amount or key"},
+        502: {"model": RefundProblem, "description": "the gateway refused; its refund_key"},
+        503: {
+            "model": RefundProblem,
+            "description": "the gateway did not answer: retry with the refund_key given",
+        },
+    },
 )
-async def refund_order(order_id: str, body: RefundIn, ctx: Context) -> RefundResult:
-    """Refund a paid order, fully (no amount) or in part. Idempotent by `refund_key`. Admin only."""
-    refund = await ctx.payments.refund(
-        order_id, amount=body.amount, refund_key=body.refund_key, reason=body.reason
-    )
+async def refund_order(order_id: str, body: RefundIn, ctx: Context) -> RefundResult | JSONResponse:
+    """Refund a paid order, fully (no amount) or in part. Idempotent by `refund_key` (bayar makes
+    one if none is given; every answer carries it). Admin only."""
+    try:
+        refund = await ctx.payments.refund(
+            order_id, amount=body.amount, refund_key=body.refund_key, reason=body.reason
+        )
+    except (GatewayUnreachable, GatewayDeclined) as error:
+        problem = RefundProblem(detail=error.message, refund_key=error.refund_key)
+        headers = {"Retry-After": "5"} if isinstance(error, GatewayUnreachable) else None
+        return JSONResponse(problem.model_dump(), status_code=error.http_status, headers=headers)
     order = await ctx.payments.order(order_id)
     return RefundResult(order_id=order_id, order_status=order.status, refund=refund_out(refund))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from bayar.api.deps import Context
+from bayar.api.limits import limit_create
 from bayar.api.schemas import CreateTransaction, NotificationReceipt, Problem, TransactionOut
 from bayar.api.views import transaction_out
 from bayar.gateways.base import Customer
@@ -22,6 +23,7 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
     "/create-transaction",
     status_code=201,
     response_model=TransactionOut,
+    dependencies=[Depends(limit_create)],
     responses={
         200: {
             "model": TransactionOut,
@@ -29,10 +31,16 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
         },
         202: {
             "model": TransactionOut,
-            "description": "created; the gateway did not answer yet (payment null)",
+            "description": "created (or made earlier with this Idempotency-Key); the gateway has"
+            " not answered yet (payment null): retry with the same key",
         },
         409: {"model": Problem, "description": "not enough stock"},
-        422: {"model": Problem, "description": "unknown product, bad quantity or malformed body"},
+        422: {
+            "model": Problem,
+            "description": "unknown product, bad quantity, too many units, malformed body, or an"
+            " Idempotency-Key used for a different request",
+        },
+        429: {"model": Problem, "description": "too many orders from this address (Retry-After)"},
         502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
     },
 )
@@ -61,10 +69,10 @@ async def create_transaction(
         payment = await repo.payment_of(session, order.id)
     assert fresh is not None
     out = transaction_out(fresh, payment)
-    if replayed:
+    if out.payment is None and fresh.status == "pending":
+        response.status_code = 202  # the gateway's answer is not in yet: retry with the key
+    elif replayed:
         response.status_code = 200
-    elif out.payment is None and fresh.status == "pending":
-        response.status_code = 202
     return out
 
 
