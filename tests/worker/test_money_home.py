@@ -140,7 +140,6 @@ async def test_a_refund_whose_answer_was_lost_is_reconciled(bayar: Any) -> None:
                 updated_at=now,
             )
         )
-        await repo.flag_for_check(session, order_id, now)
 
     bayar.clock.advance(minutes=3)
     await bayar.reconcile()
