@@ -319,3 +319,18 @@ async def test_one_create_call_claims_a_payment(database: Database) -> None:
     # The claim's holder died mid-call: after the lease another may take it over.
     assert await claim(NOW + timedelta(minutes=1)) is False
     assert await claim(NOW + timedelta(minutes=3)) is True
+
+
+async def test_an_unsettled_refund_is_leased_to_one_worker(database: Database) -> None:
+    await _order(database, "o-1", status="paid", due=None)
+    await _refund(database, "o-1", "k-1", "unknown", NOW)
+    await _refund(database, "o-1", "k-2", "succeeded", NOW)
+    later = NOW + timedelta(minutes=5)
+
+    async def lease() -> list[str]:
+        async with database.session() as session, session.begin():
+            stale = later - timedelta(minutes=2)
+            leased = await repo.lease_unsettled_refunds(session, "o-1", stale, later)
+            return [r.refund_key for r in leased]
+
+    assert sorted(await asyncio.gather(lease(), lease())) == [[], ["k-1"]]

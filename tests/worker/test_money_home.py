@@ -7,6 +7,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import pytest
+
+from bayar.payments.errors import NotAllowed
 from bayar.storage import repositories as repo
 from bayar.storage.models import Refund
 
@@ -212,3 +215,19 @@ async def test_a_paid_order_flagged_by_an_unconfirmed_notification_is_checked_on
     bayar.clock.advance(hours=1)
     await bayar.reconcile()
     assert len(await bayar.gateway_calls(order_id, "status")) == calls
+
+
+async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Any) -> None:
+    order_id, _ = await _expired_snap_order(bayar)
+    await bayar.pay(order_id, payment_type="echannel")
+    await bayar.delivered(order_id, count=2)
+    (late,) = await _attention(bayar)
+    assert late.refund_key is not None
+
+    done = await bayar.context.payments.refunded_by_hand(late.refund_key, "cash at the counter")
+
+    assert (done.status, done.detail) == ("succeeded", "refunded by hand: cash at the counter")
+    (after,) = await _attention(bayar)  # a late payment stays visible, now settled
+    assert (after.kind, after.refund_status) == ("late_payment", "succeeded")
+    with pytest.raises(NotAllowed):
+        await bayar.context.payments.refunded_by_hand(late.refund_key, "twice")

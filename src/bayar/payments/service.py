@@ -1128,16 +1128,13 @@ class PaymentsService:
         """The worker's look at an order's refunds still `requested` or `unknown`: those the
         gateway lists are marked succeeded; the others are asked for again under their own key
         (which the gateway refunds once at most), and marked from that answer."""
-        stale = self.now() - self.policy.refund_grace
+        now = self.now()
         async with self.db.session() as session, session.begin():
             order = await session.get(Order, order_id)
-            waiting = [
-                r
-                for r in await repo.refunds_of(session, order_id)
-                if r.status in repo.UNSETTLED_REFUNDS and r.updated_at <= stale
-            ]
-            for refund in waiting:  # leased: the next pass leaves them alone for a while
-                refund.updated_at = self.now()
+            # Leased by compare-and-set: another worker (or the next pass) leaves them alone.
+            waiting = await repo.lease_unsettled_refunds(
+                session, order_id, now - self.policy.refund_grace, now
+            )
         if order is None or not waiting:
             return None
         try:
@@ -1157,6 +1154,18 @@ class PaymentsService:
             except PaymentError as error:
                 log.warning("refund retried: %s", error.message, extra={"order_id": order_id})
         return last
+
+    async def refunded_by_hand(self, refund_key: str, note: str) -> Refund:
+        """A person gave a `manual` refund's money back outside the gateway (a late bank
+        transfer): the refund leaves the "needs attention" queue as succeeded."""
+        async with self.db.session() as session, session.begin():
+            refund = await repo.refund_by_key(session, refund_key)
+            if refund is None or refund.status != "manual":
+                raise NotAllowed("this refund is not waiting for a person (was it done already?)")
+            refund.status = "succeeded"
+            refund.detail = f"refunded by hand: {note}" if note else "refunded by hand"
+            refund.updated_at = self.now()
+        return refund
 
     async def _refund_outcome(self, refund_id: int, status: str, detail: str | None) -> Refund:
         async with self.db.session() as session, session.begin():

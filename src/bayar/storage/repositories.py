@@ -307,6 +307,25 @@ async def orders_with_unsettled_refunds(
     return list(result.scalars().all())
 
 
+async def lease_unsettled_refunds(
+    session: AsyncSession, order_id: str, before: datetime, now: datetime
+) -> list[Refund]:
+    """The order's refunds still `requested` or `unknown` since before `before`, touched now by
+    compare-and-set: of two workers racing, each refund goes to one."""
+    result = await session.execute(
+        update(Refund)
+        .where(
+            Refund.order_id == order_id,
+            Refund.status.in_(UNSETTLED_REFUNDS),
+            Refund.updated_at <= before,
+        )
+        .values(updated_at=now)
+        .returning(Refund)
+        .execution_options(populate_existing=True)
+    )
+    return sorted(result.scalars().all(), key=lambda r: r.id)
+
+
 @dataclass(frozen=True)
 class Attention:
     """Money a person should look at: `kind` is late_payment (paid after the order closed),
