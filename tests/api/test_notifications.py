@@ -583,3 +583,20 @@ async def test_a_big_body_with_a_bad_signature_is_kept_as_metadata_and_a_prefix(
     assert raw.decode().startswith(kept.body)
     assert kept.body_bytes == len(raw)
     assert kept.outcome == "bad_signature"
+
+
+async def test_twenty_different_settlement_bodies_at_once_pay_the_order_once(bayar: Any) -> None:
+    """Each is a new inbox row, each confirmed with the status API: one transition, one paid."""
+    order_id = await bayar.create_order(("cola", 1))
+    await bayar.delivered(order_id, count=1)
+    await bayar.fault("drop", count=1)
+    await bayar.pay(order_id)
+    settlement = json.loads((await bayar.delivered(order_id, count=2))[-1]["body"])
+    bodies = [{**settlement, "custom_field1": f"copy {n}"} for n in range(20)]
+
+    answers = await asyncio.gather(*(bayar.notify(body) for body in bodies))
+
+    assert [a.status_code for a in answers] == [200] * 20
+    assert sorted(a.json()["status"] for a in answers) == ["applied"] + ["no_change"] * 19
+    assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
+    assert len(await bayar.inbox(order_id)) == 21

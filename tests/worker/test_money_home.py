@@ -231,3 +231,22 @@ async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Any) -> None
     assert (after.kind, after.refund_status) == ("late_payment", "succeeded")
     with pytest.raises(NotAllowed):
         await bayar.context.payments.refunded_by_hand(late.refund_key, "twice")
+
+
+async def test_a_payment_for_a_cancelled_snap_order_is_refunded(bayar: Any) -> None:
+    """Cancelled before the customer chose a method, the Snap page still took the money."""
+    created = await bayar.create(("cola", 1), payment_type="snap")
+    order_id = created.json()["order_id"]
+    stock = await bayar.stock("cola")
+    cancelled = await bayar.admin(order_id, "cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert await bayar.stock("cola") == stock + 1
+
+    await bayar.pay(order_id, payment_type="qris")
+    await bayar.delivered(order_id, count=4)
+
+    order = await bayar.order(order_id)
+    assert (order["status"], order["payment"]["status"]) == ("cancelled", "refund")
+    assert [(r["amount"], r["status"]) for r in order["refunds"]] == [(7000, "succeeded")]
+    assert (await bayar.gateway_status(order_id)).json()["transaction_status"] == "refund"
+    assert await bayar.stock("cola") == stock + 1
