@@ -80,7 +80,11 @@ async def create_transaction(
     "/notification",
     response_model=NotificationReceipt,
     responses={
-        400: {"model": NotificationReceipt, "description": "not a JSON notification"},
+        400: {
+            "model": NotificationReceipt,
+            "description": "not a JSON notification, or its status_code does not fit its"
+            " transaction_status (an edited body)",
+        },
         401: {"model": NotificationReceipt, "description": "signature_key does not match"},
         422: {
             "model": NotificationReceipt,
@@ -89,7 +93,8 @@ async def create_transaction(
     },
 )
 async def notification(request: Request, ctx: Context) -> JSONResponse:
-    """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks."""
+    """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
+    it reports is applied from the gateway's status API, not from the body."""
     receipt = await ctx.inbox.receive(await request.body(), request.headers)
     body = NotificationReceipt(
         status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail
