@@ -31,8 +31,12 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
             "model": TransactionOut,
             "description": "created; the gateway did not answer yet (payment null)",
         },
+        401: {"model": Problem, "description": "machine_id without the machine's X-Kiosk-Token"},
         409: {"model": Problem, "description": "not enough stock"},
-        422: {"model": Problem, "description": "unknown product, bad quantity or malformed body"},
+        422: {
+            "model": Problem,
+            "description": "unknown product or machine, bad quantity or malformed body",
+        },
         502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
     },
 )
@@ -41,8 +45,12 @@ async def create_transaction(
     ctx: Context,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    x_kiosk_token: Annotated[str | None, Header(max_length=200)] = None,
 ) -> TransactionOut:
-    """Price the cart on the server, reserve stock, create the order and its gateway transaction."""
+    """Price the cart on the server, reserve stock, create the order and its gateway transaction.
+    A kiosk order (`machine_id`) needs the machine's token in `X-Kiosk-Token`."""
+    if body.machine_id is not None:
+        await ctx.vending.authorize(body.machine_id, x_kiosk_token)
     customer = Customer(**body.customer.model_dump()) if body.customer else None
     order, replayed = await ctx.payments.create_transaction(
         Checkout(
