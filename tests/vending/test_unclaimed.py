@@ -143,6 +143,32 @@ async def test_a_unit_the_gateway_will_not_refund_goes_to_the_manual_queue(
     assert await refunds(app, order_id) == [("failed", 12000)]
 
 
+async def test_a_unit_an_admin_refunded_while_the_machine_was_away_is_not_queued(
+    start_app, kiosk, sandbox_of, http_for
+):
+    clock = Clock()
+    app, http, sandbox = await started(start_app, http_for, sandbox_of, clock)
+    order_id = await ordered_then_offline(app, kiosk, "cola")
+    await sandbox.act(order_id, "pay")
+    await wait_for_status(http, order_id, "paid")
+    await app.run(
+        app.context.payments.refund(
+            order_id, amount=None, refund_key="by-admin", reason="customer asked", source="admin"
+        )
+    )
+    await wait_for_status(http, order_id, "refunded")
+
+    back = await kiosk(app)  # a refunded unit is not dropped
+    await back.expect("STATE")
+    await back.settle(0.3)
+    assert back.count("DISPENSE") == 0
+
+    clock.advance(seconds=OFFLINE_REFUND + 1)
+    assert await sweep(app) == 1
+    assert (await dispense_of(app, order_id) or {})["status"] == "refunded"
+    assert await refunds(app, order_id) == [("succeeded", 7000)]  # the admin's, once
+
+
 async def test_on_reconnect_every_paid_unclaimed_unit_is_commanded_oldest_first(
     start_app, kiosk, sandbox_of, http_for
 ):

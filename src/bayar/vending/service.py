@@ -355,24 +355,14 @@ class VendingService:
         return result.scalar_one_or_none() is not None
 
     async def _refund(self, machine_id: str, order_id: str, reason: str) -> str:
-        """A failed dispense gives the money back in full; if the gateway refuses, a person must."""
+        """A failed dispense gives the money back in full; if the gateway refuses, a person must.
+        An order refunded meanwhile by another path (an admin, while its machine was away) needs
+        nothing more."""
         order = await self.payments.order(order_id)
-        try:
-            refund = await self.payments.refund(
-                order_id,
-                amount=None,
-                refund_key=f"dispense-{order_id}",
-                reason=f"dispense failed: {reason}"[:255],
-                source="kiosk",
-            )
-            # The same key again answers with the refund as it stands: one refused earlier
-            # stays refused (a person must act), one whose answer was lost is asked again.
-            outcome = REFUND_OUTCOMES.get(refund.status, "refund_retry")
-        except GatewayUnreachable:
-            outcome = "refund_retry"
-        except (GatewayDeclined, NotAllowed) as error:
-            log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
-            outcome = "manual_refund"
+        if order.status == Status.REFUNDED:
+            outcome = "refunded"
+        else:
+            outcome = await self._give_back(order_id, reason)
         if outcome == "manual_refund":
             log.error("dispense refund needs a person", extra={"order_id": order_id})
         async with self.db.session() as session, session.begin():
@@ -382,6 +372,25 @@ class VendingService:
         if moved and outcome != "refund_retry":  # announced once, by whoever moved it
             await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
         return outcome
+
+    async def _give_back(self, order_id: str, reason: str) -> str:
+        """Refund the order in full at the gateway: what becomes of its failed dispense."""
+        try:
+            refund = await self.payments.refund(
+                order_id,
+                amount=None,
+                refund_key=f"dispense-{order_id}",
+                reason=f"dispense failed: {reason}"[:255],
+                source="kiosk",
+            )
+        except GatewayUnreachable:
+            return "refund_retry"
+        except (GatewayDeclined, NotAllowed, InvalidRequest) as error:
+            log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
+            return "manual_refund"
+        # The same key again answers with the refund as it stands: one refused earlier stays
+        # refused (a person must act), one whose answer was lost is asked again.
+        return REFUND_OUTCOMES.get(refund.status, "refund_retry")
 
     async def resolve_manual_refund(self, order_id: str, note: str) -> int:
         """A person gave the money back outside the gateway (cash, bank transfer). The order
