@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import Any
 
 import pytest
 from sqlalchemy import func, select
@@ -34,13 +35,13 @@ HOSTILE = [
 ]
 
 
-async def kiosk_orders(app: object) -> int:
+async def kiosk_orders(app: Any) -> int:
     async def count() -> int:
-        async with app.context.db.session() as session:  # type: ignore[attr-defined]
+        async with app.context.db.session() as session:
             found = await session.execute(select(func.count()).select_from(Order))
             return int(found.scalar_one())
 
-    counted: int = await app.run(count())  # type: ignore[attr-defined]
+    counted: int = await app.run(count())
     return counted
 
 

@@ -224,6 +224,45 @@ async def test_a_commanded_unit_not_answered_in_time_is_refunded(
     assert await order_status(http, order_id) == "refunded"
 
 
+async def test_a_connected_machine_is_rung_for_a_unit_no_socket_took(
+    start_app, kiosk, sandbox_of, http_for
+):
+    """Two servers on one database without a shared bus (no REDIS_URL): the payment's doorbell
+    rings on the server that handled it, the kiosk is connected to the other. After
+    BAYAR_DISPENSE_TIMEOUT the other server's sweep rings its machine, which claims the unit."""
+    clock = Clock()
+    a, http, sandbox = await started(start_app, http_for, sandbox_of, clock)
+    b = start_app(
+        run_worker=False,
+        now=clock,
+        var_dir=a.settings.bayar_var_dir,
+        bayar_dispense_timeout=DISPENSE_TIMEOUT,
+        bayar_kiosk_offline_refund=OFFLINE_REFUND,
+    )
+    k = await kiosk(b, token=a.demo_token)
+    await k.expect("STATE")
+    created = await http.post(
+        "/api/payments/create-transaction",
+        json={
+            "items": [{"product_id": "cola", "quantity": 1}],
+            "payment_type": "qris",
+            "machine_id": "demo-1",
+        },
+        headers={"X-Kiosk-Token": a.demo_token},
+    )
+    order_id = created.json()["order_id"]
+    await sandbox.act(order_id, "pay")
+    await wait_for_status(http, order_id, "paid")
+    await k.settle(0.3)
+    assert k.count("DISPENSE") == 0  # b never heard of the payment
+
+    clock.advance(seconds=DISPENSE_TIMEOUT + 1)
+    assert await sweep(b) == 0  # not due for a refund: a doorbell only
+    command = await k.expect("DISPENSE")
+    assert command["order_id"] == order_id
+    assert (await dispense_of(a, order_id) or {})["status"] == "commanded"
+
+
 # -- problem 13: two sockets of one machine ----------------------------------------------------------
 
 
