@@ -190,7 +190,11 @@ def build_context(
     )
 
     vending = VendingService(
-        db, payments, bus, dispense_timeout=timedelta(seconds=settings.bayar_dispense_timeout)
+        db,
+        payments,
+        bus,
+        dispense_timeout=timedelta(seconds=settings.bayar_dispense_timeout),
+        offline_refund=timedelta(seconds=settings.bayar_kiosk_offline_refund),
     )
     return AppContext(
         settings=settings,

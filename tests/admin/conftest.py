@@ -27,6 +27,7 @@ from bayar.payments.states import Status
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
+from bayar.vending.machines import TOKEN_FILE
 
 # Test files import the helpers below as `bayar_admin_testkit` (tests/ is not a package).
 sys.modules["bayar_admin_testkit"] = sys.modules[__name__]
@@ -67,9 +68,15 @@ class Bayar(BayarApi):
             "items": [{"product_id": product, "quantity": quantity}],
             "payment_type": "qris",
         }
-        if machine_id:
+        headers = {}
+        if machine_id:  # a kiosk order: the demo machine's token (kiosk orders need it)
             body["machine_id"] = machine_id
-        answer = httpx.post(f"{self.url}/api/payments/create-transaction", json=body, timeout=20)
+            headers["X-Kiosk-Token"] = (
+                (self.settings.bayar_var_dir / TOKEN_FILE).read_text().strip()
+            )
+        answer = httpx.post(
+            f"{self.url}/api/payments/create-transaction", json=body, headers=headers, timeout=20
+        )
         assert answer.status_code == 201, answer.text
         order_id: str = answer.json()["order_id"]
         return order_id

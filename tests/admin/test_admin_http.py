@@ -508,7 +508,7 @@ def put_in_manual_refund(bayar: Bayar, order_id: str) -> None:
 
     async def work(db: Database) -> None:
         async with db.session() as session, session.begin():
-            session.add(
+            await session.merge(  # over the pending row made when the order was paid
                 Dispense(
                     order_id=order_id,
                     machine_id=MACHINE,

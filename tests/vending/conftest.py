@@ -2,7 +2,8 @@
 
 - `start_app(**settings)` builds and starts an app on a free loopback port: SQLite (a copy of a
   migrated template) unless `database_url` is given, in-process bus unless `redis_url` is given,
-  its sandbox mounted at /sandbox and the worker running (unless `run_worker=False`).
+  its sandbox mounted at /sandbox and the worker running (unless `run_worker=False`); bayar's
+  clock is `now` when given (a tests/support/harness.py `Clock`, to pass timeouts).
   `app` is one with the defaults.
 - `LiveApp.run(coro)` runs a coroutine on the server's own event loop (its database, its services).
 - `kiosk(live, machine_id, token)` opens `/ws/kiosk/{machine_id}`; a background reader keeps every
@@ -24,6 +25,7 @@ import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -61,11 +63,20 @@ def redis_base_url() -> str:
 class LiveApp:
     """create_app(settings) served by uvicorn on its own event loop, in a daemon thread."""
 
-    def __init__(self, settings: Settings, *, run_worker: bool = True, seed: bool = True) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        run_worker: bool = True,
+        seed: bool = True,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
         self.settings = settings
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(settings, public_url=self.url, run_worker=run_worker, seed=seed)
+        self.app = create_app(
+            settings, public_url=self.url, run_worker=run_worker, seed=seed, now=now
+        )
         self.server = uvicorn.Server(
             uvicorn.Config(
                 self.app,
@@ -162,11 +173,16 @@ StartApp = Callable[..., LiveApp]
 
 @pytest.fixture
 def start_app(tmp_path: Path, sqlite_template: Path) -> Iterator[StartApp]:
-    """Start a live app: `start_app(run_worker=..., seed=..., var_dir=..., **settings)`."""
+    """Start a live app: `start_app(run_worker=..., seed=..., var_dir=..., now=..., **settings)`."""
     started: list[LiveApp] = []
 
     def start(
-        *, run_worker: bool = True, seed: bool = True, var_dir: Path | None = None, **overrides: Any
+        *,
+        run_worker: bool = True,
+        seed: bool = True,
+        var_dir: Path | None = None,
+        now: Callable[[], datetime] | None = None,
+        **overrides: Any,
     ) -> LiveApp:
         var = var_dir or tmp_path / f"var{len(started)}"
         var.mkdir(parents=True, exist_ok=True)
@@ -175,7 +191,7 @@ def start_app(tmp_path: Path, sqlite_template: Path) -> Iterator[StartApp]:
             if not target.exists():
                 shutil.copyfile(sqlite_template, target)
         # else: the caller's database is migrated already (fresh_postgres does it, outside a loop)
-        live = LiveApp(base_settings(var, **overrides), run_worker=run_worker, seed=seed)
+        live = LiveApp(base_settings(var, **overrides), run_worker=run_worker, seed=seed, now=now)
         started.append(live)
         return live.start()
 
@@ -246,6 +262,9 @@ class Kiosk:
 
     async def send_raw(self, text: str) -> None:
         await self.ws.send(text)
+
+    async def send_bytes(self, data: bytes) -> None:
+        await self.ws.send(data)  # a binary frame
 
     async def expect(
         self,

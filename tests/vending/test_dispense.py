@@ -326,7 +326,8 @@ async def test_payment_while_offline_is_dispensed_on_reconnect(
     while await order_status(http, order_id) != "paid":
         assert asyncio.get_running_loop().time() < deadline, "never paid"
         await asyncio.sleep(0.05)
-    assert await dispenses(app, order_id) == []  # nobody to command yet
+    # Nobody to command yet, but the unit is on the books from the moment it was paid.
+    assert await dispenses(app, order_id) == [{"status": "pending", "commands": 0, "slot": "B1"}]
 
     back = await kiosk(app)
     state = await back.expect("STATE")

@@ -34,11 +34,12 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
             "description": "created (or made earlier with this Idempotency-Key); the gateway has"
             " not answered yet (payment null): retry with the same key",
         },
+        401: {"model": Problem, "description": "machine_id without the machine's X-Kiosk-Token"},
         409: {"model": Problem, "description": "not enough stock"},
         422: {
             "model": Problem,
-            "description": "unknown product, bad quantity, too many units, malformed body, or an"
-            " Idempotency-Key used for a different request",
+            "description": "unknown product or machine, bad quantity, too many units, malformed"
+            " body, or an Idempotency-Key used for a different request",
         },
         429: {"model": Problem, "description": "too many orders from this address (Retry-After)"},
         502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
@@ -49,8 +50,12 @@ async def create_transaction(
     ctx: Context,
     response: Response,
     idempotency_key: Annotated[str | None, Header(max_length=200)] = None,
+    x_kiosk_token: Annotated[str | None, Header(max_length=200)] = None,
 ) -> TransactionOut:
-    """Price the cart on the server, reserve stock, create the order and its gateway transaction."""
+    """Price the cart on the server, reserve stock, create the order and its gateway transaction.
+    A kiosk order (`machine_id`) needs the machine's token in `X-Kiosk-Token`."""
+    if body.machine_id is not None:
+        await ctx.vending.authorize(body.machine_id, x_kiosk_token)
     customer = Customer(**body.customer.model_dump()) if body.customer else None
     order, replayed = await ctx.payments.create_transaction(
         Checkout(

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import uuid
 import weakref
@@ -23,7 +22,7 @@ from bayar.context import AppContext
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
 from bayar.vending.machines import authenticate
-from bayar.vending.service import VendingService
+from bayar.vending.service import DISPENSE_DUE, VendingService
 
 log = logging.getLogger("bayar.kiosk")
 CLOSE_UNAUTHORIZED = 4401
@@ -116,19 +115,18 @@ class Connection:
     async def _read(self) -> None:
         while True:
             try:
-                raw = await self.ws.receive_text()
+                received = await self.ws.receive()
             except (WebSocketDisconnect, RuntimeError):
                 return
+            if received["type"] == "websocket.disconnect":
+                return
+            raw = received.get("text")
             try:
-                message = json.loads(raw)
-                event = str(message["event"])
-                values = message.get("values") or {}
-                if not isinstance(values, dict):
-                    raise TypeError("values must be an object")
-            except (ValueError, KeyError, TypeError):
-                await self.send(
-                    "ERROR", {"code": "invalid", "message": 'expected {"event", "values"}'}
-                )
+                if not isinstance(raw, str):
+                    raise messages.FrameError("frames are JSON text, not binary")
+                event, values = messages.parse(raw)
+            except messages.FrameError as error:
+                await self.send("ERROR", {"code": "invalid", "message": str(error)})
                 continue
             try:
                 await self._handle(event, values)
@@ -187,6 +185,7 @@ class Connection:
                 str(values.get("order_id", "")),
                 bool(values.get("ok")),
                 str(values["detail"])[:500] if values.get("detail") else None,
+                self.id,
             )
         else:
             await self.send("ERROR", {"code": "invalid", "message": f"unknown event {event!r}"})
@@ -224,11 +223,18 @@ class Connection:
                 "server_time": now,
             },
         )
-        if order is not None and order["status"] == "paid":
-            await self._dispense(order["order_id"], resend=resend_dispense)
+        await self._dispense_due(resend=resend_dispense)
+
+    async def _dispense_due(self, *, resend: bool) -> None:
+        """DISPENSE for every paid order of the machine no socket took yet, oldest first (paid
+        while the kiosk was away, or while it showed a newer order)."""
+        for order_id in await self.vending.dispenses_due(self.machine_id, resend=resend):
+            await self._dispense(order_id, resend=resend)
 
     async def _dispense(self, order_id: str, *, resend: bool) -> None:
-        command = await self.vending.claim_dispense(self.machine_id, order_id, resend=resend)
+        command = await self.vending.claim_dispense(
+            self.machine_id, order_id, self.id, resend=resend
+        )
         if command is not None:
             await self.send("DISPENSE", messages.dispense_values(command))
 
@@ -245,6 +251,8 @@ class Connection:
         order_id = str(message.get("order_id", ""))
         if message.get("type") == RESYNC["type"]:
             await self.send_state(resend_dispense=False)
+        elif message.get("type") == DISPENSE_DUE:
+            await self._dispense_due(resend=False)
         elif message.get("type") == "order":
             # Read the order again: the message is a doorbell, the database is the truth.
             view = await self.shared.order_view(message)

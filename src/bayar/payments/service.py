@@ -337,6 +337,11 @@ class PaymentsService:
             raise InvalidRequest(f"bank must be one of {', '.join(BANKS)} for bank_transfer")
         if checkout.payment_type == "cstore" and checkout.store not in STORES:
             raise InvalidRequest(f"store must be one of {', '.join(STORES)} for cstore")
+        if checkout.machine_id is not None:  # a kiosk drops one unit, paid on the spot
+            if len(checkout.items) != 1 or checkout.items[0].quantity != 1:
+                raise InvalidRequest("a kiosk order is one unit of one product")
+            if checkout.payment_type not in ("qris", "gopay"):
+                raise InvalidRequest("a kiosk order is paid by qris or gopay")
 
     def payment_window(self, payment_type: str) -> timedelta:
         """How long an order of this payment type holds its stock and may be paid."""

@@ -227,6 +227,8 @@ class Dispense(Base):
     # pending | commanded | dispensed | failed | refunded | refund_retry | manual_refund
     status: Mapped[str] = mapped_column(String(16), index=True)
     commands: Mapped[int] = mapped_column(Integer, default=0)
+    # The kiosk socket that was sent the DISPENSE command: only its DISPENSE_RESULT counts.
+    connection_id: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     commanded_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]

@@ -25,6 +25,12 @@ DEMO_SLOTS = (
 TOKEN_FILE = "demo-kiosk.token"  # noqa: S105 (a file name)
 
 
+def plausible_id(machine_id: str) -> bool:
+    """Could this name a machine (ids are at most 64 characters, never with NUL)? Checked
+    before the database is asked: PostgreSQL refuses NUL in text."""
+    return 0 < len(machine_id) <= 64 and "\x00" not in machine_id
+
+
 def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
@@ -54,6 +60,8 @@ async def create_machine(
 
 
 async def authenticate(db: Database, machine_id: str, token: str | None) -> Machine | None:
+    if not plausible_id(machine_id):
+        return None
     async with db.session() as session:
         machine = await session.get(Machine, machine_id)
     if machine is None or not machine.active or not token:

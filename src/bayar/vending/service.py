@@ -1,9 +1,15 @@
 """Kiosk orders and their dispensing.
 
-A paid kiosk order gets exactly one dispense row. Its status only moves by compare-and-set
-(`UPDATE … WHERE status = …`): pending → commanded → dispensed, or → failed → refunded
-(or refund_retry / manual_refund). So duplicates, reconciliation, reconnects and several server
-processes can race without a payment being dispensed or refunded twice.
+A paid kiosk order gets exactly one dispense row, made in the transaction that makes the order
+paid (a hook of `PaymentsService.on_paid`), so no paid unit can be forgotten. Its status only
+moves by compare-and-set (`UPDATE … WHERE status = …`): pending → commanded → dispensed, or →
+failed → refunded (or refund_retry / manual_refund). So duplicates, reconciliation, reconnects
+and several server processes can race without a payment being dispensed or refunded twice.
+
+A commanded dispense belongs to the kiosk socket that was sent the command (`connection_id`):
+only that socket's answer counts. The sweep fails and refunds a dispense the machine did not
+acknowledge in time: `dispense_timeout` after the command, `offline_refund` after the payment
+while the machine never took it (it is away).
 """
 
 from __future__ import annotations
@@ -13,12 +19,18 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
 from bayar.gateways.base import Customer
-from bayar.payments.errors import GatewayDeclined, GatewayUnreachable, NotAllowed
+from bayar.payments.errors import (
+    GatewayDeclined,
+    GatewayUnreachable,
+    InvalidRequest,
+    NotAllowed,
+    PaymentError,
+)
 from bayar.payments.service import Applied, CartLine, Checkout, PaymentsService
 from bayar.payments.states import Event, Status
 from bayar.storage import repositories as repo
@@ -33,6 +45,7 @@ from bayar.storage.models import (
     Refund,
     Slot,
 )
+from bayar.vending.machines import authenticate, plausible_id
 
 log = logging.getLogger("bayar.vending")
 KIOSK_CUSTOMER = Customer(first_name="Kiosk", last_name="Customer")
@@ -52,25 +65,59 @@ class DispenseCommand:
 REFUND_OUTCOMES = {"succeeded": "refunded", "requested": "refunded", "failed": "manual_refund"}
 
 
+# The bus message that asks a machine's sockets to claim their pending dispenses.
+DISPENSE_DUE = "dispense_due"
+
+
 def dispense_id(order_id: str) -> str:
     return f"dsp-{order_id}"
 
 
+class KioskUnauthorized(PaymentError):
+    """A kiosk order without the machine's credential."""
+
+    http_status = 401
+
+
+class UnknownMachine(InvalidRequest):
+    """A machine_id that names no active machine."""
+
+
 class VendingService:
     def __init__(
-        self, db: Database, payments: PaymentsService, bus: Bus, *, dispense_timeout: timedelta
+        self,
+        db: Database,
+        payments: PaymentsService,
+        bus: Bus,
+        *,
+        dispense_timeout: timedelta,
+        offline_refund: timedelta = timedelta(seconds=900),
     ) -> None:
         self.db = db
         self.payments = payments
         self.bus = bus
         self.dispense_timeout = dispense_timeout
+        self.offline_refund = offline_refund
+        payments.on_paid.append(self._on_paid)
 
     async def machine(self, machine_id: str) -> dict[str, Any] | None:
+        if not plausible_id(machine_id):
+            return None
         async with self.db.session() as session:
             machine = await session.get(Machine, machine_id)
         if machine is None or not machine.active:
             return None
         return {"id": machine.id, "name": machine.name, "location": machine.location}
+
+    async def authorize(self, machine_id: str, token: str | None) -> None:
+        """A kiosk order from outside the kiosk socket (the HTTP API) must carry the machine's
+        token (compared in constant time). An unknown machine is a bad request (422), a known
+        one without its token is refused (401)."""
+        if await authenticate(self.db, machine_id, token) is not None:
+            return
+        if await self.machine(machine_id) is None:
+            raise UnknownMachine("unknown machine")
+        raise KioskUnauthorized("a kiosk order needs the machine's X-Kiosk-Token")
 
     # -- menu and orders -------------------------------------------------------------------------
 
@@ -172,55 +219,111 @@ class VendingService:
 
     # -- dispensing ------------------------------------------------------------------------------
 
+    async def _on_paid(self, session: AsyncSession, order: Order, now: datetime) -> None:
+        """Inside the transaction that makes an order paid: a kiosk order's dispense row, pending
+        until a socket of its machine takes the command (or the sweep refunds it)."""
+        if order.machine_id is None or await session.get(Dispense, order.id) is not None:
+            return
+        item = await self._item(session, order.id)
+        if item is None or item.slot_code is None:
+            log.error("paid kiosk order without a slot", extra={"order_id": order.id})
+            return
+        session.add(self._pending(order.id, order.machine_id, item.slot_code, now))
+
+    @staticmethod
+    def _pending(order_id: str, machine_id: str, slot_code: str, now: datetime) -> Dispense:
+        return Dispense(
+            order_id=order_id,
+            machine_id=machine_id,
+            slot_code=slot_code,
+            status="pending",
+            commands=0,
+            created_at=now,
+        )
+
+    @staticmethod
+    async def _item(session: AsyncSession, order_id: str) -> OrderItem | None:
+        return (
+            (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
+            .scalars()
+            .first()
+        )
+
+    async def dispenses_due(self, machine_id: str, *, resend: bool) -> list[str]:
+        """The machine's paid orders whose dispense no socket took yet (and, when `resend`, the
+        ones commanded and not answered), oldest payment first."""
+        wanted = ("pending", "commanded") if resend else ("pending",)
+        async with self.db.session() as session:
+            rows = await session.execute(
+                select(Dispense.order_id)
+                .join(Order, Order.id == Dispense.order_id)
+                .where(
+                    Dispense.machine_id == machine_id,
+                    Dispense.status.in_(wanted),
+                    Order.status == Status.PAID.value,
+                )
+                .order_by(Dispense.created_at, Dispense.order_id)
+            )
+            return list(rows.scalars().all())
+
     async def claim_dispense(
-        self, machine_id: str, order_id: str, *, resend: bool = False
+        self, machine_id: str, order_id: str, connection_id: str, *, resend: bool = False
     ) -> DispenseCommand | None:
         """The DISPENSE command for a paid order, once: to the first caller, and again only when
-        `resend` (a reconnecting machine, which answers a repeated dispense_id without dispensing)."""
+        `resend` (a reconnecting machine, which answers a repeated dispense_id without
+        dispensing). The socket it goes to (`connection_id`) owns the dispense from then on."""
         now = self.payments.now()
+        wanted = ("pending", "commanded") if resend else ("pending",)
         async with self.db.session() as session, session.begin():
             order = (
                 await session.execute(select(Order).where(Order.id == order_id).with_for_update())
             ).scalar_one_or_none()
             if order is None or order.machine_id != machine_id or order.status != Status.PAID:
                 return None
-            item = (
-                (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
-                .scalars()
-                .first()
-            )
+            item = await self._item(session, order_id)
             if item is None or item.slot_code is None:
                 return None
-            dispense = await session.get(Dispense, order_id)
-            if dispense is None:
-                session.add(
-                    Dispense(
-                        order_id=order_id,
-                        machine_id=machine_id,
-                        slot_code=item.slot_code,
-                        status="commanded",
-                        commands=1,
-                        commanded_at=now,
-                        created_at=now,
-                    )
+            if await session.get(Dispense, order_id) is None:
+                # Paid before dispense rows were made with the payment (older data).
+                session.add(self._pending(order_id, machine_id, item.slot_code, now))
+                await session.flush()
+            claimed = await session.execute(
+                update(Dispense)
+                .where(Dispense.order_id == order_id, Dispense.status.in_(wanted))
+                .values(
+                    status="commanded",
+                    commands=Dispense.commands + 1,
+                    connection_id=connection_id,
+                    commanded_at=func.coalesce(Dispense.commanded_at, now),
                 )
-            elif dispense.status == "commanded" and resend:
-                dispense.commands += 1
-            else:
+                .returning(Dispense.order_id)
+            )
+            if claimed.scalar_one_or_none() is None:
                 return None
         return DispenseCommand(
             order_id, dispense_id(order_id), item.slot_code, item.product_id, item.name
         )
 
     async def dispense_result(
-        self, machine_id: str, order_id: str, ok: bool, detail: str | None
+        self, machine_id: str, order_id: str, ok: bool, detail: str | None, connection_id: str
     ) -> str:
-        """The machine's answer. Only the first answer to a commanded dispense counts."""
+        """The machine's answer. Only the first answer to a commanded dispense counts, and only
+        from the socket that was sent the command (a stale socket of the same machine may still
+        be open: its word is not the machine's)."""
         status = "dispensed" if ok else "failed"
         async with self.db.session() as session, session.begin():
-            moved = await self._move(session, order_id, machine_id, ("commanded",), status, detail)
+            moved = await self._move(
+                session, order_id, machine_id, ("commanded",), status, detail, connection_id
+            )
+            dispense = None if moved else await session.get(Dispense, order_id)
         if not moved:
-            log.info("late or repeated dispense result ignored", extra={"order_id": order_id})
+            if dispense is not None and dispense.status == "commanded":
+                log.warning(
+                    "dispense result from a socket that does not own the dispense ignored",
+                    extra={"order_id": order_id, "machine_id": machine_id},
+                )
+            else:
+                log.info("late or repeated dispense result ignored", extra={"order_id": order_id})
             return "ignored"
         if ok:
             await self.payments.apply_event(order_id, Event.FULFILLED, source="kiosk")
@@ -236,10 +339,13 @@ class VendingService:
         from_statuses: tuple[str, ...],
         to_status: str,
         detail: str | None,
+        connection_id: str | None = None,
     ) -> bool:
         conditions = [Dispense.order_id == order_id, Dispense.status.in_(from_statuses)]
         if machine_id is not None:
             conditions.append(Dispense.machine_id == machine_id)
+        if connection_id is not None:
+            conditions.append(Dispense.connection_id == connection_id)
         result = await session.execute(
             update(Dispense)
             .where(*conditions)
@@ -249,24 +355,14 @@ class VendingService:
         return result.scalar_one_or_none() is not None
 
     async def _refund(self, machine_id: str, order_id: str, reason: str) -> str:
-        """A failed dispense gives the money back in full; if the gateway refuses, a person must."""
+        """A failed dispense gives the money back in full; if the gateway refuses, a person must.
+        An order refunded meanwhile by another path (an admin, while its machine was away) needs
+        nothing more."""
         order = await self.payments.order(order_id)
-        try:
-            refund = await self.payments.refund(
-                order_id,
-                amount=None,
-                refund_key=f"dispense-{order_id}",
-                reason=f"dispense failed: {reason}"[:255],
-                source="kiosk",
-            )
-            # The same key again answers with the refund as it stands: one refused earlier
-            # stays refused (a person must act), one whose answer was lost is asked again.
-            outcome = REFUND_OUTCOMES.get(refund.status, "refund_retry")
-        except GatewayUnreachable:
-            outcome = "refund_retry"
-        except (GatewayDeclined, NotAllowed) as error:
-            log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
-            outcome = "manual_refund"
+        if order.status == Status.REFUNDED:
+            outcome = "refunded"
+        else:
+            outcome = await self._give_back(order_id, reason)
         if outcome == "manual_refund":
             log.error("dispense refund needs a person", extra={"order_id": order_id})
         async with self.db.session() as session, session.begin():
@@ -276,6 +372,25 @@ class VendingService:
         if moved and outcome != "refund_retry":  # announced once, by whoever moved it
             await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
         return outcome
+
+    async def _give_back(self, order_id: str, reason: str) -> str:
+        """Refund the order in full at the gateway: what becomes of its failed dispense."""
+        try:
+            refund = await self.payments.refund(
+                order_id,
+                amount=None,
+                refund_key=f"dispense-{order_id}",
+                reason=f"dispense failed: {reason}"[:255],
+                source="kiosk",
+            )
+        except GatewayUnreachable:
+            return "refund_retry"
+        except (GatewayDeclined, NotAllowed, InvalidRequest) as error:
+            log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
+            return "manual_refund"
+        # The same key again answers with the refund as it stands: one refused earlier stays
+        # refused (a person must act), one whose answer was lost is asked again.
+        return REFUND_OUTCOMES.get(refund.status, "refund_retry")
 
     async def resolve_manual_refund(self, order_id: str, note: str) -> int:
         """A person gave the money back outside the gateway (cash, bank transfer). The order
@@ -330,10 +445,12 @@ class VendingService:
             log.exception("publish failed", extra={"order_id": order_id})
 
     async def sweep(self) -> int:
-        """Dispenses not acknowledged in time count as failed and are refunded; refunds that met
-        an unreachable gateway, or that a stopped process left undone, are tried again. The
-        number of dispenses handled."""
+        """Dispenses not acknowledged in time count as failed and are refunded: commanded ones
+        after `dispense_timeout`, pending ones (the machine never took them: it is away) after
+        `offline_refund`. Refunds that met an unreachable gateway, or that a stopped process left
+        undone, are tried again. The number of dispenses handled."""
         now = self.payments.now()
+        await self._ring_for_pending(now)
         async with self.db.session() as session:
             rows = (
                 await session.execute(
@@ -341,6 +458,10 @@ class VendingService:
                         (
                             (Dispense.status == "commanded")
                             & (Dispense.commanded_at <= now - self.dispense_timeout)
+                        )
+                        | (
+                            (Dispense.status == "pending")
+                            & (Dispense.created_at <= now - self.offline_refund)
                         )
                         | (Dispense.status == "refund_retry")
                         # failed, but its refund never ran (the process stopped in between); the
@@ -362,11 +483,34 @@ class VendingService:
 
     async def _sweep_one(self, order_id: str, machine_id: str, status: str) -> None:
         reason = "no acknowledgement in time"
-        if status == "commanded":
+        if status == "pending":
+            reason = "the machine did not take the order in time (offline)"
+        if status in ("commanded", "pending"):
             async with self.db.session() as session, session.begin():
-                if not await self._move(session, order_id, None, ("commanded",), "failed", reason):
+                if not await self._move(session, order_id, None, (status,), "failed", reason):
                     return
         await self._refund(machine_id, order_id, reason)
+
+    async def _ring_for_pending(self, now: datetime) -> None:
+        """A doorbell to machines with a paid order no socket took within `dispense_timeout`
+        (its bus message was lost, say): a connected socket then claims it."""
+        async with self.db.session() as session:
+            machines = (
+                await session.execute(
+                    select(Dispense.machine_id)
+                    .where(
+                        Dispense.status == "pending",
+                        Dispense.created_at <= now - self.dispense_timeout,
+                    )
+                    .distinct()
+                )
+            ).scalars()
+            due = list(machines.all())
+        for machine_id in due:
+            try:
+                await self.bus.publish(f"machine:{machine_id}", {"type": DISPENSE_DUE})
+            except Exception:
+                log.exception("publish failed", extra={"machine_id": machine_id})
 
     async def touch(self, machine_id: str) -> None:
         async with self.db.session() as session, session.begin():
