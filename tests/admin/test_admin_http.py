@@ -21,7 +21,7 @@ from bayar.app import create_app
 from bayar.config import Settings
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Dispense, Slot
+from bayar.storage.models import Dispense, Notification, Slot
 
 PAGES = ("/admin", "/admin/orders", "/admin/machines", "/admin/products", "/admin/refunds/manual")
 
@@ -235,11 +235,14 @@ def test_a_partial_then_the_rest_refund_reach_the_sandbox(
 def test_a_refund_with_a_bad_amount_is_a_message(bayar: Bayar, admin: httpx.Client) -> None:
     order_id = bayar.paid_order()
     page = f"/admin/orders/{order_id}"
-    for amount in ("ten", "-5", "10,50"):
+    # "35.00" and "1.5" were read as Rp 3.500 and Rp 15: a dot is only a thousands separator.
+    for amount in ("ten", "-5", "10,50", "35.00", "1.5", "1,5", "Rp 3.5"):
         answer = follow(admin, post(admin, f"{page}/refund", {"amount": amount}, page))
         assert answer.status_code == 200
+        assert "Not refunded" in flash(answer.text)
         assert "whole rupiah" in flash(answer.text)
     assert bayar.order(order_id)["status"] == "paid"
+    assert bayar.order(order_id)["refunds"] == []
 
 
 def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
@@ -279,6 +282,42 @@ def test_the_timeline_has_history_notifications_and_gateway_calls(
     assert "Gateway call: status" in html
 
 
+def test_a_huge_raw_body_is_shown_collapsed_and_capped(bayar: Bayar, admin: httpx.Client) -> None:
+    # A 10 MB bad-signature body, as the inbox kept it before bodies were capped on arrival: the
+    # order page rendered it whole (15.7 MB).
+    order_id = bayar.paid_order()
+    huge = '{"order_id": "' + order_id + '", "padding": "' + "A" * 10_000_000 + '"}'
+
+    async def store(db: Database) -> None:
+        async with db.session() as session, session.begin():
+            session.add(
+                Notification(
+                    dedupe_key=f"huge-{order_id}",
+                    order_id=order_id,
+                    transaction_status="settlement",
+                    body=huge,
+                    headers={"content-type": "application/json", "x-long": "v" * 10_000},
+                    signature_valid=False,
+                    outcome="bad_signature",
+                )
+            )
+
+    bayar.run(store)
+    page = admin.get(f"/admin/orders/{order_id}")
+    assert page.status_code == 200
+    assert len(page.content) < 200_000
+    cut = re.search(
+        r"<details>\s*<summary>Raw notification</summary>\s*<pre>([^<]*)</pre>\s*"
+        r'<p class="sub" data-testid="body-cut">… ([0-9.]+) bytes more',
+        page.text,
+    )
+    assert cut is not None
+    shown, more = html_lib.unescape(cut.group(1)), int(cut.group(2).replace(".", ""))
+    assert huge.startswith(shown)
+    assert len(shown) == 2048
+    assert more == len(huge) - 2048
+
+
 def test_filters(bayar: Bayar, admin: httpx.Client) -> None:
     paid = bayar.paid_order()
     pending = bayar.create_order()
@@ -301,8 +340,34 @@ def test_filters(bayar: Bayar, admin: httpx.Client) -> None:
     history = listed("to=2000-01-02")
     assert history == []
     odd = admin.get("/admin/orders?status=nonsense&from=yesterday")
-    assert odd.status_code == 200
-    assert "Ignored: unknown status" in odd.text
+    assert odd.status_code == 400
+    assert "unknown status &#39;nonsense&#39;" in odd.text
+    assert "from is not a date (YYYY-MM-DD)" in odd.text
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("page=99999999999999999999", "page must be a whole number from 1 to 100000"),
+        ("page=0", "page must be a whole number"),
+        ("page=-3", "page must be a whole number"),
+        ("to=9999-12-31", "to must be a day from 2000-01-01 to 2999-12-31"),
+        ("from=0001-01-01", "from must be a day from 2000-01-01 to 2999-12-31"),
+        ("from=2026W011", "from is not a date (YYYY-MM-DD)"),
+        ("from=2026-02-01&to=2026-01-01", "from is after to"),
+        ("q=BYR%00", "q contains control characters"),
+        ("machine=demo%00", "machine contains control characters"),
+        ("status=paid%00", "status contains control characters"),
+        ("to=2026-01-01%00", "to contains control characters"),
+        (f"q={'x' * 65}", "q is longer than 64 characters"),
+    ],
+)
+def test_bad_filters_are_a_400_that_says_why(admin: httpx.Client, query: str, says: str) -> None:
+    # A huge page, year 9999 or a NUL used to reach the database and answer 500.
+    answer = admin.get(f"/admin/orders?{query}")
+    assert answer.status_code == 400
+    assert "Filters not understood" in answer.text
+    assert says in html_lib.unescape(answer.text)
 
 
 def test_orders_are_paginated(admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:

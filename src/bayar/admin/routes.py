@@ -41,6 +41,7 @@ from bayar.admin.security import (
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound, PaymentError
+from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
 from bayar.payments.service import refundable
 from bayar.payments.states import Status
@@ -395,7 +396,15 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/orders", response_class=HTMLResponse)
     async def orders(admin: Guarded) -> Response:
-        filters, problems = views.parse_filters(dict(admin.request.query_params))
+        filters, problems = views.parse_filters(admin.request.query_params)
+        if problems:
+            return await message_page(
+                admin.request,
+                400,
+                "Filters not understood",
+                "Not understood: " + "; ".join(problems) + ".",
+                link=("/admin/orders", "All orders"),
+            )
         rows, total = await queries.list_orders(admin.ctx.db, filters)
         pages = max(1, -(-total // queries.PAGE_SIZE))
         return await render(
@@ -405,7 +414,6 @@ def router(auth: AdminAuth) -> APIRouter:
                 "rows": rows,
                 "total": total,
                 "filters": filters,
-                "problems": problems,
                 "page": filters.page,
                 "pages": pages,
                 "first": (filters.page - 1) * queries.PAGE_SIZE + 1,
@@ -459,8 +467,8 @@ def router(auth: AdminAuth) -> APIRouter:
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
             amount = views.parse_amount(admin.text("amount", 40))
-        except ValueError:
-            admin.flash("error", "The amount must be whole rupiah, like 5000 or 5.000.")
+        except MoneyError as error:
+            admin.flash("error", f"Not refunded: {error}.")
             return redirect(back)
         reason = admin.text("reason", 255) or "refund by admin"
         key = admin.text("refund_key", 100) or None
@@ -568,11 +576,15 @@ def router(auth: AdminAuth) -> APIRouter:
     async def update_product(admin: Guarded, product_id: str) -> Response:
         try:
             price = views.parse_amount(admin.text("price", 40))
-            on_hand = views.parse_count(admin.text("on_hand", 20))
-            was = admin.text("on_hand_was", 20)
-        except ValueError:
-            admin.flash("error", "The price must be whole rupiah and the stock a whole number.")
+        except MoneyError as error:
+            admin.flash("error", f"Price not changed: {error}.")
             return redirect("/admin/products")
+        try:
+            on_hand = views.parse_count(admin.text("on_hand", 20))
+        except ValueError:
+            admin.flash("error", "The stock must be a whole number of units.")
+            return redirect("/admin/products")
+        was = admin.text("on_hand_was", 20)
         if price is None:
             admin.flash("error", "A product needs a price.")
             return redirect("/admin/products")
