@@ -56,16 +56,8 @@ TEMPLATES.env.filters["wib"] = views.wib
 TEMPLATES.env.filters["wib_time"] = views.wib_time
 TEMPLATES.env.filters["status_kind"] = views.status_kind
 TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")  # one URL path segment
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'none'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+# The security headers (CSP without any script, no framing…) are bayar.headers'.
+PAGE_HEADERS = {"Cache-Control": "no-store"}
 FORM_LIMIT = 64 * 1024  # bytes of an ordinary admin form
 UPLOAD_LIMIT = media.MAX_BYTES + 64 * 1024  # a picture and the multipart wrapping around it
 
