@@ -3,9 +3,12 @@ token), and every page's actions against the live app and its sandbox."""
 
 from __future__ import annotations
 
+import contextlib
 import html as html_lib
 import re
 import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -122,6 +125,104 @@ def test_login_session_cookie_and_logout(bayar: Bayar, anonymous: httpx.Client) 
     out = anonymous.post("/admin/logout", data={"csrf_token": csrf_of(home.text)})
     assert out.status_code == 303
     assert anonymous.get("/admin").status_code == 303
+
+
+def cookie_of(client: httpx.Client) -> dict[str, str]:
+    """The admin cookie as a header, to replay it from elsewhere (a copied cookie)."""
+    return {"Cookie": f"bayar_admin={client.cookies['bayar_admin']}"}
+
+
+def test_a_copied_cookie_dies_with_the_logout(bayar: Bayar) -> None:
+    with admin_client(bayar) as admin:
+        copied = cookie_of(admin)
+        with httpx.Client(base_url=bayar.url, headers=copied) as thief:
+            assert thief.get("/admin").status_code == 200
+            home = admin.get("/admin")
+            assert (
+                admin.post("/admin/logout", data={"csrf_token": csrf_of(home.text)}).status_code
+                == 303
+            )
+            # The session ended on the server: the copy is worth nothing, GET or POST.
+            answer = thief.get("/admin")
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/admin/login")
+            order_id = bayar.paid_order()
+            refund = thief.post(
+                f"/admin/orders/{order_id}/refund", data={"csrf_token": csrf_of(home.text)}
+            )
+            assert refund.status_code == 403
+            assert bayar.order(order_id)["status"] == "paid"
+    # Logging in again makes a new session; other logins are not touched by one's logout.
+    with admin_client(bayar) as one, admin_client(bayar) as two:
+        home = one.get("/admin")
+        one.post("/admin/logout", data={"csrf_token": csrf_of(home.text)})
+        assert two.get("/admin").status_code == 200
+
+
+def serve_admin(var: Path, password: str, clock: Any = None) -> LiveServer:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=var,
+        bayar_admin_password=password,
+        bayar_sandbox_retry_jitter=False,
+    )
+    upgrade(settings.database())
+    port = free_port()
+    app = create_app(
+        settings, public_url=f"http://127.0.0.1:{port}", run_worker=False, seed=False, now=clock
+    )
+    return LiveServer(app, port)
+
+
+@contextlib.contextmanager
+def log_in_to(url: str, password: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=20) as client:
+        page = client.get("/admin/login")
+        answer = client.post(
+            "/admin/login", data={"password": password, "csrf_token": csrf_of(page.text)}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def test_a_password_change_ends_every_session(tmp_path: Path) -> None:
+    with serve_admin(tmp_path, "old-password") as server:
+        with log_in_to(server.url, "old-password") as admin:
+            copied = cookie_of(admin)
+        assert httpx.get(f"{server.url}/admin", headers=copied).status_code == 200
+    # The same var/ (session secret) and database, restarted with another password.
+    with serve_admin(tmp_path, "new-password") as server:
+        answer = httpx.get(f"{server.url}/admin", headers=copied)
+        assert answer.status_code == 303
+        with log_in_to(server.url, "new-password") as admin:
+            assert admin.get("/admin").status_code == 200
+
+
+def test_a_session_ends_after_eight_hours(tmp_path: Path) -> None:
+    now = [datetime.now(UTC)]
+    with (
+        serve_admin(tmp_path, PASSWORD, clock=lambda: now[0]) as server,
+        log_in_to(server.url, PASSWORD) as admin,
+    ):
+        now[0] += timedelta(hours=7, minutes=59)
+        assert admin.get("/admin").status_code == 200
+        now[0] += timedelta(minutes=1)
+        assert admin.get("/admin").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/orders/BYR-%00",
+        f"/admin/orders/{'B' * 101}",
+        "/admin/machines/demo-1%00/slots/A1/restock",
+        "/admin/products/cola%01",
+    ],
+)
+def test_an_admin_address_with_a_nul_is_a_400(admin: httpx.Client, path: str) -> None:
+    answer = admin.get(path) if path.startswith("/admin/orders") else post(admin, path, {})
+    assert answer.status_code == 400
+    assert "Bad address" in answer.text
 
 
 @pytest.mark.parametrize(

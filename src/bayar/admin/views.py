@@ -116,6 +116,11 @@ def parse_count(text: str) -> int:
     return int(text)
 
 
+def plain_text(text: str, limit: int) -> bool:
+    """At most `limit` characters, none of them a control character (NUL included)."""
+    return len(text) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+
+
 def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
     """The orders page's query string, every parameter checked: the filters, and what is wrong
     with them (the page answers 400 with these messages rather than guess)."""
@@ -126,7 +131,7 @@ def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
         if len(raw) > FILTER_TEXT:
             problems.append(f"{key} is longer than {FILTER_TEXT} characters")
             return ""
-        if any(ord(c) < 32 or ord(c) == 127 for c in raw):
+        if not plain_text(raw, FILTER_TEXT):
             problems.append(f"{key} contains control characters")
             return ""
         return raw
