@@ -91,17 +91,23 @@ class Policies:
         self.admin = csp(script_src=["'none'"], img_src=["'self'", "data:", "https:"])
         self.default = csp()
 
-    def for_request(self, path: str, host: str) -> str:
-        if path == "/" or path.startswith(("/orders/", "/shop/")):
-            return self.shop
+    def for_request(self, path: str, host: str) -> tuple[str, str]:
+        """The CSP and the Referrer-Policy of a path."""
+        if is_shop(path):
+            # The gateway's payment frame may learn which shop (origin only) opened it.
+            return self.shop, "strict-origin-when-cross-origin"
         if path == "/admin" or path.startswith("/admin/"):
-            return self.admin
+            return self.admin, "same-origin"
         if path.startswith("/kiosk/"):
             # The kiosk's socket: 'self' covers ws: and wss: in CSP 3, the host spelled out for
             # browsers that read CSP 2.
             same = [f"ws://{host}", f"wss://{host}"] if HOST.fullmatch(host) else []
-            return csp(connect_src=["'self'", *same])
-        return self.default
+            return csp(connect_src=["'self'", *same]), "same-origin"
+        return self.default, "same-origin"
+
+
+def is_shop(path: str) -> bool:
+    return path == "/" or path.startswith(("/orders/", "/shop/"))
 
 
 class SecurityHeaders:
@@ -120,11 +126,11 @@ class SecurityHeaders:
         async def with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
+                policy, referrer = self.policies.for_request(path, _host(scope))
                 headers.setdefault("X-Content-Type-Options", "nosniff")
-                headers.setdefault("Referrer-Policy", "same-origin")
+                headers.setdefault("Referrer-Policy", referrer)
                 if "content-security-policy" not in headers:
-                    host = _host(scope)
-                    headers["Content-Security-Policy"] = self.policies.for_request(path, host)
+                    headers["Content-Security-Policy"] = policy
                     headers.setdefault("X-Frame-Options", "DENY")
                 if path.startswith("/api/"):
                     headers.setdefault("Cache-Control", "no-store")

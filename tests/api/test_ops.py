@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bayar.config import Settings
+from bayar.sandbox.app import standalone_app
 from bayar.storage.db import Database
 
 
@@ -139,7 +144,10 @@ async def test_every_page_sends_a_policy_without_inline_script(bayar: Any, subte
         with subtests.test(name):
             answer = await bayar.client.get(path)
             assert answer.headers["x-content-type-options"] == "nosniff"
-            assert answer.headers["referrer-policy"] == "same-origin"
+            referrer = (
+                "strict-origin-when-cross-origin" if name in ("shop", "order") else "same-origin"
+            )
+            assert answer.headers["referrer-policy"] == referrer
             assert answer.headers["x-frame-options"] == "DENY"
             policy = directives(answer.headers["content-security-policy"])
             assert policy["frame-ancestors"] == ["'none'"]
@@ -198,3 +206,25 @@ async def test_order_and_admin_answers_are_not_stored(bayar: Any) -> None:
     refused = await bayar.admin(order_id, "refund", token="wrong")
     assert refused.status_code == 401
     assert refused.headers["cache-control"] == "no-store"
+
+
+async def test_the_sandbox_alone_sends_the_headers_too(tmp_path: Path) -> None:
+    # `bayar sandbox` has no bayar app around it: its own copy of the rules.
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=tmp_path,
+        bayar_sandbox_state_file=Path(":memory:"),
+    )
+    app = standalone_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://sandbox.test") as client,
+    ):
+        for path in ("/", "/sandbox/"):
+            answer = await client.get(path)
+            assert answer.headers["x-content-type-options"] == "nosniff", path
+            assert answer.headers["x-frame-options"] == "DENY", path
+            policy = directives(answer.headers["content-security-policy"])
+            assert policy["script-src"] == ["'self'"], path
+            assert policy["frame-ancestors"] == ["'none'"], path

@@ -140,4 +140,5 @@ def standalone_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[Route("/", home), Mount(MOUNT_PATH, app=create_sandbox_app(sandbox))],
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
     )
