@@ -225,6 +225,18 @@ def test_an_admin_address_with_a_nul_is_a_400(admin: httpx.Client, path: str) ->
     assert "Bad address" in answer.text
 
 
+def test_a_form_with_a_nul_changes_nothing(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    page = f"/admin/orders/{order_id}"
+    for form in ({"amount": "", "reason": "warm\x00drink"}, {"amount": "", "refund_key": "k\x00"}):
+        answer = post(admin, f"{page}/refund", form, page)
+        assert answer.status_code == 400
+        assert "control characters" in answer.text
+    assert bayar.order(order_id)["status"] == "paid"
+    restock = post(admin, f"/admin/machines/{MACHINE}/slots/A1/restock", {"on_hand": "٣"})
+    assert "whole number" in flash(follow(admin, restock).text)
+
+
 @pytest.mark.parametrize(
     ("target", "lands"),
     [

@@ -347,6 +347,18 @@ def router(auth: AdminAuth) -> APIRouter:
                         "The form's security token is missing or stale. Reload the page and try again.",
                     )
                 )
+            texts = [v for v in form.values() if isinstance(v, str)]
+            if not all(views.plain_text(v, FORM_LIMIT, allow="\t\r\n") for v in texts):
+                # A NUL in a reason or note reached PostgreSQL (and the gateway) and answered 500.
+                await form.close()
+                raise Deny(
+                    await message_page(
+                        request,
+                        400,
+                        "Bad form",
+                        "A field of the form has control characters. Nothing was changed.",
+                    )
+                )
         try:
             yield Admin(request, context_of(request), form)
         finally:

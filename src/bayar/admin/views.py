@@ -52,6 +52,7 @@ STATUS_KIND = {
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
 MAX_PAGE = 100_000
 FILTER_TEXT = 64
+COUNT_DIGITS = 9  # units of stock: the checks that follow bound them far lower
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 OUTCOME_KIND = {
     "applied": "ok",
@@ -111,14 +112,16 @@ def parse_amount(text: str) -> int | None:
 def parse_count(text: str) -> int:
     """A whole number of units; ValueError otherwise."""
     text = text.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= COUNT_DIGITS):
         raise ValueError(text)
     return int(text)
 
 
-def plain_text(text: str, limit: int) -> bool:
-    """At most `limit` characters, none of them a control character (NUL included)."""
-    return len(text) <= limit and not any(ord(c) < 32 or ord(c) == 127 for c in text)
+def plain_text(text: str, limit: int, *, allow: str = "") -> bool:
+    """At most `limit` characters, none of them a control character (NUL included) but `allow`."""
+    return len(text) <= limit and not any(
+        (ord(c) < 32 or ord(c) == 127) and c not in allow for c in text
+    )
 
 
 def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
