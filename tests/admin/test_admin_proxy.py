@@ -15,7 +15,8 @@ import pytest
 from bayar_admin_testkit import PASSWORD, csrf_of
 from livesupport import ServeProcess, clean_env, free_port
 
-from bayar.config import Settings
+from bayar.config import ConfigError, Settings
+from bayar.headers import trusted_proxies
 from bayar.storage.migrate import upgrade
 
 
@@ -85,3 +86,23 @@ def test_a_bad_trusted_proxies_setting_stops_the_start(tmp_path: Path) -> None:
     assert (
         "BAYAR_TRUSTED_PROXIES: 'proxy.local' is not an IP address or CIDR network" in done.stderr
     )
+
+
+@pytest.mark.parametrize(
+    ("text", "networks"),
+    [
+        ("", []),
+        (" , ", []),
+        ("127.0.0.1", ["127.0.0.1/32"]),
+        ("10.0.0.0/8, ::1", ["10.0.0.0/8", "::1/128"]),
+        ("192.168.1.7/24", ["192.168.1.0/24"]),
+    ],
+)
+def test_trusted_proxies_are_addresses_and_networks(text: str, networks: list[str]) -> None:
+    assert trusted_proxies(text) == networks
+
+
+@pytest.mark.parametrize("text", ["*", "localhost", "10.0.0.0/33", "127.0.0.1 10.0.0.1"])
+def test_anything_else_is_a_config_error(text: str) -> None:
+    with pytest.raises(ConfigError, match="BAYAR_TRUSTED_PROXIES"):
+        trusted_proxies(text)
