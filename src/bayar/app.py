@@ -14,7 +14,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
-from bayar import __version__
+from bayar import __version__, headers
 from bayar.admin import routes as admin
 from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
@@ -126,6 +126,7 @@ def create_app(
     app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
+    headers.install(app, settings, snap_js_url=context.snap_js_url)  # outermost: keep it last
     return app
 
 

@@ -12,6 +12,7 @@ import uvicorn
 
 from bayar import logs
 from bayar.config import ConfigError, Settings
+from bayar.headers import trusted_proxies
 
 cli = typer.Typer(
     help="bayar: payments for QRIS kiosks and online checkouts.", no_args_is_help=True
@@ -29,6 +30,7 @@ def _settings() -> Settings:
         settings = Settings()
         settings.server_key()
         settings.client_key()
+        trusted_proxies(settings.bayar_trusted_proxies)
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
@@ -47,7 +49,9 @@ def _serve(app: Any, host: str, port: int) -> None:
     gc.collect()
     gc.freeze()
     gc.set_threshold(20_000, 20, 20)
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False)
+    # X-Forwarded-For is read by the app, from BAYAR_TRUSTED_PROXIES only (bayar.headers); uvicorn's
+    # own reading would believe any local peer.
+    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
 
 
 def _demo_token(settings: Settings) -> str:

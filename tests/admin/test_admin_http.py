@@ -3,9 +3,12 @@ token), and every page's actions against the live app and its sandbox."""
 
 from __future__ import annotations
 
+import contextlib
 import html as html_lib
 import re
 import stat
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +24,7 @@ from bayar.app import create_app
 from bayar.config import Settings
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Dispense, Slot
+from bayar.storage.models import Dispense, Notification, Slot
 
 PAGES = ("/admin", "/admin/orders", "/admin/machines", "/admin/products", "/admin/refunds/manual")
 
@@ -122,6 +125,116 @@ def test_login_session_cookie_and_logout(bayar: Bayar, anonymous: httpx.Client) 
     out = anonymous.post("/admin/logout", data={"csrf_token": csrf_of(home.text)})
     assert out.status_code == 303
     assert anonymous.get("/admin").status_code == 303
+
+
+def cookie_of(client: httpx.Client) -> dict[str, str]:
+    """The admin cookie as a header, to replay it from elsewhere (a copied cookie)."""
+    return {"Cookie": f"bayar_admin={client.cookies['bayar_admin']}"}
+
+
+def test_a_copied_cookie_dies_with_the_logout(bayar: Bayar) -> None:
+    with admin_client(bayar) as admin:
+        copied = cookie_of(admin)
+        with httpx.Client(base_url=bayar.url, headers=copied) as thief:
+            assert thief.get("/admin").status_code == 200
+            home = admin.get("/admin")
+            assert (
+                admin.post("/admin/logout", data={"csrf_token": csrf_of(home.text)}).status_code
+                == 303
+            )
+            # The session ended on the server: the copy is worth nothing, GET or POST.
+            answer = thief.get("/admin")
+            assert answer.status_code == 303
+            assert answer.headers["location"].startswith("/admin/login")
+            order_id = bayar.paid_order()
+            refund = thief.post(
+                f"/admin/orders/{order_id}/refund", data={"csrf_token": csrf_of(home.text)}
+            )
+            assert refund.status_code == 403
+            assert bayar.order(order_id)["status"] == "paid"
+    # Logging in again makes a new session; other logins are not touched by one's logout.
+    with admin_client(bayar) as one, admin_client(bayar) as two:
+        home = one.get("/admin")
+        one.post("/admin/logout", data={"csrf_token": csrf_of(home.text)})
+        assert two.get("/admin").status_code == 200
+
+
+def serve_admin(var: Path, password: str, clock: Any = None) -> LiveServer:
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=var,
+        bayar_admin_password=password,
+        bayar_sandbox_retry_jitter=False,
+    )
+    upgrade(settings.database())
+    port = free_port()
+    app = create_app(
+        settings, public_url=f"http://127.0.0.1:{port}", run_worker=False, seed=False, now=clock
+    )
+    return LiveServer(app, port)
+
+
+@contextlib.contextmanager
+def log_in_to(url: str, password: str) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=url, timeout=20) as client:
+        page = client.get("/admin/login")
+        answer = client.post(
+            "/admin/login", data={"password": password, "csrf_token": csrf_of(page.text)}
+        )
+        assert answer.status_code == 303, answer.text
+        yield client
+
+
+def test_a_password_change_ends_every_session(tmp_path: Path) -> None:
+    with serve_admin(tmp_path, "old-password") as server:
+        with log_in_to(server.url, "old-password") as admin:
+            copied = cookie_of(admin)
+        assert httpx.get(f"{server.url}/admin", headers=copied).status_code == 200
+    # The same var/ (session secret) and database, restarted with another password.
+    with serve_admin(tmp_path, "new-password") as server:
+        answer = httpx.get(f"{server.url}/admin", headers=copied)
+        assert answer.status_code == 303
+        with log_in_to(server.url, "new-password") as admin:
+            assert admin.get("/admin").status_code == 200
+
+
+def test_a_session_ends_after_eight_hours(tmp_path: Path) -> None:
+    now = [datetime.now(UTC)]
+    with (
+        serve_admin(tmp_path, PASSWORD, clock=lambda: now[0]) as server,
+        log_in_to(server.url, PASSWORD) as admin,
+    ):
+        now[0] += timedelta(hours=7, minutes=59)
+        assert admin.get("/admin").status_code == 200
+        now[0] += timedelta(minutes=1)
+        assert admin.get("/admin").status_code == 303
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/orders/BYR-%00",
+        f"/admin/orders/{'B' * 101}",
+        "/admin/machines/demo-1%00/slots/A1/restock",
+        "/admin/products/cola%01",
+    ],
+)
+def test_an_admin_address_with_a_nul_is_a_400(admin: httpx.Client, path: str) -> None:
+    answer = admin.get(path) if path.startswith("/admin/orders") else post(admin, path, {})
+    assert answer.status_code == 400
+    assert "Bad address" in answer.text
+
+
+def test_a_form_with_a_nul_changes_nothing(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    page = f"/admin/orders/{order_id}"
+    for form in ({"amount": "", "reason": "warm\x00drink"}, {"amount": "", "refund_key": "k\x00"}):
+        answer = post(admin, f"{page}/refund", form, page)
+        assert answer.status_code == 400
+        assert "control characters" in answer.text
+    assert bayar.order(order_id)["status"] == "paid"
+    restock = post(admin, f"/admin/machines/{MACHINE}/slots/A1/restock", {"on_hand": "٣"})
+    assert "whole number" in flash(follow(admin, restock).text)
 
 
 @pytest.mark.parametrize(
@@ -235,11 +348,14 @@ def test_a_partial_then_the_rest_refund_reach_the_sandbox(
 def test_a_refund_with_a_bad_amount_is_a_message(bayar: Bayar, admin: httpx.Client) -> None:
     order_id = bayar.paid_order()
     page = f"/admin/orders/{order_id}"
-    for amount in ("ten", "-5", "10,50"):
+    # "35.00" and "1.5" were read as Rp 3.500 and Rp 15: a dot is only a thousands separator.
+    for amount in ("ten", "-5", "10,50", "35.00", "1.5", "1,5", "Rp 3.5"):
         answer = follow(admin, post(admin, f"{page}/refund", {"amount": amount}, page))
         assert answer.status_code == 200
+        assert "Not refunded" in flash(answer.text)
         assert "whole rupiah" in flash(answer.text)
     assert bayar.order(order_id)["status"] == "paid"
+    assert bayar.order(order_id)["refunds"] == []
 
 
 def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
@@ -279,6 +395,42 @@ def test_the_timeline_has_history_notifications_and_gateway_calls(
     assert "Gateway call: status" in html
 
 
+def test_a_huge_raw_body_is_shown_collapsed_and_capped(bayar: Bayar, admin: httpx.Client) -> None:
+    # A 10 MB bad-signature body, as the inbox kept it before bodies were capped on arrival: the
+    # order page rendered it whole (15.7 MB).
+    order_id = bayar.paid_order()
+    huge = '{"order_id": "' + order_id + '", "padding": "' + "A" * 10_000_000 + '"}'
+
+    async def store(db: Database) -> None:
+        async with db.session() as session, session.begin():
+            session.add(
+                Notification(
+                    dedupe_key=f"huge-{order_id}",
+                    order_id=order_id,
+                    transaction_status="settlement",
+                    body=huge,
+                    headers={"content-type": "application/json", "x-long": "v" * 10_000},
+                    signature_valid=False,
+                    outcome="bad_signature",
+                )
+            )
+
+    bayar.run(store)
+    page = admin.get(f"/admin/orders/{order_id}")
+    assert page.status_code == 200
+    assert len(page.content) < 200_000
+    cut = re.search(
+        r"<details>\s*<summary>Raw notification</summary>\s*<pre>([^<]*)</pre>\s*"
+        r'<p class="sub" data-testid="body-cut">… ([0-9.]+) bytes more',
+        page.text,
+    )
+    assert cut is not None
+    shown, more = html_lib.unescape(cut.group(1)), int(cut.group(2).replace(".", ""))
+    assert huge.startswith(shown)
+    assert len(shown) == 2048
+    assert more == len(huge) - 2048
+
+
 def test_filters(bayar: Bayar, admin: httpx.Client) -> None:
     paid = bayar.paid_order()
     pending = bayar.create_order()
@@ -301,8 +453,34 @@ def test_filters(bayar: Bayar, admin: httpx.Client) -> None:
     history = listed("to=2000-01-02")
     assert history == []
     odd = admin.get("/admin/orders?status=nonsense&from=yesterday")
-    assert odd.status_code == 200
-    assert "Ignored: unknown status" in odd.text
+    assert odd.status_code == 400
+    assert "unknown status &#39;nonsense&#39;" in odd.text
+    assert "from is not a date (YYYY-MM-DD)" in odd.text
+
+
+@pytest.mark.parametrize(
+    ("query", "says"),
+    [
+        ("page=99999999999999999999", "page must be a whole number from 1 to 100000"),
+        ("page=0", "page must be a whole number"),
+        ("page=-3", "page must be a whole number"),
+        ("to=9999-12-31", "to must be a day from 2000-01-01 to 2999-12-31"),
+        ("from=0001-01-01", "from must be a day from 2000-01-01 to 2999-12-31"),
+        ("from=2026W011", "from is not a date (YYYY-MM-DD)"),
+        ("from=2026-02-01&to=2026-01-01", "from is after to"),
+        ("q=BYR%00", "q contains control characters"),
+        ("machine=demo%00", "machine contains control characters"),
+        ("status=paid%00", "status contains control characters"),
+        ("to=2026-01-01%00", "to contains control characters"),
+        (f"q={'x' * 65}", "q is longer than 64 characters"),
+    ],
+)
+def test_bad_filters_are_a_400_that_says_why(admin: httpx.Client, query: str, says: str) -> None:
+    # A huge page, year 9999 or a NUL used to reach the database and answer 500.
+    answer = admin.get(f"/admin/orders?{query}")
+    assert answer.status_code == 400
+    assert "Filters not understood" in answer.text
+    assert says in html_lib.unescape(answer.text)
 
 
 def test_orders_are_paginated(admin: httpx.Client, monkeypatch: pytest.MonkeyPatch) -> None:

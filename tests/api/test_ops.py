@@ -3,8 +3,13 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
+import httpx
+
+from bayar.config import Settings
+from bayar.sandbox.app import standalone_app
 from bayar.storage.db import Database
 
 
@@ -107,3 +112,119 @@ async def test_openapi_declares_the_error_answers(bayar: Any, subtests: Any) -> 
     for asset in assets:
         assert (await bayar.client.get(asset)).status_code == 200, asset
     assert (await bayar.client.get("/redoc")).status_code == 404
+
+
+# -- security headers (issue 8, problem 12) --------------------------------------------------------
+
+
+def directives(policy: str) -> dict[str, list[str]]:
+    found: dict[str, list[str]] = {}
+    for part in policy.split(";"):
+        words = part.split()
+        if words:
+            found[words[0]] = words[1:]
+    return found
+
+
+async def test_every_page_sends_a_policy_without_inline_script(bayar: Any, subtests: Any) -> None:
+    created = await bayar.create(("cola", 1), payment_type="snap")
+    assert created.status_code == 201, created.text
+    order_id = created.json()["order_id"]
+    pages = {
+        "shop": "/",
+        "order": f"/orders/{order_id}",
+        "kiosk": "/kiosk/demo-1",
+        "docs": "/docs",
+        "admin": "/admin/login",
+        "sandbox": "/sandbox/",
+        "api": f"/api/orders/{order_id}",
+        "missing": "/no-such-page",
+    }
+    for name, path in pages.items():
+        with subtests.test(name):
+            answer = await bayar.client.get(path)
+            assert answer.headers["x-content-type-options"] == "nosniff"
+            referrer = (
+                "strict-origin-when-cross-origin" if name in ("shop", "order") else "same-origin"
+            )
+            assert answer.headers["referrer-policy"] == referrer
+            assert answer.headers["x-frame-options"] == "DENY"
+            policy = directives(answer.headers["content-security-policy"])
+            assert policy["frame-ancestors"] == ["'none'"]
+            assert policy["object-src"] == ["'none'"]
+            assert policy["base-uri"] == ["'none'"]
+            scripts = policy["script-src"]
+            assert "'unsafe-inline'" not in scripts
+            assert "'unsafe-eval'" not in scripts
+            assert set(scripts) <= {"'self'", "'none'", "http://bayar.test"}, scripts
+
+    shop = directives((await bayar.client.get("/")).headers["content-security-policy"])
+    # The shop runs snap.js from the gateway (here the sandbox at the public URL) in a frame.
+    assert "http://bayar.test" in shop["script-src"]
+    assert "http://bayar.test" in shop["frame-src"]
+    kiosk = directives((await bayar.client.get("/kiosk/demo-1")).headers["content-security-policy"])
+    assert {"'self'", "ws://bayar.test", "wss://bayar.test"} <= set(kiosk["connect-src"])
+
+
+async def test_the_snap_payment_page_stays_frameable(bayar: Any) -> None:
+    created = await bayar.create(("cola", 1), payment_type="snap")
+    page = await bayar.client.get(created.json()["payment"]["redirect_url"])
+
+    assert page.status_code == 200
+    assert "x-frame-options" not in page.headers
+    policy = directives(page.headers["content-security-policy"])
+    assert policy.get("frame-ancestors", ["*"]) != ["'none'"]
+    assert "'unsafe-inline'" not in policy["script-src"]
+    assert page.headers["x-content-type-options"] == "nosniff"
+    # snap.js is loaded by other sites' pages: a script, nothing that stops it crossing origins.
+    snap_js = await bayar.client.get("/sandbox/midtrans/snap/snap.js")
+    assert snap_js.headers["content-type"].startswith("text/javascript")
+    assert "cross-origin-resource-policy" not in snap_js.headers
+
+
+async def test_docs_start_swagger_ui_from_a_file(bayar: Any) -> None:
+    page = await bayar.client.get("/docs")
+
+    assert page.status_code == 200
+    assert re.findall(r"<script(?![^>]*\bsrc=)[^>]*>", page.text) == []
+    init = await bayar.client.get("/docs/assets/bayar-init.js")
+    assert init.status_code == 200
+    assert "SwaggerUIBundle" in init.text
+
+
+async def test_order_and_admin_answers_are_not_stored(bayar: Any) -> None:
+    order_id = await bayar.create_order(("cola", 1))
+
+    order = await bayar.client.get(f"/api/orders/{order_id}")
+    assert order.headers["cache-control"] == "no-store"
+    missing = await bayar.client.get("/api/orders/BYR-nope")
+    assert missing.status_code == 404
+    assert missing.headers["cache-control"] == "no-store"
+    cancelled = await bayar.admin(order_id, "cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.headers["cache-control"] == "no-store"
+    refused = await bayar.admin(order_id, "refund", token="wrong")
+    assert refused.status_code == 401
+    assert refused.headers["cache-control"] == "no-store"
+
+
+async def test_the_sandbox_alone_sends_the_headers_too(tmp_path: Path) -> None:
+    # `bayar sandbox` has no bayar app around it: its own copy of the rules.
+    settings = Settings(
+        _env_file=None,  # type: ignore[call-arg]
+        bayar_var_dir=tmp_path,
+        bayar_sandbox_state_file=Path(":memory:"),
+    )
+    app = standalone_app(settings)
+    transport = httpx.ASGITransport(app=app)
+    async with (
+        app.router.lifespan_context(app),
+        httpx.AsyncClient(transport=transport, base_url="http://sandbox.test") as client,
+    ):
+        for path in ("/", "/sandbox/"):
+            answer = await client.get(path)
+            assert answer.headers["x-content-type-options"] == "nosniff", path
+            assert answer.headers["x-frame-options"] == "DENY", path
+            policy = directives(answer.headers["content-security-policy"])
+            assert policy["script-src"] == ["'self'"], path
+            assert policy["frame-ancestors"] == ["'none'"], path

@@ -33,7 +33,15 @@ class LiveServer:
         self.port = port
         self.start_within = start_within
         self.server = uvicorn.Server(
-            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+            # proxy_headers off, as `bayar serve` runs it: the app reads X-Forwarded-For itself.
+            uvicorn.Config(
+                app,
+                host="127.0.0.1",
+                port=port,
+                log_level="warning",
+                lifespan="on",
+                proxy_headers=False,
+            )
         )
         self.thread = threading.Thread(target=self.server.run, daemon=True)
 

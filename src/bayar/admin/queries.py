@@ -8,12 +8,13 @@ held by open orders, under the row's lock, so a restock never gives away a reser
 
 from __future__ import annotations
 
+import hmac
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
@@ -23,6 +24,7 @@ from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import (
+    AdminSession,
     Dispense,
     Machine,
     Order,
@@ -560,3 +562,42 @@ async def _queue(
         )
         for dispense, order, name in rows
     ]
+
+
+# -- admin sessions ---------------------------------------------------------------------------------
+
+
+async def open_session(
+    db: Database, digest: str, password_tag: str, now: datetime, lifetime: timedelta
+) -> None:
+    """A new login (by its id's digest); sessions that are over are cleared away at the same time."""
+    async with db.session() as session, session.begin():
+        await session.execute(
+            delete(AdminSession).where(
+                or_(AdminSession.expires_at <= now, AdminSession.password_tag != password_tag)
+            )
+        )
+        session.add(
+            AdminSession(
+                id_sha256=digest,
+                password_tag=password_tag,
+                created_at=now,
+                expires_at=now + lifetime,
+            )
+        )
+
+
+async def session_alive(db: Database, digest: str, password_tag: str, now: datetime) -> bool:
+    """The login exists, has not run out, and was opened under today's password."""
+    async with db.session() as session:
+        found = await session.get(AdminSession, digest)
+    return (
+        found is not None
+        and found.expires_at > now
+        and hmac.compare_digest(found.password_tag, password_tag)
+    )
+
+
+async def end_session(db: Database, digest: str) -> None:
+    async with db.session() as session, session.begin():
+        await session.execute(delete(AdminSession).where(AdminSession.id_sha256 == digest))

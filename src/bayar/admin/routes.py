@@ -13,9 +13,9 @@ scripts); a refused operation comes back as a message on the page, never an erro
 import asyncio
 import logging
 import secrets
-import time
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Annotated, Any
 from urllib.parse import quote, urlencode, urlsplit
@@ -29,18 +29,22 @@ from starlette.formparsers import MultiPartException
 from bayar.admin import media, queries, views
 from bayar.admin.chart import bar_chart
 from bayar.admin.security import (
+    SESSION_SECONDS,
     AdminSessionMiddleware,
     PasswordCheck,
     Throttle,
     csrf_token,
     csrf_valid,
-    log_in,
-    logged_in,
+    new_token,
+    session_id,
     session_secret,
+    sid_digest,
+    start_session,
 )
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.payments.errors import OrderNotFound, PaymentError
+from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
 from bayar.payments.service import refundable
 from bayar.payments.states import Status
@@ -55,16 +59,9 @@ TEMPLATES.env.filters["wib"] = views.wib
 TEMPLATES.env.filters["wib_time"] = views.wib_time
 TEMPLATES.env.filters["status_kind"] = views.status_kind
 TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")  # one URL path segment
-PAGE_HEADERS = {
-    "Cache-Control": "no-store",
-    "Referrer-Policy": "same-origin",
-    "X-Frame-Options": "DENY",
-    "X-Content-Type-Options": "nosniff",
-    "Content-Security-Policy": (
-        "default-src 'self'; img-src 'self' data: https:; style-src 'self'; script-src 'none'; "
-        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
-    ),
-}
+# The security headers (CSP without any script, no framing…) are bayar.headers'.
+PAGE_HEADERS = {"Cache-Control": "no-store"}
+PATH_LIMIT = 100  # characters of an id in an admin address
 FORM_LIMIT = 64 * 1024  # bytes of an ordinary admin form
 UPLOAD_LIMIT = media.MAX_BYTES + 64 * 1024  # a picture and the multipart wrapping around it
 
@@ -84,6 +81,41 @@ class Deny(Exception):
 class AdminAuth:
     password: PasswordCheck
     throttle: Throttle
+
+    async def signed_in(self, request: Request) -> bool:
+        """The request's cookie names a live server-side session (asked once per request)."""
+        known = getattr(request.state, "admin_signed_in", None)
+        if isinstance(known, bool):
+            return known
+        sid = session_id(request.session)
+        alive = False
+        if sid and self.password.enabled:
+            ctx = context_of(request)
+            alive = await queries.session_alive(
+                ctx.db, sid_digest(sid), self.password.tag, ctx.payments.now()
+            )
+        request.state.admin_signed_in = alive
+        return alive
+
+    async def log_in(self, request: Request) -> None:
+        ctx = context_of(request)
+        sid = new_token()
+        await queries.open_session(
+            ctx.db,
+            sid_digest(sid),
+            self.password.tag,
+            ctx.payments.now(),
+            timedelta(seconds=SESSION_SECONDS),
+        )
+        start_session(request.session, sid)
+        request.state.admin_signed_in = True
+
+    async def log_out(self, request: Request) -> None:
+        sid = session_id(request.session)
+        if sid:
+            await queries.end_session(context_of(request).db, sid_digest(sid))
+        request.session.clear()
+        request.state.admin_signed_in = False
 
 
 @dataclass
@@ -117,7 +149,7 @@ async def render(
     session = request.session
     ctx = context_of(request)
     flash = session.pop("flash", None)
-    signed_in = logged_in(session, time.time())
+    signed_in = getattr(request.state, "admin_signed_in", False) is True
     waiting = 0
     if signed_in:
         try:
@@ -213,11 +245,8 @@ def install(app: FastAPI) -> None:
     ctx: AppContext = app.state.context
     settings = ctx.settings
     password = settings.bayar_admin_password
-    check = PasswordCheck(password.get_secret_value() if password is not None else None)
-    auth = AdminAuth(check, Throttle())
-    app.state.admin_auth = auth
     configured = settings.bayar_session_secret
-    if check.enabled:
+    if password is not None and password.get_secret_value():
         secret = session_secret(
             configured.get_secret_value() if configured is not None else None,
             settings.bayar_var_dir,
@@ -225,6 +254,11 @@ def install(app: FastAPI) -> None:
     else:  # nobody can log in: nothing worth a secret on disk
         secret = secrets.token_urlsafe(48)
         log.warning("BAYAR_ADMIN_PASSWORD is not set: the admin pages are disabled")
+    check = PasswordCheck(
+        password.get_secret_value() if password is not None else None, secret=secret
+    )
+    auth = AdminAuth(check, Throttle())
+    app.state.admin_auth = auth
     app.add_middleware(
         AdminSessionMiddleware,
         secret_key=secret,
@@ -273,9 +307,9 @@ def router(auth: AdminAuth) -> APIRouter:
         if not auth.password.enabled:
             raise Deny(await disabled(request))
         session = request.session
-        if not logged_in(session, time.time()):
-            if session.get("admin"):
-                session.clear()  # the 8 hours are over
+        if not await auth.signed_in(request):
+            if session_id(session):
+                session.clear()  # logged out elsewhere, over, or opened under an old password
             if request.method in ("GET", "HEAD"):
                 target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
                 raise Deny(redirect(f"/admin/login?{urlencode({'next': target})}"))
@@ -286,6 +320,17 @@ def router(auth: AdminAuth) -> APIRouter:
                     "Log in first",
                     "This needs an admin login (or the session has expired).",
                     link=("/admin/login", "Log in"),
+                )
+            )
+        if any(not views.plain_text(str(v), PATH_LIMIT) for v in request.path_params.values()):
+            # A NUL reached PostgreSQL and answered 500; no id has control characters.
+            raise Deny(
+                await message_page(
+                    request,
+                    400,
+                    "Bad address",
+                    f"A part of this address is longer than {PATH_LIMIT} characters "
+                    "or has control characters.",
                 )
             )
         form = FormData()
@@ -300,6 +345,18 @@ def router(auth: AdminAuth) -> APIRouter:
                         403,
                         "Refused",
                         "The form's security token is missing or stale. Reload the page and try again.",
+                    )
+                )
+            texts = [v for v in form.values() if isinstance(v, str)]
+            if not all(views.plain_text(v, FORM_LIMIT, allow="\t\r\n") for v in texts):
+                # A NUL in a reason or note reached PostgreSQL (and the gateway) and answered 500.
+                await form.close()
+                raise Deny(
+                    await message_page(
+                        request,
+                        400,
+                        "Bad form",
+                        "A field of the form has control characters. Nothing was changed.",
                     )
                 )
         try:
@@ -326,7 +383,7 @@ def router(auth: AdminAuth) -> APIRouter:
     async def login_form(request: Request) -> Response:
         if not auth.password.enabled:
             return await disabled(request)
-        if logged_in(request.session, time.time()):
+        if await auth.signed_in(request):
             return redirect(safe_next(request.query_params.get("next")))
         return await login_page(request)
 
@@ -362,7 +419,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 request, error="Wrong password.", status_code=401, next_url=next_url
             )
         auth.throttle.succeeded(client)
-        log_in(request.session, time.time())
+        await auth.log_in(request)
         log.info("admin logged in", extra={"client": client})
         return redirect(safe_next(next_url))
 
@@ -372,7 +429,7 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.post("/logout")
     async def logout(admin: Guarded) -> Response:
-        admin.request.session.clear()
+        await auth.log_out(admin.request)
         admin.flash("ok", "Logged out.")
         return redirect("/admin/login")
 
@@ -395,7 +452,15 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/orders", response_class=HTMLResponse)
     async def orders(admin: Guarded) -> Response:
-        filters, problems = views.parse_filters(dict(admin.request.query_params))
+        filters, problems = views.parse_filters(admin.request.query_params)
+        if problems:
+            return await message_page(
+                admin.request,
+                400,
+                "Filters not understood",
+                "Not understood: " + "; ".join(problems) + ".",
+                link=("/admin/orders", "All orders"),
+            )
         rows, total = await queries.list_orders(admin.ctx.db, filters)
         pages = max(1, -(-total // queries.PAGE_SIZE))
         return await render(
@@ -405,7 +470,6 @@ def router(auth: AdminAuth) -> APIRouter:
                 "rows": rows,
                 "total": total,
                 "filters": filters,
-                "problems": problems,
                 "page": filters.page,
                 "pages": pages,
                 "first": (filters.page - 1) * queries.PAGE_SIZE + 1,
@@ -459,8 +523,8 @@ def router(auth: AdminAuth) -> APIRouter:
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
             amount = views.parse_amount(admin.text("amount", 40))
-        except ValueError:
-            admin.flash("error", "The amount must be whole rupiah, like 5000 or 5.000.")
+        except MoneyError as error:
+            admin.flash("error", f"Not refunded: {error}.")
             return redirect(back)
         reason = admin.text("reason", 255) or "refund by admin"
         key = admin.text("refund_key", 100) or None
@@ -568,11 +632,15 @@ def router(auth: AdminAuth) -> APIRouter:
     async def update_product(admin: Guarded, product_id: str) -> Response:
         try:
             price = views.parse_amount(admin.text("price", 40))
-            on_hand = views.parse_count(admin.text("on_hand", 20))
-            was = admin.text("on_hand_was", 20)
-        except ValueError:
-            admin.flash("error", "The price must be whole rupiah and the stock a whole number.")
+        except MoneyError as error:
+            admin.flash("error", f"Price not changed: {error}.")
             return redirect("/admin/products")
+        try:
+            on_hand = views.parse_count(admin.text("on_hand", 20))
+        except ValueError:
+            admin.flash("error", "The stock must be a whole number of units.")
+            return redirect("/admin/products")
+        was = admin.text("on_hand_was", 20)
         if price is None:
             admin.flash("error", "A product needs a price.")
             return redirect("/admin/products")

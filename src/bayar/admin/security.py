@@ -1,13 +1,17 @@
 """The admin's locks: the password (kept only as an scrypt hash), the session cookie and its
 secret, CSRF tokens and login throttling.
 
-- BAYAR_ADMIN_PASSWORD is hashed once at startup with scrypt and a random salt; a login attempt is
-  hashed the same way and compared in constant time. The clear password is never kept or logged.
+- BAYAR_ADMIN_PASSWORD is hashed once at startup with scrypt (salted from the session secret);
+  a login attempt is hashed the same way and compared in constant time. The clear password is
+  never kept or logged.
 - The session is Starlette's signed cookie (itsdangerous), named `bayar_admin`, HttpOnly,
   SameSite=Lax, path /admin, 8 hours. Its secret is BAYAR_SESSION_SECRET, or a random one written
   once to `<var>/session.secret` (0600) so every process on the machine shares it.
-- Every POST form carries the session's CSRF token; a login lasts 8 hours from the moment it was
-  made, whatever the activity.
+- A login is a row on the server (table admin_sessions, kept by its id's SHA-256); the cookie
+  only names it. Logging out deletes the row, so a copied cookie dies with the session; a
+  change of BAYAR_ADMIN_PASSWORD ends every session opened under the old password. A login
+  lasts 8 hours from the moment it was made, whatever the activity.
+- Every POST form carries the session's CSRF token.
 - After 5 wrong passwords from one client, its logins are refused (429) for a minute.
 """
 
@@ -37,15 +41,27 @@ SCRYPT = {"n": 2**14, "r": 8, "p": 1, "dklen": 32, "maxmem": 64 * 1024 * 1024}
 
 
 class PasswordCheck:
-    """The admin password as a salted scrypt hash; None when no password is configured."""
+    """The admin password as a salted scrypt hash; None when no password is configured.
 
-    def __init__(self, password: str | None) -> None:
-        self._salt = secrets.token_bytes(16)
+    The salt comes from the session secret, so every process of one deployment derives the
+    same hash, and `tag` (a digest of that hash) names the password a session was opened under:
+    after the password changes, sessions opened under the old one no longer match."""
+
+    def __init__(self, password: str | None, *, secret: str = "") -> None:
+        key = secret.encode() or secrets.token_bytes(32)
+        self._salt = hmac.new(key, b"bayar admin password", hashlib.sha256).digest()[:16]
         self._hash = self._derive(password) if password else None
 
     @property
     def enabled(self) -> bool:
         return self._hash is not None
+
+    @property
+    def tag(self) -> str:
+        """Which password this is (stored with each session); "" when none is configured."""
+        if self._hash is None:
+            return ""
+        return hashlib.sha256(b"bayar admin session:" + self._hash).hexdigest()
 
     def _derive(self, password: str) -> bytes:
         return hashlib.scrypt(password.encode(), salt=self._salt, **SCRYPT)
@@ -152,19 +168,22 @@ def csrf_valid(session: MutableMapping[str, Any], given: object) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
 
 
-def log_in(session: MutableMapping[str, Any], now: float) -> None:
-    """A fresh session: a new CSRF token, the login time."""
+def session_id(session: MutableMapping[str, Any]) -> str:
+    """The server-side session the cookie names ("" for none)."""
+    found = session.get("sid")
+    return found if isinstance(found, str) else ""
+
+
+def start_session(session: MutableMapping[str, Any], sid: str) -> None:
+    """The cookie of a fresh login: the server-side session's id and a new CSRF token."""
     session.clear()
-    session["admin"] = True
-    session["since"] = int(now)
+    session["sid"] = sid
     session["csrf"] = new_token()
 
 
-def logged_in(session: MutableMapping[str, Any], now: float) -> bool:
-    since = session.get("since")
-    if session.get("admin") is not True or not isinstance(since, int):
-        return False
-    return 0 <= now - since < SESSION_SECONDS
+def sid_digest(sid: str) -> str:
+    """What the server keeps of a session id."""
+    return hashlib.sha256(sid.encode()).hexdigest()
 
 
 class AdminSessionMiddleware:

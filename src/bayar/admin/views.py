@@ -5,15 +5,22 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
+from bayar.payments.money import parse_rupiah_input
 from bayar.payments.states import Status
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment
 
 HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
+# A raw body on the order page: its first 2 KB (whatever was received), pretty-printed only when
+# it is small enough for that to be cheap; header names and values cut likewise.
+BODY_SHOWN = 2048
+BODY_PRETTY = 16 * 1024
+HEADER_SHOWN = 300
 INSTRUCTION_LABELS = {
     "transaction_id": "Transaction id",
     "token": "Snap token",
@@ -40,6 +47,13 @@ STATUS_KIND = {
     "refunded": "refund",
 }
 # What became of a notification (payments/inbox.py's outcomes) as a badge colour.
+# The orders page's filters: days a shop can have orders on, pages a person can click to, and
+# text fields as long as the ids they match.
+FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
+MAX_PAGE = 100_000
+FILTER_TEXT = 64
+COUNT_DIGITS = 9  # units of stock: the checks that follow bound them far lower
+ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
 OUTCOME_KIND = {
     "applied": "ok",
     "no_change": "off",
@@ -52,7 +66,6 @@ OUTCOME_KIND = {
     "bad_signature": "bad",
     "malformed": "bad",
 }
-AMOUNT = re.compile(r"^(?:rp\.?)?\s*([0-9][0-9.\s]*)$", re.IGNORECASE)
 
 
 def aware(moment: datetime) -> datetime:
@@ -90,59 +103,84 @@ def status_kind(status: str) -> str:
 
 
 def parse_amount(text: str) -> int | None:
-    """'10000', '10.000', 'Rp 10.000' → 10000; '' → None (the whole remaining amount).
-    Raises ValueError for anything else (cents, negatives, words)."""
+    """'' → None (the whole remaining amount); else whole rupiah as `parse_rupiah_input` reads
+    it ('35000', '35.000', 'Rp 35.000'). Raises MoneyError (a ValueError) for anything else."""
     text = text.strip()
-    if not text:
-        return None
-    match = AMOUNT.match(text)
-    if match is None:
-        raise ValueError(text)
-    digits = re.sub(r"[.\s]", "", match.group(1))
-    if not digits.isdigit():
-        raise ValueError(text)
-    return int(digits)
+    return parse_rupiah_input(text) if text else None
 
 
 def parse_count(text: str) -> int:
     """A whole number of units; ValueError otherwise."""
     text = text.strip()
-    if not text.isdigit():
+    if not (text.isascii() and text.isdigit() and len(text) <= COUNT_DIGITS):
         raise ValueError(text)
     return int(text)
 
 
-def parse_filters(params: dict[str, str]) -> tuple[OrderFilters, list[str]]:
-    """The orders page's query string; what cannot be understood is left out and named."""
+def plain_text(text: str, limit: int, *, allow: str = "") -> bool:
+    """At most `limit` characters, none of them a control character (NUL included) but `allow`."""
+    return len(text) <= limit and not any(
+        (ord(c) < 32 or ord(c) == 127) and c not in allow for c in text
+    )
+
+
+def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
+    """The orders page's query string, every parameter checked: the filters, and what is wrong
+    with them (the page answers 400 with these messages rather than guess)."""
     problems: list[str] = []
-    status = params.get("status", "").strip()
+
+    def text(key: str) -> str:
+        raw = params.get(key, "").strip()
+        if len(raw) > FILTER_TEXT:
+            problems.append(f"{key} is longer than {FILTER_TEXT} characters")
+            return ""
+        if not plain_text(raw, FILTER_TEXT):
+            problems.append(f"{key} contains control characters")
+            return ""
+        return raw
+
+    status = text("status")
     if status and status not in {s.value for s in Status}:
         problems.append(f"unknown status {status!r}")
         status = ""
-    channel = params.get("channel", "").strip()
+    channel = text("channel")
     if channel and channel not in CHANNELS:
         problems.append(f"unknown channel {channel!r}")
         channel = ""
     days: dict[str, date | None] = {}
     for key in ("from", "to"):
-        raw = params.get(key, "").strip()
+        raw = text(key)
+        days[key] = None
+        if not raw:
+            continue
         try:
-            days[key] = date.fromisoformat(raw) if raw else None
+            if not ISO_DAY.fullmatch(raw):
+                raise ValueError(raw)
+            day = date.fromisoformat(raw)
         except ValueError:
             problems.append(f"{key} is not a date (YYYY-MM-DD): {raw!r}")
-            days[key] = None
-    try:
-        page = max(1, int(params.get("page", "1") or "1"))
-    except ValueError:
-        page = 1
+            continue
+        if not FIRST_DAY <= day <= LAST_DAY:
+            problems.append(f"{key} must be a day from {FIRST_DAY} to {LAST_DAY}")
+            continue
+        days[key] = day
+    if days["from"] and days["to"] and days["from"] > days["to"]:
+        problems.append("from is after to")
+    page = 1
+    raw_page = text("page")
+    if raw_page:
+        if raw_page.isdigit() and raw_page.isascii() and 1 <= int(raw_page[:9]) <= MAX_PAGE:
+            page = int(raw_page)
+        else:
+            problems.append(f"page must be a whole number from 1 to {MAX_PAGE}")
     return (
         OrderFilters(
             status=status,
             channel=channel,
-            machine=params.get("machine", "").strip()[:64],
+            machine=text("machine"),
             date_from=days["from"],
             date_to=days["to"],
-            q=params.get("q", "").strip()[:64],
+            q=text("q"),
             page=page,
         ),
         problems,
@@ -164,6 +202,7 @@ class Entry:
     ignored: bool = False
     signature_valid: bool | None = None
     body: str | None = None
+    body_more: int = 0  # bytes of the body not shown
     headers: list[tuple[str, str]] = field(default_factory=list)
     rank: int = 0
 
@@ -171,8 +210,17 @@ class Entry:
 def pretty_json(raw: str) -> str:
     try:
         return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=False)
-    except ValueError:
+    except (ValueError, RecursionError):
         return raw
+
+
+def shown_body(raw: str) -> tuple[str, int]:
+    """A raw body as the order page shows it: pretty-printed when it is small JSON, cut to its
+    first BODY_SHOWN characters; and how many bytes (UTF-8) were left out."""
+    text = pretty_json(raw) if len(raw) <= BODY_PRETTY else raw
+    if len(text) <= BODY_SHOWN:
+        return text, 0
+    return text[:BODY_SHOWN], len(text[BODY_SHOWN:].encode("utf-8", "replace"))
 
 
 def _history(event: OrderEvent) -> Entry:
@@ -196,8 +244,9 @@ def _history(event: OrderEvent) -> Entry:
 
 
 def _notification(note: Notification) -> Entry:
+    body, more = shown_body(note.body)
     headers = sorted(
-        (name, str(value))
+        (name[:HEADER_SHOWN], str(value)[:HEADER_SHOWN])
         for name, value in (note.headers or {}).items()
         if name.lower() not in HIDDEN_HEADERS
     )
@@ -209,7 +258,8 @@ def _notification(note: Notification) -> Entry:
         badge_kind=OUTCOME_KIND.get(note.outcome, "off"),
         source="webhook",
         signature_valid=note.signature_valid,
-        body=pretty_json(note.body),
+        body=body,
+        body_more=more,
         headers=headers,
         rank=note.id,
     )

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
@@ -23,7 +24,7 @@ from bayar.sandbox import control, midtrans, pages, snap
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
-from bayar.sandbox.http import error_handlers
+from bayar.sandbox.http import SecurityHeaders, error_handlers
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
@@ -115,6 +116,7 @@ def create_sandbox_app(sandbox: Sandbox) -> Starlette:
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),
+        middleware=[Middleware(SecurityHeaders)],
     )
     app.state.sandbox = sandbox
     return app
@@ -138,4 +140,5 @@ def standalone_app(settings: Settings) -> Starlette:
     return Starlette(
         routes=[Route("/", home), Mount(MOUNT_PATH, app=create_sandbox_app(sandbox))],
         lifespan=lifespan,
+        middleware=[Middleware(SecurityHeaders)],
     )

@@ -7,9 +7,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from starlette.datastructures import MutableHeaders
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bayar.sandbox.engine import Reply, Urls
 from bayar.sandbox.errors import ControlError
@@ -115,3 +117,37 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
     return {HTTPException: _http_error, ControlError: _control_error, Exception: _crash}
+
+
+# -- security headers (bayar.headers' rules; the sandbox imports nothing of bayar but config) --
+
+PAGE_CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
+    "frame-ancestors 'none'"
+)
+
+
+class SecurityHeaders:
+    """nosniff and a Referrer-Policy on every answer; a CSP without inline script and no framing
+    on every answer that sets no CSP of its own (the Snap payment page does: merchants frame it)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = MutableHeaders(scope=message)
+                headers.setdefault("X-Content-Type-Options", "nosniff")
+                headers.setdefault("Referrer-Policy", "same-origin")
+                if "content-security-policy" not in headers:
+                    headers["Content-Security-Policy"] = PAGE_CSP
+                    headers.setdefault("X-Frame-Options", "DENY")
+            await send(message)
+
+        await self.app(scope, receive, with_headers)

@@ -233,3 +233,17 @@ class Dispense(Base):
     commanded_at: Mapped[datetime | None]
     finished_at: Mapped[datetime | None]
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AdminSession(Base):
+    """A login to the admin pages, so that it can be ended on the server. The signed cookie
+    carries the session's random id; only the id's SHA-256 is kept here (the table holds no
+    usable cookie). Logging out deletes the row; a session opened under another admin password
+    (its `password_tag`) is over."""
+
+    __tablename__ = "admin_sessions"
+
+    id_sha256: Mapped[str] = mapped_column(String(64), primary_key=True)
+    password_tag: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(index=True)
