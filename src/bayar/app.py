@@ -26,7 +26,7 @@ from bayar.gateways.midtrans.client import MidtransGateway, base_urls
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
-from bayar.payments.service import PaymentsService, ReconcilePolicy
+from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.storage.db import Database
 from bayar.storage.seed import seed_demo_catalog
@@ -187,6 +187,10 @@ def build_context(
         metrics=metrics,
         confirm_paid=settings.bayar_confirm_paid,
         policy=ReconcilePolicy(first_check=timedelta(seconds=settings.bayar_reconcile_first_check)),
+        limits=OrderLimits(
+            hold=timedelta(minutes=settings.bayar_hold_minutes),
+            max_units=settings.bayar_max_units_per_order,
+        ),
         now=now or (lambda: datetime.now(UTC)),
     )
 

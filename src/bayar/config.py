@@ -41,7 +41,9 @@ class Settings(BaseSettings):
     midtrans_timeout_seconds: float = 15.0
 
     # Payments.
-    bayar_confirm_paid: bool = True  # ask the status API before an order becomes paid
+    # Ask the status API before any notification changes an order (false: trust a signed body's
+    # status, never its payment instructions).
+    bayar_confirm_paid: bool = True
     bayar_worker_interval: float = 2.0  # seconds between worker passes
     bayar_reconcile_first_check: float = (
         10.0  # seconds after creation before the first status check

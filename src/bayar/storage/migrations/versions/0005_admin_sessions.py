@@ -1,7 +1,7 @@
 """admin sessions
 
-Revision ID: 0003_admin
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-06 19:50:00.000000
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_admin"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """money safety (core): request fingerprints, inbox body sizes
 
-Revision ID: 0003_core
+Revision ID: 0003
 Revises: 0002
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_core"
+revision = "0003"
 down_revision = "0002"
 branch_labels = None
 depends_on = None

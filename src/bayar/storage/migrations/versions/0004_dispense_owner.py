@@ -1,7 +1,7 @@
 """dispense owner: the kiosk socket a dispense was commanded to
 
-Revision ID: 0003_kiosk
-Revises: 0002
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-12-06 19:50:00
 """
 
@@ -10,8 +10,8 @@ from __future__ import annotations
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0003_kiosk"
-down_revision = "0002"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 
