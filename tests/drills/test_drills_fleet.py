@@ -1,0 +1,153 @@
+"""Drills on the production layout: two `bayar serve` processes and a `bayar worker` on PostgreSQL
++ Redis, a sandbox process as their gateway (tests/drills/fleet.py). Concurrency across processes,
+and kill -9 of a server in the middle of a burst: the survivor and the worker's reconciliation
+converge. Bounded waits only: each drill polls its books until they balance or its deadline.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+from fleet import Fleet
+
+pytestmark = [pytest.mark.postgres, pytest.mark.redis]
+CONVERGE = 60.0  # seconds: the worker's first look at an order, then its backoff (15 s)
+
+
+async def create(client: httpx.AsyncClient, base: str, product_id: str) -> httpx.Response:
+    return await client.post(
+        f"{base}/api/payments/create-transaction",
+        json={"items": [{"product_id": product_id, "quantity": 1}], "payment_type": "qris"},
+    )
+
+
+async def deliveries(fleet: Fleet, order_id: str) -> list[dict[str, Any]]:
+    answer = await fleet.control(f"midtrans/{order_id}/notifications", "GET")
+    assert answer.status_code == 200, answer.text
+    found: list[dict[str, Any]] = answer.json()
+    return found
+
+
+async def wait_for(what: str, check: Any, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, f"never: {what}"
+        await asyncio.sleep(0.05)
+
+
+async def test_duplicates_x20_concurrent_across_two_servers(fleet_ready: Fleet, drill: Any) -> None:
+    """A settlement notification lost on its way, then sent 20 times at once, half to each server."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await create(client, fleet.url("a"), "cola")
+        assert made.status_code == 201, made.text
+        order_id = made.json()["order_id"]
+        assert (await fleet.control("faults", kind="drop")).status_code == 200
+        assert (await fleet.control(f"midtrans/{order_id}/pay")).status_code == 200
+
+        async def dropped() -> bool:
+            log = await deliveries(fleet, order_id)
+            return any(d["transaction_status"] == "settlement" and d["attempts"] for d in log)
+
+        await wait_for("the settlement notification dropped", dropped)
+        body = next(
+            d["body"]
+            for d in await deliveries(fleet, order_id)
+            if d["transaction_status"] == "settlement"
+        )
+        answers = await asyncio.gather(
+            *(
+                client.post(
+                    f"{fleet.url(server)}/api/payments/notification",
+                    content=body,
+                    headers={"Content-Type": "application/json"},
+                )
+                for server in ("a", "b") * 10
+            )
+        )
+        assert {a.status_code for a in answers} == {200}, [a.text for a in answers]
+        order = (await client.get(f"{fleet.url('b')}/api/orders/{order_id}")).json()
+    paid = [h for h in order["history"] if h["to_status"] == "paid" and not h.get("ignored")]
+    assert len(paid) == 1, order["history"]
+    await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_last_units_50_buyers_10_units_across_two_servers(
+    fleet_ready: Fleet, drill: Any
+) -> None:
+    fleet = fleet_ready
+    await fleet.set_product("drill-last", "Es Teh Terakhir", 5000, 10)
+    books = await drill.fleet_books(fleet)
+    async with httpx.AsyncClient(timeout=60) as client:
+        answers = await asyncio.gather(
+            *(create(client, fleet.url(server), "drill-last") for server in ("a", "b") * 25)
+        )
+    codes = sorted(a.status_code for a in answers)
+    assert codes.count(201) == 10, codes
+    assert codes.count(409) == 40, codes
+    for answer in answers:
+        if answer.status_code == 201:
+            paid = await fleet.control(f"midtrans/{answer.json()['order_id']}/pay")
+            assert paid.status_code == 200, paid.text
+    await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_kill_9_during_a_webhook_burst(fleet_ready: Fleet, drill: Any) -> None:
+    """Twenty orders paid at once, their notifications going to server A, which is killed with
+    SIGKILL halfway. The load balancer sends the rest to B; the worker reconciles what A lost."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await asyncio.gather(
+            *(create(client, fleet.url(server), "cola") for server in ("a", "b") * 10)
+        )
+    assert {m.status_code for m in made} == {201}, [m.text for m in made]
+    orders = [m.json()["order_id"] for m in made]
+
+    async def pay(order_id: str) -> None:
+        assert (await fleet.control(f"midtrans/{order_id}/pay")).status_code == 200
+
+    burst = [asyncio.create_task(pay(order_id)) for order_id in orders]
+    await asyncio.gather(*burst[:10])
+    fleet.servers["a"].kill9()
+    await asyncio.gather(*burst[10:])
+    await fleet.deliver_to("b")
+    await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_kill_9_during_a_checkout_burst(fleet_ready: Fleet, drill: Any) -> None:
+    """Thirty create-transaction calls at once to server A, killed with SIGKILL mid-burst; the
+    customers who got a QR pay it. Nothing sold twice, no unit lost, every payment lands."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("b")
+    async with httpx.AsyncClient(timeout=30) as client:
+
+        async def attempt() -> httpx.Response | None:
+            try:
+                return await create(client, fleet.url("a"), "cola")
+            except httpx.HTTPError:
+                return None  # the server died under this request
+
+        calls = [asyncio.create_task(attempt()) for _ in range(30)]
+        await asyncio.wait(calls, return_when=asyncio.FIRST_COMPLETED)
+        fleet.servers["a"].kill9()
+        answers = await asyncio.gather(*calls)
+    assert any(a is not None and a.status_code == 201 for a in answers)
+    orders = [a.json()["order_id"] for a in answers if a is not None and a.status_code == 201]
+    for order_id in orders:
+        paid = await fleet.control(f"midtrans/{order_id}/pay")
+        assert paid.status_code == 200, paid.text
+    await drill.converge(books, within=CONVERGE, pause=0.3)
+    # Orders A made but never answered for: the gateway has each as pending or nothing at all.
+    for order_id in orders:
+        found = json.loads((await fleet.control(f"midtrans/{order_id}", "GET")).text)
+        assert found["transaction"]["transaction_status"] == "settlement"
