@@ -176,6 +176,16 @@ def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
         out.write(json.dumps(row) + "\n")
 
 
+@pytest.fixture
+def open_books() -> Callable[[Bayar], Awaitable[Books]]:
+    """`await open_books(bayar)`: the in-process app's books, without a row in the table."""
+
+    async def open_(bayar: Bayar) -> Books:
+        return await Books.open(bayar.db, in_process_gateway(bayar))
+
+    return open_
+
+
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     """A sandbox process, two `bayar serve` processes and a `bayar worker` on one fresh PostgreSQL

@@ -7,13 +7,18 @@ converge. Bounded waits only: each drill polls its books until they balance or i
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import secrets
 import time
 from typing import Any
 
 import httpx
 import pytest
 from fleet import Fleet
+from websockets.asyncio.client import connect
+
+from bayar.vending.machines import create_machine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CONVERGE = 60.0  # seconds: the worker's first look at an order, then its backoff (15 s)
@@ -151,3 +156,97 @@ async def test_kill_9_during_a_checkout_burst(fleet_ready: Fleet, drill: Any) ->
     for order_id in orders:
         found = json.loads((await fleet.control(f"midtrans/{order_id}", "GET")).text)
         assert found["transaction"]["transaction_status"] == "settlement"
+
+
+async def test_kiosk_paid_while_offline_is_dispensed_when_it_reconnects(
+    fleet_ready: Fleet, drill: Any
+) -> None:
+    """Issue 8, problem 4: a kiosk order paid while its machine is away, and a newer order of the
+    machine after it. The machine reconnects (to the other server): it is told to DISPENSE the
+    paid one, oldest first, and the books balance once it has."""
+    fleet = fleet_ready
+    machine_id = f"drill-{secrets.token_hex(4)}"
+    token = await create_machine(fleet.db, machine_id, "Drill", "Lab", [("A1", "cola", 5, 5)])
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    orders = []
+    async with httpx.AsyncClient(timeout=30) as client:
+        for _ in range(2):
+            made = await client.post(
+                f"{fleet.url('a')}/api/payments/create-transaction",
+                json={
+                    "items": [{"product_id": "cola", "quantity": 1}],
+                    "payment_type": "qris",
+                    "machine_id": machine_id,
+                },
+                headers={"X-Kiosk-Token": token},
+            )
+            assert made.status_code == 201, made.text
+            orders.append(made.json()["order_id"])
+            if len(orders) == 1:
+                assert (await fleet.control(f"midtrans/{orders[0]}/pay")).status_code == 200
+
+                async def paid() -> bool:
+                    found = await client.get(f"{fleet.url('a')}/api/orders/{orders[0]}")
+                    return bool(found.json()["status"] == "paid")
+
+                await wait_for("the kiosk order paid", paid)
+    ws_url = f"{fleet.url('b').replace('http', 'ws', 1)}/ws/kiosk/{machine_id}?token={token}"
+    async with connect(ws_url, open_timeout=10, ping_interval=None) as ws:
+        deadline = time.monotonic() + 15
+        command: dict[str, Any] | None = None
+        while command is None:
+            left = deadline - time.monotonic()
+            assert left > 0, f"no DISPENSE for the paid order {orders[0]} on reconnect"
+            with contextlib.suppress(TimeoutError):
+                frame = json.loads(await asyncio.wait_for(ws.recv(), left))
+                if frame["event"] == "DISPENSE" and frame["values"]["order_id"] == orders[0]:
+                    command = frame["values"]
+        await ws.send(
+            json.dumps(
+                {
+                    "event": "DISPENSE_RESULT",
+                    "values": {
+                        "order_id": orders[0],
+                        "dispense_id": command["dispense_id"],
+                        "ok": True,
+                    },
+                }
+            )
+        )
+        await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_tampered_status_on_a_genuine_body_across_servers(
+    fleet_ready: Fleet, drill: Any
+) -> None:
+    """Issue 8, problem 2, on the fleet: a paid order's genuine settlement body sent to the other
+    server with `transaction_status` changed to cancel, then refund."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await create(client, fleet.url("a"), "cola")
+        assert made.status_code == 201, made.text
+        order_id = made.json()["order_id"]
+        assert (await fleet.control(f"midtrans/{order_id}/pay")).status_code == 200
+
+        async def paid() -> bool:
+            found = await client.get(f"{fleet.url('b')}/api/orders/{order_id}")
+            return bool(found.json()["status"] == "paid")
+
+        await wait_for("the order paid", paid)
+        body = json.loads(
+            next(
+                d["body"]
+                for d in await deliveries(fleet, order_id)
+                if d["transaction_status"] == "settlement"
+            )
+        )
+        for forged in ("cancel", "refund"):
+            await client.post(
+                f"{fleet.url('b')}/api/payments/notification",
+                content=json.dumps({**body, "transaction_status": forged}),
+                headers={"Content-Type": "application/json"},
+            )
+    await drill.converge(books, within=10, pause=0.3)
