@@ -37,6 +37,7 @@ from bayar.storage.seed import seed_demo_catalog
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+ADMIN_TOKEN = "drill-admin"  # the test fleet's admin bearer token
 START_WITHIN = 40.0  # seconds a process may take to answer (two busy cores)
 
 
@@ -228,6 +229,7 @@ def start_fleet(workdir: Path) -> Iterator[Fleet]:
                 MIDTRANS_SNAP_BASE_URL=f"{urls['sandbox']}/sandbox/midtrans/snap/v1",
                 MIDTRANS_TIMEOUT_SECONDS="10",
                 BAYAR_CREATE_RATE_LIMIT="100000",
+                BAYAR_ADMIN_TOKEN=ADMIN_TOKEN,
                 **extra,
             )
 

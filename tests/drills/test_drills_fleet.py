@@ -15,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from fleet import Fleet
+from fleet import ADMIN_TOKEN, Fleet
 from websockets.asyncio.client import connect
 
 from bayar.vending.machines import create_machine
@@ -250,3 +250,84 @@ async def test_tampered_status_on_a_genuine_body_across_servers(
                 headers={"Content-Type": "application/json"},
             )
     await drill.converge(books, within=10, pause=0.3)
+
+
+async def test_reordering_and_replays_across_servers(fleet_ready: Fleet, drill: Any) -> None:
+    """Genuine notifications replayed to the other server out of order: a pending one after the
+    settlement, the settlement after a full refund, the pending one after the gateway expired
+    the order. Nothing moves back."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = [await create(client, fleet.url("a"), "cola") for _ in range(3)]
+        assert {m.status_code for m in made} == {201}, [m.text for m in made]
+        settled, refunded, expired = [m.json()["order_id"] for m in made]
+
+        async def status_is(order_id: str, status: str) -> None:
+            async def check() -> bool:
+                found = await client.get(f"{fleet.url('a')}/api/orders/{order_id}")
+                return bool(found.json()["status"] == status)
+
+            await wait_for(f"{order_id} {status}", check)
+
+        for order_id in (settled, refunded):
+            assert (await fleet.control(f"midtrans/{order_id}/pay")).status_code == 200
+            await status_is(order_id, "paid")
+        answer = await client.post(
+            f"{fleet.url('a')}/api/orders/{refunded}/refund",
+            json={"reason": "drill"},
+            headers=admin,
+        )
+        assert answer.status_code == 200, answer.text
+        assert (await fleet.control(f"midtrans/{expired}/expire")).status_code == 200
+        await status_is(refunded, "refunded")
+        await status_is(expired, "expired")
+
+        async def replay(order_id: str, transaction_status: str) -> None:
+            body = next(
+                d["body"]
+                for d in await deliveries(fleet, order_id)
+                if d["transaction_status"] == transaction_status
+            )
+            answer = await client.post(
+                f"{fleet.url('b')}/api/payments/notification",
+                content=body,
+                headers={"Content-Type": "application/json"},
+            )
+            assert answer.status_code == 200, answer.text
+
+        await replay(settled, "pending")
+        await replay(refunded, "settlement")
+        await replay(refunded, "pending")
+        await replay(expired, "pending")
+        for order_id, status in ((settled, "paid"), (refunded, "refunded"), (expired, "expired")):
+            found = await client.get(f"{fleet.url('b')}/api/orders/{order_id}")
+            assert found.json()["status"] == status, found.text
+    await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_cancel_racing_pay_across_servers(fleet_ready: Fleet, drill: Any) -> None:
+    """Ten orders, each cancelled by an admin on one server while its customer pays: exactly one
+    of the two wins at the gateway, and bayar agrees with it."""
+    fleet = fleet_ready
+    books = await drill.fleet_books(fleet)
+    await fleet.deliver_to("a")
+    admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+    async with httpx.AsyncClient(timeout=30) as client:
+        made = await asyncio.gather(*(create(client, fleet.url("a"), "cola") for _ in range(10)))
+        assert {m.status_code for m in made} == {201}, [m.text for m in made]
+
+        async def race(order_id: str, server: str) -> tuple[int, int]:
+            cancelled, paid = await asyncio.gather(
+                client.post(f"{fleet.url(server)}/api/orders/{order_id}/cancel", headers=admin),
+                fleet.control(f"midtrans/{order_id}/pay"),
+            )
+            return cancelled.status_code, paid.status_code
+
+        outcomes = await asyncio.gather(
+            *(race(m.json()["order_id"], ("a", "b")[i % 2]) for i, m in enumerate(made))
+        )
+    assert set(outcomes) <= {(200, 409), (409, 200)}, outcomes
+    await drill.converge(books, within=CONVERGE, pause=0.3)
