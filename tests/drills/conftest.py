@@ -36,7 +36,7 @@ from bayar.config import DEMO_SERVER_KEY
 globals().update(FIXTURES)
 
 REPORT_ENV = "BAYAR_DRILL_REPORT"
-CONVERGE_WITHIN = 8.0  # seconds an in-process drill's books may take to balance
+CONVERGE_WITHIN = 5.0  # seconds an in-process drill's books may take to balance
 # Settings of every in-process drill: the rate limit is not what these drills are about.
 DRILL_SETTINGS: dict[str, Any] = {"bayar_create_rate_limit": 100_000}
 

@@ -7,36 +7,19 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import time
 from collections.abc import Callable
 from typing import Any
 
 from harness import Bayar
 from sqlalchemy import select
+from steps import genuine_body, worker_pass
 
 from bayar.storage.models import Refund
 from bayar.vending.machines import create_machine
 
 KIOSK_HEADER = "X-Kiosk-Token"
 VISA_ACCEPT = "4811111111111114"  # the sandbox's test card that is accepted
-
-
-async def worker_pass(bayar: Bayar, **advance: float) -> None:
-    """One pass of `bayar worker`, after the clock moved on by `advance`."""
-    if advance:
-        bayar.clock.advance(**advance)
-    await bayar.reconcile()
-    await bayar.context.vending.sweep()
-
-
-async def body_of(bayar: Bayar, order_id: str, transaction_status: str) -> dict[str, Any]:
-    found = [
-        d for d in await bayar.deliveries(order_id) if d["transaction_status"] == transaction_status
-    ]
-    assert found, f"no {transaction_status} notification of {order_id}"
-    body: dict[str, Any] = json.loads(found[-1]["body"])
-    return body
 
 
 async def kiosk_create(
@@ -67,9 +50,9 @@ async def test_tampered_status_on_a_genuine_body(bayar: Bayar, drill: Any) -> No
         await bayar.pay(order_id)
         await bayar.wait_status(order_id, "paid")
     for order_id, forged in ((cancelled, "cancel"), (refunded, "refund")):
-        body = await body_of(bayar, order_id, "settlement")
+        body = await genuine_body(bayar, order_id, "settlement")
         await bayar.notify({**body, "transaction_status": forged})
-    pending = await body_of(bayar, denied, "pending")
+    pending = await genuine_body(bayar, denied, "pending")
     await bayar.notify({**pending, "transaction_status": "deny"})
     after_forgery = (await bayar.order(denied))["status"]
     await bayar.pay(denied)  # the QR is still valid at the gateway: the customer pays it

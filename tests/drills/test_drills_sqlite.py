@@ -5,27 +5,11 @@ clock): duplicates, reordering, replays, the last units, cancel racing pay. Each
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from typing import Any
 
 from harness import Bayar
-
-
-async def worker_pass(bayar: Bayar) -> None:
-    """What one pass of `bayar worker` does: reconcile and expire open orders, sweep dispenses."""
-    await bayar.reconcile()
-    await bayar.context.vending.sweep()
-
-
-async def body_of(bayar: Bayar, order_id: str, transaction_status: str) -> dict[str, Any]:
-    """The genuine signed notification of the order with this status, as the sandbox sent it."""
-    found = [
-        d for d in await bayar.deliveries(order_id) if d["transaction_status"] == transaction_status
-    ]
-    assert found, f"no {transaction_status} notification of {order_id}"
-    body: dict[str, Any] = json.loads(found[-1]["body"])
-    return body
+from steps import genuine_body, worker_pass
 
 
 async def test_duplicates_x20_concurrent(bayar: Bayar, drill: Any) -> None:
@@ -38,7 +22,7 @@ async def test_duplicates_x20_concurrent(bayar: Bayar, drill: Any) -> None:
         await bayar.pay(order_id)
         await bayar.delivered(order_id, 2)
         assert (await bayar.order(order_id))["status"] == "pending"
-    bodies = [await body_of(bayar, order_id, "settlement") for order_id in orders]
+    bodies = [await genuine_body(bayar, order_id, "settlement") for order_id in orders]
     answers = await asyncio.gather(*(bayar.notify(body) for body in bodies for _ in range(20)))
     assert {a.status_code for a in answers} == {200}
     for order_id in orders:
@@ -53,7 +37,7 @@ async def test_pending_after_settlement(bayar: Bayar, drill: Any) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
-    pending = await body_of(bayar, order_id, "pending")
+    pending = await genuine_body(bayar, order_id, "pending")
     for _ in range(2):
         assert (await bayar.notify(pending)).status_code == 200
     assert (await bayar.order(order_id))["status"] == "paid"
@@ -70,7 +54,7 @@ async def test_replay_after_refund(bayar: Bayar, drill: Any) -> None:
     assert refunded.status_code == 200, refunded.text
     await bayar.wait_status(order_id, "refunded")
     for status in ("settlement", "pending", "settlement"):
-        assert (await bayar.notify(await body_of(bayar, order_id, status))).status_code == 200
+        assert (await bayar.notify(await genuine_body(bayar, order_id, status))).status_code == 200
     assert (await bayar.order(order_id))["status"] == "refunded"
     await drill.converge(books, lambda: worker_pass(bayar))
 
@@ -79,7 +63,7 @@ async def test_replay_after_expiry(bayar: Bayar, drill: Any) -> None:
     """An order the worker expired at the gateway; its pending notification replayed."""
     books = await drill.books(bayar)
     order_id = await bayar.create_order(("cola", 1))
-    pending = await body_of(bayar, order_id, "pending")
+    pending = await genuine_body(bayar, order_id, "pending")
     bayar.clock.advance(hours=2)  # past the QR's window and any hold
     await worker_pass(bayar)
     await bayar.wait_status(order_id, "expired")
