@@ -3,8 +3,8 @@
     python tests/drills/report.py ROWS.jsonl
 
 One row per drill: scenario, backend, orders, wrong final states, money astray (Rp), time to
-converge (s). A drill that failed before its books shows "-" where it has nothing to count, and
-"never" when its books did not balance in time.
+converge (s). A drill that failed before its books shows "-" where it has nothing to count and
+"failed" as its time; "never" is a drill whose books did not balance in time.
 """
 
 from __future__ import annotations
@@ -24,15 +24,20 @@ COLUMNS = (
 )
 
 
+def rupiah(amount: int) -> str:
+    """12345 as "12.345", as Indonesians write it."""
+    return f"{amount:,}".replace(",", ".")
+
+
 def cells(row: dict[str, Any]) -> tuple[str, ...]:
     def count(value: Any) -> str:
         return "-" if value is None else str(value)
 
-    astray = "-" if row["astray"] is None else f"{row['astray']:,}".replace(",", ".")
+    astray = "-" if row["astray"] is None else rupiah(row["astray"])
     if row["converge"] is not None:
         converge = f"{row['converge']:.2f}"
     else:
-        converge = "never" if row["orders"] is not None else "-"
+        converge = "never" if row["orders"] is not None else "failed"
     return (
         row["scenario"],
         row["backend"],
@@ -73,11 +78,10 @@ def main(argv: list[str]) -> int:
     wrong = sum(r["wrong"] or 0 for r in rows)
     astray = sum(r["astray"] or 0 for r in rows)
     unbalanced = sum(1 for r in rows if r["converge"] is None)
+    money = rupiah(astray)
     print(
-        f"\n{len(rows)} drills: {wrong} wrong final states, Rp {astray:,} astray, ".replace(
-            ",", "."
-        )
-        + f"{unbalanced} not balanced"
+        f"\n{len(rows)} drills: {wrong} wrong final states, Rp {money} astray,"
+        f" {unbalanced} not balanced"
     )
     return 0
 
