@@ -22,6 +22,8 @@ from bayar.vending.machines import create_machine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CONVERGE = 60.0  # seconds: the worker's first look at an order, then its backoff (15 s)
+# A machine that holds both drinks: a two-line order is refused for being two lines.
+SLOTS = [("A1", "cola", 5, 5), ("A2", "lemon", 5, 5)]
 
 
 async def create(client: httpx.AsyncClient, base: str, product_id: str) -> httpx.Response:
@@ -331,3 +333,45 @@ async def test_cancel_racing_pay_across_servers(fleet_ready: Fleet, drill: Any) 
         )
     assert set(outcomes) <= {(200, 409), (409, 200)}, outcomes
     await drill.converge(books, within=CONVERGE, pause=0.3)
+
+
+async def test_kiosk_orders_only_from_an_authenticated_kiosk_on_postgres(
+    fleet_ready: Fleet, drill: Any
+) -> None:
+    """Issue 8, problem 3, on PostgreSQL: no kiosk order without the machine's token, none for an
+    unknown machine, none of several units or lines; the machine itself still sells one."""
+    fleet = fleet_ready
+    machine_id = f"drill-{secrets.token_hex(4)}"
+    token = await create_machine(fleet.db, machine_id, "Drill", "Lab", SLOTS)
+    books = await drill.fleet_books(fleet)
+
+    async def kiosk_order(
+        client: httpx.AsyncClient, machine: str, secret: str | None, *items: tuple[str, int]
+    ) -> httpx.Response:
+        return await client.post(
+            f"{fleet.url('b')}/api/payments/create-transaction",
+            json={
+                "items": [{"product_id": p, "quantity": q} for p, q in items],
+                "payment_type": "qris",
+                "machine_id": machine,
+            },
+            headers={} if secret is None else {"X-Kiosk-Token": secret},
+        )
+
+    async with httpx.AsyncClient(timeout=30) as client:
+        refused = {
+            "anonymous": await kiosk_order(client, machine_id, None, ("cola", 1)),
+            "unknown machine": await kiosk_order(client, "no-such-machine", token, ("cola", 1)),
+            "three units": await kiosk_order(client, machine_id, token, ("cola", 3)),
+            "two lines": await kiosk_order(client, machine_id, token, ("cola", 1), ("lemon", 1)),
+        }
+        codes = {why: answer.status_code for why, answer in refused.items()}
+        assert codes == {
+            "anonymous": 401,
+            "unknown machine": 422,
+            "three units": 422,
+            "two lines": 422,
+        }, {why: answer.text for why, answer in refused.items()}
+        one = await kiosk_order(client, machine_id, token, ("cola", 1))
+        assert one.status_code == 201, one.text
+    await drill.converge(books, within=10, pause=0.3)

@@ -19,6 +19,8 @@ from bayar.storage.models import Refund
 from bayar.vending.machines import create_machine
 
 KIOSK_HEADER = "X-Kiosk-Token"
+# A machine that holds both drinks: a two-line order is refused for being two lines.
+SLOTS = [("A1", "cola", 5, 5), ("A2", "lemon", 5, 5)]
 VISA_ACCEPT = "4811111111111114"  # the sandbox's test card that is accepted
 
 
@@ -66,17 +68,22 @@ async def test_tampered_status_on_a_genuine_body(bayar: Bayar, drill: Any) -> No
 
 
 async def test_kiosk_orders_only_from_an_authenticated_kiosk(bayar: Bayar, drill: Any) -> None:
-    token = await create_machine(bayar.db, "drill-k1", "Drill", "Lab", [("A1", "cola", 5, 5)])
+    token = await create_machine(bayar.db, "drill-k1", "Drill", "Lab", SLOTS)
     books = await drill.books(bayar)
-    anonymous = await kiosk_create(bayar, "drill-k1", None, ("cola", 1))
-    assert anonymous.status_code == 401, anonymous.text
-    unknown = await kiosk_create(bayar, "no-such-machine", token, ("cola", 1))
-    assert unknown.status_code == 422, unknown.text
-    three = await kiosk_create(bayar, "drill-k1", token, ("cola", 3))
-    assert three.status_code == 422, three.text
-    two_lines = await kiosk_create(bayar, "drill-k1", token, ("cola", 1), ("lemon", 1))
-    assert two_lines.status_code == 422, two_lines.text
-    for answer in (anonymous, unknown, three, two_lines):
+    refused = {
+        "anonymous": await kiosk_create(bayar, "drill-k1", None, ("cola", 1)),
+        "unknown machine": await kiosk_create(bayar, "no-such-machine", token, ("cola", 1)),
+        "three units": await kiosk_create(bayar, "drill-k1", token, ("cola", 3)),
+        "two lines": await kiosk_create(bayar, "drill-k1", token, ("cola", 1), ("lemon", 1)),
+    }
+    codes = {why: answer.status_code for why, answer in refused.items()}
+    assert codes == {
+        "anonymous": 401,
+        "unknown machine": 422,
+        "three units": 422,
+        "two lines": 422,
+    }, {why: answer.text for why, answer in refused.items()}
+    for answer in refused.values():
         assert set(answer.json()) == {"detail"}
         assert isinstance(answer.json()["detail"], str)
     assert await bayar.count_orders() == 0
