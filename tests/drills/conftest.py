@@ -24,8 +24,9 @@ from typing import Any
 import httpx
 import pytest
 
-# tests/drills' own helpers (books.py, fleet.py), importable by their names like tests/support's.
-sys.path.insert(0, str(Path(__file__).parent))
+# tests/drills' own helpers (books, fleet, steps, report), importable by their names like
+# tests/support's; last on the path, so they never shadow an installed module.
+sys.path.append(str(Path(__file__).parent))
 
 from books import Audit, Books
 from fleet import Fleet, start_fleet
