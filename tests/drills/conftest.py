@@ -30,7 +30,7 @@ sys.path.append(str(Path(__file__).parent))
 
 from books import Audit, Books
 from fleet import Fleet, start_fleet
-from harness import FIXTURES, Bayar, running_bayar
+from harness import FIXTURES, Bayar, Clock, make_settings, running_bayar
 
 from bayar.config import DEMO_SERVER_KEY
 
@@ -54,10 +54,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
 
 @pytest.fixture
 def start_drill_bayar(
-    database_url: str, tmp_path: Path, clock: Any
+    database_url: str, tmp_path: Path, clock: Clock
 ) -> Callable[..., contextlib.AbstractAsyncContextManager[Bayar]]:
     """`async with start_drill_bayar(**settings) as bayar:` the in-process app for a drill."""
-    from harness import make_settings
 
     def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[Bayar]:
         settings = make_settings(database_url, tmp_path / "var", **{**DRILL_SETTINGS, **overrides})
