@@ -4,6 +4,7 @@
 #   make test    run the test suite (extra pytest arguments: PYTEST_ARGS="-k kiosk -x")
 #   make lint    ruff check, ruff format --check, mypy --strict, import-linter
 #   make check   lint, then test
+#   make drills  only the fault drills (tests/drills), then their table
 #   make fmt     ruff format + ruff check --fix
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 
@@ -30,7 +31,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv up test lint check fmt browsers clean
+.PHONY: help venv up test drills lint check fmt browsers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -50,6 +51,14 @@ up: venv
 
 test: $(TEST_PREREQS)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# Each drill appends its row to a temporary file (BAYAR_DRILL_REPORT); the table is printed even
+# when a drill fails, and make fails with pytest.
+drills: venv
+	@rows=$$(mktemp -d)/drills.jsonl; \
+	BAYAR_DRILL_REPORT=$$rows $(BIN)/pytest -p no:cacheprovider tests/drills $(PYTEST_ARGS); status=$$?; \
+	echo; $(BIN)/python tests/drills/report.py $$rows; \
+	rm -rf $$(dirname $$rows); exit $$status
 
 # Runs every linter, then fails if any of them failed, so one run shows all problems.
 lint: venv
