@@ -28,6 +28,7 @@ from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
+from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
 from bayar.storage.seed import seed_demo_catalog
 from bayar.storefront import routes as storefront
@@ -50,13 +51,16 @@ def create_app(
     settings: Settings,
     *,
     public_url: str = "http://127.0.0.1:8000",
+    host: str = "127.0.0.1",
     run_worker: bool = True,
     seed: bool = True,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The web application. In sandbox mode the emulator is mounted at /sandbox, bayar's gateway
-    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app."""
-    settings.server_key()  # refuses to build without keys in real mode
+    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app.
+    `host` is where the server listens: beyond loopback the sandbox's hand controls need a token.
+    ConfigError if the settings cannot run (no keys in real mode, live keys in sandbox mode)."""
+    settings.server_key()  # refuses to build without keys in real mode, or with live sandbox keys
     base = (settings.bayar_public_url or public_url).rstrip("/")
     app = FastAPI(
         title="bayar",
@@ -125,7 +129,7 @@ def create_app(
     app.mount("/shop/static", StaticFiles(directory=storefront.STATIC), name="shop-static")
     app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
-        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
+        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
     return app
 
 
