@@ -23,6 +23,7 @@ from bayar.bus.factory import make_bus
 from bayar.config import Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
@@ -111,6 +112,8 @@ def create_app(
     app.router.lifespan_context = lifespan
     app.state.context = context
     api_errors.install(app)
+    # Limits on every request before any route works on it (body size, JSON depth, NUL).
+    app.add_middleware(InputGuard, max_body=settings.bayar_max_body_bytes)
     api_docs.install(app)
     origins = [o.strip() for o in settings.bayar_cors_origins.split(",") if o.strip()]
     if origins:

@@ -4,11 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from bayar.api.deps import Context
-from bayar.api.schemas import CreateTransaction, NotificationReceipt, Problem, TransactionOut
+from bayar.api.guard import bounded_notification
+from bayar.api.schemas import (
+    NOTIFICATION_SCHEMA,
+    CreateTransaction,
+    NotificationReceipt,
+    Problem,
+    TransactionOut,
+)
 from bayar.api.views import transaction_out
 from bayar.gateways.base import Customer
 from bayar.payments.service import CartLine, Checkout
@@ -71,12 +78,16 @@ async def create_transaction(
 @router.post(
     "/notification",
     response_model=NotificationReceipt,
+    dependencies=[Depends(bounded_notification)],
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": NOTIFICATION_SCHEMA}}}
+    },
     responses={
-        400: {"model": NotificationReceipt, "description": "not a JSON notification"},
-        401: {"model": NotificationReceipt, "description": "signature_key does not match"},
+        400: {"model": Problem, "description": "not a JSON notification"},
+        401: {"model": Problem, "description": "signature_key does not match"},
         422: {
-            "model": NotificationReceipt,
-            "description": "amount or currency differs from the order",
+            "model": Problem,
+            "description": "amount or currency differs from the order, or a field is too long",
         },
     },
 )
