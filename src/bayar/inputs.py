@@ -80,7 +80,10 @@ def check_json(raw: bytes, *, max_depth: int = MAX_DEPTH, max_string: int = MAX_
         raise InputError(400, f"the JSON body is nested deeper than {max_depth} levels") from None
     except (ValueError, UnicodeDecodeError):
         return None
-    check_value(value, max_depth=max_depth, max_string=max_string)
+    # The common case needs no walk: no escape can hide a NUL, no string can be longer than the
+    # body, and there are fewer brackets than the depth limit.
+    if b"\\u" in raw or len(raw) > max_string or raw.count(b"[") + raw.count(b"{") > max_depth:
+        check_value(value, max_depth=max_depth, max_string=max_string)
     return value
 
 
