@@ -17,6 +17,7 @@ import schemathesis
 from harness import ADMIN_TOKEN, PUBLIC_URL, make_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
+from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
@@ -42,7 +43,9 @@ HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # so the admin routes get 
 
 @pytest.fixture
 def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
-    """The app as `bayar up` builds it (sandbox included); schemathesis runs its lifespan."""
+    """The app as `bayar up` builds it (sandbox included); schemathesis runs its lifespan.
+    Hypothesis keeps its caches under the test's own directory, not in the working tree."""
+    set_hypothesis_home_dir(tmp_path / "hypothesis")
     app = create_app(
         make_settings(database_url, tmp_path / "var"), public_url=PUBLIC_URL, run_worker=False
     )
@@ -50,6 +53,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
         yield app
     finally:
         shutdown_lifespans()
+        set_hypothesis_home_dir(None)
 
 
 def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: Any) -> None:
