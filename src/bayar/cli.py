@@ -58,7 +58,7 @@ def _sandbox_access(settings: Settings, host: str) -> str | None:
     if not settings.bayar_sandbox or is_loopback(host):
         return None
     if settings.bayar_sandbox_token is None:
-        return "sandbox controls: this machine only (set BAYAR_SANDBOX_TOKEN to open them)"
+        return "sandbox controls: closed beyond loopback (set BAYAR_SANDBOX_TOKEN to open them)"
     return "sandbox controls: need BAYAR_SANDBOX_TOKEN (bearer, or ?token= on a page)"
 
 

@@ -235,7 +235,7 @@ def _replay(raw: bytes, receive: Receive) -> Receive:
 
 
 async def _refuse(send: Send, error: InputError) -> None:
-    body = json.dumps({"detail": error.message}).encode()
+    body = json.dumps({"detail": error.message}, separators=(",", ":")).encode()
     await send(
         {
             "type": "http.response.start",

@@ -68,8 +68,8 @@ class SandboxAccess:
             await _refuse(
                 send,
                 403,
-                "the sandbox's control API and simulator answer only on loopback;"
-                " set BAYAR_SANDBOX_TOKEN to use them from another machine",
+                "bayar listens beyond loopback, so the sandbox's control API and simulator"
+                " need BAYAR_SANDBOX_TOKEN, which is not set",
             )
             return
         headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
