@@ -277,6 +277,34 @@ async def test_a_multipart_upload_has_its_own_larger_limit() -> None:
     assert too_big.json() == {"detail": "the body is larger than 2097152 bytes"}
 
 
+async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs() -> None:
+    reached: list[str] = []
+
+    async def kiosk(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    guard = InputGuard(kiosk, max_body=1024)
+    for path in ("/ws/kiosk/lobby", "/ws/kiosk/lobby\x00"):
+        scope: dict[str, Any] = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [],
+        }
+        await guard(scope, receive, send)
+
+    assert reached == ["/ws/kiosk/lobby"]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
 # -- problem 14: one error shape, declared for every route -----------------------------------------
 
 
