@@ -112,8 +112,9 @@ def create_app(
     app.router.lifespan_context = lifespan
     app.state.context = context
     api_errors.install(app)
-    # Limits on every request before any route works on it (body size, JSON depth, NUL).
-    app.add_middleware(InputGuard, max_body=settings.bayar_max_body_bytes)
+    # Limits on every request before any route works on it (body size, JSON depth, NUL); the
+    # admin's pages judge their own addresses and filters (a 400 page that says why).
+    app.add_middleware(InputGuard, max_body=settings.bayar_max_body_bytes, own_targets=("/admin",))
     api_docs.install(app)
     origins = [o.strip() for o in settings.bayar_cors_origins.split(",") if o.strip()]
     if origins:

@@ -211,6 +211,24 @@ async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Any, url: st
     assert answer.json()["detail"].endswith("contains a NUL character or an invalid one")
 
 
+async def test_the_admin_pages_judge_their_own_addresses_and_filters() -> None:
+    async def page(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"Bad address"})
+
+    app = InputGuard(page, max_body=1024, own_targets=("/admin",))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        own = await client.get("/admin/orders?q=BYR%00")
+        nul_body = await client.post("/admin/orders/x/refund", data={"amount": "1\x00"})
+        elsewhere = await client.get("/administrator?q=%00")
+
+    assert (own.status_code, own.text) == (400, "Bad address")
+    assert nul_body.status_code == 422  # bodies are checked on every route
+    assert elsewhere.status_code == 422
+
+
 async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bayar: Any) -> None:
     body = {
         "order_id": "BYR-20990101-AAAA",
