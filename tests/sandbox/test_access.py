@@ -149,6 +149,21 @@ async def test_on_loopback_the_controls_are_open(open_sandbox: Any) -> None:
         assert (await client.get("/sandbox/")).status_code == 200
 
 
+async def test_on_loopback_behind_a_reverse_proxy_the_controls_need_the_token(
+    open_sandbox: Any,
+) -> None:
+    async for client in open_sandbox("127.0.0.1", bayar_sandbox_token=TOKEN):
+        for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
+            proxied = {header: "203.0.113.9"}
+            refused = await client.post("/sandbox/_control/reset", headers=proxied)
+            assert refused.status_code == 401, (header, refused.text)
+            allowed = await client.post(
+                "/sandbox/_control/reset",
+                headers={**proxied, "Authorization": f"Bearer {TOKEN}"},
+            )
+            assert allowed.status_code == 200, (header, allowed.text)
+
+
 async def test_beyond_loopback_without_a_token_the_controls_answer_403(open_sandbox: Any) -> None:
     async for client in open_sandbox("0.0.0.0"):  # noqa: S104
         for method, path in [

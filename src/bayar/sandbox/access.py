@@ -2,7 +2,7 @@
 
 They settle any transaction by hand, so an order paid through them is goods for free. On loopback
 (a developer's machine, the tests) they are open, as before. When bayar listens beyond loopback
-they need `BAYAR_SANDBOX_TOKEN`: `Authorization: Bearer <token>`, or `?token=<token>` on a page,
+(or a reverse proxy forwarded the request) they need `BAYAR_SANDBOX_TOKEN`: `Authorization: Bearer <token>`, or `?token=<token>` on a page,
 which also sets a cookie so the page's own links and buttons keep working. Without a token
 configured they answer 403 there (bayar still starts: its shop, kiosks and the emulated gateway
 API work; only the hand controls are closed). The emulated gateway API under `/midtrans`
@@ -28,6 +28,7 @@ ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "bayar_sandbox"
 OPEN_PREFIX = "/midtrans"  # the emulated gateway: authenticated as Midtrans authenticates
+FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
 def is_loopback(host: str) -> bool:
@@ -55,7 +56,13 @@ class SandboxAccess:
         self.token = token or None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if not self.exposed or scope["type"] != "http":
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        # A request a reverse proxy forwarded came from beyond loopback whatever bayar listens on
+        # (a header that claims it can only close the controls, never open them).
+        if not (self.exposed or any(name in headers for name in FORWARDED)):
             await self.app(scope, receive, send)
             return
         root = scope.get("root_path", "")
@@ -72,7 +79,6 @@ class SandboxAccess:
                 " need BAYAR_SANDBOX_TOKEN, which is not set",
             )
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
         query = parse_qs(scope.get("query_string", b"").decode("latin-1"))
         given = query.get("token", [""])[0]
         if self._bearer(headers.get("authorization", "")) or self._cookie(headers):
