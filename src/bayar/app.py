@@ -23,11 +23,13 @@ from bayar.bus.factory import make_bus
 from bayar.config import Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
+from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
 from bayar.storage.seed import seed_demo_catalog
 from bayar.storefront import routes as storefront
@@ -50,13 +52,16 @@ def create_app(
     settings: Settings,
     *,
     public_url: str = "http://127.0.0.1:8000",
+    host: str = "127.0.0.1",
     run_worker: bool = True,
     seed: bool = True,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
     """The web application. In sandbox mode the emulator is mounted at /sandbox, bayar's gateway
-    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app."""
-    settings.server_key()  # refuses to build without keys in real mode
+    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app.
+    `host` is where the server listens: beyond loopback the sandbox's hand controls need a token.
+    ConfigError if the settings cannot run (no keys in real mode, live keys in sandbox mode)."""
+    settings.server_key()  # refuses to build without keys in real mode, or with live sandbox keys
     base = (settings.bayar_public_url or public_url).rstrip("/")
     app = FastAPI(
         title="bayar",
@@ -107,6 +112,9 @@ def create_app(
     app.router.lifespan_context = lifespan
     app.state.context = context
     api_errors.install(app)
+    # Limits on every request before any route works on it (body size, JSON depth, NUL); the
+    # admin's pages judge their own addresses and filters (a 400 page that says why).
+    app.add_middleware(InputGuard, max_body=settings.bayar_max_body_bytes, own_targets=("/admin",))
     api_docs.install(app)
     origins = [o.strip() for o in settings.bayar_cors_origins.split(",") if o.strip()]
     if origins:
@@ -114,7 +122,7 @@ def create_app(
             CORSMiddleware,
             allow_origins=origins,
             allow_methods=["GET", "POST"],
-            allow_headers=["Content-Type", "Idempotency-Key", "Authorization"],
+            allow_headers=["Content-Type", "Idempotency-Key", "Authorization", "X-Kiosk-Token"],
         )
     app.include_router(api_router())
     app.include_router(storefront.router())
@@ -125,7 +133,7 @@ def create_app(
     app.mount("/shop/static", StaticFiles(directory=storefront.STATIC), name="shop-static")
     app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
-        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox))
+        app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
     headers.install(app, settings, snap_js_url=context.snap_js_url)  # outermost: keep it last
     return app
 

@@ -9,10 +9,12 @@ from typing import Annotated, Any
 
 import typer
 import uvicorn
+from pydantic import ValidationError
 
 from bayar import logs
 from bayar.config import ConfigError, Settings
 from bayar.headers import trusted_proxies
+from bayar.sandbox.access import is_loopback
 
 cli = typer.Typer(
     help="bayar: payments for QRIS kiosks and online checkouts.", no_args_is_help=True
@@ -26,6 +28,7 @@ HOST = typer.Option("127.0.0.1", help="address to listen on")
 
 
 def _settings() -> Settings:
+    """The settings, or one line saying why bayar cannot run with them (exit status 2)."""
     try:
         settings = Settings()
         settings.server_key()
@@ -34,8 +37,38 @@ def _settings() -> Settings:
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
+    except ValidationError as error:
+        problem = error.errors()[0]
+        name = str(problem["loc"][0]).upper() if problem["loc"] else "a setting"
+        typer.echo(f"bayar: {name}: {problem['msg']}", err=True)
+        raise typer.Exit(2) from None
     settings.bayar_var_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def gateway_line(settings: Settings) -> str:
+    """Which gateway takes the payments, said once at every start."""
+    if settings.bayar_sandbox:
+        return "gateway: bayar sandbox (offline, no real money)"
+    if settings.midtrans_is_production:
+        return "gateway: Midtrans production (real money)"
+    return "gateway: Midtrans sandbox (no real money)"
+
+
+def _sandbox_access(settings: Settings, host: str) -> str | None:
+    """Where the sandbox's hand controls (control API, simulator pages) can be used from."""
+    if not settings.bayar_sandbox or is_loopback(host):
+        return None
+    if settings.bayar_sandbox_token is None:
+        return "sandbox controls: closed beyond loopback (set BAYAR_SANDBOX_TOKEN to open them)"
+    return "sandbox controls: need BAYAR_SANDBOX_TOKEN (bearer, or ?token= on a page)"
+
+
+def _banner(settings: Settings, host: str) -> None:
+    typer.echo(gateway_line(settings))
+    access = _sandbox_access(settings, host)
+    if access is not None:
+        typer.echo(access)
 
 
 def _shown(host: str, port: int) -> str:
@@ -88,8 +121,9 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     settings = _settings()
     _upgrade(settings)
     base = _shown(host, port)
-    app = create_app(settings, public_url=base)
+    app = create_app(settings, public_url=base, host=host)
     typer.echo(f"bayar is starting on {base}/")
+    _banner(settings, host)
     typer.echo(f"  shop                {base}/")
     password = settings.bayar_admin_password
     admin = "" if password and password.get_secret_value() else "  (set BAYAR_ADMIN_PASSWORD)"
@@ -112,7 +146,12 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     otherwise give the shared demo machine a new token, cutting its kiosk off."""
     from bayar.app import create_app
 
-    app = create_app(_settings(), public_url=_shown(host, port), run_worker=False, seed=False)
+    settings = _settings()
+    app = create_app(
+        settings, public_url=_shown(host, port), host=host, run_worker=False, seed=False
+    )
+    typer.echo(f"bayar serve on {_shown(host, port)}/")
+    _banner(settings, host)
     _serve(app, host, port)
 
 
@@ -123,6 +162,7 @@ def worker() -> None:
     from bayar.worker.runner import Worker
 
     settings = _settings()
+    typer.echo(f"bayar worker; {gateway_line(settings)}")
     logs.configure()
     base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
 
@@ -146,8 +186,17 @@ def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to liste
     from bayar.sandbox.app import standalone_app
 
     settings = _settings()
+    try:
+        app = standalone_app(settings, host=host)  # refuses production settings, as bayar up
+    except ConfigError as error:
+        typer.echo(f"bayar: {error}", err=True)
+        raise typer.Exit(2) from None
     typer.echo(f"bayar sandbox on {_shown(host, port)}/sandbox/ (API base /sandbox/midtrans)")
-    _serve(standalone_app(settings), host, port)
+    typer.echo("gateway: bayar sandbox (offline, no real money)")
+    access = _sandbox_access(settings.model_copy(update={"bayar_sandbox": True}), host)
+    if access is not None:
+        typer.echo(access)
+    _serve(app, host, port)
 
 
 @db_cli.command("upgrade")

@@ -73,6 +73,8 @@ class Settings(BaseSettings):
     bayar_sandbox_merchant_id: str = "G000BAYAR"
 
     def server_key(self) -> str:
+        if self.bayar_sandbox:
+            self.refuse_live_keys()
         if self.midtrans_server_key is not None and self.midtrans_server_key.get_secret_value():
             return self.midtrans_server_key.get_secret_value()
         if self.bayar_sandbox:
@@ -80,11 +82,32 @@ class Settings(BaseSettings):
         raise ConfigError("MIDTRANS_SERVER_KEY is required when BAYAR_SANDBOX=false")
 
     def client_key(self) -> str:
+        if self.bayar_sandbox:
+            self.refuse_live_keys()
         if self.midtrans_client_key:
             return self.midtrans_client_key
         if self.bayar_sandbox:
             return DEMO_CLIENT_KEY
         raise ConfigError("MIDTRANS_CLIENT_KEY is required when BAYAR_SANDBOX=false")
+
+    def refuse_live_keys(self) -> None:
+        """The sandbox never stands in for a live gateway (issue 8, problem 1): with production
+        settings it would take real orders and mark them paid for free. Raises ConfigError, one
+        line naming the setting (never the key); `server_key()` asks it in sandbox mode, and the
+        sandbox itself asks it whatever BAYAR_SANDBOX says."""
+        fix = "set BAYAR_SANDBOX=false to take real payments through Midtrans"
+        if self.midtrans_is_production:
+            raise ConfigError(
+                f"the sandbox cannot run with MIDTRANS_IS_PRODUCTION=true: it would stand in for"
+                f" the live gateway; {fix}"
+            )
+        server = self.midtrans_server_key.get_secret_value() if self.midtrans_server_key else ""
+        for name, key in (("SERVER", server), ("CLIENT", self.midtrans_client_key or "")):
+            if key and not key.startswith("SB-"):
+                raise ConfigError(
+                    f"the sandbox cannot run with a live MIDTRANS_{name}_KEY (not SB-...): it"
+                    f" would stand in for the live gateway; {fix}, or use sandbox keys"
+                )
 
     def database(self) -> str:
         if self.database_url:

@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+import httpx
+import pytest
+from sqlalchemy import func, select
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from bayar.inputs import InputGuard
+from bayar.storage.models import Notification
+
+CREATE = "/api/payments/create-transaction"
+WEBHOOK = "/api/payments/notification"
+JSON = {"Content-Type": "application/json"}
 GOOD_ITEM = {"product_id": "cola", "quantity": 1}
 
 # name: (request body (bytes are sent raw), status, text the detail must contain)
@@ -57,12 +72,10 @@ BAD_CREATES: dict[str, tuple[Any, int, str]] = {
 
 
 def _detail_text(detail: Any) -> str:
-    """FastAPI's validation errors are a list of {loc, msg}; our own errors a sentence."""
-    if isinstance(detail, str):
-        return detail
-    assert isinstance(detail, list), detail
+    """Every error is one sentence (the `Problem` shape), validation errors included."""
+    assert isinstance(detail, str), detail
     assert detail, detail
-    return " ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in detail)
+    return detail
 
 
 async def test_bad_create_requests_are_4xx_with_a_clear_detail(bayar: Any, subtests: Any) -> None:
@@ -118,3 +131,239 @@ async def test_an_unknown_order_is_a_404(bayar: Any) -> None:
 
         assert answer.status_code == 404, answer.text
         assert answer.json()["detail"].startswith("no order "), answer.text
+
+
+# -- problem 9: limits on every request before any work --------------------------------------------
+
+
+async def _notifications(bayar: Any) -> int:
+    async with bayar.db.session() as session:
+        return int(
+            (await session.execute(select(func.count()).select_from(Notification))).scalar_one()
+        )
+
+
+async def _nothing_kept(bayar: Any) -> None:
+    assert await bayar.count_orders() == 0
+    assert await _notifications(bayar) == 0
+
+
+def _nested(depth: int) -> bytes:
+    return b'{"items": ' + b"[" * depth + b"]" * depth + b', "order_id": "x"}'
+
+
+@pytest.mark.parametrize("depth", [40, 5000])
+async def test_deeply_nested_json_is_a_400_on_the_webhook_and_create(
+    bayar: Any, depth: int
+) -> None:
+    for path in (CREATE, WEBHOOK):
+        answer = await bayar.client.post(path, content=_nested(depth), headers=JSON)
+
+        assert answer.status_code == 400, (path, answer.text)
+        assert "nested deeper than 32 levels" in answer.json()["detail"]
+    await _nothing_kept(bayar)
+
+
+NUL_BODIES = {
+    "create: product id": (CREATE, {"items": [{"product_id": "cola\u0000", "quantity": 1}]}),
+    "create: customer name": (
+        CREATE,
+        {"items": [GOOD_ITEM], "customer": {"first_name": "Budi\u0000"}},
+    ),
+    "create: idempotency in a key": (CREATE, {"items": [GOOD_ITEM], "x\u0000": 1}),
+    "webhook: order_id": (WEBHOOK, {"order_id": "BYR-\u0000", "transaction_status": "settlement"}),
+    "webhook: transaction_status": (
+        WEBHOOK,
+        {"order_id": "BYR-1", "transaction_status": "settle\u0000ment"},
+    ),
+    "webhook: a lone surrogate": (WEBHOOK, {"order_id": "BYR-\ud800", "status_code": "200"}),
+}
+
+
+async def test_a_nul_character_in_a_body_is_a_422(bayar: Any, subtests: Any) -> None:
+    for name, (path, body) in NUL_BODIES.items():
+        with subtests.test(name):
+            raw = json.dumps(body).replace("\\\\u", "\\u").encode()
+            answer = await bayar.client.post(path, content=raw, headers=JSON)
+
+            assert answer.status_code == 422, answer.text
+            assert "NUL" in answer.json()["detail"], answer.text
+    raw_nul = b'{"order_id": "BYR-\x00", "transaction_status": "settlement"}'
+    answer = await bayar.client.post(WEBHOOK, content=raw_nul, headers=JSON)
+    assert answer.status_code == 422, answer.text
+    await _nothing_kept(bayar)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/orders/BYR-%00",
+        "/orders/BYR-%00",
+        "/kiosk/lobby-%00",
+        "/api/products?q=%00",
+        "/api/orders/BYR-1?token=a%00b",
+    ],
+)
+async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Any, url: str) -> None:
+    answer = await bayar.client.get(url)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"].endswith("contains a NUL character or an invalid one")
+
+
+async def test_the_admin_pages_judge_their_own_addresses_and_filters() -> None:
+    async def page(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 400, "headers": []})
+        await send({"type": "http.response.body", "body": b"Bad address"})
+
+    app = InputGuard(page, max_body=1024, own_targets=("/admin",))
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        own = await client.get("/admin/orders?q=BYR%00")
+        nul_body = await client.post("/admin/orders/x/refund", data={"amount": "1\x00"})
+        elsewhere = await client.get("/administrator?q=%00")
+
+    assert (own.status_code, own.text) == (400, "Bad address")
+    assert nul_body.status_code == 422  # bodies are checked on every route
+    assert elsewhere.status_code == 422
+
+
+async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bayar: Any) -> None:
+    body = {
+        "order_id": "BYR-20990101-AAAA",
+        "status_code": "200",
+        "gross_amount": "7000.00",
+        "transaction_status": "s" * 40,
+        "signature_key": "0" * 128,
+    }
+
+    answer = await bayar.notify(body)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json() == {"detail": "transaction_status: at most 32 characters"}
+    await _nothing_kept(bayar)
+
+
+async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(bayar: Any) -> None:
+    big = json.dumps({"items": [GOOD_ITEM], "pad": "x" * 70_000}).encode()
+
+    async def chunks() -> Any:
+        for start in range(0, len(big), 8192):
+            yield big[start : start + 8192]
+
+    for path in (CREATE, WEBHOOK):
+        declared = await bayar.client.post(path, content=big, headers=JSON)
+        streamed = await bayar.client.post(path, content=chunks(), headers=JSON)
+
+        for answer in (declared, streamed):
+            assert answer.status_code == 413, (path, answer.text)
+            assert answer.json() == {"detail": "the body is larger than 65536 bytes"}
+    await _nothing_kept(bayar)
+
+
+async def test_an_over_long_string_is_a_422(bayar: Any) -> None:
+    body = {"items": [GOOD_ITEM], "note": "x" * 5000}
+
+    answer = await bayar.client.post(CREATE, json=body)
+
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["detail"] == "a string in the body is longer than 4096 characters"
+    await _nothing_kept(bayar)
+
+
+async def _echo(request: Request) -> JSONResponse:
+    async with request.form() as form:
+        upload = form["picture"]
+        assert not isinstance(upload, str)
+        return JSONResponse({"size": len(await upload.read())})
+
+
+async def test_a_multipart_upload_has_its_own_larger_limit() -> None:
+    app = InputGuard(
+        Starlette(routes=[Route("/upload", _echo, methods=["POST"])]), max_body=64 * 1024
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://test"
+    ) as client:
+        picture = await client.post("/upload", files={"picture": ("a.png", b"\x00" * 1_000_000)})
+        too_big = await client.post("/upload", files={"picture": ("a.png", b"p" * 3_000_000)})
+
+    assert picture.status_code == 200, picture.text
+    assert picture.json() == {"size": 1_000_000}
+    assert too_big.status_code == 413
+    assert too_big.json() == {"detail": "the body is larger than 2097152 bytes"}
+
+
+async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs() -> None:
+    reached: list[str] = []
+
+    async def kiosk(scope: Any, receive: Any, send: Any) -> None:
+        reached.append(scope["path"])
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "websocket.connect"}
+
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(dict(message))
+
+    guard = InputGuard(kiosk, max_body=1024)
+    for path in ("/ws/kiosk/lobby", "/ws/kiosk/lobby\x00"):
+        scope: dict[str, Any] = {
+            "type": "websocket",
+            "path": path,
+            "query_string": b"",
+            "headers": [],
+        }
+        await guard(scope, receive, send)
+
+    assert reached == ["/ws/kiosk/lobby"]
+    assert sent == [{"type": "websocket.close", "code": 1008}]
+
+
+# -- problem 14: one error shape, declared for every route -----------------------------------------
+
+
+async def test_a_validation_error_is_one_sentence_naming_the_field(bayar: Any) -> None:
+    answer = await bayar.client.post(
+        CREATE, json={"items": [GOOD_ITEM, {"product_id": "cola", "quantity": 0}]}
+    )
+
+    assert answer.status_code == 422
+    assert answer.json() == {
+        "detail": "items[1].quantity: input should be greater than or equal to 1"
+    }
+
+
+@pytest.mark.parametrize(
+    ("method", "url", "status"),
+    [("GET", "/api/nope", 404), ("DELETE", "/api/products", 405), ("GET", CREATE, 405)],
+)
+async def test_unknown_api_routes_answer_in_the_same_shape(
+    bayar: Any, method: str, url: str, status: int
+) -> None:
+    answer = await bayar.client.request(method, url)
+
+    assert answer.status_code == status
+    assert answer.headers["content-type"] == "application/json"
+    assert set(answer.json()) == {"detail"}
+    assert isinstance(answer.json()["detail"], str)
+
+
+async def test_every_api_route_declares_its_errors_as_a_problem(bayar: Any) -> None:
+    schema = (await bayar.client.get("/openapi.json")).json()
+    problem = {"$ref": "#/components/schemas/Problem"}
+
+    assert "HTTPValidationError" not in schema["components"]["schemas"]
+    for path, operations in schema["paths"].items():
+        for method, operation in operations.items():
+            for status in ("400", "413", "422", "500"):
+                declared = operation["responses"].get(status)
+                assert declared is not None, (method, path, status)
+                assert declared["content"]["application/json"]["schema"] == problem, (
+                    method,
+                    path,
+                    status,
+                )

@@ -1,38 +1,91 @@
-"""Core errors as HTTP answers: a clear message and the right status, never a 500."""
+"""Errors as HTTP answers: the right status and one shape, `{"detail": "<plain message>"}` (the
+`Problem` model), for every 4xx/5xx of the API; never a stack trace, never a 500 for bad input."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from starlette.exceptions import HTTPException
 
 from bayar.payments.errors import PaymentError
 from bayar.storage.db import lost_connection
 
 log = logging.getLogger("bayar.api")
+SOURCES = ("body", "query", "path", "header", "cookie")
+SHOWN = 3  # problems named in one answer; a client fixes those and learns of the next
+
+
+def problem(status: int, detail: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
+    return JSONResponse({"detail": detail}, status_code=status, headers=headers)
+
+
+def _field(loc: Sequence[Any]) -> str:
+    """("body", "items", 0, "quantity") -> "items[0].quantity"; the body itself is "the body"."""
+    parts = list(loc[1:] if loc and loc[0] in SOURCES else loc)
+    if not parts:
+        return "the body"
+    name = ""
+    for part in parts:
+        name += f"[{part}]" if isinstance(part, int) else (f".{part}" if name else str(part))
+    return name
+
+
+def _sentence(error: dict[str, Any]) -> str:
+    if error.get("type") == "json_invalid":
+        return f"the body is not valid JSON ({error.get('ctx', {}).get('error', 'malformed')})"
+    message = str(error.get("msg", "is invalid"))
+    message = message.removeprefix("Value error, ")
+    return f"{_field(error.get('loc', ()))}: {message[:1].lower()}{message[1:]}"
+
+
+def validation_detail(errors: Sequence[Any]) -> str:
+    """FastAPI's list of validation errors as one readable sentence that names the fields."""
+    sentences = [_sentence(e) for e in errors[:SHOWN]]
+    more = len(errors) - SHOWN
+    text = "; ".join(sentences) or "the request is invalid"
+    return f"{text} (and {more} more)" if more > 0 else text
+
+
+async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, RequestValidationError)
+    return problem(422, validation_detail(exc.errors()))
+
+
+async def _http_error(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, HTTPException)
+    detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
+    return problem(exc.status_code, detail, exc.headers)
 
 
 async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, PaymentError)
-    return JSONResponse({"detail": exc.message}, status_code=exc.http_status)
+    return problem(exc.http_status, exc.message)
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if not lost_connection(exc):
-        raise exc
+        raise exc  # a bug, not an outage: the server logs its trace, the client gets `_crash`
     # The database dropped the pool's connections (it restarted). The pool is renewed, so the
     # same request again (with its Idempotency-Key, which makes a retry safe) will work.
     log.warning("database connection lost; the request may be retried")
-    return JSONResponse(
-        {"detail": "the database connection was lost; retry the request"},
-        status_code=503,
-        headers={"Retry-After": "1"},
-    )
+    return problem(503, "the database connection was lost; retry the request", {"Retry-After": "1"})
+
+
+async def _crash(_: Request, exc: Exception) -> JSONResponse:
+    """Anything unexpected, in the API's shape (the server logs the trace: Starlette re-raises)."""
+    return problem(500, "internal error; the request may be retried")
 
 
 def install(app: FastAPI) -> None:
+    app.add_exception_handler(RequestValidationError, _validation_error)
+    app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(PaymentError, _payment_error)
     app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(Exception, _crash)

@@ -8,8 +8,15 @@ from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.responses import JSONResponse
 
 from bayar.api.deps import Context
+from bayar.api.guard import bounded_notification
 from bayar.api.limits import limit_create
-from bayar.api.schemas import CreateTransaction, NotificationReceipt, Problem, TransactionOut
+from bayar.api.schemas import (
+    NOTIFICATION_SCHEMA,
+    CreateTransaction,
+    NotificationReceipt,
+    Problem,
+    TransactionOut,
+)
 from bayar.api.views import transaction_out
 from bayar.gateways.base import Customer
 from bayar.payments.service import CartLine, Checkout
@@ -84,16 +91,20 @@ async def create_transaction(
 @router.post(
     "/notification",
     response_model=NotificationReceipt,
+    dependencies=[Depends(bounded_notification)],
+    openapi_extra={
+        "requestBody": {"content": {"application/json": {"schema": NOTIFICATION_SCHEMA}}}
+    },
     responses={
         400: {
-            "model": NotificationReceipt,
+            "model": Problem,
             "description": "not a JSON notification, or its status_code does not fit its"
             " transaction_status (an edited body)",
         },
-        401: {"model": NotificationReceipt, "description": "signature_key does not match"},
+        401: {"model": Problem, "description": "signature_key does not match"},
         422: {
-            "model": NotificationReceipt,
-            "description": "amount or currency differs from the order",
+            "model": Problem,
+            "description": "amount or currency differs from the order, or a field is too long",
         },
     },
 )

@@ -128,3 +128,24 @@ class NotificationReceipt(BaseModel):
     status: str
     order_id: str | None = None
     detail: str | None = None
+
+
+# Notification fields bayar stores or looks up, and the longest each may be (the columns that hold
+# them). Midtrans never sends longer; a longer one is refused (422) before anything is stored.
+# Only strings are bounded: a field of another type is the inbox's to judge (it cannot be signed).
+NOTIFICATION_LIMITS: dict[str, int] = {
+    "order_id": 64,
+    "transaction_id": 64,
+    "transaction_status": 32,
+    "fraud_status": 16,
+    "payment_type": 32,
+    "status_code": 8,
+    "gross_amount": 32,
+    "currency": 8,
+    "signature_key": 256,
+}
+NOTIFICATION_SCHEMA: dict[str, object] = {
+    "type": "object",
+    "description": "a Midtrans HTTP notification (its other fields are kept as received)",
+    "properties": {name: {"maxLength": limit} for name, limit in NOTIFICATION_LIMITS.items()},
+}

@@ -21,6 +21,7 @@ from starlette.routing import Mount, Route
 
 from bayar.config import Settings
 from bayar.sandbox import control, midtrans, pages, snap
+from bayar.sandbox.access import SandboxAccess, is_loopback
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
@@ -41,6 +42,7 @@ class Sandbox:
         notification_url: str | None = None,
         local: tuple[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
+        settings.refuse_live_keys()  # ConfigError: never an emulator with production settings
         self.settings = settings
         self.clock = SandboxClock(settings.bayar_sandbox_time_scale)
         self.store = SandboxStore(settings.sandbox_state_path())
@@ -108,7 +110,10 @@ class Sandbox:
                 await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
 
 
-def create_sandbox_app(sandbox: Sandbox) -> Starlette:
+def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
+    """`exposed`: the server listens beyond loopback, so the control API and the simulator pages
+    need BAYAR_SANDBOX_TOKEN (see access.py)."""
+    token = sandbox.settings.bayar_sandbox_token
     app = Starlette(
         routes=[
             Mount("/midtrans", routes=midtrans.routes() + snap.routes()),
@@ -116,14 +121,22 @@ def create_sandbox_app(sandbox: Sandbox) -> Starlette:
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(SecurityHeaders),
+            Middleware(
+                SandboxAccess,
+                exposed=exposed,
+                token=token.get_secret_value() if token is not None else None,
+            ),
+        ],
     )
     app.state.sandbox = sandbox
     return app
 
 
-def standalone_app(settings: Settings) -> Starlette:
-    """`bayar sandbox`: the emulator alone, at the same `/sandbox/...` paths as under `bayar up`."""
+def standalone_app(settings: Settings, *, host: str = "127.0.0.1") -> Starlette:
+    """`bayar sandbox`: the emulator alone, at the same `/sandbox/...` paths as under `bayar up`,
+    listening on `host`."""
     sandbox = Sandbox(settings)
 
     @contextlib.asynccontextmanager
@@ -138,7 +151,10 @@ def standalone_app(settings: Settings) -> Starlette:
         return RedirectResponse(f"{MOUNT_PATH}/")
 
     return Starlette(
-        routes=[Route("/", home), Mount(MOUNT_PATH, app=create_sandbox_app(sandbox))],
+        routes=[
+            Route("/", home),
+            Mount(MOUNT_PATH, app=create_sandbox_app(sandbox, exposed=not is_loopback(host))),
+        ],
         lifespan=lifespan,
         middleware=[Middleware(SecurityHeaders)],
     )

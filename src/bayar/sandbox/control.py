@@ -1,6 +1,6 @@
 """The control API under `/sandbox/_control/`: what a test or a fault drill tells the sandbox to do.
 
-Not part of Midtrans. Unauthenticated, like the rest of the offline sandbox's simulator.
+Not part of Midtrans. Open on loopback; beyond it, behind BAYAR_SANDBOX_TOKEN (access.py).
 """
 
 from __future__ import annotations

@@ -59,7 +59,7 @@ async def read_json(request: Request) -> Any:
         return {}
     try:
         return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # nested too deep is a bad body too
         raise BadJson from None
 
 

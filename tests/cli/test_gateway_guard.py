@@ -1,0 +1,77 @@
+"""Every command that runs bayar refuses production settings with the sandbox in one line (issue 8,
+problem 1), and the start says which gateway takes the money."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bayar.cli import cli, gateway_line
+from bayar.config import Settings
+
+COMMANDS = [["up"], ["serve"], ["worker"], ["sandbox"], ["db", "upgrade"], ["seed"]]
+LIVE_KEY = "Mid-server-LIVE-never-printed"
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("DATABASE_URL", "REDIS_URL", "MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("BAYAR_SANDBOX", "true")
+    return tmp_path
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+@pytest.mark.parametrize(
+    "setting",
+    [("MIDTRANS_IS_PRODUCTION", "true"), ("MIDTRANS_SERVER_KEY", LIVE_KEY)],
+    ids=["production flag", "live key"],
+)
+def test_production_settings_with_the_sandbox_refuse_to_start(
+    env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], setting: tuple[str, str]
+) -> None:
+    monkeypatch.setenv(*setting)
+
+    result = CliRunner().invoke(cli, command)
+
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("bayar: the sandbox cannot run with ")
+    assert "Traceback" not in result.output
+    assert LIVE_KEY not in result.output
+    assert not (env / "var" / "bayar.sqlite3").exists()  # refused before touching anything
+
+
+def test_an_unreadable_setting_is_one_line_too(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MIDTRANS_IS_PRODUCTION", "perhaps")
+
+    result = CliRunner().invoke(cli, ["serve"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "bayar: MIDTRANS_IS_PRODUCTION: Input should be a valid boolean, unable to interpret input"
+    ]
+
+
+@pytest.mark.parametrize(
+    ("values", "line"),
+    [
+        ({"bayar_sandbox": True}, "gateway: bayar sandbox (offline, no real money)"),
+        (
+            {"bayar_sandbox": False, "midtrans_is_production": False},
+            "gateway: Midtrans sandbox (no real money)",
+        ),
+        (
+            {"bayar_sandbox": False, "midtrans_is_production": True},
+            "gateway: Midtrans production (real money)",
+        ),
+    ],
+)
+def test_the_start_says_which_gateway_is_live(values: dict[str, Any], line: str) -> None:
+    assert gateway_line(Settings(_env_file=None, **values)) == line  # type: ignore[call-arg]
