@@ -139,8 +139,8 @@ class InputGuard:
         max_upload: int = MAX_UPLOAD,
         own_targets: tuple[str, ...] = (),
     ) -> None:
-        """`own_targets`: path prefixes whose routes validate their own path and query and answer
-        in their own pages (the admin's 400s); their bodies are checked here all the same."""
+        """`own_targets`: path prefixes whose routes validate their own path, query and forms and
+        answer in their own pages (the admin's 400s); only the size of their bodies is checked here."""
         self.app = app
         self.max_body = max_body
         self.max_upload = max_upload
@@ -154,8 +154,9 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         path = scope.get("path", "")
+        checked = self._checks_target(path)
         try:
-            if self._checks_target(path):
+            if checked:
                 check_target(path, scope.get("query_string", b""))
         except InputError as error:
             if scope["type"] == "websocket":
@@ -178,7 +179,8 @@ class InputGuard:
             return
         try:
             raw = await _read(receive, limit)
-            _checks_body(content_type, raw)
+            if checked:
+                _checks_body(content_type, raw)
         except _TooLarge:
             await _refuse(send, _too_large(limit))
             return

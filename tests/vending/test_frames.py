@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 from websockets.asyncio.client import connect
-from websockets.exceptions import ConnectionClosed
+from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bayar.storage.models import Order
 
@@ -76,13 +76,20 @@ async def test_a_binary_frame_is_an_error_and_the_socket_stays(app, kiosk, caplo
     assert not [r for r in caplog.records if r.exc_info]
 
 
-async def test_a_machine_id_with_nul_is_an_unknown_machine(db_settings, start_app, http_for):
+async def test_a_machine_id_with_nul_or_too_long_never_reaches_the_database(
+    db_settings, start_app, http_for
+):
+    """A NUL is refused by the input guard before any route (422, WebSocket close 1008); an id
+    longer than any machine's is an unknown machine (404, close 4404)."""
     app = start_app(**db_settings)
     http = await http_for(app)
-    page = await http.get("/kiosk/demo%001")
-    assert page.status_code == 404
+    assert (await http.get("/kiosk/demo%001")).status_code == 422
+    too_long = "m" * 65
+    assert (await http.get(f"/kiosk/{too_long}")).status_code == 404
+    with pytest.raises(InvalidStatus):  # closed before the handshake is accepted
+        await connect(f"{app.ws_base}/ws/kiosk/demo%001?token={app.demo_token}", open_timeout=5)
     async with connect(
-        f"{app.ws_base}/ws/kiosk/demo%001?token={app.demo_token}", open_timeout=5
+        f"{app.ws_base}/ws/kiosk/{too_long}?token={app.demo_token}", open_timeout=5
     ) as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
