@@ -87,8 +87,12 @@ async def test_late_bank_transfer_refunded_by_hand(
         queue = (await bayar.client.get("/admin/refunds/manual")).text
         assert f'data-refund="{key}"' not in queue
         assert "transfer to the customer&#39;s BCA" in queue  # under "recently refunded by hand"
-        item = attention_item((await bayar.client.get("/admin")).text, order_id)
+        dashboard = (await bayar.client.get("/admin")).text
+        item = attention_item(dashboard, order_id)
         assert "paid after the order closed (order expired): given back" in item
+        # Never counted as paid revenue, so its refund is not counted against it either.
+        assert "Rp -7.000" not in dashboard
+        assert "<strong>Rp 0</strong>" in dashboard
         order = await bayar.order(order_id)
         assert order["status"] == "expired"  # closed it stays; the unit was never sold
         assert [(r["amount"], r["status"]) for r in order["refunds"]] == [(7000, "succeeded")]

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
 from bayar.payments.money import display
-from bayar.payments.service import BY_HAND
+from bayar.payments.service import BY_HAND, LATE_REFUND_PREFIX
 from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
@@ -220,7 +220,10 @@ async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) ->
         paid_rows = [(wib_day(at), amount) for at, amount in paid.all()]
         refunds = await session.execute(
             select(Refund.updated_at, Refund.amount).where(
-                Refund.status == "succeeded", Refund.updated_at >= since
+                Refund.status == "succeeded",
+                Refund.updated_at >= since,
+                # A late payment's refund gives back money never counted as paid revenue.
+                ~Refund.refund_key.startswith(LATE_REFUND_PREFIX, autoescape=True),
             )
         )
         refund_rows = [(wib_day(at), amount) for at, amount in refunds.all()]
