@@ -7,6 +7,7 @@ import contextlib
 import html as html_lib
 import re
 import stat
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,7 +25,7 @@ from bayar.app import create_app
 from bayar.config import Settings
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Dispense, Notification, Slot
+from bayar.storage.models import Notification, Slot
 
 PAGES = ("/admin", "/admin/orders", "/admin/machines", "/admin/products", "/admin/refunds/manual")
 
@@ -65,7 +66,7 @@ def test_anonymous_posts_are_refused(bayar: Bayar, anonymous: httpx.Client) -> N
         (f"/admin/orders/{pending}/cancel", {}),
         (f"/admin/machines/{MACHINE}/slots/A1/restock", {"on_hand": "3"}),
         ("/admin/products/cola", {"price": "1", "on_hand": "1"}),
-        (f"/admin/refunds/manual/{order_id}/resolve", {}),
+        (f"/admin/refunds/manual/late-{order_id}/resolve", {}),
         ("/admin/logout", {}),
     ):
         # Even with a token of an anonymous session (the login form's).
@@ -653,62 +654,90 @@ def test_an_oversized_form_is_refused_before_it_is_read(admin: httpx.Client) -> 
 # -- the manual-refund queue -----------------------------------------------------------------------
 
 
-def test_the_manual_refund_queue(bayar: Bayar, admin: httpx.Client) -> None:
-    order_id = bayar.paid_order("kopi-susu", machine_id=MACHINE)
-    put_in_manual_refund(bayar, order_id)
+def late_bank_transfer(bayar: Bayar, admin: httpx.Client) -> str:
+    """A Snap order cancelled before its customer chose a method, then paid on its still open
+    page by bank transfer (which the gateway cannot refund): queued for a person."""
+    created = httpx.post(
+        f"{bayar.url}/api/payments/create-transaction",
+        json={"items": [{"product_id": "kopi-susu", "quantity": 1}], "payment_type": "snap"},
+        timeout=20,
+    )
+    assert created.status_code == 201, created.text
+    order_id: str = created.json()["order_id"]
+    page = f"/admin/orders/{order_id}"
+    assert "Cancelled" in flash(follow(admin, post(admin, f"{page}/cancel", {}, page)).text)
+    paid = httpx.post(
+        f"{bayar.url}/sandbox/_control/midtrans/{order_id}/pay",
+        params={"payment_type": "bank_transfer"},
+        timeout=20,
+    )
+    assert paid.status_code == 200, paid.text
+    deadline = time.monotonic() + 15
+    while [r["status"] for r in bayar.order(order_id)["refunds"]] != ["manual"]:
+        assert time.monotonic() < deadline, bayar.order(order_id)
+        time.sleep(0.05)
+    return order_id
+
+
+def attention_item(dashboard: str, order_id: str) -> str | None:
+    found = re.search(rf'<li data-order="{re.escape(order_id)}"[^>]*>(.*?)</li>', dashboard, re.S)
+    return None if found is None else found.group(0)
+
+
+def waiting_part(page: str) -> str:
+    """The manual-refund page without its "recently refunded by hand" table."""
+    return page.split("Recently refunded by hand")[0]
+
+
+def test_a_late_payment_needs_attention_until_refunded_by_hand(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = late_bank_transfer(bayar, admin)
+    key = f"late-{order_id}"
+
+    item = attention_item(admin.get("/admin").text, order_id)
+    assert item is not None
+    assert 'data-kind="late_payment"' in item
+    assert f'href="/admin/orders/{order_id}"' in item
+    assert "(order cancelled): waiting for a person" in item
+    assert "Rp 12.000" in item
     page = admin.get("/admin/refunds/manual").text
-    assert f'data-order="{order_id}"' in page
-    assert "Rp 12.000" in page
-    assert "gateway refused the refund" in page
+    assert waiting_part(page).count(f'data-refund="{key}"') == 1
     assert 'class="count"' in page  # the nav shows there is something waiting
+    assert "bank_transfer cannot be refunded through the gateway" in page
 
     done = follow(
         admin,
         post(
-            admin,
-            f"/admin/refunds/manual/{order_id}/resolve",
-            {"note": "cash"},
-            "/admin/refunds/manual",
+            admin, f"/admin/refunds/manual/{key}/resolve", {"note": "cash"}, "/admin/refunds/manual"
         ),
     )
+
     assert flash(done.text) == f"{order_id}: Rp 12.000 marked as refunded by hand."
-    assert f'data-order="{order_id}"' not in done.text.split("Recently refunded by hand")[0]
+    assert f'data-refund="{key}"' not in done.text
+    assert f'data-order="{order_id}"' in done.text.split("Recently refunded by hand")[1]
     order = bayar.order(order_id)
-    assert order["status"] == "refunded"
+    assert order["status"] == "cancelled"
     assert [(r["amount"], r["status"]) for r in order["refunds"]] == [(12000, "succeeded")]
-    assert dispense_status(bayar, order_id) == "refunded"
-    again = post(admin, f"/admin/refunds/manual/{order_id}/resolve", {}, "/admin/refunds/manual")
-    assert "not waiting any more" in flash(follow(admin, again).text)
+    item = attention_item(admin.get("/admin").text, order_id)
+    assert item is not None
+    assert "(order cancelled): given back" in item
+
+    again = post(admin, f"/admin/refunds/manual/{key}/resolve", {}, "/admin/refunds/manual")
+    shown = follow(admin, again)
+    assert shown.status_code == 200
+    assert flash(shown.text) == (
+        "Not marked: this refund is not waiting for a person any more (was it done already?)"
+    )
 
 
-def put_in_manual_refund(bayar: Bayar, order_id: str) -> None:
-    """What VendingService does when a dispense failed and the gateway refused the refund."""
-
-    async def work(db: Database) -> None:
-        async with db.session() as session, session.begin():
-            await session.merge(  # over the pending row made when the order was paid
-                Dispense(
-                    order_id=order_id,
-                    machine_id=MACHINE,
-                    slot_code="B1",
-                    status="manual_refund",
-                    commands=1,
-                    detail="dispense failed: motor jammed; the gateway refused the refund",
-                )
-            )
-
-    bayar.run(work)
-
-
-def dispense_status(bayar: Bayar, order_id: str) -> str:
-    async def work(db: Database) -> str:
-        async with db.session() as session:
-            found = await session.get(Dispense, order_id)
-            assert found is not None
-            return found.status
-
-    result: str = bayar.run(work)
-    return result
+def test_a_refund_that_waits_for_nobody_cannot_be_marked(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = bayar.paid_order()
+    answer = post(
+        admin, f"/admin/refunds/manual/no-such-{order_id}/resolve", {}, "/admin/refunds/manual"
+    )
+    assert flash(follow(admin, answer).text).startswith("Not marked: this refund is not waiting")
+    assert bayar.order(order_id)["status"] == "paid"
 
 
 def test_a_gateway_outage_is_a_message_and_the_refund_can_be_retried(

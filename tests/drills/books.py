@@ -8,9 +8,13 @@ every rupiah have a home? Written once, used by every drill (tests/drills/confte
   orders that hold stock (every status but RELEASED) are what they were when the books were opened.
 - **Dispenses**: a kiosk unit whose money bayar keeps was dispensed (once: one dispense row per
   order); a dispensed unit's money was not given back as well.
-- **Money**: what the gateway settled = what bayar keeps + what the gateway refunded + what is queued
-  for a manual refund (refund rows `manual`, dispenses in `manual_refund`). The difference, order by
-  order, is the money astray.
+- **Money**: what the gateway settled = what bayar keeps + what the gateway refunded + what a person
+  gave back by hand (refund rows `succeeded` that the gateway does not list) + what is queued for a
+  manual refund. The queue is the refund rows `manual` alone: a kiosk unit whose refund the gateway
+  refused has one too (its dispense's `manual_refund` is the machine's record of it, not counted
+  again). What bayar keeps of a paid order is its amount less what it gave back or owes back. The
+  difference, order by order, is the money astray. An order refunded by hand agrees with a gateway
+  that still says settled.
 
 The gateway is read through `GatewayView` (order id → its status body, or None when the gateway has
 no transaction): the in-process sandbox or the sandbox process of a fleet, with the server key.
@@ -134,17 +138,24 @@ class Books:
         taken = rupiah(found["gross_amount"]) if found is not None and said in SETTLED else 0
         given_back = rupiah(found.get("refund_amount", 0)) if found is not None else 0
 
+        at_gateway = (
+            set() if found is None else {r.get("refund_key") for r in found.get("refunds", [])}
+        )
+        succeeded = sum(r.amount for r in refunds if r.status == "succeeded")
+        by_hand = sum(
+            r.amount for r in refunds if r.status == "succeeded" and r.refund_key not in at_gateway
+        )
         manual = sum(r.amount for r in refunds if r.status == "manual")
-        if dispense is not None and dispense.status == "manual_refund" and not manual:
-            manual = order.gross_amount
         kept = 0
         if order.status in KEPT:
-            kept = order.gross_amount - sum(r.amount for r in refunds if r.status == "succeeded")
-        astray = taken - kept - given_back - manual
+            kept = order.gross_amount - succeeded - manual
+        astray = taken - kept - given_back - by_hand - manual
 
         agrees = order.status in EXPECTED.get(said, frozenset())
         if not agrees and order.status in CLOSED and said in LATE_PAYMENT:
             agrees = astray == 0  # a late payment, given back or queued for a person
+        if not agrees and by_hand and said in SETTLED:
+            agrees = astray == 0  # given back by a person, outside the gateway
         if not agrees:
             wrong(f"the gateway says {said or 'nothing (no transaction)'}")
         undispensed = dispense is None or dispense.status != "dispensed"
@@ -152,13 +163,16 @@ class Books:
             state = "no dispense" if dispense is None else f"dispense {dispense.status}"
             wrong(f"Rp {kept} kept for a kiosk unit never dispensed ({state})")
             audit.astray += kept
-        if dispense is not None and dispense.status == "dispensed" and (given_back or manual):
+        if dispense is not None and dispense.status == "manual_refund" and not manual:
+            wrong("dispense in manual_refund, but no refund waits for a person")
+        back = given_back + by_hand + manual
+        if dispense is not None and dispense.status == "dispensed" and back:
             wrong("dispensed, and its money given back too")
         if astray:
             audit.astray += abs(astray)
             audit.problems.append(
                 f"{order.id}: Rp {astray} astray (gateway took {taken}, refunded {given_back};"
-                f" bayar keeps {kept}, queued by hand {manual})"
+                f" bayar keeps {kept}, given back by hand {by_hand}, queued for a person {manual})"
             )
 
 

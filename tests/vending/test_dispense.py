@@ -8,14 +8,21 @@ WebSocket of a live app whose gateway is its own sandbox.
 from __future__ import annotations
 
 import asyncio
+import html
+import re
 from typing import Any
 
+import httpx
 from sqlalchemy import func, select
 
+from bayar.admin import queries
 from bayar.storage.models import Dispense, Notification, OrderEvent, Refund
 from bayar.worker.reconcile import reconcile_once
 
 LONG_TIMEOUT = 30.0  # for tests that must not meet the dispense timeout
+ADMIN_PASSWORD = "vending-admin"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+FLASH = re.compile(r'data-testid="flash">([^<]*)<')
 
 
 # -- helpers ----------------------------------------------------------------------------------------
@@ -220,6 +227,10 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
     assert await dispense_status(app, order_id) == "manual_refund"
     assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
     assert await order_status(http, order_id) == "paid"
+    # The refused refund is the one waiting for a person (not a second row beside it).
+    assert await refunds(app, order_id) == [
+        {"status": "manual", "amount": 7000, "key": f"dispense-{order_id}"}
+    ]
     await k.settle(0.3)
     assert k.count("REFUNDED") == 0
 
@@ -463,7 +474,7 @@ async def test_refund_refused_by_the_gateway_needs_a_person(app, kiosk, sandbox,
     assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
     assert await dispense_status(app, order_id) == "manual_refund"
     assert await refunds(app, order_id) == [
-        {"status": "failed", "amount": 7000, "key": f"dispense-{order_id}"}
+        {"status": "manual", "amount": 7000, "key": f"dispense-{order_id}"}
     ]
     assert len((await sandbox.status(order_id)).get("refunds", [])) == 1  # only the staff's
     state = await k.ask("STATE")
@@ -472,3 +483,85 @@ async def test_refund_refused_by_the_gateway_needs_a_person(app, kiosk, sandbox,
     assert k.count("REFUNDED") == 0
     assert k.count("MANUAL_REFUND") == 1
     assert await sweep(app) == 0  # manual_refund is final for the machine
+
+
+# -- the one manual-refund queue ----------------------------------------------------------------------
+
+
+async def admin_login(http: httpx.AsyncClient) -> None:
+    page = await http.get("/admin/login")
+    token = CSRF.search(page.text)
+    assert token is not None
+    answer = await http.post(
+        "/admin/login", data={"password": ADMIN_PASSWORD, "csrf_token": token.group(1)}
+    )
+    assert answer.status_code == 303, answer.text
+
+
+async def resolve_by_hand(http: httpx.AsyncClient, refund_key: str, note: str) -> str:
+    """Press "Refunded by hand" on the admin's manual-refund page: the flash message shown."""
+    page = await http.get("/admin/refunds/manual")
+    token = CSRF.search(page.text)
+    assert token is not None
+    answer = await http.post(
+        f"/admin/refunds/manual/{refund_key}/resolve",
+        data={"note": note, "csrf_token": token.group(1)},
+    )
+    assert answer.status_code == 303, answer.text
+    shown = await http.get(answer.headers["location"])
+    assert shown.status_code == 200
+    flash = FLASH.search(shown.text)
+    assert flash is not None
+    return html.unescape(flash.group(1))
+
+
+async def test_a_refused_kiosk_refund_is_queued_once_and_resolved_by_hand(
+    start_app, kiosk, sandbox_of, http_for
+):
+    """The unit's refund the gateway refuses is one `manual` refund in the admin's one queue
+    (beside the shop's); "refunded by hand" there refunds the order and closes the dispense by
+    the core's one path, once."""
+    app = start_app(run_worker=False, bayar_admin_password=ADMIN_PASSWORD)
+    http = await http_for(app)
+    sandbox = sandbox_of(http, app)
+    k = await kiosk(app)
+    command = await paid_and_commanded(k, sandbox)
+    order_id, key = command["order_id"], f"dispense-{command['order_id']}"
+    await sandbox.fault("drop", count=2)  # staff refunded it at the dashboard, unheard of
+    assert (await sandbox.refund(order_id, "staff"))["status_code"] == "200"
+
+    await k.send("DISPENSE_RESULT", result(command, False, "jammed"))
+    assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
+    # Queued again (a retry after a crash): still one refund waiting.
+    await app.run(
+        app.context.payments.queue_manual_refund(
+            order_id, refund_key=key, reason="dispense failed", detail="refused again"
+        )
+    )
+
+    waiting, _ = await app.run(queries.manual_refunds(app.context.db))
+    assert [(w.order_id, w.refund_key, w.amount) for w in waiting] == [(order_id, key, 7000)]
+    await admin_login(http)
+    page = (await http.get("/admin/refunds/manual")).text
+    assert page.count(f'data-order="{order_id}"') == 1
+    dashboard = (await http.get("/admin")).text
+    assert f'data-order="{order_id}" data-kind="manual_refund"' in dashboard
+
+    shown = await resolve_by_hand(http, key, "cash from the till")
+
+    assert shown == f"{order_id}: Rp 7.000 marked as refunded by hand."
+    assert await order_status(http, order_id) == "refunded"
+    assert await dispense_status(app, order_id) == "refunded"
+    assert await refunds(app, order_id) == [{"status": "succeeded", "amount": 7000, "key": key}]
+    waiting, resolved = await app.run(queries.manual_refunds(app.context.db))
+    assert waiting == []
+    assert [r.order_id for r in resolved] == [order_id]
+    assert f'data-order="{order_id}"' not in (await http.get("/admin")).text
+
+    again = await resolve_by_hand(http, key, "twice")
+
+    assert again.startswith("Not marked: this refund is not waiting for a person any more")
+    assert await refunds(app, order_id) == [{"status": "succeeded", "amount": 7000, "key": key}]
+    await k.settle(0.3)
+    assert k.count("REFUNDED") == 0  # its customer left long ago
+    assert await sweep(app) == 0

@@ -1,5 +1,6 @@
 """What the admin pages read and the few things they write besides the payments service: stock,
-prices, pictures, and a manual refund marked as done by hand.
+prices and pictures. (A manual refund done by hand is the payments service's:
+`PaymentsService.refunded_by_hand`.)
 
 Stock is "units free to sell": an open order has already taken its units out. So an admin types the
 units *on hand* (in the slot, in the warehouse) and the free stock becomes on hand minus the units
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
 from bayar.payments.money import display
+from bayar.payments.service import BY_HAND, LATE_REFUND_PREFIX
 from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
@@ -44,6 +46,10 @@ OPEN = (Status.PENDING.value, Status.REVIEW.value)
 # A paid kiosk order whose drink has not come out yet still has its unit in the slot.
 IN_FLIGHT_DISPENSE = ("pending", "commanded")
 MAX_PRICE = 100_000_000
+MANUAL = "manual"  # a refund's status while it waits for a person
+# How long a late payment whose refund is settled stays on the dashboard's "needs attention".
+ATTENTION_DAYS = 7
+ATTENTION_LIMIT = 20
 MAX_ON_HAND = 1_000_000
 
 
@@ -151,8 +157,9 @@ async def list_orders(db: Database, filters: OrderFilters) -> tuple[list[OrderRo
 
 
 async def manual_refund_count(session: AsyncSession) -> int:
+    """Refunds waiting for a person (the manual-refund queue, shop and kiosk alike)."""
     count = await session.execute(
-        select(func.count()).select_from(Dispense).where(Dispense.status == "manual_refund")
+        select(func.count()).select_from(Refund).where(Refund.status == MANUAL)
     )
     return int(count.scalar_one())
 
@@ -189,6 +196,8 @@ class Summary:
     total_orders: int
     chart_days: int = 14
     newest: list[Order] = field(default_factory=list)
+    # "Needs attention": late payments (refunded or queued), manual refunds, unknown outcomes.
+    attention: list[repo.Attention] = field(default_factory=list)
 
 
 async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) -> Summary:
@@ -211,12 +220,16 @@ async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) ->
         paid_rows = [(wib_day(at), amount) for at, amount in paid.all()]
         refunds = await session.execute(
             select(Refund.updated_at, Refund.amount).where(
-                Refund.status == "succeeded", Refund.updated_at >= since
+                Refund.status == "succeeded",
+                Refund.updated_at >= since,
+                # A late payment's refund gives back money never counted as paid revenue.
+                ~Refund.refund_key.startswith(LATE_REFUND_PREFIX, autoescape=True),
             )
         )
         refund_rows = [(wib_day(at), amount) for at, amount in refunds.all()]
         by_status = await repo.count_by_status(session)
         manual = await manual_refund_count(session)
+        attention = await needing_attention(session, now)
         newest = (
             (await session.execute(select(Order).order_by(Order.created_at.desc()).limit(6)))
             .scalars()
@@ -257,7 +270,20 @@ async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) ->
         total_orders=sum(by_status.values()),
         chart_days=chart_days,
         newest=list(newest),
+        attention=attention,
     )
+
+
+async def needing_attention(session: AsyncSession, now: datetime) -> list[repo.Attention]:
+    """The core's "needs attention" list as the dashboard shows it: everything still waiting
+    (a person's refund, a refund whose outcome is unknown), and late payments whose refund is
+    settled for `ATTENTION_DAYS`."""
+    since = now - timedelta(days=ATTENTION_DAYS)
+    return [
+        item
+        for item in await repo.needing_attention(session, limit=100)
+        if item.refund_status != "succeeded" or item.at >= since
+    ][:ATTENTION_LIMIT]
 
 
 # -- stock held by open orders --------------------------------------------------------------------
@@ -483,33 +509,33 @@ async def set_picture(db: Database, product_id: str, url: str) -> None:
 
 @dataclass(frozen=True)
 class ManualRefund:
+    """A refund a person must make (or made) by hand, with what the page says of its order."""
+
+    refund_key: str
     order_id: str
-    machine_id: str
-    machine_name: str
-    slot_code: str
+    channel: str
+    order_status: str
+    machine_id: str | None
+    machine_name: str | None
     amount: int
-    refunded: int
     items: str
-    status: str
+    reason: str | None
     detail: str | None
     ordered_at: datetime
-    since: datetime | None
-
-    @property
-    def due(self) -> int:
-        return max(0, self.amount - self.refunded)
+    since: datetime
 
 
 async def manual_refunds(
     db: Database, *, resolved_limit: int = 10
 ) -> tuple[list[ManualRefund], list[ManualRefund]]:
-    """Dispenses whose automatic refund was refused (oldest first), and the latest ones an admin
-    marked as refunded by hand."""
+    """Every refund waiting for a person (shop and kiosk alike: a late payment the gateway cannot
+    refund, a kiosk unit whose refund it refused), oldest first, and the latest ones marked as
+    refunded by hand."""
     async with db.session() as session:
-        waiting = await _queue(session, Dispense.status == "manual_refund", oldest_first=True)
+        waiting = await _queue(session, Refund.status == MANUAL, oldest_first=True)
         resolved = await _queue(
             session,
-            (Dispense.status == "refunded") & Dispense.detail.like("refunded by hand%"),
+            (Refund.status == "succeeded") & Refund.detail.startswith(BY_HAND, autoescape=True),
             oldest_first=False,
             limit=resolved_limit,
         )
@@ -519,48 +545,42 @@ async def manual_refunds(
 async def _queue(
     session: AsyncSession, condition: Any, *, oldest_first: bool, limit: int | None = None
 ) -> list[ManualRefund]:
-    when = Dispense.finished_at if oldest_first else Dispense.finished_at.desc()
+    when = Refund.updated_at if oldest_first else Refund.updated_at.desc()
     statement = (
-        select(Dispense, Order, Machine.name)
-        .join(Order, Order.id == Dispense.order_id)
-        .join(Machine, Machine.id == Dispense.machine_id)
+        select(Refund, Order, Machine.name)
+        .join(Order, Order.id == Refund.order_id)
+        .outerjoin(Machine, Machine.id == Order.machine_id)
         .where(condition)
-        .order_by(when, Dispense.order_id)
+        .order_by(when, Refund.id)
     )
     if limit is not None:
         statement = statement.limit(limit)
     rows = (await session.execute(statement)).all()
-    ids = [dispense.order_id for dispense, _, _ in rows]
+    ids = {refund.order_id for refund, _, _ in rows}
     lines: dict[str, list[str]] = defaultdict(list)
-    refunded: dict[str, int] = defaultdict(int)
     if ids:
         for item in (
-            await session.execute(select(OrderItem).where(OrderItem.order_id.in_(ids)))
+            await session.execute(
+                select(OrderItem).where(OrderItem.order_id.in_(ids)).order_by(OrderItem.id)
+            )
         ).scalars():
             lines[item.order_id].append(f"{item.quantity}× {item.name}")
-        for order_id, amount in (
-            await session.execute(
-                select(Refund.order_id, Refund.amount).where(
-                    Refund.order_id.in_(ids), Refund.status == "succeeded"
-                )
-            )
-        ).all():
-            refunded[order_id] += amount
     return [
         ManualRefund(
+            refund_key=refund.refund_key,
             order_id=order.id,
-            machine_id=dispense.machine_id,
+            channel=order.channel,
+            order_status=order.status,
+            machine_id=order.machine_id,
             machine_name=name,
-            slot_code=dispense.slot_code,
-            amount=order.gross_amount,
-            refunded=refunded[order.id],
+            amount=refund.amount,
             items=", ".join(lines[order.id]),
-            status=dispense.status,
-            detail=dispense.detail,
+            reason=refund.reason,
+            detail=refund.detail,
             ordered_at=order.created_at,
-            since=dispense.finished_at or dispense.created_at,
+            since=refund.updated_at,
         )
-        for dispense, order, name in rows
+        for refund, order, name in rows
     ]
 
 

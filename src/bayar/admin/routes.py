@@ -58,6 +58,7 @@ TEMPLATES.env.filters["rupiah"] = rupiah
 TEMPLATES.env.filters["wib"] = views.wib
 TEMPLATES.env.filters["wib_time"] = views.wib_time
 TEMPLATES.env.filters["status_kind"] = views.status_kind
+TEMPLATES.env.filters["attention"] = views.attention
 TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")  # one URL path segment
 # The security headers (CSP without any script, no framing…) are bayar.headers'.
 PAGE_HEADERS = {"Cache-Control": "no-store"}
@@ -156,7 +157,7 @@ async def render(
             async with ctx.db.session() as db:
                 waiting = await queries.manual_refund_count(db)
         except Exception:  # the badge is a nicety; the page must still render
-            log.exception("could not count manual refunds")
+            log.exception("could not count the manual refunds waiting")
     return TEMPLATES.TemplateResponse(
         request,
         template,
@@ -570,16 +571,17 @@ def router(auth: AdminAuth) -> APIRouter:
             nav="manual",
         )
 
-    @pages.post("/refunds/manual/{order_id}/resolve")
-    async def resolve(admin: Guarded, order_id: str) -> Response:
+    @pages.post("/refunds/manual/{refund_key}/resolve")
+    async def resolve(admin: Guarded, refund_key: str) -> Response:
+        """A person gave the money back outside the gateway: the payments service's one path
+        (the refund succeeded, the order refunded, a kiosk unit's dispense closed)."""
         note = admin.text("note", 200)
         try:
-            amount = await admin.ctx.vending.resolve_manual_refund(order_id, note)
+            done = await admin.ctx.payments.refunded_by_hand(refund_key, note)
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", f"Not marked: {error.message}")
         else:
-            log.info("manual refund resolved", extra={"order_id": order_id, "amount": amount})
-            admin.flash("ok", f"{order_id}: {rupiah(amount)} marked as refunded by hand.")
+            admin.flash("ok", f"{done.order_id}: {rupiah(done.amount)} marked as refunded by hand.")
         return redirect("/admin/refunds/manual")
 
     # -- machines ---------------------------------------------------------------------------------

@@ -14,6 +14,7 @@ from bayar.admin.queries import CHANNELS, WIB, OrderFilters
 from bayar.payments.money import parse_rupiah_input
 from bayar.payments.states import Status
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment
+from bayar.storage.repositories import Attention
 
 HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
 # A raw body on the order page: its first 2 KB (whatever was received), pretty-printed only when
@@ -45,6 +46,19 @@ STATUS_KIND = {
     "cancelled": "off",
     "partially_refunded": "refund",
     "refunded": "refund",
+}
+# The dashboard's "needs attention" items (storage.repositories.Attention) in words.
+ATTENTION_KINDS = {
+    "late_payment": "paid after the order closed",
+    "manual_refund": "refund for a person to make",
+    "unsettled_refund": "refund whose outcome is unknown",
+}
+REFUND_STATES = {
+    "manual": "waiting for a person",
+    "succeeded": "given back",
+    "requested": "asked of the gateway",
+    "unknown": "the gateway's answer was lost",
+    "failed": "refused by the gateway",
 }
 # What became of a notification (payments/inbox.py's outcomes) as a badge colour.
 # The orders page's filters: days a shop can have orders on, pages a person can click to, and
@@ -100,6 +114,16 @@ def ago(moment: datetime | None, now: datetime) -> str:
 
 def status_kind(status: str) -> str:
     return STATUS_KIND.get(status, "off")
+
+
+def attention(item: Attention) -> str:
+    """A "needs attention" item in words: what it is, and where its refund stands."""
+    kind = ATTENTION_KINDS.get(item.kind, item.kind)
+    state = REFUND_STATES.get(item.refund_status or "", item.refund_status or "-")
+    closed = (
+        f" (order {item.order_status.replace('_', ' ')})" if item.kind == "late_payment" else ""
+    )
+    return f"{kind}{closed}: {state}"
 
 
 def parse_amount(text: str) -> int | None:

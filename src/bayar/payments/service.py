@@ -58,6 +58,9 @@ T = TypeVar("T")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
 # creates the kiosk unit's dispense row here, so a paid unit always has one).
 PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
+# Called inside the transaction that marks a manual refund done by hand, before it commits (the
+# vending domain closes the kiosk unit's dispense here).
+RefundHook = Callable[[AsyncSession, Refund, datetime], Awaitable[None]]
 
 PAYMENT_TYPES = ("snap", "qris", "gopay", "bank_transfer", "echannel", "cstore")
 BANKS = ("bca", "bni", "bri", "permata")
@@ -76,6 +79,8 @@ OPEN = ("pending", "review")
 MONEY_EVENTS = frozenset({Event.PAYMENT_SUCCEEDED, Event.REFUNDED, Event.PARTIALLY_REFUNDED})
 # The refund of a payment that arrived for a closed order: one per order, under this key.
 LATE_REFUND_PREFIX = repo.LATE_PAYMENT_PREFIX
+# How a refund a person made outside the gateway describes itself (its `detail` starts so).
+BY_HAND = "refunded by hand"
 # No payment is opened with less than this left of the order's window (Snap counts minutes).
 MIN_PAYMENT_WINDOW = timedelta(seconds=60)
 # Payment rows whose create call has not been answered yet (still being made, or lost on the way).
@@ -284,6 +289,7 @@ class PaymentsService:
         # answering with the order as it is (202).
         self.create_wait = create_wait
         self.on_paid: list[PaidHook] = []
+        self.on_refunded_by_hand: list[RefundHook] = []
         self._creating: dict[str, asyncio.Event] = {}
 
     # -- create ----------------------------------------------------------------------------------
@@ -792,28 +798,30 @@ class PaymentsService:
         if existing is not None:
             return existing
         payment_type = status.payment_type
-        automatic = payment_type in self.gateway.refundable_types
         reason = f"paid after the order was {before.value}"
+        log.error("payment after the order was %s", before.value, extra={"order_id": order.id})
+        if payment_type not in self.gateway.refundable_types:
+            return await self._queue_manual(
+                session,
+                order.id,
+                key,
+                status.gross_amount,
+                reason,
+                f"{payment_type} cannot be refunded through the gateway: refund it by hand",
+                now,
+            )
         refund = Refund(
             order_id=order.id,
             refund_key=key,
             amount=status.gross_amount,
             reason=reason,
-            status="requested" if automatic else "manual",
-            detail=None
-            if automatic
-            else f"{payment_type} cannot be refunded through the gateway: refund it by hand",
+            status="requested",
+            detail=None,
             created_at=now,
             updated_at=now,
         )
         session.add(refund)
         await session.flush()
-        log.error(
-            "payment after the order was %s: refund %s",
-            before.value,
-            refund.status,
-            extra={"order_id": order.id},
-        )
         return refund
 
     def _judge(
@@ -1102,8 +1110,10 @@ class PaymentsService:
                 )
             except GatewayRejected as rejected:
                 if rejected.code != "406":
-                    outcome = "manual" if automatic else "failed"
-                    await self._refund_outcome(refund.id, outcome, rejected.message)
+                    if automatic:
+                        await self._refused_to_a_person(refund, rejected.message)
+                    else:
+                        await self._refund_outcome(refund.id, "failed", rejected.message)
                     raise GatewayDeclined(
                         f"the gateway refused the refund: {rejected.message}", refund_key=key
                     ) from None
@@ -1160,17 +1170,129 @@ class PaymentsService:
                 log.warning("refund retried: %s", error.message, extra={"order_id": order_id})
         return last
 
-    async def refunded_by_hand(self, refund_key: str, note: str) -> Refund:
-        """A person gave a `manual` refund's money back outside the gateway (a late bank
-        transfer): the refund leaves the "needs attention" queue as succeeded."""
+    # -- the manual-refund queue ("needs attention") ----------------------------------------------
+
+    async def queue_manual_refund(
+        self, order_id: str, *, refund_key: str, reason: str, detail: str
+    ) -> Refund:
+        """Money bayar owes back that the gateway refused to return (a kiosk unit that could not
+        be dispensed, say) goes to a person: the refund under `refund_key` becomes `manual`, or
+        one is made for what the order still has to give back. The one way into the queue the
+        admin lists (with `_queue_manual`, its inside); a person then gives the money back and
+        says so (`refunded_by_hand`). Queued twice, it is queued once."""
         async with self.db.session() as session, session.begin():
-            refund = await repo.refund_by_key(session, refund_key)
-            if refund is None or refund.status != "manual":
-                raise NotAllowed("this refund is not waiting for a person (was it done already?)")
-            refund.status = "succeeded"
-            refund.detail = f"refunded by hand: {note}" if note else "refunded by hand"
-            refund.updated_at = self.now()
+            order = await repo.lock_order(session, order_id)
+            if order is None:
+                raise OrderNotFound(f"no order {order_id}")
+            existing = await repo.refund_by_key(session, refund_key)
+            if existing is not None:
+                if existing.order_id != order_id:
+                    raise InvalidRequest("this refund key belongs to another order")
+                if existing.status in repo.UNSETTLED_REFUNDS:
+                    # The gateway may still make it: a person giving the money too would pay twice.
+                    raise NotAllowed("this refund's outcome at the gateway is not known yet")
+                amount = existing.amount
+            else:
+                amount = refundable(
+                    order,
+                    await repo.payment_of(session, order_id),
+                    await repo.refunds_of(session, order_id),
+                )
+                if amount < 1:
+                    raise NotAllowed("this order has nothing left to give back")
+            return await self._queue_manual(
+                session, order_id, refund_key, amount, reason, detail, self.now()
+            )
+
+    async def _queue_manual(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        refund_key: str,
+        amount: int,
+        reason: str,
+        detail: str,
+        now: datetime,
+    ) -> Refund:
+        """Inside the caller's transaction: the refund under `refund_key` as `manual` (made if
+        missing; one done already stays done)."""
+        refund = await repo.refund_by_key(session, refund_key)
+        if refund is None:
+            refund = Refund(
+                order_id=order_id,
+                refund_key=refund_key,
+                amount=amount,
+                reason=reason,
+                status="manual",
+                detail=detail,
+                created_at=now,
+                updated_at=now,
+            )
+            session.add(refund)
+            await session.flush()
+        elif refund.status in ("manual", "succeeded"):
+            return refund
+        else:
+            refund.status, refund.detail, refund.updated_at = "manual", detail, now
+        log.error(
+            "refund of Rp %d queued for a person: %s",
+            refund.amount,
+            detail,
+            extra={"order_id": order_id},
+        )
         return refund
+
+    async def _refused_to_a_person(self, refund: Refund, why: str) -> None:
+        """A refund bayar made on its own (a late payment's) that the gateway refused."""
+        async with self.db.session() as session, session.begin():
+            await self._queue_manual(
+                session,
+                refund.order_id,
+                refund.refund_key,
+                refund.amount,
+                refund.reason or "",
+                why,
+                self.now(),
+            )
+
+    async def refunded_by_hand(self, refund_key: str, note: str) -> Refund:
+        """A person gave a `manual` refund's money back outside the gateway (cash, a bank
+        transfer): the refund becomes succeeded and the order follows by the one path (a paid
+        order becomes refunded, or partially refunded; a closed one records it in its history),
+        in one transaction with the `on_refunded_by_hand` hooks (the kiosk unit's dispense is
+        closed). Only once: a second call, or a second person racing the first, is refused."""
+        gone = "this refund is not waiting for a person any more (was it done already?)"
+        detail = f"{BY_HAND}: {note}" if note else BY_HAND
+        applied: Applied | None = None
+        async with self.db.session() as session, session.begin():
+            found = await repo.refund_by_key(session, refund_key)
+            if found is None:
+                raise NotAllowed(gone)
+            order = await repo.lock_order(session, found.order_id)
+            assert order is not None
+            await session.refresh(found)  # as the order lock's last holder left it
+            if found.status != "manual":
+                raise NotAllowed(gone)
+            now = self.now()
+            found.status, found.detail, found.updated_at = "succeeded", detail, now
+            await session.flush()
+            before = Status(order.status)
+            if before in PAID_LIKE:
+                given = sum(
+                    r.amount
+                    for r in await repo.refunds_of(session, order.id)
+                    if r.status == "succeeded"
+                )
+                event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
+                applied = await self._apply_in(session, order.id, event, "admin", None, detail)
+            else:  # a late payment's: the order stays closed, its history says where the money went
+                self._ignored(session, order.id, before, Event.REFUNDED.value, "admin", detail, now)
+            for hook in self.on_refunded_by_hand:
+                await hook(session, found, now)
+        if applied is not None and applied.changed:
+            await self.publish(applied)
+        log.info("manual refund done by hand", extra={"order_id": found.order_id})
+        return found
 
     async def _refund_outcome(self, refund_id: int, status: str, detail: str | None) -> Refund:
         async with self.db.session() as session, session.begin():

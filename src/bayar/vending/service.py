@@ -33,7 +33,6 @@ from bayar.payments.errors import (
 )
 from bayar.payments.service import Applied, CartLine, Checkout, PaymentsService
 from bayar.payments.states import Event, Status
-from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import (
     Dispense,
@@ -61,8 +60,14 @@ class DispenseCommand:
     name: str
 
 
-# A refund's status (storage.models.Refund) → what becomes of the failed dispense.
-REFUND_OUTCOMES = {"succeeded": "refunded", "requested": "refunded", "failed": "manual_refund"}
+# A refund's status (storage.models.Refund) → what becomes of the failed dispense. A refused one
+# ("failed", "manual") is queued for a person by the payments service first (`_to_a_person`).
+REFUND_OUTCOMES = {
+    "succeeded": "refunded",
+    "requested": "refunded",
+    "failed": "manual_refund",
+    "manual": "manual_refund",
+}
 
 
 # The bus message that asks a machine's sockets to claim their pending dispenses.
@@ -71,6 +76,11 @@ DISPENSE_DUE = "dispense_due"
 
 def dispense_id(order_id: str) -> str:
     return f"dsp-{order_id}"
+
+
+def refund_key(order_id: str) -> str:
+    """The key of the refund of a kiosk unit that was paid and not dispensed."""
+    return f"dispense-{order_id}"
 
 
 class KioskUnauthorized(PaymentError):
@@ -99,6 +109,7 @@ class VendingService:
         self.dispense_timeout = dispense_timeout
         self.offline_refund = offline_refund
         payments.on_paid.append(self._on_paid)
+        payments.on_refunded_by_hand.append(self._on_refunded_by_hand)
 
     async def machine(self, machine_id: str) -> dict[str, Any] | None:
         if not plausible_id(machine_id):
@@ -375,11 +386,12 @@ class VendingService:
 
     async def _give_back(self, order_id: str, reason: str) -> str:
         """Refund the order in full at the gateway: what becomes of its failed dispense."""
+        key = refund_key(order_id)
         try:
             refund = await self.payments.refund(
                 order_id,
                 amount=None,
-                refund_key=f"dispense-{order_id}",
+                refund_key=key,
                 reason=f"dispense failed: {reason}"[:255],
                 source="kiosk",
             )
@@ -387,53 +399,42 @@ class VendingService:
             return "refund_retry"
         except (GatewayDeclined, NotAllowed, InvalidRequest) as error:
             log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
-            return "manual_refund"
+            return await self._to_a_person(order_id, reason, error.message)
         # The same key again answers with the refund as it stands: one refused earlier stays
         # refused (a person must act), one whose answer was lost is asked again.
+        if refund.status in ("failed", "manual"):
+            return await self._to_a_person(order_id, reason, refund.detail or "refused")
         return REFUND_OUTCOMES.get(refund.status, "refund_retry")
 
-    async def resolve_manual_refund(self, order_id: str, note: str) -> int:
-        """A person gave the money back outside the gateway (cash, bank transfer). The order
-        becomes refunded through the payments service's one path, then the dispense leaves the
-        queue with a refund row for the amount (so sales figures count it). Repeating it after a
-        crash between the two steps finishes the job; a second person racing the first is told
-        it is done already. Not announced to the machine: its customer left long ago. The amount
-        given back by hand."""
-        gone = "this refund is not waiting any more (was it resolved already?)"
-        async with self.db.session() as session:
-            dispense = await session.get(Dispense, order_id)
-        if dispense is None or dispense.status != "manual_refund":
-            raise NotAllowed(gone)
-        detail = f"refunded by hand: {note}" if note else "refunded by hand"
-        await self.payments.apply_event(order_id, Event.REFUNDED, source="admin", note=detail)
-        now = self.payments.now()
-        async with self.db.session() as session, session.begin():
-            if not await self._move(
-                session, order_id, None, ("manual_refund",), "refunded", detail
-            ):
-                raise NotAllowed(gone)
-            order = await session.get(Order, order_id)
-            assert order is not None
-            done = sum(
-                r.amount
-                for r in await repo.refunds_of(session, order_id)
-                if r.status == "succeeded"
+    async def _to_a_person(self, order_id: str, reason: str, why: str) -> str:
+        """The gateway will not give the money back: into the payments service's one
+        manual-refund queue (the admin's), under the dispense's refund key, so it is listed
+        once. The dispense records it as `manual_refund`."""
+        try:
+            await self.payments.queue_manual_refund(
+                order_id,
+                refund_key=refund_key(order_id),
+                reason=f"dispense failed: {reason}"[:255],
+                detail=f"the gateway refused the refund: {why}"[:1000],
             )
-            amount = max(0, order.gross_amount - done)
-            if amount:
-                session.add(
-                    Refund(
-                        order_id=order_id,
-                        refund_key=f"manual-{order_id}",
-                        amount=amount,
-                        reason=detail[:1000],
-                        status="succeeded",
-                        detail="refunded outside the gateway, marked by an admin",
-                        created_at=now,
-                        updated_at=now,
-                    )
-                )
-        return amount
+        except PaymentError as error:  # nothing left to give back, or not known yet
+            log.error("manual refund not queued: %s", error.message, extra={"order_id": order_id})
+        return "manual_refund"
+
+    async def _on_refunded_by_hand(
+        self, session: AsyncSession, refund: Refund, now: datetime
+    ) -> None:
+        """Inside the transaction of `PaymentsService.refunded_by_hand`: the kiosk unit's money
+        is back, so its dispense leaves the queue as refunded. Not announced to the machine: its
+        customer left long ago."""
+        await self._move(
+            session,
+            refund.order_id,
+            None,
+            ("manual_refund", "failed", "refund_retry"),
+            "refunded",
+            refund.detail,
+        )
 
     async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
         try:
