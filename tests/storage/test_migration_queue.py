@@ -1,4 +1,4 @@
-"""Migration 0006_attention: kiosk units waiting for a manual refund before there was one queue
+"""Migration 0006: kiosk units waiting for a manual refund before there was one queue
 (their dispense `manual_refund`, their refund `failed` or missing) come into the queue of `manual`
 refund rows, and ones resolved by hand earlier say so."""
 

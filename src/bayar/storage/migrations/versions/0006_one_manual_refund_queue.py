@@ -6,7 +6,7 @@ refund row. Now the queue is the `manual` refund rows, shop and kiosk alike: bri
 ones in (the refused row becomes `manual`, or one is made for what the order still owes), and let
 the ones resolved earlier say they were refunded by hand, as the admin's page lists them.
 
-Revision ID: 0006_attention
+Revision ID: 0006
 Revises: 0005
 Create Date: 2026-12-06 20:30:00.000000
 """
@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0006_attention"
+revision = "0006"
 down_revision = "0005"
 branch_labels = None
 depends_on = None
