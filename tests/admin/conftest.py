@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI
 from livesupport import BayarApi, LiveServer, free_port
+from pydantic import SecretStr
 
 from bayar.admin.queries import WIB
 from bayar.app import create_app
@@ -105,8 +106,8 @@ def bayar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bayar]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
-        bayar_admin_password=PASSWORD,
-        bayar_admin_token=ADMIN_TOKEN,
+        bayar_admin_password=SecretStr(PASSWORD),
+        bayar_admin_token=SecretStr(ADMIN_TOKEN),
         bayar_sandbox_retry_jitter=False,
     )
     upgrade(settings.database())

@@ -16,6 +16,7 @@ import httpx
 import pytest
 from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
 from livesupport import LiveServer, free_port
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bayar.admin import queries
@@ -163,7 +164,7 @@ def serve_admin(var: Path, password: str, clock: Any = None) -> LiveServer:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
-        bayar_admin_password=password,
+        bayar_admin_password=SecretStr(password),
         bayar_sandbox_retry_jitter=False,
     )
     upgrade(settings.database())

@@ -27,7 +27,7 @@ from PIL import Image
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import KioskServer
+    from tests.kiosk.conftest import KioskServer
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 

@@ -310,7 +310,7 @@ def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(
     api_base: str, sandbox_url: str
 ) -> None:
     _control(sandbox_url, "faults", kind="api_hang", seconds=1.0)
-    body = {
+    body: dict[str, Any] = {
         "payment_type": "qris",
         "transaction_details": {"order_id": f"hang-{uuid.uuid4().hex[:8]}", "gross_amount": 1000},
     }
@@ -319,7 +319,7 @@ def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(
     time.sleep(1.0)
     status = httpx.get(
         f"{api_base}/v2/{body['transaction_details']['order_id']}/status", auth=AUTH
-    ).json()  # type: ignore[index]
+    ).json()
     assert status["transaction_status"] == "pending"
 
 

@@ -20,7 +20,7 @@ import pytest
 from bayar.config import DEMO_SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import Shop
+    from tests.storefront.conftest import Shop
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
