@@ -240,7 +240,7 @@ async def test_refund_an_unknown_order_is_a_404(bayar: Any) -> None:
     assert answer.status_code == 404
 
 
-BAD_REFUNDS = {
+BAD_REFUNDS: dict[str, dict[str, Any]] = {
     "zero": {"amount": 0},
     "negative": {"amount": -5},
     "not a number": {"amount": "lots"},

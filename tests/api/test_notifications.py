@@ -306,7 +306,7 @@ async def test_a_forged_signature_is_refused_with_401_and_kept(bayar: Any) -> No
     assert await bayar.gateway_calls(order_id, "status") == []  # not even worth asking
 
 
-UNVERIFIABLE = {
+UNVERIFIABLE: dict[str, dict[str, Any]] = {
     "missing signature": {"signature_key": None},
     "empty signature": {"signature_key": ""},
     # a number: the body was re-serialised, the signed text "7000.00" is gone
