@@ -7,7 +7,7 @@ import contextlib
 import html as html_lib
 import re
 import stat
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -160,7 +160,9 @@ def test_a_copied_cookie_dies_with_the_logout(bayar: Bayar) -> None:
         assert two.get("/admin").status_code == 200
 
 
-def serve_admin(var: Path, password: str, clock: Any = None) -> LiveServer:
+def serve_admin(
+    var: Path, password: str, clock: Callable[[], datetime] | None = None
+) -> LiveServer:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,

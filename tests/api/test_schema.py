@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from harness import ADMIN_TOKEN, PUBLIC_URL, make_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
@@ -42,7 +43,7 @@ HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # so the admin routes get 
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
+def app(database_url: str, tmp_path: Path) -> Iterator[FastAPI]:
     """The app as `bayar up` builds it (sandbox included); schemathesis runs its lifespan.
     Hypothesis keeps its caches under the test's own directory, not in the working tree."""
     set_hypothesis_home_dir(tmp_path / "hypothesis")
@@ -56,7 +57,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
         set_hypothesis_home_dir(None)
 
 
-def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: Any) -> None:
+def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     results = list(schema.get_all_operations())
     operations = [result.ok() for result in results if isinstance(result, Ok)]

@@ -12,6 +12,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -54,7 +55,7 @@ def _charge(payment_type: str = "qris", amount: int = 10000, **extra: Any) -> Ch
 
 
 @pytest.fixture
-async def app(tmp_path: Any) -> AsyncIterator[Starlette]:
+async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=tmp_path,

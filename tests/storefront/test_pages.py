@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -173,7 +174,7 @@ def test_view_rules() -> None:
     assert method_label({"payment_type": "akulaku"}) == "Akulaku"
 
 
-def test_with_real_midtrans_the_shop_loads_midtrans_snap_js(tmp_path: Any) -> None:
+def test_with_real_midtrans_the_shop_loads_midtrans_snap_js(tmp_path: Path) -> None:
     from bayar.app import create_app
     from bayar.config import Settings
     from bayar.storage.migrate import upgrade

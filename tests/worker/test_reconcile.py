@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import httpx
 import pytest
 from harness import Bayar, StartBayar
 
 from bayar.app import build_context
+from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Status
 from bayar.worker.reconcile import reconcile_once
 
@@ -273,8 +273,8 @@ async def test_two_workers_reconcile_each_due_order_once(bayar: Bayar) -> None:
         now=bayar.clock,
     )
 
-    async def drain(service: Any) -> list[Any]:
-        done: list[Any] = []
+    async def drain(service: PaymentsService) -> list[Applied]:
+        done: list[Applied] = []
         while batch := await reconcile_once(service, limit=5, concurrency=3):
             done.extend(batch)
         return done
