@@ -13,6 +13,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from bayar.inputs import InputGuard
 from bayar.storage.models import Notification
@@ -215,7 +216,7 @@ async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Bayar, url: 
 
 
 async def test_the_admin_pages_judge_their_own_addresses_and_filters() -> None:
-    async def page(scope: Any, receive: Any, send: Any) -> None:
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 400, "headers": []})
         await send({"type": "http.response.body", "body": b"Bad address"})
 
@@ -301,7 +302,7 @@ async def test_a_multipart_upload_has_its_own_larger_limit() -> None:
 async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs() -> None:
     reached: list[str] = []
 
-    async def kiosk(scope: Any, receive: Any, send: Any) -> None:
+    async def kiosk(scope: Scope, receive: Receive, send: Send) -> None:
         reached.append(scope["path"])
 
     async def receive() -> dict[str, Any]:
@@ -309,7 +310,7 @@ async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs
 
     sent: list[dict[str, Any]] = []
 
-    async def send(message: Any) -> None:
+    async def send(message: Message) -> None:
         sent.append(dict(message))
 
     guard = InputGuard(kiosk, max_body=1024)

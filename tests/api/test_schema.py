@@ -20,6 +20,7 @@ from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
+from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
@@ -76,7 +77,7 @@ def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: FastAPI) -> 
                 database=None,
                 suppress_health_check=list(HealthCheck),
             )
-            def exercise(case: Any) -> None:
+            def exercise(case: Case[Any]) -> None:
                 response = case.call(headers=HEADERS)
                 case.validate_response(response, checks=CHECKS, headers=HEADERS)
 

@@ -11,6 +11,7 @@ import contextlib
 import json
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
 import httpx
@@ -43,7 +44,7 @@ async def deliveries(fleet: Fleet, order_id: str) -> list[dict[str, Any]]:
     return found
 
 
-async def wait_for(what: str, check: Any, within: float = 20.0) -> None:
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, f"never: {what}"

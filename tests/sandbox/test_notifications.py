@@ -6,6 +6,7 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,7 +66,10 @@ def _log(sandbox_url: str, order_id: str) -> list[dict[str, Any]]:
 
 
 def _wait_log(
-    sandbox_url: str, order_id: str, predicate: Any, timeout: float = 5.0
+    sandbox_url: str,
+    order_id: str,
+    predicate: Callable[[list[dict[str, Any]]], object],
+    timeout: float = 5.0,
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
