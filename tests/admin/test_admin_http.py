@@ -10,7 +10,6 @@ import stat
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -36,7 +35,9 @@ def flash(html: str) -> str:
     return html_lib.unescape(match.group(1))
 
 
-def post(client: httpx.Client, path: str, data: dict[str, str], page: str | None = None) -> Any:
+def post(
+    client: httpx.Client, path: str, data: dict[str, str], page: str | None = None
+) -> httpx.Response:
     """POST an admin form the way the browser does: with the CSRF token of the page."""
     token = csrf_of(client.get(page or "/admin").text)
     return client.post(path, data={**data, "csrf_token": token})
@@ -601,7 +602,7 @@ PNG = bytes.fromhex(
 )
 
 
-def upload(client: httpx.Client, product: str, name: str, data: bytes, kind: str) -> Any:
+def upload(client: httpx.Client, product: str, name: str, data: bytes, kind: str) -> httpx.Response:
     token = csrf_of(client.get("/admin/products").text)
     return client.post(
         f"/admin/products/{product}/picture",

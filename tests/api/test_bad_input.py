@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -252,7 +253,7 @@ async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bay
 async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(bayar: Bayar) -> None:
     big = json.dumps({"items": [GOOD_ITEM], "pad": "x" * 70_000}).encode()
 
-    async def chunks() -> Any:
+    async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(big), 8192):
             yield big[start : start + 8192]
 

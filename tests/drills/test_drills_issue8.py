@@ -8,8 +8,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+import httpx
 from harness import Bayar, StartBayar
 from sqlalchemy import select
 from steps import genuine_body, worker_pass
@@ -28,7 +29,7 @@ VISA_ACCEPT = "4411111111111118"  # a test card the sandbox accepts at once (no 
 
 async def kiosk_create(
     bayar: Bayar, machine_id: str, token: str | None, *items: tuple[str, int]
-) -> Any:
+) -> httpx.Response:
     headers = {KIOSK_HEADER: token} if token is not None else {}
     return await bayar.client.post(
         "/api/payments/create-transaction",
