@@ -220,8 +220,15 @@ class Server(BayarProcess):
     def token(self) -> str:
         return (self.var / "demo-kiosk.token").read_text().strip()
 
-    async def ready(self, client: httpx.AsyncClient, within: float = 60) -> None:
-        await super().ready(client, within, also=(self.var / "demo-kiosk.token").is_file)
+    async def ready(
+        self,
+        client: httpx.AsyncClient,
+        within: float = 60,
+        also: Callable[[], bool] = lambda: True,
+    ) -> None:
+        """Ready, and the demo kiosk's token written (the signature of the method it overrides)."""
+        token = self.var / "demo-kiosk.token"
+        await super().ready(client, within, also=lambda: token.is_file() and also())
 
     def paid_times(self) -> dict[str, float]:
         """When bayar logged "order pending -> paid (webhook)", per order (epoch seconds)."""

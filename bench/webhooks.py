@@ -180,7 +180,7 @@ class Pool:
             conn = await Connection.open(self.port)
             self.all.append(conn)
             return conn
-        waiter = asyncio.get_running_loop().create_future()
+        waiter: asyncio.Future[Connection] = asyncio.get_running_loop().create_future()
         self.waiters.append(waiter)
         return await waiter
 

@@ -12,10 +12,13 @@ from __future__ import annotations
 import os
 import socket
 from collections.abc import Iterator
-from typing import Any
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 import pytest
+
+if TYPE_CHECKING:  # imported only where a browser test runs
+    from playwright.sync_api import Browser
 
 DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
@@ -119,7 +122,7 @@ def postgres_server_url() -> str:
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
+def browser() -> Iterator[Browser]:
     """Debian's chromium, headless, driven by Playwright (it cannot download browsers here)."""
     from playwright.sync_api import sync_playwright
 

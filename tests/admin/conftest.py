@@ -9,16 +9,17 @@ import contextlib
 import re
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 import pytest
 from fastapi import FastAPI
 from livesupport import BayarApi, LiveServer, free_port
+from pydantic import SecretStr
 
 from bayar.admin.queries import WIB
 from bayar.app import create_app
@@ -35,6 +36,7 @@ sys.modules["bayar_admin_testkit"] = sys.modules[__name__]
 PASSWORD = "s3cret-admin"
 ADMIN_TOKEN = "tok"
 MACHINE = "demo-1"
+T = TypeVar("T")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
@@ -47,10 +49,10 @@ class Bayar(BayarApi):
     def database(self) -> Database:
         return Database(self.settings.database())
 
-    def run(self, work: Any) -> Any:
+    def run(self, work: Callable[[Database], Coroutine[Any, Any, T]]) -> T:
         """Run `work(db)` (a coroutine function) on a database handle of our own."""
 
-        async def go() -> Any:
+        async def go() -> T:
             db = self.database()
             try:
                 return await work(db)
@@ -92,7 +94,7 @@ class Bayar(BayarApi):
         return order_id
 
 
-def in_thread(work: Any) -> Any:
+def in_thread(work: Callable[[], Coroutine[Any, Any, T]]) -> T:
     """asyncio.run(work()) in a thread of its own: Playwright's sync API keeps a loop running in
     the test's thread, and the server's loop is the server's."""
     with concurrent.futures.ThreadPoolExecutor(1) as pool:
@@ -105,8 +107,8 @@ def bayar(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Bayar]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
-        bayar_admin_password=PASSWORD,
-        bayar_admin_token=ADMIN_TOKEN,
+        bayar_admin_password=SecretStr(PASSWORD),
+        bayar_admin_token=SecretStr(ADMIN_TOKEN),
         bayar_sandbox_retry_jitter=False,
     )
     upgrade(settings.database())

@@ -8,7 +8,6 @@ import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -193,7 +192,7 @@ def test_pages_for_the_readme(bayar: Bayar, page: Page, screenshots: Path) -> No
 def second_machine(bayar: Bayar) -> None:
     """A second kiosk, offline since this morning, some slots running low."""
 
-    async def work(db: Database) -> Any:
+    async def work(db: Database) -> None:
         async with db.session() as session:
             if await session.get(Machine, "stasiun-2") is not None:
                 return

@@ -8,15 +8,15 @@ import html as html_lib
 import re
 import stat
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
 from livesupport import LiveServer, free_port
+from pydantic import SecretStr
 from sqlalchemy import select
 
 from bayar.admin import queries
@@ -36,7 +36,9 @@ def flash(html: str) -> str:
     return html_lib.unescape(match.group(1))
 
 
-def post(client: httpx.Client, path: str, data: dict[str, str], page: str | None = None) -> Any:
+def post(
+    client: httpx.Client, path: str, data: dict[str, str], page: str | None = None
+) -> httpx.Response:
     """POST an admin form the way the browser does: with the CSRF token of the page."""
     token = csrf_of(client.get(page or "/admin").text)
     return client.post(path, data={**data, "csrf_token": token})
@@ -160,11 +162,13 @@ def test_a_copied_cookie_dies_with_the_logout(bayar: Bayar) -> None:
         assert two.get("/admin").status_code == 200
 
 
-def serve_admin(var: Path, password: str, clock: Any = None) -> LiveServer:
+def serve_admin(
+    var: Path, password: str, clock: Callable[[], datetime] | None = None
+) -> LiveServer:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
-        bayar_admin_password=password,
+        bayar_admin_password=SecretStr(password),
         bayar_sandbox_retry_jitter=False,
     )
     upgrade(settings.database())
@@ -599,7 +603,7 @@ PNG = bytes.fromhex(
 )
 
 
-def upload(client: httpx.Client, product: str, name: str, data: bytes, kind: str) -> Any:
+def upload(client: httpx.Client, product: str, name: str, data: bytes, kind: str) -> httpx.Response:
     token = csrf_of(client.get("/admin/products").text)
     return client.post(
         f"/admin/products/{product}/picture",

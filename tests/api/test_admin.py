@@ -6,8 +6,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+from harness import Bayar, StartBayar
 
-async def _paid_order(bayar: Any, quantity: int = 2) -> str:
+
+async def _paid_order(bayar: Bayar, quantity: int = 2) -> str:
     order_id: str = await bayar.create_order(("cola", quantity))  # Rp 7.000 each
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
@@ -18,7 +21,9 @@ async def _paid_order(bayar: Any, quantity: int = 2) -> str:
 # -- authentication -------------------------------------------------------------------------------
 
 
-async def test_admin_operations_need_the_admin_token(bayar: Any, subtests: Any) -> None:
+async def test_admin_operations_need_the_admin_token(
+    bayar: Bayar, subtests: pytest.Subtests
+) -> None:
     order_id = await bayar.create_order(("cola", 1))
 
     for action in ("cancel", "refund"):
@@ -35,7 +40,7 @@ async def test_admin_operations_need_the_admin_token(bayar: Any, subtests: Any) 
     assert [c.operation for c in await bayar.gateway_calls(order_id)] == ["charge"]
 
 
-async def test_without_a_configured_token_the_admin_api_is_closed(start_bayar: Any) -> None:
+async def test_without_a_configured_token_the_admin_api_is_closed(start_bayar: StartBayar) -> None:
     async with start_bayar(bayar_admin_token=None) as bayar:
         order_id = await bayar.create_order(("cola", 1))
         for token in (None, "", "secret"):
@@ -48,7 +53,7 @@ async def test_without_a_configured_token_the_admin_api_is_closed(start_bayar: A
 # -- cancel ---------------------------------------------------------------------------------------
 
 
-async def test_cancel_a_pending_order_releases_its_stock(bayar: Any) -> None:
+async def test_cancel_a_pending_order_releases_its_stock(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
     order_id = await bayar.create_order(("cola", 3))
 
@@ -77,7 +82,7 @@ async def test_cancel_a_pending_order_releases_its_stock(bayar: Any) -> None:
     assert await bayar.stock("cola") == before
 
 
-async def test_cancel_a_paid_order_is_a_409(bayar: Any) -> None:
+async def test_cancel_a_paid_order_is_a_409(bayar: Bayar) -> None:
     order_id = await _paid_order(bayar)
     stock = await bayar.stock("cola")
 
@@ -91,7 +96,7 @@ async def test_cancel_a_paid_order_is_a_409(bayar: Any) -> None:
 
 
 async def test_cancel_an_order_already_paid_at_the_gateway_is_a_409_and_it_becomes_paid(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.delivered(order_id, count=1)
@@ -106,7 +111,7 @@ async def test_cancel_an_order_already_paid_at_the_gateway_is_a_409_and_it_becom
     assert await bayar.stock("cola") == stock
 
 
-async def test_cancel_an_unknown_order_is_a_404(bayar: Any) -> None:
+async def test_cancel_an_unknown_order_is_a_404(bayar: Bayar) -> None:
     answer = await bayar.admin("BYR-20990101-NOPE", "cancel")
 
     assert answer.status_code == 404
@@ -116,7 +121,7 @@ async def test_cancel_an_unknown_order_is_a_404(bayar: Any) -> None:
 # -- refund ---------------------------------------------------------------------------------------
 
 
-async def test_full_refund_of_a_paid_order(bayar: Any) -> None:
+async def test_full_refund_of_a_paid_order(bayar: Bayar) -> None:
     order_id = await _paid_order(bayar)
     stock = await bayar.stock("cola")
 
@@ -143,7 +148,7 @@ async def test_full_refund_of_a_paid_order(bayar: Any) -> None:
     assert await bayar.stock("cola") == stock  # the drinks are gone; a refund does not restock
 
 
-async def test_partial_refunds_then_the_rest(bayar: Any) -> None:
+async def test_partial_refunds_then_the_rest(bayar: Bayar) -> None:
     order_id = await _paid_order(bayar)
 
     first = await bayar.admin(order_id, "refund", amount=4000, refund_key="r-1")
@@ -183,7 +188,7 @@ async def test_partial_refunds_then_the_rest(bayar: Any) -> None:
     ]
 
 
-async def test_a_refund_is_idempotent_by_its_key(bayar: Any) -> None:
+async def test_a_refund_is_idempotent_by_its_key(bayar: Bayar) -> None:
     order_id = await _paid_order(bayar)
 
     first = await bayar.admin(order_id, "refund", amount=3000, refund_key="once")
@@ -198,7 +203,7 @@ async def test_a_refund_is_idempotent_by_its_key(bayar: Any) -> None:
     assert len(await bayar.gateway_calls(order_id, "refund")) == 1
 
 
-async def test_the_same_refund_key_concurrently_refunds_once(bayar: Any) -> None:
+async def test_the_same_refund_key_concurrently_refunds_once(bayar: Bayar) -> None:
     order_id = await _paid_order(bayar)
 
     answers = await asyncio.gather(
@@ -212,7 +217,7 @@ async def test_the_same_refund_key_concurrently_refunds_once(bayar: Any) -> None
     assert len((await bayar.order(order_id))["refunds"]) == 1
 
 
-async def test_a_refund_key_of_another_order_is_refused(bayar: Any) -> None:
+async def test_a_refund_key_of_another_order_is_refused(bayar: Bayar) -> None:
     first = await _paid_order(bayar, quantity=1)
     second = await _paid_order(bayar, quantity=1)
     assert (await bayar.admin(first, "refund", refund_key="shared")).status_code == 200
@@ -223,7 +228,7 @@ async def test_a_refund_key_of_another_order_is_refused(bayar: Any) -> None:
     assert (await bayar.order(second))["status"] == "paid"
 
 
-async def test_only_a_paid_order_can_be_refunded(bayar: Any) -> None:
+async def test_only_a_paid_order_can_be_refunded(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
 
     answer = await bayar.admin(order_id, "refund", refund_key="early")
@@ -234,13 +239,13 @@ async def test_only_a_paid_order_can_be_refunded(bayar: Any) -> None:
     assert await bayar.gateway_calls(order_id, "refund") == []
 
 
-async def test_refund_an_unknown_order_is_a_404(bayar: Any) -> None:
+async def test_refund_an_unknown_order_is_a_404(bayar: Bayar) -> None:
     answer = await bayar.admin("BYR-20990101-NOPE", "refund", amount=1000)
 
     assert answer.status_code == 404
 
 
-BAD_REFUNDS = {
+BAD_REFUNDS: dict[str, dict[str, Any]] = {
     "zero": {"amount": 0},
     "negative": {"amount": -5},
     "not a number": {"amount": "lots"},
@@ -250,7 +255,7 @@ BAD_REFUNDS = {
 }
 
 
-async def test_a_bad_refund_request_is_a_422(bayar: Any, subtests: Any) -> None:
+async def test_a_bad_refund_request_is_a_422(bayar: Bayar, subtests: pytest.Subtests) -> None:
     order_id = await _paid_order(bayar, quantity=1)
 
     for name, body in BAD_REFUNDS.items():
@@ -264,7 +269,7 @@ async def test_a_bad_refund_request_is_a_422(bayar: Any, subtests: Any) -> None:
 
 
 async def test_a_refund_the_gateway_did_not_answer_is_a_503_and_a_retry_refunds_once(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await _paid_order(bayar)
     await bayar.fault("api_error", status=503, count=1)
@@ -289,7 +294,7 @@ async def test_a_refund_the_gateway_did_not_answer_is_a_503_and_a_retry_refunds_
 
 
 async def test_a_cancel_the_gateway_did_not_answer_is_a_503_and_keeps_the_order(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     stock = await bayar.stock("cola")
@@ -303,7 +308,7 @@ async def test_a_cancel_the_gateway_did_not_answer_is_a_503_and_keeps_the_order(
     assert (await bayar.admin(order_id, "cancel")).status_code == 200
 
 
-async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Any) -> None:
+async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Bayar) -> None:
     """Issue 8, problem 6: the 503 said "retry with the same refund_key", but a key bayar made
     was not in it: the retry made a second refund key."""
     order_id = await _paid_order(bayar)
@@ -328,7 +333,7 @@ async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Any
     assert (await bayar.order(order_id))["status"] == "partially_refunded"
 
 
-async def test_a_refused_refund_carries_its_refund_key(bayar: Any) -> None:
+async def test_a_refused_refund_carries_its_refund_key(bayar: Bayar) -> None:
     created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
     order_id = created.json()["order_id"]
     await bayar.pay(order_id)

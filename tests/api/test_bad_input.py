@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
+from harness import Bayar
 from sqlalchemy import func, select
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.types import Message, Receive, Scope, Send
 
 from bayar.inputs import InputGuard
 from bayar.storage.models import Notification
@@ -78,7 +81,9 @@ def _detail_text(detail: Any) -> str:
     return detail
 
 
-async def test_bad_create_requests_are_4xx_with_a_clear_detail(bayar: Any, subtests: Any) -> None:
+async def test_bad_create_requests_are_4xx_with_a_clear_detail(
+    bayar: Bayar, subtests: pytest.Subtests
+) -> None:
     stock = await bayar.stock("cola")
 
     for name, (body, status, words) in BAD_CREATES.items():
@@ -98,7 +103,7 @@ async def test_bad_create_requests_are_4xx_with_a_clear_detail(bayar: Any, subte
     assert await bayar.stock("cola") == stock
 
 
-async def test_an_overlong_idempotency_key_is_a_422(bayar: Any) -> None:
+async def test_an_overlong_idempotency_key_is_a_422(bayar: Bayar) -> None:
     answer = await bayar.create(("cola", 1), key="k" * 201)
 
     assert answer.status_code == 422, answer.text
@@ -106,7 +111,7 @@ async def test_an_overlong_idempotency_key_is_a_422(bayar: Any) -> None:
     assert await bayar.count_orders() == 0
 
 
-async def test_more_than_in_stock_is_a_409_with_what_is_left(bayar: Any) -> None:
+async def test_more_than_in_stock_is_a_409_with_what_is_left(bayar: Bayar) -> None:
     await bayar.set_stock("cola", 3)
 
     answer = await bayar.create(("cola", 4))
@@ -116,7 +121,7 @@ async def test_more_than_in_stock_is_a_409_with_what_is_left(bayar: Any) -> None
     assert await bayar.stock("cola") == 3
 
 
-async def test_an_inactive_product_cannot_be_bought(bayar: Any) -> None:
+async def test_an_inactive_product_cannot_be_bought(bayar: Bayar) -> None:
     await bayar.set_stock("cola", 5, active=False)
 
     answer = await bayar.create(("cola", 1))
@@ -125,7 +130,7 @@ async def test_an_inactive_product_cannot_be_bought(bayar: Any) -> None:
     assert answer.json()["detail"] == "unknown product 'cola'"
 
 
-async def test_an_unknown_order_is_a_404(bayar: Any) -> None:
+async def test_an_unknown_order_is_a_404(bayar: Bayar) -> None:
     for order_id in ("BYR-20990101-NOPE", "x" * 200, "%2e%2e", "💸"):
         answer = await bayar.client.get(f"/api/orders/{order_id}")
 
@@ -136,14 +141,14 @@ async def test_an_unknown_order_is_a_404(bayar: Any) -> None:
 # -- problem 9: limits on every request before any work --------------------------------------------
 
 
-async def _notifications(bayar: Any) -> int:
+async def _notifications(bayar: Bayar) -> int:
     async with bayar.db.session() as session:
         return int(
             (await session.execute(select(func.count()).select_from(Notification))).scalar_one()
         )
 
 
-async def _nothing_kept(bayar: Any) -> None:
+async def _nothing_kept(bayar: Bayar) -> None:
     assert await bayar.count_orders() == 0
     assert await _notifications(bayar) == 0
 
@@ -154,7 +159,7 @@ def _nested(depth: int) -> bytes:
 
 @pytest.mark.parametrize("depth", [40, 5000])
 async def test_deeply_nested_json_is_a_400_on_the_webhook_and_create(
-    bayar: Any, depth: int
+    bayar: Bayar, depth: int
 ) -> None:
     for path in (CREATE, WEBHOOK):
         answer = await bayar.client.post(path, content=_nested(depth), headers=JSON)
@@ -180,7 +185,7 @@ NUL_BODIES = {
 }
 
 
-async def test_a_nul_character_in_a_body_is_a_422(bayar: Any, subtests: Any) -> None:
+async def test_a_nul_character_in_a_body_is_a_422(bayar: Bayar, subtests: pytest.Subtests) -> None:
     for name, (path, body) in NUL_BODIES.items():
         with subtests.test(name):
             raw = json.dumps(body).replace("\\\\u", "\\u").encode()
@@ -204,7 +209,7 @@ async def test_a_nul_character_in_a_body_is_a_422(bayar: Any, subtests: Any) -> 
         "/api/orders/BYR-1?token=a%00b",
     ],
 )
-async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Any, url: str) -> None:
+async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Bayar, url: str) -> None:
     answer = await bayar.client.get(url)
 
     assert answer.status_code == 422, answer.text
@@ -212,7 +217,7 @@ async def test_a_nul_character_in_the_path_or_query_is_a_422(bayar: Any, url: st
 
 
 async def test_the_admin_pages_judge_their_own_addresses_and_filters() -> None:
-    async def page(scope: Any, receive: Any, send: Any) -> None:
+    async def page(scope: Scope, receive: Receive, send: Send) -> None:
         await send({"type": "http.response.start", "status": 400, "headers": []})
         await send({"type": "http.response.body", "body": b"Bad address"})
 
@@ -229,7 +234,7 @@ async def test_the_admin_pages_judge_their_own_addresses_and_filters() -> None:
     assert elsewhere.status_code == 422
 
 
-async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bayar: Any) -> None:
+async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bayar: Bayar) -> None:
     body = {
         "order_id": "BYR-20990101-AAAA",
         "status_code": "200",
@@ -245,10 +250,10 @@ async def test_an_over_long_transaction_status_with_a_bad_signature_is_a_422(bay
     await _nothing_kept(bayar)
 
 
-async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(bayar: Any) -> None:
+async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(bayar: Bayar) -> None:
     big = json.dumps({"items": [GOOD_ITEM], "pad": "x" * 70_000}).encode()
 
-    async def chunks() -> Any:
+    async def chunks() -> AsyncIterator[bytes]:
         for start in range(0, len(big), 8192):
             yield big[start : start + 8192]
 
@@ -262,7 +267,7 @@ async def test_a_body_over_the_limit_is_a_413_declared_or_streamed(bayar: Any) -
     await _nothing_kept(bayar)
 
 
-async def test_an_over_long_string_is_a_422(bayar: Any) -> None:
+async def test_an_over_long_string_is_a_422(bayar: Bayar) -> None:
     body = {"items": [GOOD_ITEM], "note": "x" * 5000}
 
     answer = await bayar.client.post(CREATE, json=body)
@@ -298,7 +303,7 @@ async def test_a_multipart_upload_has_its_own_larger_limit() -> None:
 async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs() -> None:
     reached: list[str] = []
 
-    async def kiosk(scope: Any, receive: Any, send: Any) -> None:
+    async def kiosk(scope: Scope, receive: Receive, send: Send) -> None:
         reached.append(scope["path"])
 
     async def receive() -> dict[str, Any]:
@@ -306,7 +311,7 @@ async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs
 
     sent: list[dict[str, Any]] = []
 
-    async def send(message: Any) -> None:
+    async def send(message: Message) -> None:
         sent.append(dict(message))
 
     guard = InputGuard(kiosk, max_body=1024)
@@ -326,7 +331,7 @@ async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs
 # -- problem 14: one error shape, declared for every route -----------------------------------------
 
 
-async def test_a_validation_error_is_one_sentence_naming_the_field(bayar: Any) -> None:
+async def test_a_validation_error_is_one_sentence_naming_the_field(bayar: Bayar) -> None:
     answer = await bayar.client.post(
         CREATE, json={"items": [GOOD_ITEM, {"product_id": "cola", "quantity": 0}]}
     )
@@ -342,7 +347,7 @@ async def test_a_validation_error_is_one_sentence_naming_the_field(bayar: Any) -
     [("GET", "/api/nope", 404), ("DELETE", "/api/products", 405), ("GET", CREATE, 405)],
 )
 async def test_unknown_api_routes_answer_in_the_same_shape(
-    bayar: Any, method: str, url: str, status: int
+    bayar: Bayar, method: str, url: str, status: int
 ) -> None:
     answer = await bayar.client.request(method, url)
 
@@ -352,7 +357,7 @@ async def test_unknown_api_routes_answer_in_the_same_shape(
     assert isinstance(answer.json()["detail"], str)
 
 
-async def test_every_api_route_declares_its_errors_as_a_problem(bayar: Any) -> None:
+async def test_every_api_route_declares_its_errors_as_a_problem(bayar: Bayar) -> None:
     schema = (await bayar.client.get("/openapi.json")).json()
     problem = {"$ref": "#/components/schemas/Problem"}
 

@@ -9,13 +9,14 @@ from collections import Counter
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from harness import ONLY_POSTGRES
+import pytest
+from harness import ONLY_POSTGRES, Bayar
 from sqlalchemy import select
 
 from bayar.storage.models import Order, Payment
 
 
-async def test_qris_checkout_from_create_to_paid_commits_stock(bayar: Any) -> None:
+async def test_qris_checkout_from_create_to_paid_commits_stock(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
 
     created = await bayar.create(("cola", 3), payment_type="qris")
@@ -54,7 +55,7 @@ async def test_qris_checkout_from_create_to_paid_commits_stock(bayar: Any) -> No
     assert await bayar.stock("cola") == before - 3
 
 
-async def test_a_cart_of_several_lines_is_priced_and_reserved_per_product(bayar: Any) -> None:
+async def test_a_cart_of_several_lines_is_priced_and_reserved_per_product(bayar: Bayar) -> None:
     cola, lemon = await bayar.stock("cola"), await bayar.stock("lemon")
 
     answer = await bayar.create(("cola", 1), ("lemon", 2), ("cola", 1), payment_type="gopay")
@@ -69,7 +70,7 @@ async def test_a_cart_of_several_lines_is_priced_and_reserved_per_product(bayar:
     assert (await bayar.stock("cola"), await bayar.stock("lemon")) == (cola - 2, lemon - 2)
 
 
-async def test_a_client_price_is_ignored(bayar: Any) -> None:
+async def test_a_client_price_is_ignored(bayar: Bayar) -> None:
     answer = await bayar.client.post(
         "/api/payments/create-transaction",
         json={
@@ -92,7 +93,9 @@ INSTRUCTIONS: dict[str, tuple[dict[str, str], str, str]] = {
 }
 
 
-async def test_every_payment_type_gets_its_instructions(bayar: Any, subtests: Any) -> None:
+async def test_every_payment_type_gets_its_instructions(
+    bayar: Bayar, subtests: pytest.Subtests
+) -> None:
     for payment_type, (extra, field, prefix) in INSTRUCTIONS.items():
         with subtests.test(payment_type):
             answer = await bayar.create(("teh-manis", 1), payment_type=payment_type, **extra)
@@ -106,7 +109,7 @@ async def test_every_payment_type_gets_its_instructions(bayar: Any, subtests: An
                 assert payment["bank"] == "bca"
 
 
-async def test_fifty_buyers_for_the_last_ten_never_oversell(bayar: Any) -> None:
+async def test_fifty_buyers_for_the_last_ten_never_oversell(bayar: Bayar) -> None:
     await bayar.set_stock("kopi-susu", 10)
 
     answers = await asyncio.gather(*(bayar.create(("kopi-susu", 1)) for _ in range(50)))
@@ -136,7 +139,7 @@ async def test_fifty_buyers_for_the_last_ten_never_oversell(bayar: Any) -> None:
     assert await bayar.stock("kopi-susu") == 0
 
 
-async def test_an_out_of_stock_cart_reserves_nothing_of_its_other_lines(bayar: Any) -> None:
+async def test_an_out_of_stock_cart_reserves_nothing_of_its_other_lines(bayar: Bayar) -> None:
     await bayar.set_stock("lemon", 1)
     cola = await bayar.stock("cola")
 
@@ -152,7 +155,7 @@ async def test_an_out_of_stock_cart_reserves_nothing_of_its_other_lines(bayar: A
 # -- idempotency --------------------------------------------------------------------------------
 
 
-async def test_the_same_idempotency_key_twice_gives_the_same_order(bayar: Any) -> None:
+async def test_the_same_idempotency_key_twice_gives_the_same_order(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
 
     first = await bayar.create(("cola", 2), key="checkout-1")
@@ -168,7 +171,7 @@ async def test_the_same_idempotency_key_twice_gives_the_same_order(bayar: Any) -
     assert other.json()["order_id"] != first.json()["order_id"]
 
 
-async def test_the_same_idempotency_key_concurrently_gives_one_order(bayar: Any) -> None:
+async def test_the_same_idempotency_key_concurrently_gives_one_order(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
 
     answers = await asyncio.gather(*(bayar.create(("cola", 1), key="tap-twice") for _ in range(5)))
@@ -190,7 +193,7 @@ async def test_the_same_idempotency_key_concurrently_gives_one_order(bayar: Any)
 
 
 async def test_gateway_5xx_during_create_answers_202_and_a_retry_gets_the_payment(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     before = await bayar.stock("cola")
     await bayar.fault("api_error", status=503, count=1)
@@ -217,7 +220,7 @@ async def test_gateway_5xx_during_create_answers_202_and_a_retry_gets_the_paymen
     await bayar.wait_status(order_id, "paid")
 
 
-async def test_gateway_rejection_answers_502_and_releases_the_reservation(bayar: Any) -> None:
+async def test_gateway_rejection_answers_502_and_releases_the_reservation(bayar: Bayar) -> None:
     # Midtrans refuses an item without a name ("item_details[0].name is required").
     await bayar.set_stock("lemon", 5, name="")
 
@@ -238,7 +241,7 @@ async def test_gateway_rejection_answers_502_and_releases_the_reservation(bayar:
     ]
 
 
-async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar: Any) -> None:
+async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar: Bayar) -> None:
     await bayar.set_stock("jeruk", 5, price=0)
 
     answer = await bayar.create(("jeruk", 1))
@@ -249,7 +252,7 @@ async def test_a_free_cart_is_refused_without_a_500_or_a_stuck_reservation(bayar
 
 @ONLY_POSTGRES
 async def test_a_create_after_the_database_dropped_its_connections_is_a_503_to_retry(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     await bayar.create_order(("cola", 1))  # the pool is warm
     assert await bayar.drop_database_connections() >= 1
@@ -266,7 +269,7 @@ async def test_a_create_after_the_database_dropped_its_connections_is_a_503_to_r
 # -- issue 8: an in-flight create, a reused key, bounded holds ------------------------------------
 
 
-async def _order_exists(bayar: Any) -> None:
+async def _order_exists(bayar: Bayar) -> None:
     """Until the first request's order is in the database (its create call is then under way)."""
     for _ in range(500):
         if await bayar.count_orders():
@@ -276,7 +279,7 @@ async def _order_exists(bayar: Any) -> None:
 
 
 async def test_a_retry_during_a_slow_snap_create_waits_for_it_and_gets_the_live_token(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     """Issue 8, problem 7: the retry made a second Snap create, which voided the first token,
     and the first answer (the voided token) was the one stored: its link answered 410."""
@@ -298,7 +301,7 @@ async def test_a_retry_during_a_slow_snap_create_waits_for_it_and_gets_the_live_
 
 
 async def test_a_retry_that_waited_long_enough_answers_202_then_the_live_payment(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     bayar.context.payments.create_wait = 0.05  # how long a retry waits for the call in flight
     await bayar.fault("api_hang", seconds=0.5, count=1)
@@ -318,17 +321,18 @@ async def test_a_retry_that_waited_long_enough_answers_202_then_the_live_payment
     assert len(await bayar.gateway_calls(order_id, "create_snap")) == 1
 
 
-async def test_the_same_idempotency_key_with_another_cart_is_a_422(bayar: Any) -> None:
+async def test_the_same_idempotency_key_with_another_cart_is_a_422(bayar: Bayar) -> None:
     """Issue 8, problem 14: the reused key silently answered with the first order."""
     first = await bayar.create(("cola", 1), key="cart-1")
     assert first.status_code == 201, first.text
     stock = await bayar.stock("lemon")
 
-    for other in (
+    other_carts: list[dict[str, Any]] = [
         {"items": [("lemon", 1)]},
         {"items": [("cola", 2)]},
         {"items": [("cola", 1)], "payment_type": "gopay"},
-    ):
+    ]
+    for other in other_carts:
         answer = await bayar.create(*other.pop("items"), key="cart-1", **other)
         assert answer.status_code == 422, answer.text
         assert "Idempotency-Key" in answer.json()["detail"]
@@ -340,7 +344,7 @@ async def test_the_same_idempotency_key_with_another_cart_is_a_422(bayar: Any) -
     assert same.json()["order_id"] == first.json()["order_id"]
 
 
-async def test_an_order_holds_at_most_the_unit_cap(bayar: Any) -> None:
+async def test_an_order_holds_at_most_the_unit_cap(bayar: Bayar) -> None:
     """Issue 8, problem 11: one anonymous order could take the whole catalog."""
     await bayar.set_stock("cola", 100)
 
@@ -354,7 +358,7 @@ async def test_an_order_holds_at_most_the_unit_cap(bayar: Any) -> None:
     assert (await bayar.create(("cola", 20))).status_code == 201
 
 
-async def test_a_bank_transfer_holds_its_stock_for_the_hold_time_not_a_day(bayar: Any) -> None:
+async def test_a_bank_transfer_holds_its_stock_for_the_hold_time_not_a_day(bayar: Bayar) -> None:
     """Issue 8, problem 11: an unpaid bank transfer held its stock (and its VA) for 24 h."""
     answer = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
     assert answer.status_code == 201, answer.text

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
+
+from harness import StartBayar
 
 from bayar.api.limits import RateLimiter
 
 
-async def test_create_transaction_is_rate_limited_per_address(start_bayar: Any) -> None:
+async def test_create_transaction_is_rate_limited_per_address(start_bayar: StartBayar) -> None:
     async with start_bayar(bayar_create_rate_limit=3) as bayar:
         stock = await bayar.stock("cola")
         for _ in range(3):

@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 import pytest
-from harness import ONLY_POSTGRES
+from harness import ONLY_POSTGRES, Bayar
 from sqlalchemy import select
 
 from bayar.config import DEMO_SERVER_KEY
@@ -19,7 +19,7 @@ from bayar.storage.models import Notification
 CARD_CHALLENGE = "4511111111111117"  # the sandbox's test card that fraud detection challenges
 
 
-async def _gateway_refund(bayar: Any, order_id: str, **body: Any) -> None:
+async def _gateway_refund(bayar: Bayar, order_id: str, **body: Any) -> None:
     """A refund made at the gateway (e.g. in the Midtrans dashboard), not through bayar."""
     answer = await bayar.client.post(
         f"/sandbox/midtrans/v2/{order_id}/refund",
@@ -30,7 +30,7 @@ async def _gateway_refund(bayar: Any, order_id: str, **body: Any) -> None:
     assert answer.json()["status_code"] == "200", answer.text
 
 
-async def _paid_order(bayar: Any, *items: tuple[str, int]) -> str:
+async def _paid_order(bayar: Bayar, *items: tuple[str, int]) -> str:
     order_id = await bayar.create_order(*(items or (("cola", 2),)))
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
@@ -55,7 +55,7 @@ STATUS_CASES = {
 
 
 @pytest.mark.parametrize("case", list(STATUS_CASES))
-async def test_every_gateway_status_reaches_the_order_by_webhook(bayar: Any, case: str) -> None:
+async def test_every_gateway_status_reaches_the_order_by_webhook(bayar: Bayar, case: str) -> None:
     expected_order, expected_payment, released, notifications = STATUS_CASES[case]
     before = await bayar.stock("cola")
     snap = case.startswith("capture")
@@ -91,7 +91,7 @@ async def test_every_gateway_status_reaches_the_order_by_webhook(bayar: Any, cas
         assert (await bayar.db_order(order_id)).gross_amount == 14000
 
 
-async def test_a_challenged_card_payment_approved_at_the_gateway_becomes_paid(bayar: Any) -> None:
+async def test_a_challenged_card_payment_approved_at_the_gateway_becomes_paid(bayar: Bayar) -> None:
     answer = await bayar.create(("cola", 1), payment_type="snap")
     order_id = answer.json()["order_id"]
     await bayar.pay_by_card(answer.json()["payment"]["token"], CARD_CHALLENGE)
@@ -110,7 +110,7 @@ async def test_a_challenged_card_payment_approved_at_the_gateway_becomes_paid(ba
     ]
 
 
-async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bayar: Any) -> None:
+async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
     answer = await bayar.create(("cola", 1), payment_type="snap")
     order_id, token = answer.json()["order_id"], answer.json()["payment"]["token"]
@@ -128,7 +128,7 @@ async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bay
 
 
 async def test_a_declined_snap_card_is_noted_once_and_fails_the_order_at_expiry(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     before = await bayar.stock("cola")
     answer = await bayar.create(("cola", 1), payment_type="snap")
@@ -156,7 +156,7 @@ async def test_a_declined_snap_card_is_noted_once_and_fails_the_order_at_expiry(
 # -- duplicates, order, replays ------------------------------------------------------------------
 
 
-async def test_five_duplicate_notifications_apply_once(bayar: Any) -> None:
+async def test_five_duplicate_notifications_apply_once(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.delivered(order_id, count=1)
     await bayar.fault("duplicate", copies=5)
@@ -177,7 +177,7 @@ async def test_five_duplicate_notifications_apply_once(bayar: Any) -> None:
     assert inbox[0].signature_valid is True
 
 
-async def test_the_same_signed_body_posted_five_times_at_once_applies_once(bayar: Any) -> None:
+async def test_the_same_signed_body_posted_five_times_at_once_applies_once(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.delivered(order_id, count=1)
     await bayar.fault("drop", count=1)  # the sandbox settles, but its webhook never arrives
@@ -197,7 +197,9 @@ async def test_the_same_signed_body_posted_five_times_at_once_applies_once(bayar
     assert rows[0].body == settlement["body"]  # the raw body, byte for byte
 
 
-async def test_a_pending_arriving_after_the_settlement_is_recorded_and_ignored(bayar: Any) -> None:
+async def test_a_pending_arriving_after_the_settlement_is_recorded_and_ignored(
+    bayar: Bayar,
+) -> None:
     await bayar.fault("drop", count=1)  # the first pending notification is lost...
     order_id = await bayar.create_order(("cola", 1))
     await bayar.fault("out_of_order", count=1)  # ...and comes back after the settlement
@@ -224,7 +226,7 @@ async def test_a_pending_arriving_after_the_settlement_is_recorded_and_ignored(b
     assert "ignored" in (order["history"][-1]["note"] or "")
 
 
-async def test_a_replayed_old_notification_changes_nothing(bayar: Any) -> None:
+async def test_a_replayed_old_notification_changes_nothing(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
@@ -245,7 +247,7 @@ async def test_a_replayed_old_notification_changes_nothing(bayar: Any) -> None:
 
 
 async def test_a_pending_order_is_not_moved_back_by_its_first_pending_notification(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
 
@@ -260,7 +262,7 @@ async def test_a_pending_order_is_not_moved_back_by_its_first_pending_notificati
 
 @ONLY_POSTGRES
 async def test_a_webhook_after_the_database_dropped_its_connections_is_still_applied(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     """PostgreSQL restarted under a warm pool (no ping before checkout): the notification that
     meets a dead connection is tried once more on a new one, not answered 500."""
@@ -288,7 +290,7 @@ def _claims_settlement(pending_body: str) -> dict[str, Any]:
     return dict(body)
 
 
-async def test_a_forged_signature_is_refused_with_401_and_kept(bayar: Any) -> None:
+async def test_a_forged_signature_is_refused_with_401_and_kept(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     pending = (await bayar.delivered(order_id, count=1))[0]["body"]
     forged = bayar.sign(_claims_settlement(pending), key="SB-Mid-server-SOMEONE-ELSE")
@@ -306,7 +308,7 @@ async def test_a_forged_signature_is_refused_with_401_and_kept(bayar: Any) -> No
     assert await bayar.gateway_calls(order_id, "status") == []  # not even worth asking
 
 
-UNVERIFIABLE = {
+UNVERIFIABLE: dict[str, dict[str, Any]] = {
     "missing signature": {"signature_key": None},
     "empty signature": {"signature_key": ""},
     # a number: the body was re-serialised, the signed text "7000.00" is gone
@@ -316,7 +318,7 @@ UNVERIFIABLE = {
 
 
 async def test_a_body_whose_signature_cannot_be_checked_is_refused(
-    bayar: Any, subtests: Any
+    bayar: Bayar, subtests: pytest.Subtests
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     pending = (await bayar.delivered(order_id, count=1))[0]["body"]
@@ -333,7 +335,7 @@ async def test_a_body_whose_signature_cannot_be_checked_is_refused(
 
 
 async def test_a_tampered_amount_with_a_correct_signature_is_refused_with_422(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))  # Rp 7.000
     pending = (await bayar.delivered(order_id, count=1))[0]["body"]
@@ -361,7 +363,7 @@ async def test_a_tampered_amount_with_a_correct_signature_is_refused_with_422(
     assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
 
 
-async def test_a_tampered_amount_on_a_non_paying_status_is_refused_too(bayar: Any) -> None:
+async def test_a_tampered_amount_on_a_non_paying_status_is_refused_too(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
     stock = await bayar.stock("cola")
@@ -376,7 +378,7 @@ async def test_a_tampered_amount_on_a_non_paying_status_is_refused_too(bayar: An
     assert await bayar.stock("cola") == stock
 
 
-async def test_a_signed_settlement_the_gateway_does_not_confirm_is_not_paid(bayar: Any) -> None:
+async def test_a_signed_settlement_the_gateway_does_not_confirm_is_not_paid(bayar: Bayar) -> None:
     # Signed with the right key and the right amount, but the gateway still has it pending:
     # the status API has the last word (rule 4).
     order_id = await bayar.create_order(("cola", 1))
@@ -390,7 +392,7 @@ async def test_a_signed_settlement_the_gateway_does_not_confirm_is_not_paid(baya
     assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok"]
 
 
-async def test_a_notification_about_an_unknown_order_is_acknowledged(bayar: Any) -> None:
+async def test_a_notification_about_an_unknown_order_is_acknowledged(bayar: Bayar) -> None:
     body = bayar.sign(
         {
             "order_id": "payment_notif_test_G000BAYAR_1",
@@ -420,7 +422,9 @@ MALFORMED = {
 }
 
 
-async def test_a_malformed_notification_is_a_400_not_a_500(bayar: Any, subtests: Any) -> None:
+async def test_a_malformed_notification_is_a_400_not_a_500(
+    bayar: Bayar, subtests: pytest.Subtests
+) -> None:
     for name, raw in MALFORMED.items():
         with subtests.test(name):
             answer = await bayar.notify(raw)
@@ -433,7 +437,7 @@ async def test_a_malformed_notification_is_a_400_not_a_500(bayar: Any, subtests:
     assert len(kept) == len(MALFORMED)  # each kept, raw, for the record
 
 
-async def test_a_signed_notification_missing_fields_is_a_400(bayar: Any) -> None:
+async def test_a_signed_notification_missing_fields_is_a_400(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     body = bayar.sign({"order_id": order_id, "status_code": "200", "gross_amount": "7000.00"})
 
@@ -446,7 +450,7 @@ async def test_a_signed_notification_missing_fields_is_a_400(bayar: Any) -> None
 # -- issue 8, problem 2: a signature covers only order_id, status_code and gross_amount -----------
 
 
-async def test_an_edited_status_on_a_genuine_settlement_body_moves_nothing(bayar: Any) -> None:
+async def test_an_edited_status_on_a_genuine_settlement_body_moves_nothing(bayar: Bayar) -> None:
     """A paid order's own settlement body, its transaction_status changed: the signature still
     holds. It moved the order to refunded (no money moved) or cancelled (stock back on sale)."""
     order_id = await _paid_order(bayar, ("cola", 1))
@@ -477,7 +481,7 @@ async def test_an_edited_status_on_a_genuine_settlement_body_moves_nothing(bayar
 
 
 async def test_a_signed_deny_for_a_pending_order_is_confirmed_first_and_changes_nothing(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     """It failed the order (stock released) while its QR was still valid: the customer then paid
     a failed order and nothing gave the money back."""
@@ -498,7 +502,7 @@ async def test_a_signed_deny_for_a_pending_order_is_confirmed_first_and_changes_
 
 
 async def test_a_status_that_does_not_fit_its_signed_code_is_refused_and_kept(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
@@ -514,7 +518,7 @@ async def test_a_status_that_does_not_fit_its_signed_code_is_refused_and_kept(
     assert len(refused) == 4
 
 
-async def test_a_notification_never_changes_the_payment_instructions(bayar: Any) -> None:
+async def test_a_notification_never_changes_the_payment_instructions(bayar: Bayar) -> None:
     """A pending body with other va_numbers replaced the VA number on the order page."""
     created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
     order_id = created.json()["order_id"]
@@ -530,7 +534,7 @@ async def test_a_notification_never_changes_the_payment_instructions(bayar: Any)
     assert (await bayar.order(order_id))["payment"]["va_number"] == va_number
 
 
-async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Any) -> None:
+async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Bayar) -> None:
     created = await bayar.create(("cola", 1), payment_type="snap")
     order_id, token = created.json()["order_id"], created.json()["payment"]["token"]
 
@@ -548,7 +552,7 @@ async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Any)
     assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok"]
 
 
-async def test_a_state_change_is_applied_from_the_status_api_answer(bayar: Any) -> None:
+async def test_a_state_change_is_applied_from_the_status_api_answer(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.delivered(order_id, count=1)
 
@@ -568,7 +572,7 @@ async def test_a_state_change_is_applied_from_the_status_api_answer(bayar: Any) 
 
 
 async def test_a_big_body_with_a_bad_signature_is_kept_as_metadata_and_a_prefix(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     pending = json.loads((await bayar.delivered(order_id, count=1))[0]["body"])
@@ -586,7 +590,7 @@ async def test_a_big_body_with_a_bad_signature_is_kept_as_metadata_and_a_prefix(
     assert kept.outcome == "bad_signature"
 
 
-async def test_twenty_different_settlement_bodies_at_once_pay_the_order_once(bayar: Any) -> None:
+async def test_twenty_different_settlement_bodies_at_once_pay_the_order_once(bayar: Bayar) -> None:
     """Each is a new inbox row, each confirmed with the status API: one transition, one paid."""
     order_id = await bayar.create_order(("cola", 1))
     await bayar.delivered(order_id, count=1)

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any
 
 import httpx
+import pytest
+from harness import Bayar
 
 from bayar.config import Settings
 from bayar.sandbox.app import standalone_app
 from bayar.storage.db import Database
 
 
-async def test_healthz_reports_database_and_bus(bayar: Any) -> None:
+async def test_healthz_reports_database_and_bus(bayar: Bayar) -> None:
     answer = await bayar.client.get("/healthz")
 
     assert answer.status_code == 200
     assert answer.json() == {"status": "ok", "database": "ok", "bus": "ok"}
 
 
-async def test_healthz_is_503_when_the_database_is_unreachable(bayar: Any) -> None:
+async def test_healthz_is_503_when_the_database_is_unreachable(bayar: Bayar) -> None:
     # A real database client whose server is not there (nothing listens on port 1).
     unreachable = Database("postgresql://postgres@127.0.0.1:1/bayar")
     bayar.context.db = unreachable
@@ -44,7 +45,7 @@ def _sample(metrics: str, name: str, **labels: str) -> float:
     raise AssertionError(f"no {name}{sorted(wanted)} in /metrics")
 
 
-async def test_metrics_count_orders_by_status_and_notifications(bayar: Any) -> None:
+async def test_metrics_count_orders_by_status_and_notifications(bayar: Bayar) -> None:
     paid = await bayar.create_order(("cola", 1))
     await bayar.pay(paid)
     await bayar.wait_status(paid, "paid")
@@ -69,7 +70,7 @@ async def test_metrics_count_orders_by_status_and_notifications(bayar: Any) -> N
     assert pending  # still pending: counted above
 
 
-async def test_metrics_observe_each_gateway_call_once(bayar: Any) -> None:
+async def test_metrics_observe_each_gateway_call_once(bayar: Bayar) -> None:
     for _ in range(3):
         await bayar.create_order(("cola", 1))
 
@@ -87,7 +88,7 @@ DECLARED = {
 }
 
 
-async def test_openapi_declares_the_error_answers(bayar: Any, subtests: Any) -> None:
+async def test_openapi_declares_the_error_answers(bayar: Bayar, subtests: pytest.Subtests) -> None:
     answer = await bayar.client.get("/openapi.json")
     assert answer.status_code == 200
     openapi = answer.json()
@@ -126,7 +127,9 @@ def directives(policy: str) -> dict[str, list[str]]:
     return found
 
 
-async def test_every_page_sends_a_policy_without_inline_script(bayar: Any, subtests: Any) -> None:
+async def test_every_page_sends_a_policy_without_inline_script(
+    bayar: Bayar, subtests: pytest.Subtests
+) -> None:
     created = await bayar.create(("cola", 1), payment_type="snap")
     assert created.status_code == 201, created.text
     order_id = created.json()["order_id"]
@@ -166,7 +169,7 @@ async def test_every_page_sends_a_policy_without_inline_script(bayar: Any, subte
     assert {"'self'", "ws://bayar.test", "wss://bayar.test"} <= set(kiosk["connect-src"])
 
 
-async def test_the_snap_payment_page_stays_frameable(bayar: Any) -> None:
+async def test_the_snap_payment_page_stays_frameable(bayar: Bayar) -> None:
     created = await bayar.create(("cola", 1), payment_type="snap")
     page = await bayar.client.get(created.json()["payment"]["redirect_url"])
 
@@ -182,7 +185,7 @@ async def test_the_snap_payment_page_stays_frameable(bayar: Any) -> None:
     assert "cross-origin-resource-policy" not in snap_js.headers
 
 
-async def test_docs_start_swagger_ui_from_a_file(bayar: Any) -> None:
+async def test_docs_start_swagger_ui_from_a_file(bayar: Bayar) -> None:
     page = await bayar.client.get("/docs")
 
     assert page.status_code == 200
@@ -192,7 +195,7 @@ async def test_docs_start_swagger_ui_from_a_file(bayar: Any) -> None:
     assert "SwaggerUIBundle" in init.text
 
 
-async def test_order_and_admin_answers_are_not_stored(bayar: Any) -> None:
+async def test_order_and_admin_answers_are_not_stored(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
 
     order = await bayar.client.get(f"/api/orders/{order_id}")

@@ -14,11 +14,13 @@ from typing import Any
 
 import pytest
 import schemathesis
+from fastapi import FastAPI
 from harness import ADMIN_TOKEN, PUBLIC_URL, make_settings
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis.configuration import set_hypothesis_home_dir
 from hypothesis.errors import Unsatisfiable
+from schemathesis import Case
 from schemathesis.checks import not_a_server_error
 from schemathesis.core.result import Ok
 from schemathesis.generation.modes import GenerationMode
@@ -42,7 +44,7 @@ HEADERS = {"Authorization": f"Bearer {ADMIN_TOKEN}"}  # so the admin routes get 
 
 
 @pytest.fixture
-def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
+def app(database_url: str, tmp_path: Path) -> Iterator[FastAPI]:
     """The app as `bayar up` builds it (sandbox included); schemathesis runs its lifespan.
     Hypothesis keeps its caches under the test's own directory, not in the working tree."""
     set_hypothesis_home_dir(tmp_path / "hypothesis")
@@ -56,7 +58,7 @@ def app(database_url: str, tmp_path: Path) -> Iterator[Any]:
         set_hypothesis_home_dir(None)
 
 
-def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: Any) -> None:
+def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: FastAPI) -> None:
     schema = schemathesis.openapi.from_asgi("/openapi.json", app)
     results = list(schema.get_all_operations())
     operations = [result.ok() for result in results if isinstance(result, Ok)]
@@ -75,7 +77,7 @@ def test_every_answer_of_the_api_is_declared_and_none_is_a_5xx(app: Any) -> None
                 database=None,
                 suppress_health_check=list(HealthCheck),
             )
-            def exercise(case: Any) -> None:
+            def exercise(case: Case[Any]) -> None:
                 response = case.call(headers=HEADERS)
                 case.validate_response(response, checks=CHECKS, headers=HEADERS)
 

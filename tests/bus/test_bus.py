@@ -6,12 +6,11 @@ import asyncio
 import contextlib
 import uuid
 from collections.abc import AsyncIterator
-from typing import Any
 
 import pytest
 import redis.asyncio as aioredis
 
-from bayar.bus.base import RESYNC, Message
+from bayar.bus.base import RESYNC, Bus, Message
 from bayar.bus.memory import MemoryBus
 from bayar.bus.redis import MAX_CONNECTIONS, PREFIX, RedisBus
 
@@ -19,8 +18,8 @@ pytestmark = pytest.mark.asyncio
 
 
 @pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
-async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Any]:
-    made: Any
+async def bus(request: pytest.FixtureRequest) -> AsyncIterator[Bus]:
+    made: Bus
     if request.param == "memory":
         made = MemoryBus()
     else:
@@ -37,7 +36,7 @@ def _topic() -> str:
     return f"test:{uuid.uuid4().hex}"
 
 
-async def test_a_subscriber_gets_what_is_published_on_its_topic_only(bus: Any) -> None:
+async def test_a_subscriber_gets_what_is_published_on_its_topic_only(bus: Bus) -> None:
     mine, other = _topic(), _topic()
     async with bus.subscribe(mine) as messages:
         await bus.publish(other, {"n": 0})
@@ -49,7 +48,7 @@ async def test_a_subscriber_gets_what_is_published_on_its_topic_only(bus: Any) -
             await _next(messages, within=0.3)
 
 
-async def test_every_subscriber_of_a_topic_gets_each_message(bus: Any) -> None:
+async def test_every_subscriber_of_a_topic_gets_each_message(bus: Bus) -> None:
     topic = _topic()
     async with contextlib.AsyncExitStack() as stack:
         streams = [await stack.enter_async_context(bus.subscribe(topic)) for _ in range(20)]
@@ -58,7 +57,7 @@ async def test_every_subscriber_of_a_topic_gets_each_message(bus: Any) -> None:
     assert got == [{"order_id": "BYR-1"}] * 20
 
 
-async def test_leaving_one_subscription_keeps_the_others(bus: Any) -> None:
+async def test_leaving_one_subscription_keeps_the_others(bus: Bus) -> None:
     topic = _topic()
     async with bus.subscribe(topic) as staying:
         async with bus.subscribe(topic):

@@ -3,13 +3,18 @@ passes for nothing). A ledger is broken by hand, below bayar, and the audit must
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness import Bayar
 from sqlalchemy import update
 
 from bayar.storage.models import Dispense, Order, Product
 from bayar.vending.machines import create_machine
+
+if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
+    from collections.abc import Awaitable, Callable
+
+    from books import Books
 
 
 async def set_status(bayar: Bayar, order_id: str, status: str) -> None:
@@ -18,7 +23,7 @@ async def set_status(bayar: Bayar, order_id: str, status: str) -> None:
 
 
 async def test_the_books_balance_and_see_a_ledger_broken_by_hand(
-    bayar: Bayar, open_books: Any
+    bayar: Bayar, open_books: Callable[[Bayar], Awaitable[Books]]
 ) -> None:
     books = await open_books(bayar)
     order_id = await bayar.create_order(("cola", 1))
@@ -51,7 +56,7 @@ async def test_the_books_balance_and_see_a_ledger_broken_by_hand(
 
 
 async def test_the_books_see_a_paid_kiosk_unit_never_dispensed(
-    bayar: Bayar, open_books: Any
+    bayar: Bayar, open_books: Callable[[Bayar], Awaitable[Books]]
 ) -> None:
     books = await open_books(bayar)
     order_id = await bayar.create_order(("cola", 1))
@@ -88,7 +93,7 @@ async def paid_kiosk_unit(bayar: Bayar, token: str) -> str:
 
 
 async def test_a_kiosk_unit_queued_for_a_person_is_counted_once(
-    bayar: Bayar, open_books: Any
+    bayar: Bayar, open_books: Callable[[Bayar], Awaitable[Books]]
 ) -> None:
     """The queue is the `manual` refund rows: a kiosk unit's is one of them, and its dispense's
     `manual_refund` is not counted again. One in `manual_refund` with no refund queued is seen."""

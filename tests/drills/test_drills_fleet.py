@@ -11,7 +11,8 @@ import contextlib
 import json
 import secrets
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -19,6 +20,9 @@ from fleet import ADMIN_TOKEN, Fleet
 from websockets.asyncio.client import connect
 
 from bayar.vending.machines import create_machine
+
+if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
+    from conftest import Drill
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 CONVERGE = 60.0  # seconds: the worker's first look at an order, then its backoff (15 s)
@@ -40,14 +44,16 @@ async def deliveries(fleet: Fleet, order_id: str) -> list[dict[str, Any]]:
     return found
 
 
-async def wait_for(what: str, check: Any, within: float = 20.0) -> None:
+async def wait_for(what: str, check: Callable[[], Awaitable[bool]], within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while not await check():
         assert time.monotonic() < deadline, f"never: {what}"
         await asyncio.sleep(0.05)
 
 
-async def test_duplicates_x20_concurrent_across_two_servers(fleet_ready: Fleet, drill: Any) -> None:
+async def test_duplicates_x20_concurrent_across_two_servers(
+    fleet_ready: Fleet, drill: Drill
+) -> None:
     """A settlement notification lost on its way, then sent 20 times at once, half to each server."""
     fleet = fleet_ready
     books = await drill.fleet_books(fleet)
@@ -87,7 +93,7 @@ async def test_duplicates_x20_concurrent_across_two_servers(fleet_ready: Fleet, 
 
 
 async def test_last_units_50_buyers_10_units_across_two_servers(
-    fleet_ready: Fleet, drill: Any
+    fleet_ready: Fleet, drill: Drill
 ) -> None:
     fleet = fleet_ready
     await fleet.set_product("drill-last", "Es Teh Terakhir", 5000, 10)
@@ -106,7 +112,7 @@ async def test_last_units_50_buyers_10_units_across_two_servers(
     await drill.converge(books, within=CONVERGE, pause=0.3)
 
 
-async def test_kill_9_during_a_webhook_burst(fleet_ready: Fleet, drill: Any) -> None:
+async def test_kill_9_during_a_webhook_burst(fleet_ready: Fleet, drill: Drill) -> None:
     """Twenty orders paid at once, their notifications going to server A, which is killed with
     SIGKILL halfway. The load balancer sends the rest to B; the worker reconciles what A lost."""
     fleet = fleet_ready
@@ -130,7 +136,7 @@ async def test_kill_9_during_a_webhook_burst(fleet_ready: Fleet, drill: Any) -> 
     await drill.converge(books, within=CONVERGE, pause=0.3)
 
 
-async def test_kill_9_during_a_checkout_burst(fleet_ready: Fleet, drill: Any) -> None:
+async def test_kill_9_during_a_checkout_burst(fleet_ready: Fleet, drill: Drill) -> None:
     """Thirty create-transaction calls at once to server A, killed with SIGKILL mid-burst; the
     customers who got a QR pay it. Nothing sold twice, no unit lost, every payment lands."""
     fleet = fleet_ready
@@ -161,7 +167,7 @@ async def test_kill_9_during_a_checkout_burst(fleet_ready: Fleet, drill: Any) ->
 
 
 async def test_kiosk_paid_while_offline_is_dispensed_when_it_reconnects(
-    fleet_ready: Fleet, drill: Any
+    fleet_ready: Fleet, drill: Drill
 ) -> None:
     """Issue 8, problem 4: a kiosk order paid while its machine is away, and a newer order of the
     machine after it. The machine reconnects (to the other server): it is told to DISPENSE the
@@ -220,7 +226,7 @@ async def test_kiosk_paid_while_offline_is_dispensed_when_it_reconnects(
 
 
 async def test_tampered_status_on_a_genuine_body_across_servers(
-    fleet_ready: Fleet, drill: Any
+    fleet_ready: Fleet, drill: Drill
 ) -> None:
     """Issue 8, problem 2, on the fleet: a paid order's genuine settlement body sent to the other
     server with `transaction_status` changed to cancel, then refund."""
@@ -254,7 +260,7 @@ async def test_tampered_status_on_a_genuine_body_across_servers(
     await drill.converge(books, within=10, pause=0.3)
 
 
-async def test_reordering_and_replays_across_servers(fleet_ready: Fleet, drill: Any) -> None:
+async def test_reordering_and_replays_across_servers(fleet_ready: Fleet, drill: Drill) -> None:
     """Genuine notifications replayed to the other server out of order: a pending one after the
     settlement, the settlement after a full refund, the pending one after the gateway expired
     the order. Nothing moves back."""
@@ -310,7 +316,7 @@ async def test_reordering_and_replays_across_servers(fleet_ready: Fleet, drill: 
     await drill.converge(books, within=CONVERGE, pause=0.3)
 
 
-async def test_cancel_racing_pay_across_servers(fleet_ready: Fleet, drill: Any) -> None:
+async def test_cancel_racing_pay_across_servers(fleet_ready: Fleet, drill: Drill) -> None:
     """Ten orders, each cancelled by an admin on one server while its customer pays: exactly one
     of the two wins at the gateway, and bayar agrees with it."""
     fleet = fleet_ready
@@ -336,7 +342,7 @@ async def test_cancel_racing_pay_across_servers(fleet_ready: Fleet, drill: Any) 
 
 
 async def test_kiosk_orders_only_from_an_authenticated_kiosk_on_postgres(
-    fleet_ready: Fleet, drill: Any
+    fleet_ready: Fleet, drill: Drill
 ) -> None:
     """Issue 8, problem 3, on PostgreSQL: no kiosk order without the machine's token, none for an
     unknown machine, none of several units or lines; the machine itself still sells one."""

@@ -8,15 +8,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
-from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING
 
-from harness import Bayar
+import httpx
+from harness import Bayar, StartBayar
 from sqlalchemy import select
 from steps import genuine_body, worker_pass
 
 from bayar.storage.models import Refund
 from bayar.vending.machines import create_machine
+
+if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
+    from conftest import Drill
 
 KIOSK_HEADER = "X-Kiosk-Token"
 # A machine that holds both drinks: a two-line order is refused for being two lines.
@@ -26,7 +29,7 @@ VISA_ACCEPT = "4411111111111118"  # a test card the sandbox accepts at once (no 
 
 async def kiosk_create(
     bayar: Bayar, machine_id: str, token: str | None, *items: tuple[str, int]
-) -> Any:
+) -> httpx.Response:
     headers = {KIOSK_HEADER: token} if token is not None else {}
     return await bayar.client.post(
         "/api/payments/create-transaction",
@@ -42,7 +45,7 @@ async def kiosk_create(
 # -- 2. notifications trusted beyond their signature --------------------------------------------
 
 
-async def test_tampered_status_on_a_genuine_body(bayar: Bayar, drill: Any) -> None:
+async def test_tampered_status_on_a_genuine_body(bayar: Bayar, drill: Drill) -> None:
     """A genuine notification with only `transaction_status` changed (the signature does not
     cover it): a paid order is not cancelled or refunded by it, a pending order is not failed
     by a forged "deny" and can still be paid."""
@@ -67,7 +70,7 @@ async def test_tampered_status_on_a_genuine_body(bayar: Bayar, drill: Any) -> No
 # -- 3. anyone can create kiosk orders -----------------------------------------------------------
 
 
-async def test_kiosk_orders_only_from_an_authenticated_kiosk(bayar: Bayar, drill: Any) -> None:
+async def test_kiosk_orders_only_from_an_authenticated_kiosk(bayar: Bayar, drill: Drill) -> None:
     token = await create_machine(bayar.db, "drill-k1", "Drill", "Lab", SLOTS)
     books = await drill.books(bayar)
     refused = {
@@ -97,7 +100,7 @@ async def test_kiosk_orders_only_from_an_authenticated_kiosk(bayar: Bayar, drill
 
 
 async def test_kiosk_order_paid_while_the_kiosk_is_offline(
-    start_drill_bayar: Callable[..., Any], drill: Any
+    start_drill_bayar: StartBayar, drill: Drill
 ) -> None:
     """The machine never comes back: once BAYAR_KIOSK_OFFLINE_REFUND has passed, the worker
     refunds the paid unit instead of leaving it paid forever."""
@@ -119,7 +122,7 @@ async def test_kiosk_order_paid_while_the_kiosk_is_offline(
 # -- 5. money for a closed order -----------------------------------------------------------------
 
 
-async def late_payment(bayar: Bayar, drill: Any, payment_type: str) -> str:
+async def late_payment(bayar: Bayar, drill: Drill, payment_type: str) -> str:
     """A Snap order bayar expired while its payment page was still open, then paid there."""
     books = await drill.books(bayar)
     order_id = await bayar.create_order(("cola", 1), payment_type="snap")
@@ -136,7 +139,7 @@ async def late_payment(bayar: Bayar, drill: Any, payment_type: str) -> str:
     return order_id
 
 
-async def test_payment_after_expiry_is_refunded_qris(bayar: Bayar, drill: Any) -> None:
+async def test_payment_after_expiry_is_refunded_qris(bayar: Bayar, drill: Drill) -> None:
     order_id = await late_payment(bayar, drill, "qris")
     found = (await bayar.gateway_status(order_id)).json()
     # Given back, or never taken: the gateway closed the order before the customer could pay.
@@ -144,7 +147,7 @@ async def test_payment_after_expiry_is_refunded_qris(bayar: Bayar, drill: Any) -
 
 
 async def test_payment_after_expiry_is_queued_for_manual_refund_bank_transfer(
-    bayar: Bayar, drill: Any
+    bayar: Bayar, drill: Drill
 ) -> None:
     order_id = await late_payment(bayar, drill, "bank_transfer")
     found = (await bayar.gateway_status(order_id)).json()
@@ -161,9 +164,7 @@ async def test_payment_after_expiry_is_queued_for_manual_refund_bank_transfer(
 # -- 6. a refund whose answer was lost -----------------------------------------------------------
 
 
-async def test_refund_whose_answer_was_lost(
-    start_drill_bayar: Callable[..., Any], drill: Any
-) -> None:
+async def test_refund_whose_answer_was_lost(start_drill_bayar: StartBayar, drill: Drill) -> None:
     """The gateway refunds, its answer never reaches bayar (timeout): the worker reconciles the
     order to refunded and the refund row to succeeded."""
     async with start_drill_bayar(midtrans_timeout_seconds=0.3) as bayar:
@@ -189,7 +190,7 @@ async def test_refund_whose_answer_was_lost(
 # -- 7. a retry during a slow create ---------------------------------------------------------------
 
 
-async def test_retry_during_a_slow_snap_create(bayar: Bayar, drill: Any) -> None:
+async def test_retry_during_a_slow_snap_create(bayar: Bayar, drill: Drill) -> None:
     """The first create-transaction hangs at the gateway; the client retries with the same
     Idempotency-Key meanwhile. The payment bayar keeps (and hands out) is the live one."""
     books = await drill.books(bayar)

@@ -6,13 +6,16 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
+from typing import TYPE_CHECKING
 
 from harness import Bayar
 from steps import genuine_body, worker_pass
 
+if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
+    from conftest import Drill
 
-async def test_duplicates_x20_concurrent(bayar: Bayar, drill: Any) -> None:
+
+async def test_duplicates_x20_concurrent(bayar: Bayar, drill: Drill) -> None:
     """The settlement notification of each order, dropped on its way, then sent 20 times at once:
     applied once."""
     books = await drill.books(bayar)
@@ -31,7 +34,7 @@ async def test_duplicates_x20_concurrent(bayar: Bayar, drill: Any) -> None:
     await drill.converge(books)
 
 
-async def test_pending_after_settlement(bayar: Bayar, drill: Any) -> None:
+async def test_pending_after_settlement(bayar: Bayar, drill: Drill) -> None:
     """Notifications out of order: the pending one arrives after the settlement, twice."""
     books = await drill.books(bayar)
     order_id = await bayar.create_order(("cola", 1))
@@ -44,7 +47,7 @@ async def test_pending_after_settlement(bayar: Bayar, drill: Any) -> None:
     await drill.converge(books)
 
 
-async def test_replay_after_refund(bayar: Bayar, drill: Any) -> None:
+async def test_replay_after_refund(bayar: Bayar, drill: Drill) -> None:
     """The settlement and pending notifications replayed after a full refund change nothing."""
     books = await drill.books(bayar)
     order_id = await bayar.create_order(("cola", 1))
@@ -59,7 +62,7 @@ async def test_replay_after_refund(bayar: Bayar, drill: Any) -> None:
     await drill.converge(books, lambda: worker_pass(bayar))
 
 
-async def test_replay_after_expiry(bayar: Bayar, drill: Any) -> None:
+async def test_replay_after_expiry(bayar: Bayar, drill: Drill) -> None:
     """An order the worker expired at the gateway; its pending notification replayed."""
     books = await drill.books(bayar)
     order_id = await bayar.create_order(("cola", 1))
@@ -72,7 +75,7 @@ async def test_replay_after_expiry(bayar: Bayar, drill: Any) -> None:
     await drill.converge(books, lambda: worker_pass(bayar))
 
 
-async def test_last_units_50_buyers_10_units(bayar: Bayar, drill: Any) -> None:
+async def test_last_units_50_buyers_10_units(bayar: Bayar, drill: Drill) -> None:
     await bayar.set_stock("cola", 10)
     books = await drill.books(bayar)
     answers = await asyncio.gather(*(bayar.create(("cola", 1)) for _ in range(50)))
@@ -88,7 +91,7 @@ async def test_last_units_50_buyers_10_units(bayar: Bayar, drill: Any) -> None:
     await drill.converge(books)
 
 
-async def test_cancel_racing_pay(bayar: Bayar, drill: Any) -> None:
+async def test_cancel_racing_pay(bayar: Bayar, drill: Drill) -> None:
     """An admin cancel and the customer's payment at once, for ten orders, both ways round: the
     payment lands first, or the gateway cancels first and the customer's payment is refused
     while bayar still waits for the cancel's answer. Each order ends as the gateway says."""

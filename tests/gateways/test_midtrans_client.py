@@ -12,6 +12,7 @@ import traceback
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -37,6 +38,8 @@ SNAP = f"{CORE}/snap/v1"
 
 Calls = list[tuple[str, float, str]]
 MakeGateway = Callable[..., MidtransGateway]
+# `await control(path, body)`: a POST to the sandbox's control API, its JSON answer.
+Control = Callable[..., Awaitable[dict[str, Any]]]
 
 
 def _order() -> str:
@@ -54,7 +57,7 @@ def _charge(payment_type: str = "qris", amount: int = 10000, **extra: Any) -> Ch
 
 
 @pytest.fixture
-async def app(tmp_path: Any) -> AsyncIterator[Starlette]:
+async def app(tmp_path: Path) -> AsyncIterator[Starlette]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=tmp_path,
@@ -71,7 +74,7 @@ async def app(tmp_path: Any) -> AsyncIterator[Starlette]:
 
 
 @pytest.fixture
-async def control(app: Starlette) -> AsyncIterator[Callable[..., Awaitable[dict[str, Any]]]]:
+async def control(app: Starlette) -> AsyncIterator[Control]:
     """POST to the sandbox's control API (the simulated customer, faults)."""
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url=ROOT) as client:
 
@@ -213,7 +216,7 @@ async def test_an_unsupported_request_fails_before_any_call(
 # -- Snap ----------------------------------------------------------------------------------------
 
 
-async def test_snap(gateway: MidtransGateway, control: Any) -> None:
+async def test_snap(gateway: MidtransGateway, control: Control) -> None:
     order_id = _order()
     got = await gateway.create_snap(
         SnapRequest(
@@ -252,7 +255,9 @@ async def test_snap_rejection(gateway: MidtransGateway) -> None:
 # -- status and actions --------------------------------------------------------------------------
 
 
-async def test_status_of_a_pending_then_paid_charge(gateway: MidtransGateway, control: Any) -> None:
+async def test_status_of_a_pending_then_paid_charge(
+    gateway: MidtransGateway, control: Control
+) -> None:
     request = _charge("bank_transfer", amount=150000, bank="bca")
     created = await gateway.charge(request)
     pending = await gateway.status(request.order_id)
@@ -318,7 +323,7 @@ async def test_expire(gateway: MidtransGateway) -> None:
     await gateway.charge(_charge("qris", order_id=request.order_id))
 
 
-async def test_full_refund(gateway: MidtransGateway, control: Any) -> None:
+async def test_full_refund(gateway: MidtransGateway, control: Control) -> None:
     request = _charge("qris", amount=20000)
     await gateway.charge(request)
     with pytest.raises(GatewayRejected) as caught:
@@ -333,7 +338,7 @@ async def test_full_refund(gateway: MidtransGateway, control: Any) -> None:
     assert refunded.refunded_amount == 20000
 
 
-async def test_partial_refunds(gateway: MidtransGateway, control: Any, calls: Calls) -> None:
+async def test_partial_refunds(gateway: MidtransGateway, control: Control, calls: Calls) -> None:
     request = _charge("gopay", amount=10000)
     await gateway.charge(request)
     await control(f"midtrans/{request.order_id}/pay")
@@ -378,7 +383,7 @@ async def test_a_wrong_server_key_is_rejected_401(make_gateway: MakeGateway) -> 
 
 @pytest.mark.parametrize("status", [500, 503])
 async def test_sandbox_api_errors_are_unavailable(
-    gateway: MidtransGateway, control: Any, calls: Calls, status: int
+    gateway: MidtransGateway, control: Control, calls: Calls, status: int
 ) -> None:
     await control("faults", {"kind": "api_error", "status": status, "count": 2})
     with pytest.raises(GatewayUnavailable) as charge:
@@ -396,7 +401,7 @@ async def test_sandbox_api_errors_are_unavailable(
     assert calls[-1][2] == "ok"
 
 
-async def test_a_hang_times_out(make_gateway: MakeGateway, control: Any, calls: Calls) -> None:
+async def test_a_hang_times_out(make_gateway: MakeGateway, control: Control, calls: Calls) -> None:
     gateway = make_gateway(timeout=0.2)
     await control("faults", {"kind": "api_hang", "seconds": 1})
     started = time.perf_counter()

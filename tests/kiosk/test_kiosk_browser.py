@@ -27,13 +27,14 @@ from PIL import Image
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import KioskServer
+    from playwright.sync_api import Browser, BrowserContext, Page, ViewportSize, WebSocketRoute
+    from tests.kiosk.conftest import KioskServer
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
 SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-SMALL = {"width": 1024, "height": 600}
-LARGE = {"width": 1920, "height": 1080}
+SMALL: ViewportSize = {"width": 1024, "height": 600}
+LARGE: ViewportSize = {"width": 1920, "height": 1080}
 SETTLE_MS = 700  # screen transitions and entrance animations
 
 
@@ -45,10 +46,10 @@ def _is_kiosk_socket(url: str) -> bool:
 
 
 @pytest.fixture
-def new_page(browser: Any, problems: list[str]) -> Iterator[Callable[..., Any]]:
-    contexts: list[Any] = []
+def new_page(browser: Browser, problems: list[str]) -> Iterator[Callable[..., Page]]:
+    contexts: list[BrowserContext] = []
 
-    def make(viewport: dict[str, int] | None = None) -> Any:
+    def make(viewport: ViewportSize | None = None) -> Page:
         context = browser.new_context(viewport=viewport or SMALL, has_touch=True)
         contexts.append(context)
         tab = context.new_page()
@@ -62,44 +63,44 @@ def new_page(browser: Any, problems: list[str]) -> Iterator[Callable[..., Any]]:
 
 
 @pytest.fixture
-def page(new_page: Callable[..., Any]) -> Any:
+def page(new_page: Callable[..., Page]) -> Page:
     return new_page()
 
 
 # ------------------------------------------------------------------------------------ helpers
 
 
-def wait_screen(page: Any, name: str, timeout: float = 15_000) -> None:
+def wait_screen(page: Page, name: str, timeout: float = 15_000) -> None:
     page.wait_for_selector(f'body[data-screen="{name}"]', state="attached", timeout=timeout)
 
 
-def screen(page: Any) -> str:
+def screen(page: Page) -> str:
     return str(page.evaluate("document.body.dataset.screen"))
 
 
-def shot(page: Any, name: str) -> None:
+def shot(page: Page, name: str) -> None:
     page.wait_for_timeout(SETTLE_MS)
     SHOTS.mkdir(parents=True, exist_ok=True)
     page.screenshot(path=str(SHOTS / f"kiosk-{name}.png"))
 
 
-def events(page: Any, name: str | None = None) -> list[dict[str, Any]]:
+def events(page: Page, name: str | None = None) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = page.evaluate("window.bayarKiosk.events")
     return [e for e in got if name is None or e["event"] == name]
 
 
-def sent(page: Any, name: str | None = None) -> list[dict[str, Any]]:
+def sent(page: Page, name: str | None = None) -> list[dict[str, Any]]:
     got: list[dict[str, Any]] = page.evaluate("window.bayarKiosk.sent")
     return [e for e in got if name is None or e["event"] == name]
 
 
-def open_home(page: Any, url: str) -> None:
+def open_home(page: Page, url: str) -> None:
     page.goto(url)
     wait_screen(page, "home")
     page.wait_for_function("window.bayarKiosk.connected && window.bayarKiosk.events.length > 0")
 
 
-def pick(page: Any, product_id: str) -> str:
+def pick(page: Page, product_id: str) -> str:
     """Tap home, pick a drink, wait for its QR; the order id."""
     if screen(page) == "home":
         page.locator("#screen-home").click(position={"x": 500, "y": 420})
@@ -112,7 +113,7 @@ def pick(page: Any, product_id: str) -> str:
     return order_id
 
 
-def decode_qr(page: Any) -> str:
+def decode_qr(page: Page) -> str:
     """The QR on screen, read back from its pixels like a phone would."""
     png = page.locator("#qr-box").screenshot()
     found = zxingcpp.read_barcodes(Image.open(io.BytesIO(png)))
@@ -123,14 +124,16 @@ def decode_qr(page: Any) -> str:
 # ------------------------------------------------------------------------------------ the flow
 
 
-def test_buy_a_drink_from_tap_to_enjoy(page: Any, kiosk_server: KioskServer) -> None:
+def test_buy_a_drink_from_tap_to_enjoy(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     server.set_stock("demo-1", "B3", 0)  # one sold-out slot, to show and to check
     held: list[str] = []
     hold = {"orders": True}
     upstream: dict[str, Any] = {}
 
-    def route(ws: Any) -> None:  # pass everything through, but hold the first ORDER a moment
+    def route(
+        ws: WebSocketRoute,
+    ) -> None:  # pass everything through, but hold the first ORDER a moment
         remote = ws.connect_to_server()
         upstream["ws"] = remote
 
@@ -203,7 +206,9 @@ def test_buy_a_drink_from_tap_to_enjoy(page: Any, kiosk_server: KioskServer) -> 
     order_frames = sent(page, "ORDER")
     assert len(order_frames) == 1
     assert re.fullmatch(r"[0-9a-f-]{36}", order_frames[0]["values"]["request_id"])
-    assert page.locator("#payment-cancel").bounding_box()["height"] >= 56
+    cancel_box = page.locator("#payment-cancel").bounding_box()
+    assert cancel_box is not None  # narrows the type: the button is on screen
+    assert cancel_box["height"] >= 56
     shot(page, "payment")
 
     # the customer pays → payment received → dispensing → enjoy → home
@@ -228,7 +233,7 @@ def test_buy_a_drink_from_tap_to_enjoy(page: Any, kiosk_server: KioskServer) -> 
     wait_screen(page, "home", timeout=6000)  # ?idle=…,2: the final screen goes home by itself
 
 
-def test_cancel_on_the_qr_screen(page: Any, kiosk_server: KioskServer) -> None:
+def test_cancel_on_the_qr_screen(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url(idle="30,2"))
     order_id = pick(page, "lemon")
@@ -242,13 +247,13 @@ def test_cancel_on_the_qr_screen(page: Any, kiosk_server: KioskServer) -> None:
     wait_screen(page, "home", timeout=6000)
 
 
-def test_cancel_raced_by_the_payment(page: Any, kiosk_server: KioskServer) -> None:
+def test_cancel_raced_by_the_payment(page: Page, kiosk_server: KioskServer) -> None:
     """The customer taps Cancel just as the payment lands: the drink is served, nothing cancelled."""
     server = kiosk_server
     held: list[str | bytes] = []
     hold = {"on": False}
 
-    def route(ws: Any) -> None:
+    def route(ws: WebSocketRoute) -> None:
         remote = ws.connect_to_server()
 
         def from_server(message: str | bytes) -> None:
@@ -281,7 +286,7 @@ def test_cancel_raced_by_the_payment(page: Any, kiosk_server: KioskServer) -> No
     assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
 
 
-def test_qr_expiry(page: Any, kiosk_server: KioskServer) -> None:
+def test_qr_expiry(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url())
     order_id = pick(page, "teh-manis")
@@ -292,7 +297,7 @@ def test_qr_expiry(page: Any, kiosk_server: KioskServer) -> None:
     assert server.wait_status(order_id, "expired")["status"] == "expired"
 
 
-def test_payment_denied(page: Any, kiosk_server: KioskServer) -> None:
+def test_payment_denied(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url())
     order_id = pick(page, "cola")
@@ -303,7 +308,7 @@ def test_payment_denied(page: Any, kiosk_server: KioskServer) -> None:
     assert server.wait_status(order_id, "failed")["status"] == "failed"
 
 
-def test_dispense_failure_is_refunded(page: Any, kiosk_server: KioskServer) -> None:
+def test_dispense_failure_is_refunded(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url(dispenser="fail"))
     order_id = pick(page, "kopi-susu")
@@ -321,7 +326,7 @@ def test_dispense_failure_is_refunded(page: Any, kiosk_server: KioskServer) -> N
     assert server.gateway_status(order_id)["transaction_status"] == "refund"
 
 
-def test_fail_next_dispense_only(page: Any, kiosk_server: KioskServer) -> None:
+def test_fail_next_dispense_only(page: Page, kiosk_server: KioskServer) -> None:
     """`bayarKiosk.dispenser.failNext = true`: a drill for one purchase, then back to normal."""
     server = kiosk_server
     open_home(page, server.kiosk_url(idle="30,1"))
@@ -338,7 +343,7 @@ def test_fail_next_dispense_only(page: Any, kiosk_server: KioskServer) -> None:
 
 
 def test_silent_dispenser_is_refunded_after_the_ack_timeout(
-    page: Any, kiosk_server: KioskServer
+    page: Page, kiosk_server: KioskServer
 ) -> None:
     server = kiosk_server  # BAYAR_DISPENSE_TIMEOUT=3
     open_home(page, server.kiosk_url(dispenser="silent"))
@@ -353,7 +358,7 @@ def test_silent_dispenser_is_refunded_after_the_ack_timeout(
 # ------------------------------------------------------------------------------------ robustness
 
 
-def test_reload_during_payment_shows_the_same_order(page: Any, kiosk_server: KioskServer) -> None:
+def test_reload_during_payment_shows_the_same_order(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url())
     order_id = pick(page, "jeruk")
@@ -373,7 +378,7 @@ def test_reload_during_payment_shows_the_same_order(page: Any, kiosk_server: Kio
 
 
 def test_a_lost_order_answer_is_retried_with_the_same_request_id(
-    page: Any, kiosk_server: KioskServer
+    page: Page, kiosk_server: KioskServer
 ) -> None:
     """The socket dies between ORDER and ORDER_CREATED, and the STATE of the new socket does not
     show the order yet (it was still being made): the page sends the ORDER again with the same
@@ -381,7 +386,7 @@ def test_a_lost_order_answer_is_retried_with_the_same_request_id(
     server = kiosk_server
     state: dict[str, Any] = {"connections": 0, "lost": None}
 
-    def route(ws: Any) -> None:
+    def route(ws: WebSocketRoute) -> None:
         state["connections"] += 1
         remote = ws.connect_to_server()
         connection = state["connections"]
@@ -417,14 +422,14 @@ def test_a_lost_order_answer_is_retried_with_the_same_request_id(
 
 
 def test_repeated_dispense_is_answered_without_dispensing_twice(
-    page: Any, kiosk_server_factory: Callable[..., KioskServer]
+    page: Page, kiosk_server_factory: Callable[..., KioskServer]
 ) -> None:
     """The DISPENSE_RESULT is lost with the socket: on reconnect bayar repeats the DISPENSE and the
     page answers from its memory (localStorage) instead of dropping a second drink."""
     server = kiosk_server_factory(dispense_timeout=60)
     state = {"swallow": True}
 
-    def route(ws: Any) -> None:
+    def route(ws: WebSocketRoute) -> None:
         remote = ws.connect_to_server()
 
         def from_page(message: str | bytes) -> None:
@@ -451,7 +456,9 @@ def test_repeated_dispense_is_answered_without_dispensing_twice(
     assert json.loads(memory)[dispenses[0]["values"]["dispense_id"]]["ok"] is True
 
 
-def test_simulated_dispenser_remembers_across_reloads(page: Any, kiosk_server: KioskServer) -> None:
+def test_simulated_dispenser_remembers_across_reloads(
+    page: Page, kiosk_server: KioskServer
+) -> None:
     open_home(page, kiosk_server.kiosk_url())
     command = (
         "{order_id: 'o-1', dispense_id: 'dsp-test-1', slot: 'A1', product_id: 'cola', name: 'Cola'}"
@@ -482,12 +489,12 @@ def test_simulated_dispenser_remembers_across_reloads(page: Any, kiosk_server: K
     assert again[1] == 0
 
 
-def test_offline_banner_and_reconnect_with_backoff(page: Any, kiosk_server: KioskServer) -> None:
+def test_offline_banner_and_reconnect_with_backoff(page: Page, kiosk_server: KioskServer) -> None:
     """The first connections fail; the page backs off (1 s, 2 s, 4 s, ±20 %), shows a discreet
     banner, keeps working offline, and comes back when the server answers."""
     attempts: list[float] = []
 
-    def route(ws: Any) -> None:
+    def route(ws: WebSocketRoute) -> None:
         attempts.append(time.monotonic())
         if len(attempts) <= 3:
             ws.close(code=4000, reason="drill: server not up yet")
@@ -511,7 +518,7 @@ def test_offline_banner_and_reconnect_with_backoff(page: Any, kiosk_server: Kios
     assert screen(page) == "menu"  # a reconnect does not throw the customer out of the menu
 
 
-def test_server_restart(page: Any, kiosk_server: KioskServer) -> None:
+def test_server_restart(page: Page, kiosk_server: KioskServer) -> None:
     """bayar goes away and comes back on the same port: the page survives and resumes."""
     server = kiosk_server
     open_home(page, server.kiosk_url())
@@ -527,7 +534,7 @@ def test_server_restart(page: Any, kiosk_server: KioskServer) -> None:
     wait_screen(page, "done")
 
 
-def test_wrong_token_keeps_the_page_alive(page: Any, kiosk_server: KioskServer) -> None:
+def test_wrong_token_keeps_the_page_alive(page: Page, kiosk_server: KioskServer) -> None:
     page.goto(kiosk_server.kiosk_url(token="not-the-token"))
     page.wait_for_selector("#offline:not([hidden])", timeout=10_000)
     page.wait_for_function("document.getElementById('offline').innerText.includes('4401')")
@@ -536,7 +543,7 @@ def test_wrong_token_keeps_the_page_alive(page: Any, kiosk_server: KioskServer) 
 
 
 def test_two_machines_never_see_each_others_events(
-    new_page: Callable[..., Any], kiosk_server: KioskServer
+    new_page: Callable[..., Page], kiosk_server: KioskServer
 ) -> None:
     server = kiosk_server
     token = server.add_machine(
@@ -566,7 +573,7 @@ def test_two_machines_never_see_each_others_events(
     wait_screen(two, "expired")
     assert screen(one) in ("done", "home")
 
-    def order_ids(tab: Any) -> set[str]:
+    def order_ids(tab: Page) -> set[str]:
         return {
             e["values"]["order_id"]
             for e in events(tab)
@@ -583,7 +590,7 @@ def test_two_machines_never_see_each_others_events(
     assert server.order(second)["status"] == "expired"
 
 
-def test_sold_out_while_choosing(page: Any, kiosk_server: KioskServer) -> None:
+def test_sold_out_while_choosing(page: Page, kiosk_server: KioskServer) -> None:
     """The menu on screen is a little old: the last can went to someone else meanwhile."""
     server = kiosk_server
     open_home(page, server.kiosk_url())
@@ -602,7 +609,7 @@ def test_sold_out_while_choosing(page: Any, kiosk_server: KioskServer) -> None:
     )
 
 
-def test_idle_timeout_and_language(page: Any, kiosk_server: KioskServer) -> None:
+def test_idle_timeout_and_language(page: Page, kiosk_server: KioskServer) -> None:
     open_home(page, kiosk_server.kiosk_url(lang="en", idle="1.5"))
     assert page.locator("html").get_attribute("lang") == "en"
     assert "Tap to buy" in page.locator("#home-cta").inner_text()
@@ -622,7 +629,7 @@ def test_idle_timeout_and_language(page: Any, kiosk_server: KioskServer) -> None
     wait_screen(page, "home")
 
 
-def test_menu_at_1080p(new_page: Callable[..., Any], kiosk_server: KioskServer) -> None:
+def test_menu_at_1080p(new_page: Callable[..., Page], kiosk_server: KioskServer) -> None:
     page = new_page(LARGE)
     kiosk_server.set_stock("demo-1", "B3", 0)
     open_home(page, kiosk_server.kiosk_url())
@@ -649,7 +656,7 @@ def test_menu_at_1080p(new_page: Callable[..., Any], kiosk_server: KioskServer) 
 @pytest.mark.postgres
 @pytest.mark.redis
 def test_a_payment_handled_by_a_second_server_process_reaches_the_kiosk(
-    page: Any,
+    page: Page,
     kiosk_server_factory: Callable[..., KioskServer],
     postgres_database: str,
     redis_server_url: str,

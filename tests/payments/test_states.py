@@ -69,7 +69,7 @@ failed             -  -       -     =      -       -         -                  
 expired            -  -       -     -      =       -         -                  -         -
 cancelled          -  -       -     -      -       =         -                  -         -
 """
-EXPECTED = {
+EXPECTED: dict[tuple[Status, Event], str] = {
     (S(row[0]), event): cell
     for row in (line.split() for line in TABLE.strip().splitlines())
     for event, cell in zip(COLUMNS, row[1:], strict=True)
@@ -81,9 +81,11 @@ def test_the_expected_table_covers_every_status_and_event() -> None:
     assert {key for key, cell in EXPECTED.items() if cell != "x"} == set(TRANSITIONS)
 
 
-@pytest.mark.parametrize(
-    ("status", "event"), sorted(EXPECTED, key=lambda k: (k[0].value, k[1].value))
-)
+# Sorted outside the decorator: inside it, mypy types the cells by parametrize's `object`.
+CELLS = sorted(EXPECTED, key=lambda k: (k[0].value, k[1].value))
+
+
+@pytest.mark.parametrize(("status", "event"), CELLS)
 def test_apply_follows_the_table(status: Status, event: Event) -> None:
     cell = EXPECTED[(status, event)]
 

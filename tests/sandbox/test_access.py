@@ -6,7 +6,7 @@ pages), which mark any order paid, answer beyond loopback only with BAYAR_SANDBO
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +128,12 @@ def test_loopback_is_127_x_and_localhost_only(host: str, loopback: bool) -> None
     assert is_loopback(host) is loopback
 
 
+# `async for client in open_sandbox(host, **settings)`: a client of the sandbox as `host` sees it.
+OpenSandbox = Callable[..., AsyncIterator[httpx.AsyncClient]]
+
+
 @pytest.fixture
-def open_sandbox(tmp_path: Path) -> Any:
+def open_sandbox(tmp_path: Path) -> OpenSandbox:
     async def start(host: str, **values: Any) -> AsyncIterator[httpx.AsyncClient]:
         app = standalone_app(_settings(tmp_path, **values), host=host)
         async with (
@@ -143,14 +147,14 @@ def open_sandbox(tmp_path: Path) -> Any:
     return start
 
 
-async def test_on_loopback_the_controls_are_open(open_sandbox: Any) -> None:
+async def test_on_loopback_the_controls_are_open(open_sandbox: OpenSandbox) -> None:
     async for client in open_sandbox("127.0.0.1"):
         assert (await client.get(CONTROL)).status_code == 200
         assert (await client.get("/sandbox/")).status_code == 200
 
 
 async def test_on_loopback_behind_a_reverse_proxy_the_controls_need_the_token(
-    open_sandbox: Any,
+    open_sandbox: OpenSandbox,
 ) -> None:
     async for client in open_sandbox("127.0.0.1", bayar_sandbox_token=TOKEN):
         for header in ("X-Forwarded-For", "X-Real-IP", "Forwarded"):
@@ -164,7 +168,9 @@ async def test_on_loopback_behind_a_reverse_proxy_the_controls_need_the_token(
             assert allowed.status_code == 200, (header, allowed.text)
 
 
-async def test_beyond_loopback_without_a_token_the_controls_answer_403(open_sandbox: Any) -> None:
+async def test_beyond_loopback_without_a_token_the_controls_answer_403(
+    open_sandbox: OpenSandbox,
+) -> None:
     async for client in open_sandbox("0.0.0.0"):  # noqa: S104
         for method, path in [
             ("GET", CONTROL),
@@ -182,7 +188,7 @@ async def test_beyond_loopback_without_a_token_the_controls_answer_403(open_sand
         assert status.json()["status_code"] == "404"
 
 
-async def test_beyond_loopback_the_token_opens_the_controls(open_sandbox: Any) -> None:
+async def test_beyond_loopback_the_token_opens_the_controls(open_sandbox: OpenSandbox) -> None:
     async for client in open_sandbox("0.0.0.0", bayar_sandbox_token=TOKEN):  # noqa: S104
         refused = await client.post("/sandbox/_control/reset")
         wrong = await client.post(

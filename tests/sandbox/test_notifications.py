@@ -6,8 +6,9 @@ import hashlib
 import json
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
@@ -16,6 +17,9 @@ from livesupport import LiveServer
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 from bayar.config import Settings
 from bayar.sandbox.app import standalone_app
+
+if TYPE_CHECKING:  # the fixture's type; conftest is not importable under --import-mode=importlib
+    from tests.sandbox.conftest import Receiver
 
 REFERENCE = Path(__file__).parents[1] / "fixtures" / "midtrans"
 AUTH = (SERVER_KEY, "")
@@ -62,7 +66,10 @@ def _log(sandbox_url: str, order_id: str) -> list[dict[str, Any]]:
 
 
 def _wait_log(
-    sandbox_url: str, order_id: str, predicate: Any, timeout: float = 5.0
+    sandbox_url: str,
+    order_id: str,
+    predicate: Callable[[list[dict[str, Any]]], object],
+    timeout: float = 5.0,
 ) -> list[dict[str, Any]]:
     deadline = time.monotonic() + timeout
     while True:
@@ -91,7 +98,7 @@ def test_signature_formula_matches_the_reference_vectors() -> None:
 
 
 def test_pending_and_settlement_notifications_are_signed_and_shaped(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     charge = _charge(api_base, "bank_transfer", 150000, bank_transfer={"bank": "bca"})
     _control(sandbox_url, f"midtrans/{charge['order_id']}/pay")
@@ -116,7 +123,7 @@ def test_pending_and_settlement_notifications_are_signed_and_shaped(
 
 @pytest.mark.parametrize("action", ["deny", "cancel", "expire"])
 def test_closing_notifications_carry_status_code_202(
-    api_base: str, sandbox_url: str, receiver: Any, action: str
+    api_base: str, sandbox_url: str, receiver: Receiver, action: str
 ) -> None:
     charge = _charge(api_base)
     _control(sandbox_url, f"midtrans/{charge['order_id']}/{action}")
@@ -126,7 +133,7 @@ def test_closing_notifications_carry_status_code_202(
 
 
 def test_refund_is_notified_twice_the_second_with_bank_confirmation(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     charge = _charge(api_base, "gopay", 20000)
     _control(sandbox_url, f"midtrans/{charge['order_id']}/pay")
@@ -145,7 +152,7 @@ def test_refund_is_notified_twice_the_second_with_bank_confirmation(
     assert bodies[3]["refund_amount"] == "5000.00"
 
 
-def test_override_and_append_notification_headers(api_base: str, receiver: Any) -> None:
+def test_override_and_append_notification_headers(api_base: str, receiver: Receiver) -> None:
     _charge(api_base, headers={"X-Override-Notification": f"{receiver.url}/a, {receiver.url}/b"})
     got = receiver.wait_for(2)
     assert sorted(r.path for r in got) == ["/a", "/b"]
@@ -156,7 +163,7 @@ def test_override_and_append_notification_headers(api_base: str, receiver: Any) 
 
 
 def test_dashboard_notification_url_can_be_changed(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     httpx.put(
         f"{sandbox_url}/_control/config", json={"notification_url": f"{receiver.url}/new"}
@@ -174,7 +181,7 @@ def _attempts(sandbox_url: str, order_id: str, count: int) -> list[dict[str, Any
     ("code", "retries"), [(500, 1), (503, 4), (400, 2), (404, 2), (502, 5), (301, 0)]
 )
 def test_retries_follow_the_rules_per_response_code(
-    api_base: str, sandbox_url: str, receiver: Any, code: int, retries: int
+    api_base: str, sandbox_url: str, receiver: Receiver, code: int, retries: int
 ) -> None:
     receiver.script.extend([code] * 10)
     charge = _charge(api_base, "bank_transfer", bank_transfer={"bank": "bni"})  # open for 24 hours
@@ -196,7 +203,7 @@ def test_retries_follow_the_rules_per_response_code(
 
 
 def test_a_retry_that_succeeds_ends_the_delivery(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     receiver.script.append(500)
     charge = _charge(api_base)
@@ -206,7 +213,9 @@ def test_a_retry_that_succeeds_ends_the_delivery(
     assert [a["outcome"] for a in log[0]["attempts"]] == ["500", "200"]
 
 
-def test_retries_run_on_the_scaled_clock(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_retries_run_on_the_scaled_clock(
+    api_base: str, sandbox_url: str, receiver: Receiver
+) -> None:
     _control(sandbox_url, "clock", scale=1200)  # 2 minutes pass in 0.1 s
     receiver.script.append(503)
     charge = _charge(api_base)
@@ -231,7 +240,7 @@ def test_unreachable_url_is_retried_five_times(api_base: str, sandbox_url: str) 
     assert [a["outcome"] for a in log[0]["attempts"]] == ["connection error"] * 6
 
 
-def test_307_is_followed_with_post(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_307_is_followed_with_post(api_base: str, sandbox_url: str, receiver: Receiver) -> None:
     receiver.script.append(307)
     charge = _charge(api_base)
     log = _wait_log(
@@ -247,7 +256,7 @@ def test_307_is_followed_with_post(api_base: str, sandbox_url: str, receiver: An
 
 
 def test_fault_duplicate_delivers_the_notification_twice(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)
@@ -261,7 +270,7 @@ def test_fault_duplicate_delivers_the_notification_twice(
 
 
 def test_fault_out_of_order_sends_the_stale_pending_after_settlement(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)
@@ -273,7 +282,7 @@ def test_fault_out_of_order_sends_the_stale_pending_after_settlement(
 
 
 def test_fault_drop_sends_nothing_and_logs_it(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     _control(sandbox_url, "faults", kind="drop", count=1)
     charge = _charge(api_base)
@@ -282,7 +291,9 @@ def test_fault_drop_sends_nothing_and_logs_it(
     assert delivery["state"] == "dropped"
 
 
-def test_fault_delay_holds_the_notification(api_base: str, sandbox_url: str, receiver: Any) -> None:
+def test_fault_delay_holds_the_notification(
+    api_base: str, sandbox_url: str, receiver: Receiver
+) -> None:
     _control(sandbox_url, "faults", kind="delay", seconds=60)
     _charge(api_base)
     assert receiver.wait_for(1, timeout=0.5) == []
@@ -310,7 +321,7 @@ def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(
     api_base: str, sandbox_url: str
 ) -> None:
     _control(sandbox_url, "faults", kind="api_hang", seconds=1.0)
-    body = {
+    body: dict[str, Any] = {
         "payment_type": "qris",
         "transaction_details": {"order_id": f"hang-{uuid.uuid4().hex[:8]}", "gross_amount": 1000},
     }
@@ -319,7 +330,7 @@ def test_fault_api_hang_times_the_client_out_but_the_call_takes_effect(
     time.sleep(1.0)
     status = httpx.get(
         f"{api_base}/v2/{body['transaction_details']['order_id']}/status", auth=AUTH
-    ).json()  # type: ignore[index]
+    ).json()
     assert status["transaction_status"] == "pending"
 
 
@@ -339,7 +350,7 @@ def test_bad_fault_is_400(sandbox_url: str) -> None:
 
 
 def test_qris_expires_on_its_own_after_15_minutes(
-    api_base: str, sandbox_url: str, receiver: Any
+    api_base: str, sandbox_url: str, receiver: Receiver
 ) -> None:
     charge = _charge(api_base)
     receiver.wait_for(1)

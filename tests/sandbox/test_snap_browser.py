@@ -25,7 +25,8 @@ from bayar.config import DEMO_CLIENT_KEY as CLIENT_KEY
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import Receiver
+    from playwright.sync_api import Browser, FrameLocator, Page
+    from tests.sandbox.conftest import Receiver
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
@@ -99,7 +100,7 @@ def merchant(sandbox_server: str) -> Iterator[str]:
 
 
 @pytest.fixture
-def page(browser: Any, merchant: str, api_base: str, problems: list[str]) -> Iterator[Any]:
+def page(browser: Browser, merchant: str, api_base: str, problems: list[str]) -> Iterator[Page]:
     """The merchant's page, loaded; console errors of the page or the popup fail the test."""
     context = browser.new_context(viewport={"width": 1100, "height": 900})
     tab = context.new_page()
@@ -136,25 +137,25 @@ def _token(api_base: str, **extra: Any) -> dict[str, Any]:
     return created
 
 
-def _pay(page: Any, token: str, options: str = "{}") -> Any:
+def _pay(page: Page, token: str, options: str = "{}") -> FrameLocator:
     page.evaluate(f"token => snap.pay(token, window.callbacks({options}))", token)
     popup = page.frame_locator("iframe#snap-midtrans")
     popup.locator("[data-view='choose'] h2").wait_for()
     return popup
 
 
-def _events(page: Any, count: int = 1) -> list[dict[str, Any]]:
+def _events(page: Page, count: int = 1) -> list[dict[str, Any]]:
     page.wait_for_function(f"window.events.length >= {count}", timeout=10_000)
     events: list[dict[str, Any]] = page.evaluate("window.events")
     return events
 
 
-def _overlay_gone(page: Any) -> None:
+def _overlay_gone(page: Page) -> None:
     page.wait_for_function("document.querySelector('.bayar-snap-overlay') === null", timeout=10_000)
 
 
 def test_pay_with_qris_in_the_popup_ends_in_on_success(
-    page: Any, api_base: str, receiver: Receiver
+    page: Page, api_base: str, receiver: Receiver
 ) -> None:
     snap = _token(api_base)
     popup = _pay(page, snap["token"])
@@ -163,7 +164,9 @@ def test_pay_with_qris_in_the_popup_ends_in_on_success(
 
     qr = popup.locator("#qr-image")
     qr.wait_for(state="visible")
-    page.frame(name="snap-midtrans").wait_for_function(
+    snap_frame = page.frame(name="snap-midtrans")
+    assert snap_frame is not None  # narrows the type: the popup's frame is there
+    snap_frame.wait_for_function(
         "() => { const img = document.getElementById('qr-image');"
         " return img.complete && img.naturalWidth > 0; }"
     )
@@ -196,7 +199,7 @@ def test_pay_with_qris_in_the_popup_ends_in_on_success(
     assert "settlement" in [b["transaction_status"] for b in bodies]
 
 
-def test_closing_before_choosing_calls_on_close(page: Any, api_base: str) -> None:
+def test_closing_before_choosing_calls_on_close(page: Page, api_base: str) -> None:
     snap = _token(api_base)
     popup = _pay(page, snap["token"])
     with pytest.raises(Exception, match="not allowed"):
@@ -218,7 +221,7 @@ def test_closing_before_choosing_calls_on_close(page: Any, api_base: str) -> Non
     assert len(page.evaluate("window.events")) == 2
 
 
-def test_leaving_a_chosen_bank_transfer_calls_on_pending(page: Any, api_base: str) -> None:
+def test_leaving_a_chosen_bank_transfer_calls_on_pending(page: Page, api_base: str) -> None:
     snap = _token(api_base)
     popup = _pay(page, snap["token"], "{language: 'en'}")
     assert popup.locator("[data-view='choose'] h2").inner_text() == "Choose a payment method"
@@ -237,7 +240,7 @@ def test_leaving_a_chosen_bank_transfer_calls_on_pending(page: Any, api_base: st
     _overlay_gone(page)
 
 
-def test_card_with_3ds_in_the_popup(page: Any, api_base: str) -> None:
+def test_card_with_3ds_in_the_popup(page: Page, api_base: str) -> None:
     snap = _token(api_base)
     popup = _pay(page, snap["token"], "{language: 'en'}")
     popup.locator("[data-method='credit_card']").click()
@@ -255,7 +258,7 @@ def test_card_with_3ds_in_the_popup(page: Any, api_base: str) -> None:
     assert events[0]["result"]["fraud_status"] == "accept"
 
 
-def test_embedded_and_unknown_tokens(page: Any, api_base: str, problems: list[str]) -> None:
+def test_embedded_and_unknown_tokens(page: Page, api_base: str, problems: list[str]) -> None:
     snap = _token(api_base)
     page.evaluate(
         "token => snap.embed(token, window.callbacks({embedId: 'snap-container'}))", snap["token"]
@@ -285,7 +288,7 @@ def test_embedded_and_unknown_tokens(page: Any, api_base: str, problems: list[st
 
 
 def test_redirect_mode_returns_to_the_finish_url(
-    browser: Any, merchant: str, api_base: str
+    browser: Browser, merchant: str, api_base: str
 ) -> None:
     snap = _token(api_base, callbacks={"finish": f"{merchant}/finish"})
     context = browser.new_context(viewport={"width": 390, "height": 844})

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import func, inspect, select
+from sqlalchemy import Connection, func, inspect, select
 from sqlalchemy.exc import StatementError
 
 from bayar.storage import repositories as repo
@@ -69,7 +69,7 @@ async def _stock(db: Database, product_id: str = "cola") -> int:
 
 
 async def test_the_migrated_schema_equals_the_models(database: Database) -> None:
-    def compare(connection: Any) -> list[Any]:
+    def compare(connection: Connection) -> list[Any]:
         context = MigrationContext.configure(connection, opts={"compare_type": True})
         return list(compare_metadata(context, Base.metadata))
 

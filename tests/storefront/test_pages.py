@@ -5,16 +5,18 @@ from __future__ import annotations
 import asyncio
 import re
 import xml.etree.ElementTree as ET
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from pydantic import SecretStr
 
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 from bayar.storefront.routes import instructions_kind, method_label, view_of
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import Shop
+    from tests.storefront.conftest import Shop
 
 
 def get(shop: Shop, path: str, **kwargs: Any) -> httpx.Response:
@@ -172,7 +174,7 @@ def test_view_rules() -> None:
     assert method_label({"payment_type": "akulaku"}) == "Akulaku"
 
 
-def test_with_real_midtrans_the_shop_loads_midtrans_snap_js(tmp_path: Any) -> None:
+def test_with_real_midtrans_the_shop_loads_midtrans_snap_js(tmp_path: Path) -> None:
     from bayar.app import create_app
     from bayar.config import Settings
     from bayar.storage.migrate import upgrade
@@ -181,7 +183,7 @@ def test_with_real_midtrans_the_shop_loads_midtrans_snap_js(tmp_path: Any) -> No
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=tmp_path,
         bayar_sandbox=False,
-        midtrans_server_key="SB-Mid-server-REAL-MODE-TEST",
+        midtrans_server_key=SecretStr("SB-Mid-server-REAL-MODE-TEST"),
         midtrans_client_key="SB-Mid-client-REAL-MODE-TEST",
     )
     upgrade(settings.database())

@@ -20,17 +20,18 @@ import pytest
 from bayar.config import DEMO_SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import Shop
+    from playwright.sync_api import Browser, FrameLocator, Page, Route, ViewportSize
+    from tests.storefront.conftest import Shop
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
 SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
-VIEWPORT = {"width": 1280, "height": 800}
+VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ORDER_URL = re.compile(r".*/orders/BYR-[0-9]{8}-[0-9A-F]{10}$")
 
 
 @pytest.fixture
-def page(browser: Any, problems: list[str]) -> Iterator[Any]:
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
     context = browser.new_context(viewport=VIEWPORT)
     tab = context.new_page()
     tab.set_default_timeout(15_000)
@@ -46,12 +47,12 @@ def page(browser: Any, problems: list[str]) -> Iterator[Any]:
     assert problems == []
 
 
-def open_shop(page: Any, shop: Shop, query: str = "") -> None:
+def open_shop(page: Page, shop: Shop, query: str = "") -> None:
     page.goto(f"{shop.url}/{query}")
     page.wait_for_selector("html[data-shop-ready]")
 
 
-def add(page: Any, product_id: str, quantity: int = 1) -> None:
+def add(page: Page, product_id: str, quantity: int = 1) -> None:
     card = page.locator(f"[data-product-id='{product_id}']")
     card.locator("[data-add]").click()
     for _ in range(quantity - 1):
@@ -59,13 +60,13 @@ def add(page: Any, product_id: str, quantity: int = 1) -> None:
     assert card.locator("[data-qty]").inner_text() == str(quantity)
 
 
-def fill_checkout(page: Any) -> None:
+def fill_checkout(page: Page) -> None:
     page.fill("#f-name", "Budi Santoso")
     page.fill("#f-email", "budi@example.com")
     page.fill("#f-phone", "0812 3456 7890")
 
 
-def press_pay(page: Any) -> dict[str, Any]:
+def press_pay(page: Page) -> dict[str, Any]:
     """Press Pay; the created transaction as the API answered it."""
     with page.expect_response("**/api/payments/create-transaction") as answer:
         page.click("[data-pay]")
@@ -74,13 +75,13 @@ def press_pay(page: Any) -> dict[str, Any]:
     return created
 
 
-def popup(page: Any) -> Any:
+def popup(page: Page) -> FrameLocator:
     frame = page.frame_locator("iframe#snap-midtrans")
     frame.locator("[data-view='choose'] h2").wait_for()
     return frame
 
 
-def choose_bca(frame: Any) -> str:
+def choose_bca(frame: FrameLocator) -> str:
     frame.locator("[data-group='bank']").click()
     frame.locator("[data-method='bca_va']").click()
     va = frame.locator("#va-number")
@@ -89,11 +90,11 @@ def choose_bca(frame: Any) -> str:
     return number
 
 
-def order_id_of(page: Any) -> str:
+def order_id_of(page: Page) -> str:
     return str(page.url.rsplit("/", 1)[1])
 
 
-def track_navigation(page: Any) -> list[str]:
+def track_navigation(page: Page) -> list[str]:
     """URLs the page's main frame navigates to from now on."""
     seen: list[str] = []
     page.on(
@@ -103,7 +104,7 @@ def track_navigation(page: Any) -> list[str]:
     return seen
 
 
-def shoot(page: Any, name: str) -> None:
+def shoot(page: Page, name: str) -> None:
     page.mouse.move(0, 0)  # no hover effects
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.wait_for_timeout(300)  # transitions and the status icon's animation settle
@@ -111,7 +112,7 @@ def shoot(page: Any, name: str) -> None:
     page.screenshot(path=str(SCREENSHOTS / name))
 
 
-def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Any, shop: Shop) -> None:
+def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> None:
     open_shop(page, shop)
     cola = page.locator("[data-product-id='cola']")
     assert cola.locator(".product-price").inner_text() == "Rp 7.000"
@@ -134,6 +135,7 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Any, shop: Shop) -> N
     with page.expect_request("**/api/payments/create-transaction") as sent:
         created = press_pay(page)
     request = sent.value
+    assert request.post_data is not None  # narrows the type: a POST with a body
     body = json.loads(request.post_data)
     assert body["items"] == [
         {"product_id": "cola", "quantity": 2},
@@ -154,7 +156,9 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Any, shop: Shop) -> N
     assert frame.locator("#amount").inner_text() == "Rp 24.000"
     frame.locator("[data-method='qris']").click()
     frame.locator("#qr-image").wait_for(state="visible")
-    page.frame(name="snap-midtrans").wait_for_function(
+    snap_frame = page.frame(name="snap-midtrans")
+    assert snap_frame is not None  # narrows the type: the popup's frame is there
+    snap_frame.wait_for_function(
         "() => { const img = document.getElementById('qr-image');"
         " return img.complete && img.naturalWidth > 0; }"
     )
@@ -178,7 +182,7 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Any, shop: Shop) -> N
 
 
 def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
-    page: Any, shop: Shop, browser: Any
+    page: Page, shop: Shop, browser: Browser
 ) -> None:
     open_shop(page, shop)
     add(page, "air-mineral", 3)
@@ -216,7 +220,7 @@ def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
     assert shop.order(created["order_id"])["status"] == "paid"
 
 
-def test_a_denied_payment_ends_on_the_failed_page(page: Any, shop: Shop) -> None:
+def test_a_denied_payment_ends_on_the_failed_page(page: Page, shop: Shop) -> None:
     open_shop(page, shop)
     add(page, "kopi-susu")
     add(page, "teh-manis", 2)
@@ -244,7 +248,7 @@ def test_a_denied_payment_ends_on_the_failed_page(page: Any, shop: Shop) -> None
     popup(page).locator("#close-btn").click()
 
 
-def test_an_expired_payment_turns_the_page_to_expired(page: Any, shop: Shop) -> None:
+def test_an_expired_payment_turns_the_page_to_expired(page: Page, shop: Shop) -> None:
     open_shop(page, shop)
     add(page, "jeruk")
     fill_checkout(page)
@@ -264,7 +268,7 @@ def test_an_expired_payment_turns_the_page_to_expired(page: Any, shop: Shop) -> 
     assert navigations == []
 
 
-def test_redirect_mode_pays_on_the_payment_page_and_comes_back(page: Any, shop: Shop) -> None:
+def test_redirect_mode_pays_on_the_payment_page_and_comes_back(page: Page, shop: Shop) -> None:
     open_shop(page, shop, "?mode=redirect")
     assert "payment page" in page.locator("[data-pay-note]").inner_text()
     add(page, "lemon", 2)
@@ -285,7 +289,7 @@ def test_redirect_mode_pays_on_the_payment_page_and_comes_back(page: Any, shop: 
 
 
 def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(
-    page: Any, shop: Shop
+    page: Page, shop: Shop
 ) -> None:
     open_shop(page, shop)
     add(page, "cola")
@@ -320,7 +324,7 @@ def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(
 
 
 def test_double_click_and_a_lost_answer_never_make_two_orders(
-    page: Any, shop: Shop, problems: list[str]
+    page: Page, shop: Shop, problems: list[str]
 ) -> None:
     open_shop(page, shop)
     add(page, "air-mineral")
@@ -328,7 +332,7 @@ def test_double_click_and_a_lost_answer_never_make_two_orders(
     before = shop.order_count()
     keys: list[str] = []
 
-    def lose_first_answer(route: Any) -> None:
+    def lose_first_answer(route: Route) -> None:
         keys.append(route.request.headers["idempotency-key"])
         if len(keys) == 1:
             route.fetch()  # the server makes the order; the answer never reaches the page
@@ -352,7 +356,7 @@ def test_double_click_and_a_lost_answer_never_make_two_orders(
     problems.clear()
 
 
-def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(page: Any, shop: Shop) -> None:
+def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(page: Page, shop: Shop) -> None:
     shop.sql("UPDATE products SET stock = 2 WHERE id = 'jeruk'")
     shop.sql("UPDATE products SET stock = 0 WHERE id = 'teh-manis'")
     try:
@@ -377,7 +381,7 @@ def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(page: Any, sh
         shop.sql("UPDATE products SET stock = 50 WHERE id IN ('jeruk', 'teh-manis')")
 
 
-def test_checkout_form_is_validated_before_anything_is_sent(page: Any, shop: Shop) -> None:
+def test_checkout_form_is_validated_before_anything_is_sent(page: Page, shop: Shop) -> None:
     open_shop(page, shop)
     add(page, "cola")
     sent: list[str] = []
@@ -401,7 +405,7 @@ def test_checkout_form_is_validated_before_anything_is_sent(page: Any, shop: Sho
     assert sent == []
 
 
-def test_order_page_continues_a_snap_payment_and_updates_in_place(page: Any, shop: Shop) -> None:
+def test_order_page_continues_a_snap_payment_and_updates_in_place(page: Page, shop: Shop) -> None:
     created = shop.create(payment_type="snap", items=[{"product_id": "cola", "quantity": 1}])
     page.goto(f"{shop.url}/orders/{created['order_id']}")
     page.wait_for_selector("[data-order-root][data-live]")
@@ -417,7 +421,7 @@ def test_order_page_continues_a_snap_payment_and_updates_in_place(page: Any, sho
     assert navigations == []
 
 
-def test_core_api_qris_order_page_shows_a_scannable_qr(page: Any, shop: Shop) -> None:
+def test_core_api_qris_order_page_shows_a_scannable_qr(page: Page, shop: Shop) -> None:
     import zxingcpp
     from PIL import Image
 

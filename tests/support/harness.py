@@ -30,11 +30,14 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
+from fastapi import FastAPI
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import make_url
 
 from bayar.app import create_app
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
+from bayar.context import AppContext
+from bayar.payments.service import Applied
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Product
@@ -206,7 +209,7 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
 class Bayar:
     """The running app and what tests do with it."""
 
-    app: Any
+    app: FastAPI
     client: httpx.AsyncClient
     clock: Clock
     settings: Settings
@@ -214,8 +217,9 @@ class Bayar:
     sign = staticmethod(sign)
 
     @property
-    def context(self) -> Any:
-        return self.app.state.context
+    def context(self) -> AppContext:
+        context: AppContext = self.app.state.context
+        return context
 
     @property
     def db(self) -> Database:
@@ -357,7 +361,7 @@ class Bayar:
 
     # -- the worker ---------------------------------------------------------------------------
 
-    async def reconcile(self) -> list[Any]:
+    async def reconcile(self) -> list[Applied]:
         return await reconcile_once(self.context.payments)
 
     # -- the database ---------------------------------------------------------------------------
@@ -453,10 +457,12 @@ def clock() -> Clock:
     return Clock()
 
 
+# `start_bayar(**settings)`: the app with other settings, to run in `async with`.
+StartBayar = Callable[..., contextlib.AbstractAsyncContextManager[Bayar]]
+
+
 @pytest.fixture
-def start_bayar(
-    database_url: str, tmp_path: Path, clock: Clock
-) -> Callable[..., contextlib.AbstractAsyncContextManager[Bayar]]:
+def start_bayar(database_url: str, tmp_path: Path, clock: Clock) -> StartBayar:
     """`async with start_bayar(midtrans_timeout_seconds=0.5) as bayar:` the app with other settings."""
 
     def start(**overrides: Any) -> contextlib.AbstractAsyncContextManager[Bayar]:
@@ -466,9 +472,7 @@ def start_bayar(
 
 
 @pytest.fixture
-async def bayar(
-    start_bayar: Callable[..., contextlib.AbstractAsyncContextManager[Bayar]],
-) -> AsyncIterator[Bayar]:
+async def bayar(start_bayar: StartBayar) -> AsyncIterator[Bayar]:
     """The app with the default test settings, its lifespan running, the demo catalog seeded."""
     async with start_bayar() as running:
         yield running

@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 import uvicorn
+from starlette.types import ASGIApp
 
 from bayar.config import DEMO_SERVER_KEY
 
@@ -29,7 +30,7 @@ class LiveServer:
     """`with LiveServer(app) as server:` serves `app` at `server.url` until the block ends. Pass a
     port when the app must know its own URL before it starts (bayar's public URL)."""
 
-    def __init__(self, app: Any, port: int = 0, *, start_within: float = 15.0) -> None:
+    def __init__(self, app: ASGIApp, port: int = 0, *, start_within: float = 15.0) -> None:
         self.port = port
         self.start_within = start_within
         self.server = uvicorn.Server(

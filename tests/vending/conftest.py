@@ -40,6 +40,7 @@ from websockets.exceptions import ConnectionClosed
 
 from bayar.app import create_app
 from bayar.config import DEMO_SERVER_KEY, Settings
+from bayar.context import AppContext
 from bayar.storage.migrate import upgrade
 from bayar.vending.machines import TOKEN_FILE
 
@@ -115,8 +116,9 @@ class LiveApp:
     # -- what tests use ---------------------------------------------------------------------------
 
     @property
-    def context(self) -> Any:
-        return self.app.state.context
+    def context(self) -> AppContext:
+        context: AppContext = self.app.state.context
+        return context
 
     @property
     def ws_base(self) -> str:
@@ -211,8 +213,11 @@ async def http(app: LiveApp) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
+HttpFor = Callable[[LiveApp], Awaitable[httpx.AsyncClient]]
+
+
 @pytest.fixture
-async def http_for() -> AsyncIterator[Callable[[LiveApp], Awaitable[httpx.AsyncClient]]]:
+async def http_for() -> AsyncIterator[HttpFor]:
     """`await http_for(live)`: an httpx client on another live app, closed after the test."""
     clients: list[httpx.AsyncClient] = []
 
@@ -404,8 +409,11 @@ def sandbox(app: LiveApp, http: httpx.AsyncClient) -> Sandbox:
     return Sandbox(http, app.sandbox)
 
 
+SandboxOf = Callable[[httpx.AsyncClient, LiveApp], Sandbox]
+
+
 @pytest.fixture
-def sandbox_of() -> Callable[[httpx.AsyncClient, LiveApp], Sandbox]:
+def sandbox_of() -> SandboxOf:
     """The Sandbox helper for another live app (tests that start their own)."""
     return lambda client, live: Sandbox(client, live.sandbox)
 
@@ -420,8 +428,11 @@ async def eventually(
         await asyncio.sleep(0.05)
 
 
+WaitUntil = Callable[..., Awaitable[None]]
+
+
 @pytest.fixture
-def wait_until() -> Callable[..., Awaitable[None]]:
+def wait_until() -> WaitUntil:
     """`await wait_until(async_check, within=5, what="...")`: poll until the check is true."""
     return eventually
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import html
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from sqlalchemy import func, select
@@ -18,6 +18,20 @@ from sqlalchemy import func, select
 from bayar.admin import queries
 from bayar.storage.models import Dispense, Notification, OrderEvent, Refund
 from bayar.worker.reconcile import reconcile_once
+
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    import concurrent.futures
+
+    from tests.vending.conftest import (
+        ConnectKiosk,
+        HttpFor,
+        Kiosk,
+        LiveApp,
+        Sandbox,
+        SandboxOf,
+        StartApp,
+        WaitUntil,
+    )
 
 LONG_TIMEOUT = 30.0  # for tests that must not meet the dispense timeout
 ADMIN_PASSWORD = "vending-admin"
@@ -28,7 +42,7 @@ FLASH = re.compile(r'data-testid="flash">([^<]*)<')
 # -- helpers ----------------------------------------------------------------------------------------
 
 
-async def dispenses(app: Any, order_id: str) -> list[dict[str, Any]]:
+async def dispenses(app: LiveApp, order_id: str) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         async with app.context.db.session() as session:
             rows = (
@@ -42,12 +56,12 @@ async def dispenses(app: Any, order_id: str) -> list[dict[str, Any]]:
     return found
 
 
-async def dispense_status(app: Any, order_id: str) -> str | None:
+async def dispense_status(app: LiveApp, order_id: str) -> str | None:
     rows = await dispenses(app, order_id)
     return rows[0]["status"] if rows else None
 
 
-async def refunds(app: Any, order_id: str) -> list[dict[str, Any]]:
+async def refunds(app: LiveApp, order_id: str) -> list[dict[str, Any]]:
     async def read() -> list[dict[str, Any]]:
         async with app.context.db.session() as session:
             rows = (
@@ -61,17 +75,17 @@ async def refunds(app: Any, order_id: str) -> list[dict[str, Any]]:
     return found
 
 
-async def sweep(app: Any) -> int:
+async def sweep(app: LiveApp) -> int:
     handled: int = await app.run(app.context.vending.sweep())
     return handled
 
 
-async def order_status(http: Any, order_id: str) -> str:
+async def order_status(http: httpx.AsyncClient, order_id: str) -> str:
     status: str = (await http.get(f"/api/orders/{order_id}")).json()["status"]
     return status
 
 
-async def paid_and_commanded(k: Any, sandbox: Any, product: str = "cola") -> dict[str, Any]:
+async def paid_and_commanded(k: Kiosk, sandbox: Sandbox, product: str = "cola") -> dict[str, Any]:
     """ORDER, pay at the sandbox, read PAYMENT_SUCCESS and DISPENSE: the command."""
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": product}, "ORDER_CREATED"))["order_id"]
@@ -83,8 +97,12 @@ async def paid_and_commanded(k: Any, sandbox: Any, product: str = "cola") -> dic
 
 
 async def commanded_without_worker(
-    db_settings: Any, start_app: Any, kiosk: Any, sandbox_of: Any, http_for: Any
-) -> tuple[Any, Any, Any, Any, dict[str, Any]]:
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> tuple[LiveApp, httpx.AsyncClient, Sandbox, Kiosk, dict[str, Any]]:
     """An app whose sweep runs only when a test calls it, and a paid order it commanded."""
     app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
     http = await http_for(app)
@@ -103,7 +121,9 @@ def result(command: dict[str, Any], ok: bool, detail: str | None = None) -> dict
 # -- a failed dispense ------------------------------------------------------------------------------
 
 
-async def test_failed_dispense_is_refunded_in_full(app, kiosk, sandbox, http):
+async def test_failed_dispense_is_refunded_in_full(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     command = await paid_and_commanded(k, sandbox)
     order_id = command["order_id"]
@@ -127,7 +147,9 @@ async def test_failed_dispense_is_refunded_in_full(app, kiosk, sandbox, http):
     assert k.count("REFUNDED") == 1
 
 
-async def test_unacknowledged_dispense_is_refunded_by_the_worker(app, kiosk, sandbox, http):
+async def test_unacknowledged_dispense_is_refunded_by_the_worker(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     # app: bayar_dispense_timeout=1.0, bayar_worker_interval=0.2
     k = await kiosk(app)
     command = await paid_and_commanded(k, sandbox)
@@ -138,8 +160,12 @@ async def test_unacknowledged_dispense_is_refunded_by_the_worker(app, kiosk, san
 
 
 async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_changes_nothing(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     # The sweep is called by hand here, so the late result races nothing.
     app, http, sandbox, k, command = await commanded_without_worker(
         db_settings, start_app, kiosk, sandbox_of, http_for
@@ -171,8 +197,12 @@ async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_change
 
 
 async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     """The process stopped between marking the dispense failed and refunding it."""
     app, http, _sandbox, _k, command = await commanded_without_worker(
         db_settings, start_app, kiosk, sandbox_of, http_for
@@ -181,7 +211,7 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
 
     async def mark_failed() -> None:
         async with app.context.db.session() as session, session.begin():
-            row = await session.get(Dispense, order_id)
+            row = await session.get_one(Dispense, order_id)
             row.status, row.finished_at = "failed", app.context.payments.now()
 
     await app.run(mark_failed())
@@ -195,8 +225,12 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
 
 
 async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_refunded(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     """The gateway refused the refund, then the process stopped before recording it: the sweep's
     second try finds the refused refund under the same key and must not call the money returned."""
     app, http, _sandbox, k, command = await commanded_without_worker(
@@ -218,7 +252,7 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
                     updated_at=now,
                 )
             )
-            row = await session.get(Dispense, order_id)
+            row = await session.get_one(Dispense, order_id)
             row.status, row.finished_at = "failed", now
 
     await app.run(refused_then_stopped())
@@ -239,8 +273,13 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
 
 
 async def test_duplicate_notifications_reconcile_and_reconnects_dispense_once(
-    db_settings, start_app, kiosk, sandbox_of, http_for, wait_until
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+    wait_until: WaitUntil,
+) -> None:
     app = start_app(
         bayar_dispense_timeout=LONG_TIMEOUT, bayar_reconcile_first_check=0.0, **db_settings
     )
@@ -254,7 +293,9 @@ async def test_duplicate_notifications_reconcile_and_reconnects_dispense_once(
     await sandbox.act(order_id, "pay")
     # Reconciliation races the webhooks: the worker's pass and direct checks of the order.
     payments = app.context.payments
-    racing = [app.submit(payments.check(order_id)) for _ in range(3)]
+    racing: list[concurrent.futures.Future[Any]] = [
+        app.submit(payments.check(order_id)) for _ in range(3)
+    ]
     racing.append(app.submit(reconcile_once(payments)))
     await asyncio.gather(*(asyncio.wrap_future(f) for f in racing))
 
@@ -322,8 +363,8 @@ async def test_duplicate_notifications_reconcile_and_reconnects_dispense_once(
 
 
 async def test_payment_while_offline_is_dispensed_on_reconnect(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     app = start_app(bayar_dispense_timeout=LONG_TIMEOUT)
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
@@ -357,8 +398,8 @@ async def test_payment_while_offline_is_dispensed_on_reconnect(
 
 
 async def test_reconnect_while_commanded_resends_and_a_double_answer_counts_once(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     app = start_app(bayar_dispense_timeout=LONG_TIMEOUT)
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
@@ -394,7 +435,9 @@ async def test_reconnect_while_commanded_resends_and_a_double_answer_counts_once
     assert later.count("DISPENSE") == 0
 
 
-async def test_result_for_an_order_never_commanded_is_ignored(app, kiosk, http):
+async def test_result_for_an_order_never_commanded_is_ignored(
+    app: LiveApp, kiosk: ConnectKiosk, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
@@ -413,8 +456,12 @@ async def test_result_for_an_order_never_commanded_is_ignored(app, kiosk, http):
 
 
 async def test_refund_meeting_an_unreachable_gateway_is_retried_by_the_sweep(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     app = start_app(run_worker=False, bayar_dispense_timeout=LONG_TIMEOUT, **db_settings)
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
@@ -458,7 +505,9 @@ async def test_refund_meeting_an_unreachable_gateway_is_retried_by_the_sweep(
     assert (await k.ask("STATE"))["screen"] == "home"
 
 
-async def test_refund_refused_by_the_gateway_needs_a_person(app, kiosk, sandbox, http):
+async def test_refund_refused_by_the_gateway_needs_a_person(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     """The gateway refuses definitely when nothing is left to refund: here staff refunded the
     payment at the gateway's dashboard and bayar did not hear of it (both notifications lost)."""
     k = await kiosk(app)
@@ -516,8 +565,8 @@ async def resolve_by_hand(http: httpx.AsyncClient, refund_key: str, note: str) -
 
 
 async def test_a_refused_kiosk_refund_is_queued_once_and_resolved_by_hand(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     """The unit's refund the gateway refuses is one `manual` refund in the admin's one queue
     (beside the shop's); "refunded by hand" there refunds the order and closes the dispense by
     the core's one path, once."""

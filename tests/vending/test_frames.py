@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import func, select
@@ -13,6 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from bayar.storage.models import Order
+
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    from tests.vending.conftest import ConnectKiosk, HttpFor, LiveApp, StartApp
 
 DEEP = 1500  # deeper than Python's recursion limit, within the frame size
 
@@ -35,7 +38,7 @@ HOSTILE = [
 ]
 
 
-async def kiosk_orders(app: Any) -> int:
+async def kiosk_orders(app: LiveApp) -> int:
     async def count() -> int:
         async with app.context.db.session() as session:
             found = await session.execute(select(func.count()).select_from(Order))
@@ -47,8 +50,12 @@ async def kiosk_orders(app: Any) -> int:
 
 @pytest.mark.parametrize("raw", HOSTILE)
 async def test_a_hostile_text_frame_is_an_error_and_the_socket_stays(
-    db_settings, start_app, kiosk, caplog, raw
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    caplog: pytest.LogCaptureFixture,
+    raw: str,
+) -> None:
     app = start_app(**db_settings)
     k = await kiosk(app)
     await k.expect("STATE")
@@ -64,7 +71,9 @@ async def test_a_hostile_text_frame_is_an_error_and_the_socket_stays(
     assert (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
 
 
-async def test_a_binary_frame_is_an_error_and_the_socket_stays(app, kiosk, caplog):
+async def test_a_binary_frame_is_an_error_and_the_socket_stays(
+    app: LiveApp, kiosk: ConnectKiosk, caplog: pytest.LogCaptureFixture
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     with caplog.at_level(logging.INFO):
@@ -77,8 +86,8 @@ async def test_a_binary_frame_is_an_error_and_the_socket_stays(app, kiosk, caplo
 
 
 async def test_a_machine_id_with_nul_or_too_long_never_reaches_the_database(
-    db_settings, start_app, http_for
-):
+    db_settings: dict[str, Any], start_app: StartApp, http_for: HttpFor
+) -> None:
     """A NUL is refused by the input guard before any route (422, WebSocket close 1008); an id
     longer than any machine's is an unknown machine (404, close 4404)."""
     app = start_app(**db_settings)

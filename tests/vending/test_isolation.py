@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, TypedDict
 
 import pytest
 from sqlalchemy import select
@@ -10,11 +10,20 @@ from sqlalchemy import select
 from bayar.storage.models import Dispense
 from bayar.vending.machines import create_machine
 
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    from tests.vending.conftest import ConnectKiosk, HttpFor, Kiosk, LiveApp, SandboxOf, StartApp
+
 LONG_TIMEOUT = 30.0
 
 
+class TwoMachines(TypedDict):
+    app: LiveApp
+    demo: Kiosk
+    m2: Kiosk
+
+
 @pytest.fixture
-async def two_machines(start_app, kiosk) -> dict[str, Any]:
+async def two_machines(start_app: StartApp, kiosk: ConnectKiosk) -> TwoMachines:
     app = start_app(bayar_dispense_timeout=LONG_TIMEOUT)
     token = await app.run(
         create_machine(app.context.db, "m2", "Machine 2", "Hall", [("A1", "cola", 5, 5)])
@@ -24,7 +33,7 @@ async def two_machines(start_app, kiosk) -> dict[str, Any]:
     return {"app": app, "demo": demo, "m2": other}
 
 
-async def test_each_machine_gets_its_own_state_and_menu(two_machines):
+async def test_each_machine_gets_its_own_state_and_menu(two_machines: TwoMachines) -> None:
     demo_state = await two_machines["demo"].expect("STATE")
     m2_state = await two_machines["m2"].expect("STATE")
     assert demo_state["machine"]["id"] == "demo-1"
@@ -33,14 +42,18 @@ async def test_each_machine_gets_its_own_state_and_menu(two_machines):
     assert [(i["slot"], i["id"], i["stock"]) for i in m2_state["menu"]] == [("A1", "cola", 5)]
 
 
-async def test_the_demo_token_does_not_open_another_machine(two_machines, kiosk):
+async def test_the_demo_token_does_not_open_another_machine(
+    two_machines: TwoMachines, kiosk: ConnectKiosk
+) -> None:
     app = two_machines["app"]
     intruder = await kiosk(app, "m2", app.demo_token)
     await intruder.closed.wait()
     assert intruder.close_code == 4401
 
 
-async def test_events_reach_only_their_machine(two_machines, sandbox_of, http_for):
+async def test_events_reach_only_their_machine(
+    two_machines: TwoMachines, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     app, demo, m2 = two_machines["app"], two_machines["demo"], two_machines["m2"]
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
@@ -76,7 +89,7 @@ async def test_events_reach_only_their_machine(two_machines, sandbox_of, http_fo
     assert (await demo.expect("PAYMENT_FAILED"))["order_id"] == demo_order
     await demo.settle(0.3)
 
-    def order_ids(connection: Any) -> set[str]:
+    def order_ids(connection: Kiosk) -> set[str]:
         return {f["values"]["order_id"] for f in connection.frames if "order_id" in f["values"]}
 
     assert order_ids(demo) == {demo_order}
@@ -85,7 +98,9 @@ async def test_events_reach_only_their_machine(two_machines, sandbox_of, http_fo
     assert demo.count("PAYMENT_SUCCESS") == demo.count("DISPENSE") == demo.count("DISPENSED") == 0
 
 
-async def test_a_machine_cannot_cancel_or_answer_for_another(two_machines, sandbox_of, http_for):
+async def test_a_machine_cannot_cancel_or_answer_for_another(
+    two_machines: TwoMachines, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     app, demo, m2 = two_machines["app"], two_machines["demo"], two_machines["m2"]
     http = await http_for(app)
     sandbox = sandbox_of(http, app)

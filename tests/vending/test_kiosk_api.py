@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 from sqlalchemy import func, select
 
 from bayar.storage.models import Order, Slot
 from bayar.vending.machines import create_machine
+
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    import httpx
+    from tests.vending.conftest import ConnectKiosk, HttpFor, LiveApp, StartApp
 
 CREATE = "/api/payments/create-transaction"
 
@@ -24,7 +28,7 @@ def kiosk_body(**changes: Any) -> dict[str, Any]:
     return body
 
 
-async def kiosk_orders(app: Any) -> int:
+async def kiosk_orders(app: LiveApp) -> int:
     async def count() -> int:
         async with app.context.db.session() as session:
             found = await session.execute(
@@ -36,7 +40,7 @@ async def kiosk_orders(app: Any) -> int:
     return counted
 
 
-async def slot_stock(app: Any, code: str) -> int:
+async def slot_stock(app: LiveApp, code: str) -> int:
     async def read() -> int:
         async with app.context.db.session() as session:
             slot = (
@@ -51,7 +55,9 @@ async def slot_stock(app: Any, code: str) -> int:
 
 
 @pytest.mark.parametrize("token", [None, "", "not-the-token"])
-async def test_a_kiosk_order_without_the_machine_token_is_refused(app, http, token):
+async def test_a_kiosk_order_without_the_machine_token_is_refused(
+    app: LiveApp, http: httpx.AsyncClient, token: str | None
+) -> None:
     headers = {} if token is None else {"X-Kiosk-Token": token}
     answer = await http.post(CREATE, json=kiosk_body(), headers=headers)
     assert answer.status_code == 401
@@ -60,7 +66,9 @@ async def test_a_kiosk_order_without_the_machine_token_is_refused(app, http, tok
     assert await slot_stock(app, "A1") == 10
 
 
-async def test_another_machines_token_does_not_order_for_this_one(app, http):
+async def test_another_machines_token_does_not_order_for_this_one(
+    app: LiveApp, http: httpx.AsyncClient
+) -> None:
     async def add_machine() -> str:
         return await create_machine(
             app.context.db, "lobby-2", "Lobby 2", None, [("A1", "cola", 5, 5)]
@@ -72,7 +80,9 @@ async def test_another_machines_token_does_not_order_for_this_one(app, http):
     assert await kiosk_orders(app) == 0
 
 
-async def test_an_unknown_machine_is_a_422_not_a_stock_problem(db_settings, start_app, http_for):
+async def test_an_unknown_machine_is_a_422_not_a_stock_problem(
+    db_settings: dict[str, Any], start_app: StartApp, http_for: HttpFor
+) -> None:
     app = start_app(**db_settings)
     http = await http_for(app)
     for machine_id in ("no-such-machine", "m" * 64):
@@ -113,7 +123,9 @@ async def test_an_unknown_machine_is_a_422_not_a_stock_problem(db_settings, star
         ({"payment_type": "snap"}, "a kiosk order is paid by qris or gopay"),
     ],
 )
-async def test_a_kiosk_order_is_one_unit_paid_on_the_spot(app, http, changes, message):
+async def test_a_kiosk_order_is_one_unit_paid_on_the_spot(
+    app: LiveApp, http: httpx.AsyncClient, changes: dict[str, Any], message: str
+) -> None:
     answer = await http.post(
         CREATE, json=kiosk_body(**changes), headers={"X-Kiosk-Token": app.demo_token}
     )
@@ -125,7 +137,9 @@ async def test_a_kiosk_order_is_one_unit_paid_on_the_spot(app, http, changes, me
 
 
 @pytest.mark.parametrize("payment_type", ["qris", "gopay"])
-async def test_the_machine_token_orders_one_unit(app, http, kiosk, payment_type):
+async def test_the_machine_token_orders_one_unit(
+    app: LiveApp, http: httpx.AsyncClient, kiosk: ConnectKiosk, payment_type: str
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     answer = await http.post(

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import secrets
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
 from bayar.vending.machines import create_machine
 from bayar.vending.presence import RedisPresence
+
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    from tests.vending.conftest import ConnectKiosk, HttpFor, SandboxOf, StartApp, WaitUntil
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LONG_TIMEOUT = 30.0
@@ -31,8 +34,14 @@ async def online(redis_url: str, machine_id: str) -> bool:
 
 
 async def test_payment_handled_by_server_b_reaches_the_kiosk_on_server_a(
-    fresh_postgres, redis_url, start_app, kiosk, http_for, sandbox_of, wait_until
-):
+    fresh_postgres: str,
+    redis_url: str,
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    http_for: HttpFor,
+    sandbox_of: SandboxOf,
+    wait_until: WaitUntil,
+) -> None:
     shared: dict[str, Any] = {
         "database_url": fresh_postgres,
         "redis_url": redis_url,
@@ -109,8 +118,13 @@ async def test_payment_handled_by_server_b_reaches_the_kiosk_on_server_a(
 
 
 async def test_kiosk_on_server_b_is_commanded_once_when_a_handles_the_payment(
-    fresh_postgres, redis_url, start_app, kiosk, http_for, sandbox_of
-):
+    fresh_postgres: str,
+    redis_url: str,
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    http_for: HttpFor,
+    sandbox_of: SandboxOf,
+) -> None:
     """The other way round, with a kiosk connected to each server for the same machine: the
     DISPENSE command is claimed once across processes (the dispense row), not once per server."""
     shared: dict[str, Any] = {

@@ -6,13 +6,24 @@ from __future__ import annotations
 import asyncio
 import re
 import xml.etree.ElementTree as ET
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import zxingcpp
 from PIL import Image
 from sqlalchemy import func, select, update
 
 from bayar.storage.models import Order, Slot
+
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    import httpx
+    from tests.vending.conftest import (
+        ConnectKiosk,
+        HttpFor,
+        LiveApp,
+        Sandbox,
+        SandboxOf,
+        StartApp,
+    )
 
 DEMO_SLOTS = ["A1", "A2", "A3", "B1", "B2", "B3"]
 DEMO_PRODUCTS = {"cola", "lemon", "teh-manis", "kopi-susu", "air-mineral", "jeruk"}
@@ -61,7 +72,7 @@ def decode_svg_qr(svg: str) -> str:
     return text
 
 
-async def orders_of_machine(app: Any, machine_id: str) -> int:
+async def orders_of_machine(app: LiveApp, machine_id: str) -> int:
     async def count() -> int:
         async with app.context.db.session() as session:
             result = await session.execute(
@@ -76,7 +87,9 @@ async def orders_of_machine(app: Any, machine_id: str) -> int:
 # -- connecting -------------------------------------------------------------------------------------
 
 
-async def test_connect_sends_state_with_the_machine_and_its_menu(app, kiosk):
+async def test_connect_sends_state_with_the_machine_and_its_menu(
+    app: LiveApp, kiosk: ConnectKiosk
+) -> None:
     k = await kiosk(app)
     state = await k.expect("STATE")
     assert k.events()[0] == "STATE"  # the very first frame
@@ -96,20 +109,20 @@ async def test_connect_sends_state_with_the_machine_and_its_menu(app, kiosk):
         assert item["stock"] == 10
 
 
-async def test_wrong_token_is_closed_with_4401(app, kiosk):
+async def test_wrong_token_is_closed_with_4401(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app, "demo-1", "not-the-token")
     await k.closed.wait()
     assert k.close_code == 4401
     assert k.frames == []  # nothing about the machine leaks
 
 
-async def test_missing_token_is_closed_with_4401(app, kiosk):
+async def test_missing_token_is_closed_with_4401(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app, "demo-1", "")
     await k.closed.wait()
     assert k.close_code == 4401
 
 
-async def test_unknown_machine_is_closed_with_4404(app, kiosk):
+async def test_unknown_machine_is_closed_with_4404(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app, "no-such-machine", "whatever")
     await k.closed.wait()
     assert k.close_code == 4404
@@ -119,14 +132,14 @@ async def test_unknown_machine_is_closed_with_4404(app, kiosk):
 # -- kiosk → server ---------------------------------------------------------------------------------
 
 
-async def test_show_menu(app, kiosk):
+async def test_show_menu(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app)
     state = await k.expect("STATE")
     menu = await k.ask("SHOW_MENU")
     assert menu["items"] == state["menu"]
 
 
-async def test_ping_pong(app, kiosk):
+async def test_ping_pong(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     assert await k.ask("PING", answer="PONG") == {}
@@ -134,7 +147,9 @@ async def test_ping_pong(app, kiosk):
     assert k.events() == ["STATE", "PONG", "PONG"]
 
 
-async def test_order_created_with_the_gateway_qr_and_bayar_svg(app, kiosk, http):
+async def test_order_created_with_the_gateway_qr_and_bayar_svg(
+    app: LiveApp, kiosk: ConnectKiosk, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     created = await k.ask("ORDER", {"id": "cola", "total": 1}, "ORDER_CREATED")
@@ -165,7 +180,9 @@ async def test_order_created_with_the_gateway_qr_and_bayar_svg(app, kiosk, http)
     assert state["order"]["dispense"] is None
 
 
-async def test_order_retried_with_the_same_request_id_makes_one_order(app, kiosk):
+async def test_order_retried_with_the_same_request_id_makes_one_order(
+    app: LiveApp, kiosk: ConnectKiosk
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     values = {"id": "lemon", "total": 1, "request_id": "4b7d0d1e-retry"}
@@ -182,7 +199,7 @@ async def test_order_retried_with_the_same_request_id_makes_one_order(app, kiosk
     assert await orders_of_machine(app, "demo-1") == 2
 
 
-async def test_order_of_an_unknown_product(app, kiosk):
+async def test_order_of_an_unknown_product(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     error = await k.ask("ORDER", {"id": "no-such-drink"}, "ERROR")
@@ -202,7 +219,9 @@ MALFORMED = [
 ]
 
 
-async def test_malformed_frames_get_error_invalid_and_the_socket_stays_usable(app, kiosk):
+async def test_malformed_frames_get_error_invalid_and_the_socket_stays_usable(
+    app: LiveApp, kiosk: ConnectKiosk
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     for raw in MALFORMED:
@@ -219,8 +238,12 @@ async def test_malformed_frames_get_error_invalid_and_the_socket_stays_usable(ap
 
 
 async def test_an_order_whose_qr_never_came_back_is_cancelled_and_its_drink_freed(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     app = start_app(midtrans_timeout_seconds=0.3, **db_settings)
     sandbox = sandbox_of(await http_for(app), app)
     k = await kiosk(app)
@@ -239,7 +262,9 @@ async def test_an_order_whose_qr_never_came_back_is_cancelled_and_its_drink_free
     assert state["order"] is None
 
 
-async def test_cancel_releases_the_reservation(app, kiosk, http):
+async def test_cancel_releases_the_reservation(
+    app: LiveApp, kiosk: ConnectKiosk, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "kopi-susu"}, "ORDER_CREATED"))["order_id"]
@@ -255,7 +280,7 @@ async def test_cancel_releases_the_reservation(app, kiosk, http):
     assert stock_of(state["menu"], "kopi-susu") == 10
 
 
-async def test_cancel_is_answered_once(app, kiosk):
+async def test_cancel_is_answered_once(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
@@ -264,14 +289,16 @@ async def test_cancel_is_answered_once(app, kiosk):
     assert k.count("ORDER_CANCELLED", order_id) == 1
 
 
-async def test_cancel_of_an_unknown_order(app, kiosk):
+async def test_cancel_of_an_unknown_order(app: LiveApp, kiosk: ConnectKiosk) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     error = await k.ask("CANCEL", {"order_id": "BYR-NOPE"}, "ERROR")
     assert error["code"] == "not_found"
 
 
-async def test_cancel_of_an_order_paid_meanwhile_answers_payment_success(app, kiosk, sandbox):
+async def test_cancel_of_an_order_paid_meanwhile_answers_payment_success(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
@@ -285,7 +312,9 @@ async def test_cancel_of_an_order_paid_meanwhile_answers_payment_success(app, ki
     assert k.count("ORDER_CANCELLED") == 0
 
 
-async def test_cancel_of_an_order_paid_meanwhile_still_dispenses(app, kiosk, sandbox, http):
+async def test_cancel_of_an_order_paid_meanwhile_still_dispenses(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     """Whatever the answer frames, the money wins: the order is paid and dispensed, not cancelled."""
     k = await kiosk(app)
     await k.expect("STATE")
@@ -303,7 +332,9 @@ async def test_cancel_of_an_order_paid_meanwhile_still_dispenses(app, kiosk, san
 # -- payment outcomes -----------------------------------------------------------------------------
 
 
-async def test_paid_order_is_dispensed_and_fulfilled(app, kiosk, sandbox, http):
+async def test_paid_order_is_dispensed_and_fulfilled(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
@@ -344,8 +375,8 @@ async def test_paid_order_is_dispensed_and_fulfilled(app, kiosk, sandbox, http):
 
 
 async def test_many_sockets_of_one_machine_all_see_the_payment_and_one_is_commanded(
-    app, kiosk, sandbox, http
-):
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     """A fan-out to 30 sockets of one machine (reloaded pages): each hears PAYMENT_SUCCESS, and the
     dispense command goes out once."""
     first = await kiosk(app)
@@ -364,7 +395,7 @@ async def test_many_sockets_of_one_machine_all_see_the_payment_and_one_is_comman
     assert (await http.get(f"/api/orders/{order_id}")).json()["status"] == "paid"
 
 
-async def test_sold_out_slot(app, kiosk):
+async def test_sold_out_slot(app: LiveApp, kiosk: ConnectKiosk) -> None:
     async def empty_slot() -> None:
         async with app.context.db.session() as session, session.begin():
             await session.execute(
@@ -387,7 +418,9 @@ async def test_sold_out_slot(app, kiosk):
     assert lemon["available"] is False
 
 
-async def test_expired_qr(app, kiosk, sandbox, http):
+async def test_expired_qr(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "jeruk"}, "ORDER_CREATED"))["order_id"]
@@ -400,7 +433,9 @@ async def test_expired_qr(app, kiosk, sandbox, http):
     assert k.count("DISPENSE") == 0
 
 
-async def test_denied_payment(app, kiosk, sandbox, http):
+async def test_denied_payment(
+    app: LiveApp, kiosk: ConnectKiosk, sandbox: Sandbox, http: httpx.AsyncClient
+) -> None:
     k = await kiosk(app)
     await k.expect("STATE")
     order_id = (await k.ask("ORDER", {"id": "teh-manis"}, "ORDER_CREATED"))["order_id"]

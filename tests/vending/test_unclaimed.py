@@ -15,18 +15,30 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness import Clock
 from sqlalchemy import select
 
 from bayar.storage.models import Dispense, Refund
 
+if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
+    import httpx
+    import pytest
+    from tests.vending.conftest import (
+        ConnectKiosk,
+        HttpFor,
+        LiveApp,
+        Sandbox,
+        SandboxOf,
+        StartApp,
+    )
+
 OFFLINE_REFUND = 900.0
 DISPENSE_TIMEOUT = 30.0
 
 
-async def dispense_of(app: Any, order_id: str) -> dict[str, Any] | None:
+async def dispense_of(app: LiveApp, order_id: str) -> dict[str, Any] | None:
     async def read() -> dict[str, Any] | None:
         async with app.context.db.session() as session:
             row = await session.get(Dispense, order_id)
@@ -38,7 +50,7 @@ async def dispense_of(app: Any, order_id: str) -> dict[str, Any] | None:
     return found
 
 
-async def refunds(app: Any, order_id: str) -> list[tuple[str, int]]:
+async def refunds(app: LiveApp, order_id: str) -> list[tuple[str, int]]:
     async def read() -> list[tuple[str, int]]:
         async with app.context.db.session() as session:
             rows = (
@@ -52,17 +64,17 @@ async def refunds(app: Any, order_id: str) -> list[tuple[str, int]]:
     return found
 
 
-async def sweep(app: Any) -> int:
+async def sweep(app: LiveApp) -> int:
     handled: int = await app.run(app.context.vending.sweep())
     return handled
 
 
-async def order_status(http: Any, order_id: str) -> str:
+async def order_status(http: httpx.AsyncClient, order_id: str) -> str:
     status: str = (await http.get(f"/api/orders/{order_id}")).json()["status"]
     return status
 
 
-async def wait_for_status(http: Any, order_id: str, wanted: str) -> None:
+async def wait_for_status(http: httpx.AsyncClient, order_id: str, wanted: str) -> None:
     deadline = asyncio.get_running_loop().time() + 5
     while await order_status(http, order_id) != wanted:
         assert asyncio.get_running_loop().time() < deadline, f"never {wanted}"
@@ -70,8 +82,8 @@ async def wait_for_status(http: Any, order_id: str, wanted: str) -> None:
 
 
 async def started(
-    start_app: Any, http_for: Any, sandbox_of: Any, clock: Clock, **settings: Any
-) -> tuple[Any, Any, Any]:
+    start_app: StartApp, http_for: HttpFor, sandbox_of: SandboxOf, clock: Clock, **settings: Any
+) -> tuple[LiveApp, httpx.AsyncClient, Sandbox]:
     values: dict[str, Any] = {
         "bayar_dispense_timeout": DISPENSE_TIMEOUT,
         "bayar_kiosk_offline_refund": OFFLINE_REFUND,
@@ -82,7 +94,7 @@ async def started(
     return app, http, sandbox_of(http, app)
 
 
-async def ordered_then_offline(app: Any, kiosk: Any, product: str) -> str:
+async def ordered_then_offline(app: LiveApp, kiosk: ConnectKiosk, product: str) -> str:
     """A kiosk orders `product` (its QR on screen), then loses its connection."""
     k = await kiosk(app)
     await k.expect("STATE")
@@ -95,8 +107,12 @@ async def ordered_then_offline(app: Any, kiosk: Any, product: str) -> str:
 
 
 async def test_a_unit_paid_while_the_machine_is_away_is_refunded_after_the_offline_limit(
-    db_settings, start_app, kiosk, sandbox_of, http_for
-):
+    db_settings: dict[str, Any],
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+) -> None:
     clock = Clock()
     app, http, sandbox = await started(start_app, http_for, sandbox_of, clock, **db_settings)
     order_id = await ordered_then_offline(app, kiosk, "cola")
@@ -126,8 +142,8 @@ async def test_a_unit_paid_while_the_machine_is_away_is_refunded_after_the_offli
 
 
 async def test_a_unit_the_gateway_will_not_refund_goes_to_the_manual_queue(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     clock = Clock()
     app, http, sandbox = await started(start_app, http_for, sandbox_of, clock)
     order_id = await ordered_then_offline(app, kiosk, "kopi-susu")
@@ -145,8 +161,8 @@ async def test_a_unit_the_gateway_will_not_refund_goes_to_the_manual_queue(
 
 
 async def test_a_unit_an_admin_refunded_while_the_machine_was_away_is_not_queued(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     clock = Clock()
     app, http, sandbox = await started(start_app, http_for, sandbox_of, clock)
     order_id = await ordered_then_offline(app, kiosk, "cola")
@@ -171,8 +187,8 @@ async def test_a_unit_an_admin_refunded_while_the_machine_was_away_is_not_queued
 
 
 async def test_on_reconnect_every_paid_unclaimed_unit_is_commanded_oldest_first(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     """Two units paid while the machine was away, the second one newer; it comes back more than
     an hour later (the offline limit is longer here): both are dropped, the older first."""
     clock = Clock()
@@ -208,8 +224,8 @@ async def test_on_reconnect_every_paid_unclaimed_unit_is_commanded_oldest_first(
 
 
 async def test_a_commanded_unit_not_answered_in_time_is_refunded(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     clock = Clock()
     app, http, sandbox = await started(start_app, http_for, sandbox_of, clock)
     k = await kiosk(app)
@@ -226,8 +242,8 @@ async def test_a_commanded_unit_not_answered_in_time_is_refunded(
 
 
 async def test_a_connected_machine_is_rung_for_a_unit_no_socket_took(
-    start_app, kiosk, sandbox_of, http_for
-):
+    start_app: StartApp, kiosk: ConnectKiosk, sandbox_of: SandboxOf, http_for: HttpFor
+) -> None:
     """Two servers on one database without a shared bus (no REDIS_URL): the payment's doorbell
     rings on the server that handled it, the kiosk is connected to the other. After
     BAYAR_DISPENSE_TIMEOUT the other server's sweep rings its machine, which claims the unit."""
@@ -268,8 +284,12 @@ async def test_a_connected_machine_is_rung_for_a_unit_no_socket_took(
 
 
 async def test_only_the_socket_that_was_commanded_answers_for_the_dispense(
-    start_app, kiosk, sandbox_of, http_for, caplog
-):
+    start_app: StartApp,
+    kiosk: ConnectKiosk,
+    sandbox_of: SandboxOf,
+    http_for: HttpFor,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
     """The machine's old socket is still open (half-open after a network change) when it
     reconnects: the command goes to the new socket, which owns it; the stale socket's "failed"
     refunds nothing."""

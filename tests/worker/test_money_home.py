@@ -5,16 +5,16 @@ books are checked against the sandbox: order and payment status, refunds, stock.
 from __future__ import annotations
 
 import json
-from typing import Any
 
 import pytest
+from harness import Bayar
 
 from bayar.payments.errors import NotAllowed
 from bayar.storage import repositories as repo
 from bayar.storage.models import Refund
 
 
-async def _expired_snap_order(bayar: Any) -> tuple[str, int]:
+async def _expired_snap_order(bayar: Bayar) -> tuple[str, int]:
     """A Snap order whose customer never chose a method, expired here after its deadline and
     grace, while the gateway's payment page is still open (the sandbox runs on its own clock, as
     a gateway whose clock is ahead of ours would): (order id, cola stock after the expiry)."""
@@ -27,12 +27,12 @@ async def _expired_snap_order(bayar: Any) -> tuple[str, int]:
     return order_id, await bayar.stock("cola")
 
 
-async def _attention(bayar: Any) -> list[repo.Attention]:
+async def _attention(bayar: Bayar) -> list[repo.Attention]:
     async with bayar.db.session() as session:
         return await repo.needing_attention(session)
 
 
-async def test_a_payment_for_an_expired_order_is_refunded_by_the_gateway(bayar: Any) -> None:
+async def test_a_payment_for_an_expired_order_is_refunded_by_the_gateway(bayar: Bayar) -> None:
     """Issue 8, problem 5: the customer paid an order bayar had expired; nothing refunded it."""
     order_id, stock = await _expired_snap_order(bayar)
 
@@ -59,7 +59,7 @@ async def test_a_payment_for_an_expired_order_is_refunded_by_the_gateway(bayar: 
     )
 
 
-async def test_a_late_bank_transfer_is_queued_for_a_manual_refund(bayar: Any) -> None:
+async def test_a_late_bank_transfer_is_queued_for_a_manual_refund(bayar: Bayar) -> None:
     order_id, stock = await _expired_snap_order(bayar)
 
     await bayar.pay(order_id, payment_type="bank_transfer")
@@ -77,7 +77,7 @@ async def test_a_late_bank_transfer_is_queued_for_a_manual_refund(bayar: Any) ->
 
 
 async def test_a_late_payment_the_gateway_could_not_confirm_is_refunded_by_the_worker(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id, _ = await _expired_snap_order(bayar)
     await bayar.fault("api_error", status=503, count=1)  # the status call confirming it
@@ -96,7 +96,7 @@ async def test_a_late_payment_the_gateway_could_not_confirm_is_refunded_by_the_w
 
 
 async def test_a_late_payment_whose_notification_was_lost_is_found_by_the_worker(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     """An order closed without the gateway (it had no transaction) is asked about once more
     after the gateway's own deadline: a payment made meanwhile is found and refunded."""
@@ -116,7 +116,7 @@ async def test_a_late_payment_whose_notification_was_lost_is_found_by_the_worker
     assert [r["status"] for r in order["refunds"]] == ["succeeded"]
 
 
-async def test_a_refund_whose_answer_was_lost_is_reconciled(bayar: Any) -> None:
+async def test_a_refund_whose_answer_was_lost_is_reconciled(bayar: Bayar) -> None:
     """Issue 8, problem 6: bayar said paid, the gateway said refunded, for ever."""
     order_id = await bayar.create_order(("cola", 2))
     await bayar.pay(order_id)
@@ -156,7 +156,7 @@ async def test_a_refund_whose_answer_was_lost_is_reconciled(bayar: Any) -> None:
     assert await _attention(bayar) == []
 
 
-async def test_a_refund_requested_but_never_sent_is_sent_by_the_worker(bayar: Any) -> None:
+async def test_a_refund_requested_but_never_sent_is_sent_by_the_worker(bayar: Bayar) -> None:
     """The process died between the refund row and the gateway call: the worker asks the
     gateway, which never heard of it, and makes it under the same key."""
     order_id = await bayar.create_order(("cola", 2))
@@ -196,7 +196,7 @@ async def test_a_refund_requested_but_never_sent_is_sent_by_the_worker(bayar: An
 
 
 async def test_a_paid_order_flagged_by_an_unconfirmed_notification_is_checked_once(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     order_id = await bayar.create_order(("cola", 1))
     await bayar.pay(order_id)
@@ -217,7 +217,7 @@ async def test_a_paid_order_flagged_by_an_unconfirmed_notification_is_checked_on
     assert len(await bayar.gateway_calls(order_id, "status")) == calls
 
 
-async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Any) -> None:
+async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Bayar) -> None:
     order_id, _ = await _expired_snap_order(bayar)
     await bayar.pay(order_id, payment_type="echannel")
     await bayar.delivered(order_id, count=2)
@@ -233,7 +233,7 @@ async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Any) -> None
         await bayar.context.payments.refunded_by_hand(late.refund_key, "twice")
 
 
-async def test_a_payment_for_a_cancelled_snap_order_is_refunded(bayar: Any) -> None:
+async def test_a_payment_for_a_cancelled_snap_order_is_refunded(bayar: Bayar) -> None:
     """Cancelled before the customer chose a method, the Snap page still took the money."""
     created = await bayar.create(("cola", 1), payment_type="snap")
     order_id = created.json()["order_id"]

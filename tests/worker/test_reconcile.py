@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import time
-from typing import Any
 
 import httpx
 import pytest
+from harness import Bayar, StartBayar
 
 from bayar.app import build_context
+from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Status
 from bayar.worker.reconcile import reconcile_once
 
 
-async def _paid_but_unheard(bayar: Any, *items: tuple[str, int]) -> str:
+async def _paid_but_unheard(bayar: Bayar, *items: tuple[str, int]) -> str:
     """An order the sandbox settled whose settlement webhook was dropped."""
     order_id: str = await bayar.create_order(*(items or (("cola", 2),)))
     await bayar.delivered(order_id, count=1)
@@ -30,7 +31,7 @@ async def _paid_but_unheard(bayar: Any, *items: tuple[str, int]) -> str:
     return order_id
 
 
-async def test_a_dropped_webhook_is_made_right_by_reconciliation(bayar: Any) -> None:
+async def test_a_dropped_webhook_is_made_right_by_reconciliation(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
     order_id = await _paid_but_unheard(bayar, ("cola", 2))
 
@@ -56,7 +57,7 @@ async def test_a_dropped_webhook_is_made_right_by_reconciliation(bayar: Any) -> 
     assert len(await bayar.gateway_calls(order_id, "status")) == 1
 
 
-async def test_an_unpaid_order_is_only_asked_about_and_rescheduled(bayar: Any) -> None:
+async def test_an_unpaid_order_is_only_asked_about_and_rescheduled(bayar: Bayar) -> None:
     order_id = await bayar.create_order(("cola", 1))
     # (A worker skips an order whose row a webhook holds locked: let the pending one pass first.)
     await bayar.delivered(order_id, count=1)
@@ -74,7 +75,7 @@ async def test_an_unpaid_order_is_only_asked_about_and_rescheduled(bayar: Any) -
     assert await bayar.transitions(order_id) == [(None, "pending")]
 
 
-async def test_expiry_expires_at_the_gateway_and_releases_stock(bayar: Any) -> None:
+async def test_expiry_expires_at_the_gateway_and_releases_stock(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
     order_id = await bayar.create_order(("cola", 2))
     await bayar.delivered(order_id, count=1)
@@ -105,7 +106,7 @@ async def test_expiry_expires_at_the_gateway_and_releases_stock(bayar: Any) -> N
     assert late.status_code == 409
 
 
-async def test_a_payment_just_before_expiry_wins_over_expiry(bayar: Any) -> None:
+async def test_a_payment_just_before_expiry_wins_over_expiry(bayar: Bayar) -> None:
     before = await bayar.stock("cola")
     order_id = await _paid_but_unheard(bayar, ("cola", 1))
 
@@ -118,7 +119,7 @@ async def test_a_payment_just_before_expiry_wins_over_expiry(bayar: Any) -> None
     assert (await bayar.gateway_status(order_id)).json()["transaction_status"] == "settlement"
 
 
-async def test_a_gateway_error_during_reconciliation_defers_never_fails(bayar: Any) -> None:
+async def test_a_gateway_error_during_reconciliation_defers_never_fails(bayar: Bayar) -> None:
     order_id = await _paid_but_unheard(bayar, ("cola", 1))
     bayar.clock.advance(seconds=11)
     await bayar.fault("api_error", status=503, count=1)
@@ -137,7 +138,7 @@ async def test_a_gateway_error_during_reconciliation_defers_never_fails(bayar: A
     assert [(a.order_id, a.after) for a in applied] == [(order_id, Status.PAID)]
 
 
-async def test_an_order_the_gateway_will_not_expire_is_asked_with_backoff(bayar: Any) -> None:
+async def test_an_order_the_gateway_will_not_expire_is_asked_with_backoff(bayar: Bayar) -> None:
     answer = await bayar.create(("cola", 1), payment_type="snap")
     order_id = answer.json()["order_id"]
     await bayar.pay_by_card(answer.json()["payment"]["token"], "4511111111111117")  # challenged
@@ -157,7 +158,7 @@ async def test_an_order_the_gateway_will_not_expire_is_asked_with_backoff(bayar:
 
 
 async def test_an_order_the_gateway_never_saw_expires_locally_after_a_grace_period(
-    bayar: Any,
+    bayar: Bayar,
 ) -> None:
     """Issue 8, problem 5: a gateway that does not know the order may still take its payment
     until its own expiry (a Snap page): the order closes here only a grace period later."""
@@ -185,7 +186,9 @@ async def test_an_order_the_gateway_never_saw_expires_locally_after_a_grace_peri
     assert history[-1]["note"] == "never paid at the gateway"
 
 
-async def test_a_gateway_hang_during_create_leaves_the_order_pending(start_bayar: Any) -> None:
+async def test_a_gateway_hang_during_create_leaves_the_order_pending(
+    start_bayar: StartBayar,
+) -> None:
     async with start_bayar(midtrans_timeout_seconds=0.25) as bayar:
         before = await bayar.stock("cola")
         await bayar.fault("api_hang", seconds=2.0, count=1)
@@ -206,7 +209,7 @@ async def test_a_gateway_hang_during_create_leaves_the_order_pending(start_bayar
 
 
 async def test_a_retry_after_a_hung_create_gets_the_qr_the_gateway_made(
-    start_bayar: Any,
+    start_bayar: StartBayar,
 ) -> None:
     """The charge happened (its pending notification even arrived) but its answer was lost: the
     same Idempotency-Key again returns the same order with the gateway's QR, not a second charge."""
@@ -229,7 +232,7 @@ async def test_a_retry_after_a_hung_create_gets_the_qr_the_gateway_made(
 
 
 async def test_a_gateway_hang_during_create_is_settled_by_reconciliation(
-    start_bayar: Any,
+    start_bayar: StartBayar,
 ) -> None:
     async with start_bayar(midtrans_timeout_seconds=0.25) as bayar:
         await bayar.fault("api_hang", seconds=0.8, count=1)
@@ -254,7 +257,7 @@ async def test_a_gateway_hang_during_create_is_settled_by_reconciliation(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize("database_url", ["postgres"], indirect=True)
-async def test_two_workers_reconcile_each_due_order_once(bayar: Any) -> None:
+async def test_two_workers_reconcile_each_due_order_once(bayar: Bayar) -> None:
     count = 20
     order_ids = await asyncio.gather(
         *(bayar.create_order(("air-mineral", 1)) for _ in range(count))
@@ -270,8 +273,8 @@ async def test_two_workers_reconcile_each_due_order_once(bayar: Any) -> None:
         now=bayar.clock,
     )
 
-    async def drain(service: Any) -> list[Any]:
-        done: list[Any] = []
+    async def drain(service: PaymentsService) -> list[Applied]:
+        done: list[Applied] = []
         while batch := await reconcile_once(service, limit=5, concurrency=3):
             done.extend(batch)
         return done
