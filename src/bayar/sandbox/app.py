@@ -25,7 +25,7 @@ from bayar.sandbox.access import SandboxAccess, is_loopback
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
-from bayar.sandbox.http import SecurityHeaders, error_handlers
+from bayar.sandbox.http import NotifyAfterAnswer, SecurityHeaders, error_handlers
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
@@ -122,6 +122,7 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
         ],
         exception_handlers=error_handlers(),
         middleware=[
+            Middleware(NotifyAfterAnswer, notifier=sandbox.notifier),
             Middleware(SecurityHeaders),
             Middleware(
                 SandboxAccess,

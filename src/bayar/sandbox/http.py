@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bayar.sandbox.engine import Reply, Urls
 from bayar.sandbox.errors import ControlError
+from bayar.sandbox.notify import Notifier
 
 if TYPE_CHECKING:
     from bayar.sandbox.app import Sandbox
@@ -117,6 +118,27 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
     return {HTTPException: _http_error, ControlError: _control_error, Exception: _crash}
+
+
+# -- notifications after the answer ------------------------------------------------------------
+
+
+class NotifyAfterAnswer:
+    """The notifications a request causes leave the queue once its answer has gone out (the app
+    has sent the last of it), and a moment later (`notify.QUEUE_LATENCY`), as Midtrans queues
+    them: a merchant that stores a charge's answer as soon as it has it never meets a
+    notification of a charge it does not know yet."""
+
+    def __init__(self, app: ASGIApp, *, notifier: Notifier) -> None:
+        self.app = app
+        self.notifier = notifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.notifier.holding():
+            await self.app(scope, receive, send)
 
 
 # -- security headers (bayar.headers' rules; the sandbox imports nothing of bayar but config) --
