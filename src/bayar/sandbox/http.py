@@ -31,13 +31,19 @@ def sandbox_of(request: Request) -> Sandbox:
     return sandbox
 
 
-def base_url(request: Request) -> str:
-    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
-    root = request.scope.get("root_path", "")
+def _root_path(request: Request) -> str:
+    """Where the sandbox is mounted, e.g. /sandbox."""
+    root: str = request.scope.get("root_path", "")
     # Inside /midtrans or /_control the root path carries that sub-mount too.
     for sub in ("/midtrans", "/_control"):
         if root.endswith(sub):
             root = root[: -len(sub)]
+    return root
+
+
+def base_url(request: Request) -> str:
+    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
+    root = _root_path(request)
     return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
 
 
@@ -89,14 +95,25 @@ def control_error(error: ControlError) -> JSONResponse:
     return JSONResponse({"error": error.message}, status_code=error.http_status)
 
 
-def _is_api(request: Request) -> bool:
-    return "/midtrans/" in request.url.path
+def _sandbox_path(request: Request) -> str:
+    """The path below the sandbox's root, e.g. /midtrans/v2/charge."""
+    path: str = request.scope["path"]
+    return path[len(_root_path(request)) :]
+
+
+API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def api_root(request: Request) -> Response:
+    """`/midtrans` itself: a Midtrans 404, not a redirect to `/midtrans/` with an empty body."""
+    raise HTTPException(404)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if _is_api(request):
-        if "/snap/v1/" in request.url.path:
+    path = _sandbox_path(request)
+    if path == "/midtrans" or path.startswith("/midtrans/"):  # the emulated Midtrans API
+        if path.startswith("/midtrans/snap/v1/"):
             return JSONResponse({"error_messages": [exc.detail]}, status_code=exc.status_code)
         message = MIDTRANS_NOT_FOUND if exc.status_code == 404 else exc.detail
         return JSONResponse(
