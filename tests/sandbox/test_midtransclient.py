@@ -69,6 +69,16 @@ def _card_token(core: Any, number: str, **extra: str) -> str:
     return token
 
 
+def _charge_order(core: Any, order_id: str) -> dict[str, Any]:
+    result: dict[str, Any] = core.charge(
+        {
+            "payment_type": "qris",
+            "transaction_details": {"order_id": order_id, "gross_amount": 7000},
+        }
+    )
+    return result
+
+
 def _api_error(call: Any) -> midtransclient.MidtransAPIError:
     with pytest.raises(midtransclient.MidtransAPIError) as caught:
         call()
@@ -225,6 +235,30 @@ def test_card_token_errors_and_register_and_point_inquiry(core: Any) -> None:
     assert points["point_balance_amount"] == "10000.00"
 
 
+def test_card_token_takes_the_client_key_as_basic_auth_user(core: Any, api_base: str) -> None:
+    card = {
+        "card_number": "4811111111111114",
+        "card_exp_month": "12",
+        "card_exp_year": "2035",
+        "card_cvv": "123",
+    }
+    # The official SDK sends its server key as Basic user; one built with the client key in that
+    # place sends what unofficial clients send: the client key as Basic user, no query parameter.
+    as_client = _point(midtransclient.CoreApi(is_production=False, server_key=CLIENT_KEY), api_base)
+    token = as_client.card_token(card)
+    assert token["status_code"] == "200"
+    charged = _charge(core, "credit_card", 10000, credit_card={"token_id": token["token_id"]})
+    assert charged["transaction_status"] == "capture"
+    assert as_client.card_register(card)["status_code"] == "200"
+    plain = httpx.get(f"{api_base}/v2/token", params=card, auth=(CLIENT_KEY, ""))
+    assert plain.json()["status_code"] == "200"
+    # Neither a wrong key nor the server key (a secret: never in a page) stands for it.
+    for user in ("SB-Mid-client-wrong", SERVER_KEY):
+        refused = httpx.get(f"{api_base}/v2/token", params=card, auth=(user, ""))
+        assert (refused.status_code, refused.json()["status_code"]) == (401, "401")
+    assert httpx.get(f"{api_base}/v2/token", params=card).status_code == 401
+
+
 def test_preauthorized_card_is_captured(core: Any) -> None:
     token = _card_token(core, "4811111111111114")
     auth = _charge(core, "credit_card", 10000, credit_card={"token_id": token, "type": "authorize"})
@@ -350,6 +384,30 @@ def test_partial_refunds_duplicate_key_and_amount_checks(core: Any, sandbox_url:
     assert direct["transaction_status"] == "refund"
 
 
+def test_a_captured_card_is_refunded_only_once_settled(core: Any, sandbox_url: str) -> None:
+    charge = _charge(
+        core, "credit_card", 20000, credit_card={"token_id": _card_token(core, "4811111111111114")}
+    )
+    assert charge["transaction_status"] == "capture"
+    params = {"refund_key": "order1-ref1", "amount": 5000, "reason": "for some reason"}
+    for refund in (core.transactions.refund, core.transactions.refundDirect):
+        # The second call reuses the refund_key: still 412, the state is checked first.
+        error = _api_error(lambda refund=refund: refund(charge["order_id"], params))
+        assert error.api_response_dict["status_code"] == "412"
+        assert (
+            error.api_response_dict["status_message"]
+            == "Merchant cannot modify the status of the transaction"
+        )
+    status = core.transactions.status(charge["order_id"])
+    assert (status["transaction_status"], status.get("refunds")) == ("capture", None)
+    _settle(sandbox_url, charge["order_id"])  # the card settles (D+1 at Midtrans)
+    refunded = core.transactions.refund(charge["order_id"], params)
+    assert (refunded["transaction_status"], refunded["refund_key"]) == (
+        "partial_refund",
+        "order1-ref1",
+    )
+
+
 def test_refund_of_an_unpaid_payment_is_412(core: Any) -> None:
     charge = _charge(core, "qris", 20000)
     error = _api_error(lambda: core.transactions.refund(charge["order_id"], {"amount": 1000}))
@@ -409,9 +467,69 @@ def test_item_details_must_sum_to_gross_amount(core: Any) -> None:
     assert ok["transaction_status"] == "pending"
 
 
-def test_null_body_is_500(core: Any) -> None:
-    error = _api_error(lambda: core.charge(None))
+def test_null_body_is_500_in_midtrans_words(core: Any) -> None:
+    error = _api_error(lambda: core.charge(None))  # the SDK sends the JSON literal null
     assert error.http_status_code == 500
+    assert error.api_response_dict["status_code"] == "500"  # JSON, as always
+    assert error.api_response_dict["status_message"].startswith("An unexpected error occurred")
+    assert "500" in error.message
+    assert "unexpected" in error.message
+
+
+# What the official SDKs' own tests and Midtrans' examples send: a date and time with a space.
+SDK_ORDER_ID = "py-midtransclient-test-2026-12-06 11:30:00"
+
+
+def test_order_ids_with_a_space_and_colons_are_accepted(core: Any, snap: Any) -> None:
+    charged = _charge_order(core, SDK_ORDER_ID)
+    assert (charged["order_id"], charged["transaction_status"]) == (SDK_ORDER_ID, "pending")
+    assert core.transactions.status(SDK_ORDER_ID)["transaction_id"] == charged["transaction_id"]
+    token = snap.create_transaction_token(
+        {
+            "transaction_details": {
+                "order_id": "py-midtransclient-test-2026-12-06 11:31:00",
+                "gross_amount": 7000,
+            }
+        }
+    )
+    uuid.UUID(token)
+    longest = "a:b ~.-_" + "9" * 42  # 50 characters, every symbol allowed
+    assert _charge_order(core, longest)["order_id"] == longest
+
+
+@pytest.mark.parametrize(
+    "order_id",
+    [
+        "a#1",
+        "a/1",
+        "a?1",
+        "a%201",
+        "a&b",
+        "a+b",
+        "a@b",
+        "a'b",
+        'a"b',
+        "a<b>",
+        "pesanan-é",
+        "a\tb",
+        "a" * 51,
+    ],
+)
+def test_other_order_ids_are_400_on_core_and_snap(core: Any, snap: Any, order_id: str) -> None:
+    core_error = _api_error(lambda: _charge_order(core, order_id))
+    assert core_error.http_status_code == 400
+    snap_error = _api_error(
+        lambda: snap.create_transaction(
+            {"transaction_details": {"order_id": order_id, "gross_amount": 7000}}
+        )
+    )
+    assert snap_error.http_status_code == 400
+    for messages in (
+        core_error.api_response_dict["validation_messages"],
+        snap_error.api_response_dict["error_messages"],
+    ):
+        assert len(messages) == 1
+        assert messages[0].startswith("transaction_details.order_id")
 
 
 def test_wrong_server_key_is_401_on_core_and_snap(api_base: str) -> None:
@@ -463,6 +581,17 @@ def test_snap_create_and_recreate_issues_a_new_token(
     # Once paid the order_id is locked.
     error = _api_error(lambda: snap.create_transaction(params))
     assert error.http_status_code == 400
+
+
+def test_snap_with_empty_item_details_is_as_without(snap: Any, sandbox_url: str) -> None:
+    order_id = _order()
+    created = snap.create_transaction(
+        {"transaction_details": {"order_id": order_id, "gross_amount": 12000}, "item_details": []}
+    )
+    uuid.UUID(created["token"])
+    _settle(sandbox_url, order_id)  # the payment page charges it, items and all
+    status = snap.transactions.status(order_id)
+    assert (status["transaction_status"], status["gross_amount"]) == ("settlement", "12000.00")
 
 
 def test_snap_validation_errors(snap: Any) -> None:

@@ -27,8 +27,8 @@ from bayar.sandbox import methods, wire
 from bayar.sandbox.engine import enabled_allows
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import (
+    MIDTRANS_NOT_FOUND,
     base_url,
-    control_error,
     read_object,
     sandbox_of,
     urls_of,
@@ -336,6 +336,13 @@ def _status_title(status: int, strings: dict[str, str]) -> str:
 
 
 def _error_page(request: Request, error: ControlError) -> Response:
+    """A browser (it asks for text/html) gets a page; any other client Midtrans-shaped JSON."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(
+            {"status_code": str(error.http_status), "status_message": error.message},
+            status_code=error.http_status,
+            headers=NO_STORE,
+        )
     language = _language(request)
     strings = STRINGS[language]
     data = {
@@ -360,6 +367,19 @@ def _error_page(request: Request, error: ControlError) -> Response:
         },
         status_code=error.http_status,
         headers=NO_STORE,
+    )
+
+
+def _api_error(error: ControlError) -> JSONResponse:
+    """An error of the page's own JSON endpoints: Midtrans-shaped like every answer under
+    /midtrans, with the `error` the page script reads."""
+    return JSONResponse(
+        {
+            "status_code": str(error.http_status),
+            "status_message": error.message,
+            "error": error.message,
+        },
+        status_code=error.http_status,
     )
 
 
@@ -460,7 +480,7 @@ async def charge(request: Request) -> Response:
         if txn is None:
             raise ControlError(409, "the payment was not created")
     except ControlError as error:
-        return control_error(error)
+        return _api_error(error)
     return JSONResponse(_result(request, session, txn), headers=_timing_headers(request))
 
 
@@ -470,7 +490,7 @@ async def status(request: Request) -> Response:
     try:
         session = gateway.snap_session(request.path_params["token"])
     except ControlError as error:
-        return control_error(error)
+        return _api_error(error)
     txn = gateway.snap_transaction(session)
     body = _result(request, session, txn) if txn is not None else {"transaction_status": None}
     return JSONResponse(body, headers=_timing_headers(request))
@@ -487,7 +507,7 @@ async def three_ds(request: Request) -> Response:
             raise ControlError(409, "no card payment is waiting for 3-D Secure")
         txn = gateway.authenticate_3ds(txn.transaction_id, str(body.get("otp") or ""))
     except ControlError as error:
-        return control_error(error)
+        return _api_error(error)
     return JSONResponse(_result(request, session, txn), headers=_timing_headers(request))
 
 
@@ -565,7 +585,9 @@ async def snap_js(request: Request) -> Response:
 async def asset(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in ASSETS:
-        return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(
+            {"status_code": "404", "status_message": MIDTRANS_NOT_FOUND}, status_code=404
+        )
     return FileResponse(
         STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"}
     )
