@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route
 
 from bayar.config import Settings
-from bayar.sandbox import control, midtrans, pages, snap
+from bayar.sandbox import control, midtrans, pages, recurring, snap
 from bayar.sandbox.access import SandboxAccess, is_loopback
+from bayar.sandbox.accounts import PayAccounts
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
@@ -29,6 +30,7 @@ from bayar.sandbox.http import SecurityHeaders, error_handlers
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
+from bayar.sandbox.subscriptions import Subscriptions
 
 log = logging.getLogger("bayar.sandbox")
 MOUNT_PATH = "/sandbox"
@@ -70,6 +72,15 @@ class Sandbox:
         self._expiry_wake = asyncio.Event()
         self._expiry_task: asyncio.Task[None] | None = None
         self.clock.on_change(self._expiry_wake.set)
+        self.accounts = PayAccounts(
+            self.store,
+            self.clock,
+            server_key=self.server_key,
+            notify=self.notifier.enqueue_account,
+        )
+        self.subscriptions = Subscriptions(
+            self.store, self.clock, self.gateway, wake=self._expiry_wake.set
+        )
 
     def notification_url(self) -> str | None:
         configured = self.store.config.get("notification_url")
@@ -97,11 +108,14 @@ class Sandbox:
         self.store.close()
 
     async def _expire_loop(self) -> None:
-        """QRIS, GoPay and every other pending payment expire on their own at their expiry time."""
+        """Pending payments expire at their expiry time; subscriptions charge on their schedule."""
         while True:
             self._expiry_wake.clear()
             try:
                 upcoming = self.gateway.expire_due()
+                due = self.subscriptions.run_due()  # each charge on its schedule
+                if due is not None and (upcoming is None or due < upcoming):
+                    upcoming = due
             except Exception:
                 log.exception("expiry pass failed")
                 upcoming = None
@@ -116,8 +130,9 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
     token = sandbox.settings.bayar_sandbox_token
     app = Starlette(
         routes=[
-            Mount("/midtrans", routes=midtrans.routes() + snap.routes()),
+            Mount("/midtrans", routes=recurring.api_routes() + midtrans.routes() + snap.routes()),
             Mount("/_control", routes=control.routes()),
+            *recurring.page_routes(),
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),

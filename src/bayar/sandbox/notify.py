@@ -122,6 +122,30 @@ class Notifier:
         self._wake.set()
         return created
 
+    def enqueue_account(
+        self, account_id: str, status: str, body: dict[str, Any]
+    ) -> Delivery | None:
+        """Queue a GoPay account's notification (accounts.py) to the payment notification URL."""
+        url = self._default_url()
+        if not url:
+            log.info("no notification URL for account %s; nothing sent", account_id)
+            return None
+        now = self._clock.timestamp()
+        delivery = Delivery(
+            id=uuid.uuid4().hex,
+            transaction_id=account_id,
+            order_id=account_id,
+            url=url,
+            body=json.dumps(body, separators=(",", ":")),
+            created_at=now,
+            transaction_status=status,
+            due_at=now,
+        )
+        self._order[delivery.id] = next(self._seq)
+        self._store.save_delivery(delivery)
+        self._wake.set()
+        return delivery
+
     def _new(
         self, txn: Transaction, url: str, raw: str, now: float, status: str | None = None
     ) -> Delivery:

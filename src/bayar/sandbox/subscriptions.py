@@ -1,0 +1,356 @@
+"""Subscriptions (`/v1/subscriptions`, reference 3.5 and the SDK method table): a schedule that charges
+a saved card token or a linked GoPay account every `interval` days, weeks or months, on the sandbox
+clock. Each execution is a Core charge with order_id `SUBS-<subscription id>-<n>`, so it is a
+transaction with its own notifications like any other.
+
+Unlike the Core API, subscription errors are real HTTP statuses with a `status_message` and no body
+`status_code`: 400 "Invalid parameter." with `validation_messages`, 404 "Subscription doesn't exist."
+"""
+
+from __future__ import annotations
+
+import calendar
+import uuid
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+from bayar.sandbox import validate, wire
+from bayar.sandbox.clock import SandboxClock
+from bayar.sandbox.engine import Gateway, Urls
+from bayar.sandbox.errors import MidtransError
+from bayar.sandbox.model import Subscription
+from bayar.sandbox.store import SandboxStore
+
+NAME_MAX = 40
+PAYMENT_TYPES = ("credit_card", "gopay")
+UNITS = {"day": 86400, "week": 7 * 86400}  # and "month": calendar months
+UPDATED = {"status_message": "Subscription is updated."}
+NOT_FOUND = "Subscription doesn't exist."
+
+
+def invalid(messages: list[str]) -> MidtransError:
+    return MidtransError(
+        400, {"status_message": "Invalid parameter.", "validation_messages": messages}
+    )
+
+
+def not_found() -> MidtransError:
+    return MidtransError(404, {"status_message": NOT_FOUND})
+
+
+def add_interval(ts: float, interval: int, unit: str) -> float:
+    """`ts` moved on by `interval` units; months are calendar months in WIB (31 Jan + 1 = 28/29 Feb)."""
+    if unit in UNITS:
+        return ts + interval * UNITS[unit]
+    local = datetime.fromtimestamp(ts, UTC).astimezone(wire.WIB)
+    months = local.month - 1 + interval
+    year, month = local.year + months // 12, months % 12 + 1
+    day = min(local.day, calendar.monthrange(year, month)[1])
+    return local.replace(year=year, month=month, day=day).timestamp()
+
+
+def _positive(value: Any) -> int | None:
+    number = validate.amount(value)
+    return number if number is not None and number > 0 else None
+
+
+class Subscriptions:
+    def __init__(
+        self,
+        store: SandboxStore,
+        clock: SandboxClock,
+        gateway: Gateway,
+        *,
+        wake: Callable[[], None],
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.gateway = gateway
+        self._wake = wake  # the scheduler: a new or re-enabled schedule may be due at once
+
+    # -- the API -------------------------------------------------------------------------------
+
+    def create(self, body: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        key = headers.get("idempotency-key")
+        if key:
+            stored = self.store.idempotency.get(f"subscription:{key}")
+            if stored is not None:
+                return int(stored["http_status"]), dict(stored["body"])
+        try:
+            answer = (200, self._create(body))
+        except MidtransError as error:
+            answer = (error.http_status, error.body)
+        if key:
+            self.store.save_idempotent(
+                f"subscription:{key}", {"http_status": answer[0], "body": answer[1]}
+            )
+        return answer
+
+    def _create(self, body: Any) -> dict[str, Any]:
+        if not isinstance(body, dict):
+            raise invalid(["The request body must be a JSON object"])
+        errors: list[str] = []
+        fields = self._fields(body, errors, partial=False)
+        payment_type = body.get("payment_type")
+        if not payment_type:
+            errors.append("payment_type is required")
+        elif payment_type not in PAYMENT_TYPES:
+            errors.append("payment_type must be one of credit_card, gopay")
+        schedule = body.get("schedule")
+        interval = unit = None
+        start = now = self.clock.timestamp()
+        max_interval: int | None = None
+        if not isinstance(schedule, dict):
+            errors.append("schedule is required")
+        else:
+            interval = _positive(schedule.get("interval"))
+            if schedule.get("interval") is None:
+                errors.append("schedule.interval is required")
+            elif interval is None:
+                errors.append("schedule.interval must be a whole number greater than 0")
+            unit = schedule.get("interval_unit")
+            if not unit:
+                errors.append("schedule.interval_unit is required")
+            elif unit not in ("day", "week", "month"):
+                errors.append("schedule.interval_unit must be one of day, week, month")
+            if schedule.get("max_interval") is not None:
+                max_interval = _positive(schedule.get("max_interval"))
+                if max_interval is None:
+                    errors.append("schedule.max_interval must be a whole number greater than 0")
+            if schedule.get("start_time"):
+                try:
+                    start = wire.parse_wib(str(schedule["start_time"]))
+                except ValueError:
+                    errors.append("schedule.start_time must be YYYY-MM-DD HH:MM:SS +0700")
+        account_id = None
+        if payment_type == "gopay":
+            account_id = self._gopay_account(body, fields.get("token"), errors)
+        if errors:
+            raise invalid(errors)
+        assert interval is not None
+        assert isinstance(unit, str)
+        subscription = Subscription(
+            id=str(uuid.uuid4()),
+            name=fields["name"],
+            amount=fields["amount"],
+            currency=fields.get("currency", "IDR"),
+            payment_type=str(payment_type),
+            token=fields["token"],
+            created_at=now,
+            interval=interval,
+            interval_unit=unit,
+            max_interval=max_interval,
+            start_time=start,
+            next_execution_at=max(start, now),
+            account_id=account_id,
+            metadata=fields.get("metadata", {}),
+            customer_details=fields.get("customer_details", {}),
+            retry_schedule=fields.get("retry_schedule"),
+        )
+        self.store.save_subscription(subscription)
+        self._wake()
+        return self.subscription_json(subscription)
+
+    def get(self, id_: str) -> dict[str, Any]:
+        return self.subscription_json(self._get(id_))
+
+    def update(self, id_: str, body: Any) -> dict[str, Any]:
+        subscription = self._get(id_)
+        if not isinstance(body, dict):
+            raise invalid(["The request body must be a JSON object"])
+        errors: list[str] = []
+        fields = self._fields(body, errors, partial=True)
+        schedule = body.get("schedule")
+        interval = None
+        if schedule is not None:
+            if not isinstance(schedule, dict):
+                errors.append("schedule must be an object")
+            elif schedule.get("interval") is not None:
+                interval = _positive(schedule.get("interval"))
+                if interval is None:
+                    errors.append("schedule.interval must be a whole number greater than 0")
+        if subscription.payment_type == "gopay" and "token" in fields:
+            self._gopay_account(
+                {"gopay": body.get("gopay") or {"account_id": subscription.account_id}},
+                fields["token"],
+                errors,
+            )
+        if errors:
+            raise invalid(errors)
+        for name, value in fields.items():
+            setattr(subscription, name, value)
+        if interval is not None:
+            subscription.interval = interval
+        self.store.save_subscription(subscription)
+        return dict(UPDATED)
+
+    def set_enabled(self, id_: str, enabled: bool) -> dict[str, Any]:
+        subscription = self._get(id_)
+        if enabled and subscription.status != "active":
+            subscription.status = "active"
+            if subscription.next_execution_at is not None:
+                # Missed executions are skipped: the next one is the first still to come.
+                now = self.clock.timestamp()
+                while subscription.next_execution_at < now:
+                    subscription.next_execution_at = add_interval(
+                        subscription.next_execution_at,
+                        subscription.interval,
+                        subscription.interval_unit,
+                    )
+            self._wake()
+        elif not enabled:
+            subscription.status = "inactive"
+        self.store.save_subscription(subscription)
+        return dict(UPDATED)
+
+    # -- the schedule ----------------------------------------------------------------------------
+
+    def run_due(self) -> float | None:
+        """Charge every active subscription whose time has come (each missed execution in turn,
+        when the clock jumps); the sandbox time of the next execution, if any."""
+        now = self.clock.timestamp()
+        upcoming: float | None = None
+        for subscription in list(self.store.subscriptions.values()):
+            while (
+                subscription.status == "active"
+                and subscription.next_execution_at is not None
+                and subscription.next_execution_at <= now
+            ):
+                self._execute(subscription)
+            due = subscription.next_execution_at
+            if subscription.status == "active" and due is not None:
+                upcoming = due if upcoming is None else min(upcoming, due)
+        return upcoming
+
+    def _execute(self, subscription: Subscription) -> None:
+        at = subscription.next_execution_at
+        assert at is not None
+        subscription.current_interval += 1
+        subscription.previous_execution_at = at
+        body: dict[str, Any] = {
+            "payment_type": subscription.payment_type,
+            "transaction_details": {
+                "order_id": f"SUBS-{subscription.id}-{subscription.current_interval}",
+                "gross_amount": subscription.amount,
+            },
+            "customer_details": subscription.customer_details,
+        }
+        if subscription.payment_type == "credit_card":
+            body["credit_card"] = {"token_id": subscription.token}
+        else:
+            body["gopay"] = {
+                "account_id": subscription.account_id,
+                "payment_option_token": subscription.token,
+            }
+        # No HTTP request behind a scheduled charge: it has no URLs of its own to give (a saved
+        # card is charged without 3-D Secure, a linked GoPay account without a QR).
+        answer = self.gateway.charge(body, {}, Urls(api="", simulator=""))
+        transaction_id = answer.body.get("transaction_id")
+        if transaction_id:
+            subscription.transaction_ids.append(str(transaction_id))
+        if subscription.max_interval and subscription.current_interval >= subscription.max_interval:
+            subscription.next_execution_at = None
+            subscription.status = "inactive"
+        else:
+            subscription.next_execution_at = add_interval(
+                at, subscription.interval, subscription.interval_unit
+            )
+        self.store.save_subscription(subscription)
+
+    # -- views and checks ------------------------------------------------------------------------
+
+    def subscription_json(self, subscription: Subscription) -> dict[str, Any]:
+        schedule: dict[str, Any] = {
+            "interval": subscription.interval,
+            "current_interval": subscription.current_interval,
+            "max_interval": subscription.max_interval,
+            "interval_unit": subscription.interval_unit,
+            "start_time": wire.wib(subscription.start_time),
+        }
+        if subscription.previous_execution_at is not None:
+            schedule["previous_execution_at"] = wire.wib(subscription.previous_execution_at)
+        if subscription.next_execution_at is not None:
+            schedule["next_execution_at"] = wire.wib(subscription.next_execution_at)
+        body: dict[str, Any] = {
+            "id": subscription.id,
+            "name": subscription.name,
+            "amount": str(subscription.amount),
+            "currency": subscription.currency,
+            "created_at": wire.wib(subscription.created_at),
+            "schedule": {k: v for k, v in schedule.items() if v is not None},
+            "status": subscription.status,
+            "token": subscription.token,
+            "payment_type": subscription.payment_type,
+            "transaction_ids": list(subscription.transaction_ids),
+            "metadata": subscription.metadata,
+            "customer_details": subscription.customer_details,
+        }
+        if subscription.account_id:
+            body["gopay"] = {"account_id": subscription.account_id}
+        if subscription.retry_schedule:
+            body["retry_schedule"] = subscription.retry_schedule
+        return body
+
+    def _get(self, id_: str) -> Subscription:
+        subscription = self.store.subscriptions.get(id_)
+        if subscription is None:
+            raise not_found()
+        return subscription
+
+    def _fields(self, body: dict[str, Any], errors: list[str], *, partial: bool) -> dict[str, Any]:
+        """name, amount, currency, token, metadata, customer_details, retry_schedule: checked, and
+        those present returned (all but the optional ones are required unless `partial`)."""
+        fields: dict[str, Any] = {}
+        if "name" in body or not partial:
+            name = body.get("name")
+            if not name or not isinstance(name, str):
+                errors.append("name is required")
+            elif len(name) > NAME_MAX:
+                errors.append(f"name must not be longer than {NAME_MAX} characters")
+            else:
+                fields["name"] = name
+        if "amount" in body or not partial:
+            raw = body.get("amount")
+            amount = _positive(raw)
+            if raw is None or raw == "":
+                errors.append("amount is required")
+            elif amount is None:
+                errors.append("amount must be a whole number greater than 0")
+            else:
+                fields["amount"] = amount
+        if "currency" in body:
+            if body["currency"] != "IDR":
+                errors.append("currency must be IDR")
+            else:
+                fields["currency"] = "IDR"
+        if "token" in body or not partial:
+            token = body.get("token")
+            if not token or not isinstance(token, str):
+                errors.append("token is required")
+            else:
+                fields["token"] = token
+        for name in ("metadata", "customer_details", "retry_schedule"):
+            if body.get(name) is not None:
+                if not isinstance(body[name], dict):
+                    errors.append(f"{name} must be an object")
+                else:
+                    fields[name] = body[name]
+        return fields
+
+    def _gopay_account(self, body: dict[str, Any], token: Any, errors: list[str]) -> str | None:
+        """A GoPay subscription charges a linked account (accounts.py): it must be ENABLED and the
+        token one of its payment options'."""
+        options = body.get("gopay")
+        account_id = options.get("account_id") if isinstance(options, dict) else None
+        if not account_id:
+            errors.append("gopay.account_id is required")
+            return None
+        account = self.store.accounts.get(str(account_id))
+        if account is None:
+            errors.append("gopay.account_id does not exist")
+        elif account.account_status != "ENABLED":
+            errors.append(f"gopay.account_id is {account.account_status}, not ENABLED")
+        elif token and token not in account.tokens.values():
+            errors.append("token is not a payment option token of gopay.account_id")
+        return str(account_id)
