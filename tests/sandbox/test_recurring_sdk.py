@@ -492,3 +492,11 @@ def test_accounts_and_subscriptions_survive_a_restart(tmp_path: Any) -> None:
         assert not again.subscriptions
     finally:
         again.close()
+
+
+def test_linking_a_phone_already_linked_answers_its_enabled_account(core: Any) -> None:
+    account_id, token = _linked_account(core)
+    again = _link(core)
+    assert (again["status_code"], again["account_status"]) == ("200", "ENABLED")
+    assert again["account_id"] == account_id
+    assert token in {o["token"] for o in again["metadata"]["payment_options"]}
