@@ -59,6 +59,14 @@ def _eventually(check: Callable[[], Any], timeout: float = 5.0) -> Any:
         time.sleep(0.02)
 
 
+def _scheduler_ran(core: Any) -> None:
+    """Wait until the scheduler has run since the last clock change, so that "nothing was charged"
+    means something: a probe subscription due at once has executed, and the pass that executed it
+    read the clock after the probe was created and charged every other due subscription too."""
+    probe = core.create_subscription(_subscription("probe-token"))["id"]
+    assert _eventually(lambda: core.get_subscription(probe)["schedule"]["current_interval"] == 1)
+
+
 def _saved_card(core: Any, number: str = "4411111111111118") -> str:
     token = core.card_token(
         {
@@ -179,6 +187,7 @@ def test_subscription_waits_for_its_start_time(core: Any, sandbox_url: str) -> N
     body["schedule"]["start_time"] = start.strftime("%Y-%m-%d %H:%M:%S +0700")
     sid = core.create_subscription(body)["id"]
     _advance(sandbox_url, DAY)
+    _scheduler_ran(core)
     assert core.get_subscription(sid)["transaction_ids"] == []
     _advance(sandbox_url, DAY + 1)
     assert _eventually(lambda: core.get_subscription(sid)["transaction_ids"])
@@ -193,6 +202,7 @@ def test_disable_stops_the_schedule_and_enable_resumes_it(core: Any, sandbox_url
     assert core.disable_subscription(sid) == {"status_message": "Subscription is updated."}
     assert core.get_subscription(sid)["status"] == "inactive"
     _advance(sandbox_url, 7 * DAY)
+    _scheduler_ran(core)
     assert len(core.get_subscription(sid)["transaction_ids"]) == 1
 
     assert core.enable_subscription(sid) == {"status_message": "Subscription is updated."}
