@@ -20,7 +20,8 @@ from bayar.config import DEMO_CLIENT_KEY as CLIENT_KEY
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 from bayar.sandbox.model import PayAccount, Subscription
 from bayar.sandbox.store import SandboxStore
-from bayar.sandbox.wire import WIB
+from bayar.sandbox.subscriptions import add_interval
+from bayar.sandbox.wire import WIB, parse_wib, wib
 
 if TYPE_CHECKING:
     from conftest import Receiver
@@ -510,3 +511,40 @@ def test_linking_a_phone_already_linked_answers_its_enabled_account(core: Any) -
     assert (again["status_code"], again["account_status"]) == ("200", "ENABLED")
     assert again["account_id"] == account_id
     assert token in {o["token"] for o in again["metadata"]["payment_options"]}
+
+
+def test_activation_page_refuses_an_unknown_or_already_approved_link(
+    core: Any, sandbox_url: str
+) -> None:
+    assert httpx.get(f"{sandbox_url}/gopay/partner/nope").status_code == 404
+    linked = _link(core)
+    assert _approve(linked).status_code == 303
+    again = _approve(linked)
+    assert again.status_code == 409
+    assert "already ENABLED" in again.text
+
+
+def test_the_new_endpoints_need_the_server_key(api_base: str) -> None:
+    for method, path in (
+        ("POST", "/v1/subscriptions"),
+        ("GET", "/v1/subscriptions/x"),
+        ("POST", "/v2/pay/account"),
+        ("GET", "/v2/pay/account/x"),
+    ):
+        answer = httpx.request(method, f"{api_base}{path}", auth=("SB-Mid-server-wrong", ""))
+        assert answer.status_code == 401
+        assert answer.json()["status_code"] == "401"
+
+
+@pytest.mark.parametrize(
+    ("start", "months", "expected"),
+    [
+        ("2026-01-31 09:00:00", 1, "2026-02-28 09:00:00"),
+        ("2028-01-31 09:00:00", 1, "2028-02-29 09:00:00"),
+        ("2026-11-15 23:30:00", 3, "2027-02-15 23:30:00"),
+    ],
+)
+def test_monthly_schedules_step_calendar_months_in_wib(
+    start: str, months: int, expected: str
+) -> None:
+    assert wib(add_interval(parse_wib(start), months, "month")) == expected
