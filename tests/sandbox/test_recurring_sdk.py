@@ -8,7 +8,7 @@ import hashlib
 import json
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -548,3 +548,46 @@ def test_monthly_schedules_step_calendar_months_in_wib(
     start: str, months: int, expected: str
 ) -> None:
     assert wib(add_interval(parse_wib(start), months, "month")) == expected
+
+
+@pytest.fixture
+def dashboard_urls(sandbox_url: str, receiver: Receiver) -> Iterator[None]:
+    """The dashboard's Recurring and Pay Account Notification URLs, unset again afterwards (a
+    reset keeps the sandbox's configuration)."""
+    answer = httpx.put(
+        f"{sandbox_url}/_control/config",
+        json={
+            "recurring_notification_url": f"{receiver.url}/recurring",
+            "pay_account_notification_url": f"{receiver.url}/accounts",
+        },
+    )
+    answer.raise_for_status()
+    try:
+        yield
+    finally:
+        httpx.put(
+            f"{sandbox_url}/_control/config",
+            json={"recurring_notification_url": None, "pay_account_notification_url": None},
+        ).raise_for_status()
+
+
+def test_recurring_and_pay_account_notification_urls(
+    core: Any, sandbox_url: str, receiver: Receiver, dashboard_urls: None
+) -> None:
+    config = httpx.get(f"{sandbox_url}/_control/config").json()
+    assert config["notification_url"] == f"{receiver.url}/hook"  # setting the others kept it
+    assert config["recurring_notification_url"] == f"{receiver.url}/recurring"
+
+    account_id, token = _linked_account(core)
+    [enabled] = receiver.wait_for(1, path="/accounts")
+    assert json.loads(enabled.body)["account_status"] == "ENABLED"
+
+    sid = core.create_subscription(
+        _subscription(token, payment_type="gopay", gopay={"account_id": account_id})
+    )["id"]
+    [charged] = receiver.wait_for(1, path="/recurring")
+    assert json.loads(charged.body)["order_id"] == f"SUBS-{sid}-1"
+    assert [r.path for r in receiver.received] == ["/accounts", "/recurring"]
+
+    error = httpx.put(f"{sandbox_url}/_control/config", json={"recurring_notification_url": "x"})
+    assert error.status_code == 400

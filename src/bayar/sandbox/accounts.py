@@ -3,8 +3,9 @@ merchant, approves it on the activation page, and the merchant then charges it w
 option's token (`/v2/charge` with `gopay.account_id` and `gopay.payment_option_token`), at once and
 without the customer, as subscriptions do.
 
-Statuses PENDING, ENABLED, DISABLED. Each change the customer or the merchant makes is notified with
-the account's own signature: SHA512(account_id + account_status + status_code + server key).
+Statuses PENDING, ENABLED, DISABLED. Each change the customer or the merchant makes is notified, to
+the Pay Account Notification URL (the control API's `config`; unset, the payment notification URL),
+with the account's own signature: SHA512(account_id + account_status + status_code + server key).
 The sandbox's special phone numbers: 123450001 (user not found), 123450002 (blocked).
 """
 
@@ -74,12 +75,12 @@ class PayAccounts:
         clock: SandboxClock,
         *,
         server_key: str,
-        notify: Callable[[str, str, dict[str, Any]], object],
+        notify: Callable[[str, str, dict[str, Any], str | None], object],
     ) -> None:
         self.store = store
         self.clock = clock
         self._server_key = server_key
-        self._notify = notify  # (account_id, account_status, body)
+        self._notify = notify  # (account_id, account_status, body, url)
 
     # -- the API -------------------------------------------------------------------------------
 
@@ -225,4 +226,5 @@ class PayAccounts:
     def _change(self, account: PayAccount, status: str) -> None:
         account.account_status = status
         self.store.save_account(account)
-        self._notify(account.account_id, status, self.notification_body(account))
+        url = self.store.config.get("pay_account_notification_url")  # the dashboard's
+        self._notify(account.account_id, status, self.notification_body(account), url)

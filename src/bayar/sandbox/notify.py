@@ -123,10 +123,11 @@ class Notifier:
         return created
 
     def enqueue_account(
-        self, account_id: str, status: str, body: dict[str, Any]
+        self, account_id: str, status: str, body: dict[str, Any], url: str | None = None
     ) -> Delivery | None:
-        """Queue a GoPay account's notification (accounts.py) to the payment notification URL."""
-        url = self._default_url()
+        """Queue a GoPay account's notification (accounts.py) to `url`, else to the payment
+        notification URL."""
+        url = url or self._default_url()
         if not url:
             log.info("no notification URL for account %s; nothing sent", account_id)
             return None

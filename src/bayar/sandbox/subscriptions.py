@@ -245,7 +245,10 @@ class Subscriptions:
             }
         # No HTTP request behind a scheduled charge: it has no URLs of its own to give (a saved
         # card is charged without 3-D Secure, a linked GoPay account without a QR).
-        answer = self.gateway.charge(body, {}, Urls(api="", simulator=""))
+        # Its notifications go to the dashboard's Recurring Notification URL, when one is set.
+        recurring_url = self.store.config.get("recurring_notification_url")
+        headers = {"x-override-notification": recurring_url} if recurring_url else {}
+        answer = self.gateway.charge(body, headers, Urls(api="", simulator=""))
         transaction_id = answer.body.get("transaction_id")
         if transaction_id:
             subscription.transaction_ids.append(str(transaction_id))
