@@ -113,12 +113,16 @@ class Sandbox:
             self._expiry_wake.clear()
             try:
                 upcoming = self.gateway.expire_due()
-                due = self.subscriptions.run_due()  # each charge on its schedule
-                if due is not None and (upcoming is None or due < upcoming):
-                    upcoming = due
             except Exception:
                 log.exception("expiry pass failed")
                 upcoming = None
+            try:
+                due = self.subscriptions.run_due()  # each charge on its schedule
+            except Exception:
+                log.exception("subscription pass failed")
+                due = None
+            if due is not None and (upcoming is None or due < upcoming):
+                upcoming = due
             wait = None if upcoming is None else self.clock.real_seconds_until(upcoming) + 0.01
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
