@@ -161,7 +161,10 @@ def test_card_subscription_charges_the_saved_token_each_interval(
     status = core.transactions.status(first[0])
     assert status["transaction_status"] == "capture"
     assert status["gross_amount"] == "14000.00"
-    assert status["order_id"] == f"SUBS-{sid}-1"
+    # SUBS-, the subscription's name, a unique number: at most the 50 characters of an order_id.
+    assert status["order_id"].startswith("SUBS-MONTHLY_2026-")
+    assert len(status["order_id"]) == 50
+    assert status["order_id"][len("SUBS-MONTHLY_2026-") :].isdigit()
 
     _advance(sandbox_url, DAY)
     after = _eventually(lambda: len(core.get_subscription(sid)["transaction_ids"]) == 2)
@@ -173,9 +176,9 @@ def test_card_subscription_charges_the_saved_token_each_interval(
 
     # Each execution is a transaction notified like any other, signed as Midtrans signs.
     notified = [
-        b for b in _bodies(receiver, 3) if str(b.get("order_id", "")).startswith(f"SUBS-{sid}")
+        b for b in _bodies(receiver, 3) if b.get("transaction_id") in done["transaction_ids"]
     ]
-    assert sorted(b["order_id"] for b in notified) == [f"SUBS-{sid}-1", f"SUBS-{sid}-2"]
+    assert sorted(b["transaction_id"] for b in notified) == sorted(done["transaction_ids"])
     for body in notified:
         text = f"{body['order_id']}{body['status_code']}{body['gross_amount']}{SERVER_KEY}"
         assert body["signature_key"] == hashlib.sha512(text.encode()).hexdigest()
@@ -238,11 +241,12 @@ def test_subscription_validation_errors_are_400_with_validation_messages(core: A
     assert error.api_response_dict["status_message"] == "Invalid parameter."
     messages = error.api_response_dict["validation_messages"]
     for expected in (
-        "name is required",
-        "amount is required",
-        "token is required",
-        "payment_type is required",
-        "schedule is required",
+        "subscription.name is required",
+        "subscription.amount is required",
+        "subscription.currency is required",
+        "subscription.token is required",
+        "subscription.payment_type is required",
+        "subscription.schedule is required",
     ):
         assert expected in messages
 
@@ -258,18 +262,31 @@ def test_subscription_validation_errors_are_400_with_validation_messages(core: A
         "validation_messages"
     ]
     assert messages == [
-        "name must not be longer than 40 characters",
-        "amount must be a whole number greater than 0",
-        "currency must be IDR",
-        "payment_type must be one of credit_card, gopay",
-        "schedule.interval must be a whole number greater than 0",
-        "schedule.interval_unit must be one of day, week, month",
+        "subscription.name must not be longer than 40 characters",
+        "subscription.amount must be a whole number greater than 0",
+        "subscription.currency must be IDR",
+        "subscription.payment_type must be one of credit_card, gopay",
+        "subscription.schedule.interval must be a whole number greater than 0",
+        "subscription.schedule.interval_unit must be one of day, week, month",
+    ]
+    bad = _subscription(
+        "tok",
+        name="MONTHLY 2026",
+        retry_schedule={"interval": 1, "interval_unit": "week", "max_interval": 4},
+    )
+    messages = _api_error(lambda: core.create_subscription(bad)).api_response_dict[
+        "validation_messages"
+    ]
+    assert messages == [
+        "subscription.name may only contain letters, digits and - _ ~ .",
+        "subscription.retry_schedule.interval_unit must be one of minute, hour, day",
+        "subscription.retry_schedule.max_interval must be from 0 to 3",
     ]
     sid = core.create_subscription(_subscription("tok"))["id"]
     error = _api_error(lambda: core.update_subscription(sid, {"amount": "-5"}))
     assert error.http_status_code == 400
     assert error.api_response_dict["validation_messages"] == [
-        "amount must be a whole number greater than 0"
+        "subscription.amount must be a whole number greater than 0"
     ]
 
 
@@ -294,11 +311,17 @@ def test_a_subscription_with_a_token_that_is_not_saved_is_created_but_charges_no
     assert core.get_subscription(sid)["transaction_ids"] == []
 
 
-def test_idempotency_key_replays_the_created_subscription(core: Any) -> None:
+def test_idempotency_key_replays_the_created_subscription_for_3_minutes(
+    core: Any, sandbox_url: str
+) -> None:
     core.api_config.custom_headers = {"Idempotency-Key": f"sub-{uuid.uuid4()}"}
+    # The body is checked before the key: a bad one is refused, and stored nowhere.
+    assert _api_error(lambda: core.create_subscription({})).http_status_code == 400
     first = core.create_subscription(_subscription("tok"))
-    second = core.create_subscription(_subscription("tok"))
-    assert second["id"] == first["id"]
+    _advance(sandbox_url, 170)
+    assert core.create_subscription(_subscription("tok"))["id"] == first["id"]
+    _advance(sandbox_url, 20)
+    assert core.create_subscription(_subscription("tok"))["id"] != first["id"]
 
 
 # -- GoPay tokenization ---------------------------------------------------------------------------
@@ -343,6 +366,8 @@ def test_gopay_linking_approve_charge_and_unlink(
         "ENABLED",
         "200",
     )
+    assert note["status_message"] == "Midtrans account_linked notification"
+    assert note["merchant_id"]
     text = f"{account_id}ENABLED200{SERVER_KEY}"
     assert note["signature_key"] == hashlib.sha512(text.encode()).hexdigest()
 
@@ -369,7 +394,8 @@ def test_gopay_linking_approve_charge_and_unlink(
     notes = _bodies(receiver, 4)
     disabled = [n for n in notes if n.get("account_status") == "DISABLED"]
     assert disabled
-    text = f"{account_id}DISABLED204{SERVER_KEY}"
+    assert disabled[0]["status_message"] == "Midtrans account_unlinked notification"
+    text = f"{account_id}DISABLED200{SERVER_KEY}"
     assert disabled[0]["signature_key"] == hashlib.sha512(text.encode()).hexdigest()
 
     error = _api_error(
@@ -389,8 +415,12 @@ def test_gopay_linking_approve_charge_and_unlink(
 
 def test_sandbox_phone_numbers_user_not_found_and_blocked(core: Any) -> None:
     not_found = _link(core, "123450001")  # body 202: the SDK returns it
-    assert not_found["status_code"] == "202"
-    assert not_found["channel_response_message"] == "User not found"
+    assert not_found == {
+        "status_code": "202",
+        "payment_type": "gopay",
+        "channel_response_code": "105",
+        "channel_response_message": "User Not Found",
+    }
     assert "account_id" not in not_found
     blocked = _api_error(lambda: _link(core, "123450002"))
     assert blocked.api_response_dict["status_code"] == "410"
@@ -429,7 +459,7 @@ def test_gopay_subscription_needs_an_enabled_account_and_its_token(core: Any) ->
         )
     )
     assert error.api_response_dict["validation_messages"] == [
-        "gopay.account_id is PENDING, not ENABLED"
+        "subscription.gopay.account_id is PENDING, not ENABLED"
     ]
     account_id, _ = _linked_account(core)
     error = _api_error(
@@ -438,10 +468,12 @@ def test_gopay_subscription_needs_an_enabled_account_and_its_token(core: Any) ->
         )
     )
     assert error.api_response_dict["validation_messages"] == [
-        "token is not a payment option token of gopay.account_id"
+        "subscription.token is not a payment option token of gopay.account_id"
     ]
     error = _api_error(lambda: core.create_subscription(_subscription("t", payment_type="gopay")))
-    assert error.api_response_dict["validation_messages"] == ["gopay.account_id is required"]
+    assert error.api_response_dict["validation_messages"] == [
+        "subscription.gopay.account_id is required"
+    ]
 
 
 # -- the simulator and the store -----------------------------------------------------------------
@@ -586,7 +618,9 @@ def test_recurring_and_pay_account_notification_urls(
         _subscription(token, payment_type="gopay", gopay={"account_id": account_id})
     )["id"]
     [charged] = receiver.wait_for(1, path="/recurring")
-    assert json.loads(charged.body)["order_id"] == f"SUBS-{sid}-1"
+    assert (
+        json.loads(charged.body)["transaction_id"] in core.get_subscription(sid)["transaction_ids"]
+    )
     assert [r.path for r in receiver.received] == ["/accounts", "/recurring"]
 
     error = httpx.put(f"{sandbox_url}/_control/config", json={"recurring_notification_url": "x"})

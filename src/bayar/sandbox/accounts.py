@@ -25,7 +25,7 @@ PHONE_NOT_FOUND = "123450001"
 PHONE_BLOCKED = "123450002"
 PAYMENT_OPTIONS = ("GOPAY_WALLET", "PAY_LATER")
 BALANCE = "8000000.00"  # every sandbox wallet has this much
-# The body status_code of an account in each status (get, and its notification).
+# The body status_code of an account in each status (get, unbind).
 STATUS_CODE = {"PENDING": "201", "ENABLED": "200", "DISABLED": "204", "EXPIRED": "202"}
 CANNOT_UPDATE = "Account status cannot be updated."
 NOT_FOUND = "Account doesn't exist."
@@ -75,11 +75,13 @@ class PayAccounts:
         clock: SandboxClock,
         *,
         server_key: str,
+        merchant_id: str,
         notify: Callable[[str, str, dict[str, Any], str | None], object],
     ) -> None:
         self.store = store
         self.clock = clock
         self._server_key = server_key
+        self.merchant_id = merchant_id
         self._notify = notify  # (account_id, account_status, body, url)
 
     # -- the API -------------------------------------------------------------------------------
@@ -117,13 +119,11 @@ class PayAccounts:
         if phone == PHONE_BLOCKED:
             raise core_error(410, "GoPay user is blocked.", payment_type="gopay")
         if phone == PHONE_NOT_FOUND:
-            return {
+            return {  # as the docs' "Failed" sample
                 "status_code": "202",
-                "status_message": "GoPay user is not found.",
                 "payment_type": "gopay",
-                "channel_response_code": "404",
-                "channel_response_message": "User not found",
-                "id": str(uuid.uuid4()),
+                "channel_response_code": "105",
+                "channel_response_message": "User Not Found",
             }
         for account in self.store.accounts.values():
             if (account.phone_number, account.country_code, account.account_status) == (
@@ -203,16 +203,19 @@ class PayAccounts:
         return body
 
     def notification_body(self, account: PayAccount) -> dict[str, Any]:
-        code = STATUS_CODE[account.account_status]
+        """As the docs' Pay Account Link Notification sample: linked, and likewise unlinked."""
+        code = "200"
+        event = "account_linked" if account.account_status == "ENABLED" else "account_unlinked"
         return {
-            "status_code": code,
-            "status_message": "midtrans pay account notification",
-            "payment_type": "gopay",
             "account_id": account.account_id,
-            "account_status": account.account_status,
+            "merchant_id": self.merchant_id,
+            "payment_type": "gopay",
             "signature_key": signature(
                 account.account_id, account.account_status, code, self._server_key
             ),
+            "status_code": code,
+            "account_status": account.account_status,
+            "status_message": f"Midtrans {event} notification",
         }
 
     # -- plumbing --------------------------------------------------------------------------------

@@ -76,6 +76,7 @@ class Sandbox:
             self.store,
             self.clock,
             server_key=self.server_key,
+            merchant_id=settings.bayar_sandbox_merchant_id,
             notify=self.notifier.enqueue_account,
         )
         self.subscriptions = Subscriptions(

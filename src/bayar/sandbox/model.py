@@ -140,5 +140,7 @@ class Subscription:
     account_id: str | None = None  # gopay.account_id
     metadata: dict[str, Any] = field(default_factory=dict)
     customer_details: dict[str, Any] = field(default_factory=dict)
-    retry_schedule: dict[str, Any] | None = None
+    retry_schedule: dict[str, Any] | None = None  # {interval, interval_unit, max_interval}
     transaction_ids: list[str] = field(default_factory=list)
+    retry_at: float | None = None  # when the failed execution is tried again
+    retries: int = 0  # retries of the current execution so far

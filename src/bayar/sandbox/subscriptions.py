@@ -1,15 +1,20 @@
 """Subscriptions (`/v1/subscriptions`, reference 3.5 and the SDK method table): a schedule that charges
 a saved card token or a linked GoPay account every `interval` days, weeks or months, on the sandbox
-clock. Each execution is a Core charge with order_id `SUBS-<subscription id>-<n>`, so it is a
-transaction with its own notifications like any other.
+clock. Each execution is a Core charge whose order_id is `SUBS-` + the subscription's name + a unique
+number (Midtrans' docs), so it is a transaction with its own notifications like any other. A failed
+execution is tried again per `retry_schedule` (at most 3 times); once those fail too, the
+subscription ends.
 
 Unlike the Core API, subscription errors are real HTTP statuses with a `status_message` and no body
-`status_code`: 400 "Invalid parameter." with `validation_messages`, 404 "Subscription doesn't exist."
+`status_code`: 400 "Invalid parameter." with `validation_messages` ("subscription.amount is
+required"), 404 "Subscription doesn't exist."
 """
 
 from __future__ import annotations
 
 import calendar
+import re
+import secrets
 import uuid
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -23,16 +28,28 @@ from bayar.sandbox.model import Subscription
 from bayar.sandbox.store import SandboxStore
 
 NAME_MAX = 40
+NAME_SYMBOLS = re.compile(r"^[A-Za-z0-9\-_~.]+$")  # it goes into the charges' order_id
 PAYMENT_TYPES = ("credit_card", "gopay")
-UNITS = {"day": 86400, "week": 7 * 86400}  # and "month": calendar months
+UNITS = {"minute": 60, "hour": 3600, "day": 86400, "week": 7 * 86400}  # and "month"
+SCHEDULE_UNITS = ("day", "week", "month")
+RETRY_UNITS = ("minute", "hour", "day")
+MAX_RETRIES = 3
+ORDER_ID_MAX = 50
+IDEMPOTENCY_SECONDS = 180  # "the next 3 minutes for the same key"
 UPDATED = {"status_message": "Subscription is updated."}
 NOT_FOUND = "Subscription doesn't exist."
 CATCH_UP_BATCH = 50  # executions of one subscription per scheduler pass
+SUCCESS = frozenset({"capture", "settlement"})
 
 
 def invalid(messages: list[str]) -> MidtransError:
+    """Midtrans names each field from the subscription: "subscription.amount is required"."""
     return MidtransError(
-        400, {"status_message": "Invalid parameter.", "validation_messages": messages}
+        400,
+        {
+            "status_message": "Invalid parameter.",
+            "validation_messages": [f"subscription.{m}" for m in messages],
+        },
     )
 
 
@@ -73,24 +90,30 @@ class Subscriptions:
     # -- the API -------------------------------------------------------------------------------
 
     def create(self, body: Any, headers: Mapping[str, str]) -> tuple[int, dict[str, Any]]:
+        """The request is checked first, then the Idempotency-Key: the same key within 3 minutes
+        answers the subscription it created."""
+        try:
+            subscription = self._parse(body)
+        except MidtransError as error:
+            return error.http_status, error.body
         key = headers.get("idempotency-key")
+        now = self.clock.timestamp()
         if key:
             stored = self.store.idempotency.get(f"subscription:{key}")
-            if stored is not None:
+            if stored is not None and now - float(stored["at"]) < IDEMPOTENCY_SECONDS:
                 return int(stored["http_status"]), dict(stored["body"])
-        try:
-            answer = (200, self._create(body))
-        except MidtransError as error:
-            answer = (error.http_status, error.body)
+        self.store.save_subscription(subscription)
+        self._wake()
+        answer = self.subscription_json(subscription)
         if key:
             self.store.save_idempotent(
-                f"subscription:{key}", {"http_status": answer[0], "body": answer[1]}
+                f"subscription:{key}", {"http_status": 200, "body": answer, "at": now}
             )
-        return answer
+        return 200, answer
 
-    def _create(self, body: Any) -> dict[str, Any]:
+    def _parse(self, body: Any) -> Subscription:
         if not isinstance(body, dict):
-            raise invalid(["The request body must be a JSON object"])
+            raise invalid(["body must be a JSON object"])
         errors: list[str] = []
         fields = self._fields(body, errors, partial=False)
         payment_type = body.get("payment_type")
@@ -113,7 +136,7 @@ class Subscriptions:
             unit = schedule.get("interval_unit")
             if not unit:
                 errors.append("schedule.interval_unit is required")
-            elif unit not in ("day", "week", "month"):
+            elif unit not in SCHEDULE_UNITS:
                 errors.append("schedule.interval_unit must be one of day, week, month")
             if schedule.get("max_interval") is not None:
                 max_interval = _positive(schedule.get("max_interval"))
@@ -131,11 +154,11 @@ class Subscriptions:
             raise invalid(errors)
         assert interval is not None
         assert isinstance(unit, str)
-        subscription = Subscription(
+        return Subscription(
             id=str(uuid.uuid4()),
             name=fields["name"],
             amount=fields["amount"],
-            currency=fields.get("currency", "IDR"),
+            currency=fields["currency"],
             payment_type=str(payment_type),
             token=fields["token"],
             created_at=now,
@@ -149,9 +172,6 @@ class Subscriptions:
             customer_details=fields.get("customer_details", {}),
             retry_schedule=fields.get("retry_schedule"),
         )
-        self.store.save_subscription(subscription)
-        self._wake()
-        return self.subscription_json(subscription)
 
     def get(self, id_: str) -> dict[str, Any]:
         return self.subscription_json(self._get(id_))
@@ -159,7 +179,7 @@ class Subscriptions:
     def update(self, id_: str, body: Any) -> dict[str, Any]:
         subscription = self._get(id_)
         if not isinstance(body, dict):
-            raise invalid(["The request body must be a JSON object"])
+            raise invalid(["body must be a JSON object"])
         errors: list[str] = []
         fields = self._fields(body, errors, partial=True)
         schedule = body.get("schedule")
@@ -190,6 +210,7 @@ class Subscriptions:
         subscription = self._get(id_)
         if enabled and subscription.status != "active":
             subscription.status = "active"
+            subscription.retry_at = None  # a retry due while disabled is not made up for
             if subscription.next_execution_at is not None:
                 # Missed executions are skipped: the next one is the first still to come.
                 now = self.clock.timestamp()
@@ -209,34 +230,75 @@ class Subscriptions:
 
     def run_due(self) -> float | None:
         """Charge every active subscription whose time has come (each missed execution in turn,
-        when the clock jumps); the sandbox time of the next execution, if any."""
+        when the clock jumps), and retry failed ones; the sandbox time of the next, if any."""
         now = self.clock.timestamp()
         upcoming: float | None = None
         for subscription in list(self.store.subscriptions.values()):
             # A clock moved on by years would make thousands of charges: a bounded batch per
             # pass, and the next pass (due at once) goes on, so the event loop stays free.
             for _ in range(CATCH_UP_BATCH):
-                if not (
-                    subscription.status == "active"
-                    and subscription.next_execution_at is not None
-                    and subscription.next_execution_at <= now
-                ):
+                due = self._due(subscription)
+                if due is None or due > now:
                     break
-                self._execute(subscription)
-            due = subscription.next_execution_at
-            if subscription.status == "active" and due is not None:
+                self._run(subscription)
+            due = self._due(subscription)
+            if due is not None:
                 upcoming = due if upcoming is None else min(upcoming, due)
         return upcoming
 
-    def _execute(self, subscription: Subscription) -> None:
-        at = subscription.next_execution_at
-        assert at is not None
-        subscription.current_interval += 1
-        subscription.previous_execution_at = at
+    @staticmethod
+    def _due(subscription: Subscription) -> float | None:
+        if subscription.status != "active":
+            return None
+        times = [
+            t for t in (subscription.retry_at, subscription.next_execution_at) if t is not None
+        ]
+        return min(times) if times else None
+
+    def _run(self, subscription: Subscription) -> None:
+        """The next due event: a retry of the failed execution, or the next execution."""
+        retry = subscription.retry_at
+        scheduled = subscription.next_execution_at
+        if retry is not None and (scheduled is None or retry <= scheduled):
+            at = retry
+            subscription.retry_at = None
+        else:
+            assert scheduled is not None
+            at = scheduled
+            subscription.current_interval += 1
+            subscription.previous_execution_at = at
+            subscription.retry_at = None  # a new execution replaces an unfinished retry
+            subscription.retries = 0
+            last = bool(subscription.max_interval) and (
+                subscription.current_interval >= (subscription.max_interval or 0)
+            )
+            subscription.next_execution_at = (
+                None
+                if last
+                else add_interval(at, subscription.interval, subscription.interval_unit)
+            )
+        if not self._charge(subscription):
+            retry_schedule = subscription.retry_schedule or {}
+            allowed = int(retry_schedule.get("max_interval", 0) or 0)
+            if subscription.retries < allowed:
+                subscription.retries += 1
+                subscription.retry_at = add_interval(
+                    at,
+                    int(retry_schedule.get("interval") or 1),
+                    str(retry_schedule.get("interval_unit") or "day"),
+                )
+            elif allowed:
+                subscription.status = "inactive"  # "will end after maximum interval is reached"
+        if subscription.next_execution_at is None and subscription.retry_at is None:
+            subscription.status = "inactive"
+        self.store.save_subscription(subscription)
+
+    def _charge(self, subscription: Subscription) -> bool:
+        """One Core charge of the subscription; whether it was paid."""
         body: dict[str, Any] = {
             "payment_type": subscription.payment_type,
             "transaction_details": {
-                "order_id": f"SUBS-{subscription.id}-{subscription.current_interval}",
+                "order_id": self._order_id(subscription),
                 "gross_amount": subscription.amount,
             },
             "customer_details": subscription.customer_details,
@@ -248,23 +310,26 @@ class Subscriptions:
                 "account_id": subscription.account_id,
                 "payment_option_token": subscription.token,
             }
-        # No HTTP request behind a scheduled charge: it has no URLs of its own to give (a saved
-        # card is charged without 3-D Secure, a linked GoPay account without a QR).
         # Its notifications go to the dashboard's Recurring Notification URL, when one is set.
         recurring_url = self.store.config.get("recurring_notification_url")
         headers = {"x-override-notification": recurring_url} if recurring_url else {}
+        # No HTTP request behind a scheduled charge: it has no URLs of its own to give (a saved
+        # card is charged without 3-D Secure, a linked GoPay account without a QR).
         answer = self.gateway.charge(body, headers, Urls(api="", simulator=""))
         transaction_id = answer.body.get("transaction_id")
-        if transaction_id:
-            subscription.transaction_ids.append(str(transaction_id))
-        if subscription.max_interval and subscription.current_interval >= subscription.max_interval:
-            subscription.next_execution_at = None
-            subscription.status = "inactive"
-        else:
-            subscription.next_execution_at = add_interval(
-                at, subscription.interval, subscription.interval_unit
-            )
-        self.store.save_subscription(subscription)
+        if not transaction_id:
+            return False
+        subscription.transaction_ids.append(str(transaction_id))
+        return answer.body.get("transaction_status") in SUCCESS
+
+    def _order_id(self, subscription: Subscription) -> str:
+        """`SUBS-<name>-<unique number>`: 32 digits where the order_id's 50 characters allow."""
+        prefix = f"SUBS-{subscription.name}-"
+        while True:
+            digits = "".join(secrets.choice("0123456789") for _ in range(32))
+            order_id = (prefix + digits)[:ORDER_ID_MAX]
+            if order_id not in self.store.by_order:
+                return order_id
 
     # -- views and checks ------------------------------------------------------------------------
 
@@ -316,6 +381,8 @@ class Subscriptions:
                 errors.append("name is required")
             elif len(name) > NAME_MAX:
                 errors.append(f"name must not be longer than {NAME_MAX} characters")
+            elif not NAME_SYMBOLS.match(name):
+                errors.append("name may only contain letters, digits and - _ ~ .")
             else:
                 fields["name"] = name
         if "amount" in body or not partial:
@@ -327,8 +394,10 @@ class Subscriptions:
                 errors.append("amount must be a whole number greater than 0")
             else:
                 fields["amount"] = amount
-        if "currency" in body:
-            if body["currency"] != "IDR":
+        if "currency" in body or not partial:
+            if not body.get("currency"):
+                errors.append("currency is required")
+            elif body["currency"] != "IDR":
                 errors.append("currency must be IDR")
             else:
                 fields["currency"] = "IDR"
@@ -338,13 +407,37 @@ class Subscriptions:
                 errors.append("token is required")
             else:
                 fields["token"] = token
-        for name in ("metadata", "customer_details", "retry_schedule"):
+        for name in ("metadata", "customer_details"):
             if body.get(name) is not None:
                 if not isinstance(body[name], dict):
                     errors.append(f"{name} must be an object")
                 else:
                     fields[name] = body[name]
+        if body.get("retry_schedule") is not None:
+            retry = self._retry_schedule(body["retry_schedule"], errors)
+            if retry is not None:
+                fields["retry_schedule"] = retry
         return fields
+
+    @staticmethod
+    def _retry_schedule(spec: Any, errors: list[str]) -> dict[str, Any] | None:
+        """{interval, interval_unit minute/hour/day, max_interval 0-3}: every field optional."""
+        if not isinstance(spec, dict):
+            errors.append("retry_schedule must be an object")
+            return None
+        before = len(errors)
+        interval = _positive(spec.get("interval", 1))
+        if interval is None:
+            errors.append("retry_schedule.interval must be a whole number greater than 0")
+        unit = spec.get("interval_unit", "day")
+        if unit not in RETRY_UNITS:
+            errors.append("retry_schedule.interval_unit must be one of minute, hour, day")
+        retries = validate.amount(spec.get("max_interval", MAX_RETRIES))
+        if retries is None or not 0 <= retries <= MAX_RETRIES:
+            errors.append(f"retry_schedule.max_interval must be from 0 to {MAX_RETRIES}")
+        if len(errors) > before:
+            return None
+        return {"interval": interval, "interval_unit": unit, "max_interval": retries}
 
     def _gopay_account(self, body: dict[str, Any], token: Any, errors: list[str]) -> str | None:
         """A GoPay subscription charges a linked account (accounts.py): it must be ENABLED and the
