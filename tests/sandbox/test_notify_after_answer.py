@@ -27,7 +27,7 @@ from bayar.config import DEMO_CLIENT_KEY as CLIENT_KEY
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
-    from conftest import Receiver
+    from tests.sandbox.conftest import Receiver
 
 AUTH = (SERVER_KEY, "")
 

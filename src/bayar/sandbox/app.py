@@ -20,8 +20,9 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 
 from bayar.config import Settings
-from bayar.sandbox import control, midtrans, pages, snap
+from bayar.sandbox import control, midtrans, pages, recurring, snap
 from bayar.sandbox.access import SandboxAccess, is_loopback
+from bayar.sandbox.accounts import PayAccounts
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
@@ -35,6 +36,7 @@ from bayar.sandbox.http import (
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
+from bayar.sandbox.subscriptions import Subscriptions
 
 log = logging.getLogger("bayar.sandbox")
 MOUNT_PATH = "/sandbox"
@@ -76,6 +78,16 @@ class Sandbox:
         self._expiry_wake = asyncio.Event()
         self._expiry_task: asyncio.Task[None] | None = None
         self.clock.on_change(self._expiry_wake.set)
+        self.accounts = PayAccounts(
+            self.store,
+            self.clock,
+            server_key=self.server_key,
+            merchant_id=settings.bayar_sandbox_merchant_id,
+            notify=self.notifier.enqueue_account,
+        )
+        self.subscriptions = Subscriptions(
+            self.store, self.clock, self.gateway, wake=self._expiry_wake.set
+        )
 
     def notification_url(self) -> str | None:
         configured = self.store.config.get("notification_url")
@@ -103,7 +115,7 @@ class Sandbox:
         self.store.close()
 
     async def _expire_loop(self) -> None:
-        """QRIS, GoPay and every other pending payment expire on their own at their expiry time."""
+        """Pending payments expire at their expiry time; subscriptions charge on their schedule."""
         while True:
             self._expiry_wake.clear()
             try:
@@ -111,6 +123,13 @@ class Sandbox:
             except Exception:
                 log.exception("expiry pass failed")
                 upcoming = None
+            try:
+                due = self.subscriptions.run_due()  # each charge on its schedule
+            except Exception:
+                log.exception("subscription pass failed")
+                due = None
+            if due is not None and (upcoming is None or due < upcoming):
+                upcoming = due
             wait = None if upcoming is None else self.clock.real_seconds_until(upcoming) + 0.01
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
@@ -125,9 +144,14 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
             # Midtrans' paths only, JSON on every one: no redirect to or from a trailing slash.
             Route("/midtrans", api_root, methods=API_METHODS),
             Mount(
-                "/midtrans", app=Router(midtrans.routes() + snap.routes(), redirect_slashes=False)
+                "/midtrans",
+                app=Router(
+                    recurring.api_routes() + midtrans.routes() + snap.routes(),
+                    redirect_slashes=False,
+                ),
             ),
             Mount("/_control", routes=control.routes()),
+            *recurring.page_routes(),
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),

@@ -108,18 +108,38 @@ async def clock(request: Request) -> Response:
     return JSONResponse({"now": sandbox.clock.now().isoformat(), "scale": sandbox.clock.scale})
 
 
+# The dashboard's other notification URLs: subscriptions' charges and GoPay accounts.
+# Unset (null), those go to the Payment Notification URL; GET shows them once set.
+OTHER_URLS = ("recurring_notification_url", "pay_account_notification_url")
+
+
+def _url_setting(body: dict[str, Any], key: str) -> str | None:
+    url = body.get(key)
+    if url is not None and not (isinstance(url, str) and url.startswith(("http://", "https://"))):
+        raise ControlError(400, f"{key} must be an http(s) URL or null")
+    return url
+
+
 async def config(request: Request) -> Response:
-    """The dashboard's Payment Notification URL."""
+    """The dashboard's Payment Notification URL (and its Recurring and Pay Account ones)."""
     sandbox = sandbox_of(request)
     if request.method in ("PUT", "POST"):
         body = await read_object(request)
-        url = body.get("notification_url")
-        if url is not None and not (
-            isinstance(url, str) and url.startswith(("http://", "https://"))
-        ):
-            raise ControlError(400, "notification_url must be an http(s) URL or null")
-        sandbox.store.save_config("notification_url", url)
-    return JSONResponse({"notification_url": sandbox.notification_url()})
+        others = {key: _url_setting(body, key) for key in OTHER_URLS if key in body}
+        if "notification_url" in body or not others:
+            sandbox.store.save_config("notification_url", _url_setting(body, "notification_url"))
+        for key, url in others.items():
+            sandbox.store.save_config(key, url)
+    return JSONResponse(
+        {
+            "notification_url": sandbox.notification_url(),
+            **{
+                key: sandbox.store.config[key]
+                for key in OTHER_URLS
+                if sandbox.store.config.get(key)
+            },
+        }
+    )
 
 
 def routes() -> list[BaseRoute]:

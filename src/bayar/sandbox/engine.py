@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from bayar.sandbox import cards, methods, validate, wire
+from bayar.sandbox import accounts, cards, methods, validate, wire
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.errors import (
     ControlError,
@@ -178,7 +178,7 @@ class Gateway:
                 body[key] = txn.details[key]
         if txn.payment_type == "gopay":
             body.pop("qr_string", None)
-        if txn.payment_type in ("qris", "gopay"):
+        if txn.payment_type in ("qris", "gopay") and txn.details.get("qr_string"):
             body["actions"] = methods.actions(
                 txn.payment_type, txn.transaction_id, urls.api, urls.simulator
             )
@@ -290,6 +290,8 @@ class Gateway:
         )
         if payment_type == "credit_card":
             message = self._charge_card(txn, body, urls)
+        elif payment_type == "gopay" and accounts.is_tokenized(body):
+            message = self._charge_linked_gopay(txn, body["gopay"])
         else:
             setup = methods.setup(
                 txn.payment_type,
@@ -335,6 +337,14 @@ class Gateway:
             txn.expiry_time = txn.transaction_time + 15 * 60
             return "Success, Credit Card transaction is successful, please authenticate"
         return self._decide_card(txn, authenticated=True)
+
+    def _charge_linked_gopay(self, txn: Transaction, options: dict[str, Any]) -> str:
+        """GoPay through a linked account (accounts.py): paid at once from the chosen option."""
+        option = accounts.linked_option(self.store, options)
+        txn.fraud_status = "accept"
+        self._settle(txn)
+        txn.details["payment_option_type"] = option
+        return "Success, GoPay transaction is successful"
 
     def _decide_card(self, txn: Transaction, *, authenticated: bool) -> str:
         """Set the outcome of a card charge from its test card (reference 3.11); return the message."""

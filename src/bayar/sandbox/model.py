@@ -98,3 +98,49 @@ class Delivery:
     due_at: float = 0.0
     retries: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+
+
+# -- GoPay tokenization and subscriptions (accounts.py, subscriptions.py) ---------------------------
+
+
+@dataclass
+class PayAccount:
+    """A GoPay account linked to the merchant (`/v2/pay/account`)."""
+
+    account_id: str
+    phone_number: str
+    country_code: str
+    created_at: float
+    account_status: str = "PENDING"  # PENDING | ENABLED | DISABLED | EXPIRED
+    redirect_url: str = ""
+    reference_id: str = ""
+    # payment option name (GOPAY_WALLET, PAY_LATER) -> its token, once ENABLED
+    tokens: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class Subscription:
+    """A recurring charge (`/v1/subscriptions`); times are sandbox timestamps."""
+
+    id: str
+    name: str
+    amount: int
+    currency: str
+    payment_type: str  # credit_card | gopay
+    token: str
+    created_at: float
+    interval: int
+    interval_unit: str  # day | week | month
+    start_time: float
+    next_execution_at: float | None
+    max_interval: int | None = None
+    current_interval: int = 0
+    previous_execution_at: float | None = None
+    status: str = "active"  # active | inactive
+    account_id: str | None = None  # gopay.account_id
+    metadata: dict[str, Any] = field(default_factory=dict)
+    customer_details: dict[str, Any] = field(default_factory=dict)
+    retry_schedule: dict[str, Any] | None = None  # {interval, interval_unit, max_interval}
+    transaction_ids: list[str] = field(default_factory=list)
+    retry_at: float | None = None  # when the failed execution is tried again
+    retries: int = 0  # retries of the current execution so far

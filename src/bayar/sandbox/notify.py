@@ -171,6 +171,31 @@ class Notifier:
                     self._gates[id_] = leave_at
             self._wake.set()
 
+    def enqueue_account(
+        self, account_id: str, status: str, body: dict[str, Any], url: str | None = None
+    ) -> Delivery | None:
+        """Queue a GoPay account's notification (accounts.py) to `url`, else to the payment
+        notification URL."""
+        url = url or self._default_url()
+        if not url:
+            log.info("no notification URL for account %s; nothing sent", account_id)
+            return None
+        now = self._clock.timestamp()
+        delivery = Delivery(
+            id=uuid.uuid4().hex,
+            transaction_id=account_id,
+            order_id=account_id,
+            url=url,
+            body=json.dumps(body, separators=(",", ":")),
+            created_at=now,
+            transaction_status=status,
+            due_at=now,
+        )
+        self._order[delivery.id] = next(self._seq)
+        self._store.save_delivery(delivery)
+        self._wake.set()
+        return delivery
+
     def _new(
         self, txn: Transaction, url: str, raw: str, now: float, status: str | None = None
     ) -> Delivery:

@@ -8,7 +8,16 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from bayar.sandbox.model import Attempt, CardToken, Delivery, Refund, SnapSession, Transaction
+from bayar.sandbox.model import (
+    Attempt,
+    CardToken,
+    Delivery,
+    PayAccount,
+    Refund,
+    SnapSession,
+    Subscription,
+    Transaction,
+)
 
 
 def _transaction(data: dict[str, Any]) -> Transaction:
@@ -42,6 +51,8 @@ class SandboxStore:
         self.refund_keys: set[str] = set()
         self.deliveries: dict[str, Delivery] = {}
         self.config: dict[str, Any] = {}
+        self.accounts: dict[str, PayAccount] = {}
+        self.subscriptions: dict[str, Subscription] = {}
         self._load()
 
     def _load(self) -> None:
@@ -59,6 +70,10 @@ class SandboxStore:
                 self.deliveries[key] = _delivery(data)
             elif kind == "config":
                 self.config[key] = data
+            elif kind == "account":
+                self.accounts[key] = PayAccount(**data)
+            elif kind == "subscription":
+                self.subscriptions[key] = Subscription(**data)
 
     def _index(self, txn: Transaction) -> None:
         self.transactions[txn.transaction_id] = txn
@@ -97,6 +112,14 @@ class SandboxStore:
         self.config[key] = value
         self._put("config", key, value)
 
+    def save_account(self, account: PayAccount) -> None:
+        self.accounts[account.account_id] = account
+        self._put("account", account.account_id, asdict(account))
+
+    def save_subscription(self, subscription: Subscription) -> None:
+        self.subscriptions[subscription.id] = subscription
+        self._put("subscription", subscription.id, asdict(subscription))
+
     def find(self, id_: str) -> Transaction | None:
         """A transaction by transaction_id, or the newest one for an order_id."""
         if id_ in self.transactions:
@@ -113,6 +136,8 @@ class SandboxStore:
         self.idempotency.clear()
         self.refund_keys.clear()
         self.deliveries.clear()
+        self.accounts.clear()
+        self.subscriptions.clear()
 
     def close(self) -> None:
         self._db.close()
