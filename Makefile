@@ -5,6 +5,7 @@
 #   make lint    ruff check, ruff format --check, mypy --strict, import-linter
 #   make check   lint, then test
 #   make drills  only the fault drills (tests/drills), then their table
+#   make screenshots  the browser tests, writing the README's pictures to docs/screenshots
 #   make fmt     ruff format + ruff check --fix
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 
@@ -31,7 +32,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv up test drills lint check fmt browsers clean
+.PHONY: help venv up test drills screenshots lint check fmt browsers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -54,6 +55,11 @@ test: $(TEST_PREREQS)
 
 # Each drill appends its row to a temporary file (BAYAR_DRILL_REPORT); the table is printed even
 # when a drill fails, and make fails with pytest.
+# The one run that writes into the tree: the README's pictures (`make test` puts them in a scratch
+# folder, and fails if the tree changed).
+screenshots: $(TEST_PREREQS)
+	BAYAR_SCREENSHOTS=1 $(BIN)/pytest -q -m browser $(PYTEST_ARGS)
+
 drills: venv
 	@rows=$$(mktemp -d)/drills.jsonl; \
 	BAYAR_DRILL_REPORT=$$rows $(BIN)/pytest -p no:cacheprovider tests/drills $(PYTEST_ARGS); status=$$?; \

@@ -138,3 +138,49 @@ def browser() -> Iterator[Browser]:
 def problems() -> list[str]:
     """Console and page errors a browser test's pages collect; none are expected."""
     return []
+
+
+# -- the tree as the suite found it ---------------------------------------------------------------
+
+
+def _tree_state(root: str) -> str | None:
+    """`git status` of the checkout (None outside a git checkout, or without git)."""
+    import subprocess
+
+    try:
+        answer = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=all"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=True,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return answer.stdout
+
+
+_tree_at_start: dict[str, str | None] = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _tree_at_start["state"] = _tree_state(str(session.config.rootpath))
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """Tests leave the tree as they found it: a run that wrote into the checkout (a screenshot, a
+    database, a cache) fails, saying what changed. `make screenshots` (BAYAR_SCREENSHOTS=1) is the
+    one run meant to write: the README's pictures."""
+    before = _tree_at_start.get("state")
+    if before is None or os.environ.get("BAYAR_SCREENSHOTS") == "1":
+        return
+    after = _tree_state(str(session.config.rootpath))
+    if after is not None and after != before:
+        changed = sorted(set(after.splitlines()) ^ set(before.splitlines()))
+        reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+        if reporter is not None:
+            reporter.write_line("!! the test run changed the checkout:", red=True)
+            for line in changed[:20]:
+                reporter.write_line(f"   {line}")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

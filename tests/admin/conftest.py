@@ -18,7 +18,7 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 from fastapi import FastAPI
-from livesupport import BayarApi, LiveServer, free_port
+from livesupport import BayarApi, LiveServer, free_port, screenshot_dir
 from pydantic import SecretStr
 
 from bayar.admin.queries import WIB
@@ -271,6 +271,4 @@ def anonymous(bayar: Bayar) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def screenshots() -> Path:
-    folder = Path(__file__).parents[2] / "docs" / "screenshots"
-    folder.mkdir(parents=True, exist_ok=True)
-    return folder
+    return screenshot_dir()

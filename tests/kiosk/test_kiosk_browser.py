@@ -3,7 +3,7 @@
 Playwright drives Debian's chromium. Every test starts its own bayar (sandbox mounted, worker
 running, SQLite under tmp_path), pays or fails through the sandbox's control API as a customer's
 e-wallet would, and waits on `<body data-screen="…">`. Screenshots of each screen are written to
-docs/screenshots/kiosk-*.png (1024x600, the smallest kiosk screen, and one at 1920x1080).
+docs/screenshots/kiosk-*.png under `make screenshots` (1024x600, the smallest kiosk screen, and one at 1920x1080).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 import zxingcpp
-from livesupport import ServeProcess, clean_env, free_port
+from livesupport import ServeProcess, clean_env, free_port, screenshot_dir
 from PIL import Image
 
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
@@ -32,7 +32,6 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-SHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 SMALL: ViewportSize = {"width": 1024, "height": 600}
 LARGE: ViewportSize = {"width": 1920, "height": 1080}
 SETTLE_MS = 700  # screen transitions and entrance animations
@@ -80,8 +79,7 @@ def screen(page: Page) -> str:
 
 def shot(page: Page, name: str) -> None:
     page.wait_for_timeout(SETTLE_MS)
-    SHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SHOTS / f"kiosk-{name}.png"))
+    page.screenshot(path=str(screenshot_dir() / f"kiosk-{name}.png"))
 
 
 def events(page: Page, name: str | None = None) -> list[dict[str, Any]]:

@@ -3,17 +3,16 @@
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from livesupport import screenshot_dir
 from playwright.sync_api import Browser, expect
 
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 
 AUTH = (SERVER_KEY, "")
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 
 pytestmark = pytest.mark.browser
 
@@ -40,7 +39,6 @@ def _status(api_base: str, id_: str) -> str:
 def test_pay_a_qris_charge_in_the_qris_simulator(
     browser: Browser, api_base: str, sandbox_url: str
 ) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     # A few other payments, so the list page has something to show.
     _charge(api_base, "bank_transfer", 150000, bank_transfer={"bank": "bca"})
     _charge(
@@ -64,7 +62,7 @@ def test_pay_a_qris_charge_in_the_qris_simulator(
     expect(result).to_contain_text("Rp 12.500")
     expect(result).to_contain_text("BAYAR SANDBOX")
     expect(result).to_contain_text("pending")
-    page.screenshot(path=str(SCREENSHOTS / "sandbox-qris.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir() / "sandbox-qris.png"), full_page=True)
 
     result.get_by_role("button", name="Pay Rp 12.500").click()
 
@@ -87,7 +85,7 @@ def test_pay_a_qris_charge_in_the_qris_simulator(
     expect(page.locator(f"tr[data-transaction-id='{late['transaction_id']}']")).to_contain_text(
         "Rp 7.000", timeout=8000
     )
-    page.screenshot(path=str(SCREENSHOTS / "sandbox-simulator.png"), full_page=True)
+    page.screenshot(path=str(screenshot_dir() / "sandbox-simulator.png"), full_page=True)
 
     # Pressing a button in the list works too, and the list says what happened.
     page.locator(f"tr[data-transaction-id='{late['transaction_id']}']").get_by_role(

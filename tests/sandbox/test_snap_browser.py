@@ -10,12 +10,11 @@ import html
 import json
 import uuid
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from livesupport import LiveServer
+from livesupport import LiveServer, screenshot_dir
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
@@ -30,7 +29,6 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-SCREENSHOT = Path(__file__).parents[2] / "docs" / "screenshots" / "sandbox-snap-payment.png"
 AUTH = (SERVER_KEY, "")
 
 MERCHANT_PAGE = """<!doctype html>
@@ -173,8 +171,7 @@ def test_pay_with_qris_in_the_popup_ends_in_on_success(
     popup.locator("#countdown-value").filter(has_text=":").wait_for()
     assert popup.locator("#simulate-btn").is_visible()
     assert page.evaluate("window.events") == []
-    SCREENSHOT.parent.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOT))
+    page.screenshot(path=str(screenshot_dir() / "sandbox-snap-payment.png"))
 
     popup.locator("#simulate-btn").click()
     events = _events(page)

@@ -2,7 +2,7 @@
 the order page, which shows what the backend knows and follows it live.
 
 Playwright drives Debian's chromium against the whole application served by uvicorn (conftest).
-Screenshots of the main screens go to docs/screenshots/shop-*.png.
+Screenshots of the main screens go to docs/screenshots/shop-*.png under `make screenshots`.
 """
 
 from __future__ import annotations
@@ -11,11 +11,11 @@ import io
 import json
 import re
 from collections.abc import Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from livesupport import screenshot_dir
 
 from bayar.config import DEMO_SERVER_KEY
 
@@ -25,7 +25,6 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 pytestmark = pytest.mark.browser  # tests/conftest.py skips (or fails under CI) without chromium
 
-SCREENSHOTS = Path(__file__).parents[2] / "docs" / "screenshots"
 VIEWPORT: ViewportSize = {"width": 1280, "height": 800}
 ORDER_URL = re.compile(r".*/orders/BYR-[0-9]{8}-[0-9A-F]{10}$")
 
@@ -108,8 +107,7 @@ def shoot(page: Page, name: str) -> None:
     page.mouse.move(0, 0)  # no hover effects
     page.evaluate("document.activeElement && document.activeElement.blur()")
     page.wait_for_timeout(300)  # transitions and the status icon's animation settle
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page.screenshot(path=str(SCREENSHOTS / name))
+    page.screenshot(path=str(screenshot_dir() / name))
 
 
 def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> None:

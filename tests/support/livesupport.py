@@ -3,10 +3,13 @@ browsers, official SDK clients, webhooks coming back. On the path by pytest's `p
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -17,6 +20,22 @@ import uvicorn
 from starlette.types import ASGIApp
 
 from bayar.config import DEMO_SERVER_KEY
+
+README_PICTURES = Path(__file__).parents[2] / "docs" / "screenshots"
+_scratch: list[Path] = []
+
+
+def screenshot_dir() -> Path:
+    """Where browser tests put their pictures: the README's folder under `make screenshots`
+    (BAYAR_SCREENSHOTS=1), else a scratch folder removed at exit, so a test run leaves the tree
+    as it found it."""
+    if os.environ.get("BAYAR_SCREENSHOTS") == "1":
+        README_PICTURES.mkdir(parents=True, exist_ok=True)
+        return README_PICTURES
+    if not _scratch:
+        _scratch.append(Path(tempfile.mkdtemp(prefix="bayar-screenshots-")))
+        atexit.register(shutil.rmtree, _scratch[0], ignore_errors=True)
+    return _scratch[0]
 
 
 def free_port() -> int:
