@@ -1,19 +1,33 @@
 """`/docs`: Swagger UI served by bayar itself (FastAPI's default page loads it from a CDN and
 starts it with an inline script, which bayar's Content-Security-Policy refuses: here the page
-loads `docs-init.js`, a file)."""
+loads `docs-init.js`, a file).
+
+FastAPI writes OpenAPI 3.1, which Swagger UI reads from 5.0 on (4.x answers "Unable to render this
+definition"): the files come from the pinned `swagger-ui-py` wheel (Swagger UI 5), served from
+its `static` folder. The package itself is never imported: only its files are used."""
 
 from __future__ import annotations
 
 from html import escape
+from importlib.util import find_spec
 from pathlib import Path
 
-import swagger_ui_bundle
 from fastapi import FastAPI
 from fastapi.responses import FileResponse, HTMLResponse
 from fastapi.staticfiles import StaticFiles
 
 ASSETS = "/docs/assets"
 INIT = Path(__file__).parent / "static" / "docs-init.js"
+
+
+def swagger_ui_files() -> Path:
+    """The folder of Swagger UI's files in the installed `swagger-ui-py` (found without running it)."""
+    spec = find_spec("swagger_ui")
+    if spec is None or not spec.submodule_search_locations:
+        raise RuntimeError("swagger-ui-py is not installed: pip install -e . installs it")
+    return Path(next(iter(spec.submodule_search_locations))) / "static"
+
+
 PAGE = """<!DOCTYPE html>
 <html lang="en">
 <head>
@@ -42,7 +56,7 @@ def install(app: FastAPI) -> None:
         )
 
     # After the route above: the mount would answer for every path under it.
-    app.mount(ASSETS, StaticFiles(directory=Path(swagger_ui_bundle.swagger_ui_path)), name="docs")
+    app.mount(ASSETS, StaticFiles(directory=swagger_ui_files()), name="docs")
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
