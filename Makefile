@@ -15,7 +15,10 @@ SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# Two stamps: `make up` needs only what running needs (RUN_STAMP: pip install -e .); the tools of
+# `make test`, `make lint`… come with DEV_STAMP (pip install -e '.[dev]'), which implies the first.
+RUN_STAMP := $(VENV)/.installed-run
+DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -32,22 +35,31 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv up test drills screenshots lint check fmt browsers clean
+.PHONY: help venv runtime up test drills screenshots lint check fmt browsers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
 
-# The venv is created once; the editable install re-runs only when pyproject.toml changes.
-venv: $(STAMP)
+# The venv is created once; each install re-runs only when pyproject.toml changes.
+# `make venv`: the development environment (what CI, tests and linters use).
+# `make runtime`: only what `bayar up` needs, the quick first run.
+venv: $(DEV_STAMP)
+
+runtime: $(RUN_STAMP)
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/pip install -e '.[dev]'
+$(RUN_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e .
 	touch $@
 
-up: venv
+# The dev extras include everything running needs: the runtime stamp is brought up to date too.
+$(DEV_STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/pip install -e '.[dev]'
+	touch $@ $(RUN_STAMP)
+
+up: runtime
 	$(BIN)/bayar up --host $(HOST) --port $(PORT)
 
 test: $(TEST_PREREQS)
