@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import gc
 import logging
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any
 
 import typer
@@ -46,6 +50,78 @@ def _settings() -> Settings:
     return settings
 
 
+def database_problem(error: BaseException, url: str) -> str:
+    """One line for a database bayar cannot use: what the driver said, and where (no password)."""
+    from sqlalchemy.engine import make_url
+    from sqlalchemy.exc import DBAPIError
+
+    cause: BaseException = error.orig if isinstance(error, DBAPIError) and error.orig else error
+    words = str(cause).strip().splitlines()[0] if str(cause).strip() else type(cause).__name__
+    if words.startswith("<class '") and ">: " in words:  # SQLAlchemy's wrap of asyncpg's errors
+        words = words.split(">: ", 1)[1]
+    try:
+        where = make_url(url).render_as_string(hide_password=True)
+    except Exception:  # an unparsable URL: say so without repeating it (it may hold a password)
+        where = "an unreadable URL"
+    return f"bayar: DATABASE_URL: cannot use the database: {words} ({where})"
+
+
+def _database_errors() -> tuple[type[BaseException], ...]:
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return (SQLAlchemyError, OSError)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything is printed: a busy port is said first, in one
+    line, instead of after the whole banner."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as error:
+        sock.close()
+        if error.errno == errno.EADDRINUSE:
+            why = "is in use already (another bayar?); stop it or choose another with --port"
+        else:
+            why = f"cannot be used: {error.strerror or error}"
+        typer.echo(f"bayar: port {port} on {host} {why}", err=True)
+        raise typer.Exit(1) from None
+    sock.set_inheritable(True)
+    return sock
+
+
+@contextmanager
+def _closed_on_error(sock: socket.socket) -> Iterator[None]:
+    """The bound socket is closed when the command stops before serving on it."""
+    try:
+        yield
+    except BaseException:
+        sock.close()
+        raise
+
+
+# Where `bayar up` and `bayar serve` say they are reachable, for `bayar machine add` to print the
+# kiosk URL when BAYAR_PUBLIC_URL is unset.
+SERVED_AT = "served-at"
+
+
+def _remember_address(settings: Settings, base: str) -> None:
+    (settings.bayar_var_dir / SERVED_AT).write_text(base + "\n", encoding="utf-8")
+
+
+def public_base(settings: Settings) -> str | None:
+    """bayar's address for links handed to people: BAYAR_PUBLIC_URL, else where `bayar up` or
+    `bayar serve` last ran with this var/ directory; None when neither is known."""
+    if settings.bayar_public_url:
+        return settings.bayar_public_url.rstrip("/")
+    recorded = settings.bayar_var_dir / SERVED_AT
+    if recorded.is_file():
+        return recorded.read_text(encoding="utf-8").strip().rstrip("/") or None
+    return None
+
+
 def gateway_line(settings: Settings) -> str:
     """Which gateway takes the payments, said once at every start."""
     if settings.bayar_sandbox:
@@ -75,7 +151,7 @@ def _shown(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
 
 
-def _serve(app: Any, host: str, port: int) -> None:
+def _serve(app: Any, sock: socket.socket) -> None:
     logs.configure()
     # The objects loaded at start (modules, routes, mappers) live as long as the process: keep them
     # out of the collector's scans, and collect the young generation less often (fewer pauses).
@@ -84,7 +160,8 @@ def _serve(app: Any, host: str, port: int) -> None:
     gc.set_threshold(20_000, 20, 20)
     # X-Forwarded-For is read by the app, from BAYAR_TRUSTED_PROXIES only (bayar.headers); uvicorn's
     # own reading would believe any local peer.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False)
+    uvicorn.Server(config).run(sockets=[sock])
 
 
 def _demo_token(settings: Settings) -> str:
@@ -106,9 +183,35 @@ def _demo_token(settings: Settings) -> str:
 
 
 def _upgrade(settings: Settings) -> None:
+    """Migrate, or say in one line why the database cannot be used (exit status 2)."""
     from bayar.storage.migrate import upgrade
 
-    upgrade(settings.database())
+    try:
+        upgrade(settings.database())
+    except _database_errors() as error:
+        typer.echo(database_problem(error, settings.database()), err=True)
+        raise typer.Exit(2) from None
+
+
+def _check_database(settings: Settings) -> None:
+    """A command that does not migrate still says first, in one line, that it cannot connect."""
+    from sqlalchemy import text
+
+    from bayar.storage.db import Database
+
+    async def ping() -> None:
+        db = Database(settings.database())
+        try:
+            async with db.session() as session:
+                await session.execute(text("SELECT 1"))
+        finally:
+            await db.close()
+
+    try:
+        asyncio.run(ping())
+    except _database_errors() as error:
+        typer.echo(database_problem(error, settings.database()), err=True)
+        raise typer.Exit(2) from None
 
 
 @cli.command()
@@ -119,9 +222,12 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     from bayar.vending.machines import DEMO_MACHINE
 
     settings = _settings()
-    _upgrade(settings)
+    sock = _bind(host, port)
+    with _closed_on_error(sock):
+        _upgrade(settings)
     base = _shown(host, port)
     app = create_app(settings, public_url=base, host=host)
+    _remember_address(settings, (settings.bayar_public_url or base).rstrip("/"))
     typer.echo(f"bayar is starting on {base}/")
     _banner(settings, host)
     typer.echo(f"  shop                {base}/")
@@ -136,7 +242,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     typer.echo(
         f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
     )
-    _serve(app, host, port)
+    _serve(app, sock)
 
 
 @cli.command()
@@ -147,12 +253,16 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     from bayar.app import create_app
 
     settings = _settings()
+    sock = _bind(host, port)
+    with _closed_on_error(sock):
+        _check_database(settings)
     app = create_app(
         settings, public_url=_shown(host, port), host=host, run_worker=False, seed=False
     )
+    _remember_address(settings, (settings.bayar_public_url or _shown(host, port)).rstrip("/"))
     typer.echo(f"bayar serve on {_shown(host, port)}/")
     _banner(settings, host)
-    _serve(app, host, port)
+    _serve(app, sock)
 
 
 @cli.command()
@@ -162,6 +272,7 @@ def worker() -> None:
     from bayar.worker.runner import Worker
 
     settings = _settings()
+    _check_database(settings)
     typer.echo(f"bayar worker; {gateway_line(settings)}")
     logs.configure()
     base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
@@ -191,12 +302,13 @@ def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to liste
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
+    sock = _bind(host, port)
     typer.echo(f"bayar sandbox on {_shown(host, port)}/sandbox/ (API base /sandbox/midtrans)")
     typer.echo("gateway: bayar sandbox (offline, no real money)")
     access = _sandbox_access(settings.model_copy(update={"bayar_sandbox": True}), host)
     if access is not None:
         typer.echo(access)
-    _serve(app, host, port)
+    _serve(app, sock)
 
 
 @db_cli.command("upgrade")
@@ -250,17 +362,26 @@ def machine_add(
     from sqlalchemy.exc import IntegrityError
 
     from bayar.storage.db import Database
-    from bayar.storage.models import Product
+    from bayar.storage.models import Machine, Product
     from bayar.vending.machines import create_machine
 
     settings = _settings()
-    _upgrade(settings)
     slots = [_slot(s) for s in slot]
+    codes = [code for code, _product, _stock, _capacity in slots]
+    twice = sorted({code for code in codes if codes.count(code) > 1})
+    if twice:
+        raise typer.BadParameter(
+            f"slot code {', '.join(twice)} is given twice: each slot of a machine has its own code",
+            param_hint="'--slot'",
+        )
+    _upgrade(settings)
 
     async def run() -> str:
         db = Database(settings.database())
         try:
             async with db.session() as session:
+                if await session.get(Machine, machine_id) is not None:
+                    raise _Refused(f"a machine {machine_id!r} exists already")
                 for _code, product_id, _stock, _capacity in slots:
                     if await session.get(Product, product_id) is None:
                         raise typer.BadParameter(f"no product {product_id!r}")
@@ -270,14 +391,24 @@ def machine_add(
 
     try:
         token = asyncio.run(run())
-    except IntegrityError:
-        typer.echo(
-            f"bayar: a machine {machine_id!r} (or a slot code twice) exists already", err=True
-        )
+    except _Refused as refused:
+        typer.echo(f"bayar: {refused}", err=True)
         raise typer.Exit(1) from None
-    base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
+    except IntegrityError:  # another process registered it between the check and the insert
+        typer.echo(f"bayar: a machine {machine_id!r} exists already", err=True)
+        raise typer.Exit(1) from None
+    path = f"/kiosk/{machine_id}?token={token}"
+    base = public_base(settings)
     typer.echo(f"machine {machine_id} registered; its kiosk (keep the token secret):")
-    typer.echo(f"  {base}/kiosk/{machine_id}?token={token}")
+    if base is None:
+        typer.echo(f"  {path}")
+        typer.echo("  after bayar's address (set BAYAR_PUBLIC_URL to print the whole URL)")
+    else:
+        typer.echo(f"  {base}{path}")
+
+
+class _Refused(Exception):
+    """A command cannot do what was asked; the message says why in plain words."""
 
 
 def main() -> None:

@@ -1,0 +1,125 @@
+"""The CLI says what is wrong in one or two lines naming the setting, before anything else (issue
+11, item 9): a busy port, a database that cannot be used, an unreadable setting, a slot code given
+twice; and `bayar machine add` prints the kiosk URL where bayar really runs."""
+
+from __future__ import annotations
+
+import re
+import socket
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from livesupport import ServeProcess, clean_env, free_port
+from typer.testing import CliRunner
+
+from bayar.cli import cli
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    for name in ("DATABASE_URL", "REDIS_URL", "BAYAR_PUBLIC_URL", "BAYAR_SANDBOX"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
+    return tmp_path
+
+
+@pytest.fixture
+def busy_port() -> Iterator[int]:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        yield int(taken.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", ["up", "serve", "sandbox"])
+def test_a_busy_port_is_said_first_in_one_line(env: Path, busy_port: int, command: str) -> None:
+    result = CliRunner().invoke(cli, [command, "--port", str(busy_port)])
+
+    assert result.exit_code == 1, result.output
+    assert result.output.strip().splitlines() == [
+        f"bayar: port {busy_port} on 127.0.0.1 is in use already (another bayar?);"
+        " stop it or choose another with --port"
+    ]
+    assert not (env / "var" / "bayar.sqlite3").exists()  # said before anything was done
+
+
+def test_an_unreadable_sandbox_switch_names_the_setting(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BAYAR_SANDBOX", "nope")
+
+    result = CliRunner().invoke(cli, ["up", "--port", str(free_port())])
+
+    assert result.exit_code == 2
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("bayar: BAYAR_SANDBOX: ")
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize(
+    "command", [["db", "upgrade"], ["serve"], ["worker"], ["seed"]], ids=" ".join
+)
+def test_a_missing_postgres_database_is_one_line_naming_database_url(
+    env: Path, monkeypatch: pytest.MonkeyPatch, postgres_server_url: str, command: list[str]
+) -> None:
+    server = re.sub(r"/[^/]*$", "", postgres_server_url.replace("postgresql://", "", 1))
+    server = server.split("@")[-1]
+    monkeypatch.setenv(
+        "DATABASE_URL", f"postgresql://bayar:hunter2-secret@{server}/bayar_plain_no_such_db"
+    )
+
+    port = ["--port", str(free_port())] if command == ["serve"] else []
+
+    result = CliRunner().invoke(cli, command + port)
+
+    assert result.exit_code == 2, result.output
+    lines = result.output.strip().splitlines()
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("bayar: DATABASE_URL: cannot use the database: ")
+    assert "bayar_plain_no_such_db" in lines[0]
+    assert "hunter2-secret" not in result.output
+    assert "Traceback" not in result.output
+
+
+def test_a_slot_code_given_twice_says_so(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["seed"]).exit_code == 0
+    args = ["machine", "add", "m", "--name", "M", "--slot", "A1=cola:1:2", "--slot", "A1=lemon:1:2"]
+
+    result = runner.invoke(cli, args)
+
+    assert result.exit_code == 2
+    assert "slot code A1 is given twice" in result.output
+    assert "exists already" not in result.output
+
+
+def test_machine_add_prints_the_kiosk_url_where_bayar_serves(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["seed"]).exit_code == 0
+    port = free_port()
+    server = ServeProcess(port, env, clean_env(BAYAR_VAR_DIR=str(env / "var")))
+    server.stop()
+
+    result = runner.invoke(cli, ["machine", "add", "m", "--name", "M", "--slot", "A1=cola:1:2"])
+
+    assert result.exit_code == 0, result.output
+    assert re.search(rf"http://127\.0\.0\.1:{port}/kiosk/m\?token=\S+", result.output), (
+        result.output
+    )
+
+
+def test_machine_add_without_a_known_address_prints_the_path_and_says_why(env: Path) -> None:
+    runner = CliRunner()
+    assert runner.invoke(cli, ["seed"]).exit_code == 0
+
+    result = runner.invoke(cli, ["machine", "add", "m", "--name", "M", "--slot", "A1=cola:1:2"])
+
+    assert result.exit_code == 0, result.output
+    assert ":8000" not in result.output
+    assert re.search(r"^  /kiosk/m\?token=\S+$", result.output, re.M), result.output
+    assert "BAYAR_PUBLIC_URL" in result.output
