@@ -151,8 +151,8 @@ def _shown(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
 
 
-def _serve(app: Any, sock: socket.socket) -> None:
-    logs.configure()
+def _serve(app: Any, sock: socket.socket, settings: Settings) -> None:
+    logs.configure(log_format=settings.bayar_log_format)
     # The objects loaded at start (modules, routes, mappers) live as long as the process: keep them
     # out of the collector's scans, and collect the young generation less often (fewer pauses).
     gc.collect()
@@ -242,7 +242,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     typer.echo(
         f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
     )
-    _serve(app, sock)
+    _serve(app, sock, settings)
 
 
 @cli.command()
@@ -262,7 +262,7 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     _remember_address(settings, (settings.bayar_public_url or _shown(host, port)).rstrip("/"))
     typer.echo(f"bayar serve on {_shown(host, port)}/")
     _banner(settings, host)
-    _serve(app, sock)
+    _serve(app, sock, settings)
 
 
 @cli.command()
@@ -274,7 +274,7 @@ def worker() -> None:
     settings = _settings()
     _check_database(settings)
     typer.echo(f"bayar worker; {gateway_line(settings)}")
-    logs.configure()
+    logs.configure(log_format=settings.bayar_log_format)
     base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
 
     async def run() -> None:
@@ -308,7 +308,7 @@ def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to liste
     access = _sandbox_access(settings.model_copy(update={"bayar_sandbox": True}), host)
     if access is not None:
         typer.echo(access)
-    _serve(app, sock)
+    _serve(app, sock, settings)
 
 
 @db_cli.command("upgrade")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -71,6 +72,10 @@ class Settings(BaseSettings):
     bayar_sandbox_retry_jitter: bool = True
     bayar_sandbox_notification_timeout: float = 15.0
     bayar_sandbox_merchant_id: str = "G000BAYAR"
+
+    # Log lines (issue 11, "plain"): `auto` is human lines on a terminal and JSON otherwise
+    # (a file, journald, a collector); `json` or `human` forces one.
+    bayar_log_format: Literal["auto", "json", "human"] = "auto"
 
     def server_key(self) -> str:
         if self.bayar_sandbox:
