@@ -71,6 +71,22 @@ BAD_CREATES: dict[str, tuple[Any, int, str]] = {
         422,
         "email",
     ),
+    # A number too short says so, not "digits only" (issue 11, item 9).
+    "phone 0812": (
+        {"items": [GOOD_ITEM], "customer": {"phone": "0812"}},
+        422,
+        "customer.phone: too short: a phone number has at least 8 digits (4 given)",
+    ),
+    "phone with letters": (
+        {"items": [GOOD_ITEM], "customer": {"phone": "0812-CALL-ME"}},
+        422,
+        "customer.phone: use digits only",
+    ),
+    "phone of 16 digits": (
+        {"items": [GOOD_ITEM], "customer": {"phone": "+62 8123 4567 8901 23"}},
+        422,
+        "customer.phone: too long",
+    ),
 }
 
 

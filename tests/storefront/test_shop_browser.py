@@ -399,6 +399,12 @@ def test_checkout_form_is_validated_before_anything_is_sent(page: Page, shop: Sh
     assert "does not look right" in page.locator("[data-error-for='email']").inner_text()
     assert "digits" in page.locator("[data-error-for='phone']").inner_text()
     assert page.locator("#f-email").get_attribute("aria-invalid") == "true"
+    # Digits, but too few: the message says so (issue 11, item 9).
+    page.fill("#f-phone", "0812")
+    page.click("[data-pay]")
+    assert page.locator("[data-error-for='phone']").inner_text() == (
+        "That number is too short: a phone number has at least 8 digits, e.g. 0812 3456 7890."
+    )
     page.wait_for_timeout(200)
     assert sent == []
 

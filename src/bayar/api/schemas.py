@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+# A phone number: 8 to 15 digits (E.164's longest), written with separators people use. The shop's
+# checkout form (storefront/static/shop.js) checks the same before sending.
+PHONE_DIGITS = (8, 15)
+PHONE_SEPARATORS = re.compile(r"[\s\-().]")
 
 
 class Problem(BaseModel):
@@ -23,7 +29,32 @@ class CustomerIn(BaseModel):
     first_name: str | None = Field(default=None, max_length=100)
     last_name: str | None = Field(default=None, max_length=100)
     email: str | None = Field(default=None, max_length=200, pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-    phone: str | None = Field(default=None, max_length=30, pattern=r"^\+?[0-9 \-]{6,30}$")
+    phone: str | None = Field(
+        default=None,
+        max_length=30,
+        description="8 to 15 digits, an optional leading +; spaces, dashes, dots, brackets allowed",
+    )
+
+    @field_validator("phone")
+    @classmethod
+    def _phone(cls, value: str | None) -> str | None:
+        """Says which rule a number breaks: "0812" is too short, not "not digits"."""
+        if value is None:
+            return None
+        digits = PHONE_SEPARATORS.sub("", value)
+        if not re.fullmatch(r"\+?[0-9]+", digits):
+            raise ValueError("use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890")
+        count = len(digits.removeprefix("+"))
+        if count < PHONE_DIGITS[0]:
+            raise ValueError(
+                f"too short: a phone number has at least {PHONE_DIGITS[0]} digits"
+                f" ({count} given), e.g. 0812 3456 7890"
+            )
+        if count > PHONE_DIGITS[1]:
+            raise ValueError(
+                f"too long: a phone number has at most {PHONE_DIGITS[1]} digits ({count} given)"
+            )
+        return value
 
 
 class CreateTransaction(BaseModel):

@@ -322,7 +322,10 @@
     } else if (name === 'phone') {
       var phone = cleanPhone(value);
       if (!phone) problem = 'Please enter your phone number.';
-      else if (!/^\+?[0-9]{8,15}$/.test(phone)) problem = 'Use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890.';
+      else if (!/^\+?[0-9]+$/.test(phone)) problem = 'Use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890.';
+      // The same rule as the API (api/schemas.py PHONE_DIGITS): 8 to 15 digits.
+      else if (phone.replace('+', '').length < 8) problem = 'That number is too short: a phone number has at least 8 digits, e.g. 0812 3456 7890.';
+      else if (phone.replace('+', '').length > 15) problem = 'That number is too long: a phone number has at most 15 digits.';
     }
     var message = $('[data-error-for="' + name + '"]');
     message.textContent = problem;
