@@ -111,7 +111,7 @@ def create_app(
 
     app.router.lifespan_context = lifespan
     app.state.context = context
-    api_errors.install(app)
+    api_errors.install(app, browser_page=storefront.page_not_found)
     # Limits on every request before any route works on it (body size, JSON depth, NUL); the
     # admin's pages judge their own addresses and filters (a 400 page that says why).
     app.add_middleware(InputGuard, max_body=settings.bayar_max_body_bytes, own_targets=("/admin",))

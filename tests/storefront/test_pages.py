@@ -76,6 +76,42 @@ def test_unknown_order_is_a_404_page(shop: Shop) -> None:
     assert get(shop, "/orders/BYR-NOPE/qr.svg").status_code == 404
 
 
+BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
+
+
+def test_an_unknown_url_answers_a_page_in_a_browser(shop: Shop) -> None:
+    page = get(shop, "/no-such-page/<b>x</b>", headers=BROWSER)
+
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Page not found" in page.text
+    assert "/no-such-page/&lt;b&gt;x&lt;/b&gt;" in page.text  # said, and escaped
+    assert 'href="/"' in page.text  # a way back
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "detail"),
+    [
+        ("/no-such-page", {}, "Not Found"),
+        ("/no-such-page", {"Accept": "application/json"}, "Not Found"),
+        ("/api/no-such-thing", BROWSER, "Not Found"),
+        ("/api/orders/BYR-NOPE", BROWSER, None),  # a route's own 404 keeps its words
+    ],
+    ids=["no Accept", "JSON", "under /api in a browser", "unknown order in a browser"],
+)
+def test_api_clients_get_json_for_an_unknown_url(
+    shop: Shop, path: str, headers: dict[str, str], detail: str | None
+) -> None:
+    answer = get(shop, path, headers=headers)
+
+    assert answer.status_code == 404
+    assert answer.headers["content-type"] == "application/json"
+    if detail is not None:
+        assert answer.json() == {"detail": detail}
+    else:
+        assert answer.json()["detail"] != "Not Found"
+
+
 def test_finish_url_opens_the_order_page_without_trusting_the_query(shop: Shop) -> None:
     created = shop.create(payment_type="snap")
     order_id = created["order_id"]

@@ -4,12 +4,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
@@ -57,10 +57,28 @@ async def _validation_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(422, validation_detail(exc.errors()))
 
 
-async def _http_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, HTTPException)
-    detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
-    return problem(exc.status_code, detail, exc.headers)
+def _wants_a_page(request: Request) -> bool:
+    """A browser asking for a page (Accept: text/html…), not an API client (JSON, */*)."""
+    if request.url.path == "/api" or request.url.path.startswith("/api/"):
+        return False
+    accept = request.headers.get("accept", "").lower()
+    return "text/html" in accept or "application/xhtml+xml" in accept
+
+
+def _http_error_for(
+    browser_page: Callable[[Request], Response] | None,
+) -> Callable[[Request, Exception], Awaitable[Response]]:
+    async def _http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        # No route matched (Starlette sets "endpoint" only on a match): a person in a browser gets
+        # a page, a program its JSON. A route's own 404 ("no such order") stays JSON.
+        unknown = exc.status_code == 404 and "endpoint" not in request.scope
+        if unknown and browser_page is not None and _wants_a_page(request):
+            return browser_page(request)
+        detail = exc.detail if isinstance(exc.detail, str) else "the request failed"
+        return problem(exc.status_code, detail, exc.headers)
+
+    return _http_error
 
 
 async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
@@ -83,9 +101,10 @@ async def _crash(_: Request, exc: Exception) -> JSONResponse:
     return problem(500, "internal error; the request may be retried")
 
 
-def install(app: FastAPI) -> None:
+def install(app: FastAPI, browser_page: Callable[[Request], Response] | None = None) -> None:
+    """`browser_page`: what a browser gets for an unknown address (JSON when None)."""
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(HTTPException, _http_error)
+    app.add_exception_handler(HTTPException, _http_error_for(browser_page))
     app.add_exception_handler(PaymentError, _payment_error)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _crash)

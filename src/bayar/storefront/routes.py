@@ -156,6 +156,18 @@ def _not_found(request: Request, ctx: AppContext, order_id: str) -> HTMLResponse
     )
 
 
+def page_not_found(request: Request) -> HTMLResponse:
+    """The page a browser gets for an address bayar has nothing at (API clients get JSON: see
+    api/errors.py, which app.py hands this page to)."""
+    return TEMPLATES.TemplateResponse(
+        request,
+        "page_not_found.html",
+        {**_common(context_of(request)), "path": request.url.path},
+        status_code=404,
+        headers=PAGE_HEADERS,
+    )
+
+
 def router() -> APIRouter:
     shop = APIRouter(tags=["storefront"], include_in_schema=False)
 
