@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
+from bayar.gateways.methods import METHOD_LABELS, label_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
 from bayar.payments.service import customer_payment
@@ -54,23 +55,6 @@ STATUS_TEXT = {
     "cancelled": ("Order cancelled", "This order was cancelled. Nothing was charged."),
     "refunded": ("Payment refunded", "The payment was refunded in full."),
     "partially_refunded": ("Partly refunded", "Part of the payment was refunded to you."),
-}
-# Payment method names, by bank or store first, then payment type.
-METHOD_LABELS = {
-    "snap": "Not chosen yet",
-    "qris": "QRIS",
-    "gopay": "GoPay",
-    "shopeepay": "ShopeePay",
-    "credit_card": "Credit/debit card",
-    "echannel": "Mandiri Bill Payment",
-    "bank_transfer": "Bank transfer",
-    "bca": "BCA Virtual Account",
-    "bni": "BNI Virtual Account",
-    "bri": "BRI Virtual Account",
-    "permata": "Permata Virtual Account",
-    "cstore": "Convenience store",
-    "indomaret": "Indomaret",
-    "alfamart": "Alfamart",
 }
 
 
@@ -104,11 +88,8 @@ def instructions_kind(payment: dict[str, Any] | None) -> str:
 
 
 def method_label(payment: dict[str, Any] | None) -> str:
-    """The payment method in words (order.js: the same rule)."""
-    if payment is None:
-        return "—"
-    key = payment.get("bank") or payment.get("store") or payment.get("payment_type") or ""
-    return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
+    """The payment method in words (gateways/methods.py; order.js: the same rule)."""
+    return label_of(payment)
 
 
 def wib(moment: datetime) -> str:

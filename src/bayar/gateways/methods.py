@@ -1,0 +1,42 @@
+"""Payment methods in words, once: the shop's order page, the admin and the API's readers say a
+method the same way ("BCA Virtual Account", not "bank_transfer"; "Credit/debit card", not the
+"snap" that was asked for). The words are the neutral names every gateway's methods map to."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+# By bank or store first (they say more), then by payment type.
+METHOD_LABELS = {
+    "snap": "Not chosen yet",
+    "qris": "QRIS",
+    "gopay": "GoPay",
+    "shopeepay": "ShopeePay",
+    "credit_card": "Credit/debit card",
+    "echannel": "Mandiri Bill Payment",
+    "bank_transfer": "Bank transfer",
+    "bca": "BCA Virtual Account",
+    "bni": "BNI Virtual Account",
+    "bri": "BRI Virtual Account",
+    "permata": "Permata Virtual Account",
+    "cstore": "Convenience store",
+    "indomaret": "Indomaret",
+    "alfamart": "Alfamart",
+}
+
+
+def method_label(
+    payment_type: str | None, bank: str | None = None, store: str | None = None
+) -> str:
+    """The method in words; "—" when nothing is known. (The shop's order.js has the same rule.)"""
+    key = bank or store or payment_type or ""
+    return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
+
+
+def label_of(payment: Mapping[str, Any] | None) -> str:
+    """The method of a payment as a mapping with `payment_type` and, maybe, `bank` or `store`
+    (the customer's view of a payment, or a payment's instructions with its type)."""
+    if payment is None:
+        return "—"
+    return method_label(payment.get("payment_type"), payment.get("bank"), payment.get("store"))
