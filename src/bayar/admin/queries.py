@@ -32,6 +32,7 @@ from bayar.storage.models import (
     Order,
     OrderEvent,
     OrderItem,
+    Payment,
     Product,
     Refund,
     Slot,
@@ -104,6 +105,7 @@ class OrderFilters:
 class OrderRow:
     order: Order
     items: str
+    payment: Payment | None = None
 
 
 def _filtered(filters: OrderFilters) -> Select[Order]:
@@ -145,6 +147,7 @@ async def list_orders(db: Database, filters: OrderFilters) -> tuple[list[OrderRo
             .all()
         )
         lines: dict[str, list[str]] = defaultdict(list)
+        payments: dict[str, Payment] = {}
         if orders:
             items = await session.execute(
                 select(OrderItem)
@@ -153,7 +156,11 @@ async def list_orders(db: Database, filters: OrderFilters) -> tuple[list[OrderRo
             )
             for item in items.scalars():
                 lines[item.order_id].append(f"{item.quantity}× {item.name}")
-    return [OrderRow(o, ", ".join(lines[o.id])) for o in orders], int(total)
+            found = await session.execute(
+                select(Payment).where(Payment.order_id.in_([o.id for o in orders]))
+            )
+            payments = {p.order_id: p for p in found.scalars()}
+    return [OrderRow(o, ", ".join(lines[o.id]), payments.get(o.id)) for o in orders], int(total)
 
 
 async def manual_refund_count(session: AsyncSession) -> int:

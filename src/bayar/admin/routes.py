@@ -469,6 +469,7 @@ def router(auth: AdminAuth) -> APIRouter:
             "orders.html",
             {
                 "rows": rows,
+                "methods": {r.order.id: views.payment_method(r.order, r.payment) for r in rows},
                 "total": total,
                 "filters": filters,
                 "page": filters.page,
@@ -511,6 +512,9 @@ def router(auth: AdminAuth) -> APIRouter:
                 "timeline": views.timeline(
                     details["history"], details["notifications"], details["gateway_calls"]
                 ),
+                "summary": views.summary(order, payment, refunds, details["history"]),
+                "method": views.payment_method(order, payment),
+                "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
                 "cancellable": views.cancellable(order),
                 "refund_key": f"admin-{secrets.token_hex(8)}",

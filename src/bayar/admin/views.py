@@ -11,9 +11,18 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
+from bayar.gateways.methods import label_of, method_label
+from bayar.payments.money import display as rupiah
 from bayar.payments.money import parse_rupiah_input
 from bayar.payments.states import Status
-from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Payment
+from bayar.storage.models import (
+    GatewayCall,
+    Notification,
+    Order,
+    OrderEvent,
+    Payment,
+    Refund,
+)
 from bayar.storage.repositories import Attention
 
 HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
@@ -312,6 +321,65 @@ def timeline(
     entries += [_gateway_call(c) for c in calls]
     order = {"gateway": 0, "notification": 1, "status": 2}
     return sorted(entries, key=lambda e: (e.at, order[e.kind], e.rank))
+
+
+# -- an order in plain words ----------------------------------------------------------------------
+
+
+def customer_name(customer: Mapping[str, Any] | None) -> str:
+    """ "Siti Rahma": first and last name as one name ("" when none was given)."""
+    if not customer:
+        return ""
+    parts = (customer.get("first_name"), customer.get("last_name"))
+    return " ".join(str(p).strip() for p in parts if p and str(p).strip())
+
+
+def payment_method(order: Order, payment: Payment | None) -> str:
+    """How the customer paid (or is paying): the payment's own type, bank or store, which for a
+    Snap checkout is what the customer chose on the Snap page, not the "snap" that was asked for."""
+    if payment is None:
+        return method_label(order.payment_type)
+    return label_of({**(payment.instructions or {}), "payment_type": payment.payment_type})
+
+
+def _last_move(history: list[OrderEvent], status: str) -> datetime | None:
+    moves = [e.at for e in history if e.to_status == status and not e.ignored]
+    return aware(moves[-1]) if moves else None
+
+
+def summary(
+    order: Order, payment: Payment | None, refunds: list[Refund], history: list[OrderEvent]
+) -> str:
+    """One plain line above an order's technical timeline: what happened to the money."""
+    amount = rupiah(order.gross_amount)
+    method = payment_method(order, payment)
+    by = "" if method in ("—", method_label("snap")) else f" by {method}"
+    when = _last_move(history, order.status)
+    at = f" on {wib(when)}" if when else ""
+    given = sum(r.amount for r in refunds if r.status == "succeeded")
+    status = Status(order.status)
+    if status is Status.PENDING:
+        return f"Waiting for the customer to pay {amount}{by}, until {wib(order.expires_at)}."
+    if status is Status.REVIEW:
+        return (
+            f"The customer paid {amount}{by}; the gateway holds it for a fraud review:"
+            " approve or deny it there."
+        )
+    if status is Status.PAID:
+        return f"Paid {amount}{by}{at}."
+    if status is Status.FULFILLED:
+        paid = _last_move(history, Status.PAID.value)
+        on = f" on {wib(paid)}" if paid else ""
+        return f"Paid {amount}{by}{on}, and handed over to the customer."
+    if status is Status.FAILED:
+        return f"The payment{by} was declined{at}; nothing was charged."
+    if status is Status.EXPIRED:
+        return f"Not paid in time: the order expired{at}; nothing was charged."
+    if status is Status.CANCELLED:
+        return f"Cancelled before it was paid{at}; nothing was charged."
+    if status is Status.REFUNDED:
+        return f"Paid {amount}{by}, then refunded in full{at}."
+    return f"Paid {amount}{by}; {rupiah(given)} of it refunded{at}."
 
 
 # -- what can be done to an order -----------------------------------------------------------------
