@@ -46,7 +46,12 @@ def _settings() -> Settings:
         name = str(problem["loc"][0]).upper() if problem["loc"] else "a setting"
         typer.echo(f"bayar: {name}: {problem['msg']}", err=True)
         raise typer.Exit(2) from None
-    settings.bayar_var_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        settings.bayar_var_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        why = error.strerror or str(error)
+        typer.echo(f"bayar: BAYAR_VAR_DIR: cannot use {settings.bayar_var_dir}: {why}", err=True)
+        raise typer.Exit(2) from None
     return settings
 
 

@@ -60,6 +60,20 @@ def test_an_unreadable_sandbox_switch_names_the_setting(
     assert lines[0].startswith("bayar: BAYAR_SANDBOX: ")
 
 
+def test_a_var_dir_that_cannot_be_made_names_the_setting(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (env / "a-file").write_text("not a directory")
+    monkeypatch.setenv("BAYAR_VAR_DIR", str(env / "a-file" / "var"))
+
+    result = CliRunner().invoke(cli, ["db", "upgrade"])
+
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        f"bayar: BAYAR_VAR_DIR: cannot use {env / 'a-file' / 'var'}: Not a directory"
+    ]
+
+
 @pytest.mark.postgres
 @pytest.mark.parametrize(
     "command", [["db", "upgrade"], ["serve"], ["worker"], ["seed"]], ids=" ".join
