@@ -1,6 +1,7 @@
 # bayar — the commands a person runs are the commands CI runs (.ci/run calls `make lint` and `make test`).
 #
-#   make up      run everything in one process (SQLite, in-process bus, sandbox) on HOST:PORT
+#   make up      run everything in one process (SQLite, in-process bus, sandbox) on HOST:PORT;
+#                its first run installs only what running needs (no dev tools)
 #   make test    run the test suite (extra pytest arguments: PYTEST_ARGS="-k kiosk -x")
 #   make lint    ruff check, ruff format --check, mypy --strict, import-linter
 #   make check   lint, then test
