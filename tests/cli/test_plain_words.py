@@ -76,7 +76,7 @@ def test_a_var_dir_that_cannot_be_made_names_the_setting(
 
 @pytest.mark.postgres
 @pytest.mark.parametrize(
-    "command", [["db", "upgrade"], ["serve"], ["worker"], ["seed"]], ids=" ".join
+    "command", [["up"], ["db", "upgrade"], ["serve"], ["worker"], ["seed"]], ids=" ".join
 )
 def test_a_missing_postgres_database_is_one_line_naming_database_url(
     env: Path, monkeypatch: pytest.MonkeyPatch, postgres_server_url: str, command: list[str]
@@ -87,7 +87,7 @@ def test_a_missing_postgres_database_is_one_line_naming_database_url(
         "DATABASE_URL", f"postgresql://bayar:hunter2-secret@{server}/bayar_plain_no_such_db"
     )
 
-    port = ["--port", str(free_port())] if command == ["serve"] else []
+    port = ["--port", str(free_port())] if command in (["up"], ["serve"]) else []
 
     result = CliRunner().invoke(cli, command + port)
 
