@@ -43,6 +43,7 @@ from bayar.admin.security import (
 )
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
+from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
@@ -623,12 +624,63 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/products", response_class=HTMLResponse)
     async def products(admin: Guarded) -> Response:
+        everything = await catalog.listing(admin.ctx.db, archived=True)
         return await render(
             admin.request,
             "products.html",
-            {"products": await queries.products(admin.ctx.db)},
+            {
+                "products": [e for e in everything if not e.product.archived],
+                "archived": [e for e in everything if e.product.archived],
+            },
             nav="products",
         )
+
+    def product_fields(admin: Admin) -> dict[str, str | None]:
+        """The text fields an edit form sent (None: the form has no such field)."""
+        return {
+            name: admin.text(name, limit) if name in admin.form else None
+            for name, limit in (
+                ("name", catalog.MAX_NAME + 1),
+                ("description", catalog.MAX_DESCRIPTION + 1),
+                ("category", catalog.MAX_CATEGORY + 1),
+            )
+        }
+
+    @pages.post("/products")
+    async def add_product(admin: Guarded) -> Response:
+        try:
+            price = views.parse_amount(admin.text("price", 40))
+            on_hand = views.parse_count(admin.text("on_hand", 20) or "0")
+        except MoneyError as error:
+            admin.flash("error", f"Not added: {error}.")
+            return redirect("/admin/products")
+        except ValueError:
+            admin.flash("error", "Not added: the stock must be a whole number of units.")
+            return redirect("/admin/products")
+        if price is None:
+            admin.flash("error", "Not added: a product needs a price.")
+            return redirect("/admin/products")
+        fields = product_fields(admin)
+        try:
+            product = await catalog.add(
+                admin.ctx.db,
+                name=fields["name"] or "",
+                price=price,
+                stock=on_hand,
+                product_id=admin.text("id", 100) or None,
+                description=fields["description"] or "",
+                category=fields["category"] or "",
+                active=admin.text("hidden", 10) != "yes",
+            )
+        except PaymentError as error:
+            admin.flash("error", f"Not added: {error.message}")
+            return redirect("/admin/products")
+        log.info("admin added a product", extra={"product_id": product.id})
+        where = "on sale" if product.active else "hidden"
+        admin.flash(
+            "ok", f"{product.name} added ({rupiah(product.price)}, {product.stock} {where})."
+        )
+        return redirect(f"/admin/products#product-{quote(product.id, safe='')}")
 
     @pages.post("/products/{product_id}")
     async def update_product(admin: Guarded, product_id: str) -> Response:
@@ -646,14 +698,20 @@ def router(auth: AdminAuth) -> APIRouter:
         if price is None:
             admin.flash("error", "A product needs a price.")
             return redirect("/admin/products")
+        fields = product_fields(admin)
         try:
             # Stock is only written when the admin changed it: another order may have moved it
             # since the page was shown.
-            view = await queries.update_product(
+            view = await catalog.change(
                 admin.ctx.db,
                 product_id,
-                price=price,
-                on_hand=None if was == str(on_hand) else on_hand,
+                catalog.Changes(
+                    name=fields["name"],
+                    description=fields["description"],
+                    category=fields["category"],
+                    price=price,
+                    on_hand=None if was == str(on_hand) else on_hand,
+                ),
             )
         except PaymentError as error:
             admin.flash("error", error.message)
@@ -661,6 +719,36 @@ def router(auth: AdminAuth) -> APIRouter:
             admin.flash(
                 "ok",
                 f"{view.product.name}: {rupiah(view.product.price)}, {view.product.stock} for sale.",
+            )
+        return redirect("/admin/products")
+
+    @pages.post("/products/{product_id}/visibility")
+    async def show_or_hide(admin: Guarded, product_id: str) -> Response:
+        show = admin.text("show", 10) == "yes"
+        try:
+            view = await catalog.change(admin.ctx.db, product_id, catalog.Changes(active=show))
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            admin.flash(
+                "ok",
+                f"{view.product.name} is on sale again."
+                if show
+                else f"{view.product.name} is hidden: off sale in the shop and on the kiosks.",
+            )
+        return redirect("/admin/products")
+
+    @pages.post("/products/{product_id}/archive")
+    async def archive_product(admin: Guarded, product_id: str) -> Response:
+        try:
+            product = await catalog.archive(admin.ctx.db, product_id)
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            log.info("admin archived a product", extra={"product_id": product_id})
+            admin.flash(
+                "ok",
+                f"{product.name} is archived: off sale for good, still shown on its old orders.",
             )
         return redirect("/admin/products")
 
@@ -676,7 +764,7 @@ def router(auth: AdminAuth) -> APIRouter:
             url = await asyncio.to_thread(
                 media.store_picture, admin.ctx.settings.bayar_var_dir, product_id, picture
             )
-            await queries.set_picture(admin.ctx.db, product_id, url)
+            await catalog.set_picture(admin.ctx.db, product_id, url)
         except media.PictureError as error:
             admin.flash("error", f"Picture refused: {error}")
         except PaymentError as error:
