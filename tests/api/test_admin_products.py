@@ -27,9 +27,7 @@ async def _add(bayar: Bayar, **body: Any) -> httpx.Response:
 
 
 async def _patch(bayar: Bayar, product_id: str, **body: Any) -> httpx.Response:
-    return await bayar.client.patch(
-        f"/api/admin/products/{product_id}", json=body, headers=AUTH
-    )
+    return await bayar.client.patch(f"/api/admin/products/{product_id}", json=body, headers=AUTH)
 
 
 async def _on_sale(bayar: Bayar) -> dict[str, dict[str, Any]]:
@@ -70,7 +68,12 @@ async def test_a_product_added_is_on_sale_and_can_be_bought(bayar: Bayar) -> Non
         "archived": False,
         "held": 0,
     }
-    assert (await _on_sale(bayar))["es-teh-tarik"]["price"] == 9000
+    shop = (await _on_sale(bayar))["es-teh-tarik"]
+    assert (shop["price"], shop["description"], shop["category"]) == (
+        9000,
+        "Teh susu dingin, 350 ml",
+        "Minuman dingin",
+    )
     order_id = await bayar.create_order(("es-teh-tarik", 2))
     assert (await bayar.order(order_id))["gross_amount"] == 18000
     listed = await bayar.client.get("/api/admin/products", headers=AUTH)
@@ -95,7 +98,9 @@ async def test_refused_products_say_why(bayar: Bayar, subtests: pytest.Subtests)
             assert answer.status_code == status, answer.text
             assert word in answer.json()["detail"]
     assert (await _patch(bayar, "no-such", price=1000)).status_code == 404
-    assert (await bayar.client.post("/api/admin/products/no-such/archive", headers=AUTH)).status_code == 404
+    assert (
+        await bayar.client.post("/api/admin/products/no-such/archive", headers=AUTH)
+    ).status_code == 404
 
 
 async def test_edit_hide_and_show_a_product(bayar: Bayar) -> None:

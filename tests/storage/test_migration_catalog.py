@@ -14,14 +14,11 @@ from bayar.storage.migrate import upgrade
 from bayar.storage.models import Product
 
 
-async def _run(url: str, statement: str) -> list[tuple[object, ...]]:
+async def _run(url: str, statement: str) -> None:
     db = Database(url)
     try:
         async with db.session() as session, session.begin():
-            result = await session.execute(
-                text(statement), {"now": datetime(2026, 5, 1, tzinfo=UTC)}
-            )
-            return [tuple(row) for row in result.all()] if result.returns_rows else []
+            await session.execute(text(statement), {"now": datetime(2026, 5, 1, tzinfo=UTC)})
     finally:
         await db.close()
 

@@ -108,6 +108,8 @@ class ProductOut(BaseModel):
     price: int
     stock: int
     image_url: str | None
+    description: str | None = None
+    category: str | None = None
 
 
 class RefundIn(BaseModel):
