@@ -346,3 +346,23 @@ async def test_a_refused_refund_carries_its_refund_key(bayar: Bayar) -> None:
     assert [(r["refund_key"], r["status"]) for r in (await bayar.order(order_id))["refunds"]] == [
         (key, "failed")
     ]
+
+
+async def test_a_method_the_gateway_cannot_refund_is_refused_before_asking_it(
+    bayar: Bayar,
+) -> None:
+    """Midtrans refunds bank transfers, bills and store payments only by hand: bayar says so
+    itself (409) instead of passing on the gateway's refusal, and asks the gateway nothing."""
+    order_id = await bayar.create_order(("cola", 1), payment_type="bank_transfer", bank="bca")
+    await bayar.pay(order_id)
+    await bayar.wait_status(order_id, "paid")
+
+    answer = await bayar.admin(order_id, "refund", reason="customer asked")
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"] == (
+        "the gateway cannot refund bank_transfer payments: give the money back by hand and "
+        "record it as a manual refund"
+    )
+    assert [c.operation for c in await bayar.gateway_calls(order_id)] == ["charge", "status"]
+    assert (await bayar.order(order_id))["refunds"] == []

@@ -513,6 +513,13 @@ def router(auth: AdminAuth) -> APIRouter:
                     details["history"], details["notifications"], details["gateway_calls"]
                 ),
                 "refundable": refundable(order, payment, refunds),
+                "method": views.method_name(payment.payment_type if payment else ""),
+                "gateway_refunds": admin.ctx.payments.gateway_refunds(
+                    payment.payment_type if payment else order.payment_type
+                ),
+                "gateway_name": admin.ctx.payments.gateway.name,
+                "gateway_methods": views.method_list(admin.ctx.payments.gateway.refundable_types),
+                "manual_key": f"manual-{secrets.token_hex(8)}",
                 "cancellable": views.cancellable(order),
                 "refund_key": f"admin-{secrets.token_hex(8)}",
                 "refunded_total": sum(r.amount for r in refunds if r.status == "succeeded"),
@@ -520,8 +527,34 @@ def router(auth: AdminAuth) -> APIRouter:
             nav="orders",
         )
 
+    async def confirm_page(
+        admin: Admin, order_id: str, action: str, amount: int, fields: dict[str, str]
+    ) -> Response:
+        """The second step of every refund: what is about to happen, and a button that says so."""
+        return await render(
+            admin.request,
+            "refund_confirm.html",
+            {
+                "order_id": order_id,
+                "action": action,
+                "amount": amount,
+                "fields": fields,
+                "gateway": admin.ctx.payments.gateway.name,
+            },
+            nav="orders",
+        )
+
+    async def remaining(admin: Admin, order_id: str) -> tuple[int, str]:
+        """What the order may still give back, and how it was paid."""
+        details = await admin.ctx.payments.order_details(order_id)
+        payment = details["payment"]
+        left = refundable(details["order"], payment, details["refunds"])
+        return left, payment.payment_type if payment else details["order"].payment_type
+
     @pages.post("/orders/{order_id}/refund")
     async def refund(admin: Guarded, order_id: str) -> Response:
+        """A refund through the gateway, in two steps: the form shows a confirmation, and only
+        its "Yes" (`confirm=yes`) asks the gateway."""
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
             amount = views.parse_amount(admin.text("amount", 40))
@@ -530,6 +563,32 @@ def router(auth: AdminAuth) -> APIRouter:
             return redirect(back)
         reason = admin.text("reason", 255) or "refund by admin"
         key = admin.text("refund_key", 100) or None
+        if admin.text("confirm", 10) != "yes":
+            try:
+                left, method = await remaining(admin, order_id)
+            except PaymentError as error:
+                admin.flash("error", f"Not refunded: {error.message}")
+                return redirect(back)
+            if not admin.ctx.payments.gateway_refunds(method):
+                admin.flash(
+                    "error",
+                    f"Not refunded: the gateway cannot refund {views.method_name(method)} "
+                    "payments. Give the money back by hand and record it below.",
+                )
+                return redirect(back)
+            value = left if amount is None else amount
+            if left < 1 or value < 1 or value > left:
+                admin.flash(
+                    "error", f"Not refunded: the refund amount must be between 1 and {left}."
+                )
+                return redirect(back)
+            return await confirm_page(
+                admin,
+                order_id,
+                "refund",
+                value,
+                {"amount": str(value), "reason": reason, "refund_key": key or ""},
+            )
         try:
             done = await admin.ctx.payments.refund(
                 order_id, amount=amount, refund_key=key, reason=reason
@@ -545,6 +604,68 @@ def router(auth: AdminAuth) -> APIRouter:
         admin.flash(
             "ok",
             f"Refunded {rupiah(done.amount)}. The order is now {order.status.replace('_', ' ')}.",
+        )
+        return redirect(back)
+
+    @pages.post("/orders/{order_id}/manual-refund")
+    async def manual_refund(admin: Guarded, order_id: str) -> Response:
+        """Money given back outside the gateway (a bank transfer to the customer, cash), recorded
+        in the books like any refund by the core's one path: queued for a person, then marked as
+        refunded by hand. Confirmed first, like every refund."""
+        back = f"/admin/orders/{quote(order_id, safe='')}"
+        try:
+            amount = views.parse_amount(admin.text("amount", 40))
+        except MoneyError as error:
+            admin.flash("error", f"Not recorded: {error}.")
+            return redirect(back)
+        bank = admin.text("bank", 60)
+        reference = admin.text("reference", 100)
+        note = admin.text("note", 200)
+        key = admin.text("refund_key", 100)
+        if not key.startswith("manual-") or not bank or not reference:
+            admin.flash(
+                "error",
+                "Not recorded: say where the money went (bank or cash) and its reference.",
+            )
+            return redirect(back)
+        fields = {"bank": bank, "reference": reference, "note": note, "refund_key": key}
+        try:
+            left, _method = await remaining(admin, order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not recorded: {error.message}")
+            return redirect(back)
+        value = left if amount is None else amount
+        if admin.text("confirm", 10) != "yes":
+            if left < 1 or value < 1 or value > left:
+                admin.flash(
+                    "error", f"Not recorded: the refund amount must be between 1 and {left}."
+                )
+                return redirect(back)
+            return await confirm_page(
+                admin, order_id, "manual-refund", value, {**fields, "amount": str(value)}
+            )
+        said = f"{bank}, reference {reference}" + (f": {note}" if note else "")
+        try:
+            queued = await admin.ctx.payments.queue_manual_refund(
+                order_id,
+                refund_key=key,
+                reason=note or "refunded by hand",
+                detail="recorded by an admin",
+                amount=value,
+            )
+            if queued.status == "succeeded":  # this form was sent before (a double click)
+                admin.flash("ok", f"{rupiah(queued.amount)} was recorded as refunded by hand.")
+                return redirect(back)
+            done = await admin.ctx.payments.refunded_by_hand(key, said)
+            order = await admin.ctx.payments.order(order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not recorded: {error.message}")
+            return redirect(back)
+        log.info("admin manual refund", extra={"order_id": order_id, "amount": done.amount})
+        admin.flash(
+            "ok",
+            f"Recorded: {rupiah(done.amount)} refunded by hand ({bank}). "
+            f"The order is now {order.status.replace('_', ' ')}.",
         )
         return redirect(back)
 

@@ -36,6 +36,21 @@ INSTRUCTION_LABELS = {
     "store": "Store",
     "expiry_time": "Expires",
 }
+# Payment methods as the gateways name them, in words (the refund forms say which the gateway refunds).
+METHOD_NAMES = {
+    "credit_card": "card",
+    "gopay": "GoPay",
+    "qris": "QRIS",
+    "shopeepay": "ShopeePay",
+    "dana": "DANA",
+    "ovo": "OVO",
+    "kredivo": "Kredivo",
+    "akulaku": "Akulaku",
+    "bank_transfer": "bank transfer (VA)",
+    "echannel": "Mandiri bill",
+    "cstore": "store payment (Indomaret, Alfamart)",
+    "snap": "Snap (not paid yet)",
+}
 STATUS_KIND = {
     "pending": "warn",
     "review": "warn",
@@ -343,3 +358,15 @@ def _shown(value: object) -> str:
         except ValueError:
             return value
     return str(value)
+
+
+def method_name(payment_type: str) -> str:
+    return METHOD_NAMES.get(payment_type, payment_type.replace("_", " "))
+
+
+def method_list(payment_types: frozenset[str]) -> str:
+    """ "card, GoPay, QRIS and ShopeePay": the methods of a set, in words, in a steady order."""
+    names = sorted(method_name(t) for t in payment_types)
+    if not names:
+        return "no method"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
