@@ -334,12 +334,21 @@ async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Bay
 
 
 async def test_a_refused_refund_carries_its_refund_key(bayar: Bayar) -> None:
-    created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
-    order_id = created.json()["order_id"]
+    order_id = await bayar.create_order(("cola", 1))
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
+    await bayar.delivered(order_id, count=2)
+    # Refunded meanwhile at the gateway itself (its dashboard), its notifications lost: the
+    # gateway refuses bayar's refund of money it gave back already.
+    await bayar.fault("drop", count=2)
+    elsewhere = await bayar.client.post(
+        f"/sandbox/midtrans/v2/{order_id}/refund",
+        json={"refund_key": "dashboard"},
+        auth=(bayar.settings.server_key(), ""),
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
 
-    refused = await bayar.admin(order_id, "refund", reason="return")  # not through the API
+    refused = await bayar.admin(order_id, "refund", reason="return")
 
     assert refused.status_code == 502, refused.text
     key = refused.json()["refund_key"]
