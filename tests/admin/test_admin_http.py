@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -902,3 +903,67 @@ def test_a_manual_refund_needs_where_the_money_went(bayar: Bayar, admin: httpx.C
         answer = follow(admin, post(admin, f"{page}/manual-refund", {**base, **changes}, page))
         assert says in flash(answer.text), changes
     assert bayar.order(order_id)["refunds"] == []
+
+
+# -- the owner's catalog -------------------------------------------------------------------------
+
+
+def _shop(bayar: Bayar) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in httpx.get(f"{bayar.url}/api/products").json()}
+
+
+def test_add_hide_show_edit_and_archive_a_product(bayar: Bayar, admin: httpx.Client) -> None:
+    form = {
+        "name": "Kue Lapis",
+        "price": "6.500",
+        "on_hand": "8",
+        "category": "Kue",
+        "hidden": "yes",
+    }
+    added = follow(admin, post(admin, "/admin/products", form, "/admin/products"))
+    assert flash(added.text) == "Kue Lapis added (Rp 6.500, 8 hidden)."
+    assert 'data-product="kue-lapis"' in added.text
+    assert "kue-lapis" not in _shop(bayar)
+
+    shown = follow(
+        admin,
+        post(admin, "/admin/products/kue-lapis/visibility", {"show": "yes"}, "/admin/products"),
+    )
+    assert flash(shown.text) == "Kue Lapis is on sale again."
+    assert _shop(bayar)["kue-lapis"]["category"] == "Kue"
+
+    edit = {
+        "name": "Kue Lapis Legit",
+        "description": "Sepotong, 80 g",
+        "category": "",
+        "price": "7000",
+        "on_hand": "8",
+        "on_hand_was": "8",
+    }
+    edited = follow(admin, post(admin, "/admin/products/kue-lapis", edit, "/admin/products"))
+    assert flash(edited.text) == "Kue Lapis Legit: Rp 7.000, 8 for sale."
+    product = _shop(bayar)["kue-lapis"]
+    assert (product["name"], product["description"], product["category"]) == (
+        "Kue Lapis Legit",
+        "Sepotong, 80 g",
+        None,
+    )
+
+    archived = follow(
+        admin, post(admin, "/admin/products/kue-lapis/archive", {}, "/admin/products")
+    )
+    assert "Kue Lapis Legit is archived" in flash(archived.text)
+    assert "kue-lapis" not in _shop(bayar)
+    assert 'data-archived="kue-lapis"' in archived.text
+    assert 'data-product="kue-lapis"' not in archived.text
+    for path, data in (
+        ("/admin/products/kue-lapis/visibility", {"show": "yes"}),
+        ("/admin/products/kue-lapis", {**edit, "price": "1000"}),
+    ):
+        refused = follow(admin, post(admin, path, data, "/admin/products"))
+        assert "is archived" in flash(refused.text)
+    assert "kue-lapis" not in _shop(bayar)
+    again = follow(admin, post(admin, "/admin/products", form, "/admin/products"))
+    assert flash(again.text) == (
+        "Not added: a product 'kue-lapis' exists already (an archived one keeps its id)"
+    )
