@@ -7,9 +7,9 @@ import errno
 import gc
 import logging
 import socket
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -27,7 +27,12 @@ db_cli = typer.Typer(help="Database schema.", no_args_is_help=True)
 cli.add_typer(db_cli, name="db")
 machine_cli = typer.Typer(help="Vending machines.", no_args_is_help=True)
 cli.add_typer(machine_cli, name="machine")
+product_cli = typer.Typer(
+    help="The catalog: products for the shop and the kiosks.", no_args_is_help=True
+)
+cli.add_typer(product_cli, name="product")
 
+T = TypeVar("T")
 HOST = typer.Option("127.0.0.1", help="address to listen on")
 
 
@@ -414,6 +419,146 @@ def machine_add(
 
 class _Refused(Exception):
     """A command cannot do what was asked; the message says why in plain words."""
+
+
+# -- bayar product add|list|set|archive: the owner's catalog ---------------------------------------
+# The rules are bayar.payments.catalog's, the same the admin pages and /api/admin/products follow.
+
+
+def _price(text: str) -> int:
+    from bayar.payments.money import MoneyError, parse_rupiah_input
+
+    try:
+        return parse_rupiah_input(text)
+    except MoneyError as error:
+        raise typer.BadParameter(str(error)) from None
+
+
+def _catalog(work: Callable[[Any], Awaitable[T]]) -> T:
+    """Run `work(db)` on the configured database (migrated first); a refused change is one line
+    on stderr and exit status 1."""
+    from bayar.payments.errors import PaymentError
+    from bayar.storage.db import Database
+
+    settings = _settings()
+    _upgrade(settings)
+
+    async def run() -> T:
+        db = Database(settings.database())
+        try:
+            return await work(db)
+        finally:
+            await db.close()
+
+    try:
+        return asyncio.run(run())
+    except PaymentError as error:
+        typer.echo(f"bayar: {error.message}", err=True)
+        raise typer.Exit(1) from None
+
+
+def _product_line(product: Any, held: int = 0) -> str:
+    from bayar.payments.money import display
+
+    state = "archived" if product.archived else ("on sale" if product.active else "hidden")
+    stock = f"{product.stock} for sale" + (f" ({held} held)" if held else "")
+    category = f"  [{product.category}]" if product.category else ""
+    return f"{product.id:<20} {product.name:<28} {display(product.price):>12}  {stock:<18} {state}{category}"
+
+
+@product_cli.command("add")
+def product_add(
+    name: str,
+    price: Annotated[str, typer.Option(help="whole rupiah: 9000, 9.000 or 'Rp 9.000'")],
+    stock: Annotated[int, typer.Option(help="units for sale in the shop")] = 0,
+    product_id: Annotated[
+        str, typer.Option("--id", help="the product's id (default: made of the name)")
+    ] = "",
+    category: Annotated[str, typer.Option(help="shown with the product in the shop")] = "",
+    description: Annotated[str, typer.Option(help="a line or two for the shop")] = "",
+    hidden: Annotated[bool, typer.Option("--hidden", help="add it off sale")] = False,
+) -> None:
+    """Add a product to the catalog (on sale at once unless --hidden)."""
+    from bayar.payments import catalog
+
+    amount = _price(price)
+    product = _catalog(
+        lambda db: catalog.add(
+            db,
+            name=name,
+            price=amount,
+            stock=stock,
+            product_id=product_id or None,
+            category=category,
+            description=description,
+            active=not hidden,
+        )
+    )
+    typer.echo(f"product {product.id} added")
+    typer.echo(_product_line(product))
+
+
+@product_cli.command("list")
+def product_list(
+    archived: Annotated[bool, typer.Option("--archived", help="the archived ones too")] = False,
+) -> None:
+    """The catalog: id, name, price, stock and whether it is on sale, hidden or archived."""
+    from bayar.payments import catalog
+
+    entries = _catalog(lambda db: catalog.listing(db, archived=archived))
+    if not entries:
+        typer.echo("the catalog is empty: add a product with `bayar product add`")
+    for entry in entries:
+        typer.echo(_product_line(entry.product, entry.held))
+
+
+@product_cli.command("set")
+def product_set(
+    product_id: str,
+    name: Annotated[str | None, typer.Option(help="a new name")] = None,
+    price: Annotated[str | None, typer.Option(help="a new price in whole rupiah")] = None,
+    stock: Annotated[int | None, typer.Option(help="units for sale in the shop")] = None,
+    category: Annotated[str | None, typer.Option(help="'' removes it")] = None,
+    description: Annotated[str | None, typer.Option(help="'' removes it")] = None,
+    show: Annotated[
+        bool | None, typer.Option("--show/--hide", help="put it on sale, or take it off")
+    ] = None,
+) -> None:
+    """Change a product: what is not given stays as it is."""
+    from bayar.payments import catalog
+
+    changes = catalog.Changes(
+        name=name,
+        price=None if price is None else _price(price),
+        stock=stock,
+        category=category,
+        description=description,
+        active=show,
+    )
+    if changes == catalog.Changes():
+        raise typer.BadParameter("nothing to change: give --name, --price, --stock, … or --show")
+    entry = _catalog(lambda db: catalog.change(db, product_id, changes))
+    typer.echo(f"product {product_id} changed")
+    typer.echo(_product_line(entry.product, entry.held))
+
+
+@product_cli.command("archive")
+def product_archive(
+    product_id: str,
+    yes: Annotated[bool, typer.Option("--yes", help="do not ask for confirmation")] = False,
+) -> None:
+    """Take a product off sale for good; its old orders and the reports keep it."""
+    from bayar.payments import catalog
+
+    if not yes:
+        typer.confirm(
+            f"Archive {product_id}? It leaves sale for good (this cannot be undone)", abort=True
+        )
+    product = _catalog(lambda db: catalog.archive(db, product_id))
+    typer.echo(f"product {product.id} archived: off sale for good, kept on its old orders")
+
+
+# -- end of bayar product -------------------------------------------------------------------------
 
 
 def main() -> None:

@@ -64,12 +64,20 @@ class Bayar(BayarApi):
     # -- orders through the public API and the sandbox's control API --------------------------------
 
     def create_order(
-        self, product: str = "cola", quantity: int = 1, *, machine_id: str | None = None
+        self,
+        product: str = "cola",
+        quantity: int = 1,
+        *,
+        machine_id: str | None = None,
+        payment_type: str = "qris",
+        bank: str | None = None,
     ) -> str:
         body: dict[str, Any] = {
             "items": [{"product_id": product, "quantity": quantity}],
-            "payment_type": "qris",
+            "payment_type": payment_type,
         }
+        if bank:
+            body["bank"] = bank
         headers = {}
         if machine_id:  # a kiosk order: the demo machine's token (kiosk orders need it)
             body["machine_id"] = machine_id

@@ -87,7 +87,11 @@ def test_a_full_refund_from_the_order_page_reaches_the_sandbox(
 
     form = page.get_by_test_id("refund-form")
     form.get_by_label("Reason").fill("machine out of cups")
-    form.get_by_role("button", name="Refund").click()
+    form.get_by_role("button", name="Refund…").click()
+    # Every refund asks first: nothing has moved yet.
+    expect(page.get_by_test_id("confirm-refund")).to_contain_text("Refund Rp 24.000?")
+    assert bayar.order(order_id)["status"] == "paid"
+    page.get_by_role("button", name="Yes, refund Rp 24.000").click()
 
     expect(page.get_by_test_id("flash")).to_have_text(
         "Refunded Rp 24.000. The order is now refunded."

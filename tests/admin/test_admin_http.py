@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -329,7 +330,12 @@ def test_a_partial_then_the_rest_refund_reach_the_sandbox(
     html = admin.get(page).text
     key = re.search(r'name="refund_key" value="([^"]+)"', html)
     assert key is not None
-    form = {"amount": "Rp 4.000", "reason": "one was warm", "refund_key": key.group(1)}
+    form = {
+        "amount": "Rp 4.000",
+        "reason": "one was warm",
+        "refund_key": key.group(1),
+        "confirm": "yes",
+    }
     done = follow(admin, post(admin, f"{page}/refund", form, page))
     assert flash(done.text) == "Refunded Rp 4.000. The order is now partially refunded."
     assert bayar.order(order_id)["status"] == "partially_refunded"
@@ -343,7 +349,7 @@ def test_a_partial_then_the_rest_refund_reach_the_sandbox(
     assert flash(too_much.text).startswith(
         "Not refunded: the refund amount must be between 1 and 6000"
     )
-    rest = follow(admin, post(admin, f"{page}/refund", {"amount": ""}, page))
+    rest = follow(admin, post(admin, f"{page}/refund", {"amount": "", "confirm": "yes"}, page))
     assert flash(rest.text) == "Refunded Rp 6.000. The order is now refunded."
     assert bayar.order(order_id)["status"] == "refunded"
     assert bayar.gateway_status(order_id)["transaction_status"] == "refund"
@@ -752,7 +758,9 @@ def test_a_gateway_outage_is_a_message_and_the_refund_can_be_retried(
     faults = f"{bayar.url}/sandbox/_control/faults"
     httpx.post(faults, json={"kind": "api_error", "count": 1, "status": 503}).raise_for_status()
     try:
-        failed = follow(admin, post(admin, f"{page}/refund", {"reason": "test outage"}, page))
+        failed = follow(
+            admin, post(admin, f"{page}/refund", {"reason": "test outage", "confirm": "yes"}, page)
+        )
     finally:
         httpx.delete(faults).raise_for_status()
     assert failed.status_code == 200
@@ -770,9 +778,192 @@ def test_a_gateway_outage_is_a_message_and_the_refund_can_be_retried(
         admin,
         admin.post(
             f"{page}/refund",
-            data={"csrf_token": retry.group(1), "refund_key": retry.group(2), "amount": "5000"},
+            data={
+                "csrf_token": retry.group(1),
+                "refund_key": retry.group(2),
+                "amount": "5000",
+                "confirm": "yes",
+            },
         ),
     )
     assert flash(done.text) == "Refunded Rp 5.000. The order is now refunded."
     assert bayar.gateway_status(order_id)["transaction_status"] == "refund"
     assert [r["status"] for r in bayar.order(order_id)["refunds"]] == ["succeeded"]
+
+
+# -- refunds a person can trust ------------------------------------------------------------------
+
+
+def test_a_refund_asks_first_and_the_first_step_changes_nothing(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = bayar.paid_order("lemon")  # Rp 10.000, by QRIS: the gateway refunds it
+    page = f"/admin/orders/{order_id}"
+    html = admin.get(page).text
+    assert "Midtrans refunds " in html
+    assert 'data-testid="manual-refund-form"' not in html
+
+    asked = post(admin, f"{page}/refund", {"amount": "4.000", "reason": "warm"}, page)
+
+    assert asked.status_code == 200, asked.text
+    assert "Refund Rp 4.000?" in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert bayar.order(order_id)["refunds"] == []
+    assert bayar.gateway_status(order_id)["transaction_status"] == "settlement"
+    # The confirmation's own form is what refunds.
+    fields = dict(re.findall(r'<input type="hidden" name="([^"]+)" value="([^"]*)">', asked.text))
+    done = follow(admin, admin.post(f"{page}/refund", data=fields))
+    assert flash(done.text) == "Refunded Rp 4.000. The order is now partially refunded."
+
+
+def _bank_transfer_order(bayar: Bayar) -> str:
+    return bayar.paid_order("lemon", 2, payment_type="bank_transfer", bank="bca")  # Rp 20.000
+
+
+def test_a_method_the_gateway_cannot_refund_is_said_and_never_asked(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = _bank_transfer_order(bayar)
+    page = f"/admin/orders/{order_id}"
+
+    html = admin.get(page).text
+
+    assert 'data-testid="refund-form"' not in html
+    assert 'data-testid="manual-refund-form"' in html
+    assert "Paid by BCA Virtual Account: Midtrans cannot refund it." in html
+    # A refund form sent anyway (an old tab) is refused before the gateway is asked.
+    for confirm in ("", "yes"):
+        sent = follow(admin, post(admin, f"{page}/refund", {"confirm": confirm}, page))
+        assert "cannot refund" in flash(sent.text)
+    assert bayar.order(order_id)["status"] == "paid"
+    assert bayar.order(order_id)["refunds"] == []
+    assert bayar.gateway_status(order_id)["transaction_status"] == "settlement"
+
+
+def test_a_manual_refund_is_confirmed_then_enters_the_books(
+    bayar: Bayar, admin: httpx.Client
+) -> None:
+    order_id = _bank_transfer_order(bayar)
+    page = f"/admin/orders/{order_id}"
+    key = re.search(r'name="refund_key" value="(manual-[^"]+)"', admin.get(page).text)
+    assert key is not None
+    form = {
+        "amount": "Rp 5.000",
+        "bank": "BCA",
+        "reference": "TRF-0042",
+        "note": "one bottle was broken",
+        "refund_key": key.group(1),
+    }
+
+    asked = post(admin, f"{page}/manual-refund", form, page)
+
+    assert asked.status_code == 200, asked.text
+    assert "Record a manual refund of Rp 5.000?" in asked.text
+    assert "TRF-0042" in asked.text
+    assert bayar.order(order_id)["refunds"] == []
+
+    done = follow(admin, post(admin, f"{page}/manual-refund", {**form, "confirm": "yes"}, page))
+
+    assert flash(done.text) == (
+        "Recorded: Rp 5.000 refunded by hand (BCA). The order is now partially refunded."
+    )
+    order = bayar.order(order_id)
+    assert order["status"] == "partially_refunded"
+    assert [(r["amount"], r["status"]) for r in order["refunds"]] == [(5000, "succeeded")]
+    assert "refunded by hand: BCA, reference TRF-0042: one bottle was broken" in done.text
+    # The gateway was not asked; the books count it like any refund.
+    assert bayar.gateway_status(order_id)["transaction_status"] == "settlement"
+    dashboard = admin.get("/admin").text
+    assert "Rp 5.000" in dashboard
+    # The same form sent twice (a double click) records it once.
+    again = follow(admin, post(admin, f"{page}/manual-refund", {**form, "confirm": "yes"}, page))
+    assert "was recorded as refunded by hand" in flash(again.text)
+    assert len(bayar.order(order_id)["refunds"]) == 1
+    # The rest, by another form; then nothing is left.
+    key2 = re.search(r'name="refund_key" value="(manual-[^"]+)"', again.text)
+    assert key2 is not None
+    rest = {**form, "amount": "", "refund_key": key2.group(1), "confirm": "yes"}
+    finished = follow(admin, post(admin, f"{page}/manual-refund", rest, page))
+    assert "Rp 15.000 refunded by hand" in flash(finished.text)
+    assert bayar.order(order_id)["status"] == "refunded"
+    assert 'data-testid="manual-refund-form"' not in finished.text
+
+
+def test_a_manual_refund_needs_where_the_money_went(bayar: Bayar, admin: httpx.Client) -> None:
+    order_id = _bank_transfer_order(bayar)
+    page = f"/admin/orders/{order_id}"
+    base = {"bank": "BCA", "reference": "TRF-1", "refund_key": "manual-x", "confirm": "yes"}
+    for changes, says in (
+        ({"bank": ""}, "say where the money went"),
+        ({"reference": ""}, "say where the money went"),
+        ({"refund_key": "late-x"}, "say where the money went"),
+        ({"amount": "25000"}, "between 1 and 20000"),
+        ({"amount": "2,5"}, "whole rupiah"),
+    ):
+        answer = follow(admin, post(admin, f"{page}/manual-refund", {**base, **changes}, page))
+        assert says in flash(answer.text), changes
+    assert bayar.order(order_id)["refunds"] == []
+
+
+# -- the owner's catalog -------------------------------------------------------------------------
+
+
+def _shop(bayar: Bayar) -> dict[str, dict[str, Any]]:
+    return {p["id"]: p for p in httpx.get(f"{bayar.url}/api/products").json()}
+
+
+def test_add_hide_show_edit_and_archive_a_product(bayar: Bayar, admin: httpx.Client) -> None:
+    form = {
+        "name": "Kue Lapis",
+        "price": "6.500",
+        "on_hand": "8",
+        "category": "Kue",
+        "hidden": "yes",
+    }
+    added = follow(admin, post(admin, "/admin/products", form, "/admin/products"))
+    assert flash(added.text) == "Kue Lapis added (Rp 6.500, 8 hidden)."
+    assert 'data-product="kue-lapis"' in added.text
+    assert "kue-lapis" not in _shop(bayar)
+
+    shown = follow(
+        admin,
+        post(admin, "/admin/products/kue-lapis/visibility", {"show": "yes"}, "/admin/products"),
+    )
+    assert flash(shown.text) == "Kue Lapis is on sale again."
+    assert _shop(bayar)["kue-lapis"]["category"] == "Kue"
+
+    edit = {
+        "name": "Kue Lapis Legit",
+        "description": "Sepotong, 80 g",
+        "category": "",
+        "price": "7000",
+        "on_hand": "8",
+        "on_hand_was": "8",
+    }
+    edited = follow(admin, post(admin, "/admin/products/kue-lapis", edit, "/admin/products"))
+    assert flash(edited.text) == "Kue Lapis Legit: Rp 7.000, 8 for sale."
+    product = _shop(bayar)["kue-lapis"]
+    assert (product["name"], product["description"], product["category"]) == (
+        "Kue Lapis Legit",
+        "Sepotong, 80 g",
+        None,
+    )
+
+    archived = follow(
+        admin, post(admin, "/admin/products/kue-lapis/archive", {}, "/admin/products")
+    )
+    assert "Kue Lapis Legit is archived" in flash(archived.text)
+    assert "kue-lapis" not in _shop(bayar)
+    assert 'data-archived="kue-lapis"' in archived.text
+    assert 'data-product="kue-lapis"' not in archived.text
+    for path, data in (
+        ("/admin/products/kue-lapis/visibility", {"show": "yes"}),
+        ("/admin/products/kue-lapis", {**edit, "price": "1000"}),
+    ):
+        refused = follow(admin, post(admin, path, data, "/admin/products"))
+        assert "is archived" in flash(refused.text)
+    assert "kue-lapis" not in _shop(bayar)
+    again = follow(admin, post(admin, "/admin/products", form, "/admin/products"))
+    assert flash(again.text) == (
+        "Not added: a product 'kue-lapis' exists already (an archived one keeps its id)"
+    )

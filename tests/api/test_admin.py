@@ -334,15 +334,44 @@ async def test_every_refund_answer_carries_its_refund_key_the_503_too(bayar: Bay
 
 
 async def test_a_refused_refund_carries_its_refund_key(bayar: Bayar) -> None:
-    created = await bayar.create(("cola", 1), payment_type="bank_transfer", bank="bca")
-    order_id = created.json()["order_id"]
+    order_id = await bayar.create_order(("cola", 1))
     await bayar.pay(order_id)
     await bayar.wait_status(order_id, "paid")
+    await bayar.delivered(order_id, count=2)
+    # Refunded meanwhile at the gateway itself (its dashboard), its notifications lost: the
+    # gateway refuses bayar's refund of money it gave back already.
+    await bayar.fault("drop", count=2)
+    elsewhere = await bayar.client.post(
+        f"/sandbox/midtrans/v2/{order_id}/refund",
+        json={"refund_key": "dashboard"},
+        auth=(bayar.settings.server_key(), ""),
+    )
+    assert elsewhere.status_code == 200, elsewhere.text
 
-    refused = await bayar.admin(order_id, "refund", reason="return")  # not through the API
+    refused = await bayar.admin(order_id, "refund", reason="return")
 
     assert refused.status_code == 502, refused.text
     key = refused.json()["refund_key"]
     assert [(r["refund_key"], r["status"]) for r in (await bayar.order(order_id))["refunds"]] == [
         (key, "failed")
     ]
+
+
+async def test_a_method_the_gateway_cannot_refund_is_refused_before_asking_it(
+    bayar: Bayar,
+) -> None:
+    """Midtrans refunds bank transfers, bills and store payments only by hand: bayar says so
+    itself (409) instead of passing on the gateway's refusal, and asks the gateway nothing."""
+    order_id = await bayar.create_order(("cola", 1), payment_type="bank_transfer", bank="bca")
+    await bayar.pay(order_id)
+    await bayar.wait_status(order_id, "paid")
+
+    answer = await bayar.admin(order_id, "refund", reason="customer asked")
+
+    assert answer.status_code == 409, answer.text
+    assert answer.json()["detail"] == (
+        "the gateway cannot refund bank_transfer payments: give the money back by hand and "
+        "record it as a manual refund"
+    )
+    assert [c.operation for c in await bayar.gateway_calls(order_id)] == ["charge", "status"]
+    assert (await bayar.order(order_id))["refunds"] == []

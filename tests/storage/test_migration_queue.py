@@ -8,11 +8,11 @@ import asyncio
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Dispense, Machine, Order, Product, Refund
+from bayar.storage.models import Dispense, Machine, Order, Refund
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -61,7 +61,14 @@ async def _before(url: str) -> None:
     db = Database(url)
     try:
         async with db.session() as session, session.begin():
-            session.add(Product(id="cola", name="Cola", price=7000, stock=5, active=True))
+            # The table as 0005 left it (the model has grown columns since).
+            await session.execute(
+                text(
+                    "INSERT INTO products (id, name, price, stock, active, created_at)"
+                    " VALUES ('cola', 'Cola', 7000, 5, true, :now)"
+                ),
+                {"now": NOW},
+            )
             session.add(Machine(id="k1", name="K1", token_sha256="0" * 64, active=True))
             session.add_all([_order("refused"), _order("missing"), _order("done", "refunded")])
             await session.flush()

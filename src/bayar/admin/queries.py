@@ -1,6 +1,6 @@
-"""What the admin pages read and the few things they write besides the payments service: stock,
-prices and pictures. (A manual refund done by hand is the payments service's:
-`PaymentsService.refunded_by_hand`.)
+"""What the admin pages read and the few things they write besides the payments service: slot
+stock. (The catalog's products are bayar.payments.catalog's; a manual refund done by hand is the
+payments service's: `PaymentsService.refunded_by_hand`.)
 
 Stock is "units free to sell": an open order has already taken its units out. So an admin types the
 units *on hand* (in the slot, in the warehouse) and the free stock becomes on hand minus the units
@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Select, delete, func, or_, select, update
+from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
-from bayar.payments.money import display
 from bayar.payments.service import BY_HAND, LATE_REFUND_PREFIX
 from bayar.payments.states import Status
 from bayar.storage import repositories as repo
@@ -46,12 +45,10 @@ CHANNELS = ("shop", "kiosk", "api")
 OPEN = (Status.PENDING.value, Status.REVIEW.value)
 # A paid kiosk order whose drink has not come out yet still has its unit in the slot.
 IN_FLIGHT_DISPENSE = ("pending", "commanded")
-MAX_PRICE = 100_000_000
 MANUAL = "manual"  # a refund's status while it waits for a person
 # How long a late payment whose refund is settled stays on the dashboard's "needs attention".
 ATTENTION_DAYS = 7
 ATTENTION_LIMIT = 20
-MAX_ON_HAND = 1_000_000
 
 
 class AdminError(PaymentError):
@@ -338,19 +335,6 @@ async def _slot_holds(
     return held
 
 
-async def _product_holds(session: AsyncSession, product_id: str | None = None) -> dict[str, int]:
-    """Units per product taken by open shop and API orders (kiosk orders take slot stock)."""
-    statement = (
-        select(OrderItem.product_id, func.sum(OrderItem.quantity))
-        .join(Order, Order.id == OrderItem.order_id)
-        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN))
-        .group_by(OrderItem.product_id)
-    )
-    if product_id is not None:
-        statement = statement.where(OrderItem.product_id == product_id)
-    return {pid: int(total or 0) for pid, total in (await session.execute(statement)).all()}
-
-
 # -- machines -------------------------------------------------------------------------------------
 
 
@@ -452,63 +436,6 @@ async def restock(
             held=held,
             capacity=slot.capacity,
         )
-
-
-# -- products -------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ProductView:
-    product: Product
-    held: int
-
-    @property
-    def on_hand(self) -> int:
-        return self.product.stock + self.held
-
-
-async def products(db: Database) -> list[ProductView]:
-    async with db.session() as session:
-        rows = (
-            (await session.execute(select(Product).order_by(Product.price, Product.id)))
-            .scalars()
-            .all()
-        )
-        held = await _product_holds(session)
-    return [ProductView(p, held.get(p.id, 0)) for p in rows]
-
-
-async def update_product(
-    db: Database, product_id: str, *, price: int, on_hand: int | None
-) -> ProductView:
-    """A new price, and the units on hand when given (free stock = on hand − held)."""
-    if price < 1 or price > MAX_PRICE:
-        raise AdminError(f"the price must be between Rp 1 and {display(MAX_PRICE)}")
-    if on_hand is not None and (on_hand < 0 or on_hand > MAX_ON_HAND):
-        raise AdminError(f"the stock must be between 0 and {MAX_ON_HAND:,}".replace(",", "."))
-    async with db.session() as session, session.begin():
-        product = (
-            await session.execute(select(Product).where(Product.id == product_id).with_for_update())
-        ).scalar_one_or_none()
-        if product is None:
-            raise AdminError(f"no product {product_id}")
-        product.price = price
-        held = (await _product_holds(session, product_id)).get(product_id, 0)
-        if on_hand is not None:
-            product.stock = max(0, on_hand - held)
-        return ProductView(product, held)
-
-
-async def set_picture(db: Database, product_id: str, url: str) -> None:
-    async with db.session() as session, session.begin():
-        result = await session.execute(
-            update(Product)
-            .where(Product.id == product_id)
-            .values(image_url=url)
-            .returning(Product.id)
-        )
-        if result.scalar_one_or_none() is None:
-            raise AdminError(f"no product {product_id}")
 
 
 # -- the manual-refund queue ----------------------------------------------------------------------

@@ -43,6 +43,8 @@ from bayar.admin.security import (
 )
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
+from bayar.gateways.methods import method_label
+from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
@@ -516,6 +518,12 @@ def router(auth: AdminAuth) -> APIRouter:
                 "method": views.payment_method(order, payment),
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
+                "gateway_refunds": admin.ctx.payments.gateway_refunds(
+                    payment.payment_type if payment else order.payment_type
+                ),
+                "gateway_name": admin.ctx.payments.gateway.name,
+                "gateway_methods": views.method_list(admin.ctx.payments.gateway.refundable_types),
+                "manual_key": f"manual-{secrets.token_hex(8)}",
                 "cancellable": views.cancellable(order),
                 "refund_key": f"admin-{secrets.token_hex(8)}",
                 "refunded_total": sum(r.amount for r in refunds if r.status == "succeeded"),
@@ -523,8 +531,34 @@ def router(auth: AdminAuth) -> APIRouter:
             nav="orders",
         )
 
+    async def confirm_page(
+        admin: Admin, order_id: str, action: str, amount: int, fields: dict[str, str]
+    ) -> Response:
+        """The second step of every refund: what is about to happen, and a button that says so."""
+        return await render(
+            admin.request,
+            "refund_confirm.html",
+            {
+                "order_id": order_id,
+                "action": action,
+                "amount": amount,
+                "fields": fields,
+                "gateway": admin.ctx.payments.gateway.name,
+            },
+            nav="orders",
+        )
+
+    async def remaining(admin: Admin, order_id: str) -> tuple[int, str]:
+        """What the order may still give back, and how it was paid."""
+        details = await admin.ctx.payments.order_details(order_id)
+        payment = details["payment"]
+        left = refundable(details["order"], payment, details["refunds"])
+        return left, payment.payment_type if payment else details["order"].payment_type
+
     @pages.post("/orders/{order_id}/refund")
     async def refund(admin: Guarded, order_id: str) -> Response:
+        """A refund through the gateway, in two steps: the form shows a confirmation, and only
+        its "Yes" (`confirm=yes`) asks the gateway."""
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
             amount = views.parse_amount(admin.text("amount", 40))
@@ -533,6 +567,32 @@ def router(auth: AdminAuth) -> APIRouter:
             return redirect(back)
         reason = admin.text("reason", 255) or "refund by admin"
         key = admin.text("refund_key", 100) or None
+        if admin.text("confirm", 10) != "yes":
+            try:
+                left, method = await remaining(admin, order_id)
+            except PaymentError as error:
+                admin.flash("error", f"Not refunded: {error.message}")
+                return redirect(back)
+            if not admin.ctx.payments.gateway_refunds(method):
+                admin.flash(
+                    "error",
+                    f"Not refunded: the gateway cannot refund {method_label(method)} "
+                    "payments. Give the money back by hand and record it below.",
+                )
+                return redirect(back)
+            value = left if amount is None else amount
+            if left < 1 or value < 1 or value > left:
+                admin.flash(
+                    "error", f"Not refunded: the refund amount must be between 1 and {left}."
+                )
+                return redirect(back)
+            return await confirm_page(
+                admin,
+                order_id,
+                "refund",
+                value,
+                {"amount": str(value), "reason": reason, "refund_key": key or ""},
+            )
         try:
             done = await admin.ctx.payments.refund(
                 order_id, amount=amount, refund_key=key, reason=reason
@@ -548,6 +608,68 @@ def router(auth: AdminAuth) -> APIRouter:
         admin.flash(
             "ok",
             f"Refunded {rupiah(done.amount)}. The order is now {order.status.replace('_', ' ')}.",
+        )
+        return redirect(back)
+
+    @pages.post("/orders/{order_id}/manual-refund")
+    async def manual_refund(admin: Guarded, order_id: str) -> Response:
+        """Money given back outside the gateway (a bank transfer to the customer, cash), recorded
+        in the books like any refund by the core's one path: queued for a person, then marked as
+        refunded by hand. Confirmed first, like every refund."""
+        back = f"/admin/orders/{quote(order_id, safe='')}"
+        try:
+            amount = views.parse_amount(admin.text("amount", 40))
+        except MoneyError as error:
+            admin.flash("error", f"Not recorded: {error}.")
+            return redirect(back)
+        bank = admin.text("bank", 60)
+        reference = admin.text("reference", 100)
+        note = admin.text("note", 200)
+        key = admin.text("refund_key", 100)
+        if not key.startswith("manual-") or not bank or not reference:
+            admin.flash(
+                "error",
+                "Not recorded: say where the money went (bank or cash) and its reference.",
+            )
+            return redirect(back)
+        fields = {"bank": bank, "reference": reference, "note": note, "refund_key": key}
+        try:
+            left, _method = await remaining(admin, order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not recorded: {error.message}")
+            return redirect(back)
+        value = left if amount is None else amount
+        if admin.text("confirm", 10) != "yes":
+            if left < 1 or value < 1 or value > left:
+                admin.flash(
+                    "error", f"Not recorded: the refund amount must be between 1 and {left}."
+                )
+                return redirect(back)
+            return await confirm_page(
+                admin, order_id, "manual-refund", value, {**fields, "amount": str(value)}
+            )
+        said = f"{bank}, reference {reference}" + (f": {note}" if note else "")
+        try:
+            queued = await admin.ctx.payments.queue_manual_refund(
+                order_id,
+                refund_key=key,
+                reason=note or "refunded by hand",
+                detail="recorded by an admin",
+                amount=value,
+            )
+            if queued.status == "succeeded":  # this form was sent before (a double click)
+                admin.flash("ok", f"{rupiah(queued.amount)} was recorded as refunded by hand.")
+                return redirect(back)
+            done = await admin.ctx.payments.refunded_by_hand(key, said)
+            order = await admin.ctx.payments.order(order_id)
+        except PaymentError as error:
+            admin.flash("error", f"Not recorded: {error.message}")
+            return redirect(back)
+        log.info("admin manual refund", extra={"order_id": order_id, "amount": done.amount})
+        admin.flash(
+            "ok",
+            f"Recorded: {rupiah(done.amount)} refunded by hand ({bank}). "
+            f"The order is now {order.status.replace('_', ' ')}.",
         )
         return redirect(back)
 
@@ -627,12 +749,63 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/products", response_class=HTMLResponse)
     async def products(admin: Guarded) -> Response:
+        everything = await catalog.listing(admin.ctx.db, archived=True)
         return await render(
             admin.request,
             "products.html",
-            {"products": await queries.products(admin.ctx.db)},
+            {
+                "products": [e for e in everything if not e.product.archived],
+                "archived": [e for e in everything if e.product.archived],
+            },
             nav="products",
         )
+
+    def product_fields(admin: Admin) -> dict[str, str | None]:
+        """The text fields an edit form sent (None: the form has no such field)."""
+        return {
+            name: admin.text(name, limit) if name in admin.form else None
+            for name, limit in (
+                ("name", catalog.MAX_NAME + 1),
+                ("description", catalog.MAX_DESCRIPTION + 1),
+                ("category", catalog.MAX_CATEGORY + 1),
+            )
+        }
+
+    @pages.post("/products")
+    async def add_product(admin: Guarded) -> Response:
+        try:
+            price = views.parse_amount(admin.text("price", 40))
+            on_hand = views.parse_count(admin.text("on_hand", 20) or "0")
+        except MoneyError as error:
+            admin.flash("error", f"Not added: {error}.")
+            return redirect("/admin/products")
+        except ValueError:
+            admin.flash("error", "Not added: the stock must be a whole number of units.")
+            return redirect("/admin/products")
+        if price is None:
+            admin.flash("error", "Not added: a product needs a price.")
+            return redirect("/admin/products")
+        fields = product_fields(admin)
+        try:
+            product = await catalog.add(
+                admin.ctx.db,
+                name=fields["name"] or "",
+                price=price,
+                stock=on_hand,
+                product_id=admin.text("id", 100) or None,
+                description=fields["description"] or "",
+                category=fields["category"] or "",
+                active=admin.text("hidden", 10) != "yes",
+            )
+        except PaymentError as error:
+            admin.flash("error", f"Not added: {error.message}")
+            return redirect("/admin/products")
+        log.info("admin added a product", extra={"product_id": product.id})
+        where = "on sale" if product.active else "hidden"
+        admin.flash(
+            "ok", f"{product.name} added ({rupiah(product.price)}, {product.stock} {where})."
+        )
+        return redirect(f"/admin/products#product-{quote(product.id, safe='')}")
 
     @pages.post("/products/{product_id}")
     async def update_product(admin: Guarded, product_id: str) -> Response:
@@ -650,14 +823,20 @@ def router(auth: AdminAuth) -> APIRouter:
         if price is None:
             admin.flash("error", "A product needs a price.")
             return redirect("/admin/products")
+        fields = product_fields(admin)
         try:
             # Stock is only written when the admin changed it: another order may have moved it
             # since the page was shown.
-            view = await queries.update_product(
+            view = await catalog.change(
                 admin.ctx.db,
                 product_id,
-                price=price,
-                on_hand=None if was == str(on_hand) else on_hand,
+                catalog.Changes(
+                    name=fields["name"],
+                    description=fields["description"],
+                    category=fields["category"],
+                    price=price,
+                    on_hand=None if was == str(on_hand) else on_hand,
+                ),
             )
         except PaymentError as error:
             admin.flash("error", error.message)
@@ -665,6 +844,36 @@ def router(auth: AdminAuth) -> APIRouter:
             admin.flash(
                 "ok",
                 f"{view.product.name}: {rupiah(view.product.price)}, {view.product.stock} for sale.",
+            )
+        return redirect("/admin/products")
+
+    @pages.post("/products/{product_id}/visibility")
+    async def show_or_hide(admin: Guarded, product_id: str) -> Response:
+        show = admin.text("show", 10) == "yes"
+        try:
+            view = await catalog.change(admin.ctx.db, product_id, catalog.Changes(active=show))
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            admin.flash(
+                "ok",
+                f"{view.product.name} is on sale again."
+                if show
+                else f"{view.product.name} is hidden: off sale in the shop and on the kiosks.",
+            )
+        return redirect("/admin/products")
+
+    @pages.post("/products/{product_id}/archive")
+    async def archive_product(admin: Guarded, product_id: str) -> Response:
+        try:
+            product = await catalog.archive(admin.ctx.db, product_id)
+        except PaymentError as error:
+            admin.flash("error", error.message)
+        else:
+            log.info("admin archived a product", extra={"product_id": product_id})
+            admin.flash(
+                "ok",
+                f"{product.name} is archived: off sale for good, still shown on its old orders.",
             )
         return redirect("/admin/products")
 
@@ -680,7 +889,7 @@ def router(auth: AdminAuth) -> APIRouter:
             url = await asyncio.to_thread(
                 media.store_picture, admin.ctx.settings.bayar_var_dir, product_id, picture
             )
-            await queries.set_picture(admin.ctx.db, product_id, url)
+            await catalog.set_picture(admin.ctx.db, product_id, url)
         except media.PictureError as error:
             admin.flash("error", f"Picture refused: {error}")
         except PaymentError as error:

@@ -411,3 +411,11 @@ def _shown(value: object) -> str:
         except ValueError:
             return value
     return str(value)
+
+
+def method_list(payment_types: frozenset[str]) -> str:
+    """ "card, GoPay, QRIS and ShopeePay": the methods of a set, in words, in a steady order."""
+    names = sorted(method_label(t) for t in payment_types)
+    if not names:
+        return "no method"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]

@@ -16,6 +16,14 @@ async def products(ctx: Context) -> list[ProductOut]:
     async with ctx.db.session() as session:
         rows = await repo.products(session)
     return [
-        ProductOut(id=p.id, name=p.name, price=p.price, stock=p.stock, image_url=p.image_url)
+        ProductOut(
+            id=p.id,
+            name=p.name,
+            price=p.price,
+            stock=p.stock,
+            image_url=p.image_url,
+            description=p.description,
+            category=p.category,
+        )
         for p in rows
     ]

@@ -139,6 +139,8 @@ class ProductOut(BaseModel):
     price: int
     stock: int
     image_url: str | None
+    description: str | None = None
+    category: str | None = None
 
 
 class RefundIn(BaseModel):
@@ -180,3 +182,50 @@ NOTIFICATION_SCHEMA: dict[str, object] = {
     "description": "a Midtrans HTTP notification (its other fields are kept as received)",
     "properties": {name: {"maxLength": limit} for name, limit in NOTIFICATION_LIMITS.items()},
 }
+
+
+class AdminProductOut(BaseModel):
+    """A product of the owner's catalog: `stock` is the units free to sell, `held` those open
+    orders hold; `active` false is hidden, `archived` is off sale for good (kept for old orders)."""
+
+    id: str
+    name: str
+    description: str | None
+    price: int
+    stock: int
+    category: str | None
+    image_url: str | None
+    active: bool
+    archived: bool
+    held: int
+
+
+class AdminProductIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[a-z0-9][a-z0-9_\-]*$",
+        description="made of the name when left out",
+    )
+    name: str = Field(min_length=1, max_length=200)
+    description: str = Field(default="", max_length=2000)
+    price: int = Field(ge=1, le=100_000_000, description="rupiah")
+    stock: int = Field(default=0, ge=0, le=1_000_000, description="units free to sell")
+    category: str = Field(default="", max_length=64)
+    active: bool = Field(default=True, description="on sale (false: hidden)")
+
+
+class AdminProductPatch(BaseModel):
+    """The fields to change; the others stay as they are ("" clears description or category)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(default=None, min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    price: int | None = Field(default=None, ge=1, le=100_000_000, description="rupiah")
+    stock: int | None = Field(default=None, ge=0, le=1_000_000, description="units free to sell")
+    category: str | None = Field(default=None, max_length=64)
+    active: bool | None = Field(default=None, description="on sale (false: hidden)")

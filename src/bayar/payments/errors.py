@@ -21,6 +21,12 @@ class ProductNotFound(PaymentError):
     http_status = 422
 
 
+class NoSuchProduct(PaymentError):
+    """The catalog has no product by this id (an admin's edit; a cart's is `ProductNotFound`)."""
+
+    http_status = 404
+
+
 class OutOfStock(PaymentError):
     http_status = 409
 

@@ -800,7 +800,7 @@ class PaymentsService:
         payment_type = status.payment_type
         reason = f"paid after the order was {before.value}"
         log.error("payment after the order was %s", before.value, extra={"order_id": order.id})
-        if payment_type not in self.gateway.refundable_types:
+        if not self.gateway_refunds(payment_type):
             return await self._queue_manual(
                 session,
                 order.id,
@@ -1068,11 +1068,13 @@ class PaymentsService:
                     raise NotAllowed(
                         f"only a paid order can be refunded; this one is {order.status}"
                     )
-                remaining = refundable(
-                    order,
-                    await repo.payment_of(session, order_id),
-                    await repo.refunds_of(session, order_id),
-                )
+                payment = await repo.payment_of(session, order_id)
+                if payment is not None and not self.gateway_refunds(payment.payment_type):
+                    raise NotAllowed(
+                        f"the gateway cannot refund {payment.payment_type} payments: give the "
+                        "money back by hand and record it as a manual refund"
+                    )
+                remaining = refundable(order, payment, await repo.refunds_of(session, order_id))
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
                     raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
@@ -1172,14 +1174,26 @@ class PaymentsService:
 
     # -- the manual-refund queue ("needs attention") ----------------------------------------------
 
+    def gateway_refunds(self, payment_type: str) -> bool:
+        """Can the gateway refund a payment of this type? (Midtrans refunds cards and e-wallets;
+        bank transfers, bills and store payments only by hand.)"""
+        return payment_type in self.gateway.refundable_types
+
     async def queue_manual_refund(
-        self, order_id: str, *, refund_key: str, reason: str, detail: str
+        self,
+        order_id: str,
+        *,
+        refund_key: str,
+        reason: str,
+        detail: str,
+        amount: int | None = None,
     ) -> Refund:
         """Money bayar owes back that the gateway refused to return (a kiosk unit that could not
-        be dispensed, say) goes to a person: the refund under `refund_key` becomes `manual`, or
-        one is made for what the order still has to give back. The one way into the queue the
-        admin lists (with `_queue_manual`, its inside); a person then gives the money back and
-        says so (`refunded_by_hand`). Queued twice, it is queued once."""
+        be dispensed, say) or cannot return (a bank transfer) goes to a person: the refund under
+        `refund_key` becomes `manual`, or one is made for `amount` (default: what the order
+        still has to give back). The one way into the queue the admin lists (with
+        `_queue_manual`, its inside); a person then gives the money back and says so
+        (`refunded_by_hand`). Queued twice, it is queued once."""
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
             if order is None:
@@ -1191,17 +1205,20 @@ class PaymentsService:
                 if existing.status in repo.UNSETTLED_REFUNDS:
                     # The gateway may still make it: a person giving the money too would pay twice.
                     raise NotAllowed("this refund's outcome at the gateway is not known yet")
-                amount = existing.amount
+                value = existing.amount
             else:
-                amount = refundable(
+                remaining = refundable(
                     order,
                     await repo.payment_of(session, order_id),
                     await repo.refunds_of(session, order_id),
                 )
-                if amount < 1:
+                if remaining < 1:
                     raise NotAllowed("this order has nothing left to give back")
+                value = remaining if amount is None else amount
+                if value < 1 or value > remaining:
+                    raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
             return await self._queue_manual(
-                session, order_id, refund_key, amount, reason, detail, self.now()
+                session, order_id, refund_key, value, reason, detail, self.now()
             )
 
     async def _queue_manual(

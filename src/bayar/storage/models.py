@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     TypeDecorator,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
@@ -62,8 +63,13 @@ class Product(Base):
     # Units free to sell; an order reserves by taking them out and gives them back if unpaid.
     stock: Mapped[int] = mapped_column(Integer)
     image_url: Mapped[str | None] = mapped_column(String(500))
+    # On sale (shown in the shop and on the kiosks); the owner hides and shows a product.
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    description: Mapped[str | None] = mapped_column(Text)
+    category: Mapped[str | None] = mapped_column(String(64))
+    # Left sale for good (never active again); kept for the orders and reports that name it.
+    archived: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 class Order(Base):

@@ -84,15 +84,67 @@ async def give_back_stock(session: AsyncSession, order: Order, items: Sequence[O
             )
 
 
+# -- the catalog ------------------------------------------------------------------------------------
+# An archived product is never active (bayar.payments.catalog keeps it so): every "on sale" test is
+# `Product.active`, and archived products stay readable for the orders and reports that name them.
+
+
 async def product(session: AsyncSession, product_id: str) -> Product | None:
     return await session.get(Product, product_id)
 
 
 async def products(session: AsyncSession) -> Sequence[Product]:
+    """The products on sale, cheapest first."""
     result = await session.execute(
         select(Product).where(Product.active.is_(True)).order_by(Product.price, Product.id)
     )
     return result.scalars().all()
+
+
+async def catalog(session: AsyncSession, *, archived: bool = False) -> Sequence[Product]:
+    """The owner's catalog: on sale and hidden products (and the archived ones when asked),
+    by category, then cheapest first."""
+    statement = select(Product)
+    if not archived:
+        statement = statement.where(Product.archived.is_(False))
+    result = await session.execute(
+        statement.order_by(
+            Product.archived, func.coalesce(Product.category, ""), Product.price, Product.id
+        )
+    )
+    return result.scalars().all()
+
+
+async def lock_product(session: AsyncSession, product_id: str) -> Product | None:
+    """The product, locked until the end of the transaction (its stock is changed under it)."""
+    result = await session.execute(
+        select(Product)
+        .where(Product.id == product_id)
+        .with_for_update()
+        .execution_options(populate_existing=True)
+    )
+    return result.scalar_one_or_none()
+
+
+async def units_held(session: AsyncSession, product_id: str | None = None) -> dict[str, int]:
+    """Units per product taken by open shop and API orders (kiosk orders take slot stock)."""
+    statement = (
+        select(OrderItem.product_id, func.sum(OrderItem.quantity))
+        .join(Order, Order.id == OrderItem.order_id)
+        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN_STATUSES))
+        .group_by(OrderItem.product_id)
+    )
+    if product_id is not None:
+        statement = statement.where(OrderItem.product_id == product_id)
+    return {pid: int(total or 0) for pid, total in (await session.execute(statement)).all()}
+
+
+async def set_product_picture(session: AsyncSession, product_id: str, url: str) -> bool:
+    """False when there is no such product."""
+    result = await session.execute(
+        update(Product).where(Product.id == product_id).values(image_url=url).returning(Product.id)
+    )
+    return result.scalar_one_or_none() is not None
 
 
 async def order_by_idempotency_key(session: AsyncSession, key: str) -> Order | None:

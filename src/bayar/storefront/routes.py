@@ -164,9 +164,10 @@ def router() -> APIRouter:
                 "price": p.price,
                 "stock": p.stock,
                 "image_url": p.image_url,
+                "description": p.description,
+                "category": p.category,
             }
             for p in rows
-            if p.active
         ]
         return TEMPLATES.TemplateResponse(
             request,
