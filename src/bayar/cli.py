@@ -27,13 +27,19 @@ cli.add_typer(machine_cli, name="machine")
 HOST = typer.Option("127.0.0.1", help="address to listen on")
 
 
-def _settings() -> Settings:
-    """The settings, or one line saying why bayar cannot run with them (exit status 2)."""
+def _settings(*, gateway: bool | None = None) -> Settings:
+    """The settings, or one line saying why bayar cannot run with them (exit status 2).
+    `gateway`: the process talks to the gateway, embedding the sandbox (True, `bayar up`) or
+    through the configured base URLs (False): refused here when there is none to talk to."""
     try:
         settings = Settings()
         settings.server_key()
         settings.client_key()
         trusted_proxies(settings.bayar_trusted_proxies)
+        if gateway is not None:
+            from bayar.app import gateway_endpoints
+
+            gateway_endpoints(settings, embedded=gateway and settings.bayar_sandbox)
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
@@ -48,6 +54,8 @@ def _settings() -> Settings:
 
 def gateway_line(settings: Settings) -> str:
     """Which gateway takes the payments, said once at every start."""
+    if settings.bayar_sandbox and settings.midtrans_core_base_url:
+        return f"gateway: bayar sandbox at {settings.midtrans_core_base_url} (no real money)"
     if settings.bayar_sandbox:
         return "gateway: bayar sandbox (offline, no real money)"
     if settings.midtrans_is_production:
@@ -64,9 +72,9 @@ def _sandbox_access(settings: Settings, host: str) -> str | None:
     return "sandbox controls: need BAYAR_SANDBOX_TOKEN (bearer, or ?token= on a page)"
 
 
-def _banner(settings: Settings, host: str) -> None:
+def _banner(settings: Settings, host: str, *, embedded: bool = True) -> None:
     typer.echo(gateway_line(settings))
-    access = _sandbox_access(settings, host)
+    access = _sandbox_access(settings, host) if embedded else None
     if access is not None:
         typer.echo(access)
 
@@ -118,7 +126,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     from bayar.app import SANDBOX_PATH, create_app
     from bayar.vending.machines import DEMO_MACHINE
 
-    settings = _settings()
+    settings = _settings(gateway=True)
     _upgrade(settings)
     base = _shown(host, port)
     app = create_app(settings, public_url=base, host=host)
@@ -146,28 +154,33 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     otherwise give the shared demo machine a new token, cutting its kiosk off."""
     from bayar.app import create_app
 
-    settings = _settings()
+    settings = _settings(gateway=False)
     app = create_app(
-        settings, public_url=_shown(host, port), host=host, run_worker=False, seed=False
+        settings,
+        public_url=_shown(host, port),
+        host=host,
+        run_worker=False,
+        seed=False,
+        embed_sandbox=False,
     )
     typer.echo(f"bayar serve on {_shown(host, port)}/")
-    _banner(settings, host)
+    _banner(settings, host, embedded=False)
     _serve(app, host, port)
 
 
 @cli.command()
 def worker() -> None:
-    """Reconciliation and expiry of open orders. Several may run against one PostgreSQL."""
+    """Reconciliation and expiry of open orders. Several may run against one PostgreSQL, and
+    they ask the fleet's gateway (in sandbox mode: MIDTRANS_CORE_BASE_URL, a `bayar sandbox`)."""
     from bayar.app import build_context
     from bayar.worker.runner import Worker
 
-    settings = _settings()
+    settings = _settings(gateway=False)
     typer.echo(f"bayar worker; {gateway_line(settings)}")
     logs.configure()
-    base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
 
     async def run() -> None:
-        context = build_context(settings, base_url=base)
+        context = build_context(settings)
         try:
             await Worker(
                 context.payments, context.vending, interval=settings.bayar_worker_interval
