@@ -224,7 +224,7 @@ def build_context(
     core_url, snap_url, snap_js = endpoints
     metrics = Metrics()
     db = Database(settings.database())
-    bus = make_bus(settings.redis_url)
+    bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
     gateway = MidtransGateway(
         settings.server_key(),
         core_base_url=core_url,
@@ -262,6 +262,6 @@ def build_context(
         payments=payments,
         inbox=Inbox(payments),
         vending=vending,
-        presence=make_presence(settings.redis_url),
+        presence=make_presence(settings.redis_url, prefix=settings.redis_prefix()),
         snap_js_url=snap_js,
     )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import gc
 import logging
-from typing import Annotated, Any
+import os
+from pathlib import Path
+from typing import IO, Annotated, Any
 
 import typer
 import uvicorn
@@ -50,6 +53,31 @@ def _settings(*, gateway: bool | None = None) -> Settings:
         raise typer.Exit(2) from None
     settings.bayar_var_dir.mkdir(parents=True, exist_ok=True)
     return settings
+
+
+def hold_var_lock(var_dir: Path) -> IO[str]:
+    """`bayar up` owns its var/ (SQLite database, sandbox state, demo kiosk token): a lock held
+    with flock until the process ends (the kernel lets go of it even after a kill -9). A second
+    `bayar up` on the same var/ refuses, in one line (exit status 2), before printing anything."""
+    path = var_dir / "bayar.lock"
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        typer.echo(
+            f"bayar: another bayar up (pid {owner}) is running on {var_dir}/; stop it, or give"
+            " this one its own folder (BAYAR_VAR_DIR)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
 
 
 def gateway_line(settings: Settings) -> str:
@@ -127,6 +155,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     from bayar.vending.machines import DEMO_MACHINE
 
     settings = _settings(gateway=True)
+    lock = hold_var_lock(settings.bayar_var_dir)  # held until this process ends
     _upgrade(settings)
     base = _shown(host, port)
     app = create_app(settings, public_url=base, host=host)
@@ -145,6 +174,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
         f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
     )
     _serve(app, host, port)
+    lock.close()
 
 
 @cli.command()

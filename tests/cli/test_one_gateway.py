@@ -5,6 +5,7 @@ to start (one line, exit status 2) rather than guess one."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -64,7 +65,7 @@ def test_up_with_a_gateway_url_refuses_rather_than_ignore_it(
     assert not (env / "var" / "bayar.sqlite3").exists()
 
 
-def _settings(tmp_path: Path, **values: object) -> Settings:
+def _settings(tmp_path: Path, **values: Any) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None,
         bayar_var_dir=tmp_path,
