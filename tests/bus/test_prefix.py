@@ -28,8 +28,10 @@ def test_the_default_prefix_names_the_database_not_its_spelling(tmp_path: Path) 
     assert shop == prefix("postgresql+asyncpg://bayar:other@db.internal:5432/shop")
     assert shop != prefix("postgresql://bayar:secret@db.internal:5432/kiosks")
     assert shop != prefix("postgresql://bayar:secret@db2.internal:5432/shop")
-    assert shop.startswith("bayar:") and shop.endswith(":")
-    assert "secret" not in shop and "db.internal" not in shop
+    assert shop.startswith("bayar:")
+    assert shop.endswith(":")
+    assert "secret" not in shop
+    assert "db.internal" not in shop
     # Two folders with a bayar up each: two SQLite files, two namespaces.
     assert prefix(f"sqlite:///{tmp_path / 'a.sqlite3'}") != prefix(
         f"sqlite:///{tmp_path / 'b.sqlite3'}"
