@@ -7,6 +7,7 @@ import fcntl
 import gc
 import logging
 import os
+import signal
 from pathlib import Path
 from typing import IO, Annotated, Any
 
@@ -27,6 +28,7 @@ cli.add_typer(db_cli, name="db")
 machine_cli = typer.Typer(help="Vending machines.", no_args_is_help=True)
 cli.add_typer(machine_cli, name="machine")
 
+log = logging.getLogger("bayar")
 HOST = typer.Option("127.0.0.1", help="address to listen on")
 
 
@@ -111,7 +113,11 @@ def _shown(host: str, port: int) -> str:
     return f"http://{'127.0.0.1' if host in ('0.0.0.0', '::') else host}:{port}"  # noqa: S104
 
 
-def _serve(app: Any, host: str, port: int) -> None:
+def _serve(app: Any, host: str, port: int, *, grace: int) -> None:
+    """uvicorn until SIGTERM (or Ctrl-C). Then it stops accepting, lets in-flight requests
+    (webhooks, checkouts) finish, closes every WebSocket with 1012 "service restart" (kiosks
+    reconnect at once, through the load balancer to another process), and exits within `grace`
+    seconds (BAYAR_SHUTDOWN_GRACE): what is still running then is cancelled."""
     logs.configure()
     # The objects loaded at start (modules, routes, mappers) live as long as the process: keep them
     # out of the collector's scans, and collect the young generation less often (fewer pauses).
@@ -120,7 +126,15 @@ def _serve(app: Any, host: str, port: int) -> None:
     gc.set_threshold(20_000, 20, 20)
     # X-Forwarded-For is read by the app, from BAYAR_TRUSTED_PROXIES only (bayar.headers); uvicorn's
     # own reading would believe any local peer.
-    uvicorn.run(app, host=host, port=port, log_config=None, access_log=False, proxy_headers=False)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=grace,
+    )
 
 
 def _demo_token(settings: Settings) -> str:
@@ -173,7 +187,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     typer.echo(
         f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
     )
-    _serve(app, host, port)
+    _serve(app, host, port, grace=settings.bayar_shutdown_grace)
     lock.close()
 
 
@@ -195,7 +209,7 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     )
     typer.echo(f"bayar serve on {_shown(host, port)}/")
     _banner(settings, host, embedded=False)
-    _serve(app, host, port)
+    _serve(app, host, port, grace=settings.bayar_shutdown_grace)
 
 
 @cli.command()
@@ -211,10 +225,16 @@ def worker() -> None:
 
     async def run() -> None:
         context = build_context(settings)
+        worker = Worker(context.payments, context.vending, interval=settings.bayar_worker_interval)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
         try:
-            await Worker(
-                context.payments, context.vending, interval=settings.bayar_worker_interval
-            ).run()
+            worker.start()
+            await stopping.wait()
+            log.info("stopping: the current pass may take %ss", settings.bayar_shutdown_grace)
+            await worker.stop(grace=settings.bayar_shutdown_grace)
         finally:
             await context.payments.gateway.aclose()
             await context.bus.close()
@@ -239,7 +259,7 @@ def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to liste
     access = _sandbox_access(settings.model_copy(update={"bayar_sandbox": True}), host)
     if access is not None:
         typer.echo(access)
-    _serve(app, host, port)
+    _serve(app, host, port, grace=settings.bayar_shutdown_grace)
 
 
 @db_cli.command("upgrade")

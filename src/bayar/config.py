@@ -78,7 +78,7 @@ class Settings(BaseSettings):
     # Namespace of this install's Redis channels and keys; unset: derived from the database
     # (`redis_prefix()`), so two installs sharing one Redis never hear each other.
     bayar_redis_prefix: str | None = None
-    bayar_shutdown_grace: float = 20.0  # seconds a stopping process gives in-flight work
+    bayar_shutdown_grace: int = 20  # seconds a stopping process gives in-flight work (SIGTERM)
 
     def server_key(self) -> str:
         if self.bayar_sandbox:

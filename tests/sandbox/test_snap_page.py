@@ -13,6 +13,7 @@ from bayar.config import DEMO_CLIENT_KEY as CLIENT_KEY
 from bayar.config import DEMO_SERVER_KEY as SERVER_KEY
 
 AUTH = (SERVER_KEY, "")
+BROWSER = {"Accept": "text/html,application/xhtml+xml,*/*;q=0.8"}  # what a browser asks for
 ACCEPT_3DS = "4811111111111114"  # VISA, full 3-D Secure, accepted (reference 3.11)
 
 
@@ -256,12 +257,12 @@ def test_enabled_payments_are_honoured(api_base: str) -> None:
 
 def test_unknown_token_is_a_404_page(api_base: str) -> None:
     token = str(uuid.uuid4())
-    answer = httpx.get(_page(api_base, token))
+    answer = httpx.get(_page(api_base, token), headers=BROWSER)
     assert answer.status_code == 404
     assert answer.headers["content-type"].startswith("text/html")
     assert "Link pembayaran tidak ditemukan" in answer.text
     assert "does not exist" in answer.text
-    english = httpx.get(_page(api_base, token), params={"language": "en"})
+    english = httpx.get(_page(api_base, token), params={"language": "en"}, headers=BROWSER)
     assert english.status_code == 404
     assert "Payment link not found" in english.text
     status = httpx.get(f"{_page(api_base, token)}/status")
@@ -275,7 +276,7 @@ def test_replaced_token_is_a_410_page(api_base: str) -> None:
     second = _snap(api_base, order_id=first["order_id"])  # re-created before a method was chosen
     assert second["token"] != first["token"]
 
-    old = httpx.get(first["redirect_url"])
+    old = httpx.get(first["redirect_url"], headers=BROWSER)
     assert old.status_code == 410
     assert old.headers["content-type"].startswith("text/html")
     assert "tidak berlaku lagi" in old.text

@@ -17,7 +17,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
-from starlette.routing import Mount, Route
+from starlette.routing import Mount, Route, Router
 
 from bayar.config import Settings
 from bayar.sandbox import control, midtrans, pages, snap
@@ -25,7 +25,13 @@ from bayar.sandbox.access import SandboxAccess, is_loopback
 from bayar.sandbox.clock import SandboxClock
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import Faults
-from bayar.sandbox.http import SecurityHeaders, error_handlers
+from bayar.sandbox.http import (
+    API_METHODS,
+    NotifyAfterAnswer,
+    SecurityHeaders,
+    api_root,
+    error_handlers,
+)
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
@@ -116,12 +122,17 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
     token = sandbox.settings.bayar_sandbox_token
     app = Starlette(
         routes=[
-            Mount("/midtrans", routes=midtrans.routes() + snap.routes()),
+            # Midtrans' paths only, JSON on every one: no redirect to or from a trailing slash.
+            Route("/midtrans", api_root, methods=API_METHODS),
+            Mount(
+                "/midtrans", app=Router(midtrans.routes() + snap.routes(), redirect_slashes=False)
+            ),
             Mount("/_control", routes=control.routes()),
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),
         middleware=[
+            Middleware(NotifyAfterAnswer, notifier=sandbox.notifier),
             Middleware(SecurityHeaders),
             Middleware(
                 SandboxAccess,

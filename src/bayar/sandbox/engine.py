@@ -22,10 +22,10 @@ from bayar.sandbox.errors import (
     MidtransError,
     cannot_modify,
     core_error,
-    internal,
     invalid,
     not_found,
     snap_error,
+    unexpected,
 )
 from bayar.sandbox.model import (
     CLOSED_UNPAID,
@@ -124,19 +124,27 @@ class Gateway:
 
     # -- authentication ---------------------------------------------------------------------------
 
+    @staticmethod
+    def _basic_user(authorization: str | None) -> str | None:
+        """The user name of an HTTP Basic `Authorization` header, None if there is none."""
+        if not authorization or not authorization.lower().startswith("basic "):
+            return None
+        try:
+            return b64decode(authorization[6:].strip(), validate=True).decode().split(":", 1)[0]
+        except (ValueError, UnicodeDecodeError):
+            return None
+
     def server_key_ok(self, authorization: str | None) -> bool:
         """HTTP Basic with the server key as user name and an empty password."""
-        if not authorization or not authorization.lower().startswith("basic "):
-            return False
-        try:
-            user = b64decode(authorization[6:].strip(), validate=True).decode().split(":", 1)[0]
-        except (ValueError, UnicodeDecodeError):
-            return False
-        return hmac.compare_digest(user.encode(), self._server_key.encode())
+        user = self._basic_user(authorization)
+        return user is not None and hmac.compare_digest(user.encode(), self._server_key.encode())
 
-    def client_key_ok(self, client_key: str | None) -> bool:
-        return client_key is not None and hmac.compare_digest(
-            client_key.encode(), self._client_key.encode()
+    def client_key_ok(self, client_key: str | None, authorization: str | None = None) -> bool:
+        """The front-end endpoints' key: the `client_key` query parameter, or, as unofficial
+        clients send it, the user name of HTTP Basic auth."""
+        return any(
+            key is not None and hmac.compare_digest(key.encode(), self._client_key.encode())
+            for key in (client_key, self._basic_user(authorization))
         )
 
     @staticmethod
@@ -227,7 +235,7 @@ class Gateway:
 
     def _charge(self, body: Any, *, override: list[str], append: list[str], urls: Urls) -> Reply:
         if body is None:
-            raise internal()
+            raise unexpected()
         if not isinstance(body, dict):
             raise invalid(["The request body must be a JSON object"])
         errors: list[str] = []
@@ -384,8 +392,14 @@ class Gateway:
 
     # -- Core API: cards -----------------------------------------------------------------------------
 
-    def card_token(self, params: Mapping[str, str], *, register: bool = False) -> Reply:
-        if not self.client_key_ok(params.get("client_key")):
+    def card_token(
+        self,
+        params: Mapping[str, str],
+        *,
+        authorization: str | None = None,
+        register: bool = False,
+    ) -> Reply:
+        if not self.client_key_ok(params.get("client_key"), authorization):
             return Reply(
                 401,
                 {
@@ -554,9 +568,9 @@ class Gateway:
             return _error_reply(error)
 
     def _refund(self, txn: Transaction, body: dict[str, Any], direct: bool) -> dict[str, Any]:
-        refundable = txn.transaction_status in ("settlement", "partial_refund") or (
-            txn.payment_type == "credit_card" and txn.transaction_status == "capture"
-        )
+        # Only settled money can go back: a card in `capture` (not yet settled) is voided with
+        # /cancel instead. Checked before the refund key, as Midtrans does (reference 3.4).
+        refundable = txn.transaction_status in ("settlement", "partial_refund")
         if not refundable or txn.payment_type not in REFUNDABLE_TYPES:
             raise cannot_modify()
         key = str(body.get("refund_key") or uuid.uuid4())

@@ -37,10 +37,10 @@ def cannot_modify() -> MidtransError:
     return core_error(412, "Merchant cannot modify the status of the transaction")
 
 
-def internal() -> MidtransError:
-    return core_error(
-        500, "Sorry, we encountered internal server error. We will fix this soon.", http_status=500
-    )
+def unexpected() -> MidtransError:
+    """Midtrans' answer to a charge whose body is JSON `null`: HTTP 500 in its own words, which the
+    official SDKs' tests read ("500", "unexpected"); the exact sentence is unconfirmed (reference 5)."""
+    return core_error(500, "An unexpected error occurred. Please try again later.", http_status=500)
 
 
 def snap_error(http_status: int, messages: list[str]) -> MidtransError:

@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from bayar.sandbox.engine import Reply, Urls
 from bayar.sandbox.errors import ControlError
+from bayar.sandbox.notify import Notifier
 
 if TYPE_CHECKING:
     from bayar.sandbox.app import Sandbox
@@ -30,13 +31,19 @@ def sandbox_of(request: Request) -> Sandbox:
     return sandbox
 
 
-def base_url(request: Request) -> str:
-    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
-    root = request.scope.get("root_path", "")
+def _root_path(request: Request) -> str:
+    """Where the sandbox is mounted, e.g. /sandbox."""
+    root: str = request.scope.get("root_path", "")
     # Inside /midtrans or /_control the root path carries that sub-mount too.
     for sub in ("/midtrans", "/_control"):
         if root.endswith(sub):
             root = root[: -len(sub)]
+    return root
+
+
+def base_url(request: Request) -> str:
+    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
+    root = _root_path(request)
     return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
 
 
@@ -88,14 +95,25 @@ def control_error(error: ControlError) -> JSONResponse:
     return JSONResponse({"error": error.message}, status_code=error.http_status)
 
 
-def _is_api(request: Request) -> bool:
-    return "/midtrans/" in request.url.path
+def _sandbox_path(request: Request) -> str:
+    """The path below the sandbox's root, e.g. /midtrans/v2/charge."""
+    path: str = request.scope["path"]
+    return path[len(_root_path(request)) :]
+
+
+API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+
+
+async def api_root(request: Request) -> Response:
+    """`/midtrans` itself: a Midtrans 404, not a redirect to `/midtrans/` with an empty body."""
+    raise HTTPException(404)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    if _is_api(request):
-        if "/snap/v1/" in request.url.path:
+    path = _sandbox_path(request)
+    if path == "/midtrans" or path.startswith("/midtrans/"):  # the emulated Midtrans API
+        if path.startswith("/midtrans/snap/v1/"):
             return JSONResponse({"error_messages": [exc.detail]}, status_code=exc.status_code)
         message = MIDTRANS_NOT_FOUND if exc.status_code == 404 else exc.detail
         return JSONResponse(
@@ -117,6 +135,27 @@ async def _crash(request: Request, exc: Exception) -> Response:
 
 def error_handlers() -> dict[Any, Callable[[Request, Exception], Awaitable[Response]]]:
     return {HTTPException: _http_error, ControlError: _control_error, Exception: _crash}
+
+
+# -- notifications after the answer ------------------------------------------------------------
+
+
+class NotifyAfterAnswer:
+    """The notifications a request causes leave the queue once its answer has gone out (the app
+    has sent the last of it), and a moment later (`notify.QUEUE_LATENCY`), as Midtrans queues
+    them: a merchant that stores a charge's answer as soon as it has it never meets a
+    notification of a charge it does not know yet."""
+
+    def __init__(self, app: ASGIApp, *, notifier: Notifier) -> None:
+        self.app = app
+        self.notifier = notifier
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        with self.notifier.holding():
+            await self.app(scope, receive, send)
 
 
 # -- security headers (bayar.headers' rules; the sandbox imports nothing of bayar but config) --

@@ -124,12 +124,22 @@ def _refund(*, direct: bool) -> Handler:
 
 @api_call(auth=False)
 async def card_token(request: Request) -> Response:
-    return reply(sandbox_of(request).gateway.card_token(request.query_params))
+    gateway = sandbox_of(request).gateway
+    return reply(
+        gateway.card_token(request.query_params, authorization=request.headers.get("authorization"))
+    )
 
 
 @api_call(auth=False)
 async def card_register(request: Request) -> Response:
-    return reply(sandbox_of(request).gateway.card_token(request.query_params, register=True))
+    gateway = sandbox_of(request).gateway
+    return reply(
+        gateway.card_token(
+            request.query_params,
+            authorization=request.headers.get("authorization"),
+            register=True,
+        )
+    )
 
 
 @api_call()

@@ -3,6 +3,10 @@
 Retries follow Midtrans' rules per response code and its schedule (2, 10, 30, 90, 210 minutes, each
 with jitter up to the interval), measured on the sandbox clock so a time scale speeds them up.
 Notifications of one transaction go out one at a time, in order; different transactions in parallel.
+Midtrans queues the notifications a call causes, so the caller always has the call's answer first:
+those queued while a request is handled (`holding`) leave the queue only once its answer has gone
+out, and a moment later (`QUEUE_LATENCY`, real time): the caller's own code stores the answer in
+that moment, as it does in the seconds Midtrans' queue takes.
 """
 
 from __future__ import annotations
@@ -14,7 +18,9 @@ import json
 import logging
 import random
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextvars import ContextVar
+from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
 
@@ -31,11 +37,27 @@ RETRY_MINUTES = (2, 10, 30, 90, 210)
 # How many retries each answer earns; anything else (timeouts too) gets the full five.
 RETRIES_BY_STATUS = {500: 1, 503: 4, 400: 2, 404: 2, 301: 0, 302: 0, 303: 0}
 MAX_REDIRECTS = 5
+# How long (real seconds) after a call's answer has gone out its notifications leave the queue:
+# time for the caller to read and store the answer (Midtrans' own queue takes seconds).
+QUEUE_LATENCY = 0.25
 HEADERS = {
     "Content-Type": "application/json",
     "Accept": "application/json",
     "User-Agent": "Veritrans",
 }
+
+
+@dataclass
+class _Hold:
+    """The notifications queued while one request is handled, held until its answer has gone out."""
+
+    owner: Notifier
+    ids: list[str] = field(default_factory=list)
+    open: bool = True
+
+
+# The hold of the request being handled; tasks a request starts share it (contextvars copy).
+_HOLD: ContextVar[_Hold | None] = ContextVar("bayar_sandbox_notification_hold", default=None)
 
 
 class Notifier:
@@ -51,8 +73,10 @@ class Notifier:
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
         local: tuple[str, httpx.AsyncBaseTransport] | None = None,
+        queue_latency: float = QUEUE_LATENCY,
     ) -> None:
         self._store = store
+        self._queue_latency = queue_latency
         self._clock = clock
         self._faults = faults
         self._default_url = default_url
@@ -66,6 +90,9 @@ class Notifier:
         self._seq = itertools.count()
         self._order: dict[str, int] = {}
         self._busy: set[str] = set()
+        # Deliveries a request queued: None while its answer has not gone out, then the sandbox
+        # time they may leave the queue. Until then they, and later ones of their transaction, wait.
+        self._gates: dict[str, float | None] = {}
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
@@ -117,10 +144,32 @@ class Notifier:
                             txn, url, stale[-1].body, now, status=stale[-1].transaction_status
                         )
                     )
+        hold = _HOLD.get()
         for delivery in created:
             self._store.save_delivery(delivery)
+            if hold is not None and hold.open and hold.owner is self and delivery.state == "queued":
+                hold.ids.append(delivery.id)
+                self._gates[delivery.id] = None
         self._wake.set()
         return created
+
+    @contextlib.contextmanager
+    def holding(self) -> Iterator[None]:
+        """Notifications queued inside the block (the handling of one request, and whatever it
+        starts) wait until the block ends: then the request's answer has gone out, or the caller
+        gave up on it. Either way the change happened, so they are sent then."""
+        hold = _Hold(self)
+        token = _HOLD.set(hold)
+        try:
+            yield
+        finally:
+            _HOLD.reset(token)
+            hold.open = False
+            leave_at = self._clock.timestamp() + self._queue_latency * self._clock.scale
+            for id_ in hold.ids:
+                if id_ in self._gates:
+                    self._gates[id_] = leave_at
+            self._wake.set()
 
     def _new(
         self, txn: Transaction, url: str, raw: str, now: float, status: str | None = None
@@ -174,11 +223,22 @@ class Notifier:
             self._wake.clear()
             now = self._clock.timestamp()
             next_due: float | None = None
+            waiting: set[str] = set()  # transactions whose next notification is still queued
+            for gone in [i for i in self._gates if i not in self._store.deliveries]:
+                del self._gates[gone]  # the sandbox was reset
             for delivery in sorted(
                 self.pending(), key=lambda d: (d.due_at, self._order.get(d.id, 0))
             ):
-                if delivery.transaction_id in self._busy:
+                if delivery.transaction_id in self._busy or delivery.transaction_id in waiting:
                     continue
+                if delivery.id in self._gates:
+                    leave_at = self._gates[delivery.id]
+                    if leave_at is None or leave_at > now:
+                        waiting.add(delivery.transaction_id)  # its later ones stay behind it
+                        if leave_at is not None:
+                            next_due = leave_at if next_due is None else min(next_due, leave_at)
+                        continue
+                    del self._gates[delivery.id]
                 if delivery.due_at > now:
                     next_due = (
                         delivery.due_at if next_due is None else min(next_due, delivery.due_at)

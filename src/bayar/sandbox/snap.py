@@ -27,6 +27,7 @@ from bayar.sandbox import methods, wire
 from bayar.sandbox.engine import enabled_allows
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import (
+    MIDTRANS_NOT_FOUND,
     base_url,
     control_error,
     read_object,
@@ -336,6 +337,13 @@ def _status_title(status: int, strings: dict[str, str]) -> str:
 
 
 def _error_page(request: Request, error: ControlError) -> Response:
+    """A browser (it asks for text/html) gets a page; any other client Midtrans-shaped JSON."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return JSONResponse(
+            {"status_code": str(error.http_status), "status_message": error.message},
+            status_code=error.http_status,
+            headers=NO_STORE,
+        )
     language = _language(request)
     strings = STRINGS[language]
     data = {
@@ -565,7 +573,9 @@ async def snap_js(request: Request) -> Response:
 async def asset(request: Request) -> Response:
     name = request.path_params["name"]
     if name not in ASSETS:
-        return JSONResponse({"error": "not found"}, status_code=404)
+        return JSONResponse(
+            {"status_code": "404", "status_message": MIDTRANS_NOT_FOUND}, status_code=404
+        )
     return FileResponse(
         STATIC / name, media_type=ASSETS[name], headers={"Cache-Control": "no-cache"}
     )

@@ -6,7 +6,12 @@ import re
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
-ORDER_ID = re.compile(r"^[A-Za-z0-9\-_~.]+$")
+# order_id (reference 3.1): at most 50 characters; letters, digits and the documented - _ ~ .,
+# plus the space and colon that Midtrans accepts too: the official SDKs' own tests and Midtrans'
+# examples build ids such as "py-midtransclient-test-2026-12-06 11:30:00" and get a token. Anything
+# else (# / ? % & + and the like break the status URL the SDKs build, reference 4.1) is a 400.
+ORDER_ID = re.compile(r"^[A-Za-z0-9\-_~. :]+$")
+ORDER_ID_MAX = 50
 EXPIRY_UNITS = {
     "second": 1,
     "seconds": 1,
@@ -52,11 +57,14 @@ def transaction_details(body: dict[str, Any], errors: list[str]) -> tuple[str, i
         order_id = ""
     else:
         order_id = str(order_id)
-        if len(order_id) > 50:
-            errors.append("transaction_details.order_id too long, maximum is 50 characters")
+        if len(order_id) > ORDER_ID_MAX:
+            errors.append(
+                f"transaction_details.order_id too long, maximum is {ORDER_ID_MAX} characters"
+            )
         elif not ORDER_ID.match(order_id):
             errors.append(
-                "transaction_details.order_id may only contain letters, digits and - _ ~ ."
+                "transaction_details.order_id may only contain letters, digits, spaces "
+                "and - _ ~ . :"
             )
     raw = details.get("gross_amount")
     gross = amount(raw)
@@ -71,7 +79,7 @@ def transaction_details(body: dict[str, Any], errors: list[str]) -> tuple[str, i
 
 def item_details(body: dict[str, Any], gross: int, errors: list[str]) -> list[dict[str, Any]]:
     items = body.get("item_details")
-    if items is None:
+    if items is None or items == []:  # an empty list is as if absent (Snap, Core)
         return []
     if not isinstance(items, list):
         errors.append("item_details must be an array")
