@@ -5,6 +5,8 @@
 - a shop checkout pays;
 - one serve process killed (SIGKILL) mid-flow: the kiosk reconnects through nginx to the other,
   and the order completes;
+- SIGTERM to a process: the checkout it took is answered, its kiosk is told 1012 and reconnects
+  through nginx to the other;
 - a rolling restart (SIGTERM, one process after the other) under a steady webhook load loses
   nothing: every order's final state equals the sandbox's (the drills' books), and every webhook
   was answered 200 the first time it was sent.
@@ -16,6 +18,7 @@ a process's log says which orders it moved.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import secrets
 import signal
@@ -25,9 +28,12 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from bayar.config import DEMO_CLIENT_KEY
+from bayar.storage.models import Order
 from bayar.vending.machines import create_machine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -90,6 +96,11 @@ async def wait_status(client: httpx.AsyncClient, url: str, order_id: str, status
     while (found := await status_of(client, url, order_id)) != status:
         assert time.monotonic() < deadline, f"{order_id} is {found}, never {status}"
         await asyncio.sleep(0.05)
+
+
+async def order_count(fleet: Any) -> int:
+    async with fleet.db.session() as session:
+        return int(await session.scalar(select(func.count()).select_from(Order)) or 0)
 
 
 def applied_by(fleet: Any, order_id: str) -> list[str]:
@@ -188,6 +199,44 @@ async def test_a_killed_process_hands_its_kiosk_to_the_other(fleet: Any) -> None
     await fleet.restarted(victim, starts)
     audit = await books.audit()
     assert audit.ok, str(audit)
+
+
+async def test_sigterm_finishes_a_checkout_and_sends_its_kiosk_elsewhere(fleet: Any) -> None:
+    """SIGTERM to the process a kiosk is on, while a checkout it took waits on the gateway: the
+    checkout is answered, the kiosk is told 1012 "service restart" and reconnects through nginx
+    to the other process."""
+    machine_id, token = await new_machine(fleet)
+    url = f"{fleet.ws_url}/ws/kiosk/{machine_id}?token={token}"
+    async with httpx.AsyncClient(timeout=30) as client:
+        async with connect(url, open_timeout=10, ping_interval=None) as ws:
+            assert ws.response is not None
+            stopping = fleet.serving(upstream(ws.response.headers))
+            before = await order_count(fleet)
+            # The gateway takes 3 s to answer the next call: the checkout is in flight.
+            hang = await fleet.control("faults", kind="api_hang", seconds=3, count=1)
+            assert hang.status_code == 200, hang.text
+            checkout = asyncio.create_task(
+                client.post(
+                    f"{fleet.process(stopping)['url']}/api/payments/create-transaction",
+                    json={"items": [{"product_id": "cola", "quantity": 1}], "payment_type": "qris"},
+                )
+            )
+            deadline = time.monotonic() + WAIT
+            while await order_count(fleet) == before:  # the order exists, its charge hangs
+                assert time.monotonic() < deadline, "the checkout never started"
+                await asyncio.sleep(0.02)
+            starts = fleet.signal(stopping, signal.SIGTERM)
+            with contextlib.suppress(ConnectionClosed):
+                while True:
+                    await asyncio.wait_for(ws.recv(), WAIT)
+            assert ws.close_code == 1012  # "service restart": reconnect at once
+            answer = await checkout
+        assert answer.status_code == 201, answer.text
+        async with connect(url, open_timeout=10, ping_interval=None) as again:
+            assert again.response is not None
+            assert fleet.serving(upstream(again.response.headers)) != stopping
+    await fleet.restarted(stopping, starts)
+    await fleet.balanced(stopping)
 
 
 async def test_a_rolling_restart_under_webhook_load_loses_nothing(fleet: Any) -> None:
