@@ -28,9 +28,11 @@ from typing import Any
 import httpx
 import pytest
 from livesupport import clean_env, free_port
+from sqlalchemy import update
 
 from bayar.config import DEMO_SERVER_KEY
 from bayar.storage.db import Database
+from bayar.storage.models import Product
 
 ROOT = Path(__file__).parents[2]
 SUPERVISOR = ROOT / "deploy" / "fleet.py"
@@ -142,6 +144,14 @@ class RunningFleet:
                         return
                 assert time.monotonic() < deadline, f"nginx never sent a request to {name}"
                 await asyncio.sleep(0.1)
+
+    async def set_stock(self, product_id: str, stock: int) -> None:
+        """Enough of a product for a load (the demo catalog's stock is a shop's, not a load's)."""
+        assert self.db is not None
+        async with self.db.session() as session, session.begin():
+            await session.execute(
+                update(Product).where(Product.id == product_id).values(stock=stock)
+            )
 
     async def control(self, path: str, method: str = "POST", **body: Any) -> httpx.Response:
         """The sandbox's control API, on loopback (what a customer's e-wallet does to it)."""

@@ -197,6 +197,7 @@ async def test_a_killed_process_hands_its_kiosk_to_the_other(fleet: Any) -> None
             await dispensed(again, order_id)  # paid while away, or told now: dispensed once
         await wait_status(client, fleet.url, order_id, "fulfilled")
     await fleet.restarted(victim, starts)
+    await fleet.balanced(victim)
     audit = await books.audit()
     assert audit.ok, str(audit)
 
@@ -240,6 +241,7 @@ async def test_sigterm_finishes_a_checkout_and_sends_its_kiosk_elsewhere(fleet: 
 
 
 async def test_a_rolling_restart_under_webhook_load_loses_nothing(fleet: Any) -> None:
+    await fleet.set_stock("cola", 100_000)
     books = await fleet.books()
     paid: list[str] = []
     creates: list[int] = []
