@@ -11,7 +11,8 @@ temporary directory removed):
 1. `pgbench -i` into a scratch database and `pgbench -N -c C -j 2 -T S` on the same PostgreSQL:
    the ceiling, measured before and after the bayar phases (the machine is shared and noisy).
 2. For each process count K in --workers: a fresh database `bayar_bench_<pid>_k<K>`, `bayar db
-   upgrade`, K `bayar serve` processes on free ports (sandbox mode, demo keys, no worker). The
+   upgrade`, one `bayar sandbox` (the gateway of every process, as in a fleet), K `bayar serve`
+   processes on free ports (sandbox mode, demo keys, no worker). The
    sandbox's own notifications go to a sink in this process, so only ours reach bayar. Orders are
    made through `POST /api/payments/create-transaction` (qris), each owned by one process.
 3. Signed Midtrans notifications built here (the sandbox's status body of the order,
@@ -25,7 +26,7 @@ temporary directory removed):
      the scheduled time (no coordinated omission), over a fixed pool of keep-alive connections.
 4. With the first K only: a settlement run with confirmation on (the default): the orders are paid
    in the sandbox first, then "settlement" notifications arrive; each makes bayar ask the status
-   API (in-process sandbox) before the order becomes paid.
+   API (the sandbox process) before the order becomes paid.
 
 The load generator is this process (a raw asyncio HTTP/1.1 keep-alive client on uvloop, a few
 tens of microseconds of CPU per request); it shares the cores with bayar and PostgreSQL, and its
@@ -495,12 +496,31 @@ async def measured(phase: Phase, pids: list[int], load: Awaitable[Phase]) -> Pha
 
 
 class Server(BayarProcess):
-    """One `bayar serve` process."""
+    """One `bayar serve` process, its gateway the sandbox process at `gateway`."""
 
-    def __init__(self, database: str, workdir: Path, index: int) -> None:
+    def __init__(self, database: str, workdir: Path, index: int, gateway: str) -> None:
         directory = workdir / f"serve-{index}"
-        env = bayar_env(directory / "var", DATABASE_URL=f"{PG_BASE}/{database}")
+        env = bayar_env(
+            directory / "var",
+            DATABASE_URL=f"{PG_BASE}/{database}",
+            MIDTRANS_CORE_BASE_URL=f"{gateway}/sandbox/midtrans",
+            BAYAR_CREATE_RATE_LIMIT="0",  # the orders all come from this one address
+        )
         super().__init__("serve", directory, env)
+
+
+class Sandbox(BayarProcess):
+    """The `bayar sandbox` every serve process of a run asks (one gateway truth per fleet); its
+    own notifications go to the sink."""
+
+    def __init__(self, workdir: Path, sink_url: str) -> None:
+        directory = workdir / "sandbox"
+        env = bayar_env(
+            directory / "var",
+            BAYAR_SANDBOX_STATE_FILE=":memory:",
+            BAYAR_SANDBOX_NOTIFICATION_URL=sink_url,
+        )
+        super().__init__("sandbox", directory, env)
 
 
 async def quiesce(pids: list[int], within: float = 10.0) -> None:
@@ -566,13 +586,14 @@ class Sink:
 @dataclass
 class Setup:
     database: str
+    sandbox: Sandbox
     servers: list[Server]
     pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
     settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
 
 
 async def make_orders(
-    client: httpx.AsyncClient, server: Server, products: list[str], count: int
+    client: httpx.AsyncClient, server: Server, sandbox: Sandbox, products: list[str], count: int
 ) -> list[dict[str, Any]]:
     """`count` qris orders through the API; the sandbox's status body of each."""
     bodies: list[dict[str, Any]] = []
@@ -590,7 +611,9 @@ async def make_orders(
             if made.status_code != 201:
                 raise RuntimeError(f"create-transaction: {made.status_code} {made.text[:300]}")
             order = made.json()
-            status = await client.get(f"{server.url}/sandbox/_control/midtrans/{order['order_id']}")
+            status = await client.get(
+                f"{sandbox.url}/sandbox/_control/midtrans/{order['order_id']}"
+            )
             status.raise_for_status()
             txn = status.json()["transaction"]
             assert txn["transaction_id"] == order["payment"]["transaction_id"]
@@ -621,16 +644,14 @@ async def setup(
     if upgraded.returncode != 0:
         raise RuntimeError(f"bayar seed failed:\n{out.decode(errors='replace')}")
     servers: list[Server] = []
-    result = Setup(database, servers, [], [])
+    sandbox = Sandbox(workdir / f"k{procs}", sink_url)
+    result = Setup(database, sandbox, servers, [], [])
     try:
+        await sandbox.ready(client, path="/sandbox/_control/config")
         for index in range(procs):
-            server = Server(database, workdir / f"k{procs}", index)
+            server = Server(database, workdir / f"k{procs}", index, sandbox.url)
             servers.append(server)
             await server.ready(client)
-            sandbox_config = await client.post(
-                f"{server.url}/sandbox/_control/config", json={"notification_url": sink_url}
-            )
-            sandbox_config.raise_for_status()
         conn = await asyncpg.connect(f"{PG_BASE}/{database}")
         try:
             await conn.execute("UPDATE products SET stock = 1000000")
@@ -643,20 +664,23 @@ async def setup(
             else 0
         )
         for server in servers:
-            bases = await make_orders(client, server, products, args.orders // procs)
+            bases = await make_orders(client, server, sandbox, products, args.orders // procs)
             result.pending.append([notification_base(b) for b in bases])
             result.settle.append(
-                await make_orders(client, server, products, settle_each) if settle_each else []
+                await make_orders(client, server, sandbox, products, settle_each)
+                if settle_each
+                else []
             )
     except BaseException:
         for server in servers:
             server.stop()
+        sandbox.stop()
         raise
     return result
 
 
 async def pay_in_sandbox(
-    client: httpx.AsyncClient, server: Server, orders: list[dict[str, Any]]
+    client: httpx.AsyncClient, sandbox: Sandbox, orders: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(8)
     bases: list[dict[str, Any]] = []
@@ -664,7 +688,7 @@ async def pay_in_sandbox(
     async def one(order: dict[str, Any]) -> None:
         async with gate:
             paid = await client.post(
-                f"{server.url}/sandbox/_control/midtrans/{order['order_id']}/pay"
+                f"{sandbox.url}/sandbox/_control/midtrans/{order['order_id']}/pay"
             )
             paid.raise_for_status()
             bases.append(notification_base(paid.json()))
@@ -771,6 +795,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
                 finally:
                     for server in ready.servers:
                         server.stop()
+                    ready.sandbox.stop()
                     await drop_db(ready.database)
         say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (after)")
         ceilings.append(
@@ -839,10 +864,7 @@ async def settlement(
     status API before the order becomes paid (the first body per order moves it, later ones not)."""
     procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
     before = sink.received
-    bases = [
-        await pay_in_sandbox(client, server, orders)
-        for server, orders in zip(ready.servers, ready.settle, strict=True)
-    ]
+    bases = [await pay_in_sandbox(client, ready.sandbox, orders) for orders in ready.settle]
     # The sandbox's own settlement notifications (to the sink) are out before we start.
     await sink.wait_for(before + sum(len(b) for b in bases))
     await quiesce(pids)
