@@ -40,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -48,6 +49,7 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -73,6 +75,7 @@ from benchlib import (
     bayar_env,
     create_db,
     drop_db,
+    free_port,
     proc_ticks,
 )
 
@@ -523,6 +526,77 @@ class Sandbox(BayarProcess):
         super().__init__("sandbox", directory, env)
 
 
+def _deploy_fleet() -> Any:
+    """deploy/fleet.py (`make fleet`): its rendering of deploy/nginx/bayar.conf."""
+    spec = importlib.util.spec_from_file_location(
+        "deploy_fleet", Path(__file__).parents[1] / "deploy" / "fleet.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Nginx:
+    """Debian's nginx with the shipped deploy/nginx/bayar.conf, as `make fleet` renders it, in
+    front of the serve processes (and the sandbox)."""
+
+    def __init__(self, workdir: Path, servers: list[Server], sandbox: Sandbox) -> None:
+        fleet = _deploy_fleet()
+        self.dir = workdir / "nginx"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.dir / "nginx-temp" / kind).mkdir(parents=True, exist_ok=True)
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        include = self.dir / "bayar.conf"
+        include.write_text(
+            fleet.render_nginx(
+                fleet.NGINX_CONF.read_text(),
+                listen=f"{HOST}:{self.port}",
+                serve=[s.port for s in servers],
+                sandbox=sandbox.port,
+            )
+        )
+        main = self.dir / "nginx.conf"
+        main.write_text(fleet.nginx_main(self.dir, include))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.log = (self.dir / "logs" / "stdout.log").open("wb")
+        self.process = subprocess.Popen(
+            [nginx, "-c", str(main), "-p", str(self.dir)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def ready(self, client: httpx.AsyncClient, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited ({self.process.returncode}): see {self.dir}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"nginx did not answer: see {self.dir}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.log.close()
+
+
 async def quiesce(pids: list[int], within: float = 10.0) -> None:
     """Wait until the servers are idle (still finishing requests a phase gave up on)."""
     deadline = time.monotonic() + within
@@ -590,6 +664,18 @@ class Setup:
     servers: list[Server]
     pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
     settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
+    nginx: Nginx | None = None  # --nginx: every notification goes through it
+
+    def port_of(self, server: Server) -> int:
+        """Where the notifications of `server`'s orders are sent: to it, or to nginx."""
+        return self.nginx.port if self.nginx is not None else server.port
+
+    def stop(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
+        for server in self.servers:
+            server.stop()
+        self.sandbox.stop()
 
 
 async def make_orders(
@@ -671,10 +757,11 @@ async def setup(
                 if settle_each
                 else []
             )
+        if args.nginx:
+            result.nginx = Nginx(workdir / f"k{procs}", servers, sandbox)
+            await result.nginx.ready(client)
     except BaseException:
-        for server in servers:
-            server.stop()
-        sandbox.stop()
+        result.stop()
         raise
     return result
 
@@ -793,9 +880,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
                     if any(ready.settle):
                         await settlement(args, ready, rng, client, sink, phases)
                 finally:
-                    for server in ready.servers:
-                        server.stop()
-                    ready.sandbox.stop()
+                    ready.stop()
                     await drop_db(ready.database)
         say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (after)")
         ceilings.append(
@@ -822,7 +907,7 @@ async def pending_phases(
     """The main mix: new "pending" notifications and duplicates, closed loop then open loop."""
     procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
     feeds = [
-        Feed(s.port, bases, args.dup_ratio, rng, f"k{procs}s{i}")
+        Feed(ready.port_of(s), bases, args.dup_ratio, rng, f"k{procs}s{i}")
         for i, (s, bases) in enumerate(zip(ready.servers, ready.pending, strict=True))
     ]
     expected = {"no_change"}
@@ -869,7 +954,7 @@ async def settlement(
     await sink.wait_for(before + sum(len(b) for b in bases))
     await quiesce(pids)
     feeds = [
-        Feed(s.port, b, args.dup_ratio, rng, f"settle{i}")
+        Feed(ready.port_of(s), b, args.dup_ratio, rng, f"settle{i}")
         for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
     ]
     expected = {"applied", "no_change"}
@@ -931,7 +1016,13 @@ def report(
     )
     out(
         f"setup:    {args.orders} qris orders, {args.dup_ratio:.0%} duplicates, sandbox mode (demo keys), "
-        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process"
+        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process; "
+        "one `bayar sandbox` process is the gateway of all; notifications sent "
+        + (
+            "through nginx (deploy/nginx/bayar.conf, 1 worker process) balancing the serve processes"
+            if args.nginx
+            else "to the process that made the order"
+        )
     )
     out(
         "client:   this process (raw asyncio HTTP/1.1 keep-alive on uvloop); it shares the "
@@ -1041,6 +1132,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--settle-orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="send every notification through nginx (deploy/nginx/bayar.conf) balancing the"
+        " serve processes, as in production; results go to webhooks-nginx.txt",
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (server logs)"
@@ -1070,9 +1167,10 @@ def main() -> None:
     text += f"(wall time {time.monotonic() - started:.0f} s)\n"
     print(text)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        say(f"written to {RESULTS}")
+        results = RESULTS.with_name("webhooks-nginx.txt") if args.nginx else RESULTS
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(text)
+        say(f"written to {results}")
 
 
 if __name__ == "__main__":
