@@ -45,6 +45,7 @@ from sqlalchemy import update
 from websockets.asyncio.client import ClientConnection, connect
 
 import webhooks
+from bayar.sandbox.notify import QUEUE_LATENCY
 from bayar.storage.db import Database
 from bayar.storage.models import Product
 from bayar.vending.machines import create_machine
@@ -289,6 +290,8 @@ async def run(args: argparse.Namespace) -> str:
             f"  of which the sandbox's answer to the settle call: p50 {pct(SETTLE_CALLS, 0.5):.1f}"
             f" ms, p99 {pct(SETTLE_CALLS, 0.99):.1f} ms (its state is a SQLite file, as make"
             " fleet runs it)",
+            f"  and the sandbox's queue: its notifications leave {QUEUE_LATENCY * 1000:.0f} ms"
+            " after the call's answer, as Midtrans' own queue takes (sandbox/notify.py)",
         ]
     finally:
         if layout is not None:
