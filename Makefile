@@ -7,6 +7,8 @@
 #   make check   lint, then test
 #   make drills  only the fault drills (tests/drills), then their table
 #   make screenshots  the browser tests, writing the README's pictures to docs/screenshots
+#   make fleet   the production layout on one machine: nginx on FLEET_PORT, 2 bayar serve, a worker,
+#                a sandbox, on DATABASE_URL / REDIS_URL (default: local PostgreSQL db bayar_fleet, Redis)
 #   make fmt     ruff format + ruff check --fix
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 
@@ -23,9 +25,10 @@ DEV_STAMP := $(VENV)/.installed-dev
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
+FLEET_PORT ?= 8080
 CHROMIUM := /usr/bin/chromium
 # Only the directories that exist, so a missing bench/ (or tests/) never makes ruff fail.
-LINT_PATHS := $(wildcard src tests bench)
+LINT_PATHS := $(wildcard src tests bench deploy)
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
@@ -36,7 +39,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv runtime up test drills screenshots lint check fmt browsers clean
+.PHONY: help venv runtime up test drills screenshots fleet lint check fmt browsers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -78,6 +81,12 @@ drills: venv
 	BAYAR_DRILL_REPORT=$$rows $(BIN)/pytest -p no:cacheprovider tests/drills $(PYTEST_ARGS); status=$$?; \
 	echo; $(BIN)/python tests/drills/report.py $$rows; \
 	rm -rf $$(dirname $$rows); exit $$status
+
+# deploy/fleet.py starts it, prints its URLs, restarts any process that exits; Ctrl-C stops it all.
+fleet: venv
+	@command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || \
+		{ echo "!! nginx is missing: $(SUDO) apt-get install -y nginx"; exit 1; }
+	$(BIN)/python deploy/fleet.py --port $(FLEET_PORT)
 
 # Runs every linter, then fails if any of them failed, so one run shows all problems.
 lint: venv

@@ -108,8 +108,9 @@ class BayarProcess:
         client: httpx.AsyncClient,
         within: float = 60,
         also: Callable[[], bool] = lambda: True,
+        path: str = "/healthz",
     ) -> None:
-        """Wait for /healthz to answer 200 (and `also()` to hold)."""
+        """Wait for `path` (/healthz) to answer 200 (and `also()` to hold)."""
         deadline = time.monotonic() + within
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -117,7 +118,7 @@ class BayarProcess:
                     f"bayar {self.command} exited ({self.process.returncode}):\n{self.tail()}"
                 )
             with contextlib.suppress(httpx.HTTPError):
-                if (await client.get(f"{self.url}/healthz")).status_code == 200 and also():
+                if (await client.get(f"{self.url}{path}")).status_code == 200 and also():
                     return
             await asyncio.sleep(0.2)
         raise RuntimeError(f"bayar {self.command} did not become healthy:\n{self.tail()}")

@@ -225,10 +225,11 @@ class Server(BayarProcess):
         client: httpx.AsyncClient,
         within: float = 60,
         also: Callable[[], bool] = lambda: True,
+        path: str = "/healthz",
     ) -> None:
         """Ready, and the demo kiosk's token written (the signature of the method it overrides)."""
         token = self.var / "demo-kiosk.token"
-        await super().ready(client, within, also=lambda: token.is_file() and also())
+        await super().ready(client, within, also=lambda: token.is_file() and also(), path=path)
 
     def paid_times(self) -> dict[str, float]:
         """When bayar logged "order pending -> paid (webhook)", per order (epoch seconds)."""

@@ -11,7 +11,8 @@ temporary directory removed):
 1. `pgbench -i` into a scratch database and `pgbench -N -c C -j 2 -T S` on the same PostgreSQL:
    the ceiling, measured before and after the bayar phases (the machine is shared and noisy).
 2. For each process count K in --workers: a fresh database `bayar_bench_<pid>_k<K>`, `bayar db
-   upgrade`, K `bayar serve` processes on free ports (sandbox mode, demo keys, no worker). The
+   upgrade`, one `bayar sandbox` (the gateway of every process, as in a fleet), K `bayar serve`
+   processes on free ports (sandbox mode, demo keys, no worker). The
    sandbox's own notifications go to a sink in this process, so only ours reach bayar. Orders are
    made through `POST /api/payments/create-transaction` (qris), each owned by one process.
 3. Signed Midtrans notifications built here (the sandbox's status body of the order,
@@ -25,7 +26,7 @@ temporary directory removed):
      the scheduled time (no coordinated omission), over a fixed pool of keep-alive connections.
 4. With the first K only: a settlement run with confirmation on (the default): the orders are paid
    in the sandbox first, then "settlement" notifications arrive; each makes bayar ask the status
-   API (in-process sandbox) before the order becomes paid.
+   API (the sandbox process) before the order becomes paid.
 
 The load generator is this process (a raw asyncio HTTP/1.1 keep-alive client on uvloop, a few
 tens of microseconds of CPU per request); it shares the cores with bayar and PostgreSQL, and its
@@ -39,6 +40,7 @@ import argparse
 import asyncio
 import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import platform
@@ -47,6 +49,7 @@ import re
 import resource
 import shlex
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -57,7 +60,7 @@ from collections.abc import Awaitable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import asyncpg
 import httpx
@@ -72,6 +75,7 @@ from benchlib import (
     bayar_env,
     create_db,
     drop_db,
+    free_port,
     proc_ticks,
 )
 
@@ -495,12 +499,102 @@ async def measured(phase: Phase, pids: list[int], load: Awaitable[Phase]) -> Pha
 
 
 class Server(BayarProcess):
-    """One `bayar serve` process."""
+    """One `bayar serve` process, its gateway the sandbox process at `gateway`."""
 
-    def __init__(self, database: str, workdir: Path, index: int) -> None:
+    def __init__(self, database: str, workdir: Path, index: int, gateway: str) -> None:
         directory = workdir / f"serve-{index}"
-        env = bayar_env(directory / "var", DATABASE_URL=f"{PG_BASE}/{database}")
+        env = bayar_env(
+            directory / "var",
+            DATABASE_URL=f"{PG_BASE}/{database}",
+            MIDTRANS_CORE_BASE_URL=f"{gateway}/sandbox/midtrans",
+            BAYAR_CREATE_RATE_LIMIT="0",  # the orders all come from this one address
+        )
         super().__init__("serve", directory, env)
+
+
+class Sandbox(BayarProcess):
+    """The `bayar sandbox` every serve process of a run asks (one gateway truth per fleet); its
+    own notifications go to the sink."""
+
+    def __init__(self, workdir: Path, sink_url: str) -> None:
+        directory = workdir / "sandbox"
+        env = bayar_env(
+            directory / "var",
+            BAYAR_SANDBOX_STATE_FILE=":memory:",
+            BAYAR_SANDBOX_NOTIFICATION_URL=sink_url,
+        )
+        super().__init__("sandbox", directory, env)
+
+
+def _deploy_fleet() -> Any:
+    """deploy/fleet.py (`make fleet`): its rendering of deploy/nginx/bayar.conf."""
+    spec = importlib.util.spec_from_file_location(
+        "deploy_fleet", Path(__file__).parents[1] / "deploy" / "fleet.py"
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+class Nginx:
+    """Debian's nginx with the shipped deploy/nginx/bayar.conf, as `make fleet` renders it, in
+    front of the serve processes (and the sandbox)."""
+
+    def __init__(self, workdir: Path, servers: list[Server], sandbox: Sandbox) -> None:
+        fleet = _deploy_fleet()
+        self.dir = workdir / "nginx"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
+            (self.dir / "nginx-temp" / kind).mkdir(parents=True, exist_ok=True)
+        (self.dir / "logs").mkdir(parents=True, exist_ok=True)
+        self.port = free_port()
+        self.url = f"http://{HOST}:{self.port}"
+        include = self.dir / "bayar.conf"
+        include.write_text(
+            fleet.render_nginx(
+                fleet.NGINX_CONF.read_text(),
+                listen=f"{HOST}:{self.port}",
+                serve=[s.port for s in servers],
+                sandbox=sandbox.port,
+            )
+        )
+        main = self.dir / "nginx.conf"
+        main.write_text(fleet.nginx_main(self.dir, include))
+        nginx = shutil.which("nginx") or "/usr/sbin/nginx"
+        self.log = (self.dir / "logs" / "stdout.log").open("wb")
+        self.process = subprocess.Popen(
+            [nginx, "-c", str(main), "-p", str(self.dir)],
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    async def ready(self, client: httpx.AsyncClient, within: float = 30) -> None:
+        deadline = time.monotonic() + within
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"nginx exited ({self.process.returncode}): see {self.dir}")
+            with contextlib.suppress(httpx.HTTPError):
+                if (await client.get(f"{self.url}/readyz")).status_code == 200:
+                    return
+            await asyncio.sleep(0.2)
+        raise RuntimeError(f"nginx did not answer: see {self.dir}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGQUIT)
+            try:
+                self.process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+        self.log.close()
 
 
 async def quiesce(pids: list[int], within: float = 10.0) -> None:
@@ -566,13 +660,36 @@ class Sink:
 @dataclass
 class Setup:
     database: str
+    sandbox: Sandbox
     servers: list[Server]
     pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
     settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
+    nginx: Nginx | None = None  # --nginx: every notification goes through it
+
+    def port_of(self, server: Server) -> int:
+        """Where the notifications of `server`'s orders are sent: to it, or to nginx."""
+        return self.nginx.port if self.nginx is not None else server.port
+
+    def stop(self) -> None:
+        if self.nginx is not None:
+            self.nginx.stop()
+        for server in self.servers:
+            server.stop()
+        self.sandbox.stop()
+
+
+class Reachable(Protocol):
+    """A server or a sandbox, as far as making orders goes: where it answers."""
+
+    url: str
 
 
 async def make_orders(
-    client: httpx.AsyncClient, server: Server, products: list[str], count: int
+    client: httpx.AsyncClient,
+    server: Reachable,
+    sandbox: Reachable,
+    products: list[str],
+    count: int,
 ) -> list[dict[str, Any]]:
     """`count` qris orders through the API; the sandbox's status body of each."""
     bodies: list[dict[str, Any]] = []
@@ -590,7 +707,9 @@ async def make_orders(
             if made.status_code != 201:
                 raise RuntimeError(f"create-transaction: {made.status_code} {made.text[:300]}")
             order = made.json()
-            status = await client.get(f"{server.url}/sandbox/_control/midtrans/{order['order_id']}")
+            status = await client.get(
+                f"{sandbox.url}/sandbox/_control/midtrans/{order['order_id']}"
+            )
             status.raise_for_status()
             txn = status.json()["transaction"]
             assert txn["transaction_id"] == order["payment"]["transaction_id"]
@@ -621,16 +740,14 @@ async def setup(
     if upgraded.returncode != 0:
         raise RuntimeError(f"bayar seed failed:\n{out.decode(errors='replace')}")
     servers: list[Server] = []
-    result = Setup(database, servers, [], [])
+    sandbox = Sandbox(workdir / f"k{procs}", sink_url)
+    result = Setup(database, sandbox, servers, [], [])
     try:
+        await sandbox.ready(client, path="/sandbox/_control/config")
         for index in range(procs):
-            server = Server(database, workdir / f"k{procs}", index)
+            server = Server(database, workdir / f"k{procs}", index, sandbox.url)
             servers.append(server)
             await server.ready(client)
-            sandbox_config = await client.post(
-                f"{server.url}/sandbox/_control/config", json={"notification_url": sink_url}
-            )
-            sandbox_config.raise_for_status()
         conn = await asyncpg.connect(f"{PG_BASE}/{database}")
         try:
             await conn.execute("UPDATE products SET stock = 1000000")
@@ -643,20 +760,24 @@ async def setup(
             else 0
         )
         for server in servers:
-            bases = await make_orders(client, server, products, args.orders // procs)
+            bases = await make_orders(client, server, sandbox, products, args.orders // procs)
             result.pending.append([notification_base(b) for b in bases])
             result.settle.append(
-                await make_orders(client, server, products, settle_each) if settle_each else []
+                await make_orders(client, server, sandbox, products, settle_each)
+                if settle_each
+                else []
             )
+        if args.nginx:
+            result.nginx = Nginx(workdir / f"k{procs}", servers, sandbox)
+            await result.nginx.ready(client)
     except BaseException:
-        for server in servers:
-            server.stop()
+        result.stop()
         raise
     return result
 
 
 async def pay_in_sandbox(
-    client: httpx.AsyncClient, server: Server, orders: list[dict[str, Any]]
+    client: httpx.AsyncClient, sandbox: Sandbox, orders: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(8)
     bases: list[dict[str, Any]] = []
@@ -664,7 +785,7 @@ async def pay_in_sandbox(
     async def one(order: dict[str, Any]) -> None:
         async with gate:
             paid = await client.post(
-                f"{server.url}/sandbox/_control/midtrans/{order['order_id']}/pay"
+                f"{sandbox.url}/sandbox/_control/midtrans/{order['order_id']}/pay"
             )
             paid.raise_for_status()
             bases.append(notification_base(paid.json()))
@@ -769,8 +890,7 @@ async def run(args: argparse.Namespace) -> tuple[list[Pgbench], list[Phase], flo
                     if any(ready.settle):
                         await settlement(args, ready, rng, client, sink, phases)
                 finally:
-                    for server in ready.servers:
-                        server.stop()
+                    ready.stop()
                     await drop_db(ready.database)
         say(f"pgbench -N -c {args.concurrency} -j 2 -T {args.pgbench_seconds}  (after)")
         ceilings.append(
@@ -797,7 +917,7 @@ async def pending_phases(
     """The main mix: new "pending" notifications and duplicates, closed loop then open loop."""
     procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
     feeds = [
-        Feed(s.port, bases, args.dup_ratio, rng, f"k{procs}s{i}")
+        Feed(ready.port_of(s), bases, args.dup_ratio, rng, f"k{procs}s{i}")
         for i, (s, bases) in enumerate(zip(ready.servers, ready.pending, strict=True))
     ]
     expected = {"no_change"}
@@ -839,15 +959,12 @@ async def settlement(
     status API before the order becomes paid (the first body per order moves it, later ones not)."""
     procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
     before = sink.received
-    bases = [
-        await pay_in_sandbox(client, server, orders)
-        for server, orders in zip(ready.servers, ready.settle, strict=True)
-    ]
+    bases = [await pay_in_sandbox(client, ready.sandbox, orders) for orders in ready.settle]
     # The sandbox's own settlement notifications (to the sink) are out before we start.
     await sink.wait_for(before + sum(len(b) for b in bases))
     await quiesce(pids)
     feeds = [
-        Feed(s.port, b, args.dup_ratio, rng, f"settle{i}")
+        Feed(ready.port_of(s), b, args.dup_ratio, rng, f"settle{i}")
         for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
     ]
     expected = {"applied", "no_change"}
@@ -909,7 +1026,13 @@ def report(
     )
     out(
         f"setup:    {args.orders} qris orders, {args.dup_ratio:.0%} duplicates, sandbox mode (demo keys), "
-        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process"
+        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process; "
+        "one `bayar sandbox` process is the gateway of all; notifications sent "
+        + (
+            "through nginx (deploy/nginx/bayar.conf, 1 worker process) balancing the serve processes"
+            if args.nginx
+            else "to the process that made the order"
+        )
     )
     out(
         "client:   this process (raw asyncio HTTP/1.1 keep-alive on uvloop); it shares the "
@@ -1019,6 +1142,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--settle-orders", type=int, default=300)
     parser.add_argument("--seed", type=int, default=7)
+    parser.add_argument(
+        "--nginx",
+        action="store_true",
+        help="send every notification through nginx (deploy/nginx/bayar.conf) balancing the"
+        " serve processes, as in production; results go to webhooks-nginx.txt",
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (server logs)"
@@ -1048,9 +1177,10 @@ def main() -> None:
     text += f"(wall time {time.monotonic() - started:.0f} s)\n"
     print(text)
     if not args.no_write:
-        RESULTS.parent.mkdir(parents=True, exist_ok=True)
-        RESULTS.write_text(text)
-        say(f"written to {RESULTS}")
+        results = RESULTS.with_name("webhooks-nginx.txt") if args.nginx else RESULTS
+        results.parent.mkdir(parents=True, exist_ok=True)
+        results.write_text(text)
+        say(f"written to {results}")
 
 
 if __name__ == "__main__":

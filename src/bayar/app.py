@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import NamedTuple
 
 import httpx
 from fastapi import FastAPI
@@ -20,7 +21,7 @@ from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
-from bayar.config import Settings
+from bayar.config import ConfigError, Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
 from bayar.inputs import InputGuard
@@ -48,6 +49,12 @@ REAL_SNAP_JS = {
 }
 
 
+class Endpoints(NamedTuple):
+    core: str  # the Core API base (MIDTRANS_CORE_BASE_URL)
+    snap: str  # the Snap API base, ending in /snap/v1 (MIDTRANS_SNAP_BASE_URL)
+    snap_js: str  # the Snap script the shop's pages load
+
+
 def create_app(
     settings: Settings,
     *,
@@ -55,13 +62,19 @@ def create_app(
     host: str = "127.0.0.1",
     run_worker: bool = True,
     seed: bool = True,
+    embed_sandbox: bool = True,
     now: Callable[[], datetime] | None = None,
 ) -> FastAPI:
-    """The web application. In sandbox mode the emulator is mounted at /sandbox, bayar's gateway
-    adapter talks to it in-process over its HTTP API, and its webhooks come back to this app.
+    """The web application. In sandbox mode with `embed_sandbox` (`bayar up`) the emulator is
+    mounted at /sandbox, bayar's gateway adapter talks to it in-process over its HTTP API, and its
+    webhooks come back to this app. Without it (`bayar serve`, one of a fleet) the gateway is the
+    one at MIDTRANS_CORE_BASE_URL, a `bayar sandbox` process every member of the fleet shares.
     `host` is where the server listens: beyond loopback the sandbox's hand controls need a token.
-    ConfigError if the settings cannot run (no keys in real mode, live keys in sandbox mode)."""
+    ConfigError if the settings cannot run (no keys in real mode, live keys in sandbox mode, no
+    gateway to talk to)."""
     settings.server_key()  # refuses to build without keys in real mode, or with live sandbox keys
+    embedded = settings.bayar_sandbox and embed_sandbox
+    gateway_endpoints(settings, embedded=embedded)  # refuses before anything is built
     base = (settings.bayar_public_url or public_url).rstrip("/")
     app = FastAPI(
         title="bayar",
@@ -75,10 +88,14 @@ def create_app(
 
     sandbox = (
         Sandbox(settings, notification_url=f"{base}{NOTIFICATION_PATH}", local=(base, loopback))
-        if settings.bayar_sandbox
+        if embedded
         else None
     )
-    context = build_context(settings, base_url=base, transport=loopback, now=now)
+    context = (
+        build_context(settings, base_url=base, transport=loopback, now=now)
+        if embedded
+        else build_context(settings, now=now)
+    )
     worker = (
         Worker(context.payments, context.vending, interval=settings.bayar_worker_interval)
         if run_worker
@@ -159,27 +176,55 @@ async def _seed(db: Database, settings: Settings) -> None:
         delay = min(delay * 2, 30.0)
 
 
+def gateway_endpoints(settings: Settings, *, embedded: bool, base_url: str = "") -> Endpoints:
+    """Where this process reaches the gateway: the one home of that choice, so every process of a
+    fleet asks the same gateway. The sandbox embedded in `bayar up` (at `base_url`); otherwise the
+    configured base URLs: in sandbox mode a `bayar sandbox` process (MIDTRANS_CORE_BASE_URL is
+    then required: a guess would be a gateway of its own, whose "not found" expires paid orders),
+    in real mode Midtrans' own hosts unless overridden. ConfigError, one line, if there is none."""
+    core = (settings.midtrans_core_base_url or "").rstrip("/")
+    snap = (settings.midtrans_snap_base_url or "").rstrip("/")
+    if settings.bayar_sandbox and embedded:
+        if core or snap:
+            raise ConfigError(
+                "bayar up embeds its own sandbox: unset MIDTRANS_CORE_BASE_URL and"
+                " MIDTRANS_SNAP_BASE_URL, or run `bayar serve` to use the sandbox they name"
+            )
+        core = f"{base_url}{SANDBOX_PATH}/midtrans"
+        return Endpoints(core, f"{core}/snap/v1", f"{core}/snap/snap.js")
+    if settings.bayar_sandbox:
+        if not core:
+            raise ConfigError(
+                "MIDTRANS_CORE_BASE_URL is required in sandbox mode: only `bayar up` embeds a"
+                " sandbox; point every process at one `bayar sandbox`"
+                " (e.g. http://127.0.0.1:8001/sandbox/midtrans)"
+            )
+        # A `bayar sandbox` serves Snap under its Core base, as `bayar up` does.
+        snap = snap or f"{core}/snap/v1"
+        return Endpoints(core, snap, f"{snap.removesuffix('/v1')}/snap.js")
+    real_core, real_snap = base_urls(settings.midtrans_is_production)
+    return Endpoints(
+        core or real_core, snap or real_snap, REAL_SNAP_JS[settings.midtrans_is_production]
+    )
+
+
 def build_context(
     settings: Settings,
     *,
-    base_url: str,
+    base_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
     now: Callable[[], datetime] | None = None,
 ) -> AppContext:
-    """The services of one process. In sandbox mode the gateway is the sandbox at `base_url`,
-    reached through `transport` (in-process under `bayar up`, the network for `bayar worker`)."""
-    if settings.bayar_sandbox:
-        core_url = f"{base_url}{SANDBOX_PATH}/midtrans"
-        snap_url, snap_js = f"{core_url}/snap/v1", f"{core_url}/snap/snap.js"
-    else:
-        core_url, snap_url = base_urls(settings.midtrans_is_production)
-        core_url = settings.midtrans_core_base_url or core_url
-        snap_url = settings.midtrans_snap_base_url or snap_url
-        snap_js = REAL_SNAP_JS[settings.midtrans_is_production]
-        transport = None
+    """The services of one process. `base_url`: where the sandbox embedded in this process is
+    (`bayar up`); None: the gateway configured for the fleet (`gateway_endpoints`). `transport`:
+    how the gateway is reached (in-process for the embedded sandbox; None: the network).
+    ConfigError if there is no gateway to talk to."""
+    embedded = settings.bayar_sandbox and base_url is not None
+    endpoints = gateway_endpoints(settings, embedded=embedded, base_url=base_url or "")
+    core_url, snap_url, snap_js = endpoints
     metrics = Metrics()
     db = Database(settings.database())
-    bus = make_bus(settings.redis_url)
+    bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
     gateway = MidtransGateway(
         settings.server_key(),
         core_base_url=core_url,
@@ -217,6 +262,6 @@ def build_context(
         payments=payments,
         inbox=Inbox(payments),
         vending=vending,
-        presence=make_presence(settings.redis_url),
+        presence=make_presence(settings.redis_url, prefix=settings.redis_prefix()),
         snap_js_url=snap_js,
     )

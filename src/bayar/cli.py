@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import fcntl
 import gc
 import logging
+import os
+import signal
 import socket
 from collections.abc import Awaitable, Callable, Iterator
 from contextlib import contextmanager
-from typing import Annotated, Any, TypeVar
+from pathlib import Path
+from typing import IO, Annotated, Any, TypeVar
 
 import typer
 import uvicorn
@@ -33,16 +37,23 @@ product_cli = typer.Typer(
 cli.add_typer(product_cli, name="product")
 
 T = TypeVar("T")
+log = logging.getLogger("bayar")
 HOST = typer.Option("127.0.0.1", help="address to listen on")
 
 
-def _settings() -> Settings:
-    """The settings, or one line saying why bayar cannot run with them (exit status 2)."""
+def _settings(*, gateway: bool | None = None) -> Settings:
+    """The settings, or one line saying why bayar cannot run with them (exit status 2).
+    `gateway`: the process talks to the gateway, embedding the sandbox (True, `bayar up`) or
+    through the configured base URLs (False): refused here when there is none to talk to."""
     try:
         settings = Settings()
         settings.server_key()
         settings.client_key()
         trusted_proxies(settings.bayar_trusted_proxies)
+        if gateway is not None:
+            from bayar.app import gateway_endpoints
+
+            gateway_endpoints(settings, embedded=gateway and settings.bayar_sandbox)
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
@@ -132,8 +143,35 @@ def public_base(settings: Settings) -> str | None:
     return None
 
 
+def hold_var_lock(var_dir: Path) -> IO[str]:
+    """`bayar up` owns its var/ (SQLite database, sandbox state, demo kiosk token): a lock held
+    with flock until the process ends (the kernel lets go of it even after a kill -9). A second
+    `bayar up` on the same var/ refuses, in one line (exit status 2), before printing anything."""
+    path = var_dir / "bayar.lock"
+    handle = path.open("a+", encoding="utf-8")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        handle.seek(0)
+        owner = handle.read().strip() or "?"
+        handle.close()
+        typer.echo(
+            f"bayar: another bayar up (pid {owner}) is running on {var_dir}/; stop it, or give"
+            " this one its own folder (BAYAR_VAR_DIR)",
+            err=True,
+        )
+        raise typer.Exit(2) from None
+    handle.seek(0)
+    handle.truncate()
+    handle.write(f"{os.getpid()}\n")
+    handle.flush()
+    return handle
+
+
 def gateway_line(settings: Settings) -> str:
     """Which gateway takes the payments, said once at every start."""
+    if settings.bayar_sandbox and settings.midtrans_core_base_url:
+        return f"gateway: bayar sandbox at {settings.midtrans_core_base_url} (no real money)"
     if settings.bayar_sandbox:
         return "gateway: bayar sandbox (offline, no real money)"
     if settings.midtrans_is_production:
@@ -150,9 +188,9 @@ def _sandbox_access(settings: Settings, host: str) -> str | None:
     return "sandbox controls: need BAYAR_SANDBOX_TOKEN (bearer, or ?token= on a page)"
 
 
-def _banner(settings: Settings, host: str) -> None:
+def _banner(settings: Settings, host: str, *, embedded: bool = True) -> None:
     typer.echo(gateway_line(settings))
-    access = _sandbox_access(settings, host)
+    access = _sandbox_access(settings, host) if embedded else None
     if access is not None:
         typer.echo(access)
 
@@ -162,6 +200,10 @@ def _shown(host: str, port: int) -> str:
 
 
 def _serve(app: Any, sock: socket.socket, settings: Settings) -> None:
+    """uvicorn on the bound socket until SIGTERM (or Ctrl-C). Then it stops accepting, lets
+    in-flight requests (webhooks, checkouts) finish, closes every WebSocket with 1012 "service
+    restart" (kiosks reconnect at once, through the load balancer to another process), and exits
+    within BAYAR_SHUTDOWN_GRACE seconds: what is still running then is cancelled."""
     logs.configure(log_format=settings.bayar_log_format)
     # The objects loaded at start (modules, routes, mappers) live as long as the process: keep them
     # out of the collector's scans, and collect the young generation less often (fewer pauses).
@@ -170,7 +212,13 @@ def _serve(app: Any, sock: socket.socket, settings: Settings) -> None:
     gc.set_threshold(20_000, 20, 20)
     # X-Forwarded-For is read by the app, from BAYAR_TRUSTED_PROXIES only (bayar.headers); uvicorn's
     # own reading would believe any local peer.
-    config = uvicorn.Config(app, log_config=None, access_log=False, proxy_headers=False)
+    config = uvicorn.Config(
+        app,
+        log_config=None,
+        access_log=False,
+        proxy_headers=False,
+        timeout_graceful_shutdown=settings.bayar_shutdown_grace,
+    )
     uvicorn.Server(config).run(sockets=[sock])
 
 
@@ -231,7 +279,8 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
     from bayar.app import SANDBOX_PATH, create_app
     from bayar.vending.machines import DEMO_MACHINE
 
-    settings = _settings()
+    settings = _settings(gateway=True)
+    lock = hold_var_lock(settings.bayar_var_dir)  # held until this process ends
     sock = _bind(host, port)
     with _closed_on_error(sock):
         _upgrade(settings)
@@ -253,6 +302,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
         f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
     )
     _serve(app, sock, settings)
+    lock.close()
 
 
 @cli.command()
@@ -262,37 +312,48 @@ def serve(host: str = HOST, port: int = typer.Option(8000, help="port to listen 
     otherwise give the shared demo machine a new token, cutting its kiosk off."""
     from bayar.app import create_app
 
-    settings = _settings()
+    settings = _settings(gateway=False)
     sock = _bind(host, port)
     with _closed_on_error(sock):
         _check_database(settings)
     app = create_app(
-        settings, public_url=_shown(host, port), host=host, run_worker=False, seed=False
+        settings,
+        public_url=_shown(host, port),
+        host=host,
+        run_worker=False,
+        seed=False,
+        embed_sandbox=False,
     )
     _remember_address(settings, (settings.bayar_public_url or _shown(host, port)).rstrip("/"))
     typer.echo(f"bayar serve on {_shown(host, port)}/")
-    _banner(settings, host)
+    _banner(settings, host, embedded=False)
     _serve(app, sock, settings)
 
 
 @cli.command()
 def worker() -> None:
-    """Reconciliation and expiry of open orders. Several may run against one PostgreSQL."""
+    """Reconciliation and expiry of open orders. Several may run against one PostgreSQL, and
+    they ask the fleet's gateway (in sandbox mode: MIDTRANS_CORE_BASE_URL, a `bayar sandbox`)."""
     from bayar.app import build_context
     from bayar.worker.runner import Worker
 
-    settings = _settings()
+    settings = _settings(gateway=False)
     _check_database(settings)
     typer.echo(f"bayar worker; {gateway_line(settings)}")
     logs.configure(log_format=settings.bayar_log_format)
-    base = (settings.bayar_public_url or "http://127.0.0.1:8000").rstrip("/")
 
     async def run() -> None:
-        context = build_context(settings, base_url=base)
+        context = build_context(settings)
+        worker = Worker(context.payments, context.vending, interval=settings.bayar_worker_interval)
+        stopping = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(signum, stopping.set)
         try:
-            await Worker(
-                context.payments, context.vending, interval=settings.bayar_worker_interval
-            ).run()
+            worker.start()
+            await stopping.wait()
+            log.info("stopping: the current pass may take %ss", settings.bayar_shutdown_grace)
+            await worker.stop(grace=settings.bayar_shutdown_grace)
         finally:
             await context.payments.gateway.aclose()
             await context.bus.close()

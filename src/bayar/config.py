@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 from typing import Literal
 
 from pydantic import SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
 
 # Fixed keys of the offline sandbox, used when no keys are configured. They are not secrets.
 DEMO_SERVER_KEY = "SB-Mid-server-BAYAR-SANDBOX-DEMO"
@@ -77,6 +79,12 @@ class Settings(BaseSettings):
     # (a file, journald, a collector); `json` or `human` forces one.
     bayar_log_format: Literal["auto", "json", "human"] = "auto"
 
+    # One fleet (issue 12, "fleet").
+    # Namespace of this install's Redis channels and keys; unset: derived from the database
+    # (`redis_prefix()`), so two installs sharing one Redis never hear each other.
+    bayar_redis_prefix: str | None = None
+    bayar_shutdown_grace: int = 20  # seconds a stopping process gives in-flight work (SIGTERM)
+
     def server_key(self) -> str:
         if self.bayar_sandbox:
             self.refuse_live_keys()
@@ -118,6 +126,21 @@ class Settings(BaseSettings):
         if self.database_url:
             return self.database_url
         return f"sqlite:///{(self.bayar_var_dir / 'bayar.sqlite3').as_posix()}"
+
+    def redis_prefix(self) -> str:
+        """BAYAR_REDIS_PREFIX, or `bayar:<hash of the database>:`. Every process of one install
+        names the same database, however it spells the driver or the password: the hash covers
+        the backend, host, port and database name (a SQLite file by its absolute path)."""
+        if self.bayar_redis_prefix:
+            return self.bayar_redis_prefix
+        url = make_url(self.database())
+        backend = url.get_backend_name()
+        if backend == "sqlite":
+            where = str(Path(url.database or "").resolve())
+        else:
+            where = f"{url.host or 'localhost'}:{url.port or ''}/{url.database or ''}"
+        digest = hashlib.sha256(f"{backend}://{where}".encode()).hexdigest()[:10]
+        return f"bayar:{digest}:"
 
     def sandbox_state_path(self) -> str:
         if self.bayar_sandbox_state_file is not None:

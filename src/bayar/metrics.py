@@ -29,6 +29,13 @@ class Metrics:
             registry=self.registry,
         )
 
+        # An alarm (issue 12): the gateway denied knowing a transaction it had answered for.
+        self.gateway_unknown = Counter(
+            "bayar_gateway_unknown_total",
+            "Orders the gateway said it does not know after it answered for them",
+            registry=self.registry,
+        )
+
     def observe_gateway(self, operation: str, seconds: float, outcome: str) -> None:
         self.gateway_calls.labels(operation, outcome).observe(seconds)
 

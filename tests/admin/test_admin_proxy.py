@@ -30,6 +30,9 @@ def serve(tmp_path: Path, **env: str) -> Iterator[ServeProcess]:
             DATABASE_URL=database,
             BAYAR_VAR_DIR=str(tmp_path / "var"),
             BAYAR_ADMIN_PASSWORD=PASSWORD,
+            # `bayar serve` embeds no sandbox: it names the fleet's gateway (these tests log in
+            # to the admin and never reach it; nothing listens there).
+            MIDTRANS_CORE_BASE_URL=f"http://127.0.0.1:{free_port()}/sandbox/midtrans",
             **env,
         ),
     )

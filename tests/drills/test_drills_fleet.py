@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
-from fleet import ADMIN_TOKEN, Fleet
 from websockets.asyncio.client import connect
 
 from bayar.vending.machines import create_machine
+from fleet import ADMIN_TOKEN, Fleet
 
 if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
     from conftest import Drill

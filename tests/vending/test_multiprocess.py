@@ -24,9 +24,10 @@ pytestmark = [pytest.mark.postgres, pytest.mark.redis]
 LONG_TIMEOUT = 30.0
 
 
-async def online(redis_url: str, machine_id: str) -> bool:
-    """Presence as a third process sees it: its own connection to Redis."""
-    presence = RedisPresence(redis_url)
+async def online(redis_url: str, machine_id: str, prefix: str) -> bool:
+    """Presence as a third process of the install sees it: its own connection to Redis, in the
+    install's namespace (BAYAR_REDIS_PREFIX, derived from the database)."""
+    presence = RedisPresence(redis_url, prefix=prefix)
     try:
         return await presence.online(machine_id)
     finally:
@@ -53,6 +54,8 @@ async def test_payment_handled_by_server_b_reaches_the_kiosk_on_server_a(
     # seed=False: A made the catalog; B would only rotate the demo machine's token.
     server_b = start_app(seed=False, bayar_confirm_paid=False, **shared)
     http_a, http_b = await http_for(server_a), await http_for(server_b)
+    prefix = server_a.context.settings.redis_prefix()
+    assert server_b.context.settings.redis_prefix() == prefix  # one database, one namespace
     sandbox_a = sandbox_of(http_a, server_a)
 
     # A machine of this test only: Redis pub/sub channels are shared by every database index.
@@ -60,11 +63,11 @@ async def test_payment_handled_by_server_b_reaches_the_kiosk_on_server_a(
     token = await server_a.run(
         create_machine(server_a.context.db, machine_id, "Multi", "Hall", [("A1", "cola", 5, 5)])
     )
-    assert not await online(redis_url, machine_id)
+    assert not await online(redis_url, machine_id, prefix)
 
     k = await kiosk(server_a, machine_id, token)
     assert (await k.expect("STATE"))["machine"]["id"] == machine_id
-    assert await online(redis_url, machine_id)
+    assert await online(redis_url, machine_id, prefix)
     assert await server_b.run(server_b.context.presence.online(machine_id))
 
     order_id = (await k.ask("ORDER", {"id": "cola"}, "ORDER_CREATED"))["order_id"]
@@ -111,7 +114,7 @@ async def test_payment_handled_by_server_b_reaches_the_kiosk_on_server_a(
     await k.close()
 
     async def gone() -> bool:
-        return not await online(redis_url, machine_id)
+        return not await online(redis_url, machine_id, prefix)
 
     await wait_until(gone, what="the kiosk offline in Redis")
     assert not await server_b.run(server_b.context.presence.online(machine_id))

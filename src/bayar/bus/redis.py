@@ -20,7 +20,7 @@ from redis.exceptions import RedisError
 from bayar.bus.base import RESYNC, Message
 from bayar.bus.local import Queue, Subscribers
 
-PREFIX = "bayar:"
+PREFIX = "bayar:"  # the namespace of a bus made without one (bayar's own use passes its own)
 SUBSCRIBE_TIMEOUT = 5.0
 log = logging.getLogger("bayar.bus")
 
@@ -44,8 +44,9 @@ def connect(url: str, *, client_name: str) -> aioredis.Redis:
 
 
 class RedisBus:
-    def __init__(self, url: str, *, client_name: str = "bayar-bus") -> None:
+    def __init__(self, url: str, *, client_name: str = "bayar-bus", prefix: str = PREFIX) -> None:
         self._redis = connect(url, client_name=client_name)
+        self._prefix = prefix  # every channel's name starts with it (BAYAR_REDIS_PREFIX)
         self._subscribers = Subscribers()
         self._pubsub: PubSub | None = None
         self._reader: asyncio.Task[None] | None = None
@@ -54,7 +55,7 @@ class RedisBus:
         self._subscribed: set[str] = set()  # topics subscribed at Redis
 
     async def publish(self, topic: str, message: Message) -> None:
-        await self._redis.publish(PREFIX + topic, json.dumps(message, separators=(",", ":")))
+        await self._redis.publish(self._prefix + topic, json.dumps(message, separators=(",", ":")))
 
     @contextlib.asynccontextmanager
     async def subscribe(self, *topics: str) -> AsyncIterator[AsyncIterator[Message]]:
@@ -75,14 +76,14 @@ class RedisBus:
                 pubsub = self._ensure_reader()
                 loop = asyncio.get_running_loop()
                 waits = [loop.create_future() for _ in new]
-                self._confirmations.update(zip((PREFIX + t for t in new), waits, strict=True))
+                self._confirmations.update(zip((self._prefix + t for t in new), waits, strict=True))
                 try:
-                    await pubsub.subscribe(*(PREFIX + t for t in new))
+                    await pubsub.subscribe(*(self._prefix + t for t in new))
                     # Subscribed means Redis said so: what is published after this is ours.
                     await asyncio.wait_for(asyncio.gather(*waits), SUBSCRIBE_TIMEOUT)
                 finally:
                     for t in new:
-                        self._confirmations.pop(PREFIX + t, None)
+                        self._confirmations.pop(self._prefix + t, None)
                 self._subscribed.update(new)
         except BaseException:
             self._subscribers.remove(queue, topics)
@@ -97,7 +98,7 @@ class RedisBus:
             if gone and self._pubsub is not None:
                 self._subscribed.difference_update(gone)
                 with contextlib.suppress(RedisError, OSError):
-                    await self._pubsub.unsubscribe(*(PREFIX + t for t in gone))
+                    await self._pubsub.unsubscribe(*(self._prefix + t for t in gone))
 
     def _ensure_reader(self) -> PubSub:
         if self._pubsub is None:
@@ -149,7 +150,7 @@ class RedisBus:
         except ValueError:
             log.warning("bus message that is not JSON on %s", name)
             return
-        self._subscribers.deliver(name.removeprefix(PREFIX), message)
+        self._subscribers.deliver(name.removeprefix(self._prefix), message)
 
     async def ping(self) -> None:
         await self._redis.ping()

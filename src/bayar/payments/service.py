@@ -85,6 +85,11 @@ BY_HAND = "refunded by hand"
 MIN_PAYMENT_WINDOW = timedelta(seconds=60)
 # Payment rows whose create call has not been answered yet (still being made, or lost on the way).
 UNANSWERED = ("creating", "unknown")
+# The history note of an order the gateway denies knowing after it answered for it (an alarm).
+UNKNOWN_NOTE = (
+    "the gateway says it has no such transaction, yet it answered for it before: is this"
+    " process asking the wrong gateway? the order is left as it is"
+)
 # Payments with nothing to show a customer: not answered by the gateway yet, or refused.
 NO_PAYMENT = (*UNANSWERED, "rejected")
 # How to pay, as the gateway's create answer (and later reports) told it.
@@ -939,7 +944,10 @@ class PaymentsService:
                 return await self._expire(order)
             status = await self.gateway_status(order_id)
         except TransactionNotFound:
-            return None  # not created at the gateway (yet): expiry settles it
+            # Not created at the gateway (yet): expiry settles it; unless the gateway already
+            # knew it, which is an alarm (the wrong gateway is asked), never a state.
+            await self._unknown_at_gateway(order, "reconcile")
+            return None
         except GatewayError as error:
             log.warning("reconcile deferred: %s", error, extra={"order_id": order_id})
             return None
@@ -951,19 +959,53 @@ class PaymentsService:
         try:
             status = await self.gateway_status(order.id)
         except TransactionNotFound:
-            await self.done_checking(order.id)
+            if not await self._unknown_at_gateway(order, "reconcile"):
+                await self.done_checking(order.id)
+                return None
+            await self._check_later(order.id)
             return None
         except GatewayError as error:
             log.warning("reconcile deferred: %s", error, extra={"order_id": order.id})
-            async with self.db.session() as session, session.begin():
-                found = await repo.lock_order(session, order.id)
-                if found is not None:
-                    delay = self.policy.next_delay(max(found.check_attempts - 1, 0))
-                    found.next_check_at = self.now() + delay
+            await self._check_later(order.id)
             return None
         applied = await self.apply_status(status, source="reconcile")
         await self.done_checking(order.id)
         return applied
+
+    async def _check_later(self, order_id: str) -> None:
+        """A closed order the gateway could not tell about: asked again after a backoff."""
+        async with self.db.session() as session, session.begin():
+            found = await repo.lock_order(session, order_id)
+            if found is not None:
+                delay = self.policy.next_delay(max(found.check_attempts - 1, 0))
+                found.next_check_at = self.now() + delay
+
+    async def _unknown_at_gateway(self, order: Order, source: str) -> bool:
+        """The gateway says it has no transaction for an order. True (an alarm: a log line, the
+        `bayar_gateway_unknown_total` metric, a note in the order's history) when the gateway
+        had already shown it knows the transaction: a charge it answered, or a report of it;
+        then this process asks the wrong gateway (another sandbox, another account), and the
+        order must not move on that answer. False when it never did (a create that never got
+        through, a Snap page whose customer chose no method yet): nothing to alarm about."""
+        async with self.db.session() as session:
+            payment = await repo.payment_of(session, order.id)
+        if payment is None or payment.transaction_id is None:
+            return False
+        self.metrics.gateway_unknown.inc()
+        log.error(
+            "the gateway does not know a transaction it answered for: is this process asking"
+            " the wrong gateway (MIDTRANS_CORE_BASE_URL, the server key)? the order is left as"
+            " it is",
+            extra={"order_id": order.id, "transaction_id": payment.transaction_id},
+        )
+        async with self.db.session() as session, session.begin():
+            found = await repo.lock_order(session, order.id)
+            if found is not None and await repo.last_note(session, order.id) != UNKNOWN_NOTE:
+                status = Status(found.status)
+                self._ignored(
+                    session, order.id, status, "gateway_unknown", source, UNKNOWN_NOTE, self.now()
+                )
+        return True
 
     async def done_checking(self, order_id: str) -> None:
         """A closed order the gateway was just asked about needs no further check."""
@@ -989,10 +1031,13 @@ class PaymentsService:
         """The order's time is up: expire it at the gateway first, so no payment can arrive
         after it closes here. A gateway that does not know the order (a Snap page whose customer
         chose no method) may still take its payment until its own expiry: the order is expired
-        here only a grace period after its deadline."""
+        here only a grace period after its deadline. An order whose transaction the gateway has
+        shown it knows is never expired on a "not found": that is an alarm."""
         try:
             status = await self._call(order.id, "expire", lambda: self.gateway.expire(order.id))
         except TransactionNotFound:
+            if await self._unknown_at_gateway(order, "expiry"):
+                return None  # an alarm, never a state: the order waits for a gateway that knows
             if self.now() < order.expires_at + self.policy.expiry_grace:
                 return None
             return await self._closed_without_gateway(

@@ -7,7 +7,7 @@ import time
 from collections import defaultdict
 from typing import Protocol
 
-from bayar.bus.redis import connect
+from bayar.bus.redis import PREFIX, connect
 
 TTL_SECONDS = 90  # a connection not refreshed (PING) for this long counts as gone
 
@@ -41,12 +41,12 @@ class MemoryPresence:
 
 
 class RedisPresence:
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, prefix: str = PREFIX) -> None:
         self._redis = connect(url, client_name="bayar-presence")
+        self._prefix = prefix  # the install's namespace (BAYAR_REDIS_PREFIX), as the bus's
 
-    @staticmethod
-    def _key(machine_id: str) -> str:
-        return f"bayar:kiosk:{machine_id}:connections"
+    def _key(self, machine_id: str) -> str:
+        return f"{self._prefix}kiosk:{machine_id}:connections"
 
     async def connected(self, machine_id: str, connection_id: str) -> None:
         key = self._key(machine_id)
@@ -68,5 +68,5 @@ class RedisPresence:
         await self._redis.aclose()
 
 
-def make_presence(redis_url: str | None) -> Presence:
-    return RedisPresence(redis_url) if redis_url else MemoryPresence()
+def make_presence(redis_url: str | None, *, prefix: str = PREFIX) -> Presence:
+    return RedisPresence(redis_url, prefix=prefix) if redis_url else MemoryPresence()

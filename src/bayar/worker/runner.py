@@ -21,22 +21,30 @@ class Worker:
         self.vending = vending
         self.interval = interval
         self._task: asyncio.Task[None] | None = None
+        self._stopping = asyncio.Event()
 
     async def run(self) -> None:
-        while True:
+        while not self._stopping.is_set():
             try:
                 await reconcile_once(self.service)
                 await self.vending.sweep()
             except Exception:
                 # The database or gateway is not there yet: try again on the next tick.
                 log.exception("worker pass failed")
-            await asyncio.sleep(self.interval)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), self.interval)
 
     def start(self) -> None:
         self._task = asyncio.create_task(self.run(), name="bayar-worker")
 
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+    async def stop(self, *, grace: float = 0.0) -> None:
+        """Stop after the pass under way, given `grace` seconds (BAYAR_SHUTDOWN_GRACE) to end it:
+        a gateway call cut short leaves its outcome unknown for the next worker to ask about."""
+        self._stopping.set()
+        if self._task is None:
+            return
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(self._task), grace)
+        self._task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await self._task

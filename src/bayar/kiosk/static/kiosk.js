@@ -35,6 +35,11 @@
 
   var RECONNECT_MIN = 1000;
   var RECONNECT_MAX = 15000;
+  // The server is stopping (SIGTERM): 1012 "service restart" (what bayar's server sends its
+  // sockets then), or 4503. Another process behind the load balancer takes the kiosk: reconnect
+  // at once (within RESTART_SPREAD ms, so a fleet of kiosks does not arrive in one instant).
+  var RESTART_CODES = { 1012: 1, 4503: 1 };
+  var RESTART_SPREAD = 150;
   var PING_EVERY = 15000;
   var SILENCE_LIMIT = 40000; // no frame at all for this long: the socket is dead, reconnect
   var CREATING_LIMIT = 25000; // no ORDER_CREATED after this long: give up on the order screen
@@ -1003,6 +1008,14 @@
   }
 
   function scheduleReconnect(code) {
+    if (RESTART_CODES[code]) {
+      reconnectAttempt = 0; // a restart is no failure: the backoff starts over
+      var soon = Math.random() * RESTART_SPREAD;
+      reconnectAt = Date.now() + soon;
+      reconnectTimer = setTimeout(connect, soon);
+      updateBanner();
+      return;
+    }
     var base = Math.min(RECONNECT_MAX, RECONNECT_MIN * Math.pow(2, reconnectAttempt));
     if (code === 4401 || code === 4404) base = RECONNECT_MAX; // configuration problem: retry slowly
     reconnectAttempt += 1;
