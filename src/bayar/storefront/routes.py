@@ -142,8 +142,8 @@ def page_not_found(request: Request) -> HTMLResponse:
     api/errors.py, which app.py hands this page to)."""
     return TEMPLATES.TemplateResponse(
         request,
-        "page_not_found.html",
-        {**_common(context_of(request)), "path": request.url.path},
+        "not_found.html",
+        {**_common(context_of(request)), "order_id": None, "path": request.url.path},
         status_code=404,
         headers=PAGE_HEADERS,
     )
