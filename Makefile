@@ -91,7 +91,7 @@ fleet: venv
 # Runs every linter, then fails if any of them failed, so one run shows all problems.
 lint: venv
 	@status=0; \
-	for cmd in "ruff check $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy" "lint-imports"; do \
+	for cmd in "ruff check --no-cache $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy" "lint-imports"; do \
 		echo "+ $(BIN)/$$cmd"; \
 		$(BIN)/$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
 	done; \

@@ -1,5 +1,5 @@
 """The drills' fixtures: the in-process app on SQLite (tests/support/harness.py), a fleet on
-PostgreSQL + Redis (tests/drills/fleet.py), the books (tests/drills/books.py) and the report.
+PostgreSQL + Redis (tests/drills/drill_fleet.py), the books (tests/drills/books.py) and the report.
 
 `drill` is what every drill ends with: `await drill.converge(books, step)` runs `step` (a worker
 pass, a clock tick) until the books balance or the deadline passes, and records one row of the
@@ -29,7 +29,7 @@ import pytest
 sys.path.append(str(Path(__file__).parent))
 
 from books import Audit, Books
-from fleet import Fleet, start_fleet
+from drill_fleet import Fleet, start_fleet
 from harness import FIXTURES, Bayar, Clock, make_settings, running_bayar
 
 from bayar.config import DEMO_SERVER_KEY

@@ -1,5 +1,5 @@
 """Drills on the production layout: two `bayar serve` processes and a `bayar worker` on PostgreSQL
-+ Redis, a sandbox process as their gateway (tests/drills/fleet.py). Concurrency across processes,
++ Redis, a sandbox process as their gateway (tests/drills/drill_fleet.py). Concurrency across processes,
 and kill -9 of a server in the middle of a burst: the survivor and the worker's reconciliation
 converge. Bounded waits only: each drill polls its books until they balance or its deadline.
 """
@@ -16,10 +16,10 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from drill_fleet import ADMIN_TOKEN, Fleet
 from websockets.asyncio.client import connect
 
 from bayar.vending.machines import create_machine
-from fleet import ADMIN_TOKEN, Fleet
 
 if TYPE_CHECKING:  # the fixtures' types; tests/drills is on the path, so its conftest is `conftest`
     from conftest import Drill

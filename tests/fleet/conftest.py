@@ -4,7 +4,7 @@ PostgreSQL database and Redis. Tests talk to it through nginx, as customers and 
 to the sandbox directly, as a customer's e-wallet would. The supervisor starts again any process
 that exits, as systemd would; its `fleet.json` says where each one is.
 
-The database helpers and the books are the drills' (tests/drills/fleet.py, tests/drills/books.py).
+The database helpers and the books are the drills' (tests/drills/drill_fleet.py, tests/drills/books.py).
 """
 
 from __future__ import annotations
@@ -41,9 +41,10 @@ START_WITHIN = 120.0  # seconds for the whole layout to come up (two busy cores)
 
 
 def _drill_module(name: str) -> ModuleType:
-    """tests/drills/<name>.py, loaded under its own name (tests/fleet is "fleet" too)."""
+    """tests/drills/<name>.py, loaded under a name of its own (tests/drills is not on the path
+    here)."""
     spec = importlib.util.spec_from_file_location(
-        f"drill_{name}", ROOT / "tests" / "drills" / f"{name}.py"
+        f"fleet_{name}", ROOT / "tests" / "drills" / f"{name}.py"
     )
     assert spec is not None
     assert spec.loader is not None
@@ -53,7 +54,7 @@ def _drill_module(name: str) -> ModuleType:
     return module
 
 
-drill_fleet = _drill_module("fleet")
+drill_fleet = _drill_module("drill_fleet")
 drill_books = _drill_module("books")
 Books = drill_books.Books
 
