@@ -16,6 +16,7 @@ so the kiosk's frames can be checked with the same functions.
 
 from __future__ import annotations
 
+import codecs
 import json
 import re
 from collections.abc import Awaitable, Callable, MutableMapping
@@ -34,6 +35,7 @@ MAX_PATH = 2048  # characters of a URL path
 MAX_UPLOAD = 2 * 1024 * 1024  # multipart bodies: a 1 MB picture and its form, checked by its route
 # NUL, and lone surrogates ("\ud800" in JSON): text no database column or UTF-8 encoder takes.
 UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+BOM = codecs.BOM_UTF8
 
 
 class InputError(ValueError):
@@ -120,7 +122,8 @@ def _checks_body(content_type: str, raw: bytes) -> None:
         return
     if b"\x00" in raw and not content_type.startswith(("application/octet", "image/")):
         raise InputError(422, "the body contains a NUL character")
-    if raw.lstrip()[:1] in (b"{", b"["):
+    # What Python's JSON parser reads as JSON: white space, and a UTF-8 byte-order mark, may lead.
+    if raw.removeprefix(BOM).lstrip()[:1] in (b"{", b"["):
         check_json(raw)
 
 
@@ -168,7 +171,9 @@ class InputGuard:
             await self.app(scope, receive, send)
             return
         content_type = _header(scope, b"content-type").lower()
-        multipart = content_type.startswith("multipart/")
+        # Uploads stream through to the routes that take them (the admin's, which check them);
+        # anywhere else a multipart body is read and checked like any other.
+        multipart = content_type.startswith("multipart/") and not checked
         limit = self.max_upload if multipart else self.max_body
         declared = _header(scope, b"content-length")
         if declared.isdigit() and int(declared) > limit:

@@ -215,6 +215,21 @@ async def test_a_nul_character_in_a_body_is_a_422(bayar: Bayar, subtests: pytest
     await _nothing_kept(bayar)
 
 
+async def test_a_byte_order_mark_or_a_multipart_type_hides_nothing(bayar: Bayar) -> None:
+    """Python's JSON parser skips a UTF-8 byte-order mark, and the webhook reads its body whatever
+    its type: neither carries a NUL or a deep body past the guard (a 500 on PostgreSQL before)."""
+    cart = b'{"items":[{"product_id":"cola\\u0000","quantity":1}],"payment_type":"qris"}'
+    answer = await bayar.client.post(CREATE, content=b"\xef\xbb\xbf" + cart, headers=JSON)
+    assert answer.status_code == 422, answer.text
+    assert "NUL" in answer.json()["detail"]
+    deep = b"[" * 200 + b"]" * 200
+    multipart = {"Content-Type": "multipart/form-data; boundary=x"}
+    answer = await bayar.client.post(WEBHOOK, content=deep, headers=multipart)
+    assert answer.status_code == 400, answer.text
+    assert "nested deeper" in answer.json()["detail"]
+    await _nothing_kept(bayar)
+
+
 @pytest.mark.parametrize(
     "url",
     [
