@@ -316,19 +316,22 @@ async def _echo(request: Request) -> JSONResponse:
 
 
 async def test_a_multipart_upload_has_its_own_larger_limit() -> None:
-    app = InputGuard(
-        Starlette(routes=[Route("/upload", _echo, methods=["POST"])]), max_body=64 * 1024
-    )
+    """Where uploads are taken (the admin's pages); anywhere else multipart is a body like any."""
+    routes = [Route("/upload", _echo, methods=["POST"]), Route("/api", _echo, methods=["POST"])]
+    app = InputGuard(Starlette(routes=routes), max_body=64 * 1024, own_targets=("/upload",))
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://test"
     ) as client:
         picture = await client.post("/upload", files={"picture": ("a.png", b"\x00" * 1_000_000)})
         too_big = await client.post("/upload", files={"picture": ("a.png", b"p" * 3_000_000)})
+        elsewhere = await client.post("/api", files={"picture": ("a.png", b"p" * 100_000)})
 
     assert picture.status_code == 200, picture.text
     assert picture.json() == {"size": 1_000_000}
     assert too_big.status_code == 413
     assert too_big.json() == {"detail": "the body is larger than 2097152 bytes"}
+    assert elsewhere.status_code == 413
+    assert elsewhere.json() == {"detail": "the body is larger than 65536 bytes"}
 
 
 async def test_a_nul_character_in_a_websocket_path_closes_it_before_the_app_runs() -> None:
