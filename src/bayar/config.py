@@ -88,6 +88,13 @@ class Settings(BaseSettings):
     def server_key(self) -> str:
         if self.bayar_sandbox:
             self.refuse_live_keys()
+        elif not self.bayar_confirm_paid:
+            # A signature covers only order_id, status_code and gross_amount: with money at stake
+            # every change a notification reports is confirmed with the gateway.
+            raise ConfigError(
+                "BAYAR_CONFIRM_PAID=false is for the sandbox only: with a real gateway bayar"
+                " confirms every change a notification reports"
+            )
         if self.midtrans_server_key is not None and self.midtrans_server_key.get_secret_value():
             return self.midtrans_server_key.get_secret_value()
         if self.bayar_sandbox:

@@ -75,3 +75,23 @@ def test_an_unreadable_setting_is_one_line_too(env: Path, monkeypatch: pytest.Mo
 )
 def test_the_start_says_which_gateway_is_live(values: dict[str, Any], line: str) -> None:
     assert gateway_line(Settings(_env_file=None, **values)) == line  # type: ignore[call-arg]
+
+
+def test_trusting_signed_bodies_is_refused_with_a_real_gateway(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Midtrans signature covers order_id, status_code and gross_amount only: with real money
+    bayar confirms every change with the status API, so the sandbox-only switch refuses to start."""
+    monkeypatch.setenv("BAYAR_SANDBOX", "false")
+    monkeypatch.setenv("MIDTRANS_SERVER_KEY", "SB-Mid-server-real-looking")
+    monkeypatch.setenv("MIDTRANS_CLIENT_KEY", "SB-Mid-client-real-looking")
+    monkeypatch.setenv("BAYAR_CONFIRM_PAID", "false")
+
+    result = CliRunner().invoke(cli, ["serve"])
+
+    assert result.exit_code == 2, result.output
+    assert result.output.strip().splitlines() == [
+        "bayar: BAYAR_CONFIRM_PAID=false is for the sandbox only: with a real gateway bayar"
+        " confirms every change a notification reports"
+    ]
+    assert "real-looking" not in result.output
