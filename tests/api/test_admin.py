@@ -355,6 +355,11 @@ async def test_a_refused_refund_carries_its_refund_key(bayar: Bayar) -> None:
     assert [(r["refund_key"], r["status"]) for r in (await bayar.order(order_id))["refunds"]] == [
         (key, "failed")
     ]
+    # The refusal is a sign the gateway's money state differs: the worker asks, and the order
+    # follows the gateway (refunded on its dashboard) instead of staying paid.
+    bayar.clock.advance(minutes=3)
+    await bayar.reconcile()
+    assert (await bayar.order(order_id))["status"] == "refunded"
 
 
 async def test_a_method_the_gateway_cannot_refund_is_refused_before_asking_it(

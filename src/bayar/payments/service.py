@@ -1363,7 +1363,9 @@ class PaymentsService:
             refund.status = status
             refund.detail = detail
             refund.updated_at = self.now()
-            if status == "unknown":
+            if status in ("unknown", "failed"):
+                # Lost, or refused: either way the gateway's money state may differ from ours
+                # (a refusal often means it was refunded elsewhere): the worker asks.
                 await repo.flag_for_check(
                     session, refund.order_id, self.now() + self.policy.refund_grace
                 )
