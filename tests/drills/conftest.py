@@ -14,7 +14,6 @@ import asyncio
 import contextlib
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -40,16 +39,6 @@ REPORT_ENV = "BAYAR_DRILL_REPORT"
 CONVERGE_WITHIN = 5.0  # seconds an in-process drill's books may take to balance
 # Settings of every in-process drill: the rate limit is not what these drills are about.
 DRILL_SETTINGS: dict[str, Any] = {"bayar_create_rate_limit": 100_000}
-
-
-@pytest.fixture
-def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """In-process drills run on SQLite (the fleet drills are the PostgreSQL ones)."""
-    template: Path = request.getfixturevalue("sqlite_template")
-    path = tmp_path / "var" / "bayar.sqlite3"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(template, path)
-    return f"sqlite:///{path.as_posix()}"
 
 
 @pytest.fixture
@@ -152,14 +141,20 @@ class Drill:
 
 @pytest.fixture
 def drill(request: pytest.FixtureRequest) -> Iterator[Drill]:
-    """The drill's recorder; its row is written when the test ends (a drill that failed before
+    """The drill's recorder (in-process drills run on SQLite and on PostgreSQL: the harness's
+    `database_url`); its row is written when the test ends (a drill that failed before
     its books is written too, with nothing counted)."""
     name = request.node.originalname
     scenario = name.removeprefix("test_").replace("_", " ").replace(" x20", " ×20")
     scenario = scenario.replace("kill 9", "kill -9")
-    if getattr(request.node, "callspec", None) is not None:
-        scenario += f" [{request.node.callspec.id}]"
+    params = dict(request.node.callspec.params) if hasattr(request.node, "callspec") else {}
+    database = params.pop("database_url", None)  # the harness's sqlite | postgres
+    others = [str(v) for v in params.values()]
+    if others:
+        scenario += f" [{'-'.join(others)}]"
     recorder = Drill(scenario)
+    if database == "postgres":
+        recorder.backend = "postgres, 1 process"
     yield recorder
     target = os.environ.get(REPORT_ENV)
     if not target:
