@@ -6,7 +6,7 @@ import hashlib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import SecretStr
+from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 from sqlalchemy.engine import make_url
 
@@ -59,10 +59,13 @@ class Settings(BaseSettings):
     bayar_sandbox_token: SecretStr | None = None
     # Comma-separated addresses/CIDRs of reverse proxies whose X-Forwarded-For is believed.
     bayar_trusted_proxies: str = ""
-    bayar_hold_minutes: int = 60  # an unpaid order holds stock (and its payment page) this long
-    bayar_kiosk_offline_refund: float = 900.0  # seconds a paid kiosk unit waits for its machine
-    bayar_max_units_per_order: int = 20
-    bayar_create_rate_limit: int = 30  # create-transaction calls per minute per client address
+    # An unpaid order holds stock (and its payment page) this long; at least the gateway's minute.
+    bayar_hold_minutes: int = Field(default=60, ge=1)
+    # Seconds a paid kiosk unit waits for its machine.
+    bayar_kiosk_offline_refund: float = Field(default=900.0, gt=0)
+    bayar_max_units_per_order: int = Field(default=20, ge=1)
+    # create-transaction calls per minute per client address (0: no limit).
+    bayar_create_rate_limit: int = Field(default=30, ge=0)
     bayar_max_body_bytes: int = 64 * 1024  # JSON bodies; admin uploads have their own limit
 
     # Sandbox behaviour.

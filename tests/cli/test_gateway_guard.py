@@ -95,3 +95,17 @@ def test_trusting_signed_bodies_is_refused_with_a_real_gateway(
         " confirms every change a notification reports"
     ]
     assert "real-looking" not in result.output
+
+
+def test_a_hold_shorter_than_the_gateways_minute_is_refused(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Snap's expiry counts in whole minutes: a shorter hold would let the payment page outlive
+    the order."""
+    monkeypatch.setenv("BAYAR_HOLD_MINUTES", "0")
+
+    result = CliRunner().invoke(cli, ["serve"])
+
+    assert result.exit_code == 2, result.output
+    (line,) = result.output.strip().splitlines()
+    assert line.startswith("bayar: BAYAR_HOLD_MINUTES: ")
