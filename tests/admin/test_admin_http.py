@@ -68,6 +68,7 @@ def test_anonymous_posts_are_refused(bayar: Bayar, anonymous: httpx.Client) -> N
         (f"/admin/orders/{order_id}/refund", {"amount": ""}),
         (f"/admin/orders/{pending}/cancel", {}),
         (f"/admin/machines/{MACHINE}/slots/A1/restock", {"on_hand": "3"}),
+        (f"/admin/machines/{MACHINE}/active", {"active": "0"}),
         ("/admin/products/cola", {"price": "1", "on_hand": "1"}),
         (f"/admin/refunds/manual/late-{order_id}/resolve", {}),
         ("/admin/logout", {}),
@@ -380,6 +381,23 @@ def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
     # Cancelling it again, or a paid order, is refused with the service's words.
     again = follow(admin, post(admin, f"{page}/cancel", {}, page))
     assert flash(again.text).startswith("Not cancelled: only a pending order can be cancelled")
+
+
+def test_disable_and_enable_a_machine(admin: httpx.Client) -> None:
+    page = "/admin/machines"
+    assert 'data-testid="disable"' in admin.get(page).text
+    off = follow(admin, post(admin, f"{page}/{MACHINE}/active", {"active": "0"}, page))
+    try:
+        assert flash(off.text) == f"{MACHINE} disabled: out of service."
+        assert 'data-testid="enable"' in off.text
+        assert 'badge-off">disabled<' in off.text
+        assert admin.get(f"/kiosk/{MACHINE}").status_code == 404  # its page: out of service
+    finally:
+        on = follow(admin, post(admin, f"{page}/{MACHINE}/active", {"active": "1"}, page))
+    assert flash(on.text) == f"{MACHINE} enabled: back in service."
+    assert admin.get(f"/kiosk/{MACHINE}").status_code == 200
+    unknown = follow(admin, post(admin, f"{page}/nope-1/active", {"active": "0"}, page))
+    assert flash(unknown.text) == "No machine nope-1."
 
 
 def test_an_unknown_order_is_a_404_page(admin: httpx.Client) -> None:

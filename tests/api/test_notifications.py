@@ -117,13 +117,16 @@ async def test_a_snap_customer_declined_once_can_still_pay_with_another_card(bay
     declined = await bayar.pay_by_card(token, "4711111111111115")  # the bank declines
     assert declined["transaction_status"] == "deny"
     await bayar.delivered(order_id, count=1)
+    assert (await bayar.order(order_id))["declined_attempt"] is True  # the page says so
 
     second = await bayar.pay_by_card(token, "4411111111111118")  # a good card, same Snap page
     assert second["transaction_status"] == "capture"
     await bayar.delivered(order_id, count=2)
 
     assert (await bayar.gateway_status(order_id)).json()["transaction_status"] == "capture"
-    assert (await bayar.order(order_id))["status"] == "paid"
+    paid = await bayar.order(order_id)
+    assert paid["status"] == "paid"
+    assert paid["declined_attempt"] is False
     assert await bayar.stock("cola") == before - 1
 
 

@@ -193,7 +193,7 @@ def test_paid_and_failed_orders_render_their_views(shop: Shop) -> None:
     html = get(shop, f"/orders/{denied['order_id']}").text
     assert 'data-view="failed"' in html
     assert "Payment failed" in html
-    assert "Shop again" in html
+    assert "Order again" in html
 
 
 def test_view_rules() -> None:

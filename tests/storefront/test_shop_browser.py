@@ -235,7 +235,7 @@ def test_a_denied_payment_ends_on_the_failed_page(page: Page, shop: Shop) -> Non
     assert page.locator("[data-shop-again]").get_attribute("href") == "/"
     shoot(page, "shop-order-failed.png")
 
-    # "Shop again": the cart is still there for a new attempt, which makes a new order.
+    # "Order again": the cart is still there for a new attempt, which makes a new order.
     page.click("[data-shop-again]")
     page.wait_for_selector("html[data-shop-ready]")
     assert page.locator("[data-cart-count]").inner_text() == "3"

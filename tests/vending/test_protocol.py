@@ -129,6 +129,26 @@ async def test_unknown_machine_is_closed_with_4404(app: LiveApp, kiosk: ConnectK
     assert k.frames == []
 
 
+async def test_disabling_a_machine_closes_its_kiosk_with_4403_until_enabled(
+    app: LiveApp, kiosk: ConnectKiosk
+) -> None:
+    connected = await kiosk(app)
+    await connected.expect("STATE")
+    assert await app.run(app.context.vending.set_active("demo-1", False)) is True
+    await connected.closed.wait()  # told at once, not at its next message
+    assert connected.close_code == 4403
+
+    refused = await kiosk(app)  # with the right token: still out of service
+    await refused.closed.wait()
+    assert refused.close_code == 4403
+    assert refused.frames == []
+
+    await app.run(app.context.vending.set_active("demo-1", True))
+    back = await kiosk(app)
+    await back.expect("STATE")
+    assert await app.run(app.context.vending.set_active("no-such-machine", False)) is False
+
+
 # -- kiosk → server ---------------------------------------------------------------------------------
 
 

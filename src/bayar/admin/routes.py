@@ -723,6 +723,17 @@ def router(auth: AdminAuth) -> APIRouter:
             nav="machines",
         )
 
+    @pages.post("/machines/{machine_id}/active")
+    async def machine_active(admin: Guarded, machine_id: str) -> Response:
+        """Disable (the kiosk shows "out of service" at once and sells nothing) or enable."""
+        active = admin.text("active", 1) == "1"
+        if await admin.ctx.vending.set_active(machine_id, active):
+            word = "enabled: back in service" if active else "disabled: out of service"
+            admin.flash("ok", f"{machine_id} {word}.")
+        else:
+            admin.flash("error", f"No machine {machine_id}.")
+        return redirect(f"/admin/machines#machine-{quote(machine_id, safe='')}")
+
     @pages.post("/machines/{machine_id}/slots/{code}/restock")
     async def restock(admin: Guarded, machine_id: str, code: str) -> Response:
         back = f"/admin/machines#machine-{quote(machine_id, safe='')}"

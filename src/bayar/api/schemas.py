@@ -131,6 +131,10 @@ class OrderOut(BaseModel):
     payment: PaymentOut | None
     refunds: list[RefundOut]
     history: list[HistoryOut]
+    declined_attempt: bool = Field(
+        default=False,
+        description="still pending, and the last attempt was declined: pay another way",
+    )
 
 
 class ProductOut(BaseModel):

@@ -12,7 +12,7 @@ from bayar.api.schemas import (
     RefundOut,
     TransactionOut,
 )
-from bayar.payments.service import customer_payment
+from bayar.payments.service import customer_payment, declined_attempt
 from bayar.storage.models import Order, Payment, Refund
 
 
@@ -70,4 +70,5 @@ def order_out(details: dict[str, Any]) -> OrderOut:
             )
             for h in details["history"]
         ],
+        declined_attempt=declined_attempt(order.status, details["history"]),
     )

@@ -22,11 +22,13 @@ from bayar.context import AppContext
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
 from bayar.vending.machines import authenticate
-from bayar.vending.service import DISPENSE_DUE, VendingService
+from bayar.vending.service import DISPENSE_DUE, MACHINE_ACTIVE, VendingService
 
 log = logging.getLogger("bayar.kiosk")
 CLOSE_UNAUTHORIZED = 4401
+CLOSE_DISABLED = 4403
 CLOSE_UNKNOWN = 4404
+CLOSE_FOR = {"unknown": CLOSE_UNKNOWN, "disabled": CLOSE_DISABLED}
 FAILED_EVENTS = {
     "failed": ("PAYMENT_FAILED", "denied"),
     "expired": ("EXPIRED", None),
@@ -249,7 +251,10 @@ class Connection:
 
     async def _forward(self, message: dict[str, Any]) -> None:
         order_id = str(message.get("order_id", ""))
-        if message.get("type") == RESYNC["type"]:
+        if message.get("type") == MACHINE_ACTIVE:
+            if message.get("active") is False:  # taken out of service in the admin
+                await self.ws.close(code=CLOSE_DISABLED)
+        elif message.get("type") == RESYNC["type"]:
             await self.send_state(resend_dispense=False)
         elif message.get("type") == DISPENSE_DUE:
             await self._dispense_due(resend=False)
@@ -281,7 +286,7 @@ async def serve(
     machine = await authenticate(ctx.db, machine_id, websocket.query_params.get("token"))
     await websocket.accept()  # accepted first, so the kiosk can read why it is closed
     if machine is None:
-        exists = await vending.machine(machine_id) is not None
-        await websocket.close(code=CLOSE_UNAUTHORIZED if exists else CLOSE_UNKNOWN)
+        standing = await vending.machine_standing(machine_id)
+        await websocket.close(code=CLOSE_FOR.get(standing, CLOSE_UNAUTHORIZED))
         return
     await Connection(ctx, vending, websocket, machine_id).run()

@@ -21,9 +21,9 @@ def router() -> APIRouter:
 
     @api.get("/kiosk/{machine_id}", response_class=HTMLResponse, include_in_schema=False)
     async def page(request: Request, machine_id: str) -> HTMLResponse:
-        ctx = context_of(request)
-        if await ctx.vending.machine(machine_id) is None:
-            return HTMLResponse("<h1>Unknown machine</h1>", status_code=404)
+        # An unknown or disabled machine gets the kiosk page too (404): it shows "out of service"
+        # from its socket's close code and comes back by itself once the machine exists again.
+        found = await context_of(request).vending.machine(machine_id) is not None
         lang = "en" if request.query_params.get("lang") == "en" else "id"
         return TEMPLATES.TemplateResponse(
             request,
@@ -35,6 +35,7 @@ def router() -> APIRouter:
                 "lang": lang,
                 "static_base": "/kiosk/static",
             },
+            status_code=200 if found else 404,
         )
 
     @api.websocket("/ws/kiosk/{machine_id}")

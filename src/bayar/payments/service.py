@@ -204,6 +204,14 @@ def refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund])
 RETRY_NOTE = "a declined attempt: the customer may pay another way on the Snap page"
 
 
+def declined_attempt(status: str, history: Sequence[OrderEvent]) -> bool:
+    """The order is still open and the last thing that happened to it was a declined attempt
+    (a card the bank refused, noted with RETRY_NOTE): what the customer is told on the order page,
+    with what to do next (another card or method). Anything after it (another method chosen, a
+    payment) ends it."""
+    return status == Status.PENDING.value and bool(history) and history[-1].note == RETRY_NOTE
+
+
 @dataclass(frozen=True)
 class Verdict:
     """`PaymentsService._judge`: not applicable (`problem`), a declined Snap card the customer

@@ -11,6 +11,7 @@ callback: those only say which order page to open.
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -26,9 +27,9 @@ from bayar.context import AppContext, context_of
 from bayar.gateways.methods import METHOD_LABELS, label_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
-from bayar.payments.service import customer_payment
+from bayar.payments.service import customer_payment, declined_attempt
 from bayar.storage import repositories as repo
-from bayar.storage.models import Order, OrderItem, Payment
+from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -36,6 +37,7 @@ STATIC_URL = "/shop/static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
 TEMPLATES.env.filters["rupiah"] = rupiah
 
+DECLINED = "declined"
 WIB = timezone(timedelta(hours=7), "WIB")
 # Statuses after which the order page stops asking (paid may still be refunded by an admin, but
 # nothing the customer waits for happens any more).
@@ -50,12 +52,34 @@ STATUS_TEXT = {
     ),
     "paid": ("Payment received", "Thank you! We received your payment for this order."),
     "fulfilled": ("Order complete", "Thank you! Your order has been handed over."),
-    "failed": ("Payment failed", "The payment was declined. Nothing was charged."),
-    "expired": ("Payment expired", "The time to pay ran out. Nothing was charged."),
-    "cancelled": ("Order cancelled", "This order was cancelled. Nothing was charged."),
+    "failed": (
+        "Payment failed",
+        "The payment was declined. Nothing was charged. "
+        "Order again and pay with another card or another payment method.",
+    ),
+    "expired": (
+        "Payment expired",
+        "The time to pay ran out. Nothing was charged. "
+        "Order again to get a new payment; your cart is kept.",
+    ),
+    "cancelled": (
+        "Order cancelled",
+        "This order was cancelled. Nothing was charged. Order again if you still want it.",
+    ),
     "refunded": ("Payment refunded", "The payment was refunded in full."),
     "partially_refunded": ("Partly refunded", "Part of the payment was refunded to you."),
+    # Not a status: a pending order whose last attempt was declined (payments.declined_attempt).
+    DECLINED: (
+        "Your card was declined",
+        "Nothing was charged. Try another card, or choose another payment method below, "
+        "before the time runs out.",
+    ),
 }
+
+
+def text_key(order: dict[str, Any]) -> str:
+    """Which STATUS_TEXT entry tells the customer where the order stands (order.js: the same)."""
+    return DECLINED if order.get("declined_attempt") else str(order["status"])
 
 
 def view_of(status: str) -> str:
@@ -99,7 +123,9 @@ def wib(moment: datetime) -> str:
     return moment.astimezone(WIB).strftime("%d %b %Y, %H:%M WIB").lstrip("0")
 
 
-def order_view(order: Order, items: list[OrderItem], payment: Payment | None) -> dict[str, Any]:
+def order_view(
+    order: Order, items: list[OrderItem], payment: Payment | None, history: Sequence[OrderEvent]
+) -> dict[str, Any]:
     """The order as the page's script receives it from `GET /api/orders/{id}` (the fields it uses)."""
     expires = order.expires_at if order.expires_at.tzinfo else order.expires_at.replace(tzinfo=UTC)
     return {
@@ -112,6 +138,7 @@ def order_view(order: Order, items: list[OrderItem], payment: Payment | None) ->
             for i in items
         ],
         "payment": customer_payment(payment),
+        "declined_attempt": declined_attempt(order.status, history),
     }
 
 
@@ -193,8 +220,8 @@ def router() -> APIRouter:
         except OrderNotFound:
             return _not_found(request, ctx, order_id)
         order: Order = details["order"]
-        view = order_view(order, details["items"], details["payment"])
-        title, message = STATUS_TEXT.get(order.status, (order.status.capitalize(), ""))
+        view = order_view(order, details["items"], details["payment"], details["history"])
+        title, message = STATUS_TEXT.get(text_key(view), (order.status.capitalize(), ""))
         return TEMPLATES.TemplateResponse(
             request,
             "order.html",

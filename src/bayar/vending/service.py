@@ -51,6 +51,9 @@ KIOSK_CUSTOMER = Customer(first_name="Kiosk", last_name="Customer")
 RECENT = timedelta(hours=1)
 
 
+MACHINE_ACTIVE = "machine_active"  # a bus message: a machine was put in or out of service
+
+
 @dataclass(frozen=True)
 class DispenseCommand:
     order_id: str
@@ -129,6 +132,29 @@ class VendingService:
         if await self.machine(machine_id) is None:
             raise UnknownMachine("unknown machine")
         raise KioskUnauthorized("a kiosk order needs the machine's X-Kiosk-Token")
+
+    async def machine_standing(self, machine_id: str) -> str:
+        """ "unknown", "disabled" (Machine.active false: taken out of service in the admin) or
+        "active": the reason a kiosk is told when its socket is refused."""
+        if not plausible_id(machine_id):
+            return "unknown"
+        async with self.db.session() as session:
+            machine = await session.get(Machine, machine_id)
+        if machine is None:
+            return "unknown"
+        return "active" if machine.active else "disabled"
+
+    async def set_active(self, machine_id: str, active: bool) -> bool:
+        """Put a machine in or out of service. Its connected kiosks hear it at once (a
+        `machine_active` message on its channel: a disabled one's sockets are closed with 4403);
+        False when there is no such machine."""
+        async with self.db.session() as session, session.begin():
+            machine = await session.get(Machine, machine_id)
+            if machine is None:
+                return False
+            machine.active = active
+        await self.bus.publish(f"machine:{machine_id}", {"type": MACHINE_ACTIVE, "active": active})
+        return True
 
     # -- menu and orders -------------------------------------------------------------------------
 

@@ -8,6 +8,8 @@
  *                   (one number sets both). Default 30,10.
  *   ?dispenser=fail   the simulated dispenser always fails (drills the refund path)
  *   ?dispenser=silent the simulated dispenser never answers (drills the server's ack timeout)
+ *   ?retry=15       the longest wait between two connection attempts, in seconds (default 15)
+ *   ?offline=60     no connection for this many seconds: the out-of-service screen (default 60)
  *
  * For tests and drills: window.bayarKiosk = {state, dispenser, lastEvent, events, sent, connected}
  * and <body data-screen="…">. `bayarKiosk.dispenser.failNext = true` fails the next dispense only.
@@ -34,7 +36,10 @@
   })();
 
   var RECONNECT_MIN = 1000;
-  var RECONNECT_MAX = 15000;
+  var RECONNECT_MAX = (parseFloat(params.get("retry")) || 15) * 1000;
+  var OFFLINE_LIMIT = (parseFloat(params.get("offline")) || 60) * 1000;
+  // Closed for a cause only a person can remove (PROTOCOL.md): out of service until it goes.
+  var OUT_OF_SERVICE = { 4401: "oos.token", 4403: "oos.disabled", 4404: "oos.unknown" };
   // The server is stopping (SIGTERM): 1012 "service restart" (what bayar's server sends its
   // sockets then), or 4503. Another process behind the load balancer takes the kiosk: reconnect
   // at once (within RESTART_SPREAD ms, so a fleet of kiosks does not arrive in one instant).
@@ -103,8 +108,13 @@
       "order.ref": "Kode pesanan: {id}",
       "offline.retry": "Offline · menyambung ulang dalam {s} dtk",
       "offline.now": "Offline · menyambung ulang…",
-      "offline.auth": "Kiosk tidak dikenal atau token salah ({code}) · mencoba lagi dalam {s} dtk",
       "boot.text": "Menyambungkan…",
+      "oos.title": "Sedang tidak melayani",
+      "oos.token": "Kiosk ini belum tersambung dengan benar. Petugas sudah bisa memperbaikinya.",
+      "oos.disabled": "Kiosk ini sedang dinonaktifkan oleh petugas.",
+      "oos.unknown": "Kiosk ini belum terdaftar. Hubungi petugas.",
+      "oos.offline": "Kiosk ini tidak tersambung ke server.",
+      "oos.retry": "Mencoba lagi otomatis · kode {code}",
     },
     en: {
       "home.title": "Thirsty? Grab a drink",
@@ -157,8 +167,13 @@
       "order.ref": "Order code: {id}",
       "offline.retry": "Offline · reconnecting in {s}s",
       "offline.now": "Offline · reconnecting…",
-      "offline.auth": "Unknown kiosk or wrong token ({code}) · retrying in {s}s",
       "boot.text": "Connecting…",
+      "oos.title": "Out of service",
+      "oos.token": "This kiosk is not connected properly. Staff can fix it.",
+      "oos.disabled": "This kiosk has been turned off by staff.",
+      "oos.unknown": "This kiosk is not registered. Please ask staff.",
+      "oos.offline": "This kiosk cannot reach the server.",
+      "oos.retry": "Retrying automatically · code {code}",
     },
   };
 
@@ -212,6 +227,7 @@
     applyText();
     renderMenu();
     if (message) fillMessage(message);
+    if (screen === "out_of_service") fillOutOfService();
     if (screen === "payment") refreshCancelButton();
     updateBanner();
   }
@@ -810,6 +826,7 @@
   var HANDLERS = {
     STATE: function (v) {
       haveState = true;
+      if (screen === "out_of_service") { oosReason = null; goNow("home"); } // the cause is gone
       reconnectAttempt = 0;
       updateBanner();
       var serverNow = Date.parse(v.server_time || "");
@@ -966,6 +983,8 @@
   var pingTimer = null;
   var everConnected = false;
   var bootAt = Date.now();
+  var downSince = bootAt; // when the connection was lost (0 while connected)
+  var oosReason = null;
 
   function socketUrl() {
     var scheme = window.location.protocol === "https:" ? "wss:" : "ws:";
@@ -984,6 +1003,7 @@
     ws = sock;
     sock.onopen = function () {
       if (sock !== ws) return;
+      downSince = 0;
       kiosk.connected = true;
       everConnected = true;
       lastClose = null;
@@ -1002,9 +1022,24 @@
       kiosk.connected = false;
       stopPing();
       lastClose = e.code;
+      if (!downSince) downSince = Date.now();
+      if (OUT_OF_SERVICE[e.code]) outOfService(OUT_OF_SERVICE[e.code], e.code);
       scheduleReconnect(e.code);
     };
     sock.onerror = function () { /* a close event follows */ };
+  }
+
+  /** The full-screen "out of service" (no buy button); STATE (the cause gone) brings home back. */
+  function outOfService(reasonKey, code) {
+    oosReason = { key: reasonKey, code: code };
+    flow = null;
+    goNow("out_of_service", fillOutOfService);
+  }
+
+  function fillOutOfService() {
+    if (!oosReason) return;
+    $("oos-body").textContent = t(oosReason.key);
+    $("oos-retry").textContent = t("oos.retry", { code: oosReason.code || "—" });
   }
 
   function scheduleReconnect(code) {
@@ -1017,7 +1052,7 @@
       return;
     }
     var base = Math.min(RECONNECT_MAX, RECONNECT_MIN * Math.pow(2, reconnectAttempt));
-    if (code === 4401 || code === 4404) base = RECONNECT_MAX; // configuration problem: retry slowly
+    if (OUT_OF_SERVICE[code]) base = RECONNECT_MAX; // a person must act: retry slowly
     reconnectAttempt += 1;
     var delay = Math.min(RECONNECT_MAX, base * (0.8 + Math.random() * 0.4)); // ±20% jitter
     reconnectAt = Date.now() + delay;
@@ -1064,14 +1099,17 @@
   function updateBanner() {
     var banner = $("offline");
     var down = !kiosk.connected;
+    if (down && downSince && Date.now() - downSince > OFFLINE_LIMIT && screen !== "out_of_service") {
+      if (ORDER_SCREENS.indexOf(screen) < 0) outOfService("oos.offline", lastClose);
+    }
+    if (screen === "out_of_service") down = false; // the screen says it all, in plain words
     var show = down && (everConnected || reconnectAttempt > 0 || Date.now() - bootAt > 2500);
     banner.hidden = !show;
     body.classList.toggle("is-offline", show);
     if (!show) return;
     var secs = Math.max(0, Math.ceil((reconnectAt - Date.now()) / 1000));
     var text;
-    if (lastClose === 4401 || lastClose === 4404) text = t("offline.auth", { code: lastClose, s: secs });
-    else if (reconnectTimer && secs > 0) text = t("offline.retry", { s: secs });
+    if (reconnectTimer && secs > 0) text = t("offline.retry", { s: secs });
     else text = t("offline.now");
     $("offline-text").textContent = text;
   }

@@ -20,7 +20,7 @@
   var order = data.order;
   var timer = null;
   var failures = 0;
-  var lastStatus = order.status;
+  var lastStatus = order.declined_attempt ? 'declined' : order.status;
 
   function viewOf(status) {
     if (status === 'paid' || status === 'fulfilled') return 'paid';
@@ -81,9 +81,12 @@
     var view = viewOf(o.status);
     var kind = kindOf(o.payment);
     var p = o.payment || {};
-    var text = data.text[o.status] || [o.status, ''];
+    // A pending order whose last card was declined says so (routes.py text_key: the same rule).
+    var key = o.declined_attempt ? 'declined' : o.status;
+    var text = data.text[key] || [o.status, ''];
 
     root.setAttribute('data-status', o.status);
+    root.setAttribute('data-declined', o.declined_attempt ? '1' : '0');
     root.setAttribute('data-view', view);
     root.setAttribute('data-kind', kind);
     $('[data-title]').textContent = text[0];
@@ -110,6 +113,8 @@
       qr.setAttribute('src', '/orders/' + encodeURIComponent(o.order_id) + '/qr.svg');
     }
     $('[data-continue]').hidden = !p.token;
+    $('[data-snap-title]').textContent = o.declined_attempt ? 'Pay another way' : 'The payment is not finished yet';
+    $('[data-continue]').textContent = o.declined_attempt ? 'Try another card or method' : 'Continue payment';
     var link = $('[data-redirect]');
     if (p.redirect_url) {
       link.setAttribute('href', p.redirect_url);
@@ -122,9 +127,9 @@
     chip.className = 'chip chip-' + view;
     chip.textContent = o.status.replace(/_/g, ' ');
 
-    if (o.status !== lastStatus) {
+    if (key !== lastStatus) {
       $('[data-announce]').textContent = text[0] + '. ' + text[1];
-      lastStatus = o.status;
+      lastStatus = key;
     }
     settleCart(view, kind);
     tick();

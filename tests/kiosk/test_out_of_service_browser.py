@@ -1,0 +1,135 @@
+"""The kiosk's "out of service" screen (issue 11 item 4) in a real browser: a wrong token, an unknown
+machine and a machine disabled in the admin each show it with no buy button, and the kiosk comes
+back to its home screen by itself once the cause is gone (it keeps retrying: `?retry=1` makes the
+retries one second apart, so the waits below stay short and bounded)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING
+
+import httpx
+import pytest
+from playwright.sync_api import expect
+from pydantic import SecretStr
+from sqlalchemy import update
+
+from bayar.storage.db import Database
+from bayar.storage.models import Machine
+from bayar.vending.machines import token_digest
+
+if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
+    from playwright.sync_api import Browser, BrowserContext, Page
+    from tests.kiosk.conftest import KioskServer
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "oos-admin-pass"
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+WAIT_MS = 15_000
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
+    context: BrowserContext = browser.new_context(viewport={"width": 1024, "height": 600})
+    tab = context.new_page()
+    tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
+    yield tab
+    context.close()
+    assert problems == []
+
+
+@pytest.fixture
+def server(kiosk_server_factory: Callable[..., KioskServer]) -> KioskServer:
+    return kiosk_server_factory(bayar_admin_password=SecretStr(PASSWORD))
+
+
+def wait_screen(page: Page, name: str) -> None:
+    page.wait_for_selector(f'body[data-screen="{name}"]', state="attached", timeout=WAIT_MS)
+
+
+def assert_out_of_service(page: Page, reason: str) -> None:
+    wait_screen(page, "out_of_service")
+    oos = page.locator("#screen-out_of_service")
+    expect(oos).to_be_visible()
+    expect(oos.locator("h1")).to_have_text("Sedang tidak melayani")
+    expect(oos.locator("#oos-body")).to_contain_text(reason)
+    expect(page.locator("#home-cta")).to_be_hidden()  # no buy button (once the fade is over)
+    expect(page.locator("#offline")).to_be_hidden()  # no technical banner over the title
+
+
+def set_active(server: KioskServer, active: bool) -> None:
+    """The admin's machines page: its disable/enable form, as a person would send it."""
+    with httpx.Client(base_url=server.url, timeout=20) as client:
+        login = client.get("/admin/login")
+        match = CSRF.search(login.text)
+        assert match is not None
+        done = client.post("/admin/login", data={"password": PASSWORD, "csrf_token": match[1]})
+        assert done.status_code == 303
+        machines = client.get("/admin/machines")
+        assert ('data-testid="disable"' in machines.text) is not active
+        csrf = CSRF.search(machines.text)
+        assert csrf is not None
+        answer = client.post(
+            f"/admin/machines/{server.machine_id}/active",
+            data={"active": "1" if active else "0", "csrf_token": csrf[1]},
+        )
+        assert answer.status_code == 303, answer.text
+
+
+def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
+    page: Page, server: KioskServer
+) -> None:
+    wrong = "not-the-token"
+    page.goto(server.kiosk_url(token=wrong, retry="1"))
+    assert_out_of_service(page, "belum tersambung dengan benar")
+    page.locator("#screen-out_of_service").click()
+    assert page.evaluate("document.body.dataset.screen") == "out_of_service"
+
+    async def reissue(db: Database) -> None:  # the operator gives the machine this token
+        async with db.session() as session, session.begin():
+            await session.execute(
+                update(Machine)
+                .where(Machine.id == server.machine_id)
+                .values(token_sha256=token_digest(wrong))
+            )
+
+    server.run(reissue)
+    wait_screen(page, "home")
+    assert page.locator("#home-cta").is_visible()
+
+
+def test_disabled_machine_is_out_of_service_until_enabled(page: Page, server: KioskServer) -> None:
+    page.goto(server.kiosk_url(retry="1"))
+    wait_screen(page, "home")
+    page.wait_for_function("window.bayarKiosk.connected", timeout=WAIT_MS)
+
+    set_active(server, False)  # the connected kiosk hears it at once (close 4403)
+    assert_out_of_service(page, "dinonaktifkan")
+    page.reload()  # and a reloaded page of a disabled machine says the same
+    assert_out_of_service(page, "dinonaktifkan")
+
+    set_active(server, True)
+    wait_screen(page, "home")
+    page.locator("#screen-home").click(position={"x": 500, "y": 420})
+    wait_screen(page, "menu")
+
+
+def test_unknown_machine_is_a_styled_out_of_service_page(page: Page, server: KioskServer) -> None:
+    response = page.goto(server.kiosk_url(machine_id="nowhere-9", retry="1", lang="en"))
+    assert response is not None
+    assert response.status == 404
+    wait_screen(page, "out_of_service")
+    assert page.locator("#oos-title").inner_text() == "Out of service"
+    assert "not registered" in page.locator("#oos-body").inner_text()
+
+
+def test_no_connection_for_a_while_is_out_of_service(page: Page, server: KioskServer) -> None:
+    page.goto(server.kiosk_url(retry="1", offline="2"))
+    wait_screen(page, "home")
+    page.wait_for_function("window.bayarKiosk.connected", timeout=WAIT_MS)
+    server.stop()
+    assert_out_of_service(page, "tidak tersambung ke server")
+    server.start()
+    wait_screen(page, "home")
