@@ -281,28 +281,30 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
 
     settings = _settings(gateway=True)
     lock = hold_var_lock(settings.bayar_var_dir)  # held until this process ends
-    sock = _bind(host, port)
-    with _closed_on_error(sock):
-        _upgrade(settings)
-    base = _shown(host, port)
-    app = create_app(settings, public_url=base, host=host)
-    _remember_address(settings, (settings.bayar_public_url or base).rstrip("/"))
-    typer.echo(f"bayar is starting on {base}/")
-    _banner(settings, host)
-    typer.echo(f"  shop                {base}/")
-    password = settings.bayar_admin_password
-    admin = "" if password and password.get_secret_value() else "  (set BAYAR_ADMIN_PASSWORD)"
-    typer.echo(f"  admin               {base}/admin{admin}")
-    typer.echo(f"  products API        {base}/api/products")
-    if settings.bayar_sandbox:
-        typer.echo(f"  sandbox simulator   {base}{SANDBOX_PATH}/")
-        typer.echo(f"  Midtrans API base   {base}{SANDBOX_PATH}/midtrans")
-    typer.echo(f"  API documentation   {base}/docs")
-    typer.echo(
-        f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
-    )
-    _serve(app, sock, settings)
-    lock.close()
+    try:
+        sock = _bind(host, port)
+        with _closed_on_error(sock):
+            _upgrade(settings)
+        base = _shown(host, port)
+        app = create_app(settings, public_url=base, host=host)
+        _remember_address(settings, (settings.bayar_public_url or base).rstrip("/"))
+        typer.echo(f"bayar is starting on {base}/")
+        _banner(settings, host)
+        typer.echo(f"  shop                {base}/")
+        password = settings.bayar_admin_password
+        admin = "" if password and password.get_secret_value() else "  (set BAYAR_ADMIN_PASSWORD)"
+        typer.echo(f"  admin               {base}/admin{admin}")
+        typer.echo(f"  products API        {base}/api/products")
+        if settings.bayar_sandbox:
+            typer.echo(f"  sandbox simulator   {base}{SANDBOX_PATH}/")
+            typer.echo(f"  Midtrans API base   {base}{SANDBOX_PATH}/midtrans")
+        typer.echo(f"  API documentation   {base}/docs")
+        typer.echo(
+            f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
+        )
+        _serve(app, sock, settings)
+    finally:
+        lock.close()
 
 
 @cli.command()

@@ -16,11 +16,17 @@ from typer.testing import CliRunner
 from bayar.cli import cli
 
 
+# A `bayar sandbox` address for the fleet commands (nothing listens there: none is asked).
+FLEET_SANDBOX = "http://127.0.0.1:9/sandbox/midtrans"
+
+
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     for name in ("DATABASE_URL", "REDIS_URL", "BAYAR_PUBLIC_URL", "BAYAR_SANDBOX"):
         monkeypatch.delenv(name, raising=False)
     for name in ("MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION"):
+        monkeypatch.delenv(name, raising=False)
+    for name in ("MIDTRANS_CORE_BASE_URL", "MIDTRANS_SNAP_BASE_URL", "MIDTRANS_SNAP_JS_URL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
@@ -36,7 +42,11 @@ def busy_port() -> Iterator[int]:
 
 
 @pytest.mark.parametrize("command", ["up", "serve", "sandbox"])
-def test_a_busy_port_is_said_first_in_one_line(env: Path, busy_port: int, command: str) -> None:
+def test_a_busy_port_is_said_first_in_one_line(
+    env: Path, busy_port: int, command: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if command == "serve":  # one of a fleet: its gateway is the fleet's sandbox
+        monkeypatch.setenv("MIDTRANS_CORE_BASE_URL", FLEET_SANDBOX)
     result = CliRunner().invoke(cli, [command, "--port", str(busy_port)])
 
     assert result.exit_code == 1, result.output
@@ -88,6 +98,8 @@ def test_a_missing_postgres_database_is_one_line_naming_database_url(
     )
 
     port = ["--port", str(free_port())] if command in (["up"], ["serve"]) else []
+    if command in (["serve"], ["worker"]):  # one of a fleet: its gateway is the fleet's sandbox
+        monkeypatch.setenv("MIDTRANS_CORE_BASE_URL", FLEET_SANDBOX)
 
     result = CliRunner().invoke(cli, command + port)
 
@@ -116,7 +128,11 @@ def test_machine_add_prints_the_kiosk_url_where_bayar_serves(env: Path) -> None:
     runner = CliRunner()
     assert runner.invoke(cli, ["seed"]).exit_code == 0
     port = free_port()
-    server = ServeProcess(port, env, clean_env(BAYAR_VAR_DIR=str(env / "var")))
+    server = ServeProcess(
+        port,
+        env,
+        clean_env(BAYAR_VAR_DIR=str(env / "var"), MIDTRANS_CORE_BASE_URL=FLEET_SANDBOX),
+    )
     server.stop()
 
     result = runner.invoke(cli, ["machine", "add", "m", "--name", "M", "--slot", "A1=cola:1:2"])
