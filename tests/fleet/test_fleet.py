@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import signal
 import time
@@ -171,6 +172,32 @@ async def test_a_shop_checkout_pays_through_nginx(fleet: Any) -> None:
         )
         assert charged.status_code == 200, charged.text
         await wait_status(client, fleet.url, order_id, "paid")
+
+
+async def test_an_admin_login_holds_on_every_process(fleet: Any) -> None:
+    """The login form from one serve, its POST and the pages after on whichever nginx picks:
+    every serve signs and reads the admin's cookie with the fleet's one secret."""
+    seen: set[str] = set()
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        for _ in range(3):  # three logins: the form and its POST land on either process
+            client.cookies.clear()
+            form = await client.get(f"{fleet.url}/admin/login")
+            assert form.status_code == 200, form.text
+            seen.add(upstream(form.headers))
+            found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+            assert found is not None
+            logged = await client.post(
+                f"{fleet.url}/admin/login",
+                data={"password": fleet.admin_password, "csrf_token": found.group(1)},
+            )
+            assert logged.status_code == 303, logged.text
+            assert "/admin/login" not in logged.headers["location"]
+            seen.add(upstream(logged.headers))
+            for page in ("/admin/orders", "/admin/products", "/admin/machines") * 2:
+                answer = await client.get(f"{fleet.url}{page}")
+                assert answer.status_code == 200, (page, answer.headers.get("location"))
+                seen.add(upstream(answer.headers))
+    assert {fleet.serving(address) for address in seen} == {"serve-a", "serve-b"}
 
 
 async def test_a_killed_process_hands_its_kiosk_to_the_other(fleet: Any) -> None:
