@@ -232,6 +232,8 @@ class Fleet:
             "BAYAR_SANDBOX_TOKEN": self.sandbox_token,
             "BAYAR_SESSION_SECRET": self.session_secret,
             "BAYAR_VAR_DIR": str(self.run / f"{name}-var"),
+            # Product pictures: one directory for every process (an upload is everyone's).
+            "BAYAR_MEDIA_DIR": str(self.run / "media"),
             "PYTHONUNBUFFERED": "1",
             **extra,
         }

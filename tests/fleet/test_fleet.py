@@ -34,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bayar.config import DEMO_CLIENT_KEY
-from bayar.storage.models import Order
+from bayar.storage.models import Order, Product
 from bayar.vending.machines import create_machine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -174,30 +174,66 @@ async def test_a_shop_checkout_pays_through_nginx(fleet: Any) -> None:
         await wait_status(client, fleet.url, order_id, "paid")
 
 
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
+
+
+async def admin_login(client: httpx.AsyncClient, fleet: Any) -> set[str]:
+    """Log in to the admin through nginx; the serve processes that answered."""
+    client.cookies.clear()
+    form = await client.get(f"{fleet.url}/admin/login")
+    assert form.status_code == 200, form.text
+    logged = await client.post(
+        f"{fleet.url}/admin/login",
+        data={"password": fleet.admin_password, "csrf_token": csrf_of(form.text)},
+    )
+    assert logged.status_code == 303, logged.text
+    assert "/admin/login" not in logged.headers["location"]
+    return {upstream(form.headers), upstream(logged.headers)}
+
+
 async def test_an_admin_login_holds_on_every_process(fleet: Any) -> None:
     """The login form from one serve, its POST and the pages after on whichever nginx picks:
     every serve signs and reads the admin's cookie with the fleet's one secret."""
     seen: set[str] = set()
     async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
         for _ in range(3):  # three logins: the form and its POST land on either process
-            client.cookies.clear()
-            form = await client.get(f"{fleet.url}/admin/login")
-            assert form.status_code == 200, form.text
-            seen.add(upstream(form.headers))
-            found = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
-            assert found is not None
-            logged = await client.post(
-                f"{fleet.url}/admin/login",
-                data={"password": fleet.admin_password, "csrf_token": found.group(1)},
-            )
-            assert logged.status_code == 303, logged.text
-            assert "/admin/login" not in logged.headers["location"]
-            seen.add(upstream(logged.headers))
+            seen |= await admin_login(client, fleet)
             for page in ("/admin/orders", "/admin/products", "/admin/machines") * 2:
                 answer = await client.get(f"{fleet.url}{page}")
                 assert answer.status_code == 200, (page, answer.headers.get("location"))
                 seen.add(upstream(answer.headers))
     assert {fleet.serving(address) for address in seen} == {"serve-a", "serve-b"}
+
+
+async def test_a_picture_uploaded_through_nginx_is_served_by_every_process(fleet: Any) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(64)  # a new file each run
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        await admin_login(client, fleet)
+        products = await client.get(f"{fleet.url}/admin/products")
+        assert products.status_code == 200, products.text
+        uploaded = await client.post(
+            f"{fleet.url}/admin/products/cola/picture",
+            data={"csrf_token": csrf_of(products.text)},
+            files={"picture": ("cola.png", picture, "image/png")},
+        )
+        assert uploaded.status_code == 303, uploaded.text
+        async with fleet.db.session() as session:
+            url = await session.scalar(select(Product.image_url).where(Product.id == "cola"))
+        assert url is not None
+        assert url.startswith("/media/products/cola-"), url
+        for name in ("serve-a", "serve-b"):  # whichever took the upload, each serves it
+            served = await client.get(f"{fleet.process(name)['url']}{url}")
+            assert served.status_code == 200, (name, served.status_code)
+            assert served.content == picture
+        through = await client.get(f"{fleet.url}{url}")
+        assert through.status_code == 200
+        assert through.content == picture
 
 
 async def test_a_killed_process_hands_its_kiosk_to_the_other(fleet: Any) -> None:
