@@ -66,13 +66,22 @@ def _nginx() -> str | None:
     )
 
 
-def _require_nginx() -> None:
-    if _nginx() is not None:
-        return
+def _require_nginx() -> str:
+    """Debian's nginx: skipped without it locally, failed under CI=true (as every service
+    marker of tests/conftest.py)."""
+    found = _nginx()
+    if found is not None:
+        return found
     why = "Debian's nginx is not installed (apt-get install nginx)"
     if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
         pytest.fail(f"CI=true and nginx is required: {why}", pytrace=False)
     pytest.skip(f"{why} (this fails under CI=true)")
+
+
+@pytest.fixture
+def nginx() -> str:
+    """The path of Debian's nginx (see `_require_nginx`)."""
+    return _require_nginx()
 
 
 @dataclass
