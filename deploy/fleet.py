@@ -227,6 +227,9 @@ class Fleet:
             "REDIS_URL": self.redis,
             "BAYAR_SANDBOX": "true",
             "MIDTRANS_CORE_BASE_URL": sandbox,  # one gateway for every process
+            # Browsers reach the sandbox through nginx (/sandbox/), never at its own port: the
+            # shop's snap.js, and (BAYAR_PUBLIC_URL) every URL the sandbox hands out.
+            "MIDTRANS_SNAP_JS_URL": f"{self.url}/sandbox/midtrans/snap/snap.js",
             "BAYAR_PUBLIC_URL": self.url,
             "BAYAR_TRUSTED_PROXIES": "127.0.0.1",  # nginx, and only nginx
             "BAYAR_SANDBOX_TOKEN": self.sandbox_token,

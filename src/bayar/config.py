@@ -89,6 +89,10 @@ class Settings(BaseSettings):
     # Uploaded product pictures (`<media>/products/`); unset: <var>/media. Every serve of a fleet
     # names the same directory (a shared volume), or a picture exists on one process only.
     bayar_media_dir: Path | None = None
+    # Where browsers load snap.js from (the shop's pages and their CSP); unset: derived from the
+    # gateway's endpoints. A fleet on `bayar sandbox` sets it to the sandbox behind nginx, e.g.
+    # https://pay.example.com/sandbox/midtrans/snap/snap.js, never the sandbox's internal address.
+    midtrans_snap_js_url: str | None = None
 
     def server_key(self) -> str:
         if self.bayar_sandbox:

@@ -2,7 +2,7 @@
 
 - a kiosk connected to one `bayar serve` sees PAYMENT_SUCCESS and DISPENSE for a payment whose
   webhook the other one took;
-- a shop checkout pays;
+- a shop checkout pays, the customer's browser sent only to nginx (snap.js, the Snap page);
 - one serve process killed (SIGKILL) mid-flow: the kiosk reconnects through nginx to the other,
   and the order completes;
 - SIGTERM to a process: the checkout it took is answered, its kiosk is told 1012 and reconnects
@@ -154,6 +154,20 @@ async def test_a_shop_checkout_pays_through_nginx(fleet: Any) -> None:
         )
         assert made.status_code == 201, made.text
         order_id, snap = made.json()["order_id"], made.json()["payment"]["token"]
+        # Every address handed to the browser is nginx's, never the sandbox's own port.
+        redirect_url = made.json()["payment"]["redirect_url"]
+        assert redirect_url == f"{fleet.url}/sandbox/midtrans/snap/v2/vtweb/{snap}"
+        page = await client.get(redirect_url)
+        assert page.status_code == 200, page.text
+        assert upstream(page.headers).endswith(fleet.sandbox.split("//", 1)[1])
+        shop = await client.get(f"{fleet.url}/")
+        found = re.search(r'<script src="([^"]+/snap\.js)"', shop.text)
+        assert found is not None, shop.text
+        assert found.group(1) == f"{fleet.url}/sandbox/midtrans/snap/snap.js"
+        assert fleet.url in shop.headers["Content-Security-Policy"]
+        script = await client.get(found.group(1))
+        assert script.status_code == 200
+        assert "snap" in script.text
         # The customer's browser on the Snap page, served by the sandbox behind the same nginx.
         tokenized = await client.get(
             f"{fleet.url}/sandbox/midtrans/v2/token",
