@@ -209,6 +209,11 @@ class Fleet:
             else [args.base_port + 1 + i for i in range(args.serve)]
         )
         self.sandbox_token = os.environ.get("BAYAR_SANDBOX_TOKEN") or secrets.token_urlsafe(16)
+        # One cookie-signing secret for every serve: an admin logged in on one is logged in on
+        # all (nginx may send the next request to any). Made once per layout, kept in its dir.
+        self.session_secret = os.environ.get("BAYAR_SESSION_SECRET") or _kept_secret(
+            self.run / "session.secret"
+        )
         self.children: dict[str, Child] = {}
         self.stopping = False
         self.kiosk = ""
@@ -222,10 +227,16 @@ class Fleet:
             "REDIS_URL": self.redis,
             "BAYAR_SANDBOX": "true",
             "MIDTRANS_CORE_BASE_URL": sandbox,  # one gateway for every process
+            # Browsers reach the sandbox through nginx (/sandbox/), never at its own port: the
+            # shop's snap.js, and (BAYAR_PUBLIC_URL) every URL the sandbox hands out.
+            "MIDTRANS_SNAP_JS_URL": f"{self.url}/sandbox/midtrans/snap/snap.js",
             "BAYAR_PUBLIC_URL": self.url,
             "BAYAR_TRUSTED_PROXIES": "127.0.0.1",  # nginx, and only nginx
             "BAYAR_SANDBOX_TOKEN": self.sandbox_token,
+            "BAYAR_SESSION_SECRET": self.session_secret,
             "BAYAR_VAR_DIR": str(self.run / f"{name}-var"),
+            # Product pictures: one directory for every process (an upload is everyone's).
+            "BAYAR_MEDIA_DIR": str(self.run / "media"),
             "PYTHONUNBUFFERED": "1",
             **extra,
         }
@@ -347,6 +358,20 @@ class Fleet:
             child = self.children.get(name)
             if child is not None:
                 child.stop(signal.SIGQUIT if name == "nginx" else signal.SIGTERM)
+
+
+def _kept_secret(path: Path) -> str:
+    """The secret kept in `path` (only its owner may read it), made on first use."""
+    if path.is_file():
+        kept = path.read_text().strip()
+        if kept:
+            return kept
+    path.parent.mkdir(parents=True, exist_ok=True)
+    made = secrets.token_urlsafe(48)
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as out:
+        out.write(made + "\n")
+    return made
 
 
 def _no_password(url: str) -> str:

@@ -184,11 +184,18 @@ def gateway_endpoints(settings: Settings, *, embedded: bool, base_url: str = "")
     in real mode Midtrans' own hosts unless overridden. ConfigError, one line, if there is none."""
     core = (settings.midtrans_core_base_url or "").rstrip("/")
     snap = (settings.midtrans_snap_base_url or "").rstrip("/")
+    # snap.js is fetched by browsers, not by this process: its address is the one they reach
+    # (a fleet's nginx), which may differ from the one this process calls the gateway at.
+    snap_js = settings.midtrans_snap_js_url or ""
     if settings.bayar_sandbox and embedded:
         if core or snap:
             raise ConfigError(
                 "bayar up embeds its own sandbox: unset MIDTRANS_CORE_BASE_URL and"
                 " MIDTRANS_SNAP_BASE_URL, or run `bayar serve` to use the sandbox they name"
+            )
+        if snap_js:
+            raise ConfigError(
+                "bayar up serves snap.js from its own sandbox: unset MIDTRANS_SNAP_JS_URL"
             )
         core = f"{base_url}{SANDBOX_PATH}/midtrans"
         return Endpoints(core, f"{core}/snap/v1", f"{core}/snap/snap.js")
@@ -201,10 +208,12 @@ def gateway_endpoints(settings: Settings, *, embedded: bool, base_url: str = "")
             )
         # A `bayar sandbox` serves Snap under its Core base, as `bayar up` does.
         snap = snap or f"{core}/snap/v1"
-        return Endpoints(core, snap, f"{snap.removesuffix('/v1')}/snap.js")
+        return Endpoints(core, snap, snap_js or f"{snap.removesuffix('/v1')}/snap.js")
     real_core, real_snap = base_urls(settings.midtrans_is_production)
     return Endpoints(
-        core or real_core, snap or real_snap, REAL_SNAP_JS[settings.midtrans_is_production]
+        core or real_core,
+        snap or real_snap,
+        snap_js or REAL_SNAP_JS[settings.midtrans_is_production],
     )
 
 

@@ -88,6 +88,15 @@ class Settings(BaseSettings):
     bayar_redis_prefix: str | None = None
     bayar_shutdown_grace: int = 20  # seconds a stopping process gives in-flight work (SIGTERM)
 
+    # Issue 12 follow-up ("fleet2").
+    # Uploaded product pictures (`<media>/products/`); unset: <var>/media. Every serve of a fleet
+    # names the same directory (a shared volume), or a picture exists on one process only.
+    bayar_media_dir: Path | None = None
+    # Where browsers load snap.js from (the shop's pages and their CSP); unset: derived from the
+    # gateway's endpoints. A fleet on `bayar sandbox` sets it to the sandbox behind nginx, e.g.
+    # https://pay.example.com/sandbox/midtrans/snap/snap.js, never the sandbox's internal address.
+    midtrans_snap_js_url: str | None = None
+
     def server_key(self) -> str:
         if self.bayar_sandbox:
             self.refuse_live_keys()
@@ -151,6 +160,12 @@ class Settings(BaseSettings):
             where = f"{url.host or 'localhost'}:{url.port or ''}/{url.database or ''}"
         digest = hashlib.sha256(f"{backend}://{where}".encode()).hexdigest()[:10]
         return f"bayar:{digest}:"
+
+    def media_path(self) -> Path:
+        """BAYAR_MEDIA_DIR, or `<var>/media`."""
+        if self.bayar_media_dir is not None:
+            return self.bayar_media_dir
+        return self.bayar_var_dir / "media"
 
     def sandbox_state_path(self) -> str:
         if self.bayar_sandbox_state_file is not None:

@@ -86,6 +86,24 @@ def test_a_fleet_member_in_sandbox_mode_uses_the_configured_sandbox(tmp_path: Pa
         gateway_endpoints(_settings(tmp_path), embedded=False)
 
 
+def test_browsers_load_snap_js_from_the_configured_address(tmp_path: Path) -> None:
+    """A fleet's serve calls the sandbox at its internal address; browsers get nginx's."""
+    public = "https://pay.example.com/sandbox/midtrans/snap/snap.js"
+    fleet = _settings(tmp_path, midtrans_core_base_url=SANDBOX, midtrans_snap_js_url=public)
+    real = fleet.model_copy(update={"bayar_sandbox": False, "midtrans_core_base_url": None})
+
+    assert gateway_endpoints(fleet, embedded=False) == (
+        SANDBOX,
+        f"{SANDBOX}/snap/v1",
+        public,
+    )
+    assert gateway_endpoints(real, embedded=False).snap_js == public
+    with pytest.raises(ConfigError, match="unset MIDTRANS_SNAP_JS_URL"):
+        gateway_endpoints(
+            _settings(tmp_path, midtrans_snap_js_url=public), embedded=True, base_url="http://x"
+        )
+
+
 async def test_bayar_serve_mounts_no_sandbox_of_its_own(tmp_path: Path) -> None:
     settings = _settings(
         tmp_path,

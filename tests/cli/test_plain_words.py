@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 
 from bayar.cli import cli
 
-
 # A `bayar sandbox` address for the fleet commands (nothing listens there: none is asked).
 FLEET_SANDBOX = "http://127.0.0.1:9/sandbox/midtrans"
 

@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from types import ModuleType
-from typing import Any
+from typing import Any, ClassVar
 
 import httpx
 import pytest
@@ -37,6 +37,7 @@ from bayar.storage.models import Product
 ROOT = Path(__file__).parents[2]
 SUPERVISOR = ROOT / "deploy" / "fleet.py"
 ADMIN_TOKEN = "fleet-admin"
+ADMIN_PASSWORD = "fleet-password"
 START_WITHIN = 120.0  # seconds for the whole layout to come up (two busy cores)
 
 
@@ -65,13 +66,22 @@ def _nginx() -> str | None:
     )
 
 
-def _require_nginx() -> None:
-    if _nginx() is not None:
-        return
+def _require_nginx() -> str:
+    """Debian's nginx: skipped without it locally, failed under CI=true (as every service
+    marker of tests/conftest.py)."""
+    found = _nginx()
+    if found is not None:
+        return found
     why = "Debian's nginx is not installed (apt-get install nginx)"
     if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
         pytest.fail(f"CI=true and nginx is required: {why}", pytrace=False)
     pytest.skip(f"{why} (this fails under CI=true)")
+
+
+@pytest.fixture
+def nginx() -> str:
+    """The path of Debian's nginx (see `_require_nginx`)."""
+    return _require_nginx()
 
 
 @dataclass
@@ -80,6 +90,7 @@ class RunningFleet:
     database_url: str
     supervisor: subprocess.Popen[bytes]
     db: Database | None = None
+    admin_password: ClassVar[str] = ADMIN_PASSWORD
 
     def state(self) -> dict[str, Any]:
         found: dict[str, Any] = json.loads((self.workdir / "fleet.json").read_text())
@@ -201,6 +212,7 @@ def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningF
         DATABASE_URL=database_url,
         REDIS_URL=drill_fleet.redis_url(),
         BAYAR_ADMIN_TOKEN=ADMIN_TOKEN,
+        BAYAR_ADMIN_PASSWORD=ADMIN_PASSWORD,
         BAYAR_CREATE_RATE_LIMIT="100000",
         BAYAR_WORKER_INTERVAL="0.3",
         BAYAR_RECONCILE_FIRST_CHECK="3",

@@ -5,6 +5,7 @@ with its own ports and nothing else changed."""
 from __future__ import annotations
 
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -55,10 +56,7 @@ def test_make_fleet_renders_the_shipped_nginx_config_with_its_ports_only() -> No
     ] == kept
 
 
-def test_the_nginx_config_is_valid(tmp_path: Path) -> None:
-    nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-    if not Path(nginx).exists():
-        pytest.skip("Debian's nginx is not installed (tests/fleet needs it under CI)")
+def test_the_nginx_config_is_valid(tmp_path: Path, nginx: str) -> None:
     supervisor = _supervisor()
     include = tmp_path / "bayar.conf"
     include.write_text(
@@ -83,3 +81,16 @@ def test_the_nginx_config_is_valid(tmp_path: Path) -> None:
     )
 
     assert checked.returncode == 0, checked.stderr
+
+
+@pytest.mark.parametrize(("ci", "outcome"), [("true", "fail"), ("", "skip")])
+def test_without_nginx_the_nginx_tests_fail_under_ci_and_skip_otherwise(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, ci: str, outcome: str
+) -> None:
+    monkeypatch.setenv("CI", ci)
+    monkeypatch.setattr(shutil, "which", lambda _name: None)  # no nginx on this machine
+    monkeypatch.setattr(os, "access", lambda _path, _mode: False)
+    expected = pytest.fail.Exception if outcome == "fail" else pytest.skip.Exception
+
+    with pytest.raises(expected, match="nginx is not installed"):
+        request.getfixturevalue("nginx")

@@ -2,7 +2,7 @@
 
 - a kiosk connected to one `bayar serve` sees PAYMENT_SUCCESS and DISPENSE for a payment whose
   webhook the other one took;
-- a shop checkout pays;
+- a shop checkout pays, the customer's browser sent only to nginx (snap.js, the Snap page);
 - one serve process killed (SIGKILL) mid-flow: the kiosk reconnects through nginx to the other,
   and the order completes;
 - SIGTERM to a process: the checkout it took is answered, its kiosk is told 1012 and reconnects
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import re
 import secrets
 import signal
 import time
@@ -33,7 +34,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
 from bayar.config import DEMO_CLIENT_KEY
-from bayar.storage.models import Order
+from bayar.storage.models import Order, Product
 from bayar.vending.machines import create_machine
 
 pytestmark = [pytest.mark.postgres, pytest.mark.redis]
@@ -153,6 +154,20 @@ async def test_a_shop_checkout_pays_through_nginx(fleet: Any) -> None:
         )
         assert made.status_code == 201, made.text
         order_id, snap = made.json()["order_id"], made.json()["payment"]["token"]
+        # Every address handed to the browser is nginx's, never the sandbox's own port.
+        redirect_url = made.json()["payment"]["redirect_url"]
+        assert redirect_url == f"{fleet.url}/sandbox/midtrans/snap/v2/vtweb/{snap}"
+        page = await client.get(redirect_url)
+        assert page.status_code == 200, page.text
+        assert upstream(page.headers).endswith(fleet.sandbox.split("//", 1)[1])
+        shop = await client.get(f"{fleet.url}/")
+        found = re.search(r'<script src="([^"]+/snap\.js)"', shop.text)
+        assert found is not None, shop.text
+        assert found.group(1) == f"{fleet.url}/sandbox/midtrans/snap/snap.js"
+        assert fleet.url in shop.headers["Content-Security-Policy"]
+        script = await client.get(found.group(1))
+        assert script.status_code == 200
+        assert "snap" in script.text
         # The customer's browser on the Snap page, served by the sandbox behind the same nginx.
         tokenized = await client.get(
             f"{fleet.url}/sandbox/midtrans/v2/token",
@@ -171,6 +186,68 @@ async def test_a_shop_checkout_pays_through_nginx(fleet: Any) -> None:
         )
         assert charged.status_code == 200, charged.text
         await wait_status(client, fleet.url, order_id, "paid")
+
+
+CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def csrf_of(html: str) -> str:
+    found = CSRF.search(html)
+    assert found is not None, "no CSRF token in the page"
+    return found.group(1)
+
+
+async def admin_login(client: httpx.AsyncClient, fleet: Any) -> set[str]:
+    """Log in to the admin through nginx; the serve processes that answered."""
+    client.cookies.clear()
+    form = await client.get(f"{fleet.url}/admin/login")
+    assert form.status_code == 200, form.text
+    logged = await client.post(
+        f"{fleet.url}/admin/login",
+        data={"password": fleet.admin_password, "csrf_token": csrf_of(form.text)},
+    )
+    assert logged.status_code == 303, logged.text
+    assert "/admin/login" not in logged.headers["location"]
+    return {upstream(form.headers), upstream(logged.headers)}
+
+
+async def test_an_admin_login_holds_on_every_process(fleet: Any) -> None:
+    """The login form from one serve, its POST and the pages after on whichever nginx picks:
+    every serve signs and reads the admin's cookie with the fleet's one secret."""
+    seen: set[str] = set()
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        for _ in range(3):  # three logins: the form and its POST land on either process
+            seen |= await admin_login(client, fleet)
+            for page in ("/admin/orders", "/admin/products", "/admin/machines") * 2:
+                answer = await client.get(f"{fleet.url}{page}")
+                assert answer.status_code == 200, (page, answer.headers.get("location"))
+                seen.add(upstream(answer.headers))
+    assert {fleet.serving(address) for address in seen} == {"serve-a", "serve-b"}
+
+
+async def test_a_picture_uploaded_through_nginx_is_served_by_every_process(fleet: Any) -> None:
+    picture = b"\x89PNG\r\n\x1a\n" + secrets.token_bytes(64)  # a new file each run
+    async with httpx.AsyncClient(timeout=30, follow_redirects=False) as client:
+        await admin_login(client, fleet)
+        products = await client.get(f"{fleet.url}/admin/products")
+        assert products.status_code == 200, products.text
+        uploaded = await client.post(
+            f"{fleet.url}/admin/products/cola/picture",
+            data={"csrf_token": csrf_of(products.text)},
+            files={"picture": ("cola.png", picture, "image/png")},
+        )
+        assert uploaded.status_code == 303, uploaded.text
+        async with fleet.db.session() as session:
+            url = await session.scalar(select(Product.image_url).where(Product.id == "cola"))
+        assert url is not None
+        assert url.startswith("/media/products/cola-"), url
+        for name in ("serve-a", "serve-b"):  # whichever took the upload, each serves it
+            served = await client.get(f"{fleet.process(name)['url']}{url}")
+            assert served.status_code == 200, (name, served.status_code)
+            assert served.content == picture
+        through = await client.get(f"{fleet.url}{url}")
+        assert through.status_code == 200
+        assert through.content == picture
 
 
 async def test_a_killed_process_hands_its_kiosk_to_the_other(fleet: Any) -> None:

@@ -1,4 +1,5 @@
-"""Product pictures uploaded in the admin: checked, stored under `<var>/media/products/` by content
+"""Product pictures uploaded in the admin: checked, stored under `<media>/products/`
+(BAYAR_MEDIA_DIR, default `<var>/media`: one directory for every process of a fleet) by content
 hash (so a URL never changes meaning and can be cached forever) and served publicly at
 `/media/products/{file}` for the shop and the kiosks."""
 
@@ -37,8 +38,9 @@ class Picture:
     data: bytes
 
 
-def media_dir(var_dir: Path) -> Path:
-    return var_dir / "media" / "products"
+def media_dir(media_root: Path) -> Path:
+    """Where the product pictures are, under the media root (`Settings.media_path()`)."""
+    return media_root / "products"
 
 
 def check_picture(data: bytes) -> Picture:
@@ -93,11 +95,11 @@ def slug(product_id: str) -> str:
     return cleaned or "product"
 
 
-def store_picture(var_dir: Path, product_id: str, picture: Picture) -> str:
+def store_picture(media_root: Path, product_id: str, picture: Picture) -> str:
     """Write the picture (atomically; the same content is the same file); its public URL."""
     digest = hashlib.sha256(picture.data).hexdigest()[:16]
     name = f"{slug(product_id)}-{digest}.{picture.kind}"
-    folder = media_dir(var_dir)
+    folder = media_dir(media_root)
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / name
     if not target.is_file():
@@ -113,12 +115,12 @@ def store_picture(var_dir: Path, product_id: str, picture: Picture) -> str:
     return f"{URL_PREFIX}/{name}"
 
 
-def stored_file(var_dir: Path, name: str) -> tuple[Path, str] | None:
+def stored_file(media_root: Path, name: str) -> tuple[Path, str] | None:
     """The stored file of a public name and its content type; None for anything else."""
     match = FILE_NAME.match(name)
     if match is None:
         return None
-    path = media_dir(var_dir) / name
+    path = media_dir(media_root) / name
     if not path.is_file():
         return None
     return path, TYPES[match.group(1)]

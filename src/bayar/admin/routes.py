@@ -282,7 +282,7 @@ def media_router() -> APIRouter:
 
     @public.get(f"{media.URL_PREFIX}/{{name}}")
     async def picture(request: Request, name: str) -> Response:
-        found = media.stored_file(context_of(request).settings.bayar_var_dir, name)
+        found = media.stored_file(context_of(request).settings.media_path(), name)
         if found is None:
             return Response("not found", status_code=404, media_type="text/plain")
         path, content_type = found
@@ -898,7 +898,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             picture = media.check_picture(data)
             url = await asyncio.to_thread(
-                media.store_picture, admin.ctx.settings.bayar_var_dir, product_id, picture
+                media.store_picture, admin.ctx.settings.media_path(), product_id, picture
             )
             await catalog.set_picture(admin.ctx.db, product_id, url)
         except media.PictureError as error:

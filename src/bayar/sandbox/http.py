@@ -42,8 +42,13 @@ def _root_path(request: Request) -> str:
 
 
 def base_url(request: Request) -> str:
-    """The sandbox's own root URL as the client reached it, e.g. http://127.0.0.1:8000/sandbox."""
+    """The sandbox's own root URL for the URLs it hands out (redirect_url, Snap and simulator
+    pages, QR links), e.g. http://127.0.0.1:8000/sandbox: under BAYAR_PUBLIC_URL when set (the
+    address browsers reach, e.g. a fleet's nginx, whoever called), else as the client reached it."""
     root = _root_path(request)
+    public = (sandbox_of(request).settings.bayar_public_url or "").rstrip("/")
+    if public:
+        return f"{public}{root}"
     return str(request.url.replace(path=root, query="", fragment="")).rstrip("/")
 
 
