@@ -823,19 +823,15 @@ class PaymentsService:
                 f"{payment_type} cannot be refunded through the gateway: refund it by hand",
                 now,
             )
-        refund = Refund(
+        return await repo.add_refund(
+            session,
             order_id=order.id,
             refund_key=key,
             amount=status.gross_amount,
             reason=reason,
             status="requested",
-            detail=None,
-            created_at=now,
-            updated_at=now,
+            now=now,
         )
-        session.add(refund)
-        await session.flush()
-        return refund
 
     def _judge(
         self,
@@ -1131,16 +1127,15 @@ class PaymentsService:
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
                     raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
-                refund = Refund(
+                refund = await repo.add_refund(
+                    session,
                     order_id=order_id,
                     refund_key=key,
                     amount=value,
                     reason=reason,
                     status="requested",
-                    created_at=self.now(),
-                    updated_at=self.now(),
+                    now=self.now(),
                 )
-                session.add(refund)
         return await self._send_refund(order, refund, source=source)
 
     async def _send_refund(self, order: Order, refund: Refund, *, source: str) -> Refund:
@@ -1288,18 +1283,16 @@ class PaymentsService:
         missing; one done already stays done)."""
         refund = await repo.refund_by_key(session, refund_key)
         if refund is None:
-            refund = Refund(
+            refund = await repo.add_refund(
+                session,
                 order_id=order_id,
                 refund_key=refund_key,
                 amount=amount,
                 reason=reason,
                 status="manual",
+                now=now,
                 detail=detail,
-                created_at=now,
-                updated_at=now,
             )
-            session.add(refund)
-            await session.flush()
         elif refund.status in ("manual", "succeeded"):
             return refund
         else:

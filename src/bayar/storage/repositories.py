@@ -195,6 +195,33 @@ async def refunds_of(session: AsyncSession, order_id: str) -> Sequence[Refund]:
     return result.scalars().all()
 
 
+async def add_refund(
+    session: AsyncSession,
+    *,
+    order_id: str,
+    refund_key: str,
+    amount: int,
+    reason: str,
+    status: str,
+    now: datetime,
+    detail: str | None = None,
+) -> Refund:
+    """A new refund row (the key is unique), flushed so its id is known."""
+    refund = Refund(
+        order_id=order_id,
+        refund_key=refund_key,
+        amount=amount,
+        reason=reason,
+        status=status,
+        detail=detail,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(refund)
+    await session.flush()
+    return refund
+
+
 async def refund_by_key(session: AsyncSession, refund_key: str) -> Refund | None:
     result = await session.execute(select(Refund).where(Refund.refund_key == refund_key))
     return result.scalar_one_or_none()
