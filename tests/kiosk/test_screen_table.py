@@ -47,15 +47,19 @@ console.log(JSON.stringify({
 
 
 @pytest.fixture(scope="module")
-def page() -> dict[str, Any]:
-    """The tables of the page's modules, as node imports them."""
+def page(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    """The tables of the page's modules, as node imports them: from a copy marked as ES modules
+    (`"type": "module"`), which any node reads without guessing the module kind."""
     node = shutil.which("node")
     if node is None:
         if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
             pytest.fail("CI=true and node is required (make lint needs it too)", pytrace=False)
         pytest.skip("no node on PATH (this fails under CI=true)")
+    copy = tmp_path_factory.mktemp("kiosk-js") / "js"
+    shutil.copytree(MODULES, copy)
+    (copy / "package.json").write_text('{"type": "module"}', encoding="utf-8")
     done = subprocess.run(
-        [node, "--input-type=module", "-e", READ_PAGE, MODULES.as_uri()],
+        [node, "--input-type=module", "-e", READ_PAGE, copy.as_uri()],
         capture_output=True,
         text=True,
         timeout=60,
