@@ -26,6 +26,8 @@ DEV_STAMP := $(VENV)/.installed-dev
 # Biome, pinned in package.json/package-lock.json: reinstalled (npm ci) when either changes.
 NODE_STAMP := node_modules/.installed
 BIOME := node_modules/.bin/biome
+# Biome colours its report even into a pipe: plain text in CI's log.
+BIOME_CI := $(BIOME) ci --error-on-warnings$(if $(CI), --colors=off)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -104,7 +106,7 @@ fleet: venv
 lint: venv $(NODE_STAMP)
 	@status=0; \
 	for cmd in "$(BIN)/ruff check --no-cache $(LINT_PATHS)" "$(BIN)/ruff format --check $(LINT_PATHS)" \
-		"$(BIN)/mypy" "$(BIN)/lint-imports" "$(BIOME) ci --error-on-warnings"; do \
+		"$(BIN)/mypy" "$(BIN)/lint-imports" "$(BIOME_CI)"; do \
 		echo "+ $$cmd"; \
 		$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
 	done; \
