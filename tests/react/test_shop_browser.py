@@ -211,6 +211,9 @@ def test_the_form_is_checked_and_stock_gone_is_said_in_plain_words(
         problem = page.get_by_test_id("problem")
         expect(problem).to_contain_text("Stok tidak cukup")
         expect(problem).to_contain_text("Keterangan dari server:")
+        stock_shown = page.get_by_test_id("product-teh-manis").get_by_test_id("stock")
+        expect(stock_shown).to_have_text("Habis")  # the catalog asked bayar again
+        page.screenshot(path=str(screenshot_dir() / "react-shop-stock-gone.png"))
         assert page.url.rstrip("/") == react_shop.shop
         assert react_shop.order_ids() == orders
     finally:

@@ -1,6 +1,13 @@
 // The shop's one page: the catalog with its stock, the cart, and the checkout form.
 import { type FormEvent, useEffect, useState } from "react";
-import { bayarAsset, type ClientConfig, type Customer, getProducts, type Product } from "../api";
+import {
+  ApiError,
+  bayarAsset,
+  type ClientConfig,
+  type Customer,
+  getProducts,
+  type Product,
+} from "../api";
 import type { Cart } from "../cart";
 import { explain, type Problem } from "../errors";
 import { rupiah, type Translate, useI18n } from "../i18n";
@@ -105,7 +112,13 @@ function CartView({ cart }: { cart: Cart }) {
   );
 }
 
-function Checkout({ config, cart }: { config: ClientConfig; cart: Cart }) {
+interface CheckoutProps {
+  config: ClientConfig;
+  cart: Cart;
+  onStale: () => void; // the catalog shown is out of date (stock gone): ask bayar again
+}
+
+function Checkout({ config, cart, onStale }: CheckoutProps) {
   const { t, language } = useI18n();
   const [customer, setCustomer] = useState<Customer>({ first_name: "", email: "", phone: "" });
   const [errors, setErrors] = useState<FieldErrors>({});
@@ -147,6 +160,7 @@ function Checkout({ config, cart }: { config: ClientConfig; cart: Cart }) {
       await handlePayment(config, cart.lines, trimmed, language, () => cart.clear());
     } catch (error) {
       setProblem(explain(error, t));
+      if (error instanceof ApiError && error.status === 409) onStale();
     } finally {
       setBusy(false);
     }
@@ -176,9 +190,11 @@ export function Shop({ config, cart }: { config: ClientConfig; cart: Cart }) {
   const { t } = useI18n();
   const [products, setProducts] = useState<Product[] | null>(null);
   const [problem, setProblem] = useState<Problem | null>(null);
+  const [round, setRound] = useState(0);
   const { refresh } = cart;
 
   useEffect(() => {
+    void round; // asked again when the checkout found the stock gone
     let live = true;
     getProducts().then(
       (found) => {
@@ -191,7 +207,7 @@ export function Shop({ config, cart }: { config: ClientConfig; cart: Cart }) {
     return () => {
       live = false;
     };
-  }, [refresh, t]);
+  }, [refresh, t, round]);
 
   return (
     <div className="shop">
@@ -208,7 +224,7 @@ export function Shop({ config, cart }: { config: ClientConfig; cart: Cart }) {
       <aside>
         <h2>{t("cart.title")}</h2>
         <CartView cart={cart} />
-        <Checkout config={config} cart={cart} />
+        <Checkout config={config} cart={cart} onStale={() => setRound((n) => n + 1)} />
       </aside>
     </div>
   );
