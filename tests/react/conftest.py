@@ -2,8 +2,8 @@
 origin, bayar (as `bayar up` runs it: sandbox, worker, demo catalog) on another, CORS between them.
 
 The app is built once per session for the bayar URL (VITE_BAYAR_URL is read at build time), and
-not at all when clients/react-shop/dist already holds that build (scripts/build.sh): bayar gets
-the same port every session when it is free, so a second run skips npm ci and vite build."""
+not at all when clients/react-shop/dist-tests already holds that build (scripts/build.sh): bayar
+gets the same port every session when it is free, so a second run skips npm ci and vite build."""
 
 from __future__ import annotations
 
@@ -86,19 +86,19 @@ def bayar_port() -> int:
 
 @pytest.fixture(scope="session")
 def react_dist(bayar_port: int) -> Path:
-    """clients/react-shop/dist built for the bayar of these tests (npm ci and vite build only when
+    """clients/react-shop built for the bayar of these tests (npm ci and vite build only when
     something changed)."""
     if shutil.which("npm") is None:
         message = "npm is missing: the React shop cannot be built (Debian: apt-get install npm)"
         if os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}:
             pytest.fail(message, pytrace=False)
         pytest.skip(message)
+    out = CLIENT / "dist-tests"  # not dist/: a `make react` being served keeps its build
+    build = CLIENT / "scripts" / "build.sh"
     subprocess.run(
-        ["bash", str(CLIENT / "scripts" / "build.sh"), f"http://127.0.0.1:{bayar_port}"],
-        check=True,
-        timeout=600,
+        ["bash", str(build), f"http://127.0.0.1:{bayar_port}", out.name], check=True, timeout=600
     )
-    return CLIENT / "dist"
+    return out
 
 
 def static_site(dist: Path) -> Starlette:
