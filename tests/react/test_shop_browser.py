@@ -190,7 +190,7 @@ def test_an_order_left_unpaid_expires_on_its_page(page: Page, react_shop: ReactS
     page.get_by_test_id("catalog").wait_for()
 
 
-def test_the_form_is_checked_and_stock_gone_is_said_in_plain_words(
+def test_the_form_is_checked_and_api_errors_are_said_in_plain_words(
     page: Page, react_shop: ReactShop
 ) -> None:
     page.get_by_test_id("pay").click()  # nothing filled in: checked here, nothing sent
@@ -218,3 +218,6 @@ def test_the_form_is_checked_and_stock_gone_is_said_in_plain_words(
         assert react_shop.order_ids() == orders
     finally:
         react_shop.sql("UPDATE products SET stock = ? WHERE id = 'teh-manis'", stock)
+
+    page.goto(f"{react_shop.shop}/orders/BYR-20260101-0000000000")  # bayar answers 404
+    expect(page.get_by_test_id("problem")).to_have_text("Pesanan ini tidak ditemukan.")

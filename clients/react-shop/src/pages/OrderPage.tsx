@@ -2,6 +2,7 @@
 // cancelled. It asks bayar again every few seconds until the status can no longer change.
 import { useEffect, useState } from "react";
 import {
+  ApiError,
   bayarAsset,
   type ClientConfig,
   getOrder,
@@ -103,6 +104,7 @@ export function OrderPage({ config, orderId }: { config: ClientConfig; orderId: 
       } catch (error) {
         if (!live) return;
         setProblem(explain(error, t));
+        if (error instanceof ApiError && error.status === 404) return; // it will not appear
       }
       timer = window.setTimeout(ask, POLL_MS);
     };
