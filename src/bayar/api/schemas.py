@@ -147,6 +147,18 @@ class ProductOut(BaseModel):
     category: str | None = None
 
 
+class ClientConfig(BaseModel):
+    """What a front end on another origin needs to pay: never a secret."""
+
+    gateway: Literal["midtrans", "xendit"] = Field(
+        description="who takes the money: Midtrans (snap.js popup) or Xendit (invoice page)"
+    )
+    sandbox: bool = Field(description="bayar's own sandbox is the gateway: no real money")
+    production: bool = Field(description="the gateway's production (real money)")
+    client_key: str = Field(description="the gateway's public client key (snap.js data-client-key)")
+    snap_js_url: str = Field(description="where the browser loads snap.js from")
+
+
 class RefundIn(BaseModel):
     amount: int | None = Field(
         default=None, ge=1, description="rupiah; omit for the whole remainder"
