@@ -143,7 +143,9 @@ class Notifier:
         raw = json.dumps(body, separators=(",", ":"))
         fault = self._faults.take(NOTIFICATION_FAULTS)
         now = self._clock.timestamp()
-        previous = self.log_for(key)
+        # Xendit's stale callback may be another object's of the same order (an earlier invoice
+        # of the same external_id, the invoice a refund is for): its reference's log.
+        previous = self.log_for(reference if gateway == "xendit" else key)
         event_id = uuid.uuid4().hex if gateway == "xendit" else ""
         created: list[Delivery] = []
         for url in urls:

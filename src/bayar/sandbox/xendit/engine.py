@@ -622,6 +622,18 @@ class Xendit:
         else:
             self.store.save_payment_request(target)
 
+    def _target_of(self, refund: XRefund) -> Invoice | PaymentRequest | None:
+        return self.store.invoices.get(refund.invoice_id or "") or self.store.payment_requests.get(
+            refund.payment_request_id or ""
+        )
+
+    def _order_of(self, refund: XRefund) -> str:
+        """The external_id / reference_id of what the refund is for (its callbacks' order)."""
+        target = self._target_of(refund)
+        if isinstance(target, Invoice):
+            return target.external_id
+        return target.reference_id if target is not None else refund.id
+
     def refund(self, id_: str) -> XRefund:
         refund = self.store.xendit_refunds.get(id_)
         if refund is None:
@@ -648,16 +660,13 @@ class Xendit:
         refund.updated = self.clock.timestamp()
         if not succeeded:
             refund.failure_code = "REFUND_FAILED"
-            target = self.store.invoices.get(
-                refund.invoice_id or ""
-            ) or self.store.payment_requests.get(refund.payment_request_id or "")
+            target = self._target_of(refund)
             if target is not None:
                 target.refunded -= refund.amount
                 self._save_target(target)
         self.store.save_xendit_refund(refund)
         body = wire.refund_callback(refund, merchant_id=self.merchant_id, now=refund.updated)
-        reference = refund.reference_id or refund.invoice_id or refund.payment_request_id or ""
-        self._notify("refund", refund.id, reference, refund.status, body)
+        self._notify("refund", refund.id, self._order_of(refund), refund.status, body)
         return refund
 
     # -- simulated payer and channel actions (hosted page, simulator, control API) ----------------

@@ -84,23 +84,21 @@ async def invoice_page(request: Request) -> Response:
     invoice = sandbox.store.invoices.get(request.path_params["id"])
     if invoice is None:
         return _not_found(request)
-    choices = []
-    for label, attr in CHANNEL_GROUPS:
-        for channel in getattr(invoice, attr):
-            choices.append(
-                {
-                    "group": label,
-                    "channel": channel,
-                    "destination": wire.destination(invoice, channel),
-                }
-            )
+    groups = [
+        (
+            label,
+            [{"channel": c, "destination": wire.destination(invoice, c)} for c in channels],
+        )
+        for label, attr in CHANNEL_GROUPS
+        if (channels := getattr(invoice, attr))
+    ]
     remaining = max(0.0, invoice.expiry_date - sandbox.clock.timestamp())
     page = f"{base_url(request)}/xendit/web/{invoice.id}"
     context = {
         "root": _root(request),
         "invoice": invoice,
         "merchant": wire.MERCHANT_NAME,
-        "choices": choices,
+        "groups": groups,
         "qr_string": invoice_qr(invoice) if invoice.qr_codes else None,
         "remaining": remaining,
         "scale": sandbox.clock.scale,
