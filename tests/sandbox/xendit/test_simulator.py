@@ -145,3 +145,16 @@ async def test_a_configured_development_key_and_token_are_used(
         assert demo.status_code == 401
         mine = await client.get("/sandbox/xendit/v2/invoices", auth=(key, ""))
         assert (mine.status_code, mine.json()) == (200, [])
+
+
+@pytest.mark.parametrize("amount", ["NaN", "Infinity", "1e400", '"5"', "true", "null"])
+async def test_amounts_that_are_not_numbers_are_400(open_sandbox: Open, amount: str) -> None:
+    async for client in open_sandbox():
+        answer = await client.post(
+            "/sandbox/xendit/v2/invoices",
+            content=f'{{"external_id": "x", "amount": {amount}}}'.encode(),
+            headers={"Content-Type": "application/json"},
+            auth=KEY,
+        )
+        assert answer.status_code == 400, answer.text
+        assert answer.json()["error_code"] == "API_VALIDATION_ERROR"

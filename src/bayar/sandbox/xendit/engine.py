@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import math
 import uuid
 from base64 import b64decode
 from collections.abc import Callable, Iterable, Mapping
@@ -57,7 +58,8 @@ def _number(value: Any) -> float | None:
     """A JSON number (the SDK sends 50000.0 for 50000); None for anything else."""
     if isinstance(value, bool) or not isinstance(value, int | float):
         return None
-    return float(value)
+    number = float(value)
+    return number if math.isfinite(number) else None  # JSON's NaN and Infinity are not amounts
 
 
 def _parse_time(value: str) -> float | None:
