@@ -1,13 +1,13 @@
 // The hosted invoice page: a countdown, and follow the invoice until it is paid or expired, then
 // send the payer where the merchant asked (success_redirect_url / failure_redirect_url).
 (function () {
-  'use strict';
-  var main = document.getElementById('invoice');
+  "use strict";
+  var main = document.getElementById("invoice");
   if (!main) return;
   var scale = parseFloat(main.dataset.scale) || 1;
   var remaining = parseFloat(main.dataset.remaining) || 0;
   var started = Date.now();
-  var countdown = main.querySelector('.countdown');
+  var countdown = main.querySelector(".countdown");
   var status = main.dataset.status;
 
   function format(seconds) {
@@ -15,9 +15,9 @@
     var h = Math.floor(seconds / 3600);
     var m = Math.floor((seconds % 3600) / 60);
     var s = seconds % 60;
-    var mm = (m < 10 ? '0' : '') + m;
-    var ss = (s < 10 ? '0' : '') + s;
-    return h ? h + ':' + mm + ':' + ss : mm + ':' + ss;
+    var mm = (m < 10 ? "0" : "") + m;
+    var ss = (s < 10 ? "0" : "") + s;
+    return h ? h + ":" + mm + ":" + ss : mm + ":" + ss;
   }
 
   function tick() {
@@ -27,8 +27,10 @@
   }
 
   function poll() {
-    fetch(main.dataset.statusUrl, { cache: 'no-store', credentials: 'same-origin' })
-      .then(function (r) { return r.ok ? r.json() : null; })
+    fetch(main.dataset.statusUrl, { cache: "no-store", credentials: "same-origin" })
+      .then(function (r) {
+        return r.ok ? r.json() : null;
+      })
       .then(function (data) {
         if (!data || data.status === status) return;
         if (data.redirect) {
@@ -37,10 +39,12 @@
           window.location.reload();
         }
       })
-      .catch(function () { /* the next poll tries again */ });
+      .catch(function () {
+        /* the next poll tries again */
+      });
   }
 
   tick();
   setInterval(tick, 1000);
-  if (status === 'PENDING') setInterval(poll, 1000);
+  if (status === "PENDING") setInterval(poll, 1000);
 })();
