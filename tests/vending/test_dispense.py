@@ -212,7 +212,7 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
     async def mark_failed() -> None:
         async with app.context.db.session() as session, session.begin():
             row = await session.get_one(Dispense, order_id)
-            row.status, row.finished_at = "failed", app.context.payments.now()
+            row.status, row.finished_at = "failed", app.context.clock()
 
     await app.run(mark_failed())
     assert await sweep(app) == 0  # it may still be refunding in another process
@@ -239,7 +239,7 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
     order_id = command["order_id"]
 
     async def refused_then_stopped() -> None:
-        now = app.context.payments.now()
+        now = app.context.clock()
         async with app.context.db.session() as session, session.begin():
             session.add(
                 Refund(

@@ -43,6 +43,7 @@ from bayar.admin.security import (
 )
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
+from bayar.gateways.base import GatewayRejected, GatewayUnavailable
 from bayar.gateways.methods import method_label
 from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
@@ -95,7 +96,7 @@ class AdminAuth:
         if sid and self.password.enabled:
             ctx = context_of(request)
             alive = await queries.session_alive(
-                ctx.db, sid_digest(sid), self.password.tag, ctx.payments.now()
+                ctx.db, sid_digest(sid), self.password.tag, ctx.clock()
             )
         request.state.admin_signed_in = alive
         return alive
@@ -107,7 +108,7 @@ class AdminAuth:
             ctx.db,
             sid_digest(sid),
             self.password.tag,
-            ctx.payments.now(),
+            ctx.clock(),
             timedelta(seconds=SESSION_SECONDS),
         )
         start_session(request.session, sid)
@@ -440,14 +441,14 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("", response_class=HTMLResponse)
     async def dashboard(admin: Guarded) -> Response:
-        summary = await queries.sales_summary(admin.ctx.db, admin.ctx.payments.now())
+        summary = await queries.sales_summary(admin.ctx.db, admin.ctx.clock())
         chart = bar_chart(
             summary.bars, title=f"Paid revenue per day, last {summary.chart_days} days"
         )
         return await render(
             admin.request,
             "dashboard.html",
-            {"summary": summary, "chart": chart, "now": admin.ctx.payments.now()},
+            {"summary": summary, "chart": chart, "now": admin.ctx.clock()},
             nav="dashboard",
         )
 
@@ -601,6 +602,14 @@ def router(auth: AdminAuth) -> APIRouter:
         except PaymentError as error:
             admin.flash("error", f"Not refunded: {error.message}")
             return redirect(back)
+        except GatewayUnavailable:
+            admin.flash(
+                "error", "Not refunded: the gateway did not answer; retry with the same refund key."
+            )
+            return redirect(back)
+        except GatewayRejected as error:
+            admin.flash("error", f"Not refunded: the gateway refused the refund: {error.message}")
+            return redirect(back)
         if done.status != "succeeded":  # this form's refund key was used before, and failed
             admin.flash("error", f"Not refunded: this refund {done.status}: {done.detail or '-'}")
             return redirect(back)
@@ -681,6 +690,12 @@ def router(auth: AdminAuth) -> APIRouter:
         except PaymentError as error:
             admin.flash("error", f"Not cancelled: {error.message}")
             return redirect(back)
+        except GatewayUnavailable:
+            admin.flash("error", "Not cancelled: the gateway did not answer; try again.")
+            return redirect(back)
+        except GatewayRejected as error:
+            admin.flash("error", f"Not cancelled: the gateway refused: {error.message}")
+            return redirect(back)
         log.info("admin cancel", extra={"order_id": order_id})
         admin.flash("ok", "Cancelled at the gateway; its stock is back on sale.")
         return redirect(back)
@@ -693,7 +708,7 @@ def router(auth: AdminAuth) -> APIRouter:
         return await render(
             admin.request,
             "manual_refunds.html",
-            {"waiting": waiting, "resolved": resolved, "now": admin.ctx.payments.now()},
+            {"waiting": waiting, "resolved": resolved, "now": admin.ctx.clock()},
             nav="manual",
         )
 
@@ -714,7 +729,7 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/machines", response_class=HTMLResponse)
     async def machines(admin: Guarded) -> Response:
-        now = admin.ctx.payments.now()
+        now = admin.ctx.clock()
         found = await queries.machines(admin.ctx.db, admin.ctx.presence, now)
         return await render(
             admin.request,
@@ -740,9 +755,7 @@ def router(auth: AdminAuth) -> APIRouter:
         raw = admin.text("fill", 20) or admin.text("on_hand", 20)
         try:
             on_hand = views.parse_count(raw)
-            slot = await queries.restock(
-                admin.ctx.db, machine_id, code, on_hand, admin.ctx.payments.now()
-            )
+            slot = await queries.restock(admin.ctx.db, machine_id, code, on_hand, admin.ctx.clock())
         except ValueError:
             admin.flash("error", "The number of units must be a whole number.")
         except PaymentError as error:

@@ -16,39 +16,40 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bayar.bus.base import Bus
+from bayar.clock import Clock, system_clock
 from bayar.gateways.base import (
     ChargeRequest,
     Customer,
     Gateway,
     GatewayError,
+    GatewayEvent,
     GatewayRejected,
-    GatewayStatus,
+    GatewayReport,
     GatewayUnavailable,
     LineItem,
     PaymentInstructions,
+    Rejection,
     SnapRequest,
     TransactionNotFound,
 )
+from bayar.gateways.methods import KIOSK_TYPES, Bank, PaymentType, Store
 from bayar.metrics import Metrics
 from bayar.payments import machine
 from bayar.payments.errors import (
-    GatewayDeclined,
-    GatewayUnreachable,
     InvalidRequest,
     NotAllowed,
     OrderNotFound,
     OutOfStock,
-    PaymentError,
     ProductNotFound,
 )
-from bayar.payments.states import PAID_LIKE, Event, Status, gateway_event
+from bayar.payments.states import PAID_LIKE, Event, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import GatewayCall, Order, OrderEvent, OrderItem, Payment, Refund
@@ -62,9 +63,6 @@ PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
 # vending domain closes the kiosk unit's dispense here).
 RefundHook = Callable[[AsyncSession, Refund, datetime], Awaitable[None]]
 
-PAYMENT_TYPES = ("snap", "qris", "gopay", "bank_transfer", "echannel", "cstore")
-BANKS = ("bca", "bni", "bri", "permata")
-STORES = ("indomaret", "alfamart")
 # How long a customer has to pay, per payment type (the gateway is told the same).
 PAYMENT_WINDOW = {
     "qris": timedelta(minutes=15),
@@ -156,24 +154,29 @@ def request_fingerprint(checkout: Checkout) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def without_instructions(status: GatewayStatus) -> GatewayStatus:
+def event_of(report: GatewayReport) -> Event | None:
+    """The core's event for what a gateway reports (the neutral events are the core's own)."""
+    return None if report.event is None else Event(report.event.value)
+
+
+def without_instructions(status: GatewayReport) -> GatewayReport:
     """A notification as the core may use it: payment instructions (VA number, bill key, payment
     code) are not signed, so they come only from the create answer or the status API."""
     return replace(status, payment_details={}) if status.payment_details else status
 
 
-def payment_changes(payment: Any, status: GatewayStatus) -> dict[str, Any]:
+def payment_changes(payment: Any, status: GatewayReport) -> dict[str, Any]:
     """The fields a gateway report changes on a payment (a `Payment`, or its row)."""
     changes: dict[str, Any] = {
-        "status": status.transaction_status,
-        "fraud_status": status.fraud_status,
+        "status": status.gateway_status,
+        "fraud_status": status.fraud_verdict,
         "transaction_id": status.transaction_id or payment.transaction_id,
         "payment_type": status.payment_type or payment.payment_type,
         "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
     }
     if status.payment_details:
         changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
-    if payment.status in UNANSWERED and status.transaction_status == "pending":
+    if payment.status in UNANSWERED and status.event == GatewayEvent.PENDING:
         # The create call's answer (the QR, the VA number) never came back, only this report:
         # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
         del changes["status"]
@@ -272,6 +275,10 @@ def new_order_id(now: datetime) -> str:
     return f"BYR-{now:%Y%m%d}-{secrets.token_hex(5).upper()}"
 
 
+def new_refund_key(order_id: str) -> str:
+    return f"{order_id}-{secrets.token_hex(4)}"
+
+
 class PaymentsService:
     def __init__(
         self,
@@ -283,7 +290,7 @@ class PaymentsService:
         confirm_paid: bool = True,
         policy: ReconcilePolicy | None = None,
         limits: OrderLimits | None = None,
-        now: Callable[[], datetime] = lambda: datetime.now(UTC),
+        now: Clock = system_clock,
         create_wait: float = 5.0,
     ) -> None:
         self.db = db
@@ -350,16 +357,16 @@ class PaymentsService:
                 raise InvalidRequest(
                     f"quantity of {line.product_id} must be between 1 and {MAX_QUANTITY}"
                 )
-        if checkout.payment_type not in PAYMENT_TYPES:
-            raise InvalidRequest(f"payment_type must be one of {', '.join(PAYMENT_TYPES)}")
-        if checkout.payment_type == "bank_transfer" and checkout.bank not in BANKS:
-            raise InvalidRequest(f"bank must be one of {', '.join(BANKS)} for bank_transfer")
-        if checkout.payment_type == "cstore" and checkout.store not in STORES:
-            raise InvalidRequest(f"store must be one of {', '.join(STORES)} for cstore")
+        if checkout.payment_type not in set(PaymentType):
+            raise InvalidRequest(f"payment_type must be one of {', '.join(PaymentType)}")
+        if checkout.payment_type == PaymentType.BANK_TRANSFER and checkout.bank not in set(Bank):
+            raise InvalidRequest(f"bank must be one of {', '.join(Bank)} for bank_transfer")
+        if checkout.payment_type == PaymentType.CSTORE and checkout.store not in set(Store):
+            raise InvalidRequest(f"store must be one of {', '.join(Store)} for cstore")
         if checkout.machine_id is not None:  # a kiosk drops one unit, paid on the spot
             if len(checkout.items) != 1 or checkout.items[0].quantity != 1:
                 raise InvalidRequest("a kiosk order is one unit of one product")
-            if checkout.payment_type not in ("qris", "gopay"):
+            if checkout.payment_type not in KIOSK_TYPES:
                 raise InvalidRequest("a kiosk order is paid by qris or gopay")
 
     def payment_window(self, payment_type: str) -> timedelta:
@@ -561,11 +568,9 @@ class PaymentsService:
                 note=f"gateway refused: {rejected.message}",
             )
             await self._set_payment(order.id, status="rejected")
-            raise GatewayDeclined(
-                f"the payment gateway refused the payment: {rejected.message}"
-            ) from None
+            raise
         await self._set_payment(
-            order.id, status=instructions.transaction_status, instructions=instructions
+            order.id, status=instructions.gateway_status, instructions=instructions
         )
 
     async def _set_payment(
@@ -580,7 +585,7 @@ class PaymentsService:
             payment.updated_at = self.now()
             if instructions is not None:
                 payment.transaction_id = instructions.transaction_id or payment.transaction_id
-                payment.fraud_status = instructions.fraud_status or payment.fraud_status
+                payment.fraud_status = instructions.fraud_verdict or payment.fraud_status
                 payment.instructions = {
                     k: (v.isoformat() if isinstance(v, datetime) else v)
                     for k, v in vars(instructions).items()
@@ -591,12 +596,11 @@ class PaymentsService:
 
     # -- the one path ------------------------------------------------------------------------------
 
-    async def apply_status(self, status: GatewayStatus, *, source: str) -> Applied | None:
+    async def apply_status(self, status: GatewayReport, *, source: str) -> Applied | None:
         """Apply what the gateway says about an order. None if the order is unknown here."""
-        event = gateway_event(status.transaction_status, status.fraud_status)
-        return await self._apply(status.order_id, event, source=source, status=status)
+        return await self._apply(status.order_id, event_of(status), source=source, status=status)
 
-    async def apply_webhook(self, conn: AsyncConnection, status: GatewayStatus) -> Screening:
+    async def apply_webhook(self, conn: AsyncConnection, status: GatewayReport) -> Screening:
         """A signed notification, inside the caller's transaction `conn` (the inbox row's), which
         the caller commits before publishing. A signature covers only order_id, status_code and
         gross_amount, so the body is a hint: what repeats what the order already says, or is
@@ -608,7 +612,7 @@ class PaymentsService:
         if order is None:
             return Screening(known=False)
         status = without_instructions(status)
-        event = gateway_event(status.transaction_status, status.fraud_status)
+        event = event_of(status)
         before = Status(order.status)
         now = self.now()
         verdict = self._judge(order, before, event, status, now)
@@ -648,7 +652,7 @@ class PaymentsService:
         event: Event | None,
         *,
         source: str,
-        status: GatewayStatus | None = None,
+        status: GatewayReport | None = None,
         note: str | None = None,
     ) -> Applied | None:
         async with self.db.session() as session, session.begin():
@@ -685,7 +689,7 @@ class PaymentsService:
 
     @staticmethod
     def _retry_allowed(
-        order: Any, before: Status, event: Event, status: GatewayStatus | None, now: datetime
+        order: Any, before: Status, event: Event, status: GatewayReport | None, now: datetime
     ) -> bool:
         """Snap lets a customer whose card was declined try another card until the order expires."""
         return (
@@ -703,7 +707,7 @@ class PaymentsService:
         order_id: str,
         event: Event | None,
         source: str,
-        status: GatewayStatus | None,
+        status: GatewayReport | None,
         note: str | None,
     ) -> Applied | None:
         order = await repo.lock_order(session, order_id)
@@ -721,7 +725,7 @@ class PaymentsService:
         outcome = verdict.outcome
         if outcome is None:
             problem = verdict.problem
-            name = status.transaction_status if status else "unknown"
+            name = status.gateway_status if status else "unknown"
             self._ignored(session, order_id, before, name, source, problem, now)
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
             return Applied(
@@ -800,7 +804,7 @@ class PaymentsService:
         session: AsyncSession,
         order: Order,
         before: Status,
-        status: GatewayStatus,
+        status: GatewayReport,
         now: datetime,
     ) -> Refund:
         """The refund of money that arrived for a closed order, made once per order: asked of
@@ -838,7 +842,7 @@ class PaymentsService:
         order: Any,
         before: Status,
         event: Event | None,
-        status: GatewayStatus | None,
+        status: GatewayReport | None,
         now: datetime,
     ) -> Verdict:
         """What an event does to an order (an `Order`, or its row), before anything is written."""
@@ -846,14 +850,14 @@ class PaymentsService:
         if problem is not None:
             return Verdict(problem=problem, mismatch=True)
         if event is None:
-            unknown = f"unknown gateway status {status.transaction_status!r}" if status else None
+            unknown = f"unknown gateway status {status.gateway_status!r}" if status else None
             return Verdict(problem=unknown)
         if self._retry_allowed(order, before, event, status, now):
             return Verdict(retry=True)
         return Verdict(outcome=machine.apply(before, event))
 
     @staticmethod
-    def mismatch(order: Any, status: GatewayStatus) -> str | None:
+    def mismatch(order: Any, status: GatewayReport) -> str | None:
         if status.gross_amount != order.gross_amount:
             return f"amount mismatch: gateway {status.gross_amount}, order {order.gross_amount}"
         if status.currency != order.currency:
@@ -861,7 +865,7 @@ class PaymentsService:
         return None
 
     async def _record_payment(
-        self, session: AsyncSession, order: Order, status: GatewayStatus, now: datetime
+        self, session: AsyncSession, order: Order, status: GatewayReport, now: datetime
     ) -> None:
         payment = await repo.payment_of(session, order.id)
         if payment is None:
@@ -929,7 +933,7 @@ class PaymentsService:
             except Exception:
                 log.exception("could not record a gateway call", extra={"order_id": order_id})
 
-    async def gateway_status(self, order_id: str) -> GatewayStatus:
+    async def gateway_status(self, order_id: str) -> GatewayReport:
         return await self._call(order_id, "status", lambda: self.gateway.status(order_id))
 
     async def check(self, order_id: str) -> Applied | None:
@@ -1078,8 +1082,6 @@ class PaymentsService:
             )
         except GatewayRejected:
             applied = await self.apply_status(await self.gateway_status(order_id), source=source)
-        except GatewayUnavailable:
-            raise GatewayUnreachable("the gateway did not answer; try again") from None
         else:
             applied = await self.apply_status(status, source=source)
         assert applied is not None
@@ -1098,9 +1100,10 @@ class PaymentsService:
         reason: str,
         source: str = "admin",
     ) -> Refund:
-        """Refund a paid order, fully or in part. The same refund key never refunds twice. Its
-        errors carry the refund key (one bayar made, too), to retry with."""
-        key = refund_key or f"{order_id}-{secrets.token_hex(4)}"
+        """Refund a paid order, fully or in part. The same refund key never refunds twice: a
+        caller that wants to retry after a gateway error (`GatewayUnavailable`: the outcome is
+        unknown; `GatewayRejected`) names the key itself (`new_refund_key`)."""
+        key = refund_key or new_refund_key(order_id)
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
             if order is None:
@@ -1159,21 +1162,17 @@ class PaymentsService:
                     ),
                 )
             except GatewayRejected as rejected:
-                if rejected.code != "406":
+                if rejected.reason is not Rejection.DUPLICATE:
                     if automatic:
                         await self._refused_to_a_person(refund, rejected.message)
                     else:
                         await self._refund_outcome(refund.id, "failed", rejected.message)
-                    raise GatewayDeclined(
-                        f"the gateway refused the refund: {rejected.message}", refund_key=key
-                    ) from None
+                    raise
                 # This key was refunded already (an earlier answer was lost): read the truth.
                 status = await self.gateway_status(order_id)
         except GatewayUnavailable:
             await self._refund_outcome(refund.id, "unknown", "the gateway did not answer")
-            raise GatewayUnreachable(
-                "the gateway did not answer; retry with the same refund_key", refund_key=key
-            ) from None
+            raise
         await self.apply_status(status, source=source)
         return await self._refund_outcome(refund.id, "succeeded", None)
 
@@ -1186,8 +1185,8 @@ class PaymentsService:
             return
         try:
             await self._send_refund(order, refund, source="refund")
-        except PaymentError as error:  # unknown: the worker asks again; refused: a person must
-            log.warning("late payment refund: %s", error.message, extra={"order_id": order_id})
+        except GatewayError as error:  # unknown: the worker asks again; refused: a person must
+            log.warning("late payment refund: %s", error, extra={"order_id": order_id})
 
     async def settle_refunds(self, order_id: str) -> Refund | None:
         """The worker's look at an order's refunds still `requested` or `unknown`: those the
@@ -1216,8 +1215,8 @@ class PaymentsService:
                 continue
             try:
                 last = await self._send_refund(order, refund, source="reconcile")
-            except PaymentError as error:
-                log.warning("refund retried: %s", error.message, extra={"order_id": order_id})
+            except GatewayError as error:
+                log.warning("refund retried: %s", error, extra={"order_id": order_id})
         return last
 
     # -- the manual-refund queue ("needs attention") ----------------------------------------------

@@ -1,7 +1,7 @@
 """The order lifecycle as data: (status, event) -> status.
 
-Events come from the gateway (named after Midtrans' transaction_status, reference 3.8) or from us
-(expire, cancel, fulfil). A pair that maps to IGNORED is a known late or stale event: it is recorded
+Events come from the gateway (an adapter maps its own statuses to the neutral
+`bayar.gateways.base.GatewayEvent`, whose values are these) or from us (fulfil). A pair that maps to IGNORED is a known late or stale event: it is recorded
 in the order's history and changes nothing. A pair missing from the table is a bug and raises.
 """
 
@@ -102,28 +102,6 @@ TRANSITIONS[(S.REFUNDED, E.REFUNDED)] = S.REFUNDED
 HOLDS_STOCK = frozenset({S.PENDING, S.REVIEW, S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED})
 # Statuses whose money is with us.
 PAID_LIKE = frozenset({S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED})
-
-
-def gateway_event(transaction_status: str, fraud_status: str | None) -> Event | None:
-    """Midtrans' transaction_status + fraud_status as an event (reference 3.8); None if unknown."""
-    if transaction_status in ("capture", "settlement"):
-        if fraud_status == "challenge":
-            return E.PAYMENT_CHALLENGED
-        if fraud_status in (None, "", "accept"):
-            return E.PAYMENT_SUCCEEDED
-        return E.PAYMENT_DENIED
-    return {
-        "pending": E.PAYMENT_PENDING,
-        "authorize": E.PAYMENT_PENDING,
-        "deny": E.PAYMENT_DENIED,
-        "failure": E.PAYMENT_DENIED,
-        "expire": E.PAYMENT_EXPIRED,
-        "cancel": E.PAYMENT_CANCELLED,
-        "refund": E.REFUNDED,
-        "partial_refund": E.PARTIALLY_REFUNDED,
-        "chargeback": E.REFUNDED,
-        "partial_chargeback": E.PARTIALLY_REFUNDED,
-    }.get(transaction_status)
 
 
 def markdown_table() -> str:

@@ -23,10 +23,9 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
-from bayar.gateways.base import Customer
+from bayar.clock import Clock, system_clock
+from bayar.gateways.base import Customer, GatewayRejected, GatewayUnavailable
 from bayar.payments.errors import (
-    GatewayDeclined,
-    GatewayUnreachable,
     InvalidRequest,
     NotAllowed,
     PaymentError,
@@ -105,10 +104,12 @@ class VendingService:
         *,
         dispense_timeout: timedelta,
         offline_refund: timedelta = timedelta(seconds=900),
+        now: Clock = system_clock,
     ) -> None:
         self.db = db
         self.payments = payments
         self.bus = bus
+        self.now = now
         self.dispense_timeout = dispense_timeout
         self.offline_refund = offline_refund
         payments.on_paid.append(self._on_paid)
@@ -309,7 +310,7 @@ class VendingService:
         """The DISPENSE command for a paid order, once: to the first caller, and again only when
         `resend` (a reconnecting machine, which answers a repeated dispense_id without
         dispensing). The socket it goes to (`connection_id`) owns the dispense from then on."""
-        now = self.payments.now()
+        now = self.now()
         wanted = ("pending", "commanded") if resend else ("pending",)
         async with self.db.session() as session, session.begin():
             order = (
@@ -386,7 +387,7 @@ class VendingService:
         result = await session.execute(
             update(Dispense)
             .where(*conditions)
-            .values(status=to_status, detail=detail, finished_at=self.payments.now())
+            .values(status=to_status, detail=detail, finished_at=self.now())
             .returning(Dispense.order_id)
         )
         return result.scalar_one_or_none() is not None
@@ -421,9 +422,9 @@ class VendingService:
                 reason=f"dispense failed: {reason}"[:255],
                 source="kiosk",
             )
-        except GatewayUnreachable:
+        except GatewayUnavailable:
             return "refund_retry"
-        except (GatewayDeclined, NotAllowed, InvalidRequest) as error:
+        except (GatewayRejected, NotAllowed, InvalidRequest) as error:
             log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
             return await self._to_a_person(order_id, reason, error.message)
         # The same key again answers with the refund as it stands: one refused earlier stays
@@ -476,7 +477,7 @@ class VendingService:
         after `dispense_timeout`, pending ones (the machine never took them: it is away) after
         `offline_refund`. Refunds that met an unreachable gateway, or that a stopped process left
         undone, are tried again. The number of dispenses handled."""
-        now = self.payments.now()
+        now = self.now()
         await self._ring_for_pending(now)
         async with self.db.session() as session:
             rows = (
@@ -542,7 +543,5 @@ class VendingService:
     async def touch(self, machine_id: str) -> None:
         async with self.db.session() as session, session.begin():
             await session.execute(
-                update(Machine)
-                .where(Machine.id == machine_id)
-                .values(last_seen_at=self.payments.now())
+                update(Machine).where(Machine.id == machine_id).values(last_seen_at=self.now())
             )

@@ -24,7 +24,7 @@ from bayar.gateways.base import (
     ChargeRequest,
     GatewayError,
     GatewayRejected,
-    GatewayStatus,
+    GatewayReport,
     GatewayUnavailable,
     NotificationMismatch,
     PaymentInstructions,
@@ -139,7 +139,7 @@ class MidtransGateway:
             headers=self._idempotency(request.idempotency_key),
         )
 
-    async def status(self, order_id: str) -> GatewayStatus:
+    async def status(self, order_id: str) -> GatewayReport:
         return await self._call(
             "status",
             "GET",
@@ -148,21 +148,21 @@ class MidtransGateway:
             on_transaction=True,
         )
 
-    async def cancel(self, order_id: str) -> GatewayStatus:
+    async def cancel(self, order_id: str) -> GatewayReport:
         return await self._action("cancel", order_id)
 
-    async def expire(self, order_id: str) -> GatewayStatus:
+    async def expire(self, order_id: str) -> GatewayReport:
         """Expire a pending transaction; Midtrans answers success with body code 407."""
         return await self._action("expire", order_id)
 
     async def refund(
         self, order_id: str, *, amount: int | None, refund_key: str, reason: str
-    ) -> GatewayStatus:
+    ) -> GatewayReport:
         """Refund `amount` rupiah (None: all that is left) under `refund_key`.
 
         Midtrans' refund answer names only the refund just made, so the transaction is read again
         to return every refund; if that read fails or does not show the new refund yet, the refund
-        answer itself is returned. A repeated refund_key is rejected with code "406".
+        answer itself is returned. A repeated refund_key is rejected as `Rejection.DUPLICATE`.
         """
         if amount is not None and (isinstance(amount, bool) or amount < 1):
             raise ValueError("a refund amount must be a positive integer of rupiah, or None")
@@ -189,18 +189,21 @@ class MidtransGateway:
     def verify_notification(self, body: Mapping[str, Any]) -> bool:
         return signature.verify(body, self._server_key)
 
-    def parse_notification(self, body: Mapping[str, Any]) -> GatewayStatus:
-        """The notification as a status; ValueError if it cannot be read (e.g. "10000.50"),
+    def parse_notification(self, body: Mapping[str, Any]) -> GatewayReport:
+        """The notification as a report; ValueError if it cannot be read (e.g. "10000.50"),
         `NotificationMismatch` if its status_code does not fit its transaction_status (only the
         code is signed: the status of a genuine body may have been edited).
         It does not check the signature: call `verify_notification` first."""
-        status = wire.parse_status(body)
-        if not wire.notification_code_fits(status):
+        report = wire.parse_status(body)
+        if not wire.notification_code_fits(body):
             raise NotificationMismatch(
-                f"status_code {status.status_code} does not fit"
-                f" transaction_status {status.transaction_status[:32]}"
+                f"status_code {str(body.get('status_code'))[:8]} does not fit"
+                f" transaction_status {report.gateway_status[:32]}"
             )
-        return status
+        return report
+
+    def notification_labels(self, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return wire.notification_labels(body)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -208,7 +211,7 @@ class MidtransGateway:
     def _idempotency(key: str | None) -> dict[str, str]:
         return {"Idempotency-Key": key} if key else {}
 
-    async def _action(self, action: str, order_id: str) -> GatewayStatus:
+    async def _action(self, action: str, order_id: str) -> GatewayReport:
         return await self._call(
             action,
             "POST",
@@ -294,7 +297,7 @@ class MidtransGateway:
             return self._unavailable(operation, f"{code}: {message}")
         if number == 404 and on_transaction:
             return TransactionNotFound(code, message)
-        return GatewayRejected(code, message)
+        return GatewayRejected(wire.rejection_of(number), code, message)
 
     def _unavailable(self, operation: str, detail: str) -> GatewayUnavailable:
         return GatewayUnavailable(f"midtrans {operation}: {self._scrub(detail)}")
