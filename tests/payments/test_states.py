@@ -115,3 +115,14 @@ def test_nothing_moves_back_to_an_earlier_status() -> None:
 def test_money_states_are_the_paid_ones() -> None:
     assert frozenset({S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED}) == PAID_LIKE
     assert frozenset({S.FAILED, S.EXPIRED, S.CANCELLED, S.REFUNDED}) == FINAL
+
+
+def test_the_groups_of_a_status() -> None:
+    assert {s for s in S if s.is_open} == {S.PENDING, S.REVIEW}
+    assert {s for s in S if s.is_paid_like} == PAID_LIKE
+    assert {s for s in S if s.is_final} == FINAL
+    assert {s for s in S if s.holds_stock} == {s for s in S if s.is_open or s.is_paid_like}
+    assert {s for s in S if s.released_stock} == {S.FAILED, S.EXPIRED, S.CANCELLED}
+    # An open order is never final, and a final one never holds stock.
+    assert not any(s.is_open and s.is_final for s in S)
+    assert not any(s.is_final and s.holds_stock for s in S)

@@ -22,6 +22,7 @@ from bayar.context import AppContext
 from bayar.gateways.base import GatewayError, GatewayRejected
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
+from bayar.payments.states import OPEN, Status
 from bayar.vending.machines import authenticate
 from bayar.vending.service import DISPENSE_DUE, MACHINE_ACTIVE, VendingService
 
@@ -166,9 +167,9 @@ class Connection:
             view = await self.vending.order(
                 self.machine_id, product_id, str(request_id)[:80] if request_id else None
             )
-            if view["status"] in ("pending", "review") and view.get("qr_string"):
+            if Status(view["status"]).is_open and view.get("qr_string"):
                 await self.send("ORDER_CREATED", messages.order_values(view, self.ctx.clock()))
-            elif view["status"] in ("pending", "review"):
+            elif Status(view["status"]).is_open:
                 await self.send(
                     "ERROR",
                     {
@@ -268,7 +269,7 @@ class Connection:
             if view is None or view.get("machine_id") != self.machine_id:
                 return
             status = view["status"]
-            if status == "paid" and message.get("previous") in ("pending", "review"):
+            if status == "paid" and message.get("previous") in OPEN:
                 await self.send("PAYMENT_SUCCESS", {"order_id": order_id})
                 await self._dispense(order_id, resend=False)
             elif status in FAILED_EVENTS and message.get("status") == status:

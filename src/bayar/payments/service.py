@@ -49,7 +49,7 @@ from bayar.payments.errors import (
     OutOfStock,
     ProductNotFound,
 )
-from bayar.payments.states import PAID_LIKE, Event, Status
+from bayar.payments.states import OPEN, PAID_LIKE, RELEASED, Event, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import GatewayCall, Order, OrderEvent, OrderItem, Payment, Refund
@@ -70,9 +70,6 @@ PAYMENT_WINDOW = {
     "snap": timedelta(hours=1),
 }
 DEFAULT_WINDOW = timedelta(hours=24)
-# Statuses whose move away gives reserved stock back, and the ones that take it again.
-RELEASED = frozenset({Status.FAILED, Status.EXPIRED, Status.CANCELLED})
-OPEN = ("pending", "review")
 # Gateway events that move money: on a closed order they are kept (and a payment refunded).
 MONEY_EVENTS = frozenset({Event.PAYMENT_SUCCEEDED, Event.REFUNDED, Event.PARTIALLY_REFUNDED})
 # The refund of a payment that arrived for a closed order: one per order, under this key.
@@ -1071,7 +1068,7 @@ class PaymentsService:
 
     async def cancel(self, order_id: str, *, source: str = "admin") -> Applied:
         order = await self.order(order_id)
-        if order.status not in ("pending", "review"):
+        if order.status not in OPEN:
             raise NotAllowed(f"only a pending order can be cancelled; this one is {order.status}")
         applied: Applied | None
         try:

@@ -249,7 +249,7 @@ class VendingService:
             dispense = await session.get(Dispense, order.id) if order else None
         if order is None:
             return None
-        if order.status in (Status.PENDING, Status.REVIEW):
+        if Status(order.status).is_open:
             return await self.order_view(order.id)
         if order.status == Status.PAID and (dispense is None or dispense.status != "manual_refund"):
             return await self.order_view(order.id)
