@@ -43,6 +43,7 @@ from bayar.worker.runner import Worker
 log = logging.getLogger("bayar")
 SANDBOX_PATH = "/sandbox"
 NOTIFICATION_PATH = "/api/payments/notification"
+XENDIT_CALLBACK_PATH = "/api/payments/xendit/callback"
 STATIC = Path(__file__).parent / "static"
 REAL_SNAP_JS = {
     False: "https://app.sandbox.midtrans.com/snap/snap.js",
@@ -88,7 +89,12 @@ def create_app(
     loopback = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     sandbox = (
-        Sandbox(settings, notification_url=f"{base}{NOTIFICATION_PATH}", local=(base, loopback))
+        Sandbox(
+            settings,
+            notification_url=f"{base}{NOTIFICATION_PATH}",
+            xendit_callback_url=f"{base}{XENDIT_CALLBACK_PATH}",
+            local=(base, loopback),
+        )
         if embedded
         else None
     )

@@ -28,6 +28,7 @@ from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import base_url, sandbox_of, urls_of
 from bayar.sandbox.model import PAID, Delivery, Transaction
+from bayar.sandbox.xendit.views import xendit_views as list_xendit
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -299,6 +300,7 @@ def _find_by_code(request: Request, code: str) -> Transaction:
 async def index(request: Request) -> Response:
     sandbox = sandbox_of(request)
     transactions = newest_first(sandbox.store.transactions.values())
+    xendit_views, xendit_total = list_xendit(request, LIST_LIMIT)
     return _render(
         request,
         "index.html",
@@ -307,6 +309,8 @@ async def index(request: Request) -> Response:
             "total": len(transactions),
             "limit": LIST_LIMIT,
             "notification_url": sandbox.notification_url(),
+            "xendit_views": xendit_views,
+            "xendit_total": xendit_total,
         },
     )
 
