@@ -109,6 +109,8 @@ class PaymentInstructions:
     fraud_verdict: str | None = None
     token: str | None = None
     redirect_url: str | None = None
+    # Xendit's hosted invoice page (also the redirect_url): the shop sends the customer there.
+    invoice_url: str | None = None
     qr_string: str | None = None
     qr_url: str | None = None
     va_number: str | None = None
@@ -212,7 +214,12 @@ class Gateway(Protocol):
         self, order_id: str, *, amount: int | None, refund_key: str, reason: str
     ) -> GatewayReport: ...
 
-    def verify_notification(self, body: Mapping[str, Any]) -> bool: ...
+    def verify_notification(
+        self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> bool:
+        """Whether the notification is the gateway's: a signature in the body (Midtrans) or a
+        token in a header (Xendit)."""
+        ...
 
     def parse_notification(self, body: Mapping[str, Any]) -> GatewayReport:
         """The notification as a report; ValueError if unreadable, `NotificationMismatch` if its

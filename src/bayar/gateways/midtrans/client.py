@@ -186,7 +186,9 @@ class MidtransGateway:
             return current
         return answer
 
-    def verify_notification(self, body: Mapping[str, Any]) -> bool:
+    def verify_notification(
+        self, body: Mapping[str, Any], headers: Mapping[str, str] | None = None
+    ) -> bool:
         return signature.verify(body, self._server_key)
 
     def parse_notification(self, body: Mapping[str, Any]) -> GatewayReport:
