@@ -24,10 +24,14 @@ from bayar.bus.factory import make_bus
 from bayar.clock import Clock, system_clock
 from bayar.config import ConfigError, Settings
 from bayar.context import AppContext
+from bayar.gateways.base import Gateway
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.gateways.xendit.client import BASE_URL as XENDIT_BASE_URL
+from bayar.gateways.xendit.client import XenditGateway
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
+from bayar.payments.gateways import GatewayRouter
 from bayar.payments.inbox import Inbox
 from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
 from bayar.sandbox import Sandbox, create_sandbox_app
@@ -224,6 +228,29 @@ def gateway_endpoints(settings: Settings, *, embedded: bool, base_url: str = "")
     )
 
 
+def xendit_endpoint(settings: Settings, *, embedded: bool, base_url: str = "") -> str | None:
+    """Where this process reaches Xendit; None: Xendit is not configured here. The sandbox
+    embedded in `bayar up`; in sandbox mode XENDIT_BASE_URL, else the `bayar sandbox` that
+    MIDTRANS_CORE_BASE_URL names (it serves both); in real mode Xendit's own host, when its
+    secret key is set. ConfigError if BAYAR_GATEWAY=xendit and there is none."""
+    configured = (settings.xendit_base_url or "").rstrip("/")
+    wanted = settings.bayar_gateway == "xendit"
+    if settings.bayar_sandbox and embedded:
+        return f"{base_url}{SANDBOX_PATH}/xendit"
+    if settings.bayar_sandbox:
+        core = (settings.midtrans_core_base_url or "").rstrip("/")
+        if not configured and core.endswith("/midtrans"):
+            configured = f"{core.removesuffix('/midtrans')}/xendit"
+        if not configured and wanted:
+            raise ConfigError(
+                "XENDIT_BASE_URL is required in sandbox mode with BAYAR_GATEWAY=xendit"
+            )
+        return configured or None
+    if settings.xendit_secret_key is None and not wanted:
+        return None
+    return configured or XENDIT_BASE_URL
+
+
 def build_context(
     settings: Settings,
     *,
@@ -242,7 +269,7 @@ def build_context(
     metrics = Metrics()
     db = Database(settings.database())
     bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
-    gateway = MidtransGateway(
+    midtrans = MidtransGateway(
         settings.server_key(),
         core_base_url=core_url,
         snap_base_url=snap_url,
@@ -250,9 +277,22 @@ def build_context(
         transport=transport,
         observer=metrics.observe_gateway,  # every call to the gateway timed once, here
     )
+    gateways: dict[str, Gateway] = {midtrans.name: midtrans}
+    xendit_url = xendit_endpoint(settings, embedded=embedded, base_url=base_url or "")
+    xendit = None
+    if xendit_url is not None:
+        xendit = XenditGateway(
+            settings.xendit_secret_key_value(),
+            callback_token=settings.xendit_callback_token_value(),
+            base_url=xendit_url,
+            timeout=settings.xendit_timeout_seconds,
+            transport=transport,
+            observer=metrics.observe_gateway,
+        )
+        gateways[xendit.name] = xendit
     payments = PaymentsService(
         db,
-        gateway,
+        GatewayRouter(gateways, settings.bayar_gateway, db),
         bus,
         metrics=metrics,
         confirm_paid=settings.bayar_confirm_paid,
@@ -278,7 +318,10 @@ def build_context(
         bus=bus,
         metrics=metrics,
         payments=payments,
-        inbox=Inbox(payments),
+        inbox=Inbox(payments, midtrans),
+        xendit_inbox=None
+        if xendit is None
+        else Inbox(payments, xendit, key=XenditGateway.notification_key),
         vending=vending,
         presence=make_presence(settings.redis_url, prefix=settings.redis_prefix()),
         snap_js_url=snap_js,

@@ -503,6 +503,8 @@ def router(auth: AdminAuth) -> APIRouter:
                 link=("/admin/orders", "All orders"),
             )
         order, payment, refunds = details["order"], details["payment"], details["refunds"]
+        gateways = admin.ctx.payments.gateway
+        gateway = gateways.get(payment.gateway if payment else None, or_default=True)
         return await render(
             admin.request,
             "order.html",
@@ -520,10 +522,11 @@ def router(auth: AdminAuth) -> APIRouter:
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
                 "gateway_refunds": admin.ctx.payments.gateway_refunds(
-                    payment.payment_type if payment else order.payment_type
+                    payment.payment_type if payment else order.payment_type,
+                    payment.gateway if payment else None,
                 ),
-                "gateway_name": admin.ctx.payments.gateway.name,
-                "gateway_methods": views.method_list(admin.ctx.payments.gateway.refundable_types),
+                "gateway_name": gateway.name,
+                "gateway_methods": views.method_list(gateway.refundable_types),
                 "manual_key": f"manual-{secrets.token_hex(8)}",
                 "cancellable": views.cancellable(order),
                 "refund_key": f"admin-{secrets.token_hex(8)}",
@@ -549,12 +552,13 @@ def router(auth: AdminAuth) -> APIRouter:
             nav="orders",
         )
 
-    async def remaining(admin: Admin, order_id: str) -> tuple[int, str]:
-        """What the order may still give back, and how it was paid."""
+    async def remaining(admin: Admin, order_id: str) -> tuple[int, str, str | None]:
+        """What the order may still give back, how it was paid, and at which gateway."""
         details = await admin.ctx.payments.order_details(order_id)
         payment = details["payment"]
         left = refundable(details["order"], payment, details["refunds"])
-        return left, payment.payment_type if payment else details["order"].payment_type
+        method = payment.payment_type if payment else details["order"].payment_type
+        return left, method, payment.gateway if payment else None
 
     @pages.post("/orders/{order_id}/refund")
     async def refund(admin: Guarded, order_id: str) -> Response:
@@ -570,11 +574,11 @@ def router(auth: AdminAuth) -> APIRouter:
         key = admin.text("refund_key", 100) or None
         if admin.text("confirm", 10) != "yes":
             try:
-                left, method = await remaining(admin, order_id)
+                left, method, gateway_name = await remaining(admin, order_id)
             except PaymentError as error:
                 admin.flash("error", f"Not refunded: {error.message}")
                 return redirect(back)
-            if not admin.ctx.payments.gateway_refunds(method):
+            if not admin.ctx.payments.gateway_refunds(method, gateway_name):
                 admin.flash(
                     "error",
                     f"Not refunded: the gateway cannot refund {method_label(method)} "
@@ -643,7 +647,7 @@ def router(auth: AdminAuth) -> APIRouter:
             return redirect(back)
         fields = {"bank": bank, "reference": reference, "note": note, "refund_key": key}
         try:
-            left, _method = await remaining(admin, order_id)
+            left, _method, _gateway = await remaining(admin, order_id)
         except PaymentError as error:
             admin.flash("error", f"Not recorded: {error.message}")
             return redirect(back)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -69,6 +70,8 @@ class CreateTransaction(BaseModel):
     store: Store | None = None
     machine_id: str | None = Field(default=None, max_length=64)
     finish_url: str | None = Field(default=None, max_length=500)
+    # Which gateway takes the payment; unset: BAYAR_GATEWAY.
+    gateway: Literal["midtrans", "xendit"] | None = None
 
 
 class PaymentOut(BaseModel):
@@ -77,6 +80,7 @@ class PaymentOut(BaseModel):
     transaction_id: str | None = None
     token: str | None = None
     redirect_url: str | None = None
+    invoice_url: str | None = None  # Xendit: the hosted invoice page to send the customer to
     qr_string: str | None = None
     qr_url: str | None = None
     va_number: str | None = None

@@ -13,13 +13,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from bayar.gateways.base import (
+    Gateway,
     GatewayError,
     GatewayReport,
     NotificationMismatch,
@@ -49,9 +50,13 @@ class Receipt:
     detail: str | None = None
 
 
-def dedupe_key(raw: bytes) -> str:
+def dedupe_key(raw: bytes, body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     # A retried notification repeats the same bytes; a different body is a different fact.
     return hashlib.sha256(raw).hexdigest()
+
+
+# What makes two notifications one (the inbox's unique key): (raw body, parsed body, headers).
+DedupeKey = Callable[[bytes, Mapping[str, Any], Mapping[str, str]], str]
 
 
 def _storable(text: str) -> str:
@@ -60,8 +65,19 @@ def _storable(text: str) -> str:
 
 
 class Inbox:
-    def __init__(self, service: PaymentsService) -> None:
+    """The notifications of one gateway (`gateway`: its adapter; None: the service's default),
+    deduplicated by `key`."""
+
+    def __init__(
+        self,
+        service: PaymentsService,
+        gateway: Gateway | None = None,
+        *,
+        key: DedupeKey = dedupe_key,
+    ) -> None:
         self.service = service
+        self.gateway: Gateway = gateway or service.gateway
+        self.key = key
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
         receipt = await self._receive(raw, headers)
@@ -69,7 +85,7 @@ class Inbox:
         return receipt
 
     async def _receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        gateway = self.service.gateway
+        gateway = self.gateway
         kept = {
             k: _storable(v[:MAX_HEADER]) for k, v in headers.items() if k.lower() in KEPT_HEADERS
         }
@@ -81,7 +97,7 @@ class Inbox:
             await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
         order_id = gateway.notification_labels(body)[0]
-        if not gateway.verify_notification(body):
+        if not gateway.verify_notification(body, headers):
             await self._keep(raw, kept, body, signed=False, outcome="bad_signature")
             log.warning("notification with a bad signature refused", extra={"order_id": order_id})
             return Receipt(401, "bad_signature", order_id, "signature_key does not match")
@@ -95,23 +111,28 @@ class Inbox:
             await self._keep(raw, kept, body, signed=True, outcome="malformed")
             return Receipt(400, "malformed", order_id, f"unreadable notification: {error}")
         try:
-            return await self._screen(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status, headers)
         except DBAPIError as error:
             if not lost_connection(error):
                 raise
             # A pooled connection had died (the database restarted) and the transaction with
             # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
-            return await self._screen(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status, headers)
 
     async def _screen(
-        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayReport
+        self,
+        raw: bytes,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        status: GatewayReport,
+        received: Mapping[str, str],
     ) -> Receipt:
         """The inbox row, and what the order already tells of the notification, in one
         transaction; a notification that would change something goes on to `_confirm`."""
         async with self.service.db.engine.begin() as conn:
-            row = await repo.insert_notification(
-                conn, self._values(raw, headers, body, signed=True, outcome="received")
-            )
+            values = self._values(raw, headers, body, signed=True, outcome="received")
+            values["dedupe_key"] = self.key(raw, body, received)
+            row = await repo.insert_notification(conn, values)
             if row is None:
                 return Receipt(200, "duplicate", status.order_id)
             screening = await self.service.apply_webhook(conn, status)
@@ -200,11 +221,11 @@ class Inbox:
         signed: bool,
         outcome: str,
     ) -> dict[str, Any]:
-        order_id, status = self.service.gateway.notification_labels(body) if body else (None, None)
+        order_id, status = self.gateway.notification_labels(body) if body else (None, None)
         # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
         kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
-            "dedupe_key": dedupe_key(raw),
+            "dedupe_key": hashlib.sha256(raw).hexdigest(),
             "order_id": None if order_id is None else _storable(order_id[:ORDER_ID_MAX]),
             "transaction_status": None if status is None else _storable(status[:STATUS_MAX]),
             "body": _storable(kept.decode("utf-8", "replace")),

@@ -49,6 +49,7 @@ from bayar.payments.errors import (
     OutOfStock,
     ProductNotFound,
 )
+from bayar.payments.gateways import GatewayRouter
 from bayar.payments.states import OPEN, PAID_LIKE, RELEASED, Event, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
@@ -91,6 +92,7 @@ NO_PAYMENT = (*UNANSWERED, "rejected")
 INSTRUCTION_FIELDS = (
     "token",
     "redirect_url",
+    "invoice_url",
     "qr_string",
     "qr_url",
     "va_number",
@@ -129,6 +131,7 @@ class Checkout:
     machine_id: str | None = None
     idempotency_key: str | None = None
     finish_url: str | None = None
+    gateway: str | None = None  # None: the default (BAYAR_GATEWAY)
 
 
 def request_fingerprint(checkout: Checkout) -> str:
@@ -280,7 +283,7 @@ class PaymentsService:
     def __init__(
         self,
         db: Database,
-        gateway: Gateway,
+        gateway: Gateway | GatewayRouter,
         bus: Bus,
         *,
         metrics: Metrics | None = None,
@@ -291,7 +294,12 @@ class PaymentsService:
         create_wait: float = 5.0,
     ) -> None:
         self.db = db
-        self.gateway = gateway
+        # Each order's calls go to the gateway it was created at.
+        self.gateway = (
+            gateway
+            if isinstance(gateway, GatewayRouter)
+            else GatewayRouter({gateway.name: gateway}, gateway.name, db)
+        )
         self.bus = bus
         self.metrics = metrics or Metrics()
         # True (BAYAR_CONFIRM_PAID, the default): every notification that would change an order
@@ -354,6 +362,8 @@ class PaymentsService:
                 raise InvalidRequest(
                     f"quantity of {line.product_id} must be between 1 and {MAX_QUANTITY}"
                 )
+        if checkout.gateway is not None and checkout.gateway not in self.gateway.names:
+            raise InvalidRequest(f"gateway must be one of {', '.join(self.gateway.names)}")
         if checkout.payment_type not in set(PaymentType):
             raise InvalidRequest(f"payment_type must be one of {', '.join(PaymentType)}")
         if checkout.payment_type == PaymentType.BANK_TRANSFER and checkout.bank not in set(Bank):
@@ -438,7 +448,7 @@ class PaymentsService:
             session.add(
                 Payment(
                     order_id=order_id,
-                    gateway=self.gateway.name,
+                    gateway=checkout.gateway or self.gateway.name,
                     payment_type=checkout.payment_type,
                     amount=order.gross_amount,
                     status="creating",
@@ -814,7 +824,8 @@ class PaymentsService:
         payment_type = status.payment_type
         reason = f"paid after the order was {before.value}"
         log.error("payment after the order was %s", before.value, extra={"order_id": order.id})
-        if not self.gateway_refunds(payment_type):
+        payment = await repo.payment_of(session, order.id)
+        if not self.gateway_refunds(payment_type, payment.gateway if payment else None):
             return await self._queue_manual(
                 session,
                 order.id,
@@ -1118,7 +1129,9 @@ class PaymentsService:
                         f"only a paid order can be refunded; this one is {order.status}"
                     )
                 payment = await repo.payment_of(session, order_id)
-                if payment is not None and not self.gateway_refunds(payment.payment_type):
+                if payment is not None and not self.gateway_refunds(
+                    payment.payment_type, payment.gateway
+                ):
                     raise NotAllowed(
                         f"the gateway cannot refund {payment.payment_type} payments: give the "
                         "money back by hand and record it as a manual refund"
@@ -1218,10 +1231,11 @@ class PaymentsService:
 
     # -- the manual-refund queue ("needs attention") ----------------------------------------------
 
-    def gateway_refunds(self, payment_type: str) -> bool:
-        """Can the gateway refund a payment of this type? (Midtrans refunds cards and e-wallets;
-        bank transfers, bills and store payments only by hand.)"""
-        return payment_type in self.gateway.refundable_types
+    def gateway_refunds(self, payment_type: str, gateway: str | None = None) -> bool:
+        """Can the gateway (None: the default) refund a payment of this type? (Midtrans and
+        Xendit refund e-wallets and QRIS; bank transfers, bills and store payments only by
+        hand.)"""
+        return self.gateway.refunds(payment_type, gateway)
 
     async def queue_manual_refund(
         self,
