@@ -53,12 +53,22 @@ class Shop(BayarApi):
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    var = tmp_path_factory.mktemp("shop-var")
+    yield from _serve_shop(tmp_path_factory.mktemp("shop-var"))
+
+
+@pytest.fixture(scope="session")
+def xendit_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The shop with Xendit as its gateway (BAYAR_GATEWAY=xendit)."""
+    yield from _serve_shop(tmp_path_factory.mktemp("xendit-shop-var"), bayar_gateway="xendit")
+
+
+def _serve_shop(var: Path, **overrides: Any) -> Iterator[Shop]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
         bayar_sandbox_retry_jitter=False,
         bayar_worker_interval=0.5,
+        **overrides,
     )
     upgrade(settings.database())
     port = free_port()
