@@ -37,6 +37,10 @@ class GatewayRouter:
         self.name = default
         self.refundable_types = self.default.refundable_types
 
+    def __repr__(self) -> str:
+        adapters = ", ".join(repr(g) for g in self._gateways.values())
+        return f"GatewayRouter(default={self.name!r}, gateways=[{adapters}])"
+
     @property
     def names(self) -> tuple[str, ...]:
         return tuple(self._gateways)

@@ -100,7 +100,8 @@ class Inbox:
         if not gateway.verify_notification(body, headers):
             await self._keep(raw, kept, body, signed=False, outcome="bad_signature")
             log.warning("notification with a bad signature refused", extra={"order_id": order_id})
-            return Receipt(401, "bad_signature", order_id, "signature_key does not match")
+            detail = "the signature or callback token does not match"
+            return Receipt(401, "bad_signature", order_id, detail)
         try:
             status = gateway.parse_notification(body)
         except NotificationMismatch as error:
