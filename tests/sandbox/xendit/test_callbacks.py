@@ -272,3 +272,19 @@ def test_callback_url_settings_must_be_urls(root: str, product: str) -> None:
         f"{root}/_control/config", json={f"xendit_{product}_callback_url": "ftp://nope"}
     )
     assert answer.status_code == 400
+
+
+def test_fault_out_of_order_resends_the_paid_invoice_after_its_refund(
+    client: xendit.ApiClient, root: str, receiver: Receiver
+) -> None:
+    invoice = _invoice(client)
+    _control(root, f"xendit/{invoice.id}/pay")  # QRIS: refundable
+    receiver.wait_for(1)
+    refund = RefundApi(client).create_refund(
+        create_refund={"invoice_id": invoice.id, "reason": "CANCELLATION"}
+    )
+    _control(root, "faults", kind="out_of_order")
+    _control(root, f"xendit/{refund.id}/pay")
+    bodies = [json.loads(r.body) for r in receiver.wait_for(3)]
+    assert [b.get("event") or b["status"] for b in bodies] == ["PAID", "refund.succeeded", "PAID"]
+    assert bodies[2] == bodies[0]
