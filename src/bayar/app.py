@@ -28,8 +28,10 @@ from bayar.gateways.midtrans.client import MidtransGateway, base_urls
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
+from bayar.payments.audit import GatewayAudit
 from bayar.payments.inbox import Inbox
-from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
+from bayar.payments.policy import OrderLimits, ReconcilePolicy
+from bayar.payments.service import PaymentsService
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
@@ -242,7 +244,7 @@ def build_context(
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
         transport=transport,
-        observer=metrics.observe_gateway,  # every call to the gateway timed once, here
+        observer=GatewayAudit(db, metrics, clock),  # every gateway call timed once, by the adapter
     )
     payments = PaymentsService(
         db,
