@@ -31,9 +31,11 @@ from bayar.gateways.xendit.client import XenditGateway
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
+from bayar.payments.audit import GatewayAudit
 from bayar.payments.gateways import GatewayRouter
 from bayar.payments.inbox import Inbox
-from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
+from bayar.payments.policy import OrderLimits, ReconcilePolicy
+from bayar.payments.service import PaymentsService
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
@@ -269,13 +271,14 @@ def build_context(
     metrics = Metrics()
     db = Database(settings.database())
     bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
+    audit = GatewayAudit(db, metrics, clock)
     midtrans = MidtransGateway(
         settings.server_key(),
         core_base_url=core_url,
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
         transport=transport,
-        observer=metrics.observe_gateway,  # every call to the gateway timed once, here
+        observer=audit,  # every gateway call timed once, by the adapter
     )
     gateways: dict[str, Gateway] = {midtrans.name: midtrans}
     xendit_url = xendit_endpoint(settings, embedded=embedded, base_url=base_url or "")
@@ -287,7 +290,7 @@ def build_context(
             base_url=xendit_url,
             timeout=settings.xendit_timeout_seconds,
             transport=transport,
-            observer=metrics.observe_gateway,
+            observer=audit,
         )
         gateways[xendit.name] = xendit
     payments = PaymentsService(

@@ -23,6 +23,7 @@ from starlette.applications import Starlette
 from bayar.config import DEMO_SERVER_KEY, Settings
 from bayar.gateways.base import (
     ChargeRequest,
+    GatewayCallRecord,
     GatewayRejected,
     GatewayUnavailable,
     LineItem,
@@ -97,12 +98,15 @@ def calls() -> Calls:
 async def make_gateway(app: Starlette, calls: Calls) -> AsyncIterator[MakeGateway]:
     made: list[MidtransGateway] = []
 
+    async def observe(call: GatewayCallRecord) -> None:
+        calls.append((call.operation, call.seconds, call.outcome))
+
     def make(**overrides: Any) -> MidtransGateway:
         arguments: dict[str, Any] = {
             "core_base_url": CORE,
             "snap_base_url": SNAP,
             "transport": httpx.ASGITransport(app=app),
-            "observer": lambda op, seconds, outcome: calls.append((op, seconds, outcome)),
+            "observer": observe,
         }
         arguments.update(overrides)
         gateway = MidtransGateway(arguments.pop("server_key", DEMO_SERVER_KEY), **arguments)
@@ -292,9 +296,9 @@ async def test_status_by_transaction_id(gateway: MidtransGateway) -> None:
 async def test_status_of_an_unknown_order(gateway: MidtransGateway, calls: Calls) -> None:
     with pytest.raises(TransactionNotFound) as caught:
         await gateway.status("no-such-order")
-    assert caught.value.code == "404"
+    assert (caught.value.reason, caught.value.code) == (Rejection.NOT_FOUND, "404")
     assert calls[-1][0] == "status"
-    assert calls[-1][2] == "rejected"
+    assert calls[-1][2] == "not_found"
 
 
 async def test_cancel(gateway: MidtransGateway) -> None:
@@ -592,7 +596,7 @@ def test_every_call_needs_a_timeout() -> None:
 
 
 async def test_repr_and_observer_failures(make_gateway: MakeGateway) -> None:
-    def broken(operation: str, seconds: float, outcome: str) -> None:
+    async def broken(call: GatewayCallRecord) -> None:
         raise RuntimeError("metrics are down")
 
     gateway = make_gateway(observer=broken)

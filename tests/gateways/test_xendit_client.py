@@ -20,6 +20,7 @@ from starlette.applications import Starlette
 from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN, DEMO_XENDIT_SECRET_KEY, Settings
 from bayar.gateways.base import (
     ChargeRequest,
+    GatewayCallRecord,
     GatewayEvent,
     GatewayRejected,
     GatewayUnavailable,
@@ -34,7 +35,7 @@ from bayar.sandbox.app import standalone_app
 ROOT = "http://sandbox.test/sandbox"
 BASE = f"{ROOT}/xendit"
 
-Calls = list[tuple[str, float, str]]
+Calls = list[GatewayCallRecord]
 MakeGateway = Callable[..., XenditGateway]
 Control = Callable[..., Awaitable[dict[str, Any]]]
 
@@ -101,12 +102,15 @@ def calls() -> Calls:
 async def make_gateway(app: Starlette, calls: Calls) -> AsyncIterator[MakeGateway]:
     made: list[XenditGateway] = []
 
+    async def observe(record: GatewayCallRecord) -> None:
+        calls.append(record)
+
     def make(**overrides: Any) -> XenditGateway:
         arguments: dict[str, Any] = {
             "callback_token": DEMO_XENDIT_CALLBACK_TOKEN,
             "base_url": BASE,
             "transport": httpx.ASGITransport(app=app),
-            "observer": lambda op, seconds, outcome: calls.append((op, seconds, outcome)),
+            "observer": observe,
         }
         arguments.update(overrides)
         gateway = XenditGateway(arguments.pop("secret_key", DEMO_XENDIT_SECRET_KEY), **arguments)
@@ -186,7 +190,9 @@ async def test_other_direct_methods_are_refused(gateway: XenditGateway, calls: C
             )
         )
     assert caught.value.reason is Rejection.INVALID
-    assert calls == []
+    assert [(c.operation, c.order_id, c.outcome) for c in calls] == [
+        ("charge", calls[0].order_id, "rejected")
+    ]
 
 
 async def test_an_invalid_invoice_is_rejected(gateway: XenditGateway) -> None:
@@ -253,7 +259,7 @@ async def test_a_qr_payment_request_is_never_closed_early(gateway: XenditGateway
 
 
 async def test_partial_then_full_refund_under_keys(
-    gateway: XenditGateway, control: Control
+    gateway: XenditGateway, control: Control, calls: Calls
 ) -> None:
     request = _qr(amount=10000)
     await gateway.charge(request)
@@ -266,6 +272,9 @@ async def test_partial_then_full_refund_under_keys(
     rest = await gateway.refund(request.order_id, amount=None, refund_key="rk-2", reason="x")
     assert rest.event is GatewayEvent.REFUNDED
     assert rest.refunded_amount == 10000
+    # One record per operation, however many HTTP calls it made.
+    refunds = [c for c in calls if c.operation == "refund"]
+    assert [(c.order_id, c.outcome) for c in refunds] == [(request.order_id, "ok")] * 3
     with pytest.raises(GatewayRejected) as caught:
         await gateway.refund(request.order_id, amount=None, refund_key="rk-3", reason="x")
     assert caught.value.reason is Rejection.AMOUNT
@@ -308,7 +317,9 @@ async def test_server_errors_are_unavailable(
         await gateway.status(_order())
     assert f"HTTP {status}" in str(caught.value)
     _no_secret(caught.value)
-    assert calls[-1][2] == "unavailable"
+    assert (calls[-1].operation, calls[-1].outcome) == ("status", "unavailable")
+    assert calls[-1].detail is not None
+    assert DEMO_XENDIT_SECRET_KEY not in calls[-1].detail
 
 
 async def test_a_hang_times_out(make_gateway: MakeGateway, control: Control) -> None:

@@ -49,7 +49,7 @@ from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
-from bayar.payments.service import refundable
+from bayar.payments.refunds import refundable
 from bayar.payments.states import Status
 
 log = logging.getLogger("bayar.admin")
@@ -493,7 +493,7 @@ def router(auth: AdminAuth) -> APIRouter:
     @pages.get("/orders/{order_id}", response_class=HTMLResponse)
     async def order_page(admin: Guarded, order_id: str) -> Response:
         try:
-            details = await admin.ctx.payments.order_details(order_id)
+            details = await admin.ctx.payments.reads.order_details(order_id)
         except OrderNotFound:
             return await message_page(
                 admin.request,
@@ -521,7 +521,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 "method": views.payment_method(order, payment),
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
-                "gateway_refunds": admin.ctx.payments.gateway_refunds(
+                "gateway_refunds": admin.ctx.payments.refunds.gateway_refunds(
                     payment.payment_type if payment else order.payment_type,
                     payment.gateway if payment else None,
                 ),
@@ -554,7 +554,7 @@ def router(auth: AdminAuth) -> APIRouter:
 
     async def remaining(admin: Admin, order_id: str) -> tuple[int, str, str | None]:
         """What the order may still give back, how it was paid, and at which gateway."""
-        details = await admin.ctx.payments.order_details(order_id)
+        details = await admin.ctx.payments.reads.order_details(order_id)
         payment = details["payment"]
         left = refundable(details["order"], payment, details["refunds"])
         method = payment.payment_type if payment else details["order"].payment_type
@@ -578,7 +578,7 @@ def router(auth: AdminAuth) -> APIRouter:
             except PaymentError as error:
                 admin.flash("error", f"Not refunded: {error.message}")
                 return redirect(back)
-            if not admin.ctx.payments.gateway_refunds(method, gateway_name):
+            if not admin.ctx.payments.refunds.gateway_refunds(method, gateway_name):
                 admin.flash(
                     "error",
                     f"Not refunded: the gateway cannot refund {method_label(method)} "
@@ -599,10 +599,10 @@ def router(auth: AdminAuth) -> APIRouter:
                 {"amount": str(value), "reason": reason, "refund_key": key or ""},
             )
         try:
-            done = await admin.ctx.payments.refund(
+            done = await admin.ctx.payments.refunds.refund(
                 order_id, amount=amount, refund_key=key, reason=reason
             )
-            order = await admin.ctx.payments.order(order_id)
+            order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not refunded: {error.message}")
             return redirect(back)
@@ -663,7 +663,7 @@ def router(auth: AdminAuth) -> APIRouter:
             )
         said = f"{bank}, reference {reference}" + (f": {note}" if note else "")
         try:
-            queued = await admin.ctx.payments.queue_manual_refund(
+            queued = await admin.ctx.payments.refunds.queue_manual_refund(
                 order_id,
                 refund_key=key,
                 reason=note or "refunded by hand",
@@ -673,8 +673,8 @@ def router(auth: AdminAuth) -> APIRouter:
             if queued.status == "succeeded":  # this form was sent before (a double click)
                 admin.flash("ok", f"{rupiah(queued.amount)} was recorded as refunded by hand.")
                 return redirect(back)
-            done = await admin.ctx.payments.refunded_by_hand(key, said)
-            order = await admin.ctx.payments.order(order_id)
+            done = await admin.ctx.payments.refunds.refunded_by_hand(key, said)
+            order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not recorded: {error.message}")
             return redirect(back)
@@ -690,7 +690,7 @@ def router(auth: AdminAuth) -> APIRouter:
     async def cancel(admin: Guarded, order_id: str) -> Response:
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
-            await admin.ctx.payments.cancel(order_id)
+            await admin.ctx.payments.reconcile.cancel(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not cancelled: {error.message}")
             return redirect(back)
@@ -722,7 +722,7 @@ def router(auth: AdminAuth) -> APIRouter:
         (the refund succeeded, the order refunded, a kiosk unit's dispense closed)."""
         note = admin.text("note", 200)
         try:
-            done = await admin.ctx.payments.refunded_by_hand(refund_key, note)
+            done = await admin.ctx.payments.refunds.refunded_by_hand(refund_key, note)
         except PaymentError as error:
             admin.flash("error", f"Not marked: {error.message}")
         else:

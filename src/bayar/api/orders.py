@@ -10,7 +10,7 @@ from bayar.api.deps import Context, require_admin
 from bayar.api.schemas import OrderOut, Problem, RefundIn, RefundResult
 from bayar.api.views import order_out, refund_out
 from bayar.gateways.base import GatewayRejected, GatewayUnavailable
-from bayar.payments.service import new_refund_key
+from bayar.payments.refunds import new_refund_key
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
@@ -32,7 +32,7 @@ class RefundProblem(BaseModel):
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": Problem}})
 async def get_order(order_id: str, ctx: Context) -> OrderOut:
     """An order as the backend knows it: status, items, payment instructions, history."""
-    return order_out(await ctx.payments.order_details(order_id))
+    return order_out(await ctx.payments.reads.order_details(order_id))
 
 
 @router.post(
@@ -43,8 +43,8 @@ async def get_order(order_id: str, ctx: Context) -> OrderOut:
 )
 async def cancel_order(order_id: str, ctx: Context) -> OrderOut:
     """Cancel a pending order at the gateway and here; its stock is released. Admin only."""
-    await ctx.payments.cancel(order_id)
-    return order_out(await ctx.payments.order_details(order_id))
+    await ctx.payments.reconcile.cancel(order_id)
+    return order_out(await ctx.payments.reads.order_details(order_id))
 
 
 @router.post(
@@ -66,7 +66,7 @@ async def refund_order(order_id: str, body: RefundIn, ctx: Context) -> RefundRes
     one if none is given; every answer carries it). Admin only."""
     key = body.refund_key or new_refund_key(order_id)
     try:
-        refund = await ctx.payments.refund(
+        refund = await ctx.payments.refunds.refund(
             order_id, amount=body.amount, refund_key=key, reason=body.reason
         )
     except GatewayUnavailable:
@@ -81,5 +81,5 @@ async def refund_order(order_id: str, body: RefundIn, ctx: Context) -> RefundRes
         return JSONResponse(
             RefundProblem(detail=detail, refund_key=key).model_dump(), status_code=502
         )
-    order = await ctx.payments.order(order_id)
+    order = await ctx.payments.reads.order(order_id)
     return RefundResult(order_id=order_id, order_status=order.status, refund=refund_out(refund))

@@ -12,7 +12,7 @@ from bayar.api.schemas import (
     RefundOut,
     TransactionOut,
 )
-from bayar.payments.service import customer_payment, declined_attempt
+from bayar.payments.reads import customer_payment, declined_attempt
 from bayar.storage.models import Order, Payment, Refund
 
 

@@ -13,15 +13,26 @@ catch them as the adapter raised them.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 from typing import Any, Protocol
 
-# Called after every outbound call: (operation, seconds, outcome),
-# outcome being ok | rejected | unavailable.
-CallObserver = Callable[[str, float, str], None]
+
+@dataclass(frozen=True)
+class GatewayCallRecord:
+    """One outbound call, as the adapter timed it: what its observer is handed."""
+
+    operation: str  # charge | create_snap | status | cancel | expire | refund
+    order_id: str | None
+    seconds: float
+    outcome: str  # ok | rejected | not_found | unavailable
+    detail: str | None = None  # why it was not ok, in words safe to keep (no secret)
+
+
+# Awaited after every outbound call (the payments core's audit: a metric and a row per call).
+CallObserver = Callable[[GatewayCallRecord], Awaitable[None]]
 
 
 class GatewayEvent(StrEnum):

@@ -27,7 +27,7 @@ from bayar.context import AppContext, context_of
 from bayar.gateways.methods import METHOD_LABELS, label_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
-from bayar.payments.service import customer_payment, declined_attempt
+from bayar.payments.reads import customer_payment, declined_attempt
 from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
@@ -217,7 +217,7 @@ def router() -> APIRouter:
     async def order_page(request: Request, order_id: str) -> HTMLResponse:
         ctx = context_of(request)
         try:
-            details = await ctx.payments.order_details(order_id)
+            details = await ctx.payments.reads.order_details(order_id)
         except OrderNotFound:
             return _not_found(request, ctx, order_id)
         order: Order = details["order"]

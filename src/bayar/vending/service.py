@@ -25,12 +25,13 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bayar.bus.base import Bus
 from bayar.clock import Clock, system_clock
 from bayar.gateways.base import Customer, GatewayRejected, GatewayUnavailable
+from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.errors import (
     InvalidRequest,
     NotAllowed,
     PaymentError,
 )
-from bayar.payments.service import Applied, CartLine, Checkout, PaymentsService
+from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Event, Status
 from bayar.storage.db import Database
 from bayar.storage.models import (
@@ -184,7 +185,7 @@ class VendingService:
         self, machine_id: str, product_id: str, request_id: str | None
     ) -> dict[str, Any]:
         """A QRIS order for one item of the machine's slots (a retried request_id: the same order)."""
-        order, _ = await self.payments.create_transaction(
+        order, _ = await self.payments.checkout.create_transaction(
             Checkout(
                 items=(CartLine(product_id, 1),),
                 payment_type="qris",
@@ -230,10 +231,10 @@ class VendingService:
         }
 
     async def cancel(self, machine_id: str, order_id: str) -> Applied:
-        order = await self.payments.order(order_id)
+        order = await self.payments.reads.order(order_id)
         if order.machine_id != machine_id:
             raise NotAllowed("this order belongs to another machine")
-        return await self.payments.cancel(order_id, source="kiosk")
+        return await self.payments.reconcile.cancel(order_id, source="kiosk")
 
     async def current_order(self, machine_id: str, now: datetime) -> dict[str, Any] | None:
         """The order the machine's screen is about: the newest one that still needs the screen."""
@@ -396,7 +397,7 @@ class VendingService:
         """A failed dispense gives the money back in full; if the gateway refuses, a person must.
         An order refunded meanwhile by another path (an admin, while its machine was away) needs
         nothing more."""
-        order = await self.payments.order(order_id)
+        order = await self.payments.reads.order(order_id)
         if order.status == Status.REFUNDED:
             outcome = "refunded"
         else:
@@ -415,7 +416,7 @@ class VendingService:
         """Refund the order in full at the gateway: what becomes of its failed dispense."""
         key = refund_key(order_id)
         try:
-            refund = await self.payments.refund(
+            refund = await self.payments.refunds.refund(
                 order_id,
                 amount=None,
                 refund_key=key,
@@ -438,7 +439,7 @@ class VendingService:
         manual-refund queue (the admin's), under the dispense's refund key, so it is listed
         once. The dispense records it as `manual_refund`."""
         try:
-            await self.payments.queue_manual_refund(
+            await self.payments.refunds.queue_manual_refund(
                 order_id,
                 refund_key=refund_key(order_id),
                 reason=f"dispense failed: {reason}"[:255],

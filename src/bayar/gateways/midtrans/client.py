@@ -22,6 +22,7 @@ import httpx
 from bayar.gateways.base import (
     CallObserver,
     ChargeRequest,
+    GatewayCallRecord,
     GatewayError,
     GatewayRejected,
     GatewayReport,
@@ -124,6 +125,7 @@ class MidtransGateway:
             "POST",
             f"{self._core}/v2/charge",
             wire.parse_charge,
+            order_id=request.order_id,
             json=body,
             headers=self._idempotency(request.idempotency_key),
         )
@@ -135,6 +137,7 @@ class MidtransGateway:
             "POST",
             f"{self._snap}/transactions",
             wire.parse_snap,
+            order_id=request.order_id,
             json=body,
             headers=self._idempotency(request.idempotency_key),
         )
@@ -145,6 +148,7 @@ class MidtransGateway:
             "GET",
             f"{self._core}/v2/{_path_id(order_id)}/status",
             wire.parse_status,
+            order_id=order_id,
             on_transaction=True,
         )
 
@@ -174,6 +178,7 @@ class MidtransGateway:
             "POST",
             f"{self._core}/v2/{_path_id(order_id)}/refund",
             wire.parse_status,
+            order_id=order_id,
             json=body,
             on_transaction=True,
         )
@@ -219,6 +224,7 @@ class MidtransGateway:
             "POST",
             f"{self._core}/v2/{_path_id(order_id)}/{action}",
             wire.parse_status,
+            order_id=order_id,
             json={},
             on_transaction=True,
         )
@@ -230,12 +236,14 @@ class MidtransGateway:
         url: str,
         parse: Callable[[Mapping[str, Any]], T],
         *,
+        order_id: str,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         on_transaction: bool = False,
     ) -> T:
+        """One call, timed once: its observer is handed what became of it."""
         started = time.perf_counter()
-        outcome = "unavailable"
+        outcome, detail = "unavailable", None
         try:
             body = await self._exchange(operation, method, url, json, headers, on_transaction)
             try:
@@ -244,13 +252,19 @@ class MidtransGateway:
                 raise self._unavailable(operation, f"unreadable answer: {error}") from None
             outcome = "ok"
             return result
-        except GatewayRejected:
-            outcome = "rejected"
+        except TransactionNotFound as error:
+            outcome, detail = "not_found", error.message
+            raise
+        except GatewayRejected as error:
+            outcome, detail = "rejected", str(error)
+            raise
+        except GatewayUnavailable as error:
+            detail = str(error)
             raise
         finally:
             elapsed = time.perf_counter() - started
             log.debug("midtrans %s: %s in %.3fs", operation, outcome, elapsed)
-            self._observe(operation, elapsed, outcome)
+            await self._observe(GatewayCallRecord(operation, order_id, elapsed, outcome, detail))
 
     async def _exchange(
         self,
@@ -310,11 +324,11 @@ class MidtransGateway:
                 text = text.replace(secret, "***")
         return text
 
-    def _observe(self, operation: str, seconds: float, outcome: str) -> None:
+    async def _observe(self, record: GatewayCallRecord) -> None:
         if self._observer is None:
             return
         try:
-            self._observer(operation, seconds, outcome)
+            await self._observer(record)
         except Exception:
             # Metrics must never turn a payment call into a failure.
             log.exception("the gateway call observer failed")

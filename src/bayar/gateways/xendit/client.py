@@ -20,7 +20,7 @@ import hashlib
 import hmac
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 from urllib.parse import quote
@@ -30,6 +30,7 @@ import httpx
 from bayar.gateways.base import (
     CallObserver,
     ChargeRequest,
+    GatewayCallRecord,
     GatewayEvent,
     GatewayRejected,
     GatewayReport,
@@ -124,6 +125,9 @@ class XenditGateway:
 
     async def create_snap(self, request: SnapRequest) -> PaymentInstructions:
         """An invoice: Xendit's hosted page, where the customer picks a method and pays."""
+        return await self._timed("create_snap", request.order_id, lambda: self._invoice(request))
+
+    async def _invoice(self, request: SnapRequest) -> PaymentInstructions:
         body = wire.invoice_body(request)
         existing = await self._invoices(request.order_id)
         for invoice in existing:  # a retried create: the invoice made before, never a second
@@ -135,6 +139,9 @@ class XenditGateway:
 
     async def charge(self, request: ChargeRequest) -> PaymentInstructions:
         """A QRIS payment request (the kiosk's QR code); other direct methods are refused."""
+        return await self._timed("charge", request.order_id, lambda: self._qr(request))
+
+    async def _qr(self, request: ChargeRequest) -> PaymentInstructions:
         try:
             body = wire.qr_body(request, self._now())
         except ValueError as error:
@@ -155,6 +162,9 @@ class XenditGateway:
     async def status(self, order_id: str) -> GatewayReport:
         """The order's invoice, else its payment request, with its refunds. `TransactionNotFound`
         if Xendit has neither."""
+        return await self._timed("status", order_id, lambda: self._status(order_id))
+
+    async def _status(self, order_id: str) -> GatewayReport:
         kind, found = await self._find(order_id)
         return await self._report(kind, found)
 
@@ -207,6 +217,9 @@ class XenditGateway:
         """Expire a pending invoice. A QRIS payment request cannot be expired through the API: it
         expires at its own `expires_at` (the order's deadline); until then it is reported as it
         is, and the order waits for it. `GatewayRejected` if the invoice is not pending."""
+        return await self._timed("expire", order_id, lambda: self._expire(order_id))
+
+    async def _expire(self, order_id: str) -> GatewayReport:
         kind, found = await self._find(order_id)
         status = str(found.get("status", "")).upper()
         if kind == "payment_request":
@@ -226,6 +239,9 @@ class XenditGateway:
     async def cancel(self, order_id: str) -> GatewayReport:
         """Xendit cancels an invoice by expiring it, which is reported as cancelled. A QRIS payment
         request cannot be cancelled: it could still be paid, so the order stays open."""
+        return await self._timed("cancel", order_id, lambda: self._cancel(order_id))
+
+    async def _cancel(self, order_id: str) -> GatewayReport:
         kind, _found = await self._find(order_id)
         if kind == "payment_request":
             raise GatewayRejected(
@@ -233,7 +249,7 @@ class XenditGateway:
                 "CANNOT_CANCEL",
                 "a QRIS payment request cannot be cancelled; it expires at its time",
             )
-        report = await self.expire(order_id)
+        report = await self._expire(order_id)
         if report.event is GatewayEvent.EXPIRED:
             return GatewayReport(**{**vars(report), "event": GatewayEvent.CANCELLED})
         return report
@@ -246,6 +262,13 @@ class XenditGateway:
         answer is the transaction read again with every refund Xendit lists."""
         if amount is not None and (isinstance(amount, bool) or amount < 1):
             raise ValueError("a refund amount must be a positive integer of rupiah, or None")
+        return await self._timed(
+            "refund", order_id, lambda: self._refund(order_id, amount, refund_key, reason)
+        )
+
+    async def _refund(
+        self, order_id: str, amount: int | None, refund_key: str, reason: str
+    ) -> GatewayReport:
         kind, found = await self._find(order_id)
         body = wire.refund_body(
             kind,
@@ -321,23 +344,34 @@ class XenditGateway:
         params: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
     ) -> T:
-        started = time.perf_counter()
-        outcome = "unavailable"
+        body = await self._exchange(operation, method, path, json, params, headers)
         try:
-            body = await self._exchange(operation, method, path, json, params, headers)
-            try:
-                result = parse(body)
-            except (ValueError, TypeError, KeyError) as error:
-                raise self._unavailable(operation, f"unreadable answer: {error}") from None
+            return parse(body)
+        except (ValueError, TypeError, KeyError) as error:
+            raise self._unavailable(operation, f"unreadable answer: {error}") from None
+
+    async def _timed(self, operation: str, order_id: str, work: Callable[[], Awaitable[T]]) -> T:
+        """One operation (however many HTTP calls it takes: a lookup, then the call), timed
+        once: its observer is handed what became of it."""
+        started = time.perf_counter()
+        outcome, detail = "unavailable", None
+        try:
+            result = await work()
             outcome = "ok"
             return result
-        except GatewayRejected:
-            outcome = "rejected"
+        except TransactionNotFound as error:
+            outcome, detail = "not_found", error.message
+            raise
+        except GatewayRejected as error:
+            outcome, detail = "rejected", str(error)
+            raise
+        except GatewayUnavailable as error:
+            detail = str(error)
             raise
         finally:
             elapsed = time.perf_counter() - started
             log.debug("xendit %s: %s in %.3fs", operation, outcome, elapsed)
-            self._observe(operation, elapsed, outcome)
+            await self._observe(GatewayCallRecord(operation, order_id, elapsed, outcome, detail))
 
     async def _exchange(
         self,
@@ -390,11 +424,11 @@ class XenditGateway:
                 text = text.replace(secret, "***")
         return text
 
-    def _observe(self, operation: str, seconds: float, outcome: str) -> None:
+    async def _observe(self, record: GatewayCallRecord) -> None:
         if self._observer is None:
             return
         try:
-            self._observer(operation, seconds, outcome)
+            await self._observer(record)
         except Exception:
             log.exception("the gateway call observer failed")
 
