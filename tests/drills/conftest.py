@@ -154,7 +154,6 @@ class Drill:
         """The books of the in-process app, opened now (stock as it is before the drill), read
         against the gateway it runs on."""
         if bayar.settings.bayar_gateway == "xendit":
-            self.backend = "sqlite, xendit"
             return await Books.open(bayar.db, xendit_gateway(bayar))
         return await Books.open(bayar.db, in_process_gateway(bayar))
 
