@@ -502,20 +502,20 @@ def router(auth: AdminAuth) -> APIRouter:
                 f"There is no order {order_id}.",
                 link=("/admin/orders", "All orders"),
             )
-        order, payment, refunds = details["order"], details["payment"], details["refunds"]
+        order, payment, refunds = details.order, details.payment, details.refunds
         return await render(
             admin.request,
             "order.html",
             {
                 "order": order,
-                "items": details["items"],
+                "items": details.items,
                 "payment": payment,
                 "instructions": views.instructions(payment),
                 "refunds": refunds,
                 "timeline": views.timeline(
-                    details["history"], details["notifications"], details["gateway_calls"]
+                    details.history, details.notifications, details.gateway_calls
                 ),
-                "summary": views.summary(order, payment, refunds, details["history"]),
+                "summary": views.summary(order, payment, refunds, details.history),
                 "method": views.payment_method(order, payment),
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
@@ -552,9 +552,9 @@ def router(auth: AdminAuth) -> APIRouter:
     async def remaining(admin: Admin, order_id: str) -> tuple[int, str]:
         """What the order may still give back, and how it was paid."""
         details = await admin.ctx.payments.reads.order_details(order_id)
-        payment = details["payment"]
-        left = refundable(details["order"], payment, details["refunds"])
-        return left, payment.payment_type if payment else details["order"].payment_type
+        payment = details.payment
+        left = refundable(details.order, payment, details.refunds)
+        return left, payment.payment_type if payment else details.order.payment_type
 
     @pages.post("/orders/{order_id}/refund")
     async def refund(admin: Guarded, order_id: str) -> Response:
