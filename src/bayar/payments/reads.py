@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from bayar.payments.errors import OrderNotFound
-from bayar.payments.service import RETRY_NOTE, UNANSWERED
 from bayar.payments.states import Status
+from bayar.payments.transitions import RETRY_NOTE, UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import (
