@@ -20,8 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
-from bayar.payments.refunds import BY_HAND
-from bayar.payments.service import LATE_REFUND_PREFIX
+from bayar.payments.refunds import BY_HAND, LATE_REFUND_PREFIX
 from bayar.payments.states import OPEN, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database

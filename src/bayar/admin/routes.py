@@ -502,7 +502,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 f"There is no order {order_id}.",
                 link=("/admin/orders", "All orders"),
             )
-        order, payment, refunds = details["order"], details["payment"], details["refunds"]
+        order, payment, refunds = details.order, details.payment, details.refunds
         gateways = admin.ctx.payments.gateway
         gateway = gateways.get(payment.gateway if payment else None, or_default=True)
         return await render(
@@ -510,14 +510,14 @@ def router(auth: AdminAuth) -> APIRouter:
             "order.html",
             {
                 "order": order,
-                "items": details["items"],
+                "items": details.items,
                 "payment": payment,
                 "instructions": views.instructions(payment),
                 "refunds": refunds,
                 "timeline": views.timeline(
-                    details["history"], details["notifications"], details["gateway_calls"]
+                    details.history, details.notifications, details.gateway_calls
                 ),
-                "summary": views.summary(order, payment, refunds, details["history"]),
+                "summary": views.summary(order, payment, refunds, details.history),
                 "method": views.payment_method(order, payment),
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
@@ -555,9 +555,9 @@ def router(auth: AdminAuth) -> APIRouter:
     async def remaining(admin: Admin, order_id: str) -> tuple[int, str, str | None]:
         """What the order may still give back, how it was paid, and at which gateway."""
         details = await admin.ctx.payments.reads.order_details(order_id)
-        payment = details["payment"]
-        left = refundable(details["order"], payment, details["refunds"])
-        method = payment.payment_type if payment else details["order"].payment_type
+        payment = details.payment
+        left = refundable(details.order, payment, details.refunds)
+        method = payment.payment_type if payment else details.order.payment_type
         return left, method, payment.gateway if payment else None
 
     @pages.post("/orders/{order_id}/refund")

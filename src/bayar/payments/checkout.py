@@ -26,8 +26,8 @@ from bayar.gateways.base import (
 )
 from bayar.gateways.methods import KIOSK_TYPES, Bank, PaymentType, Store
 from bayar.payments.errors import InvalidRequest, OutOfStock, ProductNotFound
-from bayar.payments.service import UNANSWERED
 from bayar.payments.states import Event, Status
+from bayar.payments.transitions import UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
 

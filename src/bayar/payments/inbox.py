@@ -26,7 +26,8 @@ from bayar.gateways.base import (
     NotificationMismatch,
     TransactionNotFound,
 )
-from bayar.payments.service import Applied, PaymentsService, Screening
+from bayar.payments.service import PaymentsService
+from bayar.payments.transitions import Applied, Screening
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
 

@@ -3,14 +3,23 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 from bayar.payments.errors import OrderNotFound
-from bayar.payments.service import RETRY_NOTE, UNANSWERED
 from bayar.payments.states import Status
+from bayar.payments.transitions import RETRY_NOTE, UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
-from bayar.storage.models import Order, OrderEvent, Payment
+from bayar.storage.models import (
+    GatewayCall,
+    Notification,
+    Order,
+    OrderEvent,
+    OrderItem,
+    Payment,
+    Refund,
+)
 
 
 def customer_payment(payment: Payment | None) -> dict[str, Any] | None:
@@ -54,6 +63,19 @@ INSTRUCTION_FIELDS = (
 )
 
 
+@dataclass(frozen=True)
+class OrderDetails:
+    """An order and everything recorded about it, as read in one session."""
+
+    order: Order
+    items: list[OrderItem]
+    payment: Payment | None
+    history: list[OrderEvent]
+    refunds: list[Refund]
+    notifications: list[Notification]
+    gateway_calls: list[GatewayCall]
+
+
 class OrderReads:
     def __init__(self, db: Database) -> None:
         self.db = db
@@ -65,17 +87,17 @@ class OrderReads:
             raise OrderNotFound(f"no order {order_id}")
         return order
 
-    async def order_details(self, order_id: str) -> dict[str, Any]:
+    async def order_details(self, order_id: str) -> OrderDetails:
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
             if order is None:
                 raise OrderNotFound(f"no order {order_id}")
-            return {
-                "order": order,
-                "items": list(await repo.items_of(session, order_id)),
-                "payment": await repo.payment_of(session, order_id),
-                "history": list(await repo.history_of(session, order_id)),
-                "refunds": list(await repo.refunds_of(session, order_id)),
-                "notifications": list(await repo.notifications_of(session, order_id)),
-                "gateway_calls": list(await repo.gateway_calls_of(session, order_id)),
-            }
+            return OrderDetails(
+                order=order,
+                items=list(await repo.items_of(session, order_id)),
+                payment=await repo.payment_of(session, order_id),
+                history=list(await repo.history_of(session, order_id)),
+                refunds=list(await repo.refunds_of(session, order_id)),
+                notifications=list(await repo.notifications_of(session, order_id)),
+                gateway_calls=list(await repo.gateway_calls_of(session, order_id)),
+            )

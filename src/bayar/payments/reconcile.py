@@ -18,7 +18,8 @@ from bayar.storage import repositories as repo
 from bayar.storage.models import Order
 
 if TYPE_CHECKING:
-    from bayar.payments.service import Applied, PaymentsService
+    from bayar.payments.service import PaymentsService
+    from bayar.payments.transitions import Applied
 
 log = logging.getLogger("bayar.payments.reconcile")
 

@@ -14,15 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.gateways.base import GatewayError, GatewayRejected, GatewayUnavailable, Rejection
 from bayar.payments.errors import InvalidRequest, NotAllowed, OrderNotFound
-from bayar.payments.service import LATE_REFUND_PREFIX
 from bayar.payments.states import PAID_LIKE, Event, Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, Payment, Refund
 
 if TYPE_CHECKING:
-    from bayar.payments.service import Applied, PaymentsService
+    from bayar.payments.service import PaymentsService
+    from bayar.payments.transitions import Applied
 
 log = logging.getLogger("bayar.payments.refunds")
+# The refund of a payment that arrived for a closed order: one per order, under this key.
+LATE_REFUND_PREFIX = repo.LATE_PAYMENT_PREFIX
 
 
 def refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund]) -> int:

@@ -220,8 +220,8 @@ def router() -> APIRouter:
             details = await ctx.payments.reads.order_details(order_id)
         except OrderNotFound:
             return _not_found(request, ctx, order_id)
-        order: Order = details["order"]
-        view = order_view(order, details["items"], details["payment"], details["history"])
+        order = details.order
+        view = order_view(order, details.items, details.payment, details.history)
         title, message = STATUS_TEXT.get(text_key(view), (order.status.capitalize(), ""))
         return TEMPLATES.TemplateResponse(
             request,

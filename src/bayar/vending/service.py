@@ -31,8 +31,9 @@ from bayar.payments.errors import (
     NotAllowed,
     PaymentError,
 )
-from bayar.payments.service import Applied, PaymentsService
+from bayar.payments.service import PaymentsService
 from bayar.payments.states import Event, Status
+from bayar.payments.transitions import Applied
 from bayar.storage.db import Database
 from bayar.storage.models import (
     Dispense,

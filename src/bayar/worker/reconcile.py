@@ -8,7 +8,8 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from bayar.payments.service import Applied, PaymentsService
+from bayar.payments.service import PaymentsService
+from bayar.payments.transitions import Applied
 from bayar.storage import repositories as repo
 
 log = logging.getLogger("bayar.worker")
