@@ -256,7 +256,8 @@ def _safe_next(value: str) -> str:
     return value
 
 
-def _back(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
+def back_to(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
+    """A 303 to a page of the sandbox (`next_path`, else the list) with a one-off message."""
     target = _root(request) + _safe_next(next_path)
     sep = "&" if "?" in target else "?"
     query = urlencode({"msg": message, "kind": kind})
@@ -345,9 +346,9 @@ async def act(request: Request) -> Response:
             request.path_params["transaction_id"], action, payment_type=None, urls=urls_of(request)
         )
     except ControlError as error:
-        return _back(request, next_path, error.message, "error")
+        return back_to(request, next_path, error.message, "error")
     message = DONE[action].format(order=txn.order_id, status=txn.transaction_status)
-    return _back(request, next_path, message, "ok")
+    return back_to(request, next_path, message, "ok")
 
 
 async def result(request: Request) -> Response:
@@ -364,14 +365,14 @@ async def notification_url(request: Request) -> Response:
     form = await request.form()
     url = _field(form, "notification_url").strip()
     if url and not url.startswith(("http://", "https://")):
-        return _back(
+        return back_to(
             request, "/", "The notification URL must start with http:// or https://.", "error"
         )
     sandbox = sandbox_of(request)
     sandbox.store.save_config("notification_url", url or None)
     current = sandbox.notification_url()
     message = f"Notifications go to {current}." if current else "Notifications are off (no URL)."
-    return _back(request, "/", message, "ok")
+    return back_to(request, "/", message, "ok")
 
 
 async def qris_page(request: Request) -> Response:

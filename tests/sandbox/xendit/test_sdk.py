@@ -353,3 +353,19 @@ def test_api_error_fault_reaches_the_sdk_as_a_5xx(client: xendit.ApiClient, root
     error = _sdk_error(lambda: InvoiceApi(client).get_invoices())
     assert (error.status, error.errorCode) == ("503", "SERVER_ERROR")
     assert InvoiceApi(client).get_invoices() == []
+
+
+def test_api_hang_fault_times_the_client_out_but_the_call_takes_effect(
+    client: xendit.ApiClient, root: str
+) -> None:
+    _control(root, "faults", kind="api_hang", seconds=1.0)
+    external_id = _order()
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(
+            f"{root}/xendit/v2/invoices",
+            json={"external_id": external_id, "amount": 9000},
+            auth=(DEMO_XENDIT_SECRET_KEY, ""),
+            timeout=0.3,
+        )
+    [created] = InvoiceApi(client).get_invoices(external_id=external_id)
+    assert str(created.status) == "PENDING"

@@ -11,7 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bayar.config import DEMO_XENDIT_SECRET_KEY, ConfigError, Settings
+from bayar.config import (
+    DEMO_XENDIT_CALLBACK_TOKEN,
+    DEMO_XENDIT_SECRET_KEY,
+    ConfigError,
+    Settings,
+)
 from bayar.sandbox.app import Sandbox, standalone_app
 
 KEY = (DEMO_XENDIT_SECRET_KEY, "")
@@ -158,3 +163,27 @@ async def test_amounts_that_are_not_numbers_are_400(open_sandbox: Open, amount: 
         )
         assert answer.status_code == 400, answer.text
         assert answer.json()["error_code"] == "API_VALIDATION_ERROR"
+
+
+def test_settings_give_the_xendit_key_and_token_the_adapter_uses(tmp_path: Path) -> None:
+    demo = _settings(tmp_path)
+    assert demo.xendit_secret_key_value() == DEMO_XENDIT_SECRET_KEY
+    assert demo.xendit_callback_token_value() == DEMO_XENDIT_CALLBACK_TOKEN
+    mine = _settings(tmp_path, xendit_secret_key="xnd_development_x", xendit_callback_token="t")
+    assert (mine.xendit_secret_key_value(), mine.xendit_callback_token_value()) == (
+        "xnd_development_x",
+        "t",
+    )
+    real = _settings(tmp_path, bayar_sandbox=False)
+    for read, name in (
+        (real.xendit_secret_key_value, "XENDIT_SECRET_KEY"),
+        (real.xendit_callback_token_value, "XENDIT_CALLBACK_TOKEN"),
+    ):
+        with pytest.raises(ConfigError, match=name):
+            read()
+    live = "xnd_production_secret"
+    with pytest.raises(ConfigError) as refused:
+        _settings(tmp_path, xendit_secret_key=live).xendit_secret_key_value()
+    assert live not in str(refused.value)
+    production = _settings(tmp_path, bayar_sandbox=False, xendit_secret_key=live)
+    assert production.xendit_secret_key_value() == live  # real mode takes the live key

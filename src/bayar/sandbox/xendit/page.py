@@ -24,7 +24,7 @@ from starlette.staticfiles import StaticFiles
 
 from bayar.sandbox.http import PAGE_CSP, base_url, sandbox_of
 from bayar.sandbox.notify import Notifier
-from bayar.sandbox.pages import TEMPLATES, delivery_views
+from bayar.sandbox.pages import TEMPLATES, back_to, delivery_views
 from bayar.sandbox.qris import QrisMerchant, build_payload
 from bayar.sandbox.xendit import wire
 from bayar.sandbox.xendit.errors import XenditError
@@ -158,15 +158,6 @@ def routes() -> list[BaseRoute]:
 # -- the simulator's Xendit views ---------------------------------------------------------------------
 
 
-def _back(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
-    next_path = next_path if next_path.startswith("/") and not next_path.startswith("//") else "/"
-    target = _root(request) + next_path
-    sep = "&" if "?" in target else "?"
-    return RedirectResponse(
-        f"{target}{sep}{urlencode({'msg': message, 'kind': kind})}", status_code=303
-    )
-
-
 async def act(request: Request) -> Response:
     """The simulator's buttons: `POST /actions/xendit/{id}/{pay|expire|fail}`."""
     sandbox = sandbox_of(request)
@@ -177,11 +168,11 @@ async def act(request: Request) -> Response:
     try:
         target = sandbox.xendit.act(request.path_params["id"], action)
     except XenditError as error:
-        return _back(request, next_path, error.message, "error")
+        return back_to(request, next_path, error.message, "error")
     reference = (
-        target.external_id if isinstance(target, Invoice) else getattr(target, "reference_id", "")
+        target.external_id if isinstance(target, Invoice) else target.reference_id or target.id
     )
-    return _back(
+    return back_to(
         request, next_path, f"{action.capitalize()}: {reference} is now {target.status}.", "ok"
     )
 
