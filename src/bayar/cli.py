@@ -170,6 +170,12 @@ def hold_var_lock(var_dir: Path) -> IO[str]:
 
 def gateway_line(settings: Settings) -> str:
     """Which gateway takes the payments, said once at every start."""
+    if settings.bayar_gateway == "xendit":
+        if settings.bayar_sandbox:
+            return "gateway: Xendit, on the bayar sandbox (no real money)"
+        key = settings.xendit_secret_key.get_secret_value() if settings.xendit_secret_key else ""
+        live = key.startswith("xnd_production_")
+        return f"gateway: Xendit ({'real money' if live else 'test mode, no real money'})"
     if settings.bayar_sandbox and settings.midtrans_core_base_url:
         return f"gateway: bayar sandbox at {settings.midtrans_core_base_url} (no real money)"
     if settings.bayar_sandbox:

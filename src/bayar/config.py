@@ -51,6 +51,12 @@ class Settings(BaseSettings):
     # Xendit sends as `x-callback-token`. Sandbox mode: demo values when unset.
     xendit_secret_key: SecretStr | None = None
     xendit_callback_token: SecretStr | None = None
+    # Which gateway a checkout uses unless it names one (create-transaction's `gateway`).
+    bayar_gateway: Literal["midtrans", "xendit"] = "midtrans"
+    # Xendit's API base; unset: https://api.xendit.co, or the sandbox `bayar up` embeds. A fleet
+    # in sandbox mode points it at its `bayar sandbox` (e.g. http://127.0.0.1:8001/sandbox/xendit).
+    xendit_base_url: str | None = None
+    xendit_timeout_seconds: float = 15.0
 
     # Payments.
     # Ask the status API before any notification changes an order (false: trust a signed body's

@@ -7,6 +7,7 @@ import contextlib
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -53,14 +54,27 @@ class Shop(BayarApi):
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    var = tmp_path_factory.mktemp("shop-var")
+    yield from _serve_shop(tmp_path_factory.mktemp("shop-var"))
+
+
+@pytest.fixture(scope="session")
+def xendit_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The shop with Xendit as its gateway (BAYAR_GATEWAY=xendit)."""
+    yield from _serve_shop(tmp_path_factory.mktemp("xendit-shop-var"), bayar_gateway="xendit")
+
+
+def _serve_shop(var: Path, **overrides: Any) -> Iterator[Shop]:
     settings = Settings(
         _env_file=None,  # type: ignore[call-arg]
         bayar_var_dir=var,
         bayar_sandbox_retry_jitter=False,
         bayar_worker_interval=0.5,
+        **overrides,
     )
-    upgrade(settings.database())
+    # In a thread of its own: alembic runs asyncio.run, which cannot run inside the event loop
+    # Playwright's sync API keeps in this thread once a browser test started.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pool.submit(upgrade, settings.database()).result(timeout=60)
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     app = create_app(settings, public_url=url, run_worker=True)

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from bayar.app import create_app
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
 from bayar.context import AppContext
-from bayar.payments.service import Applied
+from bayar.payments.transitions import Applied
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Product
@@ -195,6 +195,11 @@ def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Setting
         "bayar_reconcile_first_check": 10.0,
         "bayar_sandbox_state_file": None,
         "bayar_sandbox_notification_url": None,
+        "bayar_gateway": "midtrans",
+        "xendit_secret_key": None,
+        "xendit_callback_token": None,
+        "xendit_base_url": None,
+        "bayar_sandbox_xendit_callback_url": None,
         "bayar_sandbox_time_scale": 1.0,
         "bayar_sandbox_retry_jitter": False,
         "bayar_cors_origins": "",
