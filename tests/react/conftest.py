@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
+from databases import in_thread
 from livesupport import BayarApi, LiveServer, free_port
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -145,7 +146,8 @@ def react_shop(
         bayar_cors_origins=shop_origin,
         **gateway_settings,
     )
-    upgrade(settings.database())
+    # Alembic runs asyncio.run: not on this thread, where the session's browser keeps its loop.
+    in_thread(upgrade, settings.database())
     url = f"http://127.0.0.1:{bayar_port}"
     app = create_app(settings, public_url=url, run_worker=True)
     with LiveServer(app, bayar_port):
@@ -158,8 +160,7 @@ def react_shop(
 
 @pytest.fixture
 def page(react_shop: ReactShop, browser: Browser, problems: list[str]) -> Iterator[Page]:
-    """A fresh browser (empty cart, Indonesian) on the shop's first page, the catalog shown.
-    bayar starts before the browser: Playwright's loop would refuse the migrations' asyncio.run."""
+    """A fresh browser (empty cart, Indonesian) on the shop's first page, the catalog shown."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     tab = context.new_page()
     tab.set_default_timeout(15_000)

@@ -1,11 +1,6 @@
 """The React shop with Xendit as the gateway (issue 14, "pay a Xendit invoice"): handlePayment
 sends the customer to the invoice page bayar's create answer names (`invoice_url`), and Xendit's
-return to the shop (/finish) leads to the order page, which shows what bayar knows.
-
-Written against issue 13's shapes before Xendit landed: BAYAR_GATEWAY=xendit, `invoice_url` in
-the create answer, the invoice page under /sandbox/xendit, the control endpoint
-/sandbox/_control/xendit/{id}/pay, and the invoice's success URL back to the shop's finish_url.
-Remove the skip mark when Xendit is merged (and adjust any name issue 13 settled otherwise)."""
+return to the shop (/finish) leads to the order page, which shows what bayar knows."""
 
 from __future__ import annotations
 
@@ -20,10 +15,7 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
     from playwright.sync_api import Page
     from tests.react.conftest import ReactShop
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skip(reason="needs the Xendit gateway and sandbox of issue 13: enable when merged"),
-]
+pytestmark = pytest.mark.browser
 
 
 @pytest.fixture(scope="module")

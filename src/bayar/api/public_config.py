@@ -17,7 +17,7 @@ async def client_config(ctx: Context) -> ClientConfig:
     script from (bayar's sandbox in sandbox mode). A separate front end reads it once at start."""
     settings = ctx.settings
     return ClientConfig(
-        gateway="midtrans",
+        gateway=settings.bayar_gateway,
         sandbox=settings.bayar_sandbox,
         production=settings.midtrans_is_production and not settings.bayar_sandbox,
         client_key=settings.client_key(),
