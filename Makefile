@@ -10,6 +10,7 @@
 #   make fleet   the production layout on one machine: nginx on FLEET_PORT, 2 bayar serve, a worker,
 #                a sandbox, on DATABASE_URL / REDIS_URL (default: local PostgreSQL db bayar_fleet, Redis)
 #   make fmt     ruff format + ruff check --fix
+#   make messages  bring the translation catalogs (src/bayar/i18n/locales) in step with the code
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 
 SHELL := /bin/bash
@@ -39,7 +40,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv runtime up test drills screenshots fleet lint check fmt browsers clean
+.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -104,6 +105,11 @@ check:
 fmt: venv
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
+
+# Adds the code's new messages to every .po (English filled in), drops the unused ones, and lists
+# what is left to translate (tests/i18n fails while anything is).
+messages: venv
+	$(BIN)/python -m bayar.i18n.extract
 
 browsers:
 	@if [ -x $(CHROMIUM) ]; then \

@@ -24,6 +24,7 @@ from bayar.bus.factory import make_bus
 from bayar.config import ConfigError, Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.i18n.middleware import LanguageMiddleware
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
@@ -151,6 +152,7 @@ def create_app(
     app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
+    app.add_middleware(LanguageMiddleware, default=settings.bayar_default_language)
     headers.install(app, settings, snap_js_url=context.snap_js_url)  # outermost: keep it last
     return app
 

@@ -1,5 +1,5 @@
 """Payment methods in words, once: the shop's order page, the admin and the API's readers say a
-method the same way ("BCA Virtual Account", not "bank_transfer"; "Credit/debit card", not the
+method the same way ("BCA Virtual Account", not "bank_transfer"; N_("Credit/debit card"), not the
 "snap" that was asked for). The words are the neutral names every gateway's methods map to."""
 
 from __future__ import annotations
@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from bayar.i18n import N_, gettext
+
 # By bank or store first (they say more), then by payment type.
 METHOD_LABELS = {
-    "snap": "Not chosen yet",
+    "snap": N_("Not chosen yet"),
     "qris": "QRIS",
     "gopay": "GoPay",
     "shopeepay": "ShopeePay",
@@ -17,14 +19,14 @@ METHOD_LABELS = {
     "ovo": "OVO",
     "kredivo": "Kredivo",
     "akulaku": "Akulaku",
-    "credit_card": "Credit/debit card",
+    "credit_card": N_("Credit/debit card"),
     "echannel": "Mandiri Bill Payment",
-    "bank_transfer": "Bank transfer",
+    "bank_transfer": N_("Bank transfer"),
     "bca": "BCA Virtual Account",
     "bni": "BNI Virtual Account",
     "bri": "BRI Virtual Account",
     "permata": "Permata Virtual Account",
-    "cstore": "Convenience store",
+    "cstore": N_("Convenience store"),
     "indomaret": "Indomaret",
     "alfamart": "Alfamart",
 }
@@ -35,7 +37,13 @@ def method_label(
 ) -> str:
     """The method in words; "—" when nothing is known. (The shop's order.js has the same rule.)"""
     key = bank or store or payment_type or ""
-    return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
+    label = METHOD_LABELS.get(key)
+    return gettext(label) if label else key.replace("_", " ").capitalize() or "—"
+
+
+def method_labels() -> dict[str, str]:
+    """METHOD_LABELS in the language of the request (for a page's script)."""
+    return {key: gettext(label) for key, label in METHOD_LABELS.items()}
 
 
 def label_of(payment: Mapping[str, Any] | None) -> str:

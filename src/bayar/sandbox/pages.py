@@ -23,6 +23,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from bayar import i18n
 from bayar.sandbox import qris, wire
 from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
@@ -72,6 +73,7 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+i18n.install(TEMPLATES.env)  # the page language, _(); the filters below are the sandbox's own
 TEMPLATES.env.filters["rupiah"] = rupiah
 TEMPLATES.env.filters["wib"] = wib
 TEMPLATES.env.filters["duration"] = duration
