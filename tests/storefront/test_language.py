@@ -38,6 +38,22 @@ def test_indonesian_by_default_with_english_one_tap_away(shop: Shop) -> None:
     assert markup.unescape(toggle.group(1)) == "?lang=en"
 
 
+@pytest.mark.parametrize(
+    ("path", "words"),
+    [
+        ("/admin/login", "Admin dinonaktifkan"),  # the shop sets no admin password
+        ("/sandbox/", "Simulator sandbox"),
+        ("/sandbox/pay-code", "Bayar dengan kode"),
+        ("/orders/BYR-NOPE", "Pesanan tidak ditemukan"),
+    ],
+)
+def test_every_page_speaks_indonesian_first(shop: Shop, path: str, words: str) -> None:
+    page = httpx.get(f"{shop.url}{path}", timeout=10)
+    assert html_lang(page) == "id"
+    assert words in page.text
+    assert 'hreflang="en"' in page.text  # the toggle
+
+
 def test_the_browser_language_comes_next(shop: Shop) -> None:
     page = httpx.get(f"{shop.url}/", headers={"Accept-Language": "en-GB,en;q=0.8"}, timeout=10)
     assert html_lang(page) == "en"

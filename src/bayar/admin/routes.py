@@ -428,7 +428,7 @@ def router(auth: AdminAuth) -> APIRouter:
             auth.throttle.failed(client)
             log.warning("admin login refused", extra={"client": client})
             return await login_page(
-                request, error="Wrong password.", status_code=401, next_url=next_url
+                request, error=_("Wrong password."), status_code=401, next_url=next_url
             )
         auth.throttle.succeeded(client)
         await auth.log_in(request)
