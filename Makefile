@@ -3,13 +3,14 @@
 #   make up      run everything in one process (SQLite, in-process bus, sandbox) on HOST:PORT;
 #                its first run installs only what running needs (no dev tools)
 #   make test    run the test suite (extra pytest arguments: PYTEST_ARGS="-k kiosk -x")
-#   make lint    ruff check, ruff format --check, mypy --strict, import-linter
+#   make lint    ruff check, ruff format --check, mypy --strict, import-linter, and Biome (the
+#                front-end JavaScript's linter and formatter, installed by npm ci into node_modules/)
 #   make check   lint, then test
 #   make drills  only the fault drills (tests/drills), then their table
 #   make screenshots  the browser tests, writing the README's pictures to docs/screenshots
 #   make fleet   the production layout on one machine: nginx on FLEET_PORT, 2 bayar serve, a worker,
 #                a sandbox, on DATABASE_URL / REDIS_URL (default: local PostgreSQL db bayar_fleet, Redis)
-#   make fmt     ruff format + ruff check --fix
+#   make fmt     ruff format + ruff check --fix, biome check --write
 #   make messages  bring the translation catalogs (src/bayar/i18n/locales) in step with the code
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 
@@ -23,6 +24,11 @@ BIN := $(VENV)/bin
 # `make test`, `make lint`… come with DEV_STAMP (pip install -e '.[dev]'), which implies the first.
 RUN_STAMP := $(VENV)/.installed-run
 DEV_STAMP := $(VENV)/.installed-dev
+# Biome, pinned in package.json/package-lock.json: reinstalled (npm ci) when either changes.
+NODE_STAMP := node_modules/.installed
+BIOME := node_modules/.bin/biome
+# Biome colours its report even into a pipe: plain text in CI's log.
+BIOME_CI := $(BIOME) ci --error-on-warnings$(if $(CI), --colors=off)
 HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
@@ -40,7 +46,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean
+.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean node
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -63,6 +69,13 @@ $(RUN_STAMP): pyproject.toml | $(BIN)/python
 $(DEV_STAMP): pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -e '.[dev]'
 	touch $@ $(RUN_STAMP)
+
+node: $(NODE_STAMP)
+
+$(NODE_STAMP): package.json package-lock.json
+	@command -v npm >/dev/null 2>&1 || { echo "!! npm is missing (Debian: $(SUDO) apt-get install -y nodejs npm)"; exit 1; }
+	npm ci
+	touch $@
 
 up: runtime
 	$(BIN)/bayar up --host $(HOST) --port $(PORT)
@@ -90,11 +103,13 @@ fleet: venv
 	$(BIN)/python deploy/fleet.py --port $(FLEET_PORT)
 
 # Runs every linter, then fails if any of them failed, so one run shows all problems.
-lint: venv
+# Biome's `ci` checks formatting and lint together and writes nothing; warnings fail too.
+lint: venv $(NODE_STAMP)
 	@status=0; \
-	for cmd in "ruff check --no-cache $(LINT_PATHS)" "ruff format --check $(LINT_PATHS)" "mypy" "lint-imports"; do \
-		echo "+ $(BIN)/$$cmd"; \
-		$(BIN)/$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
+	for cmd in "$(BIN)/ruff check --no-cache $(LINT_PATHS)" "$(BIN)/ruff format --check $(LINT_PATHS)" \
+		"$(BIN)/mypy" "$(BIN)/lint-imports" "$(BIOME_CI)"; do \
+		echo "+ $$cmd"; \
+		$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
 	done; \
 	exit $$status
 
@@ -102,9 +117,10 @@ check:
 	$(MAKE) lint
 	$(MAKE) test
 
-fmt: venv
+fmt: venv $(NODE_STAMP)
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
+	$(BIOME) check --write
 
 # Adds the code's new messages to every .po (English filled in), drops the unused ones, and lists
 # what is left to translate (tests/i18n fails while anything is).
@@ -124,5 +140,5 @@ browsers:
 	fi
 
 clean:
-	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache test-results
+	rm -rf .pytest_cache .mypy_cache .ruff_cache .import_linter_cache test-results node_modules
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

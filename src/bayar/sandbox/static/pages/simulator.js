@@ -10,10 +10,14 @@
     window.history.replaceState(null, "", url.pathname + url.search + url.hash);
   }
 
-  function pad(n) { return (n < 10 ? "0" : "") + n; }
+  function pad(n) {
+    return (n < 10 ? "0" : "") + n;
+  }
   function format(seconds) {
     seconds = Math.max(0, Math.floor(seconds));
-    var h = Math.floor(seconds / 3600), m = Math.floor((seconds % 3600) / 60), s = seconds % 60;
+    var h = Math.floor(seconds / 3600),
+      m = Math.floor((seconds % 3600) / 60),
+      s = seconds % 60;
     return (h ? h + ":" + pad(m) : pad(m)) + ":" + pad(s);
   }
 
@@ -30,29 +34,52 @@
 
   // Live refresh of the region marked data-refresh, unless someone is typing in it.
   var live = document.getElementById("live");
-  if (!live) { return; }
+  if (!live) {
+    return;
+  }
   var every = parseFloat(live.dataset.refresh || "0") * 1000;
-  if (!every) { return; }
+  if (!every) {
+    return;
+  }
   function busy() {
     var active = document.activeElement;
-    return document.hidden || (active && live.contains(active) && /INPUT|TEXTAREA|SELECT/.test(active.tagName));
+    return (
+      document.hidden ||
+      (active && live.contains(active) && /INPUT|TEXTAREA|SELECT/.test(active.tagName))
+    );
   }
   function refresh() {
-    if (busy()) { return; }
-    fetch(window.location.pathname, { headers: { "Accept": "text/html" }, cache: "no-store" })
-      .then(function (response) { return response.ok ? response.text() : null; })
+    if (busy()) {
+      return;
+    }
+    fetch(window.location.pathname, { headers: { Accept: "text/html" }, cache: "no-store" })
+      .then(function (response) {
+        return response.ok ? response.text() : null;
+      })
       .then(function (html) {
-        if (!html) { return; }
+        if (!html) {
+          return;
+        }
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("live");
-        if (!fresh || busy()) { return; }
+        if (!fresh || busy()) {
+          return;
+        }
         var open = {};
-        live.querySelectorAll("details[data-key][open]").forEach(function (d) { open[d.dataset.key] = true; });
-        fresh.querySelectorAll("details[data-key]").forEach(function (d) { if (open[d.dataset.key]) { d.open = true; } });
+        live.querySelectorAll("details[data-key][open]").forEach(function (d) {
+          open[d.dataset.key] = true;
+        });
+        fresh.querySelectorAll("details[data-key]").forEach(function (d) {
+          if (open[d.dataset.key]) {
+            d.open = true;
+          }
+        });
         live.innerHTML = fresh.innerHTML;
         loadedAt = Date.now();
         tick();
       })
-      .catch(function () { /* the sandbox may be restarting: try again next time */ });
+      .catch(function () {
+        /* the sandbox may be restarting: try again next time */
+      });
   }
   setInterval(refresh, every);
 })();
