@@ -14,7 +14,8 @@ from babel.messages.pofile import read_po
 from bayar import i18n
 from bayar.i18n import extract
 
-PLACEHOLDER = re.compile(r"%\([a-z_]+\)s")
+# Python and templates: %(name)s; the pages' scripts: {name}.
+PLACEHOLDER = re.compile(r"%\([a-z_]+\)s|\{[a-z_]+\}")
 
 
 @pytest.fixture(scope="module")

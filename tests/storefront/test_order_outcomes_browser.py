@@ -92,11 +92,13 @@ def test_a_declined_card_says_so_and_another_card_pays(
             "before the time runs out."
         )
     )
+    expect(page.locator("[data-continue]")).to_have_text(say("Try another card or method"))
     expect(page.locator("[data-instr='snap']")).to_be_visible()
     assert page.locator("[data-order-root]").get_attribute("data-status") == "pending"
 
     page.reload()  # the server-rendered page says the same
     expect(page.locator("[data-title]")).to_have_text(say("Your card was declined"))
+    expect(page.locator("[data-continue]")).to_have_text(say("Try another card or method"))
 
     assert pay_by_card(shop, created["payment"]["token"], GOOD_CARD) == "capture"
     page.wait_for_selector("[data-order-root][data-status='paid']")

@@ -13,10 +13,14 @@ LOCALES = {"id": "id-ID", "en": "en-US"}
 
 
 def words(language: str) -> Callable[..., str]:
-    """`say = words("id")`; `say("Log in")` → "Masuk"; `say("Only %(n)s left", n=2)`."""
+    """`say = words("id")`; `say("Log in")` → "Masuk"; `say("Only %(n)s left", n=2)`,
+    `say("Pay {amount}", amount="Rp 7.000")`."""
 
     def say(message: str, **values: Any) -> str:
         with i18n.use(language):
-            return i18n.gettext(message, **values)
+            text = i18n.gettext(message, **values)  # %(name)s: templates and Python
+        for name, value in values.items():  # {name}: the pages' scripts
+            text = text.replace(f"{{{name}}}", str(value))
+        return text
 
     return say

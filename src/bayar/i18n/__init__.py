@@ -172,6 +172,11 @@ def switch_to() -> str:
     return "en" if current() == "id" else "id"
 
 
+def script_words(*scripts: str) -> dict[str, str]:
+    """`catalog_json` of `scripts` in the language of the page being rendered."""
+    return catalog_json(current(), *scripts)
+
+
 def _template_gettext(message: str) -> str:
     return translations(current()).gettext(message)
 
@@ -197,7 +202,11 @@ def install(env: Environment) -> None:
         gettext=_template_gettext, ngettext=_template_ngettext, newstyle=True
     )
     env.globals.update(
-        lang=current, other_language=switch_to, language_names=NAMES, lang_url=lang_url
+        lang=current,
+        other_language=switch_to,
+        language_names=NAMES,
+        lang_url=lang_url,
+        script_words=script_words,
     )
     env.filters["rupiah"] = rupiah
     env.filters["wib"] = wib
