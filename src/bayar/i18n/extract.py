@@ -25,8 +25,8 @@ METHODS = [
     ("**.py", "python"),
     # The kiosk's modules call t() with keys of its word table; the table marks its English
     # messages with N_().
-    ("**/kiosk/static/js/translations.js", "javascript"),
-    ("**/kiosk/static/**", "ignore"),
+    ("kiosk/static/js/translations.js", "javascript"),
+    ("kiosk/static/**.js", "ignore"),
     ("**/static/**.js", "javascript"),
 ]
 OPTIONS = {"**/templates/**.html": {"extensions": "jinja2.ext.i18n", "newstyle_gettext": "true"}}
