@@ -13,6 +13,8 @@
 #   make fmt     ruff format + ruff check --fix, biome check --write
 #   make messages  bring the translation catalogs (src/bayar/i18n/locales) in step with the code
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
+#   make react   build clients/react-shop for the bayar at BAYAR_URL and serve it on REACT_PORT
+#                (that bayar needs BAYAR_CORS_ORIGINS=http://HOST:REACT_PORT)
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -33,6 +35,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 PYTEST_ARGS ?=
 FLEET_PORT ?= 8080
+REACT_PORT ?= 5173
+BAYAR_URL ?= http://$(HOST):$(PORT)
 CHROMIUM := /usr/bin/chromium
 # Only the directories that exist, so a missing bench/ (or tests/) never makes ruff fail.
 LINT_PATHS := $(wildcard src tests bench deploy)
@@ -46,7 +50,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean node
+.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean node react
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -111,7 +115,14 @@ lint: venv $(NODE_STAMP)
 		echo "+ $$cmd"; \
 		$$cmd || { status=1; echo "!! FAILED: $$cmd"; }; \
 	done; \
+	clients/react-shop/scripts/lint.sh || { status=1; echo "!! FAILED: react-shop lint"; }; \
 	exit $$status
+
+# npm ci (when package-lock.json changed) and vite build (when the sources or BAYAR_URL changed).
+react:
+	clients/react-shop/scripts/build.sh $(BAYAR_URL)
+	@echo "react-shop: http://$(HOST):$(REACT_PORT) against $(BAYAR_URL) (start it with BAYAR_CORS_ORIGINS=http://$(HOST):$(REACT_PORT))"
+	cd clients/react-shop && npx --no-install vite preview --host $(HOST) --port $(REACT_PORT) --strictPort
 
 check:
 	$(MAKE) lint

@@ -262,6 +262,7 @@ class Fleet:
             self.env(
                 "sandbox",
                 BAYAR_SANDBOX_NOTIFICATION_URL=f"{self.url}/api/payments/notification",
+                BAYAR_SANDBOX_XENDIT_CALLBACK_URL=f"{self.url}/api/payments/xendit/callback",
                 BAYAR_SANDBOX_STATE_FILE=str(self.run / "sandbox.sqlite3"),
             ),
             sandbox,

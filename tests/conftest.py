@@ -9,6 +9,7 @@ Kept deliberately small and free of project imports; other fixtures live in othe
 
 from __future__ import annotations
 
+import asyncio
 import os
 import socket
 from collections.abc import Iterator
@@ -46,6 +47,8 @@ def in_ci() -> bool:
     return os.environ.get("CI", "").strip().lower() in {"true", "1", "yes"}
 
 
+# The same two as tests/support/databases.py's: this file stays free of imports of the project's
+# (tests/test_foundation.py runs a copy of it in a nested pytest).
 def postgres_url() -> str:
     return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 
@@ -121,17 +124,42 @@ def postgres_server_url() -> str:
     return postgres_url()
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    """Debian's chromium, headless, driven by Playwright (it cannot download browsers here)."""
+@pytest.fixture(scope="session")
+def chromium() -> Iterator[tuple[Browser, asyncio.AbstractEventLoop]]:
+    """Debian's chromium, headless, driven by Playwright (it cannot download browsers here): one
+    for the whole session, with the event loop of Playwright's sync API."""
     from playwright.sync_api import sync_playwright
 
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+    manager = sync_playwright()
+    playwright = manager.start()
+    try:
+        launched = playwright.chromium.launch(executable_path=chromium_path(), args=CHROMIUM_ARGS)
+        loop = asyncio.get_running_loop()  # each sync call leaves it marked running here
         try:
-            yield chromium
+            yield launched, loop
         finally:
-            chromium.close()
+            asyncio._set_running_loop(loop)
+            launched.close()
+    finally:
+        manager.__exit__()
+        asyncio._set_running_loop(None)
+
+
+@pytest.fixture
+def browser(chromium: tuple[Browser, asyncio.AbstractEventLoop]) -> Iterator[Browser]:
+    """The session's browser, for one test; every context the test opened is closed after it.
+
+    Playwright's sync API leaves its event loop marked as running on this thread between calls:
+    the mark is put back for the test and cleared after it, so the asynchronous tests that run
+    between browser tests (pytest-asyncio's loops, asyncio.run) find no loop running."""
+    launched, loop = chromium
+    asyncio._set_running_loop(loop)
+    try:
+        yield launched
+    finally:
+        for context in launched.contexts:
+            context.close()
+        asyncio._set_running_loop(None)
 
 
 @pytest.fixture

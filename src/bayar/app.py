@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,15 +21,22 @@ from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
+from bayar.clock import Clock, system_clock
 from bayar.config import ConfigError, Settings
 from bayar.context import AppContext
+from bayar.gateways.base import Gateway
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
+from bayar.gateways.xendit.client import BASE_URL as XENDIT_BASE_URL
+from bayar.gateways.xendit.client import XenditGateway
 from bayar.i18n.middleware import LanguageMiddleware
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
+from bayar.payments.audit import GatewayAudit
+from bayar.payments.gateways import GatewayRouter
 from bayar.payments.inbox import Inbox
-from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
+from bayar.payments.policy import OrderLimits, ReconcilePolicy
+from bayar.payments.service import PaymentsService
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
@@ -43,6 +50,7 @@ from bayar.worker.runner import Worker
 log = logging.getLogger("bayar")
 SANDBOX_PATH = "/sandbox"
 NOTIFICATION_PATH = "/api/payments/notification"
+XENDIT_CALLBACK_PATH = "/api/payments/xendit/callback"
 STATIC = Path(__file__).parent / "static"
 REAL_SNAP_JS = {
     False: "https://app.sandbox.midtrans.com/snap/snap.js",
@@ -64,7 +72,7 @@ def create_app(
     run_worker: bool = True,
     seed: bool = True,
     embed_sandbox: bool = True,
-    now: Callable[[], datetime] | None = None,
+    now: Clock | None = None,
 ) -> FastAPI:
     """The web application. In sandbox mode with `embed_sandbox` (`bayar up`) the emulator is
     mounted at /sandbox, bayar's gateway adapter talks to it in-process over its HTTP API, and its
@@ -88,7 +96,12 @@ def create_app(
     loopback = httpx.ASGITransport(app=app, raise_app_exceptions=False)
 
     sandbox = (
-        Sandbox(settings, notification_url=f"{base}{NOTIFICATION_PATH}", local=(base, loopback))
+        Sandbox(
+            settings,
+            notification_url=f"{base}{NOTIFICATION_PATH}",
+            xendit_callback_url=f"{base}{XENDIT_CALLBACK_PATH}",
+            local=(base, loopback),
+        )
         if embedded
         else None
     )
@@ -219,12 +232,35 @@ def gateway_endpoints(settings: Settings, *, embedded: bool, base_url: str = "")
     )
 
 
+def xendit_endpoint(settings: Settings, *, embedded: bool, base_url: str = "") -> str | None:
+    """Where this process reaches Xendit; None: Xendit is not configured here. The sandbox
+    embedded in `bayar up`; in sandbox mode XENDIT_BASE_URL, else the `bayar sandbox` that
+    MIDTRANS_CORE_BASE_URL names (it serves both); in real mode Xendit's own host, when its
+    secret key is set. ConfigError if BAYAR_GATEWAY=xendit and there is none."""
+    configured = (settings.xendit_base_url or "").rstrip("/")
+    wanted = settings.bayar_gateway == "xendit"
+    if settings.bayar_sandbox and embedded:
+        return f"{base_url}{SANDBOX_PATH}/xendit"
+    if settings.bayar_sandbox:
+        core = (settings.midtrans_core_base_url or "").rstrip("/")
+        if not configured and core.endswith("/midtrans"):
+            configured = f"{core.removesuffix('/midtrans')}/xendit"
+        if not configured and wanted:
+            raise ConfigError(
+                "XENDIT_BASE_URL is required in sandbox mode with BAYAR_GATEWAY=xendit"
+            )
+        return configured or None
+    if settings.xendit_secret_key is None and not wanted:
+        return None
+    return configured or XENDIT_BASE_URL
+
+
 def build_context(
     settings: Settings,
     *,
     base_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    now: Callable[[], datetime] | None = None,
+    now: Clock | None = None,
 ) -> AppContext:
     """The services of one process. `base_url`: where the sandbox embedded in this process is
     (`bayar up`); None: the gateway configured for the fleet (`gateway_endpoints`). `transport`:
@@ -233,20 +269,35 @@ def build_context(
     embedded = settings.bayar_sandbox and base_url is not None
     endpoints = gateway_endpoints(settings, embedded=embedded, base_url=base_url or "")
     core_url, snap_url, snap_js = endpoints
+    clock = now or system_clock
     metrics = Metrics()
     db = Database(settings.database())
     bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
-    gateway = MidtransGateway(
+    audit = GatewayAudit(db, metrics, clock)
+    midtrans = MidtransGateway(
         settings.server_key(),
         core_base_url=core_url,
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
         transport=transport,
-        observer=metrics.observe_gateway,  # every call to the gateway timed once, here
+        observer=audit,  # every gateway call timed once, by the adapter
     )
+    gateways: dict[str, Gateway] = {midtrans.name: midtrans}
+    xendit_url = xendit_endpoint(settings, embedded=embedded, base_url=base_url or "")
+    xendit = None
+    if xendit_url is not None:
+        xendit = XenditGateway(
+            settings.xendit_secret_key_value(),
+            callback_token=settings.xendit_callback_token_value(),
+            base_url=xendit_url,
+            timeout=settings.xendit_timeout_seconds,
+            transport=transport,
+            observer=audit,
+        )
+        gateways[xendit.name] = xendit
     payments = PaymentsService(
         db,
-        gateway,
+        GatewayRouter(gateways, settings.bayar_gateway, db),
         bus,
         metrics=metrics,
         confirm_paid=settings.bayar_confirm_paid,
@@ -255,7 +306,7 @@ def build_context(
             hold=timedelta(minutes=settings.bayar_hold_minutes),
             max_units=settings.bayar_max_units_per_order,
         ),
-        now=now or (lambda: datetime.now(UTC)),
+        now=clock,
     )
 
     vending = VendingService(
@@ -264,6 +315,7 @@ def build_context(
         bus,
         dispense_timeout=timedelta(seconds=settings.bayar_dispense_timeout),
         offline_refund=timedelta(seconds=settings.bayar_kiosk_offline_refund),
+        now=clock,
     )
     return AppContext(
         settings=settings,
@@ -271,8 +323,12 @@ def build_context(
         bus=bus,
         metrics=metrics,
         payments=payments,
-        inbox=Inbox(payments),
+        inbox=Inbox(payments, midtrans),
+        xendit_inbox=None
+        if xendit is None
+        else Inbox(payments, xendit, key=XenditGateway.notification_key),
         vending=vending,
         presence=make_presence(settings.redis_url, prefix=settings.redis_prefix()),
         snap_js_url=snap_js,
+        clock=clock,
     )

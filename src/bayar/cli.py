@@ -170,6 +170,12 @@ def hold_var_lock(var_dir: Path) -> IO[str]:
 
 def gateway_line(settings: Settings) -> str:
     """Which gateway takes the payments, said once at every start."""
+    if settings.bayar_gateway == "xendit":
+        if settings.bayar_sandbox:
+            return "gateway: Xendit, on the bayar sandbox (no real money)"
+        key = settings.xendit_secret_key.get_secret_value() if settings.xendit_secret_key else ""
+        live = key.startswith("xnd_production_")
+        return f"gateway: Xendit ({'real money' if live else 'test mode, no real money'})"
     if settings.bayar_sandbox and settings.midtrans_core_base_url:
         return f"gateway: bayar sandbox at {settings.midtrans_core_base_url} (no real money)"
     if settings.bayar_sandbox:
@@ -298,6 +304,7 @@ def up(host: str = HOST, port: int = typer.Option(8000, help="port to listen on"
         if settings.bayar_sandbox:
             typer.echo(f"  sandbox simulator   {base}{SANDBOX_PATH}/")
             typer.echo(f"  Midtrans API base   {base}{SANDBOX_PATH}/midtrans")
+            typer.echo(f"  Xendit API base     {base}{SANDBOX_PATH}/xendit")
         typer.echo(f"  API documentation   {base}/docs")
         typer.echo(
             f"  demo kiosk          {base}/kiosk/{DEMO_MACHINE[0]}?token={_demo_token(settings)}"
@@ -366,7 +373,7 @@ def worker() -> None:
 
 @cli.command()
 def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to listen on")) -> None:
-    """The Midtrans emulator alone, its API at /sandbox/midtrans."""
+    """The Midtrans and Xendit emulator alone, its APIs at /sandbox/midtrans and /sandbox/xendit."""
     from bayar.sandbox.app import standalone_app
 
     settings = _settings()
@@ -376,7 +383,10 @@ def sandbox(host: str = HOST, port: int = typer.Option(8001, help="port to liste
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None
     sock = _bind(host, port)
-    typer.echo(f"bayar sandbox on {_shown(host, port)}/sandbox/ (API base /sandbox/midtrans)")
+    typer.echo(
+        f"bayar sandbox on {_shown(host, port)}/sandbox/"
+        " (API bases /sandbox/midtrans and /sandbox/xendit)"
+    )
     typer.echo("gateway: bayar sandbox (offline, no real money)")
     access = _sandbox_access(settings.model_copy(update={"bayar_sandbox": True}), host)
     if access is not None:

@@ -13,6 +13,10 @@ from sqlalchemy.engine import make_url
 # Fixed keys of the offline sandbox, used when no keys are configured. They are not secrets.
 DEMO_SERVER_KEY = "SB-Mid-server-BAYAR-SANDBOX-DEMO"
 DEMO_CLIENT_KEY = "SB-Mid-client-BAYAR-SANDBOX-DEMO"
+# Xendit's: a development secret key (the mode is in the key's prefix) and a webhook token.
+DEMO_XENDIT_SECRET_KEY = "xnd_development_BAYAR_SANDBOX_DEMO"  # noqa: S105 (public demo key)
+DEMO_XENDIT_CALLBACK_TOKEN = "bayar-sandbox-demo-xendit-callback-token"  # noqa: S105
+XENDIT_SANDBOX_PREFIX = "xnd_development_"
 
 
 class ConfigError(ValueError):
@@ -42,6 +46,17 @@ class Settings(BaseSettings):
     midtrans_core_base_url: str | None = None
     midtrans_snap_base_url: str | None = None
     midtrans_timeout_seconds: float = 15.0
+
+    # Xendit (issue 13): the secret key (HTTP Basic user name) and the webhook verification token
+    # Xendit sends as `x-callback-token`. Sandbox mode: demo values when unset.
+    xendit_secret_key: SecretStr | None = None
+    xendit_callback_token: SecretStr | None = None
+    # Which gateway a checkout uses unless it names one (create-transaction's `gateway`).
+    bayar_gateway: Literal["midtrans", "xendit"] = "midtrans"
+    # Xendit's API base; unset: https://api.xendit.co, or the sandbox `bayar up` embeds. A fleet
+    # in sandbox mode points it at its `bayar sandbox` (e.g. http://127.0.0.1:8001/sandbox/xendit).
+    xendit_base_url: str | None = None
+    xendit_timeout_seconds: float = 15.0
 
     # Payments.
     # Ask the status API before any notification changes an order (false: trust a signed body's
@@ -77,6 +92,9 @@ class Settings(BaseSettings):
     bayar_sandbox_retry_jitter: bool = True
     bayar_sandbox_notification_timeout: float = 15.0
     bayar_sandbox_merchant_id: str = "G000BAYAR"
+    # Where the Xendit emulator sends its callbacks (the dashboard's webhook URL of each product);
+    # unset: bayar's own /api/payments/xendit/callback under `bayar up`, nowhere under `bayar sandbox`.
+    bayar_sandbox_xendit_callback_url: str | None = None
 
     # Log lines (issue 11, "plain"): `auto` is human lines on a terminal and JSON otherwise
     # (a file, journald, a collector); `json` or `human` forces one.
@@ -125,6 +143,25 @@ class Settings(BaseSettings):
             return DEMO_CLIENT_KEY
         raise ConfigError("MIDTRANS_CLIENT_KEY is required when BAYAR_SANDBOX=false")
 
+    def xendit_secret_key_value(self) -> str:
+        """XENDIT_SECRET_KEY, or the demo key in sandbox mode (which refuses a live key)."""
+        if self.bayar_sandbox:
+            self.refuse_live_keys()
+        if self.xendit_secret_key is not None and self.xendit_secret_key.get_secret_value():
+            return self.xendit_secret_key.get_secret_value()
+        if self.bayar_sandbox:
+            return DEMO_XENDIT_SECRET_KEY
+        raise ConfigError("XENDIT_SECRET_KEY is required when BAYAR_SANDBOX=false")
+
+    def xendit_callback_token_value(self) -> str:
+        """XENDIT_CALLBACK_TOKEN, or the demo token in sandbox mode."""
+        token = self.xendit_callback_token
+        if token is not None and token.get_secret_value():
+            return token.get_secret_value()
+        if self.bayar_sandbox:
+            return DEMO_XENDIT_CALLBACK_TOKEN
+        raise ConfigError("XENDIT_CALLBACK_TOKEN is required when BAYAR_SANDBOX=false")
+
     def refuse_live_keys(self) -> None:
         """The sandbox never stands in for a live gateway (issue 8, problem 1): with production
         settings it would take real orders and mark them paid for free. Raises ConfigError, one
@@ -143,6 +180,13 @@ class Settings(BaseSettings):
                     f"the sandbox cannot run with a live MIDTRANS_{name}_KEY (not SB-...): it"
                     f" would stand in for the live gateway; {fix}, or use sandbox keys"
                 )
+        xendit = self.xendit_secret_key.get_secret_value() if self.xendit_secret_key else ""
+        if xendit and not xendit.startswith(XENDIT_SANDBOX_PREFIX):
+            raise ConfigError(
+                "the sandbox cannot run with a live XENDIT_SECRET_KEY (not"
+                f" {XENDIT_SANDBOX_PREFIX}...): it would stand in for the live gateway; set"
+                " BAYAR_SANDBOX=false to take real payments, or use a development key"
+            )
 
     def database(self) -> str:
         if self.database_url:

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from bayar.bus.base import Bus
+from bayar.clock import Clock
 from bayar.config import Settings
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
@@ -23,10 +24,12 @@ class AppContext:
     bus: Bus
     metrics: Metrics
     payments: PaymentsService
-    inbox: Inbox
+    inbox: Inbox  # Midtrans' notifications
     vending: VendingService
     presence: Presence
+    clock: Clock  # every edge's "now" (the services hold the same one)
     snap_js_url: str  # the snap.js of the configured gateway: the sandbox's, or Midtrans' own
+    xendit_inbox: Inbox | None = None  # Xendit's callbacks; None: Xendit is not configured
 
 
 def context_of(connection: HTTPConnection) -> AppContext:

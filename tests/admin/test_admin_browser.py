@@ -230,4 +230,4 @@ def second_machine(bayar: Bayar) -> None:
                 .values(last_seen_at=datetime.now(UTC) - timedelta(seconds=20))
             )
 
-    bayar.run(work)
+    bayar.run_db(work)

@@ -15,17 +15,14 @@ from typing import Any
 
 import httpx
 import pytest
+from apps import LiveApp, app_settings
 from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
-from livesupport import LiveServer, free_port
 from pydantic import SecretStr
 from sqlalchemy import select
 
 from bayar.admin import queries
 from bayar.admin.security import Throttle
-from bayar.app import create_app
-from bayar.config import Settings
 from bayar.storage.db import Database
-from bayar.storage.migrate import upgrade
 from bayar.storage.models import Notification, Slot
 
 PAGES = ("/admin", "/admin/orders", "/admin/machines", "/admin/products", "/admin/refunds/manual")
@@ -164,21 +161,9 @@ def test_a_copied_cookie_dies_with_the_logout(bayar: Bayar) -> None:
         assert two.get("/admin").status_code == 200
 
 
-def serve_admin(
-    var: Path, password: str, clock: Callable[[], datetime] | None = None
-) -> LiveServer:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        bayar_var_dir=var,
-        bayar_admin_password=SecretStr(password),
-        bayar_sandbox_retry_jitter=False,
-    )
-    upgrade(settings.database())
-    port = free_port()
-    app = create_app(
-        settings, public_url=f"http://127.0.0.1:{port}", run_worker=False, seed=False, now=clock
-    )
-    return LiveServer(app, port)
+def serve_admin(var: Path, password: str, clock: Callable[[], datetime] | None = None) -> LiveApp:
+    settings = app_settings(var, bayar_admin_password=SecretStr(password))
+    return LiveApp(settings, run_worker=False, seed=False, now=clock, migrate=True)
 
 
 @contextlib.contextmanager
@@ -303,15 +288,8 @@ def test_five_wrong_passwords_lock_the_client_out_for_a_minute(
 
 
 def test_no_password_means_no_admin(tmp_path: Path) -> None:
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        bayar_var_dir=tmp_path,
-        bayar_sandbox_retry_jitter=False,
-    )
-    upgrade(settings.database())
-    port = free_port()
-    app = create_app(settings, public_url=f"http://127.0.0.1:{port}", run_worker=False)
-    with LiveServer(app, port) as server, httpx.Client(base_url=server.url) as client:
+    live = LiveApp(app_settings(tmp_path), run_worker=False, migrate=True)
+    with live as server, httpx.Client(base_url=server.url) as client:
         for path in ("/admin", "/admin/login", "/admin/orders"):
             answer = client.get(path)
             assert answer.status_code == 503
@@ -444,7 +422,7 @@ def test_a_huge_raw_body_is_shown_collapsed_and_capped(bayar: Bayar, admin: http
                 )
             )
 
-    bayar.run(store)
+    bayar.run_db(store)
     page = admin.get(f"/admin/orders/{order_id}")
     assert page.status_code == 200
     assert len(page.content) < 200_000
@@ -580,7 +558,7 @@ def slot_stock(bayar: Bayar, code: str) -> int:
             ).scalar_one()
             return slot.stock
 
-    result: int = bayar.run(work)
+    result: int = bayar.run_db(work)
     return result
 
 

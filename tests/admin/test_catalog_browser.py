@@ -100,7 +100,7 @@ def test_a_product_added_is_sold_then_archived_but_kept_on_its_orders(
     expect(card).to_contain_text("Rp 9.000")
     expect(card.locator("img")).to_have_attribute("src", re.compile(r"^/media/products/"))
     # …and on a kiosk whose slot holds it (`bayar machine add` needs the product to exist).
-    token = bayar.run(
+    token = bayar.run_db(
         lambda db: create_machine(db, f"lobby-{product}", "Lobby", None, [("A1", product, 4, 6)])
     )
     kiosk = f"{bayar.url}/kiosk/lobby-{product}?token={token}"

@@ -71,6 +71,26 @@ def test_an_unreadable_setting_is_one_line_too(env: Path, monkeypatch: pytest.Mo
             {"bayar_sandbox": False, "midtrans_is_production": True},
             "gateway: Midtrans production (real money)",
         ),
+        (
+            {"bayar_sandbox": True, "bayar_gateway": "xendit"},
+            "gateway: Xendit, on the bayar sandbox (no real money)",
+        ),
+        (
+            {
+                "bayar_sandbox": False,
+                "bayar_gateway": "xendit",
+                "xendit_secret_key": "xnd_production_abc",
+            },
+            "gateway: Xendit (real money)",
+        ),
+        (
+            {
+                "bayar_sandbox": False,
+                "bayar_gateway": "xendit",
+                "xendit_secret_key": "xnd_development_abc",
+            },
+            "gateway: Xendit (test mode, no real money)",
+        ),
     ],
 )
 def test_the_start_says_which_gateway_is_live(values: dict[str, Any], line: str) -> None:

@@ -10,103 +10,23 @@ drill moves them (what a load balancer does when a server dies).
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import os
-import secrets
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import httpx
-from livesupport import clean_env, free_port
-from sqlalchemy import update
-from sqlalchemy.engine import make_url
+from databases import create_database, drop_database, redis_url, run_async
+from factories import put_product
+from livesupport import BayarProcess, clean_env, free_port
 
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 from bayar.storage.db import Database
-from bayar.storage.migrate import upgrade
-from bayar.storage.models import Product
 from bayar.storage.seed import seed_demo_catalog
 
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 ADMIN_TOKEN = "drill-admin"  # the test fleet's admin bearer token
-START_WITHIN = 40.0  # seconds a process may take to answer (two busy cores)
-
-
-def postgres_admin_url() -> str:
-    return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
-
-
-def redis_url() -> str:
-    return os.environ.get("BAYAR_TEST_REDIS_URL") or DEFAULT_REDIS_URL
-
-
-@dataclass
-class Process:
-    """`python -m bayar <command>` with its output in `<workdir>/<name>.log`."""
-
-    name: str
-    args: list[str]
-    env: dict[str, str]
-    workdir: Path
-    ready_url: str | None = None  # polled until it answers 200
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def log(self) -> Path:
-        return self.workdir / f"{self.name}.log"
-
-    def start(self) -> None:
-        self.workdir.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
-            self.popen = subprocess.Popen(
-                [sys.executable, "-m", "bayar", *self.args],
-                cwd=self.workdir,
-                env=self.env,
-                stdout=out,
-                stderr=subprocess.STDOUT,
-            )
-        if self.ready_url is None:
-            return
-        deadline = time.monotonic() + START_WITHIN
-        while True:
-            assert self.popen.poll() is None, self.log.read_text()
-            try:
-                if httpx.get(self.ready_url, timeout=2).status_code == 200:
-                    return
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, self.log.read_text()
-            time.sleep(0.1)
-
-    @property
-    def alive(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def kill9(self) -> None:
-        """SIGKILL: no shutdown, no cleanup, connections cut mid-request."""
-        assert self.popen is not None
-        self.popen.send_signal(signal.SIGKILL)
-        self.popen.wait(timeout=15)
-
-    def stop(self) -> None:
-        if not self.alive:
-            return
-        assert self.popen is not None
-        self.popen.terminate()
-        try:
-            self.popen.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            self.popen.kill()
-            self.popen.wait(timeout=15)
+Process = BayarProcess  # `python -m bayar <command>`, its output in `<workdir>/<name>.log`
 
 
 @dataclass
@@ -156,34 +76,7 @@ class Fleet:
 
     async def set_product(self, product_id: str, name: str, price: int, stock: int) -> None:
         """A product of this drill alone (other drills' orders never touch it)."""
-        async with self.db.session() as session, session.begin():
-            if await session.get(Product, product_id) is None:
-                session.add(
-                    Product(id=product_id, name=name, price=price, stock=stock, active=True)
-                )
-            else:
-                await session.execute(
-                    update(Product).where(Product.id == product_id).values(stock=stock)
-                )
-
-
-async def _create_database() -> str:
-    name = f"bayar_drill_{secrets.token_hex(5)}"
-    connection = await asyncpg.connect(postgres_admin_url())
-    try:
-        await connection.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        await connection.close()
-    return make_url(postgres_admin_url()).set(database=name).render_as_string(False)
-
-
-async def _drop_database(url: str) -> None:
-    name = make_url(url).database
-    connection = await asyncpg.connect(postgres_admin_url())
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await connection.close()
+        await put_product(self.db, product_id, name, price, stock)
 
 
 async def _seed(url: str) -> None:
@@ -196,11 +89,10 @@ async def _seed(url: str) -> None:
 
 @contextlib.contextmanager
 def start_fleet(workdir: Path) -> Iterator[Fleet]:
-    database_url = asyncio.run(_create_database())
+    database_url = create_database("bayar_drill")
     fleet: Fleet | None = None
     try:
-        upgrade(database_url)
-        asyncio.run(_seed(database_url))
+        run_async(lambda: _seed(database_url))
         ports = {name: free_port() for name in ("sandbox", "a", "b")}
         urls = {name: f"http://127.0.0.1:{port}" for name, port in ports.items()}
         sandbox = Process(
@@ -260,4 +152,4 @@ def start_fleet(workdir: Path) -> Iterator[Fleet]:
         if fleet is not None:
             for process in reversed(fleet.processes()):
                 process.stop()
-        asyncio.run(_drop_database(database_url))
+        drop_database(database_url)

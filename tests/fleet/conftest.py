@@ -4,7 +4,7 @@ PostgreSQL database and Redis. Tests talk to it through nginx, as customers and 
 to the sandbox directly, as a customer's e-wallet would. The supervisor starts again any process
 that exits, as systemd would; its `fleet.json` says where each one is.
 
-The database helpers and the books are the drills' (tests/drills/drill_fleet.py, tests/drills/books.py).
+Throwaway databases are tests/support/databases.py's; the books are the drills' (tests/drills/books.py).
 """
 
 from __future__ import annotations
@@ -25,14 +25,14 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any, ClassVar
 
+import factories
 import httpx
 import pytest
+from databases import create_database, drop_database, redis_url
 from livesupport import clean_env, free_port
-from sqlalchemy import update
 
 from bayar.config import DEMO_SERVER_KEY
 from bayar.storage.db import Database
-from bayar.storage.models import Product
 
 ROOT = Path(__file__).parents[2]
 SUPERVISOR = ROOT / "deploy" / "fleet.py"
@@ -55,7 +55,6 @@ def _drill_module(name: str) -> ModuleType:
     return module
 
 
-drill_fleet = _drill_module("drill_fleet")
 drill_books = _drill_module("books")
 Books = drill_books.Books
 
@@ -160,10 +159,7 @@ class RunningFleet:
     async def set_stock(self, product_id: str, stock: int) -> None:
         """Enough of a product for a load (the demo catalog's stock is a shop's, not a load's)."""
         assert self.db is not None
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Product).where(Product.id == product_id).values(stock=stock)
-            )
+        await factories.set_stock(self.db, product_id, stock)
 
     async def control(self, path: str, method: str = "POST", **body: Any) -> httpx.Response:
         """The sandbox's control API, on loopback (what a customer's e-wallet does to it)."""
@@ -207,10 +203,10 @@ def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningF
     # PostgreSQL and Redis: the tests' markers (tests/conftest.py checks them first).
     _require_nginx()
     workdir = tmp_path_factory.mktemp("fleet")
-    database_url = asyncio.run(drill_fleet._create_database())
+    database_url = create_database("bayar_fleet", migrate=False)
     env = clean_env(
         DATABASE_URL=database_url,
-        REDIS_URL=drill_fleet.redis_url(),
+        REDIS_URL=redis_url(),
         BAYAR_ADMIN_TOKEN=ADMIN_TOKEN,
         BAYAR_ADMIN_PASSWORD=ADMIN_PASSWORD,
         BAYAR_CREATE_RATE_LIMIT="100000",
@@ -253,7 +249,7 @@ def running_fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningF
         except subprocess.TimeoutExpired:
             supervisor.kill()
             supervisor.wait(timeout=10)
-        asyncio.run(drill_fleet._drop_database(database_url))
+        drop_database(database_url)
 
 
 @pytest.fixture

@@ -231,6 +231,24 @@ def test_buy_a_drink_from_tap_to_enjoy(page: Page, kiosk_server: KioskServer) ->
     wait_screen(page, "home", timeout=6000)  # ?idle=…,2: the final screen goes home by itself
 
 
+def test_with_xendit_a_qris_payment_request_sells_the_drink(
+    page: Page, kiosk_server_factory: Callable[..., KioskServer]
+) -> None:
+    server = kiosk_server_factory(bayar_gateway="xendit")
+    open_home(page, server.kiosk_url(idle="30,2"))
+    order_id = pick(page, "cola")
+    order = server.order(order_id)
+    qr_string = order["payment"]["qr_string"]
+    assert order["payment"]["transaction_id"].startswith("pr-")  # a Xendit payment request
+    page.wait_for_timeout(SETTLE_MS)
+    assert decode_qr(page) == qr_string
+    paid = httpx.post(f"{server.url}/sandbox/_control/xendit/{order_id}/pay", timeout=10)
+    assert paid.status_code == 200, paid.text
+    wait_screen(page, "done")
+    assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
+    assert len(events(page, "DISPENSE")) == 1
+
+
 def test_cancel_on_the_qr_screen(page: Page, kiosk_server: KioskServer) -> None:
     server = kiosk_server
     open_home(page, server.kiosk_url(idle="30,2"))

@@ -100,7 +100,7 @@ def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
                 .values(token_sha256=token_digest(wrong))
             )
 
-    server.run(reissue)
+    server.run_db(reissue)
     wait_screen(page, "home")
     assert page.locator("#home-cta").is_visible()
 

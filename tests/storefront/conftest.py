@@ -1,32 +1,26 @@
 """The whole application as `bayar up` runs it (sandbox at /sandbox, worker, demo catalog), served
-by uvicorn in a thread on a free loopback port, for the storefront's HTTP and browser tests."""
+in-process on a free loopback port (tests/support/apps.py's LiveApp), for the storefront's HTTP and
+browser tests."""
 
 from __future__ import annotations
 
 import contextlib
 import sqlite3
-import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from livesupport import BayarApi, LiveServer, free_port
-
-from bayar.app import create_app
-from bayar.config import Settings
-from bayar.storage.migrate import upgrade
+from apps import LiveApp, app_settings
 
 
-@dataclass
-class Shop(BayarApi):
+class Shop(LiveApp):
     """The running application: its URL and its SQLite database file."""
 
-    url: str
-    settings: Settings
-    database: Path
+    @property
+    def database(self) -> Path:
+        return self.settings.bayar_var_dir / "bayar.sqlite3"
 
     @property
     def control(self) -> str:
@@ -53,20 +47,17 @@ class Shop(BayarApi):
 
 @pytest.fixture(scope="session")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
-    var = tmp_path_factory.mktemp("shop-var")
-    settings = Settings(
-        _env_file=None,  # type: ignore[call-arg]
-        bayar_var_dir=var,
-        bayar_sandbox_retry_jitter=False,
-        bayar_worker_interval=0.5,
-    )
-    upgrade(settings.database())
-    port = free_port()
-    url = f"http://127.0.0.1:{port}"
-    app = create_app(settings, public_url=url, run_worker=True)
-    with LiveServer(app, port):
-        deadline = time.monotonic() + 15
-        while not httpx.get(f"{url}/api/products", timeout=5).json():  # seeded on start
-            assert time.monotonic() < deadline, "the demo catalog was not seeded"
-            time.sleep(0.05)
-        yield Shop(url=url, settings=settings, database=var / "bayar.sqlite3")
+    yield from _serve_shop(tmp_path_factory.mktemp("shop-var"))
+
+
+@pytest.fixture(scope="session")
+def xendit_shop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Shop]:
+    """The shop with Xendit as its gateway (BAYAR_GATEWAY=xendit)."""
+    yield from _serve_shop(tmp_path_factory.mktemp("xendit-shop-var"), bayar_gateway="xendit")
+
+
+def _serve_shop(var: Path, **overrides: Any) -> Iterator[Shop]:
+    settings = app_settings(var, bayar_worker_interval=0.5, **overrides)
+    with Shop(settings, migrate=True) as running:
+        running.wait_seeded()
+        yield running

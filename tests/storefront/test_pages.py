@@ -141,7 +141,7 @@ def test_snap_order_page_offers_to_continue_the_payment(shop: Shop) -> None:
     html = get(shop, f"/orders/{created['order_id']}").text
     assert 'data-kind="snap"' in html
     assert "Continue payment" in html
-    assert f'href="{payment["redirect_url"]}"' in html
+    assert f'href="{payment["redirect_url"]}?language=en"' in html  # Snap in the page's language
     assert f'src="{shop.url}/sandbox/midtrans/snap/snap.js"' in html
     assert DEMO_SERVER_KEY not in html
     assert get(shop, f"/orders/{created['order_id']}/qr.svg").status_code == 404

@@ -20,7 +20,7 @@ import pytest
 from livesupport import screenshot_dir
 from words import LOCALES, words
 
-from bayar.config import DEMO_SERVER_KEY
+from bayar.config import DEMO_SERVER_KEY, DEMO_XENDIT_SECRET_KEY
 
 if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
     from playwright.sync_api import Browser, FrameLocator, Page, Route, ViewportSize
@@ -322,6 +322,31 @@ def test_redirect_mode_pays_on_the_payment_page_and_comes_back(
     page.wait_for_url(f"{shop.url}/orders/{created['order_id']}", timeout=20_000)
     page.wait_for_selector("[data-order-root][data-status='paid']")
     assert page.locator("[data-title]").inner_text() == say("Payment received")
+
+
+def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
+    page: Page, xendit_shop: Shop
+) -> None:
+    shop = xendit_shop
+    open_shop(page, shop)
+    add(page, "lemon", 2)
+    fill_checkout(page)
+    page.click("[data-pay]")
+    page.wait_for_url(re.compile(r".*/sandbox/xendit/.*"))
+    newest = shop.sql("SELECT id FROM orders ORDER BY created_at DESC LIMIT 1")[0][0]
+    created = shop.order(newest)
+    assert page.url == created["payment"]["invoice_url"]
+    assert page.get_by_test_id("amount").inner_text() == "Rp 20.000"
+    page.get_by_test_id("method-BCA").check()
+    page.get_by_test_id("pay").click()
+    # The invoice's success URL is the finish page, which opens the order's page.
+    page.wait_for_url(f"{shop.url}/orders/{created['order_id']}", timeout=20_000)
+    page.wait_for_selector("[data-order-root][data-status='paid']")
+    assert page.locator("[data-title]").inner_text() == "Payment received"
+    assert "BCA Virtual Account" in page.locator(".receipt").inner_text()
+    order = shop.order(created["order_id"])
+    assert (order["status"], order["payment"]["payment_type"]) == ("paid", "bank_transfer")
+    assert DEMO_XENDIT_SECRET_KEY not in page.content()
 
 
 def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(

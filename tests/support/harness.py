@@ -17,8 +17,6 @@ import asyncio
 import contextlib
 import hashlib
 import json
-import os
-import secrets
 import shutil
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
@@ -27,36 +25,38 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import asyncpg
+import factories
 import httpx
 import pytest
+from apps import app_settings
+from databases import (
+    create_database,
+    drop_database,
+    in_thread,
+    run_async,
+    terminate_connections,
+    truncate,
+)
 from fastapi import FastAPI
-from sqlalchemy import func, select, update
-from sqlalchemy.engine import make_url
+from sqlalchemy import func, select
 
 from bayar.app import create_app
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
 from bayar.context import AppContext
-from bayar.payments.service import Applied
+from bayar.payments.transitions import Applied
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Product
+from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent
 from bayar.worker.reconcile import reconcile_once
 
 PUBLIC_URL = "http://bayar.test"
 ADMIN_TOKEN = "secret"
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
 DB_KINDS = ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)]
 # For a drill only PostgreSQL can run (terminating its connections): the `bayar` fixtures on it alone.
 ONLY_POSTGRES = pytest.mark.parametrize(
     "database_url", [pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 WAIT = 5.0  # seconds any in-process webhook may take to arrive
-
-
-def postgres_admin_url() -> str:
-    """The same server tests/conftest.py probes for the `postgres` marker."""
-    return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
 
 
 def sign(body: dict[str, Any], key: str = DEMO_SERVER_KEY) -> dict[str, Any]:
@@ -86,34 +86,10 @@ class _SharedPostgres:
     """One database for the whole session, whichever conftest asks first (refcounted)."""
 
     url: str | None = None
-    name: str = ""
     users: int = 0
 
 
 _POSTGRES = _SharedPostgres()
-
-
-async def _admin_sql(*statements: str) -> None:
-    connection = await asyncpg.connect(postgres_admin_url())
-    try:
-        for statement in statements:
-            await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
-async def _truncate(url: str) -> None:
-    connection = await asyncpg.connect(url)
-    try:
-        tables = await connection.fetch(
-            "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"
-            " AND tablename <> 'alembic_version'"
-        )
-        names = ", ".join(f'"{t["tablename"]}"' for t in tables)
-        if names:
-            await connection.execute(f"TRUNCATE {names} RESTART IDENTITY CASCADE")
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="session")
@@ -121,22 +97,14 @@ def postgres_database() -> Iterator[str]:
     """A fresh `bayar_test_<random>` database, migrated once; dropped at the end of the session."""
     shared = _POSTGRES
     if shared.url is None:
-        name = f"bayar_test_{secrets.token_hex(5)}"
-        asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
-        url = make_url(postgres_admin_url()).set(database=name).render_as_string(False)
-        try:
-            upgrade(url)
-        except BaseException:
-            asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
-            raise
-        shared.url, shared.name = url, name
+        shared.url = create_database("bayar_test")
     shared.users += 1
     try:
         yield shared.url
     finally:
         shared.users -= 1
         if shared.users == 0:
-            asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{shared.name}" WITH (FORCE)'))
+            drop_database(shared.url)
             shared.url = None
 
 
@@ -144,7 +112,7 @@ def postgres_database() -> Iterator[str]:
 def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A migrated SQLite file, copied for each test (cheaper than migrating each time)."""
     path = tmp_path_factory.mktemp("sqlite-template") / "bayar.sqlite3"
-    upgrade(f"sqlite:///{path.as_posix()}")
+    in_thread(upgrade, f"sqlite:///{path.as_posix()}")  # also under a running loop
     return path
 
 
@@ -158,7 +126,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
         shutil.copyfile(template, path)
         return f"sqlite:///{path.as_posix()}"
     url: str = request.getfixturevalue("postgres_database")
-    asyncio.run(_truncate(url))
+    run_async(lambda: truncate(url))
     return url
 
 
@@ -180,29 +148,23 @@ async def database(database_url: str) -> AsyncIterator[Database]:
 # -- the application -------------------------------------------------------------------------------
 
 
+# What the in-process app runs with in tests (`make_settings`'s overrides change it).
+HARNESS_SETTINGS: dict[str, Any] = {
+    "bayar_admin_token": ADMIN_TOKEN,
+    "bayar_confirm_paid": True,
+    "bayar_reconcile_first_check": 10.0,
+    "bayar_sandbox_state_file": None,
+    "bayar_sandbox_notification_url": None,
+    "bayar_sandbox_time_scale": 1.0,
+    "bayar_cors_origins": "",
+    # Tests make many orders from one address at once; tests/api/test_limits.py turns it on.
+    "bayar_create_rate_limit": 0,
+}
+
+
 def make_settings(database_url: str, var_dir: Path, **overrides: Any) -> Settings:
     """Settings pinned down entirely: nothing from the environment can change what a test runs."""
-    values: dict[str, Any] = {
-        "bayar_var_dir": var_dir,
-        "database_url": database_url,
-        "redis_url": None,
-        "bayar_sandbox": True,
-        "midtrans_server_key": None,
-        "midtrans_client_key": None,
-        "bayar_public_url": None,
-        "bayar_admin_token": ADMIN_TOKEN,
-        "bayar_confirm_paid": True,
-        "bayar_reconcile_first_check": 10.0,
-        "bayar_sandbox_state_file": None,
-        "bayar_sandbox_notification_url": None,
-        "bayar_sandbox_time_scale": 1.0,
-        "bayar_sandbox_retry_jitter": False,
-        "bayar_cors_origins": "",
-        # Tests make many orders from one address at once; tests/api/test_limits.py turns it on.
-        "bayar_create_rate_limit": 0,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
+    return app_settings(var_dir, database_url=database_url, **{**HARNESS_SETTINGS, **overrides})
 
 
 @dataclass
@@ -235,11 +197,7 @@ class Bayar:
         key: str | None = None,
         **extra: Any,
     ) -> httpx.Response:
-        body = {
-            "items": [{"product_id": p, "quantity": q} for p, q in (items or (("cola", 1),))],
-            "payment_type": payment_type,
-            **extra,
-        }
+        body = factories.order_body(*items, payment_type=payment_type, **extra)
         headers = {"Idempotency-Key": key} if key else {}
         return await self.client.post(
             "/api/payments/create-transaction", json=body, headers=headers
@@ -367,10 +325,7 @@ class Bayar:
     # -- the database ---------------------------------------------------------------------------
 
     async def set_stock(self, product_id: str, stock: int, **values: Any) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Product).where(Product.id == product_id).values(stock=stock, **values)
-            )
+        await factories.set_stock(self.db, product_id, stock, **values)
 
     async def inbox(self, order_id: str) -> list[Notification]:
         async with self.db.session() as session:
@@ -408,19 +363,7 @@ class Bayar:
 
     async def drop_database_connections(self) -> int:
         """Terminate the app's PostgreSQL connections, as a database restart does."""
-        url = self.db.engine.url
-        admin = await asyncpg.connect(
-            url.set(drivername="postgresql", database="postgres").render_as_string(False)
-        )
-        try:
-            killed: int = await admin.fetchval(
-                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
-                " WHERE datname = $1 AND pid <> pg_backend_pid()",
-                url.database,
-            )
-        finally:
-            await admin.close()
-        return killed
+        return await terminate_connections(self.db.engine.url.render_as_string(False))
 
     async def db_order(self, order_id: str) -> Order:
         async with self.db.session() as session:

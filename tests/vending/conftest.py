@@ -1,11 +1,12 @@
-"""A live bayar (create_app served by uvicorn in a thread) and kiosk clients over real WebSockets.
+"""A live bayar (tests/support/apps.py's LiveApp: create_app served by uvicorn in a thread) and kiosk clients over real WebSockets.
 
 - `start_app(**settings)` builds and starts an app on a free loopback port: SQLite (a copy of a
   migrated template) unless `database_url` is given, in-process bus unless `redis_url` is given,
   its sandbox mounted at /sandbox and the worker running (unless `run_worker=False`); bayar's
   clock is `now` when given (a tests/support/harness.py `Clock`, to pass timeouts).
   `app` is one with the defaults.
-- `LiveApp.run(coro)` runs a coroutine on the server's own event loop (its database, its services).
+- `LiveApp` (tests/support/apps.py): `run(coro)` runs a coroutine on the server's own event loop
+  (its database, its services).
 - `kiosk(live, machine_id, token)` opens `/ws/kiosk/{machine_id}`; a background reader keeps every
   frame, so a test can wait for an event and count what a connection received over its lifetime.
 
@@ -15,159 +16,49 @@ Test modules cannot import this file: everything is handed out through fixtures.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import contextlib
 import json
-import os
-import secrets
-import shutil
-import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
-import asyncpg
+import databases
+import harness
 import httpx
 import pytest
-import uvicorn
-from livesupport import free_port
-from sqlalchemy.engine import make_url
+from apps import LiveApp as LiveApp  # the test files name its type from here
+from apps import app_settings
+from databases import fresh_database
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
-from bayar.app import create_app
 from bayar.config import DEMO_SERVER_KEY, Settings
-from bayar.context import AppContext
-from bayar.storage.migrate import upgrade
-from bayar.vending.machines import TOKEN_FILE
 
-T = TypeVar("T")
 WAIT = 5.0  # seconds any event may take to reach a kiosk
-DEFAULT_POSTGRES_URL = "postgresql://postgres@127.0.0.1:5432/test"
-DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def postgres_admin_url() -> str:
-    return os.environ.get("BAYAR_TEST_POSTGRES_URL") or DEFAULT_POSTGRES_URL
-
-
-def redis_base_url() -> str:
-    return os.environ.get("BAYAR_TEST_REDIS_URL") or DEFAULT_REDIS_URL
 
 
 # -- the live application ---------------------------------------------------------------------------
 
+# What every vending test's app runs with (a test's own settings override them).
+VENDING_SETTINGS: dict[str, Any] = {
+    "bayar_confirm_paid": True,
+    "bayar_sandbox_state_file": ":memory:",
+    "bayar_sandbox_notification_url": None,
+    "bayar_sandbox_time_scale": 1.0,
+    "bayar_sandbox_notification_timeout": 5.0,
+    "bayar_dispense_timeout": 1.0,
+    "bayar_worker_interval": 0.2,
+}
 
-class LiveApp:
-    """create_app(settings) served by uvicorn on its own event loop, in a daemon thread."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        *,
-        run_worker: bool = True,
-        seed: bool = True,
-        now: Callable[[], datetime] | None = None,
-    ) -> None:
-        self.settings = settings
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.app = create_app(
-            settings, public_url=self.url, run_worker=run_worker, seed=seed, now=now
-        )
-        self.server = uvicorn.Server(
-            uvicorn.Config(
-                self.app,
-                host="127.0.0.1",
-                port=self.port,
-                log_level="warning",
-                lifespan="on",
-                loop="asyncio",
-                ws_ping_interval=None,
-            )
-        )
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self._serve, daemon=True, name=f"bayar-{self.port}")
-
-    def _serve(self) -> None:
-        asyncio.set_event_loop(self.loop)
-        try:
-            self.loop.run_until_complete(self.server.serve())
-        finally:
-            self.loop.run_until_complete(self.loop.shutdown_asyncgens())
-            self.loop.close()
-
-    def start(self) -> LiveApp:
-        self.thread.start()
-        deadline = time.monotonic() + 15
-        while not self.server.started:
-            if time.monotonic() > deadline or not self.thread.is_alive():
-                raise RuntimeError(f"bayar did not start on {self.url}")
-            time.sleep(0.01)
-        return self
-
-    def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
-
-    # -- what tests use ---------------------------------------------------------------------------
-
-    @property
-    def context(self) -> AppContext:
-        context: AppContext = self.app.state.context
-        return context
-
-    @property
-    def ws_base(self) -> str:
-        return f"ws://127.0.0.1:{self.port}"
-
-    @property
-    def sandbox(self) -> str:
-        return f"{self.url}/sandbox"
-
-    @property
-    def demo_token(self) -> str:
-        return (self.settings.bayar_var_dir / TOKEN_FILE).read_text().strip()
-
-    def submit(self, coro: Coroutine[Any, Any, T]) -> concurrent.futures.Future[T]:
-        return asyncio.run_coroutine_threadsafe(coro, self.loop)
-
-    async def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        """Run `coro` on the server's loop (where its database engine and services live)."""
-        return await asyncio.wrap_future(self.submit(coro))
+sqlite_template = harness.sqlite_template  # a migrated SQLite file, copied for each app
 
 
 def base_settings(var_dir: Path, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {
-        "bayar_var_dir": var_dir,
-        "database_url": f"sqlite:///{(var_dir / 'bayar.sqlite3').as_posix()}",
-        "redis_url": None,
-        "bayar_sandbox": True,
-        "midtrans_server_key": None,
-        "midtrans_client_key": None,
-        "bayar_public_url": None,
-        "bayar_confirm_paid": True,
-        "bayar_sandbox_state_file": ":memory:",
-        "bayar_sandbox_notification_url": None,
-        "bayar_sandbox_time_scale": 1.0,
-        "bayar_sandbox_retry_jitter": False,
-        "bayar_sandbox_notification_timeout": 5.0,
-        "bayar_dispense_timeout": 1.0,
-        "bayar_worker_interval": 0.2,
-    }
-    values.update(overrides)
-    return Settings(_env_file=None, **values)  # type: ignore[call-arg]
-
-
-@pytest.fixture(scope="session")
-def sqlite_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A migrated SQLite file, copied for each app (cheaper than migrating each time)."""
-    path = tmp_path_factory.mktemp("vending-template") / "bayar.sqlite3"
-    upgrade(f"sqlite:///{path.as_posix()}")
-    return path
+    return app_settings(var_dir, **{**VENDING_SETTINGS, **overrides})
 
 
 StartApp = Callable[..., LiveApp]
@@ -186,14 +77,15 @@ def start_app(tmp_path: Path, sqlite_template: Path) -> Iterator[StartApp]:
         now: Callable[[], datetime] | None = None,
         **overrides: Any,
     ) -> LiveApp:
-        var = var_dir or tmp_path / f"var{len(started)}"
-        var.mkdir(parents=True, exist_ok=True)
-        if "database_url" not in overrides:
-            target = var / "bayar.sqlite3"
-            if not target.exists():
-                shutil.copyfile(sqlite_template, target)
-        # else: the caller's database is migrated already (fresh_postgres does it, outside a loop)
-        live = LiveApp(base_settings(var, **overrides), run_worker=run_worker, seed=seed, now=now)
+        # A SQLite file is the template's copy; a PostgreSQL database is migrated already
+        # (fresh_postgres does it).
+        live = LiveApp(
+            base_settings(var_dir or tmp_path / f"var{len(started)}", **overrides),
+            run_worker=run_worker,
+            seed=seed,
+            now=now,
+            template=sqlite_template,
+        )
         started.append(live)
         return live.start()
 
@@ -440,30 +332,16 @@ def wait_until() -> WaitUntil:
 # -- PostgreSQL -------------------------------------------------------------------------------------
 
 
-async def _admin_sql(statement: str) -> None:
-    connection = await asyncpg.connect(postgres_admin_url())
-    try:
-        await connection.execute(statement)
-    finally:
-        await connection.close()
-
-
 @pytest.fixture
 def fresh_postgres() -> Iterator[str]:
     """A new `bayar_vending_<random>` database, migrated and empty; dropped after the test."""
-    name = f"bayar_vending_{secrets.token_hex(5)}"
-    asyncio.run(_admin_sql(f'CREATE DATABASE "{name}"'))
-    try:
-        url = make_url(postgres_admin_url()).set(database=name).render_as_string(False)
-        upgrade(url)
+    with fresh_database("bayar_vending") as url:
         yield url
-    finally:
-        asyncio.run(_admin_sql(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
 
 
 @pytest.fixture
 def redis_url() -> str:
-    return redis_base_url()
+    return databases.redis_url()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

@@ -13,6 +13,7 @@ import re
 from typing import TYPE_CHECKING, Any
 
 import httpx
+from harness import Clock
 from sqlalchemy import func, select
 
 from bayar.admin import queries
@@ -102,9 +103,11 @@ async def commanded_without_worker(
     kiosk: ConnectKiosk,
     sandbox_of: SandboxOf,
     http_for: HttpFor,
+    clock: Clock | None = None,
 ) -> tuple[LiveApp, httpx.AsyncClient, Sandbox, Kiosk, dict[str, Any]]:
-    """An app whose sweep runs only when a test calls it, and a paid order it commanded."""
-    app = start_app(run_worker=False, bayar_dispense_timeout=1.0, **db_settings)
+    """An app whose sweep runs only when a test calls it, and a paid order it commanded; on
+    `clock` (bayar's time stands still until the test moves it) when given."""
+    app = start_app(run_worker=False, now=clock, bayar_dispense_timeout=1.0, **db_settings)
     http = await http_for(app)
     sandbox = sandbox_of(http, app)
     k = await kiosk(app)
@@ -167,14 +170,15 @@ async def test_sweep_refunds_an_unacknowledged_dispense_and_a_late_result_change
     http_for: HttpFor,
 ) -> None:
     # The sweep is called by hand here, so the late result races nothing.
+    clock = Clock()
     app, http, sandbox, k, command = await commanded_without_worker(
-        db_settings, start_app, kiosk, sandbox_of, http_for
+        db_settings, start_app, kiosk, sandbox_of, http_for, clock
     )
     order_id = command["order_id"]
 
     assert await sweep(app) == 0  # not late yet
     assert await dispense_status(app, order_id) == "commanded"
-    await asyncio.sleep(1.1)
+    clock.advance(seconds=1.1)
     assert await sweep(app) == 1
     assert await k.expect("REFUNDED") == {"order_id": order_id, "amount": 7000}
     assert await dispense_status(app, order_id) == "refunded"
@@ -204,19 +208,20 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
     http_for: HttpFor,
 ) -> None:
     """The process stopped between marking the dispense failed and refunding it."""
+    clock = Clock()
     app, http, _sandbox, _k, command = await commanded_without_worker(
-        db_settings, start_app, kiosk, sandbox_of, http_for
+        db_settings, start_app, kiosk, sandbox_of, http_for, clock
     )
     order_id = command["order_id"]
 
     async def mark_failed() -> None:
         async with app.context.db.session() as session, session.begin():
             row = await session.get_one(Dispense, order_id)
-            row.status, row.finished_at = "failed", app.context.payments.now()
+            row.status, row.finished_at = "failed", app.context.clock()
 
     await app.run(mark_failed())
     assert await sweep(app) == 0  # it may still be refunding in another process
-    await asyncio.sleep(2.1)  # twice the acknowledgement timeout
+    clock.advance(seconds=2.1)  # twice the acknowledgement timeout
     assert await sweep(app) == 1
     assert await dispense_status(app, order_id) == "refunded"
     assert await order_status(http, order_id) == "refunded"
@@ -233,13 +238,14 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
 ) -> None:
     """The gateway refused the refund, then the process stopped before recording it: the sweep's
     second try finds the refused refund under the same key and must not call the money returned."""
+    clock = Clock()
     app, http, _sandbox, k, command = await commanded_without_worker(
-        db_settings, start_app, kiosk, sandbox_of, http_for
+        db_settings, start_app, kiosk, sandbox_of, http_for, clock
     )
     order_id = command["order_id"]
 
     async def refused_then_stopped() -> None:
-        now = app.context.payments.now()
+        now = app.context.clock()
         async with app.context.db.session() as session, session.begin():
             session.add(
                 Refund(
@@ -256,7 +262,7 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
             row.status, row.finished_at = "failed", now
 
     await app.run(refused_then_stopped())
-    await asyncio.sleep(2.1)
+    clock.advance(seconds=2.1)
     assert await sweep(app) == 1
     assert await dispense_status(app, order_id) == "manual_refund"
     assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
@@ -294,7 +300,7 @@ async def test_duplicate_notifications_reconcile_and_reconnects_dispense_once(
     # Reconciliation races the webhooks: the worker's pass and direct checks of the order.
     payments = app.context.payments
     racing: list[concurrent.futures.Future[Any]] = [
-        app.submit(payments.check(order_id)) for _ in range(3)
+        app.submit(payments.reconcile.check(order_id)) for _ in range(3)
     ]
     racing.append(app.submit(reconcile_once(payments)))
     await asyncio.gather(*(asyncio.wrap_future(f) for f in racing))
@@ -583,7 +589,7 @@ async def test_a_refused_kiosk_refund_is_queued_once_and_resolved_by_hand(
     assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
     # Queued again (a retry after a crash): still one refund waiting.
     await app.run(
-        app.context.payments.queue_manual_refund(
+        app.context.payments.refunds.queue_manual_refund(
             order_id, refund_key=key, reason="dispense failed", detail="refused again"
         )
     )

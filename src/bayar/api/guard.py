@@ -6,7 +6,7 @@ import json
 
 from fastapi import HTTPException, Request
 
-from bayar.api.schemas import NOTIFICATION_LIMITS
+from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
 
 
 async def bounded_notification(request: Request) -> None:

@@ -1,10 +1,11 @@
-"""`POST /api/payments/create-transaction` and `POST /api/payments/notification`."""
+"""`POST /api/payments/create-transaction`, `POST /api/payments/notification` (Midtrans) and
+`POST /api/payments/xendit/callback` (Xendit)."""
 
 from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Header, Request, Response
+from fastapi import APIRouter, Depends, Header, HTTPException, Request, Response
 from fastapi.responses import JSONResponse
 
 from bayar.api.deps import Context
@@ -19,7 +20,7 @@ from bayar.api.schemas import (
 )
 from bayar.api.views import transaction_out
 from bayar.gateways.base import Customer
-from bayar.payments.service import CartLine, Checkout
+from bayar.payments.checkout import CartLine, Checkout
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order
 
@@ -46,7 +47,8 @@ router = APIRouter(prefix="/api/payments", tags=["payments"])
         422: {
             "model": Problem,
             "description": "unknown product or machine, bad quantity, too many units, malformed"
-            " body, or an Idempotency-Key used for a different request",
+            " body, a gateway not configured here, or an Idempotency-Key used for a different"
+            " request",
         },
         429: {"model": Problem, "description": "too many orders from this address (Retry-After)"},
         502: {"model": Problem, "description": "the gateway refused; the reservation is released"},
@@ -64,7 +66,7 @@ async def create_transaction(
     if body.machine_id is not None:
         await ctx.vending.authorize(body.machine_id, x_kiosk_token)
     customer = Customer(**body.customer.model_dump()) if body.customer else None
-    order, replayed = await ctx.payments.create_transaction(
+    order, replayed = await ctx.payments.checkout.create_transaction(
         Checkout(
             items=tuple(CartLine(i.product_id, i.quantity) for i in body.items),
             payment_type=body.payment_type,
@@ -74,6 +76,7 @@ async def create_transaction(
             machine_id=body.machine_id,
             idempotency_key=idempotency_key,
             finish_url=body.finish_url,
+            gateway=body.gateway,
         )
     )
     async with ctx.db.session() as session:
@@ -112,6 +115,32 @@ async def notification(request: Request, ctx: Context) -> JSONResponse:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
     it reports is applied from the gateway's status API, not from the body."""
     receipt = await ctx.inbox.receive(await request.body(), request.headers)
+    body = NotificationReceipt(
+        status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail
+    )
+    return JSONResponse(body.model_dump(exclude_none=True), status_code=receipt.http_status)
+
+
+@router.post(
+    "/xendit/callback",
+    response_model=NotificationReceipt,
+    responses={
+        400: {
+            "model": Problem,
+            "description": "not a JSON callback of invoices, payments or refunds",
+        },
+        401: {"model": Problem, "description": "x-callback-token missing or wrong"},
+        404: {"model": Problem, "description": "Xendit is not configured here"},
+        422: {"model": Problem, "description": "amount or currency differs from the order"},
+    },
+)
+async def xendit_callback(request: Request, ctx: Context) -> JSONResponse:
+    """Xendit's callbacks (invoices, payment requests, refunds), checked by their
+    `x-callback-token`. Duplicates (the same `webhook-id`, else the same object and status) and
+    unknown orders get 200. A change it reports is applied from Xendit's API, not the body."""
+    if ctx.xendit_inbox is None:
+        raise HTTPException(404, "Xendit is not configured here")
+    receipt = await ctx.xendit_inbox.receive(await request.body(), request.headers)
     body = NotificationReceipt(
         status=receipt.outcome, order_id=receipt.order_id, detail=receipt.detail
     )

@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from bayar.api import admin, catalog, ops, orders, payments
+from bayar.api import admin, catalog, ops, orders, payments, public_config
 from bayar.api.schemas import Problem
 
 # What the input guard (bayar.inputs) and the error handlers (api.errors) may answer on any route.
@@ -25,6 +25,13 @@ COMMON_ERRORS: dict[int | str, dict[str, Any]] = {
 
 def router() -> APIRouter:
     api = APIRouter()
-    for part in (payments.router, orders.router, catalog.router, admin.router, ops.router):
+    for part in (
+        payments.router,
+        orders.router,
+        catalog.router,
+        public_config.router,
+        admin.router,
+        ops.router,
+    ):
         api.include_router(part, responses=COMMON_ERRORS)
     return api

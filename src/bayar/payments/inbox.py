@@ -1,8 +1,8 @@
 """Gateway notifications (DESIGN rule 4): verify the signature on the exact strings received, keep
 the raw body in the inbox once per dedupe key, act only on a new row, and answer fast.
 
-A signature covers only order_id, status_code and gross_amount. A status that does not fit its
-code is refused; every notification that would change an order is confirmed with the gateway's
+A signature covers only some fields (Midtrans: order_id, status_code and gross_amount). A body
+whose parts contradict each other is refused; every notification that would change an order is confirmed with the gateway's
 status API (outside any database transaction) and the order is moved by that answer; payment
 instructions are never taken from a notification. Bodies that are not signed (or not readable)
 are kept as metadata and a capped prefix, never whole.
@@ -13,19 +13,21 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
 
 from bayar.gateways.base import (
+    Gateway,
     GatewayError,
-    GatewayStatus,
+    GatewayReport,
     NotificationMismatch,
     TransactionNotFound,
 )
-from bayar.payments.service import Applied, PaymentsService, Screening
+from bayar.payments.service import PaymentsService
+from bayar.payments.transitions import Applied, Screening
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
 
@@ -34,8 +36,8 @@ KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
 # What is kept of a body whose signature does not hold (or that cannot be read): its size,
 # digest and headers, and this much of its text.
 UNSIGNED_PREFIX = 2048
-# The inbox's text columns (order_id, transaction_status): longer values are cut, not refused.
-COLUMN_LIMITS = {"order_id": 64, "transaction_status": 32}
+# The inbox's text columns (the order id, the gateway's status word): longer values are cut.
+ORDER_ID_MAX, STATUS_MAX = 64, 32
 MAX_HEADER = 200
 
 
@@ -49,9 +51,13 @@ class Receipt:
     detail: str | None = None
 
 
-def dedupe_key(raw: bytes) -> str:
+def dedupe_key(raw: bytes, body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     # A retried notification repeats the same bytes; a different body is a different fact.
     return hashlib.sha256(raw).hexdigest()
+
+
+# What makes two notifications one (the inbox's unique key): (raw body, parsed body, headers).
+DedupeKey = Callable[[bytes, Mapping[str, Any], Mapping[str, str]], str]
 
 
 def _storable(text: str) -> str:
@@ -60,8 +66,19 @@ def _storable(text: str) -> str:
 
 
 class Inbox:
-    def __init__(self, service: PaymentsService) -> None:
+    """The notifications of one gateway (`gateway`: its adapter; None: the service's default),
+    deduplicated by `key`."""
+
+    def __init__(
+        self,
+        service: PaymentsService,
+        gateway: Gateway | None = None,
+        *,
+        key: DedupeKey = dedupe_key,
+    ) -> None:
         self.service = service
+        self.gateway: Gateway = gateway or service.gateway
+        self.key = key
 
     async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
         receipt = await self._receive(raw, headers)
@@ -69,7 +86,7 @@ class Inbox:
         return receipt
 
     async def _receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        gateway = self.service.gateway
+        gateway = self.gateway
         kept = {
             k: _storable(v[:MAX_HEADER]) for k, v in headers.items() if k.lower() in KEPT_HEADERS
         }
@@ -80,11 +97,12 @@ class Inbox:
         if not isinstance(body, dict):
             await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
-        order_id = body.get("order_id") if isinstance(body.get("order_id"), str) else None
-        if not gateway.verify_notification(body):
+        order_id = gateway.notification_labels(body)[0]
+        if not gateway.verify_notification(body, headers):
             await self._keep(raw, kept, body, signed=False, outcome="bad_signature")
             log.warning("notification with a bad signature refused", extra={"order_id": order_id})
-            return Receipt(401, "bad_signature", order_id, "signature_key does not match")
+            detail = "the signature or callback token does not match"
+            return Receipt(401, "bad_signature", order_id, detail)
         try:
             status = gateway.parse_notification(body)
         except NotificationMismatch as error:
@@ -95,23 +113,28 @@ class Inbox:
             await self._keep(raw, kept, body, signed=True, outcome="malformed")
             return Receipt(400, "malformed", order_id, f"unreadable notification: {error}")
         try:
-            return await self._screen(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status, headers)
         except DBAPIError as error:
             if not lost_connection(error):
                 raise
             # A pooled connection had died (the database restarted) and the transaction with
             # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
-            return await self._screen(raw, kept, body, status)
+            return await self._screen(raw, kept, body, status, headers)
 
     async def _screen(
-        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
+        self,
+        raw: bytes,
+        headers: dict[str, str],
+        body: dict[str, Any],
+        status: GatewayReport,
+        received: Mapping[str, str],
     ) -> Receipt:
         """The inbox row, and what the order already tells of the notification, in one
         transaction; a notification that would change something goes on to `_confirm`."""
         async with self.service.db.engine.begin() as conn:
-            row = await repo.insert_notification(
-                conn, self._values(raw, headers, body, signed=True, outcome="received")
-            )
+            values = self._values(raw, headers, body, signed=True, outcome="received")
+            values["dedupe_key"] = self.key(raw, body, received)
+            row = await repo.insert_notification(conn, values)
             if row is None:
                 return Receipt(200, "duplicate", status.order_id)
             screening = await self.service.apply_webhook(conn, status)
@@ -126,7 +149,7 @@ class Inbox:
             await self.service.refund_late_payment(applied.order_id, applied.late_refund)
         return receipt
 
-    async def _confirm(self, row: int, claimed: GatewayStatus) -> Receipt:
+    async def _confirm(self, row: int, claimed: GatewayReport) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer."""
         order_id = claimed.order_id
         try:
@@ -144,12 +167,12 @@ class Inbox:
         applied = await self.service.apply_status(confirmed, source="webhook")
         await self.service.done_checking(order_id)  # confirmed: the worker need not look again
         receipt = self._receipt(confirmed, applied)
-        said = (claimed.transaction_status, claimed.fraud_status)
-        if (confirmed.transaction_status, confirmed.fraud_status) != said and receipt.outcome in (
+        said = (claimed.event, claimed.gateway_status)
+        if (confirmed.event, confirmed.gateway_status) != said and receipt.outcome in (
             "no_change",
             "ignored",
         ):
-            detail = f"the gateway says {confirmed.transaction_status}"
+            detail = f"the gateway says {confirmed.gateway_status}"
             receipt = Receipt(200, "not_confirmed", order_id, detail)
         return await self._finish(row, receipt)
 
@@ -159,7 +182,7 @@ class Inbox:
         return receipt
 
     @classmethod
-    def _screened(cls, status: GatewayStatus, screening: Screening) -> Receipt:
+    def _screened(cls, status: GatewayReport, screening: Screening) -> Receipt:
         if not screening.known:
             log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
@@ -168,7 +191,7 @@ class Inbox:
         return cls._receipt(status, screening.applied)
 
     @staticmethod
-    def _receipt(status: GatewayStatus, applied: Applied | None) -> Receipt:
+    def _receipt(status: GatewayReport, applied: Applied | None) -> Receipt:
         if applied is None:
             return Receipt(200, "unknown_order", status.order_id)
         if applied.mismatch:
@@ -200,16 +223,13 @@ class Inbox:
         signed: bool,
         outcome: str,
     ) -> dict[str, Any]:
-        def text(key: str) -> str | None:
-            value = body.get(key) if body else None
-            return _storable(value[: COLUMN_LIMITS[key]]) if isinstance(value, str) else None
-
+        order_id, status = self.gateway.notification_labels(body) if body else (None, None)
         # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
         kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
-            "dedupe_key": dedupe_key(raw),
-            "order_id": text("order_id"),
-            "transaction_status": text("transaction_status"),
+            "dedupe_key": hashlib.sha256(raw).hexdigest(),
+            "order_id": None if order_id is None else _storable(order_id[:ORDER_ID_MAX]),
+            "transaction_status": None if status is None else _storable(status[:STATUS_MAX]),
             "body": _storable(kept.decode("utf-8", "replace")),
             "body_bytes": len(raw),
             "headers": headers,

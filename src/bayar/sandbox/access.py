@@ -6,7 +6,7 @@ They settle any transaction by hand, so an order paid through them is goods for 
 which also sets a cookie so the page's own links and buttons keep working. Without a token
 configured they answer 403 there (bayar still starts: its shop, kiosks and the emulated gateway
 API work; only the hand controls are closed). The emulated gateway API under `/midtrans`
-(server key, Snap token) is the gateway itself and stays as Midtrans has it.
+(server key, Snap token) and `/xendit` (secret key, invoice page) are the gateways themselves.
 """
 
 from __future__ import annotations
@@ -27,7 +27,8 @@ Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 COOKIE = "bayar_sandbox"
-OPEN_PREFIX = "/midtrans"  # the emulated gateway: authenticated as Midtrans authenticates
+# The emulated gateways (and their payment pages): authenticated as the gateway authenticates.
+OPEN_PREFIXES = ("/midtrans", "/xendit")
 FORWARDED = ("forwarded", "x-forwarded-for", "x-real-ip")
 
 
@@ -68,7 +69,7 @@ class SandboxAccess:
         root = scope.get("root_path", "")
         path = scope.get("path", "")
         inner = path[len(root) :] if path.startswith(root) else path
-        if inner == OPEN_PREFIX or inner.startswith(f"{OPEN_PREFIX}/"):
+        if any(inner == p or inner.startswith(f"{p}/") for p in OPEN_PREFIXES):
             await self.app(scope, receive, send)
             return
         if self.token is None:

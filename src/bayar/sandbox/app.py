@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from typing import Any
 
 import httpx
 from starlette.applications import Starlette
@@ -19,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 
-from bayar.config import Settings
+from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN, DEMO_XENDIT_SECRET_KEY, Settings
 from bayar.i18n.middleware import LanguageMiddleware
 from bayar.sandbox import control, midtrans, pages, recurring, snap
 from bayar.sandbox.access import SandboxAccess, is_loopback
@@ -38,6 +39,9 @@ from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
 from bayar.sandbox.subscriptions import Subscriptions
+from bayar.sandbox.xendit import api as xendit_api
+from bayar.sandbox.xendit import page as xendit_page
+from bayar.sandbox.xendit.engine import Xendit
 
 log = logging.getLogger("bayar.sandbox")
 MOUNT_PATH = "/sandbox"
@@ -49,6 +53,7 @@ class Sandbox:
         settings: Settings,
         *,
         notification_url: str | None = None,
+        xendit_callback_url: str | None = None,
         local: tuple[str, httpx.AsyncBaseTransport] | None = None,
     ) -> None:
         settings.refuse_live_keys()  # ConfigError: never an emulator with production settings
@@ -67,11 +72,20 @@ class Sandbox:
             on_change=self._changed,
         )
         self._default_notification_url = settings.bayar_sandbox_notification_url or notification_url
+        self._default_xendit_url = settings.bayar_sandbox_xendit_callback_url or xendit_callback_url
+        # Whatever BAYAR_SANDBOX says (a fleet's `bayar sandbox`), the emulator takes the configured
+        # development key and token, else the demo ones; refuse_live_keys() refused a live key.
+        xendit_key = settings.xendit_secret_key
+        xendit_token = settings.xendit_callback_token
+        self.xendit_callback_token = (
+            xendit_token.get_secret_value() if xendit_token else ""
+        ) or DEMO_XENDIT_CALLBACK_TOKEN
         self.notifier = Notifier(
             self.store,
             self.clock,
             self.faults,
             default_url=self.notification_url,
+            xendit_token=lambda: self.xendit_callback_token,
             timeout=settings.bayar_sandbox_notification_timeout,
             jitter=settings.bayar_sandbox_retry_jitter,
             local=local,
@@ -89,10 +103,38 @@ class Sandbox:
         self.subscriptions = Subscriptions(
             self.store, self.clock, self.gateway, wake=self._expiry_wake.set
         )
+        self.xendit = Xendit(
+            self.store,
+            self.clock,
+            secret_key=(xendit_key.get_secret_value() if xendit_key else "")
+            or DEMO_XENDIT_SECRET_KEY,
+            merchant_id=settings.bayar_sandbox_merchant_id,
+            notify=self._xendit_changed,
+            wake=self._expiry_wake.set,
+            notify_expired_invoices=lambda: (
+                self.store.config.get("xendit_invoice_expired_callback") is not False
+            ),
+        )
 
     def notification_url(self) -> str | None:
         configured = self.store.config.get("notification_url")
         return str(configured) if configured else self._default_notification_url
+
+    def xendit_callback_url(self, product: str) -> str | None:
+        """The webhook URL of a Xendit product (`invoice`, `payment_request`, `refund`): its own
+        if set (control API `config`), else the account's one, else the default."""
+        for key in (f"xendit_{product}_callback_url", "xendit_callback_url"):
+            configured = self.store.config.get(key)
+            if configured:
+                return str(configured)
+        return self._default_xendit_url
+
+    def _xendit_changed(
+        self, product: str, object_id: str, reference: str, status: str, body: dict[str, Any]
+    ) -> None:
+        url = self.xendit_callback_url(product)
+        self.notifier.enqueue_xendit(object_id, reference, status, url, body)
+        self._expiry_wake.set()
 
     def _changed(self, txn: Transaction) -> None:
         self.notifier.enqueue(txn, self.gateway.notification_body(txn))
@@ -131,6 +173,13 @@ class Sandbox:
                 due = None
             if due is not None and (upcoming is None or due < upcoming):
                 upcoming = due
+            try:
+                xendit_due = self.xendit.run_due()  # invoices and QRs expire, refunds finish
+            except Exception:
+                log.exception("xendit pass failed")
+                xendit_due = None
+            if xendit_due is not None and (upcoming is None or xendit_due < upcoming):
+                upcoming = xendit_due
             wait = None if upcoming is None else self.clock.real_seconds_until(upcoming) + 0.01
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
@@ -151,8 +200,14 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
                     redirect_slashes=False,
                 ),
             ),
+            Route("/xendit", api_root, methods=API_METHODS),
+            Mount(
+                "/xendit",
+                app=Router(xendit_api.routes() + xendit_page.routes(), redirect_slashes=False),
+            ),
             Mount("/_control", routes=control.routes()),
             *recurring.page_routes(),
+            *xendit_page.simulator_routes(),
             *pages.routes(),
         ],
         exception_handlers=error_handlers(),

@@ -17,6 +17,8 @@ from bayar.sandbox.errors import ControlError
 from bayar.sandbox.faults import Fault
 from bayar.sandbox.http import read_object, sandbox_of, urls_of
 from bayar.sandbox.model import Delivery
+from bayar.sandbox.xendit.errors import XenditError
+from bayar.sandbox.xendit.page import object_body
 
 
 def delivery_json(delivery: Delivery) -> dict[str, Any]:
@@ -68,6 +70,54 @@ async def transactions(request: Request) -> Response:
     )
 
 
+async def xendit_act(request: Request) -> Response:
+    """`POST /_control/xendit/{id}/{pay|expire|fail}`: an invoice, payment request or refund, by
+    its id or (the newest) by external_id / reference_id. `?channel=BCA` picks how an invoice is
+    paid (default: QRIS when offered)."""
+    sandbox = sandbox_of(request)
+    try:
+        target = sandbox.xendit.act(
+            request.path_params["id"],
+            request.path_params["action"],
+            channel=request.query_params.get("channel"),
+        )
+    except XenditError as error:
+        raise ControlError(error.http_status, error.message) from None
+    return JSONResponse(object_body(request, target))
+
+
+def _xendit_target(request: Request) -> str:
+    target = sandbox_of(request).xendit.find(request.path_params["id"])
+    if target is None:
+        raise ControlError(404, "No Xendit invoice, payment request or refund has this id.")
+    return target.id
+
+
+async def xendit_object(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    target = sandbox.xendit.find(_xendit_target(request))
+    assert target is not None
+    return JSONResponse(
+        {
+            "object": object_body(request, target),
+            "callbacks": [delivery_json(d) for d in sandbox.notifier.log_for(target.id)],
+        }
+    )
+
+
+async def xendit_callbacks(request: Request) -> Response:
+    """The callback log of an invoice, payment request or refund: every delivery and attempt."""
+    sandbox = sandbox_of(request)
+    return JSONResponse(
+        [delivery_json(d) for d in sandbox.notifier.log_for(_xendit_target(request))]
+    )
+
+
+async def xendit_transactions(request: Request) -> Response:
+    sandbox = sandbox_of(request)
+    return JSONResponse([object_body(request, t) for t in sandbox.xendit.newest_first()])
+
+
 async def reset(request: Request) -> Response:
     sandbox_of(request).reset()
     return JSONResponse({"reset": True})
@@ -108,9 +158,20 @@ async def clock(request: Request) -> Response:
     return JSONResponse({"now": sandbox.clock.now().isoformat(), "scale": sandbox.clock.scale})
 
 
-# The dashboard's other notification URLs: subscriptions' charges and GoPay accounts.
-# Unset (null), those go to the Payment Notification URL; GET shows them once set.
-OTHER_URLS = ("recurring_notification_url", "pay_account_notification_url")
+# The dashboard's other notification URLs: subscriptions' charges and GoPay accounts; and Xendit's
+# webhook URLs (the account's, and one per product: invoices, payment requests, refunds).
+# Unset (null), those go to the Payment Notification URL (Xendit's: to `xendit_callback_url`, else
+# bayar's own callback under `bayar up`); GET shows them once set.
+OTHER_URLS = (
+    "recurring_notification_url",
+    "pay_account_notification_url",
+    "xendit_callback_url",
+    "xendit_invoice_callback_url",
+    "xendit_payment_request_callback_url",
+    "xendit_refund_callback_url",
+)
+# Xendit's "also notify my application when an invoice has expired" checkbox (default on).
+XENDIT_EXPIRED = "xendit_invoice_expired_callback"
 
 
 def _url_setting(body: dict[str, Any], key: str) -> str | None:
@@ -121,15 +182,21 @@ def _url_setting(body: dict[str, Any], key: str) -> str | None:
 
 
 async def config(request: Request) -> Response:
-    """The dashboard's Payment Notification URL (and its Recurring and Pay Account ones)."""
+    """The dashboard's Payment Notification URL (and its Recurring and Pay Account ones), and
+    Xendit's webhook settings (its URLs, the expired-invoice checkbox)."""
     sandbox = sandbox_of(request)
     if request.method in ("PUT", "POST"):
         body = await read_object(request)
         others = {key: _url_setting(body, key) for key in OTHER_URLS if key in body}
-        if "notification_url" in body or not others:
+        expired = body.get(XENDIT_EXPIRED)
+        if XENDIT_EXPIRED in body and not isinstance(expired, bool):
+            raise ControlError(400, f"{XENDIT_EXPIRED} must be true or false")
+        if "notification_url" in body or not (others or XENDIT_EXPIRED in body):
             sandbox.store.save_config("notification_url", _url_setting(body, "notification_url"))
         for key, url in others.items():
             sandbox.store.save_config(key, url)
+        if XENDIT_EXPIRED in body:
+            sandbox.store.save_config(XENDIT_EXPIRED, expired)
     return JSONResponse(
         {
             "notification_url": sandbox.notification_url(),
@@ -138,6 +205,11 @@ async def config(request: Request) -> Response:
                 for key in OTHER_URLS
                 if sandbox.store.config.get(key)
             },
+            **(
+                {XENDIT_EXPIRED: sandbox.store.config[XENDIT_EXPIRED]}
+                if XENDIT_EXPIRED in sandbox.store.config
+                else {}
+            ),
         }
     )
 
@@ -148,6 +220,10 @@ def routes() -> list[BaseRoute]:
         Route("/midtrans/{id}", transaction, methods=["GET"]),
         Route("/midtrans/{id}/notifications", notifications, methods=["GET"]),
         Route("/midtrans/{id}/{action}", act, methods=["POST"]),
+        Route("/xendit/transactions", xendit_transactions, methods=["GET"]),
+        Route("/xendit/{id}", xendit_object, methods=["GET"]),
+        Route("/xendit/{id}/callbacks", xendit_callbacks, methods=["GET"]),
+        Route("/xendit/{id}/{action}", xendit_act, methods=["POST"]),
         Route("/reset", reset, methods=["POST"]),
         Route("/faults", faults, methods=["GET", "POST", "DELETE"]),
         Route("/clock", clock, methods=["GET", "POST"]),

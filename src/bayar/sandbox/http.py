@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Awaitable, Callable
@@ -23,7 +24,28 @@ if TYPE_CHECKING:
 log = logging.getLogger("bayar.sandbox")
 
 MIDTRANS_NOT_FOUND = "The requested resource is not found"
+XENDIT_NOT_FOUND = "The requested resource was not found"
 INTERNAL = "Sorry, we encountered internal server error. We will fix this soon."
+
+
+Handler = Callable[[Request], Awaitable[Response]]
+_LATE: set[asyncio.Task[Response]] = set()  # strong references to calls running on after a hang
+
+
+async def _then_hang(seconds: float, handler: Handler, request: Request) -> Response:
+    response = await handler(request)  # the gateway acts; its answer is what is late
+    await asyncio.sleep(seconds)  # real seconds: a client's timeout is real
+    return response
+
+
+async def answer_late(seconds: float, handler: Handler, request: Request) -> Response:
+    """The `api_hang` fault: the call takes effect, then its answer hangs. Shielded, so a client
+    that gives up (cancelling an in-process call) does not undo it, as at the real gateway."""
+    await request.body()  # read while the client is still there
+    task = asyncio.create_task(_then_hang(seconds, handler, request))
+    _LATE.add(task)
+    task.add_done_callback(_LATE.discard)
+    return await asyncio.shield(task)
 
 
 def sandbox_of(request: Request) -> Sandbox:
@@ -35,7 +57,7 @@ def _root_path(request: Request) -> str:
     """Where the sandbox is mounted, e.g. /sandbox."""
     root: str = request.scope.get("root_path", "")
     # Inside /midtrans or /_control the root path carries that sub-mount too.
-    for sub in ("/midtrans", "/_control"):
+    for sub in ("/midtrans", "/xendit", "/_control"):
         if root.endswith(sub):
             root = root[: -len(sub)]
     return root
@@ -110,13 +132,18 @@ API_METHODS = ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
 
 
 async def api_root(request: Request) -> Response:
-    """`/midtrans` itself: a Midtrans 404, not a redirect to `/midtrans/` with an empty body."""
+    """`/midtrans` (`/xendit`) itself: the gateway's 404, not a redirect to `/midtrans/` with an
+    empty body."""
     raise HTTPException(404)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     path = _sandbox_path(request)
+    if path == "/xendit" or path.startswith("/xendit/"):  # the emulated Xendit API
+        code = {404: "NOT_FOUND", 405: "METHOD_NOT_ALLOWED"}.get(exc.status_code, "API_ERROR")
+        message = XENDIT_NOT_FOUND if exc.status_code == 404 else str(exc.detail)
+        return JSONResponse({"error_code": code, "message": message}, status_code=exc.status_code)
     if path == "/midtrans" or path.startswith("/midtrans/"):  # the emulated Midtrans API
         if path.startswith("/midtrans/snap/v1/"):
             return JSONResponse({"error_messages": [exc.detail]}, status_code=exc.status_code)
@@ -135,6 +162,11 @@ async def _control_error(request: Request, exc: Exception) -> Response:
 
 async def _crash(request: Request, exc: Exception) -> Response:
     log.exception("sandbox error on %s %s", request.method, request.url.path, exc_info=exc)
+    if _sandbox_path(request).startswith("/xendit/"):
+        return JSONResponse(
+            {"error_code": "SERVER_ERROR", "message": "An unexpected error occurred"},
+            status_code=500,
+        )
     return JSONResponse({"status_code": "500", "status_message": INTERNAL}, status_code=500)
 
 

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import io
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 
 import segno
 from starlette.requests import Request
@@ -13,21 +12,20 @@ from starlette.routing import BaseRoute, Route
 
 from bayar.sandbox.engine import Gateway
 from bayar.sandbox.faults import API_FAULTS
-from bayar.sandbox.http import BadJson, read_json, reply, sandbox_of, syntax_error, urls_of
+from bayar.sandbox.http import (
+    BadJson,
+    Handler,
+    answer_late,
+    read_json,
+    reply,
+    sandbox_of,
+    syntax_error,
+    urls_of,
+)
 
-Handler = Callable[[Request], Awaitable[Response]]
 FAULT_MESSAGES = {
     503: "Bank/partner is experiencing connection issue.",
 }
-
-
-_HUNG: set[asyncio.Task[Response]] = set()  # strong references to calls running on after a hang
-
-
-async def _then_hang(seconds: float, handler: Handler, request: Request) -> Response:
-    response = await handler(request)  # the gateway acts; its answer is what is late
-    await asyncio.sleep(seconds)  # real seconds: a client's timeout is real
-    return response
 
 
 def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Handler]:
@@ -51,13 +49,7 @@ def api_call(*, snap: bool = False, auth: bool = True) -> Callable[[Handler], Ha
                 )
                 return JSONResponse(body, status_code=fault.status)
             if fault is not None and fault.kind == "api_hang":
-                await request.body()  # read while the client is still there
-                # The call takes effect, then its answer hangs. Shielded, so a client that gives
-                # up (cancelling an in-process call) does not undo it, as at the real gateway.
-                task = asyncio.create_task(_then_hang(fault.seconds, handler, request))
-                _HUNG.add(task)
-                task.add_done_callback(_HUNG.discard)
-                return await asyncio.shield(task)
+                return await answer_late(fault.seconds, handler, request)
             return await handler(request)
 
         return endpoint

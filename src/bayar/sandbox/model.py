@@ -98,6 +98,8 @@ class Delivery:
     due_at: float = 0.0
     retries: int = 0
     attempts: list[Attempt] = field(default_factory=list)
+    gateway: str = "midtrans"  # whose rules: midtrans | xendit (headers, retries)
+    event_id: str = ""  # Xendit's `webhook-id`: one per event, the same on every retry and copy
 
 
 # -- GoPay tokenization and subscriptions (accounts.py, subscriptions.py) ---------------------------

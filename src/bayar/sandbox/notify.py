@@ -1,4 +1,5 @@
-"""Signed HTTP notifications, delivered and retried the way Midtrans does (reference 3.9).
+"""Signed HTTP notifications, delivered and retried the way Midtrans does (reference 3.9), and
+Xendit's callbacks the way Xendit does (xendit reference §5.2).
 
 Retries follow Midtrans' rules per response code and its schedule (2, 10, 30, 90, 210 minutes, each
 with jitter up to the interval), measured on the sandbox clock so a time scale speeds them up.
@@ -45,6 +46,9 @@ HEADERS = {
     "Accept": "application/json",
     "User-Agent": "Veritrans",
 }
+# Xendit: a failed callback is retried 6 times over 24 hours, at these intervals after the one
+# before, without jitter; a delivery that timed out is not retried (only resent by hand).
+XENDIT_RETRY_MINUTES = (15, 45, 120, 180, 360, 720)
 
 
 @dataclass
@@ -69,6 +73,7 @@ class Notifier:
         *,
         default_url: Callable[[], str | None],
         timeout: float,
+        xendit_token: Callable[[], str] = lambda: "",
         jitter: bool,
         rng: random.Random | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -80,6 +85,7 @@ class Notifier:
         self._clock = clock
         self._faults = faults
         self._default_url = default_url
+        self._xendit_token = xendit_token
         self._timeout = timeout
         self._jitter = jitter
         self._rng = rng or random.Random()
@@ -111,18 +117,41 @@ class Notifier:
 
     def enqueue(self, txn: Transaction, body: dict[str, Any]) -> list[Delivery]:
         """Queue the notification of the transaction's current state to each of its URLs."""
-        raw = json.dumps(body, separators=(",", ":"))
-        fault = self._faults.take(NOTIFICATION_FAULTS)
-        now = self._clock.timestamp()
-        previous = self.log_for(txn.transaction_id)
-        created: list[Delivery] = []
         urls = self.urls_for(txn)
         if not urls:
             log.info("no notification URL for order %s; nothing sent", txn.order_id)
+        return self._enqueue(txn.transaction_id, txn.order_id, txn.transaction_status, urls, body)
+
+    def enqueue_xendit(
+        self, object_id: str, reference: str, status: str, url: str | None, body: dict[str, Any]
+    ) -> list[Delivery]:
+        """Queue a Xendit callback (an invoice, payment request or refund in `status`) to `url`."""
+        if not url:
+            log.info("no Xendit callback URL for %s; nothing sent", reference)
+            return []
+        return self._enqueue(object_id, reference, status, [url], body, gateway="xendit")
+
+    def _enqueue(
+        self,
+        key: str,
+        reference: str,
+        status: str,
+        urls: list[str],
+        body: dict[str, Any],
+        gateway: str = "midtrans",
+    ) -> list[Delivery]:
+        raw = json.dumps(body, separators=(",", ":"))
+        fault = self._faults.take(NOTIFICATION_FAULTS)
+        now = self._clock.timestamp()
+        # Xendit's stale callback may be another object's of the same order (an earlier invoice
+        # of the same external_id, the invoice a refund is for): its reference's log.
+        previous = self.log_for(reference if gateway == "xendit" else key)
+        event_id = uuid.uuid4().hex if gateway == "xendit" else ""
+        created: list[Delivery] = []
         for url in urls:
             copies = fault.copies if fault and fault.kind == "duplicate" else 1
             for _ in range(copies):
-                delivery = self._new(txn, url, raw, now)
+                delivery = self._new(key, reference, url, raw, now, status, gateway, event_id)
                 if fault and fault.kind == "drop":
                     delivery.state = "dropped"
                     delivery.attempts.append(
@@ -132,16 +161,20 @@ class Notifier:
                     delivery.due_at = now + fault.seconds
                 created.append(delivery)
             if fault and fault.kind == "out_of_order":
-                stale = [
-                    d
-                    for d in previous
-                    if d.url == url and d.transaction_status != txn.transaction_status
-                ]
+                stale = [d for d in previous if d.url == url and d.transaction_status != status]
                 if stale:
                     # The older notification arrives again after the newer one.
+                    old = stale[-1]
                     created.append(
                         self._new(
-                            txn, url, stale[-1].body, now, status=stale[-1].transaction_status
+                            key,
+                            reference,
+                            url,
+                            old.body,
+                            now,
+                            old.transaction_status,
+                            gateway,
+                            old.event_id,
                         )
                     )
         hold = _HOLD.get()
@@ -197,17 +230,27 @@ class Notifier:
         return delivery
 
     def _new(
-        self, txn: Transaction, url: str, raw: str, now: float, status: str | None = None
+        self,
+        key: str,
+        reference: str,
+        url: str,
+        raw: str,
+        now: float,
+        status: str,
+        gateway: str,
+        event_id: str,
     ) -> Delivery:
         delivery = Delivery(
             id=uuid.uuid4().hex,
-            transaction_id=txn.transaction_id,
-            order_id=txn.order_id,
+            transaction_id=key,
+            order_id=reference,
             url=url,
             body=raw,
             created_at=now,
-            transaction_status=status or txn.transaction_status,
+            transaction_status=status,
             due_at=now,
+            gateway=gateway,
+            event_id=event_id,
         )
         self._order[delivery.id] = next(self._seq)
         return delivery
@@ -299,7 +342,10 @@ class Notifier:
                     self._timeout
                 ):  # in-process calls have no socket timeout
                     response = await client.post(
-                        url, content=delivery.body.encode(), headers=HEADERS, timeout=self._timeout
+                        url,
+                        content=delivery.body.encode(),
+                        headers=self._headers(delivery),
+                        timeout=self._timeout,
                     )
             except (TimeoutError, httpx.TimeoutException):
                 return None, "timeout", f"no answer in {self._timeout:g} s"
@@ -311,11 +357,27 @@ class Notifier:
             return response.status_code, str(response.status_code), response.text[:200]
         return None, "redirect", f"more than {MAX_REDIRECTS} redirects"
 
+    def _headers(self, delivery: Delivery) -> dict[str, str]:
+        if delivery.gateway != "xendit":
+            return HEADERS
+        # The token is read at send time, never stored with the delivery.
+        return {
+            "Content-Type": "application/json",
+            "x-callback-token": self._xendit_token(),
+            "webhook-id": delivery.event_id,
+        }
+
     def _record(self, delivery: Delivery, status: int | None, outcome: str, detail: str) -> None:
         now = self._clock.timestamp()
         delivery.attempts.append(Attempt(at=now, outcome=outcome, detail=detail))
         if status is not None and 200 <= status < 300:
             delivery.state = "delivered"
+        elif delivery.gateway == "xendit":
+            if outcome != "timeout" and delivery.retries < len(XENDIT_RETRY_MINUTES):
+                delivery.due_at = now + XENDIT_RETRY_MINUTES[delivery.retries] * 60.0
+                delivery.retries += 1
+            else:
+                delivery.state = "failed"
         elif delivery.retries < self.retries_allowed(status, outcome):
             interval = RETRY_MINUTES[delivery.retries] * 60.0
             delay = self._rng.uniform(0, interval) if self._jitter else interval

@@ -30,6 +30,7 @@ from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import base_url, sandbox_of, urls_of
 from bayar.sandbox.model import PAID, Delivery, Transaction
+from bayar.sandbox.xendit.views import xendit_views as list_xendit
 
 HERE = Path(__file__).parent
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
@@ -268,7 +269,8 @@ def _safe_next(value: str) -> str:
     return value
 
 
-def _back(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
+def back_to(request: Request, next_path: str, message: str, kind: str) -> RedirectResponse:
+    """A 303 to a page of the sandbox (`next_path`, else the list) with a one-off message."""
     target = _root(request) + _safe_next(next_path)
     sep = "&" if "?" in target else "?"
     query = urlencode({"msg": message, "kind": kind})
@@ -312,6 +314,7 @@ def _find_by_code(request: Request, code: str) -> Transaction:
 async def index(request: Request) -> Response:
     sandbox = sandbox_of(request)
     transactions = newest_first(sandbox.store.transactions.values())
+    xendit_views, xendit_total = list_xendit(request, LIST_LIMIT)
     return _render(
         request,
         "index.html",
@@ -320,6 +323,8 @@ async def index(request: Request) -> Response:
             "total": len(transactions),
             "limit": LIST_LIMIT,
             "notification_url": sandbox.notification_url(),
+            "xendit_views": xendit_views,
+            "xendit_total": xendit_total,
         },
     )
 
@@ -354,9 +359,9 @@ async def act(request: Request) -> Response:
             request.path_params["transaction_id"], action, payment_type=None, urls=urls_of(request)
         )
     except ControlError as error:
-        return _back(request, next_path, error.message, "error")
+        return back_to(request, next_path, error.message, "error")
     message = _(DONE[action], order=txn.order_id, status=txn.transaction_status)
-    return _back(request, next_path, message, "ok")
+    return back_to(request, next_path, message, "ok")
 
 
 async def result(request: Request) -> Response:
@@ -373,7 +378,7 @@ async def notification_url(request: Request) -> Response:
     form = await request.form()
     url = _field(form, "notification_url").strip()
     if url and not url.startswith(("http://", "https://")):
-        return _back(
+        return back_to(
             request, "/", _("The notification URL must start with http:// or https://."), "error"
         )
     sandbox = sandbox_of(request)
@@ -384,7 +389,7 @@ async def notification_url(request: Request) -> Response:
         if current
         else _("Notifications are off (no URL).")
     )
-    return _back(request, "/", message, "ok")
+    return back_to(request, "/", message, "ok")
 
 
 async def qris_page(request: Request) -> Response:

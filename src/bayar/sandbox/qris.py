@@ -34,7 +34,9 @@ def build_payload(
     *, amount: int, reference: str, bill_number: str, acquirer: str, merchant: QrisMerchant
 ) -> str:
     """A dynamic (single-use, fixed amount) QRIS payload for one transaction."""
-    guid = "ID.CO.GOJEK.WWW" if acquirer == "gopay" else "ID.CO.SHOPEE.WWW"
+    guid = {"gopay": "ID.CO.GOJEK.WWW", "xendit": "ID.CO.XENDIT.WWW"}.get(
+        acquirer, "ID.CO.SHOPEE.WWW"
+    )
     account = _tlv("00", guid) + _tlv("01", "936009140000000001") + _tlv("02", "G000BAYAR")
     account += _tlv("03", "UMI")
     qris_id = _tlv("00", "ID.CO.QRIS.WWW") + _tlv("02", merchant.nmid) + _tlv("03", "UMI")

@@ -18,6 +18,7 @@ from bayar.sandbox.model import (
     Subscription,
     Transaction,
 )
+from bayar.sandbox.xendit.model import Invoice, PaymentRequest, XRefund
 
 
 def _transaction(data: dict[str, Any]) -> Transaction:
@@ -53,6 +54,10 @@ class SandboxStore:
         self.config: dict[str, Any] = {}
         self.accounts: dict[str, PayAccount] = {}
         self.subscriptions: dict[str, Subscription] = {}
+        # The Xendit emulator's objects, by id, oldest first.
+        self.invoices: dict[str, Invoice] = {}
+        self.payment_requests: dict[str, PaymentRequest] = {}
+        self.xendit_refunds: dict[str, XRefund] = {}
         self._load()
 
     def _load(self) -> None:
@@ -74,6 +79,12 @@ class SandboxStore:
                 self.accounts[key] = PayAccount(**data)
             elif kind == "subscription":
                 self.subscriptions[key] = Subscription(**data)
+            elif kind == "xendit_invoice":
+                self.invoices[key] = Invoice(**data)
+            elif kind == "xendit_payment_request":
+                self.payment_requests[key] = PaymentRequest(**data)
+            elif kind == "xendit_refund":
+                self.xendit_refunds[key] = XRefund(**data)
 
     def _index(self, txn: Transaction) -> None:
         self.transactions[txn.transaction_id] = txn
@@ -120,6 +131,18 @@ class SandboxStore:
         self.subscriptions[subscription.id] = subscription
         self._put("subscription", subscription.id, asdict(subscription))
 
+    def save_invoice(self, invoice: Invoice) -> None:
+        self.invoices[invoice.id] = invoice
+        self._put("xendit_invoice", invoice.id, asdict(invoice))
+
+    def save_payment_request(self, request: PaymentRequest) -> None:
+        self.payment_requests[request.id] = request
+        self._put("xendit_payment_request", request.id, asdict(request))
+
+    def save_xendit_refund(self, refund: XRefund) -> None:
+        self.xendit_refunds[refund.id] = refund
+        self._put("xendit_refund", refund.id, asdict(refund))
+
     def find(self, id_: str) -> Transaction | None:
         """A transaction by transaction_id, or the newest one for an order_id."""
         if id_ in self.transactions:
@@ -138,6 +161,9 @@ class SandboxStore:
         self.deliveries.clear()
         self.accounts.clear()
         self.subscriptions.clear()
+        self.invoices.clear()
+        self.payment_requests.clear()
+        self.xendit_refunds.clear()
 
     def close(self) -> None:
         self._db.close()

@@ -11,6 +11,7 @@ from sqlalchemy import ColumnElement, Row, Table, bindparam, func, select, updat
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from bayar.payments.states import OPEN
 from bayar.storage.models import (
     GatewayCall,
     Notification,
@@ -22,8 +23,6 @@ from bayar.storage.models import (
     Refund,
     Slot,
 )
-
-OPEN_STATUSES = ("pending", "review")
 
 
 async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Product | None:
@@ -131,7 +130,7 @@ async def units_held(session: AsyncSession, product_id: str | None = None) -> di
     statement = (
         select(OrderItem.product_id, func.sum(OrderItem.quantity))
         .join(Order, Order.id == OrderItem.order_id)
-        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN_STATUSES))
+        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN))
         .group_by(OrderItem.product_id)
     )
     if product_id is not None:

@@ -6,6 +6,8 @@
  * Every callback only opens /orders/{order_id}: that page asks the backend for the status.
  * Redirect mode (`?mode=redirect`, or when the payment window cannot open) sends the browser to
  * the payment's redirect_url; Snap brings it back to /orders/finish?order_id=….
+ * With Xendit (BAYAR_GATEWAY=xendit) the answer carries an invoice_url instead of a token: the
+ * browser goes there, and the invoice's success and failure URLs bring it back the same way.
  */
 (function () {
   "use strict";
@@ -577,6 +579,8 @@
             }
             return go(tx.order_id);
           }
+          // Xendit: its hosted invoice page, which brings the customer back to the order page.
+          if (tx.payment?.invoice_url) return toInvoice(tx);
           if (!tx.payment?.token) return go(tx.order_id); // the order page waits for it
           if (redirectMode) return redirect(tx);
           return openPopup(tx);
@@ -635,6 +639,11 @@
     } else {
       go(tx.order_id);
     }
+  }
+
+  function toInvoice(tx) {
+    setBusy(true, "Opening the payment page…");
+    window.location.href = tx.payment.invoice_url;
   }
 
   function offerRedirect(tx, why) {

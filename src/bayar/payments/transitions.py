@@ -1,0 +1,443 @@
+"""How a report moves an order: the one path (`apply_status`, `apply_event`, `apply_webhook`)
+that webhooks, reconciliation, expiry, the admin and the kiosk all take, and the bus message
+after commit.
+
+`Transitions` is mixed into `PaymentsService`; it uses the service's database, gateway, bus,
+clock and refund queue.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+
+from bayar.bus.base import Bus
+from bayar.gateways.base import GatewayEvent, GatewayReport
+from bayar.metrics import Metrics
+from bayar.payments import machine
+from bayar.payments.gateways import GatewayRouter
+from bayar.payments.states import RELEASED, Event, Status
+from bayar.storage import repositories as repo
+from bayar.storage.db import Database
+from bayar.storage.models import Order, OrderEvent, Refund
+
+if TYPE_CHECKING:
+    from bayar.payments.policy import ReconcilePolicy
+
+log = logging.getLogger("bayar.payments")
+# Called inside the transaction that makes an order paid, before it commits (the vending domain
+# creates the kiosk unit's dispense row here, so a paid unit always has one).
+PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
+
+# Gateway events that move money: on a closed order they are kept (and a payment refunded).
+MONEY_EVENTS = frozenset({Event.PAYMENT_SUCCEEDED, Event.REFUNDED, Event.PARTIALLY_REFUNDED})
+# Payment rows whose create call has not been answered yet (still being made, or lost on the way).
+UNANSWERED = ("creating", "unknown")
+# The history note of a declined card on a Snap order still open (the customer may pay again).
+RETRY_NOTE = "a declined attempt: the customer may pay another way on the Snap page"
+
+
+def event_of(report: GatewayReport) -> Event | None:
+    """The core's event for what a gateway reports (the neutral events are the core's own)."""
+    return None if report.event is None else Event(report.event.value)
+
+
+def without_instructions(status: GatewayReport) -> GatewayReport:
+    """A notification as the core may use it: payment instructions (VA number, bill key, payment
+    code) are not signed, so they come only from the create answer or the status API."""
+    return replace(status, payment_details={}) if status.payment_details else status
+
+
+def payment_changes(payment: Any, status: GatewayReport) -> dict[str, Any]:
+    """The fields a gateway report changes on a payment (a `Payment`, or its row)."""
+    changes: dict[str, Any] = {
+        "status": status.gateway_status,
+        "fraud_status": status.fraud_verdict,
+        "transaction_id": status.transaction_id or payment.transaction_id,
+        "payment_type": status.payment_type or payment.payment_type,
+        "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
+    }
+    if status.payment_details:
+        changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
+    if payment.status in UNANSWERED and status.event == GatewayEvent.PENDING:
+        # The create call's answer (the QR, the VA number) never came back, only this report:
+        # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
+        del changes["status"]
+    return {k: v for k, v in changes.items() if getattr(payment, k) != v}
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """`PaymentsService._judge`: not applicable (`problem`), a declined Snap card the customer
+    may follow with another (`retry`), or the state table's `outcome`."""
+
+    problem: str | None = None
+    mismatch: bool = False
+    retry: bool = False
+    outcome: machine.Outcome | None = None
+
+
+@dataclass(frozen=True)
+class Applied:
+    """What `apply` did to an order."""
+
+    order_id: str
+    before: Status
+    after: Status
+    changed: bool
+    ignored: bool
+    note: str | None = None
+    mismatch: bool = False  # the gateway's amount or currency is not the order's: refused
+    machine_id: str | None = None  # of a changed kiosk order: where `publish` rings too
+    late_refund: int | None = None  # id of a refund to ask the gateway for, after commit
+
+
+@dataclass(frozen=True)
+class Screening:
+    """`PaymentsService.apply_webhook`: the order is unknown (`known` False), or the notification
+    was settled from what the order says (`applied`), or it would change something and the
+    gateway's status API must confirm it first (`confirm`)."""
+
+    known: bool
+    applied: Applied | None = None
+    confirm: bool = False
+
+
+class Transitions:
+    """The transition half of `PaymentsService` (see the module's docstring)."""
+
+    db: Database
+    gateway: GatewayRouter  # each order's calls go to the gateway it was created at
+    bus: Bus
+    metrics: Metrics
+    confirm_paid: bool
+    policy: ReconcilePolicy
+    now: Callable[[], datetime]
+    on_paid: list[PaidHook]
+
+    if TYPE_CHECKING:  # the refund queue's, in PaymentsService
+
+        async def refund_late_payment(self, order_id: str, refund_id: int) -> None: ...
+
+        def gateway_refunds(self, payment_type: str, gateway: str | None = None) -> bool: ...
+
+        async def _queue_manual(
+            self,
+            session: AsyncSession,
+            order_id: str,
+            refund_key: str,
+            amount: int,
+            reason: str,
+            detail: str,
+            now: datetime,
+        ) -> Refund: ...
+
+    async def apply_status(self, status: GatewayReport, *, source: str) -> Applied | None:
+        """Apply what the gateway says about an order. None if the order is unknown here."""
+        return await self._apply(status.order_id, event_of(status), source=source, status=status)
+
+    async def apply_webhook(self, conn: AsyncConnection, status: GatewayReport) -> Screening:
+        """A signed notification, inside the caller's transaction `conn` (the inbox row's), which
+        the caller commits before publishing. A signature covers only order_id, status_code and
+        gross_amount, so the body is a hint: what repeats what the order already says, or is
+        refused or recorded without effect (a wrong amount, a late event), is settled here, from
+        the order's locked row and its payment's; anything that would change the order or its
+        payment is left for the gateway's status API to confirm (`Screening.confirm`), and the
+        order is flagged so the worker confirms it should this process not get to it."""
+        order = await repo.lock_order_row(conn, status.order_id)
+        if order is None:
+            return Screening(known=False)
+        status = without_instructions(status)
+        event = event_of(status)
+        before = Status(order.status)
+        now = self.now()
+        verdict = self._judge(order, before, event, status, now)
+        outcome = verdict.outcome
+        if outcome is not None:
+            if outcome.repeat and not status.refunds:
+                payment = await repo.payment_row(conn, order.id)
+                # While the create call is unanswered its answer (or a retry's) brings the
+                # transaction: a pending report before it changes nothing.
+                if (
+                    payment is None
+                    or payment.status in UNANSWERED
+                    or not payment_changes(payment, status)
+                ):
+                    same = Applied(order.id, before, before, changed=False, ignored=False)
+                    return Screening(known=True, applied=same)
+            without_effect = outcome.ignored and not (
+                before in RELEASED and outcome.event in MONEY_EVENTS
+            )
+            if self.confirm_paid and not without_effect:
+                await repo.flag_for_check(conn, order.id, now + self.policy.confirm_deadline)
+                return Screening(known=True, confirm=True)
+        async with self.db.session_on(conn) as session:
+            applied = await self._apply_in(session, order.id, event, "webhook", status, None)
+            await session.flush()
+        return Screening(known=True, applied=applied)
+
+    async def apply_event(
+        self, order_id: str, event: Event, *, source: str, note: str | None = None
+    ) -> Applied | None:
+        """Apply an event of our own (local expiry, a cancelled Snap order, a dispensed drink)."""
+        return await self._apply(order_id, event, source=source, note=note)
+
+    async def _apply(
+        self,
+        order_id: str,
+        event: Event | None,
+        *,
+        source: str,
+        status: GatewayReport | None = None,
+        note: str | None = None,
+    ) -> Applied | None:
+        async with self.db.session() as session, session.begin():
+            applied = await self._apply_in(session, order_id, event, source, status, note)
+        if applied is not None and applied.changed:
+            await self.publish(applied)
+        if applied is not None and applied.late_refund is not None:
+            await self.refund_late_payment(order_id, applied.late_refund)
+        return applied
+
+    @staticmethod
+    def _ignored(
+        session: AsyncSession,
+        order_id: str,
+        status: Status,
+        event: str,
+        source: str,
+        note: str | None,
+        now: datetime,
+    ) -> None:
+        """History keeps what was not acted on, and why."""
+        session.add(
+            OrderEvent(
+                order_id=order_id,
+                from_status=status.value,
+                to_status=status.value,
+                event=event,
+                source=source,
+                ignored=True,
+                note=note,
+                at=now,
+            )
+        )
+
+    @staticmethod
+    def _retry_allowed(
+        order: Any, before: Status, event: Event, status: GatewayReport | None, now: datetime
+    ) -> bool:
+        """Snap lets a customer whose card was declined try another card until the order expires."""
+        return (
+            event == Event.PAYMENT_DENIED
+            and before == Status.PENDING
+            and status is not None
+            and status.payment_type == "credit_card"
+            and order.payment_type == "snap"
+            and now < order.expires_at
+        )
+
+    async def _apply_in(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        event: Event | None,
+        source: str,
+        status: GatewayReport | None,
+        note: str | None,
+    ) -> Applied | None:
+        order = await repo.lock_order(session, order_id)
+        if order is None:
+            return None
+        before = Status(order.status)
+        now = self.now()
+        verdict = self._judge(order, before, event, status, now)
+        if verdict.retry:
+            note = RETRY_NOTE
+            if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
+                denied = Event.PAYMENT_DENIED.value
+                self._ignored(session, order_id, before, denied, source, note, now)
+            return Applied(order_id, before, before, changed=False, ignored=True, note=note)
+        outcome = verdict.outcome
+        if outcome is None:
+            problem = verdict.problem
+            name = status.gateway_status if status else "unknown"
+            self._ignored(session, order_id, before, name, source, problem, now)
+            log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
+            return Applied(
+                order_id,
+                before,
+                before,
+                changed=False,
+                ignored=True,
+                note=problem,
+                mismatch=verdict.mismatch,
+            )
+        event = outcome.event
+        # Money on a closed order: final states stay final, but the payment row follows the
+        # gateway (paid, then refunded) so the books show where the money is.
+        late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
+        if status is not None and (not outcome.ignored or late_money):
+            await self._record_payment(session, order, status, now)
+        late_refund = None
+        if late_money and event == Event.PAYMENT_SUCCEEDED and status is not None:
+            refund = await self._late_refund(session, order, before, status, now)
+            note = f"paid after the order was {before.value}: refund {refund.status}"
+            late_refund = refund.id if refund.status == "requested" else None
+        if outcome.ignored:
+            note_kept = note or f"late {event.value} ignored in {before.value}"
+            self._ignored(session, order_id, before, event.value, source, note_kept, now)
+            return Applied(
+                order_id,
+                before,
+                before,
+                changed=False,
+                ignored=True,
+                note=note,
+                late_refund=late_refund,
+            )
+        if not outcome.changed:
+            return Applied(order_id, before, before, changed=False, ignored=False)
+        after = outcome.after
+        items = await repo.items_of(session, order_id)
+        if after in RELEASED and before not in RELEASED:
+            await repo.give_back_stock(session, order, items)
+        order.status = after.value
+        order.version += 1
+        order.updated_at = now
+        if after not in (Status.PENDING, Status.REVIEW):
+            order.next_check_at = None
+        if after == Status.PAID:
+            for hook in self.on_paid:
+                await hook(session, order, now)
+        session.add(
+            OrderEvent(
+                order_id=order_id,
+                from_status=before.value,
+                to_status=after.value,
+                event=event.value,
+                source=source,
+                note=note,
+                at=now,
+            )
+        )
+        self.metrics.transitions.labels(after.value, source).inc()
+        log.info(
+            "order %s -> %s (%s)", before.value, after.value, source, extra={"order_id": order_id}
+        )
+        return Applied(
+            order_id,
+            before,
+            after,
+            changed=True,
+            ignored=False,
+            note=note,
+            machine_id=order.machine_id,
+        )
+
+    async def _late_refund(
+        self,
+        session: AsyncSession,
+        order: Order,
+        before: Status,
+        status: GatewayReport,
+        now: datetime,
+    ) -> Refund:
+        """The refund of money that arrived for a closed order, made once per order: asked of
+        the gateway after commit where its method can be refunded there, else queued for a
+        person (`manual`). Either way it is on the admin's "needs attention" list."""
+        key = f"{repo.LATE_PAYMENT_PREFIX}{order.id}"
+        existing = await repo.refund_by_key(session, key)
+        if existing is not None:
+            return existing
+        payment_type = status.payment_type
+        reason = f"paid after the order was {before.value}"
+        log.error("payment after the order was %s", before.value, extra={"order_id": order.id})
+        payment = await repo.payment_of(session, order.id)
+        if not self.gateway_refunds(payment_type, payment.gateway if payment else None):
+            return await self._queue_manual(
+                session,
+                order.id,
+                key,
+                status.gross_amount,
+                reason,
+                f"{payment_type} cannot be refunded through the gateway: refund it by hand",
+                now,
+            )
+        return await repo.add_refund(
+            session,
+            order_id=order.id,
+            refund_key=key,
+            amount=status.gross_amount,
+            reason=reason,
+            status="requested",
+            now=now,
+        )
+
+    def _judge(
+        self,
+        order: Any,
+        before: Status,
+        event: Event | None,
+        status: GatewayReport | None,
+        now: datetime,
+    ) -> Verdict:
+        """What an event does to an order (an `Order`, or its row), before anything is written."""
+        problem = self.mismatch(order, status) if status is not None else None
+        if problem is not None:
+            return Verdict(problem=problem, mismatch=True)
+        if event is None:
+            unknown = f"unknown gateway status {status.gateway_status!r}" if status else None
+            return Verdict(problem=unknown)
+        if self._retry_allowed(order, before, event, status, now):
+            return Verdict(retry=True)
+        return Verdict(outcome=machine.apply(before, event))
+
+    @staticmethod
+    def mismatch(order: Any, status: GatewayReport) -> str | None:
+        if status.gross_amount != order.gross_amount:
+            return f"amount mismatch: gateway {status.gross_amount}, order {order.gross_amount}"
+        if status.currency != order.currency:
+            return f"currency mismatch: gateway {status.currency}, order {order.currency}"
+        return None
+
+    async def _record_payment(
+        self, session: AsyncSession, order: Order, status: GatewayReport, now: datetime
+    ) -> None:
+        payment = await repo.payment_of(session, order.id)
+        if payment is None:
+            return
+        changes = payment_changes(payment, status)
+        if changes:  # a repeated report (most webhooks) writes nothing
+            for key, value in changes.items():
+                setattr(payment, key, value)
+            payment.updated_at = now
+        if status.refunds:
+            known = {r.refund_key: r for r in await repo.refunds_of(session, order.id)}
+            for refund in status.refunds:
+                mine = known.get(refund.refund_key)
+                if mine is not None and mine.status != "succeeded":
+                    mine.status = "succeeded"
+                    mine.updated_at = now
+
+    async def publish(self, applied: Applied) -> None:
+        try:
+            message = {
+                "type": "order",
+                "order_id": applied.order_id,
+                "status": applied.after.value,
+                "previous": applied.before.value,
+                "machine_id": applied.machine_id,
+            }
+            await self.bus.publish(f"order:{applied.order_id}", message)
+            if applied.machine_id:
+                await self.bus.publish(f"machine:{applied.machine_id}", message)
+            await self.bus.publish("orders", message)
+        except Exception:
+            # The bus is a doorbell: the change is committed; readers resync from the database.
+            log.exception("publish failed", extra={"order_id": applied.order_id})
