@@ -325,7 +325,7 @@ def test_redirect_mode_pays_on_the_payment_page_and_comes_back(
 
 
 def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
-    page: Page, xendit_shop: Shop
+    page: Page, xendit_shop: Shop, say: Callable[..., str]
 ) -> None:
     shop = xendit_shop
     open_shop(page, shop)
@@ -342,7 +342,7 @@ def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
     # The invoice's success URL is the finish page, which opens the order's page.
     page.wait_for_url(f"{shop.url}/orders/{created['order_id']}", timeout=20_000)
     page.wait_for_selector("[data-order-root][data-status='paid']")
-    assert page.locator("[data-title]").inner_text() == "Payment received"
+    assert page.locator("[data-title]").inner_text() == say("Payment received")
     assert "BCA Virtual Account" in page.locator(".receipt").inner_text()
     order = shop.order(created["order_id"])
     assert (order["status"], order["payment"]["payment_type"]) == ("paid", "bank_transfer")
