@@ -11,6 +11,7 @@
 #   make fleet   the production layout on one machine: nginx on FLEET_PORT, 2 bayar serve, a worker,
 #                a sandbox, on DATABASE_URL / REDIS_URL (default: local PostgreSQL db bayar_fleet, Redis)
 #   make fmt     ruff format + ruff check --fix, biome check --write
+#   make messages  bring the translation catalogs (src/bayar/i18n/locales) in step with the code
 #   make browsers  install Debian's chromium if /usr/bin/chromium is missing (browser tests use it)
 #   make react   build clients/react-shop for the bayar at BAYAR_URL and serve it on REACT_PORT
 #                (that bayar needs BAYAR_CORS_ORIGINS=http://HOST:REACT_PORT)
@@ -49,7 +50,7 @@ ifeq ($(wildcard $(CHROMIUM)),)
 TEST_PREREQS += browsers
 endif
 
-.PHONY: help venv runtime up test drills screenshots fleet lint check fmt browsers clean node react
+.PHONY: help venv runtime up test drills screenshots fleet lint check fmt messages browsers clean node react
 
 help:
 	@sed -n 's/^#   //p' $(firstword $(MAKEFILE_LIST))
@@ -131,6 +132,11 @@ fmt: venv $(NODE_STAMP)
 	$(BIN)/ruff format $(LINT_PATHS)
 	$(BIN)/ruff check --fix $(LINT_PATHS)
 	$(BIOME) check --write
+
+# Adds the code's new messages to every .po (English filled in), drops the unused ones, and lists
+# what is left to translate (tests/i18n fails while anything is).
+messages: venv
+	$(BIN)/python -m bayar.i18n.extract
 
 browsers:
 	@if [ -x $(CHROMIUM) ]; then \

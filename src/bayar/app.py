@@ -28,6 +28,7 @@ from bayar.gateways.base import Gateway
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
 from bayar.gateways.xendit.client import BASE_URL as XENDIT_BASE_URL
 from bayar.gateways.xendit.client import XenditGateway
+from bayar.i18n.middleware import LanguageMiddleware
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
@@ -164,6 +165,7 @@ def create_app(
     app.mount("/admin/static", StaticFiles(directory=admin.STATIC), name="admin-static")
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
+    app.add_middleware(LanguageMiddleware, default=settings.bayar_default_language)
     headers.install(app, settings, snap_js_url=context.snap_js_url)  # outermost: keep it last
     return app
 

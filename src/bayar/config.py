@@ -99,6 +99,9 @@ class Settings(BaseSettings):
     # Log lines (issue 11, "plain"): `auto` is human lines on a terminal and JSON otherwise
     # (a file, journald, a collector); `json` or `human` forces one.
     bayar_log_format: Literal["auto", "json", "human"] = "auto"
+    # The language of a page when the person chose none and their browser asks for neither
+    # (issue 11, "i18n"); the toggle on every page and Accept-Language come first.
+    bayar_default_language: Literal["id", "en"] = "id"
 
     # One fleet (issue 12, "fleet").
     # Namespace of this install's Redis channels and keys; unset: derived from the database

@@ -30,6 +30,8 @@ ADMIN_TOKEN = "tok"
 MACHINE = "demo-1"
 T = TypeVar("T")
 CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+# The admin tests read its English words (tests/test_i18n.py reads the Indonesian default).
+ENGLISH = {"Accept-Language": "en"}
 
 
 class Bayar(LiveApp):
@@ -147,7 +149,7 @@ def csrf_of(html: str) -> str:
 @contextlib.contextmanager
 def admin_client(bayar: Bayar, password: str = PASSWORD) -> Iterator[httpx.Client]:
     """An httpx client logged in to the admin (cookies kept)."""
-    with httpx.Client(base_url=bayar.url, timeout=20) as client:
+    with httpx.Client(base_url=bayar.url, timeout=20, headers=ENGLISH) as client:
         page = client.get("/admin/login")
         assert page.status_code == 200
         answer = client.post(
@@ -165,7 +167,7 @@ def admin(bayar: Bayar) -> Iterator[httpx.Client]:
 
 @pytest.fixture
 def anonymous(bayar: Bayar) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=bayar.url, timeout=20) as client:
+    with httpx.Client(base_url=bayar.url, timeout=20, headers=ENGLISH) as client:
         yield client
 
 

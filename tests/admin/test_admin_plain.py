@@ -11,6 +11,7 @@ from typing import Any
 import httpx
 from bayar_admin_testkit import Bayar
 
+from bayar import i18n
 from bayar.gateways.methods import method_label
 
 
@@ -65,7 +66,7 @@ def test_the_order_page_says_how_the_customer_paid_and_who(
     assert "siti@example.com" in html
     summary = text_of(html, "order-summary")
     assert re.fullmatch(
-        r"Paid Rp\s?[\d.]+ by Credit/debit card on \d\d \w{3} \d{4} \d\d:\d\d WIB\.", summary
+        r"Paid Rp\s?[\d.]+ by Credit/debit card on \d{1,2} \w{3} \d{4}, \d\d:\d\d WIB\.", summary
     ), summary
     # The summary stands above the technical timeline.
     assert html.index('data-testid="order-summary"') < html.index('data-testid="timeline"')
@@ -82,7 +83,8 @@ def test_an_unpaid_snap_order_says_what_it_waits_for(bayar: Bayar, admin: httpx.
 
     html = admin.get(f"/admin/orders/{order_id}").text
 
-    assert text_of(html, "payment-method").startswith(method_label("snap"))
+    with i18n.use("en"):  # the page was asked for in English
+        assert text_of(html, "payment-method").startswith(method_label("snap"))
     assert text_of(html, "order-summary").startswith("Waiting for the customer to pay Rp")
     assert 'data-testid="customer-name"' not in html
 

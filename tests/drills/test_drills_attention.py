@@ -26,6 +26,7 @@ def csrf(page: str) -> str:
 
 
 async def log_in(client: httpx.AsyncClient) -> None:
+    client.headers["Accept-Language"] = "en"  # the drill reads the admin's English words
     page = await client.get("/admin/login")
     answer = await client.post(
         "/admin/login", data={"password": PASSWORD, "csrf_token": csrf(page.text)}

@@ -1,7 +1,9 @@
 """The kiosk's "out of service" screen (issue 11 item 4) in a real browser: a wrong token, an unknown
 machine and a machine disabled in the admin each show it with no buy button, and the kiosk comes
 back to its home screen by itself once the cause is gone (it keeps retrying: `?retry=1` makes the
-retries one second apart, so the waits below stay short and bounded)."""
+retries one second apart, so the waits below stay short and bounded). In Indonesian, the
+kiosk's first language; a disabled machine and an unknown one in English too (the words from
+the catalogs, tests/support/words.py)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import pytest
 from playwright.sync_api import expect
 from pydantic import SecretStr
 from sqlalchemy import update
+from words import words
 
 from bayar.storage.db import Database
 from bayar.storage.models import Machine
@@ -49,12 +52,14 @@ def wait_screen(page: Page, name: str) -> None:
     page.wait_for_selector(f'body[data-screen="{name}"]', state="attached", timeout=WAIT_MS)
 
 
-def assert_out_of_service(page: Page, reason: str) -> None:
+def assert_out_of_service(page: Page, reason: str, language: str = "id") -> None:
+    """The screen, in `language`, saying `reason` (a message of the catalogs)."""
+    say = words(language)
     wait_screen(page, "out_of_service")
     oos = page.locator("#screen-out_of_service")
     expect(oos).to_be_visible()
-    expect(oos.locator("h1")).to_have_text("Sedang tidak melayani")
-    expect(oos.locator("#oos-body")).to_contain_text(reason)
+    expect(oos.locator("h1")).to_have_text(say("Out of service"))
+    expect(oos.locator("#oos-body")).to_have_text(say(reason))
     expect(page.locator("#home-cta")).to_be_hidden()  # no buy button (once the fade is over)
     expect(page.locator("#offline")).to_be_hidden()  # no technical banner over the title
 
@@ -83,7 +88,7 @@ def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
 ) -> None:
     wrong = "not-the-token"
     page.goto(server.kiosk_url(token=wrong, retry="1"))
-    assert_out_of_service(page, "belum tersambung dengan benar")
+    assert_out_of_service(page, "This kiosk is not connected properly. Staff can fix it.")
     page.locator("#screen-out_of_service").click()
     assert page.evaluate("document.body.dataset.screen") == "out_of_service"
 
@@ -100,15 +105,19 @@ def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
     assert page.locator("#home-cta").is_visible()
 
 
-def test_disabled_machine_is_out_of_service_until_enabled(page: Page, server: KioskServer) -> None:
-    page.goto(server.kiosk_url(retry="1"))
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_disabled_machine_is_out_of_service_until_enabled(
+    page: Page, server: KioskServer, language: str
+) -> None:
+    page.goto(server.kiosk_url(retry="1", lang=language))
     wait_screen(page, "home")
     page.wait_for_function("window.bayarKiosk.connected", timeout=WAIT_MS)
 
     set_active(server, False)  # the connected kiosk hears it at once (close 4403)
-    assert_out_of_service(page, "dinonaktifkan")
+    disabled = "This kiosk has been turned off by staff."
+    assert_out_of_service(page, disabled, language)
     page.reload()  # and a reloaded page of a disabled machine says the same
-    assert_out_of_service(page, "dinonaktifkan")
+    assert_out_of_service(page, disabled, language)
 
     set_active(server, True)
     wait_screen(page, "home")
@@ -121,8 +130,7 @@ def test_unknown_machine_is_a_styled_out_of_service_page(page: Page, server: Kio
     assert response is not None
     assert response.status == 404
     wait_screen(page, "out_of_service")
-    assert page.locator("#oos-title").inner_text() == "Out of service"
-    assert "not registered" in page.locator("#oos-body").inner_text()
+    assert_out_of_service(page, "This kiosk is not registered. Please ask staff.", "en")
 
 
 def test_no_connection_for_a_while_is_out_of_service(page: Page, server: KioskServer) -> None:
@@ -130,6 +138,6 @@ def test_no_connection_for_a_while_is_out_of_service(page: Page, server: KioskSe
     wait_screen(page, "home")
     page.wait_for_function("window.bayarKiosk.connected", timeout=WAIT_MS)
     server.stop()
-    assert_out_of_service(page, "tidak tersambung ke server")
+    assert_out_of_service(page, "This kiosk cannot reach the server.")
     server.start()
     wait_screen(page, "home")

@@ -88,6 +88,9 @@ def sandbox_server(receiver: Receiver, tmp_path_factory: pytest.TempPathFactory)
         bayar_sandbox_notification_url=f"{receiver.url}/hook",
         bayar_sandbox_retry_jitter=False,
         bayar_sandbox_notification_timeout=2.0,
+        # These tests read the pages' English words: BAYAR_DEFAULT_LANGUAGE=en, end to end
+        # (tests/storefront/test_language.py reads the Indonesian default).
+        bayar_default_language="en",
     )
     with LiveServer(standalone_app(settings)) as server:
         yield server.url

@@ -22,7 +22,9 @@ def site(shop: Shop) -> str:
 
 @pytest.fixture
 def page(browser: Browser, problems: list[str], site: str) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    # An Indonesian browser (Swagger UI has its own English words; bayar's pages around it
+    # speak the browser's language).
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="id-ID")
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))

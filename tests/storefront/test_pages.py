@@ -12,6 +12,7 @@ import httpx
 import pytest
 from pydantic import SecretStr
 
+from bayar import i18n
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY
 from bayar.storefront.routes import instructions_kind, method_label, view_of
 
@@ -20,7 +21,9 @@ if TYPE_CHECKING:  # conftest is not importable under --import-mode=importlib
 
 
 def get(shop: Shop, path: str, **kwargs: Any) -> httpx.Response:
-    return httpx.get(f"{shop.url}{path}", timeout=10, **kwargs)
+    # These tests read the pages' English words; tests/test_i18n.py reads the Indonesian default.
+    headers = {"Accept-Language": "en", **kwargs.pop("headers", {})}
+    return httpx.get(f"{shop.url}{path}", timeout=10, headers=headers, **kwargs)
 
 
 def test_catalog_lists_products_with_prices_and_stock(shop: Shop) -> None:
@@ -138,7 +141,7 @@ def test_snap_order_page_offers_to_continue_the_payment(shop: Shop) -> None:
     html = get(shop, f"/orders/{created['order_id']}").text
     assert 'data-kind="snap"' in html
     assert "Continue payment" in html
-    assert f'href="{payment["redirect_url"]}"' in html
+    assert f'href="{payment["redirect_url"]}?language=en"' in html  # Snap in the page's language
     assert f'src="{shop.url}/sandbox/midtrans/snap/snap.js"' in html
     assert DEMO_SERVER_KEY not in html
     assert get(shop, f"/orders/{created['order_id']}/qr.svg").status_code == 404
@@ -206,7 +209,10 @@ def test_view_rules() -> None:
     assert instructions_kind({"token": "t"}) == "snap"
     assert instructions_kind({"qr_string": "000201"}) == "qr"
     assert method_label({"payment_type": "bank_transfer", "bank": "bca"}) == "BCA Virtual Account"
-    assert method_label({"payment_type": "snap"}) == "Not chosen yet"
+    with i18n.use("en"):
+        assert method_label({"payment_type": "snap"}) == "Not chosen yet"
+    with i18n.use("id"):
+        assert method_label({"payment_type": "snap"}) == "Belum dipilih"
     assert method_label({"payment_type": "akulaku"}) == "Akulaku"
 
 

@@ -3,6 +3,8 @@ the order page, which shows what the backend knows and follows it live.
 
 Playwright drives Debian's chromium against the whole application served by uvicorn (conftest).
 Screenshots of the main screens go to docs/screenshots/shop-*.png under `make screenshots`.
+The shop is tested in Indonesian (a browser asking for it), the main flow in English too; the
+expected words come from the catalogs (tests/support/words.py).
 """
 
 from __future__ import annotations
@@ -10,12 +12,13 @@ from __future__ import annotations
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import httpx
 import pytest
 from livesupport import screenshot_dir
+from words import LOCALES, words
 
 from bayar.config import DEMO_SERVER_KEY, DEMO_XENDIT_SECRET_KEY
 
@@ -30,8 +33,18 @@ ORDER_URL = re.compile(r".*/orders/BYR-[0-9]{8}-[0-9A-F]{10}$")
 
 
 @pytest.fixture
-def page(browser: Browser, problems: list[str]) -> Iterator[Page]:
-    context = browser.new_context(viewport=VIEWPORT)
+def language() -> str:
+    return "id"
+
+
+@pytest.fixture
+def say(language: str) -> Callable[..., str]:
+    return words(language)
+
+
+@pytest.fixture
+def page(browser: Browser, problems: list[str], language: str) -> Iterator[Page]:
+    context = browser.new_context(viewport=VIEWPORT, locale=LOCALES[language])
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))
@@ -110,25 +123,33 @@ def shoot(page: Page, name: str) -> None:
     page.screenshot(path=str(screenshot_dir() / name))
 
 
-def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> None:
+@pytest.mark.parametrize("language", ["id", "en"])
+def test_shop_to_cart_to_qris_in_the_popup_ends_paid(
+    page: Page, shop: Shop, language: str, say: Callable[..., str]
+) -> None:
+    # The README's pictures are the Indonesian ones; the English shop is shown once.
+    pictures = language == "id"
     open_shop(page, shop)
+    assert page.locator("html").get_attribute("lang") == language
     cola = page.locator("[data-product-id='cola']")
     assert cola.locator(".product-price").inner_text() == "Rp 7.000"
-    assert re.fullmatch(r"\d+ in stock", cola.locator(".product-stock").inner_text())
+    in_stock = re.escape(say("{n} in stock")).replace(r"\{n\}", r"\d+")
+    assert re.fullmatch(in_stock, cola.locator(".product-stock").inner_text())
     assert page.locator("[data-cart-count]").inner_text() == "0"
-    shoot(page, "shop-catalog.png")
+    shoot(page, "shop-catalog.png" if pictures else "shop-catalog-en.png")
 
     add(page, "cola", 2)
     add(page, "lemon")
     assert page.locator("[data-cart-count]").inner_text() == "3"
     assert page.locator("[data-cart-total]").inner_text() == "Rp 24.000"
-    assert page.locator("[data-pay]").inner_text() == "Pay Rp 24.000"
+    assert page.locator("[data-pay]").inner_text() == say("Pay {amount}", amount="Rp 24.000")
     lines = page.locator("[data-cart-lines] .cart-line")
     assert lines.count() == 2
     assert "Rp 14.000" in lines.nth(0).inner_text()
     fill_checkout(page)
     page.evaluate("window.scrollTo(0, 0)")
-    shoot(page, "shop-cart.png")
+    if pictures:
+        shoot(page, "shop-cart.png")
 
     with page.expect_request("**/api/payments/create-transaction") as sent:
         created = press_pay(page)
@@ -152,6 +173,10 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> 
 
     frame = popup(page)
     assert frame.locator("#amount").inner_text() == "Rp 24.000"
+    # snap.js was given the shop's language: the popup speaks it
+    expect_lang = page.frame(name="snap-midtrans")
+    assert expect_lang is not None
+    assert expect_lang.evaluate("document.documentElement.lang") == language
     frame.locator("[data-method='qris']").click()
     frame.locator("#qr-image").wait_for(state="visible")
     snap_frame = page.frame(name="snap-midtrans")
@@ -161,17 +186,19 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> 
         " return img.complete && img.naturalWidth > 0; }"
     )
     frame.locator("#countdown-value").filter(has_text=":").wait_for()
-    shoot(page, "shop-popup.png")
+    if pictures:
+        shoot(page, "shop-popup.png")
 
     frame.locator("#simulate-btn").click()
     page.wait_for_url(f"{shop.url}/orders/{created['order_id']}")
     page.wait_for_selector("[data-order-root][data-status='paid']")
-    assert page.locator("[data-title]").inner_text() == "Payment received"
-    assert page.locator("[data-chip]").inner_text().lower() == "paid"
+    assert page.locator("[data-title]").inner_text() == say("Payment received")
+    assert page.locator("[data-chip]").inner_text().lower() == say("paid")
     assert page.locator(".receipt").inner_text().count("QRIS") == 1
     assert shop.order(created["order_id"])["status"] == "paid"
     assert DEMO_SERVER_KEY not in page.content()
-    shoot(page, "shop-order-paid.png")
+    if pictures:
+        shoot(page, "shop-order-paid.png")
 
     # The cart became the order: the shop starts empty again and lists the order.
     open_shop(page, shop)
@@ -180,7 +207,7 @@ def test_shop_to_cart_to_qris_in_the_popup_ends_paid(page: Page, shop: Shop) -> 
 
 
 def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
-    page: Page, shop: Shop, browser: Browser
+    page: Page, shop: Shop, browser: Browser, say: Callable[..., str]
 ) -> None:
     open_shop(page, shop)
     add(page, "air-mineral", 3)
@@ -195,7 +222,7 @@ def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
     page.locator("[data-field='va_number']").filter(has_text=number).wait_for()
     assert page.locator("[data-order-root]").get_attribute("data-status") == "pending"
     assert page.locator("[data-instr='va']").is_visible()
-    assert page.locator("[data-title]").inner_text() == "Waiting for your payment"
+    assert page.locator("[data-title]").inner_text() == say("Waiting for your payment")
     assert page.locator("[data-field='bank']").first.inner_text() == "BCA"
     assert page.locator("[data-field='method']").first.inner_text() == "BCA Virtual Account"
     assert re.fullmatch(r"\d+:\d\d(:\d\d)?", page.locator("[data-countdown]").inner_text())
@@ -206,19 +233,21 @@ def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
     atm = page.context.new_page()
     atm.goto(f"{shop.url}/sandbox/pay-code")
     atm.fill("#code", number)
-    atm.get_by_role("button", name="Find payment").click()
+    atm.get_by_role("button", name=say("Find payment")).click()
     atm.locator("[data-testid='code-result'] button[value='pay']").click()
     atm.close()
 
     page.wait_for_selector("[data-order-root][data-status='paid']")
-    assert page.locator("[data-title]").inner_text() == "Payment received"
+    assert page.locator("[data-title]").inner_text() == say("Payment received")
     assert page.locator("[data-panel='pending']").is_hidden()
     assert page.evaluate("window.__stillHere") is True  # no reload
     assert navigations == []
     assert shop.order(created["order_id"])["status"] == "paid"
 
 
-def test_a_denied_payment_ends_on_the_failed_page(page: Page, shop: Shop) -> None:
+def test_a_denied_payment_ends_on_the_failed_page(
+    page: Page, shop: Shop, say: Callable[..., str]
+) -> None:
     open_shop(page, shop)
     add(page, "kopi-susu")
     add(page, "teh-manis", 2)
@@ -230,7 +259,7 @@ def test_a_denied_payment_ends_on_the_failed_page(page: Page, shop: Shop) -> Non
     httpx.post(f"{shop.control}/{created['order_id']}/deny").raise_for_status()
     page.wait_for_url(ORDER_URL, timeout=20_000)
     page.wait_for_selector("[data-order-root][data-status='failed']")
-    assert page.locator("[data-title]").inner_text() == "Payment failed"
+    assert page.locator("[data-title]").inner_text() == say("Payment failed")
     assert page.locator("[data-panel='failed']").is_visible()
     assert page.locator("[data-shop-again]").get_attribute("href") == "/"
     shoot(page, "shop-order-failed.png")
@@ -246,7 +275,9 @@ def test_a_denied_payment_ends_on_the_failed_page(page: Page, shop: Shop) -> Non
     popup(page).locator("#close-btn").click()
 
 
-def test_an_expired_payment_turns_the_page_to_expired(page: Page, shop: Shop) -> None:
+def test_an_expired_payment_turns_the_page_to_expired(
+    page: Page, shop: Shop, say: Callable[..., str]
+) -> None:
     open_shop(page, shop)
     add(page, "jeruk")
     fill_checkout(page)
@@ -260,15 +291,22 @@ def test_an_expired_payment_turns_the_page_to_expired(page: Page, shop: Shop) ->
 
     httpx.post(f"{shop.control}/{created['order_id']}/expire").raise_for_status()
     page.wait_for_selector("[data-order-root][data-status='expired']")
-    assert page.locator("[data-title]").inner_text() == "Payment expired"
-    assert "Nothing was charged" in page.locator("[data-message]").inner_text()
+    assert page.locator("[data-title]").inner_text() == say("Payment expired")
+    assert page.locator("[data-message]").inner_text() == say(
+        "The time to pay ran out. Nothing was charged. "
+        "Order again to get a new payment; your cart is kept."
+    )
     assert page.locator("[data-shop-again]").is_visible()
     assert navigations == []
 
 
-def test_redirect_mode_pays_on_the_payment_page_and_comes_back(page: Page, shop: Shop) -> None:
+def test_redirect_mode_pays_on_the_payment_page_and_comes_back(
+    page: Page, shop: Shop, say: Callable[..., str]
+) -> None:
     open_shop(page, shop, "?mode=redirect")
-    assert "payment page" in page.locator("[data-pay-note]").inner_text()
+    assert page.locator("[data-pay-note]").inner_text().strip() == say(
+        "You will pay on the secure payment page and come back here."
+    )
     add(page, "lemon", 2)
     fill_checkout(page)
     before = shop.order_count()
@@ -277,17 +315,17 @@ def test_redirect_mode_pays_on_the_payment_page_and_comes_back(page: Page, shop:
     assert shop.order_count() == before + 1
     newest = shop.sql("SELECT id FROM orders ORDER BY created_at DESC LIMIT 1")[0][0]
     created = shop.order(newest)
-    assert page.url == created["payment"]["redirect_url"]
+    assert page.url == f"{created['payment']['redirect_url']}?language=id"  # in the shop's language
     page.locator("[data-method='qris']").click()
     page.locator("#simulate-btn").click()
     # Snap returns to finish_url (/orders/finish?order_id=…), which opens the order's page.
     page.wait_for_url(f"{shop.url}/orders/{created['order_id']}", timeout=20_000)
     page.wait_for_selector("[data-order-root][data-status='paid']")
-    assert page.locator("[data-title]").inner_text() == "Payment received"
+    assert page.locator("[data-title]").inner_text() == say("Payment received")
 
 
 def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
-    page: Page, xendit_shop: Shop
+    page: Page, xendit_shop: Shop, say: Callable[..., str]
 ) -> None:
     shop = xendit_shop
     open_shop(page, shop)
@@ -304,7 +342,7 @@ def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
     # The invoice's success URL is the finish page, which opens the order's page.
     page.wait_for_url(f"{shop.url}/orders/{created['order_id']}", timeout=20_000)
     page.wait_for_selector("[data-order-root][data-status='paid']")
-    assert page.locator("[data-title]").inner_text() == "Payment received"
+    assert page.locator("[data-title]").inner_text() == say("Payment received")
     assert "BCA Virtual Account" in page.locator(".receipt").inner_text()
     order = shop.order(created["order_id"])
     assert (order["status"], order["payment"]["payment_type"]) == ("paid", "bank_transfer")
@@ -312,7 +350,7 @@ def test_with_xendit_the_shop_pays_on_the_invoice_page_and_comes_back(
 
 
 def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(
-    page: Page, shop: Shop
+    page: Page, shop: Shop, say: Callable[..., str]
 ) -> None:
     open_shop(page, shop)
     add(page, "cola")
@@ -322,12 +360,13 @@ def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(
     popup(page).locator("#close-btn").click()
 
     notice = page.locator("[data-notice]")
-    notice.filter(has_text="Payment not finished").wait_for()
-    assert "you can pay later from the order page" in notice.inner_text()
+    unfinished = say("Payment not finished — you can pay later from the order page.")
+    notice.filter(has_text=unfinished).wait_for()
     link = notice.locator("[data-link='order']")
     assert link.get_attribute("href") == f"/orders/{created['order_id']}"
     redirect = notice.locator("[data-link='redirect']")
-    assert redirect.get_attribute("href") == created["payment"]["redirect_url"]
+    # Snap's redirect mode in the shop's language
+    assert redirect.get_attribute("href") == f"{created['payment']['redirect_url']}?language=id"
     assert page.url == f"{shop.url}/"
     assert page.locator("[data-cart-count]").inner_text() == "1"
     assert page.locator("[data-pay]").is_enabled()
@@ -337,17 +376,17 @@ def test_closing_the_popup_keeps_the_cart_and_pay_reopens_the_same_order(
     assert again["payment"]["token"] == created["payment"]["token"]
     assert shop.order_count() == before + 1
     popup(page).locator("#close-btn").click()
-    notice.filter(has_text="Payment not finished").wait_for()
+    notice.filter(has_text=unfinished).wait_for()
 
     # The order page can continue it later.
     link.click()
     page.wait_for_url(ORDER_URL)
     assert page.locator("[data-instr='snap']").is_visible()
-    assert page.locator("[data-field='method']").first.inner_text() == "Not chosen yet"
+    assert page.locator("[data-field='method']").first.inner_text() == say("Not chosen yet")
 
 
 def test_double_click_and_a_lost_answer_never_make_two_orders(
-    page: Page, shop: Shop, problems: list[str]
+    page: Page, shop: Shop, problems: list[str], say: Callable[..., str]
 ) -> None:
     open_shop(page, shop)
     add(page, "air-mineral")
@@ -365,7 +404,11 @@ def test_double_click_and_a_lost_answer_never_make_two_orders(
 
     page.route("**/api/payments/create-transaction", lose_first_answer)
     page.locator("[data-pay]").dblclick()
-    page.locator("[data-notice]").filter(has_text="could not reach").wait_for()
+    unreachable = say(
+        "We could not reach the shop. Check your connection and press Pay again: you will not"
+        " be charged twice."
+    )
+    page.locator("[data-notice]").filter(has_text=unreachable).wait_for()
     assert len(keys) == 1  # the double click sent one request
     assert shop.order_count() == before + 1
 
@@ -379,21 +422,23 @@ def test_double_click_and_a_lost_answer_never_make_two_orders(
     problems.clear()
 
 
-def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(page: Page, shop: Shop) -> None:
+def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(
+    page: Page, shop: Shop, say: Callable[..., str]
+) -> None:
     shop.sql("UPDATE products SET stock = 2 WHERE id = 'jeruk'")
     shop.sql("UPDATE products SET stock = 0 WHERE id = 'teh-manis'")
     try:
         open_shop(page, shop)
         jeruk = page.locator("[data-product-id='jeruk']")
-        assert jeruk.locator(".product-stock").inner_text() == "Only 2 left"
+        assert jeruk.locator(".product-stock").inner_text() == say("Only {n} left", n=2)
         add(page, "jeruk", 2)
         assert jeruk.locator("[data-inc]").is_disabled()
-        assert "all we have" in jeruk.inner_text()
+        assert say("That is all we have in stock.") in jeruk.inner_text()
         cart_line = page.locator("[data-line='jeruk']")
         assert cart_line.locator("[data-inc]").is_disabled()
         teh = page.locator("[data-product-id='teh-manis']")
         assert teh.locator("[data-add]").is_disabled()
-        assert teh.locator("[data-add]").inner_text() == "Sold out"
+        assert teh.locator("[data-add]").inner_text() == say("Sold out")
 
         # Stock drops while the cart is open: a reload trims the cart to what is left.
         shop.sql("UPDATE products SET stock = 1 WHERE id = 'jeruk'")
@@ -404,7 +449,9 @@ def test_quantity_is_limited_by_stock_and_sold_out_cannot_be_added(page: Page, s
         shop.sql("UPDATE products SET stock = 50 WHERE id IN ('jeruk', 'teh-manis')")
 
 
-def test_checkout_form_is_validated_before_anything_is_sent(page: Page, shop: Shop) -> None:
+def test_checkout_form_is_validated_before_anything_is_sent(
+    page: Page, shop: Shop, say: Callable[..., str]
+) -> None:
     open_shop(page, shop)
     add(page, "cola")
     sent: list[str] = []
@@ -413,7 +460,7 @@ def test_checkout_form_is_validated_before_anything_is_sent(page: Page, shop: Sh
         lambda request: sent.append(request.url) if "create-transaction" in request.url else None,
     )
     page.click("[data-pay]")
-    assert page.locator("[data-error-for='name']").inner_text() == "Please enter your name."
+    assert page.locator("[data-error-for='name']").inner_text() == say("Please enter your name.")
     assert page.locator("[data-error-for='email']").is_visible()
     assert page.locator("[data-error-for='phone']").is_visible()
     assert page.evaluate("document.activeElement.id") == "f-name"
@@ -421,13 +468,17 @@ def test_checkout_form_is_validated_before_anything_is_sent(page: Page, shop: Sh
     page.fill("#f-email", "siti@example")
     page.fill("#f-phone", "12ab")
     page.click("[data-pay]")
-    assert "does not look right" in page.locator("[data-error-for='email']").inner_text()
-    assert "digits" in page.locator("[data-error-for='phone']").inner_text()
+    assert page.locator("[data-error-for='email']").inner_text() == say(
+        "That email address does not look right."
+    )
+    assert page.locator("[data-error-for='phone']").inner_text() == say(
+        "Use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890."
+    )
     assert page.locator("#f-email").get_attribute("aria-invalid") == "true"
     # Digits, but too few: the message says so (issue 11, item 9).
     page.fill("#f-phone", "0812")
     page.click("[data-pay]")
-    assert page.locator("[data-error-for='phone']").inner_text() == (
+    assert page.locator("[data-error-for='phone']").inner_text() == say(
         "That number is too short: a phone number has at least 8 digits, e.g. 0812 3456 7890."
     )
     page.wait_for_timeout(200)

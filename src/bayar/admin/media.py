@@ -13,6 +13,8 @@ import xml.etree.ElementTree as ET
 from dataclasses import dataclass
 from pathlib import Path
 
+from bayar.i18n import _
+
 MAX_BYTES = 1024 * 1024
 URL_PREFIX = "/media/products"
 TYPES = {"png": "image/png", "jpg": "image/jpeg", "svg": "image/svg+xml"}
@@ -46,9 +48,9 @@ def media_dir(media_root: Path) -> Path:
 def check_picture(data: bytes) -> Picture:
     """A PNG, JPEG or SVG of at most 1 MB, recognised by its content (never by its name)."""
     if not data:
-        raise PictureError("the file is empty")
+        raise PictureError(_("the file is empty"))
     if len(data) > MAX_BYTES:
-        raise PictureError("the picture is larger than 1 MB")
+        raise PictureError(_("the picture is larger than 1 MB"))
     if data.startswith(b"\x89PNG\r\n\x1a\n"):
         return Picture("png", data)
     if data.startswith(b"\xff\xd8\xff"):
@@ -61,10 +63,10 @@ def _check_svg(data: bytes) -> None:
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
-        raise PictureError("not a PNG, JPEG or SVG picture") from None
+        raise PictureError(_("not a PNG, JPEG or SVG picture")) from None
     lowered = text.lower()
     if "<svg" not in lowered:
-        raise PictureError("not a PNG, JPEG or SVG picture")
+        raise PictureError(_("not a PNG, JPEG or SVG picture"))
     if "<!doctype" in lowered or "<!entity" in lowered:
         raise PictureError("SVG pictures with a DOCTYPE are not accepted")
     squeezed = re.sub(r"\s+", "", lowered)
@@ -75,7 +77,7 @@ def _check_svg(data: bytes) -> None:
     except ET.ParseError:
         raise PictureError("the SVG is not well-formed XML") from None
     if root.tag not in (f"{SVG_NS}svg", "svg"):
-        raise PictureError("not an SVG picture")
+        raise PictureError(_("not an SVG picture"))
     for element in root.iter():
         tag = str(element.tag).rsplit("}", 1)[-1].lower()
         if tag in FORBIDDEN_SVG_TAGS:

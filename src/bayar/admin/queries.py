@@ -19,6 +19,7 @@ from sqlalchemy import Select, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
+from bayar.i18n import N_
 from bayar.payments.errors import PaymentError
 from bayar.payments.refunds import BY_HAND, LATE_REFUND_PREFIX
 from bayar.payments.states import OPEN, Status
@@ -239,7 +240,7 @@ async def sales_summary(db: Database, now: datetime, *, chart_days: int = 14) ->
             .all()
         )
     periods = []
-    for label, days in (("Today", 1), ("Last 7 days", 7), ("Last 30 days", 30)):
+    for label, days in ((N_("Today"), 1), (N_("Last 7 days"), 7), (N_("Last 30 days"), 30)):
         start = today - timedelta(days=days - 1)
         period = Period(label)
         for day, amount in paid_rows:

@@ -26,6 +26,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.datastructures import FormData, UploadFile
 from starlette.formparsers import MultiPartException
 
+from bayar import i18n
 from bayar.admin import media, queries, views
 from bayar.admin.chart import bar_chart
 from bayar.admin.security import (
@@ -45,10 +46,11 @@ from bayar.assets import versioned
 from bayar.context import AppContext, context_of
 from bayar.gateways.base import GatewayRejected, GatewayUnavailable
 from bayar.gateways.methods import method_label
+from bayar.i18n import _
+from bayar.i18n import rupiah as rupiah
 from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
-from bayar.payments.money import display as rupiah
 from bayar.payments.refunds import refundable
 from bayar.payments.states import Status
 
@@ -57,8 +59,9 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_URL = "/admin/static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-TEMPLATES.env.filters["rupiah"] = rupiah
-TEMPLATES.env.filters["wib"] = views.wib
+i18n.install(TEMPLATES.env)
+TEMPLATES.env.filters["status_name"] = views.status_name
+TEMPLATES.env.filters["channel_name"] = views.channel_name
 TEMPLATES.env.filters["wib_time"] = views.wib_time
 TEMPLATES.env.filters["status_kind"] = views.status_kind
 TEMPLATES.env.filters["attention"] = views.attention
@@ -225,16 +228,16 @@ async def read_form(request: Request, limit: int) -> FormData:
             await message_page(
                 request,
                 refused,
-                "Too large" if refused == 413 else "Length required",
-                f"A form may send at most {limit // 1024} KB (a picture at most 1 MB)."
+                _("Too large") if refused == 413 else _("Length required"),
+                _("A form may send at most %(kb)s KB (a picture at most 1 MB).", kb=limit // 1024)
                 if refused == 413
-                else "The form did not say how long it is.",
+                else _("The form did not say how long it is."),
             )
         )
     try:
         return await request.form(max_files=1, max_fields=20, max_part_size=FORM_LIMIT)
     except MultiPartException as error:
-        raise Deny(await message_page(request, 400, "Bad form", error.message)) from None
+        raise Deny(await message_page(request, 400, _("Bad form"), error.message)) from None
 
 
 def client_of(request: Request) -> str:
@@ -302,8 +305,8 @@ def router(auth: AdminAuth) -> APIRouter:
         return await message_page(
             request,
             503,
-            "The admin is disabled",
-            "No admin password is configured. Set BAYAR_ADMIN_PASSWORD and restart bayar.",
+            _("The admin is disabled"),
+            _("No admin password is configured. Set BAYAR_ADMIN_PASSWORD and restart bayar."),
         )
 
     async def guard(request: Request) -> AsyncIterator[Admin]:
@@ -321,9 +324,9 @@ def router(auth: AdminAuth) -> APIRouter:
                 await message_page(
                     request,
                     403,
-                    "Log in first",
-                    "This needs an admin login (or the session has expired).",
-                    link=("/admin/login", "Log in"),
+                    _("Log in first"),
+                    _("This needs an admin login (or the session has expired)."),
+                    link=("/admin/login", _("Log in")),
                 )
             )
         if any(not views.plain_text(str(v), PATH_LIMIT) for v in request.path_params.values()):
@@ -332,9 +335,12 @@ def router(auth: AdminAuth) -> APIRouter:
                 await message_page(
                     request,
                     400,
-                    "Bad address",
-                    f"A part of this address is longer than {PATH_LIMIT} characters "
-                    "or has control characters.",
+                    _("Bad address"),
+                    _(
+                        "A part of this address is longer than %(n)s characters"
+                        " or has control characters.",
+                        n=PATH_LIMIT,
+                    ),
                 )
             )
         form = FormData()
@@ -347,8 +353,11 @@ def router(auth: AdminAuth) -> APIRouter:
                     await message_page(
                         request,
                         403,
-                        "Refused",
-                        "The form's security token is missing or stale. Reload the page and try again.",
+                        _("Refused"),
+                        _(
+                            "The form's security token is missing or stale."
+                            " Reload the page and try again."
+                        ),
                     )
                 )
             texts = [v for v in form.values() if isinstance(v, str)]
@@ -359,8 +368,8 @@ def router(auth: AdminAuth) -> APIRouter:
                     await message_page(
                         request,
                         400,
-                        "Bad form",
-                        "A field of the form has control characters. Nothing was changed.",
+                        _("Bad form"),
+                        _("A field of the form has control characters. Nothing was changed."),
                     )
                 )
         try:
@@ -400,7 +409,7 @@ def router(auth: AdminAuth) -> APIRouter:
         if wait:
             return await login_page(
                 request,
-                error=f"Too many wrong passwords. Try again in {wait} s.",
+                error=_("Too many wrong passwords. Try again in %(n)s s.", n=wait),
                 status_code=429,
                 next_url=request.query_params.get("next", ""),
             )
@@ -410,9 +419,9 @@ def router(auth: AdminAuth) -> APIRouter:
             return await message_page(
                 request,
                 403,
-                "Refused",
-                "The login form's security token is missing or stale (are cookies allowed?).",
-                link=("/admin/login", "Back to the login"),
+                _("Refused"),
+                _("The login form's security token is missing or stale (are cookies allowed?)."),
+                link=("/admin/login", _("Back to the login")),
             )
         attempt = form.get("password")
         ok = isinstance(attempt, str) and await asyncio.to_thread(auth.password.verify, attempt)
@@ -420,7 +429,7 @@ def router(auth: AdminAuth) -> APIRouter:
             auth.throttle.failed(client)
             log.warning("admin login refused", extra={"client": client})
             return await login_page(
-                request, error="Wrong password.", status_code=401, next_url=next_url
+                request, error=_("Wrong password."), status_code=401, next_url=next_url
             )
         auth.throttle.succeeded(client)
         await auth.log_in(request)
@@ -434,7 +443,7 @@ def router(auth: AdminAuth) -> APIRouter:
     @pages.post("/logout")
     async def logout(admin: Guarded) -> Response:
         await auth.log_out(admin.request)
-        admin.flash("ok", "Logged out.")
+        admin.flash("ok", _("Logged out."))
         return redirect("/admin/login")
 
     # -- dashboard --------------------------------------------------------------------------------
@@ -443,7 +452,7 @@ def router(auth: AdminAuth) -> APIRouter:
     async def dashboard(admin: Guarded) -> Response:
         summary = await queries.sales_summary(admin.ctx.db, admin.ctx.clock())
         chart = bar_chart(
-            summary.bars, title=f"Paid revenue per day, last {summary.chart_days} days"
+            summary.bars, title=_("Paid revenue per day, last %(n)s days", n=summary.chart_days)
         )
         return await render(
             admin.request,
@@ -461,9 +470,9 @@ def router(auth: AdminAuth) -> APIRouter:
             return await message_page(
                 admin.request,
                 400,
-                "Filters not understood",
-                "Not understood: " + "; ".join(problems) + ".",
-                link=("/admin/orders", "All orders"),
+                _("Filters not understood"),
+                _("Not understood: %(problems)s.", problems="; ".join(problems)),
+                link=("/admin/orders", _("All orders")),
             )
         rows, total = await queries.list_orders(admin.ctx.db, filters)
         pages = max(1, -(-total // queries.PAGE_SIZE))
@@ -498,9 +507,9 @@ def router(auth: AdminAuth) -> APIRouter:
             return await message_page(
                 admin.request,
                 404,
-                "No such order",
-                f"There is no order {order_id}.",
-                link=("/admin/orders", "All orders"),
+                _("No such order"),
+                _("There is no order %(order)s.", order=order_id),
+                link=("/admin/orders", _("All orders")),
             )
         order, payment, refunds = details.order, details.payment, details.refunds
         gateways = admin.ctx.payments.gateway
@@ -568,7 +577,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             amount = views.parse_amount(admin.text("amount", 40))
         except MoneyError as error:
-            admin.flash("error", f"Not refunded: {error}.")
+            admin.flash("error", _("Not refunded: %(why)s.", why=error))
             return redirect(back)
         reason = admin.text("reason", 255) or "refund by admin"
         key = admin.text("refund_key", 100) or None
@@ -576,19 +585,23 @@ def router(auth: AdminAuth) -> APIRouter:
             try:
                 left, method, gateway_name = await remaining(admin, order_id)
             except PaymentError as error:
-                admin.flash("error", f"Not refunded: {error.message}")
+                admin.flash("error", _("Not refunded: %(why)s", why=error.message))
                 return redirect(back)
             if not admin.ctx.payments.refunds.gateway_refunds(method, gateway_name):
                 admin.flash(
                     "error",
-                    f"Not refunded: the gateway cannot refund {method_label(method)} "
-                    "payments. Give the money back by hand and record it below.",
+                    _(
+                        "Not refunded: the gateway cannot refund %(method)s payments."
+                        " Give the money back by hand and record it below.",
+                        method=method_label(method),
+                    ),
                 )
                 return redirect(back)
             value = left if amount is None else amount
             if left < 1 or value < 1 or value > left:
                 admin.flash(
-                    "error", f"Not refunded: the refund amount must be between 1 and {left}."
+                    "error",
+                    _("Not refunded: the refund amount must be between 1 and %(n)s.", n=left),
                 )
                 return redirect(back)
             return await confirm_page(
@@ -604,7 +617,7 @@ def router(auth: AdminAuth) -> APIRouter:
             )
             order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
-            admin.flash("error", f"Not refunded: {error.message}")
+            admin.flash("error", _("Not refunded: %(why)s", why=error.message))
             return redirect(back)
         except GatewayUnavailable:
             admin.flash(
@@ -615,12 +628,23 @@ def router(auth: AdminAuth) -> APIRouter:
             admin.flash("error", f"Not refunded: the gateway refused the refund: {error.message}")
             return redirect(back)
         if done.status != "succeeded":  # this form's refund key was used before, and failed
-            admin.flash("error", f"Not refunded: this refund {done.status}: {done.detail or '-'}")
+            admin.flash(
+                "error",
+                _(
+                    "Not refunded: this refund %(status)s: %(detail)s",
+                    status=views.status_name(done.status),
+                    detail=done.detail or "-",
+                ),
+            )
             return redirect(back)
         log.info("admin refund", extra={"order_id": order_id, "amount": done.amount})
         admin.flash(
             "ok",
-            f"Refunded {rupiah(done.amount)}. The order is now {order.status.replace('_', ' ')}.",
+            _(
+                "Refunded %(amount)s. The order is now %(status)s.",
+                amount=rupiah(done.amount),
+                status=views.status_name(order.status),
+            ),
         )
         return redirect(back)
 
@@ -633,7 +657,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             amount = views.parse_amount(admin.text("amount", 40))
         except MoneyError as error:
-            admin.flash("error", f"Not recorded: {error}.")
+            admin.flash("error", _("Not recorded: %(why)s.", why=error))
             return redirect(back)
         bank = admin.text("bank", 60)
         reference = admin.text("reference", 100)
@@ -642,20 +666,21 @@ def router(auth: AdminAuth) -> APIRouter:
         if not key.startswith("manual-") or not bank or not reference:
             admin.flash(
                 "error",
-                "Not recorded: say where the money went (bank or cash) and its reference.",
+                _("Not recorded: say where the money went (bank or cash) and its reference."),
             )
             return redirect(back)
         fields = {"bank": bank, "reference": reference, "note": note, "refund_key": key}
         try:
             left, _method, _gateway = await remaining(admin, order_id)
         except PaymentError as error:
-            admin.flash("error", f"Not recorded: {error.message}")
+            admin.flash("error", _("Not recorded: %(why)s", why=error.message))
             return redirect(back)
         value = left if amount is None else amount
         if admin.text("confirm", 10) != "yes":
             if left < 1 or value < 1 or value > left:
                 admin.flash(
-                    "error", f"Not recorded: the refund amount must be between 1 and {left}."
+                    "error",
+                    _("Not recorded: the refund amount must be between 1 and %(n)s.", n=left),
                 )
                 return redirect(back)
             return await confirm_page(
@@ -671,18 +696,25 @@ def router(auth: AdminAuth) -> APIRouter:
                 amount=value,
             )
             if queued.status == "succeeded":  # this form was sent before (a double click)
-                admin.flash("ok", f"{rupiah(queued.amount)} was recorded as refunded by hand.")
+                admin.flash(
+                    "ok",
+                    _("%(amount)s was recorded as refunded by hand.", amount=rupiah(queued.amount)),
+                )
                 return redirect(back)
             done = await admin.ctx.payments.refunds.refunded_by_hand(key, said)
             order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
-            admin.flash("error", f"Not recorded: {error.message}")
+            admin.flash("error", _("Not recorded: %(why)s", why=error.message))
             return redirect(back)
         log.info("admin manual refund", extra={"order_id": order_id, "amount": done.amount})
         admin.flash(
             "ok",
-            f"Recorded: {rupiah(done.amount)} refunded by hand ({bank}). "
-            f"The order is now {order.status.replace('_', ' ')}.",
+            _(
+                "Recorded: %(amount)s refunded by hand (%(bank)s). The order is now %(status)s.",
+                amount=rupiah(done.amount),
+                bank=bank,
+                status=views.status_name(order.status),
+            ),
         )
         return redirect(back)
 
@@ -692,7 +724,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             await admin.ctx.payments.reconcile.cancel(order_id)
         except PaymentError as error:
-            admin.flash("error", f"Not cancelled: {error.message}")
+            admin.flash("error", _("Not cancelled: %(why)s", why=error.message))
             return redirect(back)
         except GatewayUnavailable:
             admin.flash("error", "Not cancelled: the gateway did not answer; try again.")
@@ -701,7 +733,7 @@ def router(auth: AdminAuth) -> APIRouter:
             admin.flash("error", f"Not cancelled: the gateway refused: {error.message}")
             return redirect(back)
         log.info("admin cancel", extra={"order_id": order_id})
-        admin.flash("ok", "Cancelled at the gateway; its stock is back on sale.")
+        admin.flash("ok", _("Cancelled at the gateway; its stock is back on sale."))
         return redirect(back)
 
     # -- the manual-refund queue ------------------------------------------------------------------
@@ -724,9 +756,16 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             done = await admin.ctx.payments.refunds.refunded_by_hand(refund_key, note)
         except PaymentError as error:
-            admin.flash("error", f"Not marked: {error.message}")
+            admin.flash("error", _("Not marked: %(why)s", why=error.message))
         else:
-            admin.flash("ok", f"{done.order_id}: {rupiah(done.amount)} marked as refunded by hand.")
+            admin.flash(
+                "ok",
+                _(
+                    "%(order)s: %(amount)s marked as refunded by hand.",
+                    order=done.order_id,
+                    amount=rupiah(done.amount),
+                ),
+            )
         return redirect("/admin/refunds/manual")
 
     # -- machines ---------------------------------------------------------------------------------
@@ -747,10 +786,14 @@ def router(auth: AdminAuth) -> APIRouter:
         """Disable (the kiosk shows "out of service" at once and sells nothing) or enable."""
         active = admin.text("active", 1) == "1"
         if await admin.ctx.vending.set_active(machine_id, active):
-            word = "enabled: back in service" if active else "disabled: out of service"
-            admin.flash("ok", f"{machine_id} {word}.")
+            done = (
+                _("%(machine)s enabled: back in service.", machine=machine_id)
+                if active
+                else _("%(machine)s disabled: out of service.", machine=machine_id)
+            )
+            admin.flash("ok", done)
         else:
-            admin.flash("error", f"No machine {machine_id}.")
+            admin.flash("error", _("No machine %(machine)s.", machine=machine_id))
         return redirect(f"/admin/machines#machine-{quote(machine_id, safe='')}")
 
     @pages.post("/machines/{machine_id}/slots/{code}/restock")
@@ -761,16 +804,22 @@ def router(auth: AdminAuth) -> APIRouter:
             on_hand = views.parse_count(raw)
             slot = await queries.restock(admin.ctx.db, machine_id, code, on_hand, admin.ctx.clock())
         except ValueError:
-            admin.flash("error", "The number of units must be a whole number.")
+            admin.flash("error", _("The number of units must be a whole number."))
         except PaymentError as error:
             admin.flash("error", error.message)
         else:
-            held = f" ({slot.held} held by open orders)" if slot.held else ""
-            admin.flash(
-                "ok",
-                f"{machine_id} slot {code}: {on_hand} of {slot.capacity} {slot.product_name}, "
-                f"{slot.stock} for sale{held}.",
+            held = " " + _("(%(n)s held by open orders)", n=slot.held) if slot.held else ""
+            said = _(
+                "%(machine)s slot %(slot)s: %(on_hand)s of %(capacity)s %(product)s,"
+                " %(stock)s for sale",
+                machine=machine_id,
+                slot=code,
+                on_hand=on_hand,
+                capacity=slot.capacity,
+                product=slot.product_name,
+                stock=slot.stock,
             )
+            admin.flash("ok", f"{said}{held}.")
         return redirect(back)
 
     # -- products ---------------------------------------------------------------------------------
@@ -805,13 +854,13 @@ def router(auth: AdminAuth) -> APIRouter:
             price = views.parse_amount(admin.text("price", 40))
             on_hand = views.parse_count(admin.text("on_hand", 20) or "0")
         except MoneyError as error:
-            admin.flash("error", f"Not added: {error}.")
+            admin.flash("error", _("Not added: %(why)s.", why=error))
             return redirect("/admin/products")
         except ValueError:
-            admin.flash("error", "Not added: the stock must be a whole number of units.")
+            admin.flash("error", _("Not added: the stock must be a whole number of units."))
             return redirect("/admin/products")
         if price is None:
-            admin.flash("error", "Not added: a product needs a price.")
+            admin.flash("error", _("Not added: a product needs a price."))
             return redirect("/admin/products")
         fields = product_fields(admin)
         try:
@@ -826,13 +875,25 @@ def router(auth: AdminAuth) -> APIRouter:
                 active=admin.text("hidden", 10) != "yes",
             )
         except PaymentError as error:
-            admin.flash("error", f"Not added: {error.message}")
+            admin.flash("error", _("Not added: %(why)s", why=error.message))
             return redirect("/admin/products")
         log.info("admin added a product", extra={"product_id": product.id})
-        where = "on sale" if product.active else "hidden"
-        admin.flash(
-            "ok", f"{product.name} added ({rupiah(product.price)}, {product.stock} {where})."
+        added = (
+            _(
+                "%(name)s added (%(price)s, %(stock)s on sale).",
+                name=product.name,
+                price=rupiah(product.price),
+                stock=product.stock,
+            )
+            if product.active
+            else _(
+                "%(name)s added (%(price)s, %(stock)s hidden).",
+                name=product.name,
+                price=rupiah(product.price),
+                stock=product.stock,
+            )
         )
+        admin.flash("ok", added)
         return redirect(f"/admin/products#product-{quote(product.id, safe='')}")
 
     @pages.post("/products/{product_id}")
@@ -840,16 +901,16 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             price = views.parse_amount(admin.text("price", 40))
         except MoneyError as error:
-            admin.flash("error", f"Price not changed: {error}.")
+            admin.flash("error", _("Price not changed: %(why)s.", why=error))
             return redirect("/admin/products")
         try:
             on_hand = views.parse_count(admin.text("on_hand", 20))
         except ValueError:
-            admin.flash("error", "The stock must be a whole number of units.")
+            admin.flash("error", _("The stock must be a whole number of units."))
             return redirect("/admin/products")
         was = admin.text("on_hand_was", 20)
         if price is None:
-            admin.flash("error", "A product needs a price.")
+            admin.flash("error", _("A product needs a price."))
             return redirect("/admin/products")
         fields = product_fields(admin)
         try:
@@ -871,7 +932,12 @@ def router(auth: AdminAuth) -> APIRouter:
         else:
             admin.flash(
                 "ok",
-                f"{view.product.name}: {rupiah(view.product.price)}, {view.product.stock} for sale.",
+                _(
+                    "%(name)s: %(price)s, %(stock)s for sale.",
+                    name=view.product.name,
+                    price=rupiah(view.product.price),
+                    stock=view.product.stock,
+                ),
             )
         return redirect("/admin/products")
 
@@ -885,9 +951,12 @@ def router(auth: AdminAuth) -> APIRouter:
         else:
             admin.flash(
                 "ok",
-                f"{view.product.name} is on sale again."
+                _("%(name)s is on sale again.", name=view.product.name)
                 if show
-                else f"{view.product.name} is hidden: off sale in the shop and on the kiosks.",
+                else _(
+                    "%(name)s is hidden: off sale in the shop and on the kiosks.",
+                    name=view.product.name,
+                ),
             )
         return redirect("/admin/products")
 
@@ -901,7 +970,10 @@ def router(auth: AdminAuth) -> APIRouter:
             log.info("admin archived a product", extra={"product_id": product_id})
             admin.flash(
                 "ok",
-                f"{product.name} is archived: off sale for good, still shown on its old orders.",
+                _(
+                    "%(name)s is archived: off sale for good, still shown on its old orders.",
+                    name=product.name,
+                ),
             )
         return redirect("/admin/products")
 
@@ -909,7 +981,7 @@ def router(auth: AdminAuth) -> APIRouter:
     async def upload_picture(admin: Guarded, product_id: str) -> Response:
         upload = admin.form.get("picture")
         if not isinstance(upload, UploadFile) or not upload.filename:
-            admin.flash("error", "Choose a picture to upload.")
+            admin.flash("error", _("Choose a picture to upload."))
             return redirect("/admin/products")
         data = await upload.read(media.MAX_BYTES + 1)
         try:
@@ -919,11 +991,11 @@ def router(auth: AdminAuth) -> APIRouter:
             )
             await catalog.set_picture(admin.ctx.db, product_id, url)
         except media.PictureError as error:
-            admin.flash("error", f"Picture refused: {error}")
+            admin.flash("error", _("Picture refused: %(why)s", why=error))
         except PaymentError as error:
             admin.flash("error", error.message)
         else:
-            admin.flash("ok", f"New picture for {product_id}.")
+            admin.flash("ok", _("New picture for %(product)s.", product=product_id))
         return redirect("/admin/products")
 
     return pages

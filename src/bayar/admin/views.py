@@ -12,7 +12,9 @@ from typing import Any
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
 from bayar.gateways.methods import label_of, method_label
-from bayar.payments.money import display as rupiah
+from bayar.i18n import N_, _, ngettext
+from bayar.i18n import rupiah as i18n_rupiah
+from bayar.i18n import wib as i18n_wib
 from bayar.payments.money import parse_rupiah_input
 from bayar.payments.states import Status
 from bayar.storage.models import (
@@ -32,18 +34,18 @@ BODY_SHOWN = 2048
 BODY_PRETTY = 16 * 1024
 HEADER_SHOWN = 300
 INSTRUCTION_LABELS = {
-    "transaction_id": "Transaction id",
-    "token": "Snap token",
-    "redirect_url": "Snap URL",
-    "qr_string": "QR string",
-    "qr_url": "QR image",
-    "va_number": "VA number",
-    "bank": "Bank",
-    "bill_key": "Bill key",
-    "biller_code": "Biller code",
-    "payment_code": "Payment code",
-    "store": "Store",
-    "expiry_time": "Expires",
+    "transaction_id": N_("Transaction id"),
+    "token": N_("Snap token"),
+    "redirect_url": N_("Snap URL"),
+    "qr_string": N_("QR string"),
+    "qr_url": N_("QR image"),
+    "va_number": N_("VA number"),
+    "bank": N_("Bank"),
+    "bill_key": N_("Bill key"),
+    "biller_code": N_("Biller code"),
+    "payment_code": N_("Payment code"),
+    "store": N_("Store"),
+    "expiry_time": N_("Expires"),
 }
 STATUS_KIND = {
     "pending": "warn",
@@ -58,16 +60,16 @@ STATUS_KIND = {
 }
 # The dashboard's "needs attention" items (storage.repositories.Attention) in words.
 ATTENTION_KINDS = {
-    "late_payment": "paid after the order closed",
-    "manual_refund": "refund for a person to make",
-    "unsettled_refund": "refund whose outcome is unknown",
+    "late_payment": N_("paid after the order closed"),
+    "manual_refund": N_("refund for a person to make"),
+    "unsettled_refund": N_("refund whose outcome is unknown"),
 }
 REFUND_STATES = {
-    "manual": "waiting for a person",
-    "succeeded": "given back",
-    "requested": "asked of the gateway",
-    "unknown": "the gateway's answer was lost",
-    "failed": "refused by the gateway",
+    "manual": N_("waiting for a person"),
+    "succeeded": N_("given back"),
+    "requested": N_("asked of the gateway"),
+    "unknown": N_("the gateway's answer was lost"),
+    "failed": N_("refused by the gateway"),
 }
 # What became of a notification (payments/inbox.py's outcomes) as a badge colour.
 # The orders page's filters: days a shop can have orders on, pages a person can click to, and
@@ -95,11 +97,13 @@ def aware(moment: datetime) -> datetime:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def wib(moment: datetime | None, fmt: str = "%d %b %Y %H:%M") -> str:
-    """24 Nov 2026 09:39 WIB."""
-    if moment is None:
-        return "—"
-    return aware(moment).astimezone(WIB).strftime(fmt) + " WIB"
+def wib(moment: datetime | None) -> str:
+    """24 Nov 2026, 09:39 WIB (in the page's language)."""
+    return i18n_wib(moment)
+
+
+def rupiah(amount: int) -> str:
+    return i18n_rupiah(amount)
 
 
 def wib_time(moment: datetime) -> str:
@@ -110,27 +114,68 @@ def wib_time(moment: datetime) -> str:
 
 def ago(moment: datetime | None, now: datetime) -> str:
     if moment is None:
-        return "never"
+        return _("never")
     seconds = int((now - aware(moment)).total_seconds())
     if seconds < 0:
-        return "just now"
-    for unit, size in (("day", 86400), ("h", 3600), ("min", 60)):
-        if seconds >= size:
-            count = seconds // size
-            return f"{count} {unit}{'s' if unit == 'day' and count > 1 else ''} ago"
-    return f"{seconds} s ago"
+        return _("just now")
+    if seconds >= 86400:
+        return ngettext("%(num)s day ago", "%(num)s days ago", seconds // 86400)
+    if seconds >= 3600:
+        return _("%(n)s h ago", n=seconds // 3600)
+    if seconds >= 60:
+        return _("%(n)s min ago", n=seconds // 60)
+    return _("%(n)s s ago", n=seconds)
 
 
 def status_kind(status: str) -> str:
     return STATUS_KIND.get(status, "off")
 
 
+# Statuses of orders, refunds, notifications and gateway calls as the badges say them.
+STATUS_NAMES = {
+    "pending": N_("pending"),
+    "review": N_("under review"),
+    "paid": N_("paid"),
+    "fulfilled": N_("complete"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+    "refunded": N_("refunded"),
+    "partially_refunded": N_("partially refunded"),
+    "succeeded": N_("succeeded"),
+    "requested": N_("requested"),
+    "unknown": N_("unknown"),
+    "manual": N_("manual"),
+    "applied": N_("applied"),
+    "no_change": N_("no change"),
+    "ignored": N_("ignored"),
+    "ok": N_("ok"),
+    "rejected": N_("rejected"),
+    "unavailable": N_("unavailable"),
+    "not_found": N_("not found"),
+}
+CHANNEL_NAMES = {"shop": N_("shop"), "kiosk": N_("kiosk")}
+
+
+def status_name(status: str) -> str:
+    """A status in the page's language (one the table does not know: as stored, underscores
+    as spaces)."""
+    return _(STATUS_NAMES[status]) if status in STATUS_NAMES else status.replace("_", " ")
+
+
+def channel_name(channel: str) -> str:
+    return _(CHANNEL_NAMES[channel]) if channel in CHANNEL_NAMES else channel
+
+
 def attention(item: Attention) -> str:
     """A "needs attention" item in words: what it is, and where its refund stands."""
-    kind = ATTENTION_KINDS.get(item.kind, item.kind)
-    state = REFUND_STATES.get(item.refund_status or "", item.refund_status or "-")
+    kind = _(ATTENTION_KINDS[item.kind]) if item.kind in ATTENTION_KINDS else item.kind
+    status = item.refund_status or ""
+    state = _(REFUND_STATES[status]) if status in REFUND_STATES else status or "-"
     closed = (
-        f" (order {item.order_status.replace('_', ' ')})" if item.kind == "late_payment" else ""
+        " (" + _("order %(status)s", status=status_name(item.order_status)) + ")"
+        if item.kind == "late_payment"
+        else ""
     )
     return f"{kind}{closed}: {state}"
 
@@ -258,11 +303,15 @@ def shown_body(raw: str) -> tuple[str, int]:
 
 def _history(event: OrderEvent) -> Entry:
     if event.from_status is None:
-        title = f"Order created: {event.to_status}"
+        title = _("Order created: %(status)s", status=status_name(event.to_status))
     elif event.ignored:
-        title = f"{event.event} ignored (stays {event.to_status})"
+        title = _(
+            "%(event)s ignored (stays %(status)s)",
+            event=event.event,
+            status=status_name(event.to_status),
+        )
     else:
-        title = f"{event.from_status} → {event.to_status}"
+        title = f"{status_name(event.from_status)} → {status_name(event.to_status)}"
     return Entry(
         at=aware(event.at),
         kind="status",
@@ -286,7 +335,7 @@ def _notification(note: Notification) -> Entry:
     return Entry(
         at=aware(note.received_at),
         kind="notification",
-        title=f"Notification: {note.transaction_status or 'unknown status'}",
+        title=_("Notification: %(status)s", status=note.transaction_status or _("unknown status")),
         badge=note.outcome,
         badge_kind=OUTCOME_KIND.get(note.outcome, "off"),
         source="webhook",
@@ -303,7 +352,7 @@ def _gateway_call(call: GatewayCall) -> Entry:
     return Entry(
         at=aware(call.at),
         kind="gateway",
-        title=f"Gateway call: {call.operation}",
+        title=_("Gateway call: %(operation)s", operation=call.operation),
         badge=call.outcome,
         badge_kind=kinds.get(call.outcome, "off"),
         source=f"{call.duration_ms} ms",
@@ -353,33 +402,59 @@ def summary(
     """One plain line above an order's technical timeline: what happened to the money."""
     amount = rupiah(order.gross_amount)
     method = payment_method(order, payment)
-    by = "" if method in ("—", method_label("snap")) else f" by {method}"
+    paid_by = method not in ("—", method_label("snap"))
     when = _last_move(history, order.status)
-    at = f" on {wib(when)}" if when else ""
     given = sum(r.amount for r in refunds if r.status == "succeeded")
+    values = {"amount": amount, "method": method, "when": wib(when), "given": rupiah(given)}
     status = Status(order.status)
-    if status is Status.PENDING:
-        return f"Waiting for the customer to pay {amount}{by}, until {wib(order.expires_at)}."
-    if status is Status.REVIEW:
-        return (
-            f"The customer paid {amount}{by}; the gateway holds it for a fraud review:"
-            " approve or deny it there."
-        )
-    if status is Status.PAID:
-        return f"Paid {amount}{by}{at}."
     if status is Status.FULFILLED:
-        paid = _last_move(history, Status.PAID.value)
-        on = f" on {wib(paid)}" if paid else ""
-        return f"Paid {amount}{by}{on}, and handed over to the customer."
-    if status is Status.FAILED:
-        return f"The payment{by} was declined{at}; nothing was charged."
-    if status is Status.EXPIRED:
-        return f"Not paid in time: the order expired{at}; nothing was charged."
-    if status is Status.CANCELLED:
-        return f"Cancelled before it was paid{at}; nothing was charged."
-    if status is Status.REFUNDED:
-        return f"Paid {amount}{by}, then refunded in full{at}."
-    return f"Paid {amount}{by}; {rupiah(given)} of it refunded{at}."
+        values["when"] = wib(_last_move(history, Status.PAID.value))
+    if status is Status.PENDING:
+        values["when"] = wib(order.expires_at)
+    # (without a method, with a method): the line for each status.
+    lines = {
+        Status.PENDING: (
+            N_("Waiting for the customer to pay %(amount)s, until %(when)s."),
+            N_("Waiting for the customer to pay %(amount)s by %(method)s, until %(when)s."),
+        ),
+        Status.REVIEW: (
+            N_(
+                "The customer paid %(amount)s; the gateway holds it for a fraud review:"
+                " approve or deny it there."
+            ),
+            N_(
+                "The customer paid %(amount)s by %(method)s; the gateway holds it for a fraud"
+                " review: approve or deny it there."
+            ),
+        ),
+        Status.PAID: (
+            N_("Paid %(amount)s on %(when)s."),
+            N_("Paid %(amount)s by %(method)s on %(when)s."),
+        ),
+        Status.FULFILLED: (
+            N_("Paid %(amount)s on %(when)s, and handed over to the customer."),
+            N_("Paid %(amount)s by %(method)s on %(when)s, and handed over to the customer."),
+        ),
+        Status.FAILED: (
+            N_("The payment was declined on %(when)s; nothing was charged."),
+            N_("The payment by %(method)s was declined on %(when)s; nothing was charged."),
+        ),
+        Status.EXPIRED: (
+            N_("Not paid in time: the order expired on %(when)s; nothing was charged."),
+        )
+        * 2,
+        Status.CANCELLED: (N_("Cancelled before it was paid on %(when)s; nothing was charged."),)
+        * 2,
+        Status.REFUNDED: (
+            N_("Paid %(amount)s, then refunded in full on %(when)s."),
+            N_("Paid %(amount)s by %(method)s, then refunded in full on %(when)s."),
+        ),
+        Status.PARTIALLY_REFUNDED: (
+            N_("Paid %(amount)s; %(given)s of it refunded on %(when)s."),
+            N_("Paid %(amount)s by %(method)s; %(given)s of it refunded on %(when)s."),
+        ),
+    }
+    return _(lines[status][int(paid_by)], **values)
 
 
 # -- what can be done to an order -----------------------------------------------------------------
@@ -407,7 +482,7 @@ def _shown(value: object) -> str:
     """An instruction's value; times (ISO strings) in WIB."""
     if isinstance(value, str) and len(value) >= 19 and value[4] == "-" and value[10] in "T ":
         try:
-            return wib(datetime.fromisoformat(value), "%d %b %Y %H:%M:%S")
+            return wib(datetime.fromisoformat(value))
         except ValueError:
             return value
     return str(value)
@@ -417,5 +492,7 @@ def method_list(payment_types: frozenset[str]) -> str:
     """ "card, GoPay, QRIS and ShopeePay": the methods of a set, in words, in a steady order."""
     names = sorted(method_label(t) for t in payment_types)
     if not names:
-        return "no method"
-    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
+        return _("no method")
+    if len(names) == 1:
+        return names[0]
+    return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])

@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from enum import StrEnum
 from typing import Any
 
+from bayar.i18n import N_, gettext
+
 
 class PaymentType(StrEnum):
     """How a checkout asks to pay: a hosted payment page where the customer picks (`snap`), or
@@ -45,7 +47,7 @@ KIOSK_TYPES = frozenset({PaymentType.QRIS, PaymentType.GOPAY})
 
 # By bank or store first (they say more), then by payment type.
 METHOD_LABELS = {
-    "snap": "Not chosen yet",
+    "snap": N_("Not chosen yet"),
     "qris": "QRIS",
     "gopay": "GoPay",
     "shopeepay": "ShopeePay",
@@ -53,14 +55,14 @@ METHOD_LABELS = {
     "ovo": "OVO",
     "kredivo": "Kredivo",
     "akulaku": "Akulaku",
-    "credit_card": "Credit/debit card",
+    "credit_card": N_("Credit/debit card"),
     "echannel": "Mandiri Bill Payment",
-    "bank_transfer": "Bank transfer",
+    "bank_transfer": N_("Bank transfer"),
     "bca": "BCA Virtual Account",
     "bni": "BNI Virtual Account",
     "bri": "BRI Virtual Account",
     "permata": "Permata Virtual Account",
-    "cstore": "Convenience store",
+    "cstore": N_("Convenience store"),
     "indomaret": "Indomaret",
     "alfamart": "Alfamart",
 }
@@ -71,7 +73,13 @@ def method_label(
 ) -> str:
     """The method in words; "—" when nothing is known. (The shop's order.js has the same rule.)"""
     key = bank or store or payment_type or ""
-    return METHOD_LABELS.get(key, key.replace("_", " ").capitalize() or "—")
+    label = METHOD_LABELS.get(key)
+    return gettext(label) if label else key.replace("_", " ").capitalize() or "—"
+
+
+def method_labels() -> dict[str, str]:
+    """METHOD_LABELS in the language of the request (for a page's script)."""
+    return {key: gettext(label) for key, label in METHOD_LABELS.items()}
 
 
 def label_of(payment: Mapping[str, Any] | None) -> str:

@@ -21,6 +21,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Mount, Route, Router
 
 from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN, DEMO_XENDIT_SECRET_KEY, Settings
+from bayar.i18n.middleware import LanguageMiddleware
 from bayar.sandbox import control, midtrans, pages, recurring, snap
 from bayar.sandbox.access import SandboxAccess, is_loopback
 from bayar.sandbox.accounts import PayAccounts
@@ -212,6 +213,7 @@ def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:
         exception_handlers=error_handlers(),
         middleware=[
             Middleware(NotifyAfterAnswer, notifier=sandbox.notifier),
+            Middleware(LanguageMiddleware, default=sandbox.settings.bayar_default_language),
             Middleware(SecurityHeaders),
             Middleware(
                 SandboxAccess,

@@ -23,6 +23,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 
+from bayar import i18n
+from bayar.i18n import N_, _
 from bayar.sandbox import qris, wire
 from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
@@ -38,18 +40,24 @@ LIST_LIMIT = 200
 # A charge's QR image URL, as the `generate-qr-code` action gives it (ours or Midtrans').
 QR_IMAGE_URL = re.compile(r"/v2/(qris|gopay)/([^/?#\s]+)/qr-code")
 DONE = {
-    "pay": "Paid: {order} is now {status}.",
-    "deny": "Denied: {order} is now {status}.",
-    "expire": "Expired: {order} is now {status}.",
-    "cancel": "Cancelled: {order} is now {status}.",
+    "pay": N_("Paid: %(order)s is now %(status)s."),
+    "deny": N_("Denied: %(order)s is now %(status)s."),
+    "expire": N_("Expired: %(order)s is now %(status)s."),
+    "cancel": N_("Cancelled: %(order)s is now %(status)s."),
+}
+ACTION_NAMES = {
+    "pay": N_("Pay"),
+    "deny": N_("Deny"),
+    "expire": N_("Expire"),
+    "cancel": N_("Cancel"),
 }
 METHOD_NAMES = {
     "qris": "QRIS",
     "gopay": "GoPay",
-    "bank_transfer": "Bank transfer",
-    "echannel": "Mandiri bill",
-    "cstore": "Convenience store",
-    "credit_card": "Card",
+    "bank_transfer": N_("Bank transfer"),
+    "echannel": N_("Mandiri bill"),
+    "cstore": N_("Convenience store"),
+    "credit_card": N_("Card"),
 }
 
 
@@ -73,6 +81,8 @@ def duration(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes:02d}:{secs:02d}"
 
 
+i18n.install(TEMPLATES.env)  # the page language, _(); the filters below are the sandbox's own
+TEMPLATES.env.globals["action_names"] = ACTION_NAMES
 TEMPLATES.env.filters["rupiah"] = rupiah
 TEMPLATES.env.filters["wib"] = wib
 TEMPLATES.env.filters["duration"] = duration
@@ -84,7 +94,9 @@ TEMPLATES.env.filters["duration"] = duration
 def method_of(txn: Transaction) -> tuple[str, str]:
     """The payment type's name and its bank, store or acquirer."""
     details = txn.details
-    name = METHOD_NAMES.get(txn.payment_type, txn.payment_type)
+    name = (
+        _(METHOD_NAMES[txn.payment_type]) if txn.payment_type in METHOD_NAMES else txn.payment_type
+    )
     detail = ""
     if txn.payment_type == "bank_transfer":
         if details.get("va_numbers"):
@@ -108,14 +120,15 @@ def pay_codes(txn: Transaction) -> list[tuple[str, str]]:
     codes: list[tuple[str, str]] = []
     for va in details.get("va_numbers") or []:
         if isinstance(va, dict) and va.get("va_number"):
-            codes.append((f"{str(va.get('bank', '')).upper()} VA number", str(va["va_number"])))
+            bank = str(va.get("bank", "")).upper()
+            codes.append((_("%(bank)s VA number", bank=bank), str(va["va_number"])))
     if details.get("permata_va_number"):
-        codes.append(("PERMATA VA number", str(details["permata_va_number"])))
+        codes.append((_("%(bank)s VA number", bank="PERMATA"), str(details["permata_va_number"])))
     if details.get("bill_key"):
-        codes.append(("Mandiri bill key", str(details["bill_key"])))
+        codes.append((_("Mandiri bill key"), str(details["bill_key"])))
     if details.get("payment_code"):
-        store = str(details.get("store") or "store").capitalize()
-        codes.append((f"{store} payment code", str(details["payment_code"])))
+        store = str(details.get("store") or _("store")).capitalize()
+        codes.append((_("%(store)s payment code", store=store), str(details["payment_code"])))
     return codes
 
 
@@ -269,12 +282,12 @@ def _find_by_qr(request: Request, text: str) -> Transaction:
     sandbox = sandbox_of(request)
     text = text.strip()
     if not text:
-        raise ControlError(400, "Paste the QR code's text (qr_string) or its image URL.")
+        raise ControlError(400, _("Paste the QR code's text (qr_string) or its image URL."))
     match = QR_IMAGE_URL.search(text)
     if match:
         txn = sandbox.store.transactions.get(unquote(match.group(2)))
         if txn is None or txn.payment_type != match.group(1) or not txn.details.get("qr_string"):
-            raise ControlError(404, "No transaction was issued with this QR code.")
+            raise ControlError(404, _("No transaction was issued with this QR code."))
         return txn
     return sandbox.gateway.pay_by_qr(text)
 
@@ -283,14 +296,14 @@ def _find_by_code(request: Request, code: str) -> Transaction:
     """A VA number, Mandiri bill key or store payment code: its pending payment, else the newest."""
     wanted = re.sub(r"[\s-]", "", code).upper()
     if not wanted:
-        raise ControlError(400, "Enter a virtual account number, a bill key or a payment code.")
+        raise ControlError(400, _("Enter a virtual account number, a bill key or a payment code."))
     found = [
         txn
         for txn in newest_first(sandbox_of(request).store.transactions.values())
         if any(value.upper() == wanted for _, value in pay_codes(txn))
     ]
     if not found:
-        raise ControlError(404, f"No payment uses the number {wanted}.")
+        raise ControlError(404, _("No payment uses the number %(number)s.", number=wanted))
     pending = [txn for txn in found if txn.transaction_status == "pending"]
     return (pending or found)[0]
 
@@ -320,7 +333,7 @@ async def transaction(request: Request) -> Response:
     sandbox = sandbox_of(request)
     txn = sandbox.store.find(request.path_params["id"])
     if txn is None:
-        return _message(request, 404, "Transaction not found", "Transaction doesn't exist.")
+        return _message(request, 404, _("Transaction not found"), _("Transaction doesn't exist."))
     return _render(
         request,
         "transaction.html",
@@ -347,7 +360,7 @@ async def act(request: Request) -> Response:
         )
     except ControlError as error:
         return back_to(request, next_path, error.message, "error")
-    message = DONE[action].format(order=txn.order_id, status=txn.transaction_status)
+    message = _(DONE[action], order=txn.order_id, status=txn.transaction_status)
     return back_to(request, next_path, message, "ok")
 
 
@@ -355,7 +368,7 @@ async def result(request: Request) -> Response:
     """Where a simulator's Pay or Cancel lands: did it work?"""
     txn = sandbox_of(request).store.find(request.path_params["id"])
     if txn is None:
-        return _message(request, 404, "Transaction not found", "Transaction doesn't exist.")
+        return _message(request, 404, _("Transaction not found"), _("Transaction doesn't exist."))
     notifying = bool(sandbox_of(request).notifier.urls_for(txn))
     return _render(request, "result.html", {"v": view_of(request, txn), "notifying": notifying})
 
@@ -366,12 +379,16 @@ async def notification_url(request: Request) -> Response:
     url = _field(form, "notification_url").strip()
     if url and not url.startswith(("http://", "https://")):
         return back_to(
-            request, "/", "The notification URL must start with http:// or https://.", "error"
+            request, "/", _("The notification URL must start with http:// or https://."), "error"
         )
     sandbox = sandbox_of(request)
     sandbox.store.save_config("notification_url", url or None)
     current = sandbox.notification_url()
-    message = f"Notifications go to {current}." if current else "Notifications are off (no URL)."
+    message = (
+        _("Notifications go to %(url)s.", url=current)
+        if current
+        else _("Notifications are off (no URL).")
+    )
     return back_to(request, "/", message, "ok")
 
 
@@ -398,7 +415,10 @@ async def gopay_checkout(request: Request) -> Response:
     txn = sandbox_of(request).store.transactions.get(reference) if reference else None
     if txn is None:
         return _message(
-            request, 404, "GoPay payment not found", "No GoPay payment has this reference id."
+            request,
+            404,
+            _("GoPay payment not found"),
+            _("No GoPay payment has this reference id."),
         )
     return _render(request, "gopay.html", {"v": view_of(request, txn)})
 

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from bayar.i18n import _
 from bayar.sandbox import wire
 from bayar.sandbox.errors import ControlError, MidtransError
 from bayar.sandbox.http import BadJson, base_url, read_json, sandbox_of, syntax_error
@@ -109,12 +110,12 @@ async def activation(request: Request) -> Response:
     account_id = request.path_params["account_id"]
     account = sandbox.store.accounts.get(account_id)
     if account is None:
-        return _message(request, 404, "Account not found", "No GoPay linking has this id.")
+        return _message(request, 404, _("Account not found"), _("No GoPay linking has this id."))
     if request.method == "POST":
         try:
             account = sandbox.accounts.approve(account_id)
         except ControlError as error:
-            return _message(request, error.http_status, "Cannot link", error.message)
+            return _message(request, error.http_status, _("Cannot link"), error.message)
         if account.redirect_url.startswith(("http://", "https://")):
             return RedirectResponse(account.redirect_url, status_code=303)
     return _render(request, "gopay_link.html", {"account": account})

@@ -23,6 +23,8 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.templating import Jinja2Templates
 
+from bayar import i18n
+from bayar.i18n import N_, _
 from bayar.sandbox import methods, wire
 from bayar.sandbox.engine import enabled_allows
 from bayar.sandbox.errors import ControlError
@@ -104,147 +106,84 @@ METHODS = (
     Method("alfamart", "cstore", "Alfamart", "ALFA", store="alfamart"),
 )
 
-STRINGS: dict[str, dict[str, str]] = {
-    "id": {
-        "title": "Pembayaran",
-        "total": "Total pembayaran",
-        "order_id": "ID pesanan",
-        "order_items": "Rincian pesanan",
-        "choose": "Pilih metode pembayaran",
-        "choose_bank": "Pilih bank",
-        "bank_transfer": "Transfer bank / Virtual Account",
-        "bank_transfer_sub": "BCA, BNI, BRI, Permata, Mandiri",
-        "qris_sub": "Semua e-wallet dan m-banking yang mendukung QRIS",
-        "gopay_sub": "Bayar dengan aplikasi Gojek atau GoPay",
-        "card": "Kartu kredit/debit",
-        "credit_card_sub": "Visa, Mastercard, JCB",
-        "cstore_sub": "Bayar tunai di kasir",
-        "no_methods": "Tidak ada metode pembayaran yang tersedia untuk transaksi ini.",
-        "qris_hint": "Pindai kode QR ini dengan aplikasi pembayaran apa pun yang mendukung QRIS.",
-        "gopay_hint": "Pindai kode QR ini dengan aplikasi Gojek atau GoPay.",
-        "qr_string": "Isi kode QR (qr_string)",
-        "va_number": "Nomor Virtual Account",
-        "va_hint": "Transfer tepat sejumlah total dari ATM, m-banking atau internet banking.",
-        "bill_key": "Kode pembayaran (Bill Key)",
-        "biller_code": "Kode perusahaan (Biller Code)",
-        "echannel_hint": "Bayar lewat Livin' by Mandiri atau ATM Mandiri: Bayar, Multipayment.",
-        "payment_code": "Kode pembayaran",
-        "cstore_hint": "Tunjukkan kode ini ke kasir dan bayar tunai.",
-        "copy_label": "Salin",
-        "copied_label": "Tersalin",
-        "pay_within": "Selesaikan pembayaran dalam",
-        "expired_clock": "Waktu pembayaran habis",
-        "simulate": "Simulasikan pembayaran",
-        "sandbox": "SANDBOX",
-        "sandbox_note": "Mode sandbox: tidak ada uang sungguhan. Tombol ini berperan sebagai "
-        "nasabah yang membayar.",
-        "back_to_merchant": "Kembali ke merchant",
-        "change_method": "Ganti metode",
-        "waiting": "Menunggu pembayaran",
-        "under_review": "Pembayaran sedang ditinjau",
-        "success": "Pembayaran berhasil",
-        "success_sub": "Terima kasih! Pembayaranmu sudah kami terima.",
-        "failure": "Pembayaran gagal",
-        "deny": "Pembayaran ditolak",
-        "expire": "Waktu pembayaran habis",
-        "cancel": "Pembayaran dibatalkan",
-        "refund": "Pembayaran dikembalikan",
-        "redirecting": "Kembali ke merchant…",
-        "card_number": "Nomor kartu",
-        "card_expiry": "Masa berlaku (BB/TT)",
-        "card_cvv": "CVV",
-        "pay": "Bayar",
-        "card_hint": "Kartu uji: 4811 1111 1111 1114, CVV 123, masa berlaku apa pun di masa depan.",
-        "otp_title": "Verifikasi 3-D Secure",
-        "otp_label": "Kode OTP dari bank",
-        "otp_hint": "OTP uji sandbox: 112233",
-        "otp_submit": "Verifikasi",
-        "processing": "Memproses…",
-        "error_generic": "Terjadi kesalahan. Silakan coba lagi.",
-        "close": "Tutup",
-        "back": "Kembali",
-        "not_found": "Link pembayaran tidak ditemukan",
-        "gone": "Link pembayaran tidak berlaku lagi",
-        "conflict": "Tindakan ini tidak dapat dilakukan",
-        "client_key_mismatch": "data-client-key di halaman merchant berbeda dengan client key "
-        "sandbox ini.",
-        "merchant_id": "ID merchant",
-        "card_masked": "Kartu",
-        "amount": "Jumlah",
-        "status": "Status",
-        "three_ds_done": "Autentikasi selesai",
-        "secured": "Sandbox Midtrans bayar · tanpa uang sungguhan",
-    },
-    "en": {
-        "title": "Payment",
-        "total": "Total",
-        "order_id": "Order ID",
-        "order_items": "Order details",
-        "choose": "Choose a payment method",
-        "choose_bank": "Choose a bank",
-        "bank_transfer": "Bank transfer / Virtual Account",
-        "bank_transfer_sub": "BCA, BNI, BRI, Permata, Mandiri",
-        "qris_sub": "Any e-wallet or mobile banking app that accepts QRIS",
-        "gopay_sub": "Pay with the Gojek or GoPay app",
-        "card": "Credit/debit card",
-        "credit_card_sub": "Visa, Mastercard, JCB",
-        "cstore_sub": "Pay cash at the cashier",
-        "no_methods": "No payment method is available for this transaction.",
-        "qris_hint": "Scan this QR code with any QRIS-enabled payment app.",
-        "gopay_hint": "Scan this QR code with the Gojek or GoPay app.",
-        "qr_string": "QR code content (qr_string)",
-        "va_number": "Virtual account number",
-        "va_hint": "Transfer exactly the total from an ATM, mobile or internet banking.",
-        "bill_key": "Bill key",
-        "biller_code": "Company code (biller code)",
-        "echannel_hint": "Pay in Livin' by Mandiri or at a Mandiri ATM: Pay, Multipayment.",
-        "payment_code": "Payment code",
-        "cstore_hint": "Show this code to the cashier and pay in cash.",
-        "copy_label": "Copy",
-        "copied_label": "Copied",
-        "pay_within": "Complete the payment within",
-        "expired_clock": "Time is up",
-        "simulate": "Simulate payment",
-        "sandbox": "SANDBOX",
-        "sandbox_note": "Sandbox mode: no real money. This button acts as the customer paying.",
-        "back_to_merchant": "Back to merchant",
-        "change_method": "Change method",
-        "waiting": "Waiting for payment",
-        "under_review": "Payment under review",
-        "success": "Payment successful",
-        "success_sub": "Thank you! Your payment has been received.",
-        "failure": "Payment failed",
-        "deny": "Payment denied",
-        "expire": "Payment expired",
-        "cancel": "Payment cancelled",
-        "refund": "Payment refunded",
-        "redirecting": "Returning to the merchant…",
-        "card_number": "Card number",
-        "card_expiry": "Expiry (MM/YY)",
-        "card_cvv": "CVV",
-        "pay": "Pay",
-        "card_hint": "Test card: 4811 1111 1111 1114, CVV 123, any future expiry.",
-        "otp_title": "3-D Secure verification",
-        "otp_label": "One-time password from your bank",
-        "otp_hint": "Sandbox test OTP: 112233",
-        "otp_submit": "Verify",
-        "processing": "Processing…",
-        "error_generic": "Something went wrong. Please try again.",
-        "close": "Close",
-        "back": "Back",
-        "not_found": "Payment link not found",
-        "gone": "This payment link is no longer valid",
-        "conflict": "This cannot be done now",
-        "client_key_mismatch": "The merchant page's data-client-key is not this sandbox's "
-        "client key.",
-        "merchant_id": "Merchant ID",
-        "card_masked": "Card",
-        "amount": "Amount",
-        "status": "Status",
-        "three_ds_done": "Authentication finished",
-        "secured": "bayar's Midtrans sandbox · no real money",
-    },
+# The Snap page's words by key (its script looks them up by the same keys); the catalogs
+# translate them. Snap's `language` option chooses the language (Midtrans: id by default).
+STRINGS: dict[str, str] = {
+    "title": N_("Payment"),
+    "total": N_("Total"),
+    "order_id": N_("Order ID"),
+    "order_items": N_("Order details"),
+    "choose": N_("Choose a payment method"),
+    "choose_bank": N_("Choose a bank"),
+    "bank_transfer": N_("Bank transfer / Virtual Account"),
+    "bank_transfer_sub": N_("BCA, BNI, BRI, Permata, Mandiri"),
+    "qris_sub": N_("Any e-wallet or mobile banking app that accepts QRIS"),
+    "gopay_sub": N_("Pay with the Gojek or GoPay app"),
+    "card": N_("Credit/debit card"),
+    "credit_card_sub": N_("Visa, Mastercard, JCB"),
+    "cstore_sub": N_("Pay cash at the cashier"),
+    "no_methods": N_("No payment method is available for this transaction."),
+    "qris_hint": N_("Scan this QR code with any QRIS-enabled payment app."),
+    "gopay_hint": N_("Scan this QR code with the Gojek or GoPay app."),
+    "qr_string": N_("QR code content (qr_string)"),
+    "va_number": N_("Virtual account number"),
+    "va_hint": N_("Transfer exactly the total from an ATM, mobile or internet banking."),
+    "bill_key": N_("Bill key"),
+    "biller_code": N_("Company code (biller code)"),
+    "echannel_hint": N_("Pay in Livin' by Mandiri or at a Mandiri ATM: Pay, Multipayment."),
+    "payment_code": N_("Payment code"),
+    "cstore_hint": N_("Show this code to the cashier and pay in cash."),
+    "copy_label": N_("Copy"),
+    "copied_label": N_("Copied"),
+    "pay_within": N_("Complete the payment within"),
+    "expired_clock": N_("Time is up"),
+    "simulate": N_("Simulate payment"),
+    "sandbox": N_("SANDBOX"),
+    "sandbox_note": N_("Sandbox mode: no real money. This button acts as the customer paying."),
+    "back_to_merchant": N_("Back to merchant"),
+    "change_method": N_("Change method"),
+    "waiting": N_("Waiting for payment"),
+    "under_review": N_("Payment under review"),
+    "success": N_("Payment successful"),
+    "success_sub": N_("Thank you! Your payment has been received."),
+    "failure": N_("Payment failed"),
+    "deny": N_("Payment denied"),
+    "expire": N_("Payment expired"),
+    "cancel": N_("Payment cancelled"),
+    "refund": N_("Payment refunded"),
+    "redirecting": N_("Returning to the merchant…"),
+    "card_number": N_("Card number"),
+    "card_expiry": N_("Expiry (MM/YY)"),
+    "card_cvv": N_("CVV"),
+    "pay": N_("Pay"),
+    "card_hint": N_("Test card: 4811 1111 1111 1114, CVV 123, any future expiry."),
+    "otp_title": N_("3-D Secure verification"),
+    "otp_label": N_("One-time password from your bank"),
+    "otp_hint": N_("Sandbox test OTP: 112233"),
+    "otp_submit": N_("Verify"),
+    "processing": N_("Processing…"),
+    "error_generic": N_("Something went wrong. Please try again."),
+    "close": N_("Close"),
+    "back": N_("Back"),
+    "not_found": N_("Payment link not found"),
+    "gone": N_("This payment link is no longer valid"),
+    "conflict": N_("This cannot be done now"),
+    "client_key_mismatch": N_(
+        "The merchant page's data-client-key is not this sandbox's client key."
+    ),
+    "merchant_id": N_("Merchant ID"),
+    "card_masked": N_("Card"),
+    "amount": N_("Amount"),
+    "status": N_("Status"),
+    "three_ds_done": N_("Authentication finished"),
+    "secured": N_("bayar's Midtrans sandbox · no real money"),
 }
+
+
+def strings_in(language: str) -> dict[str, str]:
+    """The page's words in `language` (from the catalogs), by the keys its script uses."""
+    with i18n.use(language):
+        return {key: _(text) for key, text in STRINGS.items()}
 
 
 @cache
@@ -344,7 +283,7 @@ def _error_page(request: Request, error: ControlError) -> Response:
             headers=NO_STORE,
         )
     language = _language(request)
-    strings = STRINGS[language]
+    strings = strings_in(language)
     data = {
         "page": "error",
         "embed": request.query_params.get("embed") == "1",
@@ -401,7 +340,7 @@ async def payment_page(request: Request) -> Response:
         return _error_page(request, error)
     txn = sandbox.gateway.snap_transaction(session)
     language = _language(request)
-    strings = STRINGS[language]
+    strings = strings_in(language)
     urls = urls_of(request)
     control = f"{base_url(request)}/_control/midtrans"
     page_base = f"{urls.api}/snap/v2/vtweb/{quote(token, safe='')}"
@@ -529,7 +468,7 @@ async def rba_redirect(request: Request) -> Response:
         except ControlError as error:
             return _error_page(request, error)
     language = _language(request)
-    strings = STRINGS[language]
+    strings = strings_in(language)
     waiting = txn.transaction_status == "pending" and "redirect_url" in txn.details
     result = gateway.snap_result(txn)
     return _templates().TemplateResponse(

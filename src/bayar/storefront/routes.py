@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import io
 from collections.abc import Sequence
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import UTC
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -22,11 +22,12 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
+from bayar import i18n
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
-from bayar.gateways.methods import METHOD_LABELS, label_of
+from bayar.gateways.methods import label_of, method_labels
+from bayar.i18n import N_, _, wib
 from bayar.payments.errors import OrderNotFound
-from bayar.payments.money import display as rupiah
 from bayar.payments.reads import customer_payment, declined_attempt
 from bayar.payments.states import Status
 from bayar.storage import repositories as repo
@@ -36,46 +37,78 @@ HERE = Path(__file__).parent
 STATIC = HERE / "static"
 STATIC_URL = "/shop/static"
 TEMPLATES = Jinja2Templates(directory=HERE / "templates")
-TEMPLATES.env.filters["rupiah"] = rupiah
+i18n.install(TEMPLATES.env)
 
 DECLINED = "declined"
-WIB = timezone(timedelta(hours=7), "WIB")
 # Statuses after which the order page stops asking (paid may still be refunded by an admin, but
 # nothing the customer waits for happens any more): all but the open ones.
 FINAL = tuple(s.value for s in Status if not s.is_open)
 PAGE_HEADERS = {"Cache-Control": "no-store"}
 # Title and line of each order status (order.js receives the same table with the page).
 STATUS_TEXT = {
-    "pending": ("Waiting for your payment", "Complete the payment below before the time runs out."),
-    "review": (
-        "Payment under review",
-        "Your bank is checking the payment. This page updates by itself.",
+    "pending": (
+        N_("Waiting for your payment"),
+        N_("Complete the payment below before the time runs out."),
     ),
-    "paid": ("Payment received", "Thank you! We received your payment for this order."),
-    "fulfilled": ("Order complete", "Thank you! Your order has been handed over."),
+    "review": (
+        N_("Payment under review"),
+        N_("Your bank is checking the payment. This page updates by itself."),
+    ),
+    "paid": (
+        N_("Payment received"),
+        N_("Thank you! We received your payment for this order."),
+    ),
+    "fulfilled": (N_("Order complete"), N_("Thank you! Your order has been handed over.")),
     "failed": (
-        "Payment failed",
-        "The payment was declined. Nothing was charged. "
-        "Order again and pay with another card or another payment method.",
+        N_("Payment failed"),
+        N_(
+            "The payment was declined. Nothing was charged. "
+            "Order again and pay with another card or another payment method."
+        ),
     ),
     "expired": (
-        "Payment expired",
-        "The time to pay ran out. Nothing was charged. "
-        "Order again to get a new payment; your cart is kept.",
+        N_("Payment expired"),
+        N_(
+            "The time to pay ran out. Nothing was charged. "
+            "Order again to get a new payment; your cart is kept."
+        ),
     ),
     "cancelled": (
-        "Order cancelled",
-        "This order was cancelled. Nothing was charged. Order again if you still want it.",
+        N_("Order cancelled"),
+        N_("This order was cancelled. Nothing was charged. Order again if you still want it."),
     ),
-    "refunded": ("Payment refunded", "The payment was refunded in full."),
-    "partially_refunded": ("Partly refunded", "Part of the payment was refunded to you."),
+    "refunded": (N_("Payment refunded"), N_("The payment was refunded in full.")),
+    "partially_refunded": (N_("Partly refunded"), N_("Part of the payment was refunded to you.")),
     # Not a status: a pending order whose last attempt was declined (payments.declined_attempt).
     DECLINED: (
-        "Your card was declined",
-        "Nothing was charged. Try another card, or choose another payment method below, "
-        "before the time runs out.",
+        N_("Your card was declined"),
+        N_(
+            "Nothing was charged. Try another card, or choose another payment method below, "
+            "before the time runs out."
+        ),
     ),
 }
+# An order's status in a word or two (the summary's chip).
+STATUS_NAMES = {
+    "pending": N_("pending"),
+    "review": N_("under review"),
+    "paid": N_("paid"),
+    "fulfilled": N_("complete"),
+    "failed": N_("failed"),
+    "expired": N_("expired"),
+    "cancelled": N_("cancelled"),
+    "refunded": N_("refunded"),
+    "partially_refunded": N_("partially refunded"),
+}
+
+
+def status_text() -> dict[str, tuple[str, str]]:
+    """STATUS_TEXT in the language of the request."""
+    return {key: (_(title), _(line)) for key, (title, line) in STATUS_TEXT.items()}
+
+
+def status_names() -> dict[str, str]:
+    return {key: _(name) for key, name in STATUS_NAMES.items()}
 
 
 def text_key(order: dict[str, Any]) -> str:
@@ -115,13 +148,6 @@ def instructions_kind(payment: dict[str, Any] | None) -> str:
 def method_label(payment: dict[str, Any] | None) -> str:
     """The payment method in words (gateways/methods.py; order.js: the same rule)."""
     return label_of(payment)
-
-
-def wib(moment: datetime) -> str:
-    """22 Nov 2026, 15:17 WIB."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(WIB).strftime("%d %b %Y, %H:%M WIB").lstrip("0")
 
 
 def order_view(
@@ -222,7 +248,8 @@ def router() -> APIRouter:
             return _not_found(request, ctx, order_id)
         order = details.order
         view = order_view(order, details.items, details.payment, details.history)
-        title, message = STATUS_TEXT.get(text_key(view), (order.status.capitalize(), ""))
+        text = status_text()
+        title, message = text.get(text_key(view), (order.status.capitalize(), ""))
         return TEMPLATES.TemplateResponse(
             request,
             "order.html",
@@ -232,8 +259,9 @@ def router() -> APIRouter:
                 "p": view["payment"] or {},
                 "title": title,
                 "message": message,
-                "text": STATUS_TEXT,
-                "labels": METHOD_LABELS,
+                "text": text,
+                "statuses": status_names(),
+                "labels": method_labels(),
                 "method": method_label(view["payment"]),
                 "view": view_of(order.status),
                 "kind": instructions_kind(view["payment"]),

@@ -20,6 +20,18 @@
   };
 
   var data = JSON.parse($("#order-data").textContent);
+  // The words this script writes, in the page's language: the catalog's messages it uses,
+  // embedded by the page (bayar.i18n); `{name}` is filled from `vars`.
+  var WORDS = JSON.parse($("#i18n-words").textContent);
+
+  function t(message, vars) {
+    var text = WORDS[message] || message;
+    return vars
+      ? text.replace(/\{(\w+)\}/g, function (m, name) {
+          return vars[name] !== undefined ? String(vars[name]) : m;
+        })
+      : text;
+  }
   var root = $("[data-order-root]");
   var order = data.order;
   var timer = null;
@@ -101,7 +113,8 @@
     root.setAttribute("data-kind", kind);
     $("[data-title]").textContent = text[0];
     $("[data-message]").textContent = text[1];
-    document.title = text[0] + " · order " + o.order_id + " · Toko Minuman";
+    document.title =
+      text[0] + " · " + t("order {order}", { order: o.order_id }) + " · Toko Minuman";
 
     $$("[data-panel]").forEach(function (panel) {
       panel.hidden = panel.getAttribute("data-panel") !== view;
@@ -115,7 +128,7 @@
     setField("biller_code", p.biller_code || "");
     setField("bill_key", p.bill_key || "");
     setField("payment_code", p.payment_code || "");
-    setField("store", data.labels[p.store] || p.store || "the store");
+    setField("store", data.labels[p.store] || p.store || t("the store"));
     setField("method", methodOf(o.payment));
 
     var qr = $("[data-qr]");
@@ -124,14 +137,16 @@
     }
     $("[data-continue]").hidden = !p.token;
     $("[data-snap-title]").textContent = o.declined_attempt
-      ? "Pay another way"
-      : "The payment is not finished yet";
+      ? t("Pay another way")
+      : t("The payment is not finished yet");
     $("[data-continue]").textContent = o.declined_attempt
-      ? "Try another card or method"
-      : "Continue payment";
+      ? t("Try another card or method")
+      : t("Continue payment");
     var link = $("[data-redirect]");
     if (p.redirect_url) {
-      link.setAttribute("href", p.redirect_url);
+      // Snap's redirect mode takes its language as a query parameter.
+      const sep = p.redirect_url.indexOf("?") < 0 ? "?" : "&";
+      link.setAttribute("href", p.redirect_url + sep + "language=" + document.documentElement.lang);
       link.hidden = false;
     } else {
       link.hidden = true;
@@ -139,7 +154,7 @@
 
     var chip = $("[data-chip]");
     chip.className = "chip chip-" + view;
-    chip.textContent = o.status.replace(/_/g, " ");
+    chip.textContent = data.statuses[o.status] || o.status.replace(/_/g, " ");
 
     if (key !== lastStatus) {
       $("[data-announce]").textContent = text[0] + ". " + text[1];
@@ -164,7 +179,7 @@
     }
     var value;
     if (left <= 0) {
-      value = "time is up";
+      value = t("time is up");
     } else {
       const h = Math.floor(left / 3600);
       const m = Math.floor((left % 3600) / 60);
@@ -224,7 +239,7 @@
     note("");
     if (!p.token) return;
     if (!snap || typeof snap.pay !== "function") {
-      note('The payment window could not be loaded. Use "Pay in a new page" instead.');
+      note(t('The payment window could not be loaded. Use "Pay in a new page" instead.'));
       return;
     }
     var look = function () {
@@ -232,16 +247,17 @@
     }; // what happened is read from the backend
     try {
       snap.pay(p.token, {
+        language: document.documentElement.lang, // Snap speaks the page's language
         onSuccess: look,
         onPending: look,
         onError: look,
         onClose: function () {
-          note("Payment not finished — you can continue any time before the deadline.");
+          note(t("Payment not finished — you can continue any time before the deadline."));
           poll();
         },
       });
     } catch {
-      note('The payment window could not open. Use "Pay in a new page" instead.');
+      note(t('The payment window could not open. Use "Pay in a new page" instead.'));
     }
   });
 
@@ -254,9 +270,9 @@
     var value = field ? field.textContent.trim() : "";
     var label = button.querySelector("span");
     var done = function () {
-      label.textContent = "Copied";
+      label.textContent = t("Copied");
       window.setTimeout(function () {
-        label.textContent = "Copy";
+        label.textContent = t("Copy");
       }, 1500);
     };
     if (navigator.clipboard && window.isSecureContext) {

@@ -30,6 +30,24 @@
   };
 
   var data = JSON.parse($("#shop-data").textContent);
+  // The words this script writes, in the page's language: the catalog's messages it uses,
+  // embedded by the page (bayar.i18n); `{name}` is filled from `vars`.
+  var WORDS = JSON.parse($("#i18n-words").textContent);
+  var LANGUAGE = document.documentElement.lang;
+
+  function t(message, vars) {
+    var text = WORDS[message] || message;
+    return vars
+      ? text.replace(/\{(\w+)\}/g, function (m, name) {
+          return vars[name] !== undefined ? String(vars[name]) : m;
+        })
+      : text;
+  }
+
+  /** The payment page in the shop's language (Snap's redirect mode reads it from the query). */
+  function inLanguage(url) {
+    return url + (url.indexOf("?") < 0 ? "?" : "&") + "language=" + LANGUAGE;
+  }
   var products = {}; // id → {id, name, price, stock, image_url}
   var order = []; // product ids in catalog order
   data.products.forEach(function (p) {
@@ -189,22 +207,22 @@
     var minus = el("button", {
       type: "button",
       "data-dec": id,
-      "aria-label": "One less " + label,
+      "aria-label": t("One less {name}", { name: label }),
       text: "−",
     });
     var plus = el("button", {
       type: "button",
       "data-inc": id,
-      "aria-label": "One more " + label,
+      "aria-label": t("One more {name}", { name: label }),
       text: "+",
       disabled: qty >= limit,
     });
     var out = el("output", { "data-qty": id, "aria-live": "polite", text: String(qty) });
-    return el("div", { class: "qty", role: "group", "aria-label": "Quantity of " + label }, [
-      minus,
-      out,
-      plus,
-    ]);
+    return el(
+      "div",
+      { class: "qty", role: "group", "aria-label": t("Quantity of {name}", { name: label }) },
+      [minus, out, plus],
+    );
   }
 
   function renderCatalog() {
@@ -216,7 +234,11 @@
       label.setAttribute("data-stock", String(stock));
       label.className = "product-stock" + (stock <= 0 ? " is-out" : stock <= 5 ? " is-low" : "");
       label.textContent =
-        stock <= 0 ? "Sold out" : stock <= 5 ? "Only " + stock + " left" : stock + " in stock";
+        stock <= 0
+          ? t("Sold out")
+          : stock <= 5
+            ? t("Only {n} left", { n: stock })
+            : t("{n} in stock", { n: stock });
       card.classList.toggle("is-soldout", stock <= 0);
       if (p) $(".product-price", card).textContent = rupiah(p.price);
 
@@ -234,7 +256,7 @@
                 class: "btn btn-add",
                 "data-add": id,
                 disabled: true,
-                text: "Sold out",
+                text: t("Sold out"),
               })
             : el(
                 "button",
@@ -242,9 +264,9 @@
                   type: "button",
                   class: "btn btn-add",
                   "data-add": id,
-                  "aria-label": "Add " + (p ? p.name : id) + " to the cart",
+                  "aria-label": t("Add {name} to the cart", { name: p ? p.name : id }),
                 },
-                [icon("i-bag"), el("span", { text: "Add" })],
+                [icon("i-bag"), el("span", { text: t("Add") })],
               ),
         );
       }
@@ -266,7 +288,7 @@
           type: "button",
           class: "icon-btn remove",
           "data-remove": p.id,
-          "aria-label": "Remove " + p.name,
+          "aria-label": t("Remove {name}", { name: p.name }),
         },
         [icon("i-trash")],
       );
@@ -276,7 +298,10 @@
           el("span", { class: "cart-line-name", text: p.name }),
           el("span", { class: "cart-line-sum", text: rupiah(p.price * item.quantity) }),
           el("div", { class: "cart-line-controls" }, [
-            el("span", { class: "cart-line-unit", text: rupiah(p.price) + " each" }),
+            el("span", {
+              class: "cart-line-unit",
+              text: t("{price} each", { price: rupiah(p.price) }),
+            }),
             el("span", { class: "cart-line-edit" }, [stepper(p.id, item.quantity, p.name), remove]),
           ]),
         ]),
@@ -296,10 +321,10 @@
     }
     badge.textContent = String(count);
     badge.classList.toggle("is-zero", count === 0);
-    if (!busy) $("[data-pay]").textContent = "Pay " + rupiah(cartTotal());
+    if (!busy) $("[data-pay]").textContent = t("Pay {amount}", { amount: rupiah(cartTotal()) });
     $("[data-pay-note-text]").textContent = redirectMode
-      ? "You will pay on the secure payment page and come back here."
-      : "You choose how to pay in the secure payment window.";
+      ? t("You will pay on the secure payment page and come back here.")
+      : t("You choose how to pay in the secure payment window.");
   }
 
   function renderRecent() {
@@ -397,23 +422,24 @@
     var value = fields[name].value.trim();
     var problem = "";
     if (name === "name") {
-      if (!value) problem = "Please enter your name.";
-      else if (value.length < 2) problem = "Your name looks too short.";
+      if (!value) problem = t("Please enter your name.");
+      else if (value.length < 2) problem = t("Your name looks too short.");
     } else if (name === "email") {
-      if (!value) problem = "Please enter your email address.";
+      if (!value) problem = t("Please enter your email address.");
       else if (!/^[^@\s]+@[^@\s]+\.[^@\s]+$/.test(value))
-        problem = "That email address does not look right.";
+        problem = t("That email address does not look right.");
     } else if (name === "phone") {
       const phone = cleanPhone(value);
-      if (!phone) problem = "Please enter your phone number.";
+      if (!phone) problem = t("Please enter your phone number.");
       else if (!/^\+?[0-9]+$/.test(phone))
-        problem = "Use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890.";
+        problem = t("Use digits only, e.g. 0812 3456 7890 or +62 812 3456 7890.");
       // The same rule as the API (api/schemas.py PHONE_DIGITS): 8 to 15 digits.
       else if (phone.replace("+", "").length < 8)
-        problem =
-          "That number is too short: a phone number has at least 8 digits, e.g. 0812 3456 7890.";
+        problem = t(
+          "That number is too short: a phone number has at least 8 digits, e.g. 0812 3456 7890.",
+        );
       else if (phone.replace("+", "").length > 15)
-        problem = "That number is too long: a phone number has at most 15 digits.";
+        problem = t("That number is too long: a phone number has at most 15 digits.");
     }
     var message = $('[data-error-for="' + name + '"]');
     message.textContent = problem;
@@ -449,7 +475,9 @@
     button.disabled = on;
     button.classList.toggle("is-busy", on);
     button.setAttribute("aria-busy", on ? "true" : "false");
-    button.textContent = on ? label || "Preparing your payment…" : "Pay " + rupiah(cartTotal());
+    button.textContent = on
+      ? label || t("Preparing your payment…")
+      : t("Pay {amount}", { amount: rupiah(cartTotal()) });
   }
 
   // -- paying --------------------------------------------------------------------------------------
@@ -561,31 +589,29 @@
         setBusy(false);
         var detail = typeof tx.detail === "string" ? tx.detail : "";
         if (answer.status === 409) {
+          const short = detail || t("someone was quicker");
           notice("error", [
-            "Not enough stock: " + (detail || "someone was quicker") + ".",
-            "The cart now shows what is left.",
+            t("Not enough stock: {detail}.", { detail: short }),
+            t("The cart now shows what is left."),
           ]);
           save(KEYS.attempt, null);
           refreshProducts(true);
         } else if (answer.status === 502) {
           save(KEYS.attempt, null);
           notice("error", [
-            "The payment gateway refused this payment. " + detail,
-            "Nothing was charged; please try again.",
+            t("The payment gateway refused this payment. {detail}", { detail: detail }),
+            t("Nothing was charged; please try again."),
           ]);
         } else if (answer.status === 422) {
           save(KEYS.attempt, null);
-          notice("error", [
-            "This order cannot be placed: " +
-              (detail || "please check your cart and details") +
-              ".",
-          ]);
+          const wrong = detail || t("please check your cart and details");
+          notice("error", [t("This order cannot be placed: {detail}.", { detail: wrong })]);
           refreshProducts(true);
         } else {
           notice("error", [
-            "The shop could not prepare your payment (" +
-              answer.status +
-              "). Press Pay to try again.",
+            t("The shop could not prepare your payment ({status}). Press Pay to try again.", {
+              status: answer.status,
+            }),
           ]);
         }
       },
@@ -594,7 +620,9 @@
         hideLoading();
         setBusy(false);
         notice("error", [
-          "We could not reach the shop. Check your connection and press Pay again: you will not be charged twice.",
+          t(
+            "We could not reach the shop. Check your connection and press Pay again: you will not be charged twice.",
+          ),
         ]);
       },
     );
@@ -606,8 +634,8 @@
 
   function redirect(tx) {
     if (tx.payment.redirect_url) {
-      setBusy(true, "Opening the payment page…");
-      window.location.assign(tx.payment.redirect_url);
+      setBusy(true, t("Opening the payment page…"));
+      window.location.assign(inLanguage(tx.payment.redirect_url));
     } else {
       go(tx.order_id);
     }
@@ -623,9 +651,17 @@
     setBusy(false);
     var links = [];
     if (tx.payment.redirect_url)
-      links.push({ name: "redirect", href: tx.payment.redirect_url, text: "Pay in a new page" });
-    links.push({ name: "order", href: orderUrl(tx.order_id), text: "Order " + tx.order_id });
-    notice("warn", [why, "Your order is saved: pay on the payment page instead."], links);
+      links.push({
+        name: "redirect",
+        href: inLanguage(tx.payment.redirect_url),
+        text: t("Pay in a new page"),
+      });
+    links.push({
+      name: "order",
+      href: orderUrl(tx.order_id),
+      text: t("Order {order}", { order: tx.order_id }),
+    });
+    notice("warn", [why, t("Your order is saved: pay on the payment page instead.")], links);
   }
 
   function openPopup(tx) {
@@ -633,41 +669,48 @@
     if (!snap || typeof snap.pay !== "function") {
       return offerRedirect(
         tx,
-        "The payment window could not be loaded (it may be blocked by the browser or an extension).",
+        t(
+          "The payment window could not be loaded (it may be blocked by the browser or an extension).",
+        ),
       );
     }
-    setBusy(true, "Waiting for the payment…");
+    setBusy(true, t("Waiting for the payment…"));
     var leave = function () {
       go(tx.order_id);
     }; // the order page asks the backend
     try {
       snap.pay(tx.payment.token, {
+        language: LANGUAGE, // Snap speaks the shop's language
         onSuccess: leave,
         onPending: leave,
         onError: leave,
         onClose: function () {
           setBusy(false);
           var links = [
-            { name: "order", href: orderUrl(tx.order_id), text: "Open order " + tx.order_id },
+            {
+              name: "order",
+              href: orderUrl(tx.order_id),
+              text: t("Open order {order}", { order: tx.order_id }),
+            },
           ];
           if (tx.payment.redirect_url)
             links.push({
               name: "redirect",
-              href: tx.payment.redirect_url,
-              text: "Pay in a new page",
+              href: inLanguage(tx.payment.redirect_url),
+              text: t("Pay in a new page"),
             });
           notice(
             "",
             [
-              "Payment not finished — you can pay later from the order page.",
-              "Press Pay again to reopen the payment window.",
+              t("Payment not finished — you can pay later from the order page."),
+              t("Press Pay again to reopen the payment window."),
             ],
             links,
           );
         },
       });
     } catch {
-      offerRedirect(tx, "The payment window could not open.");
+      offerRedirect(tx, t("The payment window could not open."));
     }
   }
 
@@ -697,7 +740,7 @@
         if (clampCart()) {
           save(KEYS.cart, cart);
           if (!quiet)
-            notice("warn", ["Some drinks sold out in the meantime: your cart was updated."]);
+            notice("warn", [t("Some drinks sold out in the meantime: your cart was updated.")]);
         }
         render();
       })

@@ -1,7 +1,8 @@
-/** The language on screen, its words (translations.js) and amounts in rupiah. */
-import { TEXT } from "./translations.js";
+/** The language on screen, its words (translations.js, from the catalogs) and amounts in rupiah. */
+import { MESSAGES } from "./translations.js";
 
 let lang = "id";
+let words = null;
 
 export function normLang(value) {
   return value === "en" ? "en" : "id";
@@ -15,8 +16,18 @@ export function useLanguage(value) {
   lang = normLang(value);
 }
 
+/** The page's words in both languages (msgid → text), embedded by bayar from its catalogs. */
+function catalog() {
+  if (words === null) {
+    const data = typeof document === "undefined" ? null : document.getElementById("kiosk-words");
+    words = data ? JSON.parse(data.textContent) : {};
+  }
+  return words;
+}
+
 export function t(key, vars) {
-  let text = TEXT[lang]?.[key] || TEXT.id[key] || key;
+  const message = MESSAGES[key];
+  let text = message ? catalog()[lang]?.[message] || message : key;
   if (vars) {
     text = text.replace(/\{(\w+)\}/g, function (m, name) {
       return vars[name] !== undefined ? String(vars[name]) : m;
