@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.gateways.base import (
     GatewayError,
@@ -26,9 +27,10 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.payments.service import PaymentsService
-from bayar.payments.transitions import Applied, Screening
+from bayar.payments.transitions import Applied, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
+from bayar.storage.inbox import InboxStore
 
 log = logging.getLogger("bayar.payments.inbox")
 KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
@@ -55,6 +57,16 @@ def dedupe_key(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
+UNREAD: Any = object()
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
+
+
 def _storable(text: str) -> str:
     # PostgreSQL's text cannot hold NUL.
     return text.replace("\x00", "\ufffd")
@@ -63,21 +75,19 @@ def _storable(text: str) -> str:
 class Inbox:
     def __init__(self, service: PaymentsService) -> None:
         self.service = service
+        self.store = InboxStore(service.db)
 
-    async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        receipt = await self._receive(raw, headers)
+    async def receive(self, raw: bytes, headers: Mapping[str, str], body: Any = UNREAD) -> Receipt:
+        """`body`: `raw` as JSON (None: not JSON), when the caller has read it already."""
+        receipt = await self._receive(raw, headers, _json(raw) if body is UNREAD else body)
         self.service.metrics.notifications.labels(receipt.outcome).inc()
         return receipt
 
-    async def _receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
+    async def _receive(self, raw: bytes, headers: Mapping[str, str], body: Any) -> Receipt:
         gateway = self.service.gateway
         kept = {
             k: _storable(v[:MAX_HEADER]) for k, v in headers.items() if k.lower() in KEPT_HEADERS
         }
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            body = None
         if not isinstance(body, dict):
             await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
@@ -96,36 +106,42 @@ class Inbox:
             await self._keep(raw, kept, body, signed=True, outcome="malformed")
             return Receipt(400, "malformed", order_id, f"unreadable notification: {error}")
         try:
-            return await self._screen(raw, kept, body, status)
+            return await self._take(raw, kept, body, status)
         except DBAPIError as error:
             if not lost_connection(error):
                 raise
             # A pooled connection had died (the database restarted) and the transaction with
             # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
-            return await self._screen(raw, kept, body, status)
+            return await self._take(raw, kept, body, status)
 
-    async def _screen(
+    async def _take(
         self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
     ) -> Receipt:
-        """The inbox row, and what the order already tells of the notification, in one
-        transaction; a notification that would change something goes on to `_confirm`."""
-        async with self.service.db.engine.begin() as conn:
-            row = await repo.insert_notification(
-                conn, self._values(raw, headers, body, signed=True, outcome="received")
-            )
-            if row is None:
-                return Receipt(200, "duplicate", status.order_id)
-            screening = await self.service.apply_webhook(conn, status)
-            receipt = self._screened(status, screening)
-            await repo.set_notification_outcome(conn, row, receipt.outcome)
+        """Recognise the duplicate, or judge the body against its order as read; keep it with
+        that outcome (and the order flagged for the worker when it goes on, in the same
+        statement); then confirm with the gateway outside any transaction where the body could
+        change the order, and apply in one transaction that also records the outcome."""
+        key = dedupe_key(raw)
+        order_id = status.order_id
+        look = await self.store.look(key, order_id)
+        if look.seen:
+            return Receipt(200, "duplicate", order_id)
+        service = self.service
+        screening = service.screen(look.order, look.payment, status)
+        receipt = self._screened(status, screening)
+        goes_on = screening.known and screening.applied is None
+        row = await self.store.keep(
+            self._values(raw, headers, body, key, signed=True, outcome=receipt.outcome),
+            flag=order_id if goes_on else None,
+            at=service.now() + service.policy.confirm_deadline if goes_on else None,
+        )
+        if row is None:  # the same body, kept by a request that ran alongside this one
+            return Receipt(200, "duplicate", order_id)
+        if not goes_on:
+            return receipt
         if screening.confirm:
             return await self._confirm(row, status)
-        applied = screening.applied
-        if applied is not None and applied.changed:
-            await self.service.publish(applied)
-        if applied is not None and applied.late_refund is not None:  # a trusted body's
-            await self.service.refund_late_payment(applied.order_id, applied.late_refund)
-        return receipt
+        return await self._apply(row, status, without_instructions(status))
 
     async def _confirm(self, row: int, claimed: GatewayStatus) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer."""
@@ -142,17 +158,30 @@ class Inbox:
         if confirmed.order_id != order_id:
             detail = "the status API answered about another order"
             return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
-        applied = await self.service.apply_status(confirmed, source="webhook")
-        await self.service.done_checking(order_id)  # confirmed: the worker need not look again
-        receipt = self._receipt(confirmed, applied)
-        said = (claimed.transaction_status, claimed.fraud_status)
-        if (confirmed.transaction_status, confirmed.fraud_status) != said and receipt.outcome in (
-            "no_change",
-            "ignored",
-        ):
-            detail = f"the gateway says {confirmed.transaction_status}"
-            receipt = Receipt(200, "not_confirmed", order_id, detail)
-        return await self._finish(row, receipt)
+        return await self._apply(row, claimed, confirmed)
+
+    async def _apply(self, row: int, claimed: GatewayStatus, report: GatewayStatus) -> Receipt:
+        """`report` (the status API's answer, or the body when it needs none) by the one path,
+        in one transaction with the notification's outcome; the worker need not look again at
+        an order it leaves closed."""
+        receipts: list[Receipt] = []
+
+        async def finish(session: AsyncSession, applied: Applied | None) -> None:
+            receipt = self._receipt(report, applied)
+            said = (claimed.transaction_status, claimed.fraud_status)
+            if (report.transaction_status, report.fraud_status) != said and receipt.outcome in (
+                "no_change",
+                "ignored",
+            ):
+                detail = f"the gateway says {report.transaction_status}"
+                receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
+            await repo.set_notification_outcome(session, row, receipt.outcome)
+            if applied is not None:
+                await repo.done_checking(session, applied.order_id)
+            receipts.append(receipt)
+
+        await self.service.apply_status(report, source="webhook", finish=finish)
+        return receipts[0]
 
     async def _finish(self, row: int, receipt: Receipt) -> Receipt:
         async with self.service.db.session() as session, session.begin():
@@ -164,8 +193,8 @@ class Inbox:
         if not screening.known:
             log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
-        if screening.confirm:
-            return Receipt(200, "confirming", status.order_id)
+        if screening.applied is None:
+            return Receipt(200, "confirming" if screening.confirm else "applying", status.order_id)
         return cls._receipt(status, screening.applied)
 
     @staticmethod
@@ -187,16 +216,15 @@ class Inbox:
         signed: bool,
         outcome: str,
     ) -> None:
-        async with self.service.db.session() as session, session.begin():
-            await repo.insert_notification(
-                session, self._values(raw, headers, body, signed=signed, outcome=outcome)
-            )
+        values = self._values(raw, headers, body, dedupe_key(raw), signed=signed, outcome=outcome)
+        await self.store.keep(values)
 
     def _values(
         self,
         raw: bytes,
         headers: dict[str, str],
         body: dict[str, Any] | None,
+        key: str,
         *,
         signed: bool,
         outcome: str,
@@ -208,7 +236,7 @@ class Inbox:
         # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
         kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
-            "dedupe_key": dedupe_key(raw),
+            "dedupe_key": key,
             "order_id": text("order_id"),
             "transaction_status": text("transaction_status"),
             "body": _storable(kept.decode("utf-8", "replace")),
