@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from collections.abc import AsyncIterator
+from datetime import timedelta
 from pathlib import Path
 from typing import NamedTuple
 
@@ -21,14 +21,17 @@ from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
+from bayar.clock import Clock, system_clock
 from bayar.config import ConfigError, Settings
 from bayar.context import AppContext
 from bayar.gateways.midtrans.client import MidtransGateway, base_urls
 from bayar.inputs import InputGuard
 from bayar.kiosk import routes as kiosk
 from bayar.metrics import Metrics
+from bayar.payments.audit import GatewayAudit
 from bayar.payments.inbox import Inbox
-from bayar.payments.service import OrderLimits, PaymentsService, ReconcilePolicy
+from bayar.payments.policy import OrderLimits, ReconcilePolicy
+from bayar.payments.service import PaymentsService
 from bayar.sandbox import Sandbox, create_sandbox_app
 from bayar.sandbox.access import is_loopback
 from bayar.storage.db import Database
@@ -63,7 +66,7 @@ def create_app(
     run_worker: bool = True,
     seed: bool = True,
     embed_sandbox: bool = True,
-    now: Callable[[], datetime] | None = None,
+    now: Clock | None = None,
 ) -> FastAPI:
     """The web application. In sandbox mode with `embed_sandbox` (`bayar up`) the emulator is
     mounted at /sandbox, bayar's gateway adapter talks to it in-process over its HTTP API, and its
@@ -222,7 +225,7 @@ def build_context(
     *,
     base_url: str | None = None,
     transport: httpx.AsyncBaseTransport | None = None,
-    now: Callable[[], datetime] | None = None,
+    now: Clock | None = None,
 ) -> AppContext:
     """The services of one process. `base_url`: where the sandbox embedded in this process is
     (`bayar up`); None: the gateway configured for the fleet (`gateway_endpoints`). `transport`:
@@ -231,6 +234,7 @@ def build_context(
     embedded = settings.bayar_sandbox and base_url is not None
     endpoints = gateway_endpoints(settings, embedded=embedded, base_url=base_url or "")
     core_url, snap_url, snap_js = endpoints
+    clock = now or system_clock
     metrics = Metrics()
     db = Database(settings.database())
     bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
@@ -240,7 +244,7 @@ def build_context(
         snap_base_url=snap_url,
         timeout=settings.midtrans_timeout_seconds,
         transport=transport,
-        observer=metrics.observe_gateway,  # every call to the gateway timed once, here
+        observer=GatewayAudit(db, metrics, clock),  # every gateway call timed once, by the adapter
     )
     payments = PaymentsService(
         db,
@@ -253,7 +257,7 @@ def build_context(
             hold=timedelta(minutes=settings.bayar_hold_minutes),
             max_units=settings.bayar_max_units_per_order,
         ),
-        now=now or (lambda: datetime.now(UTC)),
+        now=clock,
     )
 
     vending = VendingService(
@@ -262,6 +266,7 @@ def build_context(
         bus,
         dispense_timeout=timedelta(seconds=settings.bayar_dispense_timeout),
         offline_refund=timedelta(seconds=settings.bayar_kiosk_offline_refund),
+        now=clock,
     )
     return AppContext(
         settings=settings,
@@ -273,4 +278,5 @@ def build_context(
         vending=vending,
         presence=make_presence(settings.redis_url, prefix=settings.redis_prefix()),
         snap_js_url=snap_js,
+        clock=clock,
     )

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from starlette.requests import HTTPConnection
 
 from bayar.bus.base import Bus
+from bayar.clock import Clock
 from bayar.config import Settings
 from bayar.metrics import Metrics
 from bayar.payments.inbox import Inbox
@@ -26,6 +27,7 @@ class AppContext:
     inbox: Inbox
     vending: VendingService
     presence: Presence
+    clock: Clock  # every edge's "now" (the services hold the same one)
     snap_js_url: str  # the snap.js of the configured gateway: the sandbox's, or Midtrans' own
 
 

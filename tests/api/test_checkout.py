@@ -303,7 +303,9 @@ async def test_a_retry_during_a_slow_snap_create_waits_for_it_and_gets_the_live_
 async def test_a_retry_that_waited_long_enough_answers_202_then_the_live_payment(
     bayar: Bayar,
 ) -> None:
-    bayar.context.payments.create_wait = 0.05  # how long a retry waits for the call in flight
+    bayar.context.payments.checkout.create_wait = (
+        0.05  # how long a retry waits for the call in flight
+    )
     await bayar.fault("api_hang", seconds=0.5, count=1)
     first_call = asyncio.create_task(bayar.create(("cola", 1), payment_type="snap", key="slow"))
     await _order_exists(bayar)

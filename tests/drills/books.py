@@ -28,8 +28,7 @@ from typing import Any
 
 from sqlalchemy import select
 
-from bayar.payments.states import PAID_LIKE, Status
-from bayar.payments.transitions import RELEASED
+from bayar.payments.states import PAID_LIKE, RELEASED, Status
 from bayar.storage.db import Database
 from bayar.storage.models import Dispense, Order, OrderItem, Product, Refund, Slot
 

@@ -104,7 +104,7 @@ async def test_a_kiosk_unit_queued_for_a_person_is_counted_once(
     assert audit.wrong == {order_id}  # kept for a unit never dispensed, queued nowhere
     assert any("no refund waits for a person" in p for p in audit.problems), audit
 
-    await bayar.context.payments.queue_manual_refund(
+    await bayar.context.payments.refunds.queue_manual_refund(
         order_id, refund_key=f"dispense-{order_id}", reason="jammed", detail="refused"
     )
     audit = await books.audit()
@@ -112,7 +112,7 @@ async def test_a_kiosk_unit_queued_for_a_person_is_counted_once(
 
     # Given back by hand: the order is refunded, the gateway still says settled, and the books
     # find the money at home.
-    await bayar.context.payments.refunded_by_hand(f"dispense-{order_id}", "cash")
+    await bayar.context.payments.refunds.refunded_by_hand(f"dispense-{order_id}", "cash")
     assert (await bayar.order(order_id))["status"] == "refunded"
     assert (await bayar.gateway_status(order_id)).json()["transaction_status"] == "settlement"
     audit = await books.audit()

@@ -23,9 +23,11 @@ from starlette.applications import Starlette
 from bayar.config import DEMO_SERVER_KEY, Settings
 from bayar.gateways.base import (
     ChargeRequest,
+    GatewayCallRecord,
     GatewayRejected,
     GatewayUnavailable,
     LineItem,
+    Rejection,
     SnapRequest,
     TransactionNotFound,
 )
@@ -96,12 +98,15 @@ def calls() -> Calls:
 async def make_gateway(app: Starlette, calls: Calls) -> AsyncIterator[MakeGateway]:
     made: list[MidtransGateway] = []
 
+    async def observe(call: GatewayCallRecord) -> None:
+        calls.append((call.operation, call.seconds, call.outcome))
+
     def make(**overrides: Any) -> MidtransGateway:
         arguments: dict[str, Any] = {
             "core_base_url": CORE,
             "snap_base_url": SNAP,
             "transport": httpx.ASGITransport(app=app),
-            "observer": lambda op, seconds, outcome: calls.append((op, seconds, outcome)),
+            "observer": observe,
         }
         arguments.update(overrides)
         gateway = MidtransGateway(arguments.pop("server_key", DEMO_SERVER_KEY), **arguments)
@@ -129,7 +134,7 @@ def _no_key(error: BaseException) -> None:
 async def test_qris_charge(gateway: MidtransGateway, app: Starlette) -> None:
     got = await gateway.charge(_charge("qris", expiry_seconds=900))
     assert got.payment_type == "qris"
-    assert got.transaction_status == "pending"
+    assert got.gateway_status == "pending"
     assert got.transaction_id
     assert got.qr_string
     assert got.qr_string.startswith("000201")
@@ -186,7 +191,7 @@ async def test_a_duplicate_order_id_is_rejected_406(gateway: MidtransGateway) ->
     await gateway.charge(request)
     with pytest.raises(GatewayRejected) as caught:
         await gateway.charge(_charge("gopay", order_id=request.order_id))
-    assert caught.value.code == "406"
+    assert (caught.value.reason, caught.value.code) == (Rejection.DUPLICATE, "406")
     assert not isinstance(caught.value, TransactionNotFound)
 
 
@@ -236,7 +241,7 @@ async def test_snap(gateway: MidtransGateway, control: Control) -> None:
         await gateway.status(order_id)
     await control(f"midtrans/{order_id}/pay?payment_type=qris")
     status = await gateway.status(order_id)
-    assert (status.transaction_status, status.payment_type, status.gross_amount) == (
+    assert (status.gateway_status, status.payment_type, status.gross_amount) == (
         "settlement",
         "qris",
         25000,
@@ -263,18 +268,18 @@ async def test_status_of_a_pending_then_paid_charge(
     pending = await gateway.status(request.order_id)
     assert pending.order_id == request.order_id
     assert pending.transaction_id == created.transaction_id
-    assert (pending.transaction_status, pending.status_code) == ("pending", "201")
+    assert (pending.gateway_status, pending.raw["status_code"]) == ("pending", "201")
     assert (pending.gross_amount, pending.currency) == (150000, "IDR")
-    assert pending.settlement_time is None
+    assert pending.settled_at is None
     await control(f"midtrans/{request.order_id}/pay")
     paid = await gateway.status(request.order_id)
-    assert (paid.transaction_status, paid.fraud_status, paid.status_code) == (
+    assert (paid.gateway_status, paid.fraud_verdict, paid.raw["status_code"]) == (
         "settlement",
         "accept",
         "200",
     )
-    assert paid.settlement_time is not None
-    assert abs((paid.settlement_time - datetime.now(UTC)).total_seconds()) < 60
+    assert paid.settled_at is not None
+    assert abs((paid.settled_at - datetime.now(UTC)).total_seconds()) < 60
     # The status answer is signed like a notification: our verifier agrees with the sandbox.
     assert gateway.verify_notification(paid.raw)
     assert gateway.parse_notification(paid.raw) == paid
@@ -291,16 +296,16 @@ async def test_status_by_transaction_id(gateway: MidtransGateway) -> None:
 async def test_status_of_an_unknown_order(gateway: MidtransGateway, calls: Calls) -> None:
     with pytest.raises(TransactionNotFound) as caught:
         await gateway.status("no-such-order")
-    assert caught.value.code == "404"
+    assert (caught.value.reason, caught.value.code) == (Rejection.NOT_FOUND, "404")
     assert calls[-1][0] == "status"
-    assert calls[-1][2] == "rejected"
+    assert calls[-1][2] == "not_found"
 
 
 async def test_cancel(gateway: MidtransGateway) -> None:
     request = _charge("gopay")
     await gateway.charge(request)
     cancelled = await gateway.cancel(request.order_id)
-    assert cancelled.transaction_status == "cancel"
+    assert cancelled.gateway_status == "cancel"
     assert cancelled.order_id == request.order_id
     with pytest.raises(GatewayRejected) as caught:
         await gateway.cancel(request.order_id)
@@ -313,9 +318,9 @@ async def test_expire(gateway: MidtransGateway) -> None:
     request = _charge("qris")
     await gateway.charge(request)
     expired = await gateway.expire(request.order_id)
-    assert (expired.transaction_status, expired.status_code) == ("expire", "407")
+    assert (expired.gateway_status, expired.raw["status_code"]) == ("expire", "407")
     again = await gateway.status(request.order_id)
-    assert (again.transaction_status, again.status_code) == ("expire", "407")
+    assert (again.gateway_status, again.raw["status_code"]) == ("expire", "407")
     with pytest.raises(GatewayRejected) as caught:
         await gateway.expire(request.order_id)
     assert caught.value.code == "412"
@@ -333,7 +338,7 @@ async def test_full_refund(gateway: MidtransGateway, control: Control) -> None:
     refunded = await gateway.refund(
         request.order_id, amount=None, refund_key="r-full", reason="machine jammed"
     )
-    assert refunded.transaction_status == "refund"
+    assert refunded.gateway_status == "refund"
     assert [r.refund_key for r in refunded.refunds] == ["r-full"]
     assert refunded.refunded_amount == 20000
 
@@ -343,20 +348,20 @@ async def test_partial_refunds(gateway: MidtransGateway, control: Control, calls
     await gateway.charge(request)
     await control(f"midtrans/{request.order_id}/pay")
     first = await gateway.refund(request.order_id, amount=3000, refund_key="r-1", reason="one")
-    assert first.transaction_status == "partial_refund"
+    assert first.gateway_status == "partial_refund"
     assert first.refunded_amount == 3000
     second = await gateway.refund(request.order_id, amount=2000, refund_key="r-2", reason="two")
-    assert second.transaction_status == "partial_refund"
+    assert second.gateway_status == "partial_refund"
     assert {(r.refund_key, r.amount) for r in second.refunds} == {("r-1", 3000), ("r-2", 2000)}
     assert second.refunded_amount == 5000
     with pytest.raises(GatewayRejected) as duplicate:
         await gateway.refund(request.order_id, amount=1000, refund_key="r-2", reason="again")
-    assert duplicate.value.code == "406"
+    assert (duplicate.value.reason, duplicate.value.code) == (Rejection.DUPLICATE, "406")
     with pytest.raises(GatewayRejected) as too_much:
         await gateway.refund(request.order_id, amount=6000, refund_key="r-3", reason="too much")
-    assert too_much.value.code == "414"
+    assert (too_much.value.reason, too_much.value.code) == (Rejection.AMOUNT, "414")
     last = await gateway.refund(request.order_id, amount=5000, refund_key="r-4", reason="rest")
-    assert last.transaction_status == "refund"
+    assert last.gateway_status == "refund"
     assert last.refunded_amount == 10000
     assert [c[0] for c in calls if c[2] == "ok"][-2:] == ["refund", "status"]
 
@@ -369,7 +374,7 @@ async def test_a_wrong_server_key_is_rejected_401(make_gateway: MakeGateway) -> 
     gateway = make_gateway(server_key=wrong)
     with pytest.raises(GatewayRejected) as core:
         await gateway.charge(_charge("qris"))
-    assert core.value.code == "401"
+    assert (core.value.reason, core.value.code) == (Rejection.UNAUTHORIZED, "401")
     with pytest.raises(GatewayRejected) as snap:
         await gateway.create_snap(SnapRequest(_order(), 1000, (LineItem("a", "A", 1000, 1),)))
     assert snap.value.code == "401"
@@ -591,11 +596,11 @@ def test_every_call_needs_a_timeout() -> None:
 
 
 async def test_repr_and_observer_failures(make_gateway: MakeGateway) -> None:
-    def broken(operation: str, seconds: float, outcome: str) -> None:
+    async def broken(call: GatewayCallRecord) -> None:
         raise RuntimeError("metrics are down")
 
     gateway = make_gateway(observer=broken)
     assert DEMO_SERVER_KEY not in repr(gateway)
     assert gateway.name == "midtrans"
     got = await gateway.charge(_charge("qris"))  # a failing observer does not fail the call
-    assert got.transaction_status == "pending"
+    assert got.gateway_status == "pending"

@@ -13,9 +13,10 @@ import pytest
 from bayar.gateways.base import (
     ChargeRequest,
     Customer,
+    GatewayEvent,
     GatewayRefund,
-    GatewayStatus,
     LineItem,
+    Rejection,
     SnapRequest,
 )
 from bayar.gateways.midtrans import wire
@@ -42,32 +43,33 @@ def test_every_sample_notification_parses(path: Path) -> None:
     status = wire.parse_status(body)
     assert status.order_id == body["order_id"]
     assert status.transaction_id == body["transaction_id"]
-    assert status.transaction_status == body["transaction_status"]
+    assert status.gateway_status == body["transaction_status"]
+    assert status.event == wire.event_of(body["transaction_status"], body.get("fraud_status"))
     assert status.payment_type == body["payment_type"]
-    assert status.status_code == body["status_code"]
+    assert wire.notification_code_fits(body)
     assert isinstance(status.gross_amount, int)
     assert Decimal(status.gross_amount) == Decimal(body["gross_amount"])
     assert status.currency == body.get("currency", "IDR")
-    assert status.fraud_status == body.get("fraud_status")
+    assert status.fraud_verdict == body.get("fraud_status")
     assert status.raw == body
     if "settlement_time" in body:
-        assert status.settlement_time is not None
-        assert status.settlement_time.utcoffset() == WIB
-        assert status.settlement_time.strftime("%Y-%m-%d %H:%M:%S") == body["settlement_time"]
+        assert status.settled_at is not None
+        assert status.settled_at.utcoffset() == WIB
+        assert status.settled_at.strftime("%Y-%m-%d %H:%M:%S") == body["settlement_time"]
     else:
-        assert status.settlement_time is None
+        assert status.settled_at is None
 
 
 def test_cstore_notification_has_no_fraud_status() -> None:
     status = wire.parse_status(_sample("notification_cstore_indomaret_settlement.json"))
-    assert status.fraud_status is None
+    assert status.fraud_verdict is None
     assert status.gross_amount == 336000
     assert status.payment_type == "cstore"
 
 
 def test_settlement_time_is_gmt_plus_7() -> None:
     status = wire.parse_status(_sample("notification_gopay_settlement.json"))
-    assert status.settlement_time == datetime(2021, 6, 15, 11, 45, 28, tzinfo=UTC)
+    assert status.settled_at == datetime(2021, 6, 15, 11, 45, 28, tzinfo=UTC)
     assert status.gross_amount == 154600
 
 
@@ -192,7 +194,7 @@ def test_va_answer() -> None:
     assert (got.va_number, got.bank) == ("812785002530231", "bca")
     assert got.expiry_time == datetime(2021, 6, 24, 7, 2, 42, tzinfo=UTC)
     assert got.transaction_id == "t-1"
-    assert got.transaction_status == "pending"
+    assert got.gateway_status == "pending"
 
 
 def test_qris_and_gopay_answers_use_the_actions() -> None:
@@ -377,8 +379,8 @@ NOTIFICATION_FITS = [
 def test_a_notification_status_code_must_fit_its_status(
     status: str, code: str, fraud: str | None, fits: bool
 ) -> None:
-    parsed = GatewayStatus("o-1", "t-1", status, 10000, "IDR", "qris", fraud, code)
-    assert wire.notification_code_fits(parsed) is fits
+    body = {"transaction_status": status, "status_code": code, "fraud_status": fraud}
+    assert wire.notification_code_fits(body) is fits
 
 
 def test_snap_body() -> None:
@@ -397,3 +399,85 @@ def test_snap_body() -> None:
         "customer_details": {"phone": "0812"},
         "callbacks": {"finish": "https://shop.example/done"},
     }
+
+
+# Midtrans' transaction_status + fraud_status (reference 3.8) -> the neutral event.
+E = GatewayEvent
+MIDTRANS_EVENTS = [
+    ("pending", None, E.PENDING),
+    ("authorize", "accept", E.PENDING),
+    ("settlement", None, E.SUCCEEDED),
+    ("settlement", "accept", E.SUCCEEDED),
+    ("settlement", "", E.SUCCEEDED),
+    ("capture", "accept", E.SUCCEEDED),
+    ("capture", None, E.SUCCEEDED),
+    ("capture", "challenge", E.CHALLENGED),
+    ("capture", "deny", E.DENIED),
+    ("deny", "deny", E.DENIED),
+    ("deny", "accept", E.DENIED),
+    ("failure", None, E.DENIED),
+    ("expire", None, E.EXPIRED),
+    ("cancel", None, E.CANCELLED),
+    ("cancel", "accept", E.CANCELLED),
+    ("refund", "accept", E.REFUNDED),
+    ("chargeback", None, E.REFUNDED),
+    ("partial_refund", "accept", E.PARTIALLY_REFUNDED),
+    ("partial_chargeback", None, E.PARTIALLY_REFUNDED),
+    ("unknown_status", None, None),
+    ("", None, None),
+    ("SETTLEMENT", None, None),  # Midtrans' values are lower case; anything else is unknown
+]
+
+
+@pytest.mark.parametrize(("transaction_status", "fraud_status", "event"), MIDTRANS_EVENTS)
+def test_every_midtrans_status_is_a_neutral_event(
+    transaction_status: str, fraud_status: str | None, event: GatewayEvent | None
+) -> None:
+    assert wire.event_of(transaction_status, fraud_status) == event
+
+
+@pytest.mark.parametrize(
+    ("code", "reason"),
+    [
+        (400, Rejection.INVALID),
+        (401, Rejection.UNAUTHORIZED),
+        (404, Rejection.NOT_FOUND),
+        (406, Rejection.DUPLICATE),
+        (412, Rejection.NOT_ALLOWED),
+        (414, Rejection.AMOUNT),
+        (499, Rejection.OTHER),
+    ],
+)
+def test_midtrans_codes_are_neutral_rejections(code: int, reason: Rejection) -> None:
+    assert wire.rejection_of(code) is reason
+
+
+@pytest.mark.parametrize(
+    ("value", "rupiah"),
+    [
+        ("10000.00", 10000),
+        (" 7000.00 ", 7000),
+        ("0.00", 0),
+        ("99999999999999999.00", 99999999999999999),  # beyond a float's exact integers
+        ("12345678901234567", 12345678901234567),
+    ],
+)
+def test_amounts_are_exact(value: str, rupiah: int) -> None:
+    parsed = wire.parse_amount(value)
+    assert parsed == rupiah
+    assert type(parsed) is int
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["10000.50", "0.01", "abc", "", "NaN", "Infinity", "1e3.5", "-5000.00", "-1", "1e4", "1_000"],
+)
+def test_what_is_not_a_whole_amount_is_refused(value: str) -> None:
+    with pytest.raises(ValueError, match="gross_amount"):
+        wire.parse_amount(value)
+
+
+@pytest.mark.parametrize("value", [None, True, 10000.0, b"10000", -1])
+def test_an_amount_of_another_type_is_refused(value: object) -> None:
+    with pytest.raises(ValueError, match="gross_amount"):
+        wire.parse_amount(value)

@@ -37,7 +37,7 @@ from sqlalchemy.engine import make_url
 from bayar.app import create_app
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
 from bayar.context import AppContext
-from bayar.payments.transitions import Applied
+from bayar.payments.service import Applied
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent, Product

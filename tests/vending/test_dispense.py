@@ -212,7 +212,7 @@ async def test_a_failed_dispense_whose_refund_never_ran_is_refunded_by_the_sweep
     async def mark_failed() -> None:
         async with app.context.db.session() as session, session.begin():
             row = await session.get_one(Dispense, order_id)
-            row.status, row.finished_at = "failed", app.context.payments.now()
+            row.status, row.finished_at = "failed", app.context.clock()
 
     await app.run(mark_failed())
     assert await sweep(app) == 0  # it may still be refunding in another process
@@ -239,7 +239,7 @@ async def test_a_failed_dispense_whose_refund_was_refused_goes_to_a_person_not_r
     order_id = command["order_id"]
 
     async def refused_then_stopped() -> None:
-        now = app.context.payments.now()
+        now = app.context.clock()
         async with app.context.db.session() as session, session.begin():
             session.add(
                 Refund(
@@ -294,7 +294,7 @@ async def test_duplicate_notifications_reconcile_and_reconnects_dispense_once(
     # Reconciliation races the webhooks: the worker's pass and direct checks of the order.
     payments = app.context.payments
     racing: list[concurrent.futures.Future[Any]] = [
-        app.submit(payments.check(order_id)) for _ in range(3)
+        app.submit(payments.reconcile.check(order_id)) for _ in range(3)
     ]
     racing.append(app.submit(reconcile_once(payments)))
     await asyncio.gather(*(asyncio.wrap_future(f) for f in racing))
@@ -583,7 +583,7 @@ async def test_a_refused_kiosk_refund_is_queued_once_and_resolved_by_hand(
     assert await k.expect("MANUAL_REFUND") == {"order_id": order_id, "amount": 7000}
     # Queued again (a retry after a crash): still one refund waiting.
     await app.run(
-        app.context.payments.queue_manual_refund(
+        app.context.payments.refunds.queue_manual_refund(
             order_id, refund_key=key, reason="dispense failed", detail="refused again"
         )
     )

@@ -169,7 +169,7 @@ async def test_a_unit_an_admin_refunded_while_the_machine_was_away_is_not_queued
     await sandbox.act(order_id, "pay")
     await wait_for_status(http, order_id, "paid")
     await app.run(
-        app.context.payments.refund(
+        app.context.payments.refunds.refund(
             order_id, amount=None, refund_key="by-admin", reason="customer asked", source="admin"
         )
     )

@@ -224,13 +224,15 @@ async def test_a_manual_refund_done_by_hand_leaves_the_queue(bayar: Bayar) -> No
     (late,) = await _attention(bayar)
     assert late.refund_key is not None
 
-    done = await bayar.context.payments.refunded_by_hand(late.refund_key, "cash at the counter")
+    done = await bayar.context.payments.refunds.refunded_by_hand(
+        late.refund_key, "cash at the counter"
+    )
 
     assert (done.status, done.detail) == ("succeeded", "refunded by hand: cash at the counter")
     (after,) = await _attention(bayar)  # a late payment stays visible, now settled
     assert (after.kind, after.refund_status) == ("late_payment", "succeeded")
     with pytest.raises(NotAllowed):
-        await bayar.context.payments.refunded_by_hand(late.refund_key, "twice")
+        await bayar.context.payments.refunds.refunded_by_hand(late.refund_key, "twice")
 
 
 async def test_a_payment_for_a_cancelled_snap_order_is_refunded(bayar: Bayar) -> None:

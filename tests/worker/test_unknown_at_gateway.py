@@ -15,7 +15,7 @@ import pytest
 
 from bayar.app import build_context
 from bayar.context import AppContext
-from bayar.payments.service import UNKNOWN_NOTE
+from bayar.payments.reconcile import UNKNOWN_NOTE
 from bayar.payments.states import Status
 from bayar.sandbox.app import standalone_app
 from bayar.worker.reconcile import reconcile_once

@@ -20,8 +20,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.admin.chart import Bar
 from bayar.payments.errors import PaymentError
-from bayar.payments.service import BY_HAND, LATE_REFUND_PREFIX
-from bayar.payments.states import Status
+from bayar.payments.refunds import BY_HAND
+from bayar.payments.service import LATE_REFUND_PREFIX
+from bayar.payments.states import OPEN, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import (
@@ -42,7 +43,6 @@ from bayar.vending.service import RECENT
 WIB = timezone(timedelta(hours=7), "WIB")
 PAGE_SIZE = 25
 CHANNELS = ("shop", "kiosk", "api")
-OPEN = (Status.PENDING.value, Status.REVIEW.value)
 # A paid kiosk order whose drink has not come out yet still has its unit in the slot.
 IN_FLIGHT_DISPENSE = ("pending", "commanded")
 MANUAL = "manual"  # a refund's status while it waits for a person

@@ -43,12 +43,13 @@ from bayar.admin.security import (
 )
 from bayar.assets import versioned
 from bayar.context import AppContext, context_of
+from bayar.gateways.base import GatewayRejected, GatewayUnavailable
 from bayar.gateways.methods import method_label
 from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
 from bayar.payments.money import display as rupiah
-from bayar.payments.service import refundable
+from bayar.payments.refunds import refundable
 from bayar.payments.states import Status
 
 log = logging.getLogger("bayar.admin")
@@ -95,7 +96,7 @@ class AdminAuth:
         if sid and self.password.enabled:
             ctx = context_of(request)
             alive = await queries.session_alive(
-                ctx.db, sid_digest(sid), self.password.tag, ctx.payments.now()
+                ctx.db, sid_digest(sid), self.password.tag, ctx.clock()
             )
         request.state.admin_signed_in = alive
         return alive
@@ -107,7 +108,7 @@ class AdminAuth:
             ctx.db,
             sid_digest(sid),
             self.password.tag,
-            ctx.payments.now(),
+            ctx.clock(),
             timedelta(seconds=SESSION_SECONDS),
         )
         start_session(request.session, sid)
@@ -440,14 +441,14 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("", response_class=HTMLResponse)
     async def dashboard(admin: Guarded) -> Response:
-        summary = await queries.sales_summary(admin.ctx.db, admin.ctx.payments.now())
+        summary = await queries.sales_summary(admin.ctx.db, admin.ctx.clock())
         chart = bar_chart(
             summary.bars, title=f"Paid revenue per day, last {summary.chart_days} days"
         )
         return await render(
             admin.request,
             "dashboard.html",
-            {"summary": summary, "chart": chart, "now": admin.ctx.payments.now()},
+            {"summary": summary, "chart": chart, "now": admin.ctx.clock()},
             nav="dashboard",
         )
 
@@ -492,7 +493,7 @@ def router(auth: AdminAuth) -> APIRouter:
     @pages.get("/orders/{order_id}", response_class=HTMLResponse)
     async def order_page(admin: Guarded, order_id: str) -> Response:
         try:
-            details = await admin.ctx.payments.order_details(order_id)
+            details = await admin.ctx.payments.reads.order_details(order_id)
         except OrderNotFound:
             return await message_page(
                 admin.request,
@@ -501,24 +502,24 @@ def router(auth: AdminAuth) -> APIRouter:
                 f"There is no order {order_id}.",
                 link=("/admin/orders", "All orders"),
             )
-        order, payment, refunds = details["order"], details["payment"], details["refunds"]
+        order, payment, refunds = details.order, details.payment, details.refunds
         return await render(
             admin.request,
             "order.html",
             {
                 "order": order,
-                "items": details["items"],
+                "items": details.items,
                 "payment": payment,
                 "instructions": views.instructions(payment),
                 "refunds": refunds,
                 "timeline": views.timeline(
-                    details["history"], details["notifications"], details["gateway_calls"]
+                    details.history, details.notifications, details.gateway_calls
                 ),
-                "summary": views.summary(order, payment, refunds, details["history"]),
+                "summary": views.summary(order, payment, refunds, details.history),
                 "method": views.payment_method(order, payment),
                 "customer_name": views.customer_name(order.customer),
                 "refundable": refundable(order, payment, refunds),
-                "gateway_refunds": admin.ctx.payments.gateway_refunds(
+                "gateway_refunds": admin.ctx.payments.refunds.gateway_refunds(
                     payment.payment_type if payment else order.payment_type
                 ),
                 "gateway_name": admin.ctx.payments.gateway.name,
@@ -550,10 +551,10 @@ def router(auth: AdminAuth) -> APIRouter:
 
     async def remaining(admin: Admin, order_id: str) -> tuple[int, str]:
         """What the order may still give back, and how it was paid."""
-        details = await admin.ctx.payments.order_details(order_id)
-        payment = details["payment"]
-        left = refundable(details["order"], payment, details["refunds"])
-        return left, payment.payment_type if payment else details["order"].payment_type
+        details = await admin.ctx.payments.reads.order_details(order_id)
+        payment = details.payment
+        left = refundable(details.order, payment, details.refunds)
+        return left, payment.payment_type if payment else details.order.payment_type
 
     @pages.post("/orders/{order_id}/refund")
     async def refund(admin: Guarded, order_id: str) -> Response:
@@ -573,7 +574,7 @@ def router(auth: AdminAuth) -> APIRouter:
             except PaymentError as error:
                 admin.flash("error", f"Not refunded: {error.message}")
                 return redirect(back)
-            if not admin.ctx.payments.gateway_refunds(method):
+            if not admin.ctx.payments.refunds.gateway_refunds(method):
                 admin.flash(
                     "error",
                     f"Not refunded: the gateway cannot refund {method_label(method)} "
@@ -594,12 +595,20 @@ def router(auth: AdminAuth) -> APIRouter:
                 {"amount": str(value), "reason": reason, "refund_key": key or ""},
             )
         try:
-            done = await admin.ctx.payments.refund(
+            done = await admin.ctx.payments.refunds.refund(
                 order_id, amount=amount, refund_key=key, reason=reason
             )
-            order = await admin.ctx.payments.order(order_id)
+            order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not refunded: {error.message}")
+            return redirect(back)
+        except GatewayUnavailable:
+            admin.flash(
+                "error", "Not refunded: the gateway did not answer; retry with the same refund key."
+            )
+            return redirect(back)
+        except GatewayRejected as error:
+            admin.flash("error", f"Not refunded: the gateway refused the refund: {error.message}")
             return redirect(back)
         if done.status != "succeeded":  # this form's refund key was used before, and failed
             admin.flash("error", f"Not refunded: this refund {done.status}: {done.detail or '-'}")
@@ -650,7 +659,7 @@ def router(auth: AdminAuth) -> APIRouter:
             )
         said = f"{bank}, reference {reference}" + (f": {note}" if note else "")
         try:
-            queued = await admin.ctx.payments.queue_manual_refund(
+            queued = await admin.ctx.payments.refunds.queue_manual_refund(
                 order_id,
                 refund_key=key,
                 reason=note or "refunded by hand",
@@ -660,8 +669,8 @@ def router(auth: AdminAuth) -> APIRouter:
             if queued.status == "succeeded":  # this form was sent before (a double click)
                 admin.flash("ok", f"{rupiah(queued.amount)} was recorded as refunded by hand.")
                 return redirect(back)
-            done = await admin.ctx.payments.refunded_by_hand(key, said)
-            order = await admin.ctx.payments.order(order_id)
+            done = await admin.ctx.payments.refunds.refunded_by_hand(key, said)
+            order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not recorded: {error.message}")
             return redirect(back)
@@ -677,9 +686,15 @@ def router(auth: AdminAuth) -> APIRouter:
     async def cancel(admin: Guarded, order_id: str) -> Response:
         back = f"/admin/orders/{quote(order_id, safe='')}"
         try:
-            await admin.ctx.payments.cancel(order_id)
+            await admin.ctx.payments.reconcile.cancel(order_id)
         except PaymentError as error:
             admin.flash("error", f"Not cancelled: {error.message}")
+            return redirect(back)
+        except GatewayUnavailable:
+            admin.flash("error", "Not cancelled: the gateway did not answer; try again.")
+            return redirect(back)
+        except GatewayRejected as error:
+            admin.flash("error", f"Not cancelled: the gateway refused: {error.message}")
             return redirect(back)
         log.info("admin cancel", extra={"order_id": order_id})
         admin.flash("ok", "Cancelled at the gateway; its stock is back on sale.")
@@ -693,7 +708,7 @@ def router(auth: AdminAuth) -> APIRouter:
         return await render(
             admin.request,
             "manual_refunds.html",
-            {"waiting": waiting, "resolved": resolved, "now": admin.ctx.payments.now()},
+            {"waiting": waiting, "resolved": resolved, "now": admin.ctx.clock()},
             nav="manual",
         )
 
@@ -703,7 +718,7 @@ def router(auth: AdminAuth) -> APIRouter:
         (the refund succeeded, the order refunded, a kiosk unit's dispense closed)."""
         note = admin.text("note", 200)
         try:
-            done = await admin.ctx.payments.refunded_by_hand(refund_key, note)
+            done = await admin.ctx.payments.refunds.refunded_by_hand(refund_key, note)
         except PaymentError as error:
             admin.flash("error", f"Not marked: {error.message}")
         else:
@@ -714,7 +729,7 @@ def router(auth: AdminAuth) -> APIRouter:
 
     @pages.get("/machines", response_class=HTMLResponse)
     async def machines(admin: Guarded) -> Response:
-        now = admin.ctx.payments.now()
+        now = admin.ctx.clock()
         found = await queries.machines(admin.ctx.db, admin.ctx.presence, now)
         return await render(
             admin.request,
@@ -740,9 +755,7 @@ def router(auth: AdminAuth) -> APIRouter:
         raw = admin.text("fill", 20) or admin.text("on_hand", 20)
         try:
             on_hand = views.parse_count(raw)
-            slot = await queries.restock(
-                admin.ctx.db, machine_id, code, on_hand, admin.ctx.payments.now()
-            )
+            slot = await queries.restock(admin.ctx.db, machine_id, code, on_hand, admin.ctx.clock())
         except ValueError:
             admin.flash("error", "The number of units must be a whole number.")
         except PaymentError as error:

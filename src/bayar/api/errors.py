@@ -13,6 +13,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
+from bayar.gateways.base import GatewayRejected, GatewayUnavailable
 from bayar.payments.errors import PaymentError
 from bayar.storage.db import lost_connection
 
@@ -86,6 +87,16 @@ async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
     return problem(exc.http_status, exc.message)
 
 
+async def _gateway_refused(_: Request, exc: Exception) -> JSONResponse:
+    assert isinstance(exc, GatewayRejected)
+    return problem(502, f"the payment gateway refused: {exc.message}")
+
+
+async def _gateway_unavailable(_: Request, exc: Exception) -> JSONResponse:
+    # Its message names the transport's failure, for the log; the client learns what to do.
+    return problem(503, "the gateway did not answer; try again", {"Retry-After": "5"})
+
+
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DBAPIError)
     if not lost_connection(exc):
@@ -106,5 +117,7 @@ def install(app: FastAPI, browser_page: Callable[[Request], Response] | None = N
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(HTTPException, _http_error_for(browser_page))
     app.add_exception_handler(PaymentError, _payment_error)
+    app.add_exception_handler(GatewayRejected, _gateway_refused)
+    app.add_exception_handler(GatewayUnavailable, _gateway_unavailable)
     app.add_exception_handler(DBAPIError, _database_error)
     app.add_exception_handler(Exception, _crash)

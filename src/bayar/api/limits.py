@@ -52,7 +52,7 @@ def _limiter(request: Request, ctx: Context) -> RateLimiter:
     state = request.app.state
     limiter: RateLimiter | None = getattr(state, "create_rate_limiter", None)
     if limiter is None:
-        limiter = RateLimiter(ctx.settings.bayar_create_rate_limit, ctx.payments.now)
+        limiter = RateLimiter(ctx.settings.bayar_create_rate_limit, ctx.clock)
         state.create_rate_limiter = limiter
     return limiter
 

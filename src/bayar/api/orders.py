@@ -9,7 +9,8 @@ from pydantic import BaseModel
 from bayar.api.deps import Context, require_admin
 from bayar.api.schemas import OrderOut, Problem, RefundIn, RefundResult
 from bayar.api.views import order_out, refund_out
-from bayar.payments.errors import GatewayDeclined, GatewayUnreachable
+from bayar.gateways.base import GatewayRejected, GatewayUnavailable
+from bayar.payments.refunds import new_refund_key
 
 router = APIRouter(prefix="/api/orders", tags=["orders"])
 ADMIN_ERRORS: dict[int | str, dict[str, object]] = {
@@ -31,7 +32,7 @@ class RefundProblem(BaseModel):
 @router.get("/{order_id}", response_model=OrderOut, responses={404: {"model": Problem}})
 async def get_order(order_id: str, ctx: Context) -> OrderOut:
     """An order as the backend knows it: status, items, payment instructions, history."""
-    return order_out(await ctx.payments.order_details(order_id))
+    return order_out(await ctx.payments.reads.order_details(order_id))
 
 
 @router.post(
@@ -42,8 +43,8 @@ async def get_order(order_id: str, ctx: Context) -> OrderOut:
 )
 async def cancel_order(order_id: str, ctx: Context) -> OrderOut:
     """Cancel a pending order at the gateway and here; its stock is released. Admin only."""
-    await ctx.payments.cancel(order_id)
-    return order_out(await ctx.payments.order_details(order_id))
+    await ctx.payments.reconcile.cancel(order_id)
+    return order_out(await ctx.payments.reads.order_details(order_id))
 
 
 @router.post(
@@ -63,13 +64,22 @@ async def cancel_order(order_id: str, ctx: Context) -> OrderOut:
 async def refund_order(order_id: str, body: RefundIn, ctx: Context) -> RefundResult | JSONResponse:
     """Refund a paid order, fully (no amount) or in part. Idempotent by `refund_key` (bayar makes
     one if none is given; every answer carries it). Admin only."""
+    key = body.refund_key or new_refund_key(order_id)
     try:
-        refund = await ctx.payments.refund(
-            order_id, amount=body.amount, refund_key=body.refund_key, reason=body.reason
+        refund = await ctx.payments.refunds.refund(
+            order_id, amount=body.amount, refund_key=key, reason=body.reason
         )
-    except (GatewayUnreachable, GatewayDeclined) as error:
-        problem = RefundProblem(detail=error.message, refund_key=error.refund_key)
-        headers = {"Retry-After": "5"} if isinstance(error, GatewayUnreachable) else None
-        return JSONResponse(problem.model_dump(), status_code=error.http_status, headers=headers)
-    order = await ctx.payments.order(order_id)
+    except GatewayUnavailable:
+        detail = "the gateway did not answer; retry with the same refund_key"
+        return JSONResponse(
+            RefundProblem(detail=detail, refund_key=key).model_dump(),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
+    except GatewayRejected as error:
+        detail = f"the gateway refused the refund: {error.message}"
+        return JSONResponse(
+            RefundProblem(detail=detail, refund_key=key).model_dump(), status_code=502
+        )
+    order = await ctx.payments.reads.order(order_id)
     return RefundResult(order_id=order_id, order_status=order.status, refund=refund_out(refund))

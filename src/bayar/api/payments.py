@@ -12,7 +12,6 @@ from fastapi.routing import APIRoute
 from bayar.api.deps import Context
 from bayar.api.limits import limit_create
 from bayar.api.schemas import (
-    NOTIFICATION_LIMITS,
     NOTIFICATION_SCHEMA,
     CreateTransaction,
     NotificationReceipt,
@@ -22,7 +21,8 @@ from bayar.api.schemas import (
 from bayar.api.views import transaction_out
 from bayar.context import context_of
 from bayar.gateways.base import Customer
-from bayar.payments.service import CartLine, Checkout
+from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
+from bayar.payments.checkout import CartLine, Checkout
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order
 
@@ -67,7 +67,7 @@ async def create_transaction(
     if body.machine_id is not None:
         await ctx.vending.authorize(body.machine_id, x_kiosk_token)
     customer = Customer(**body.customer.model_dump()) if body.customer else None
-    order, replayed = await ctx.payments.create_transaction(
+    order, replayed = await ctx.payments.checkout.create_transaction(
         Checkout(
             items=tuple(CartLine(i.product_id, i.quantity) for i in body.items),
             payment_type=body.payment_type,

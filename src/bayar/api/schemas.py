@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import re
 from datetime import datetime
-from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from bayar.gateways.methods import Bank, PaymentType, Store
+from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
 
 # A phone number: 8 to 15 digits (E.164's longest), written with separators people use. The shop's
 # checkout form (storefront/static/shop.js) checks the same before sending.
@@ -62,9 +64,9 @@ class CreateTransaction(BaseModel):
 
     items: list[CartItem] = Field(min_length=1, max_length=50)
     customer: CustomerIn | None = None
-    payment_type: Literal["snap", "qris", "gopay", "bank_transfer", "echannel", "cstore"] = "snap"
-    bank: Literal["bca", "bni", "bri", "permata"] | None = None
-    store: Literal["indomaret", "alfamart"] | None = None
+    payment_type: PaymentType = PaymentType.SNAP
+    bank: Bank | None = None
+    store: Store | None = None
     machine_id: str | None = Field(default=None, max_length=64)
     finish_url: str | None = Field(default=None, max_length=500)
 
@@ -167,20 +169,6 @@ class NotificationReceipt(BaseModel):
     detail: str | None = None
 
 
-# Notification fields bayar stores or looks up, and the longest each may be (the columns that hold
-# them). Midtrans never sends longer; a longer one is refused (422) before anything is stored.
-# Only strings are bounded: a field of another type is the inbox's to judge (it cannot be signed).
-NOTIFICATION_LIMITS: dict[str, int] = {
-    "order_id": 64,
-    "transaction_id": 64,
-    "transaction_status": 32,
-    "fraud_status": 16,
-    "payment_type": 32,
-    "status_code": 8,
-    "gross_amount": 32,
-    "currency": 8,
-    "signature_key": 256,
-}
 NOTIFICATION_SCHEMA: dict[str, object] = {
     "type": "object",
     "description": "a Midtrans HTTP notification (its other fields are kept as received)",

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from bayar.api.schemas import (
     HistoryOut,
     OrderItemOut,
@@ -12,7 +10,7 @@ from bayar.api.schemas import (
     RefundOut,
     TransactionOut,
 )
-from bayar.payments.service import customer_payment, declined_attempt
+from bayar.payments.reads import OrderDetails, customer_payment, declined_attempt
 from bayar.storage.models import Order, Payment, Refund
 
 
@@ -41,8 +39,8 @@ def transaction_out(order: Order, payment: Payment | None) -> TransactionOut:
     )
 
 
-def order_out(details: dict[str, Any]) -> OrderOut:
-    order: Order = details["order"]
+def order_out(details: OrderDetails) -> OrderOut:
+    order = details.order
     return OrderOut(
         order_id=order.id,
         status=order.status,
@@ -54,10 +52,10 @@ def order_out(details: dict[str, Any]) -> OrderOut:
         expiry_time=order.expires_at,
         items=[
             OrderItemOut(product_id=i.product_id, name=i.name, price=i.price, quantity=i.quantity)
-            for i in details["items"]
+            for i in details.items
         ],
-        payment=payment_out(details["payment"]),
-        refunds=[refund_out(r) for r in details["refunds"]],
+        payment=payment_out(details.payment),
+        refunds=[refund_out(r) for r in details.refunds],
         history=[
             HistoryOut(
                 from_status=h.from_status,
@@ -68,7 +66,7 @@ def order_out(details: dict[str, Any]) -> OrderOut:
                 note=h.note,
                 at=h.at,
             )
-            for h in details["history"]
+            for h in details.history
         ],
-        declined_attempt=declined_attempt(order.status, details["history"]),
+        declined_attempt=declined_attempt(order.status, details.history),
     )

@@ -1,11 +1,47 @@
-"""Payment methods in words, once: the shop's order page, the admin and the API's readers say a
-method the same way ("BCA Virtual Account", not "bank_transfer"; "Credit/debit card", not the
-"snap" that was asked for). The words are the neutral names every gateway's methods map to."""
+"""Payment methods, once: the ones a checkout may ask for (the API's allowed values come from
+here), and the same methods in words, so the shop's order page, the admin and the API's readers
+say a method the same way ("BCA Virtual Account", not "bank_transfer"; "Credit/debit card", not
+the "snap" that was asked for). The names are the neutral ones every gateway's methods map to."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from enum import StrEnum
 from typing import Any
+
+
+class PaymentType(StrEnum):
+    """How a checkout asks to pay: a hosted payment page where the customer picks (`snap`), or
+    one method charged directly."""
+
+    SNAP = "snap"
+    QRIS = "qris"
+    GOPAY = "gopay"
+    BANK_TRANSFER = "bank_transfer"
+    ECHANNEL = "echannel"
+    CSTORE = "cstore"
+
+
+class Bank(StrEnum):
+    """The banks of a `bank_transfer` (a virtual account)."""
+
+    BCA = "bca"
+    BNI = "bni"
+    BRI = "bri"
+    PERMATA = "permata"
+
+
+class Store(StrEnum):
+    """The convenience stores of a `cstore` payment."""
+
+    INDOMARET = "indomaret"
+    ALFAMART = "alfamart"
+
+
+# Charged directly, with no payment page: everything but snap.
+CHARGE_TYPES = frozenset(PaymentType) - {PaymentType.SNAP}
+# A kiosk shows a QR code on its screen, paid on the spot.
+KIOSK_TYPES = frozenset({PaymentType.QRIS, PaymentType.GOPAY})
 
 # By bank or store first (they say more), then by payment type.
 METHOD_LABELS = {

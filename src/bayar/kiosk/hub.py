@@ -19,8 +19,10 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from bayar.bus.base import RESYNC
 from bayar.context import AppContext
+from bayar.gateways.base import GatewayError, GatewayRejected
 from bayar.kiosk import messages
 from bayar.payments.errors import NotAllowed, PaymentError
+from bayar.payments.states import OPEN, Status
 from bayar.vending.machines import authenticate
 from bayar.vending.service import DISPENSE_DUE, MACHINE_ACTIVE, VendingService
 
@@ -45,8 +47,6 @@ ERROR_CODES = {
     "InvalidRequest": "invalid",
     "NotAllowed": "not_allowed",
     "OrderNotFound": "not_found",
-    "GatewayDeclined": "gateway",
-    "GatewayUnreachable": "gateway",
 }
 
 
@@ -135,6 +135,13 @@ class Connection:
             except PaymentError as error:
                 code = ERROR_CODES.get(type(error).__name__, "invalid")
                 await self.send("ERROR", {"code": code, "message": error.message})
+            except GatewayError as error:
+                said = (
+                    f"the payment gateway refused: {error.message}"
+                    if isinstance(error, GatewayRejected)
+                    else "the payment gateway did not answer; try again"
+                )
+                await self.send("ERROR", {"code": "gateway", "message": said})
             except Exception:
                 log.exception("kiosk message failed", extra={"machine_id": self.machine_id})
                 await self.send(
@@ -160,11 +167,9 @@ class Connection:
             view = await self.vending.order(
                 self.machine_id, product_id, str(request_id)[:80] if request_id else None
             )
-            if view["status"] in ("pending", "review") and view.get("qr_string"):
-                await self.send(
-                    "ORDER_CREATED", messages.order_values(view, self.ctx.payments.now())
-                )
-            elif view["status"] in ("pending", "review"):
+            if Status(view["status"]).is_open and view.get("qr_string"):
+                await self.send("ORDER_CREATED", messages.order_values(view, self.ctx.clock()))
+            elif Status(view["status"]).is_open:
                 await self.send(
                     "ERROR",
                     {
@@ -175,7 +180,7 @@ class Connection:
                 # Its QR never reached the screen, so nobody can pay it: cancel it now rather
                 # than hold the slot's last drink until it expires. Best effort: if the gateway
                 # is still away, reconciliation and expiry settle it.
-                with contextlib.suppress(PaymentError):
+                with contextlib.suppress(PaymentError, GatewayError):
                     await self.vending.cancel(self.machine_id, view["order_id"])
             else:
                 await self.send_state(resend_dispense=False)
@@ -212,7 +217,7 @@ class Connection:
     # -- to the kiosk ----------------------------------------------------------------------------
 
     async def send_state(self, *, resend_dispense: bool) -> None:
-        now = self.ctx.payments.now()
+        now = self.ctx.clock()
         order = await self.vending.current_order(self.machine_id, now)
         machine = await self.vending.machine(self.machine_id)
         await self.send(
@@ -264,7 +269,7 @@ class Connection:
             if view is None or view.get("machine_id") != self.machine_id:
                 return
             status = view["status"]
-            if status == "paid" and message.get("previous") in ("pending", "review"):
+            if status == "paid" and message.get("previous") in OPEN:
                 await self.send("PAYMENT_SUCCESS", {"order_id": order_id})
                 await self._dispense(order_id, resend=False)
             elif status in FAILED_EVENTS and message.get("status") == status:

@@ -9,6 +9,7 @@ from typing import Any
 
 import segno
 
+from bayar.payments.states import Status
 from bayar.vending.service import DispenseCommand
 
 # Limits of a frame from a kiosk, checked before any work: a frame is a flat object of scalars.
@@ -121,7 +122,7 @@ def dispense_values(command: DispenseCommand) -> dict[str, Any]:
 def screen_of(order: dict[str, Any] | None) -> str:
     if order is None:
         return "home"
-    if order["status"] in ("pending", "review"):
+    if Status(order["status"]).is_open:
         return "payment"
     dispense = order.get("dispense")
     if dispense is not None and dispense["status"] in ("failed", "refund_retry"):

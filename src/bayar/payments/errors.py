@@ -1,4 +1,8 @@
-"""What can go wrong in the core, each with the HTTP status an edge should answer with."""
+"""What can go wrong in the core, each with the HTTP status an edge should answer with.
+
+A gateway's failures are not repeated here: the core lets `GatewayRejected` and
+`GatewayUnavailable` (`bayar.gateways.base`) through as the adapter raised them, and the edges
+answer them (`bayar.api.errors`: 502 and 503)."""
 
 from __future__ import annotations
 
@@ -6,11 +10,9 @@ from __future__ import annotations
 class PaymentError(Exception):
     http_status = 400
 
-    def __init__(self, message: str, *, refund_key: str | None = None) -> None:
+    def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
-        # Of a refund that failed or whose outcome is unknown: the key to retry it with.
-        self.refund_key = refund_key
 
 
 class InvalidRequest(PaymentError):
@@ -39,15 +41,3 @@ class NotAllowed(PaymentError):
     """The order's state does not allow the operation."""
 
     http_status = 409
-
-
-class GatewayDeclined(PaymentError):
-    """The gateway refused; nothing was charged."""
-
-    http_status = 502
-
-
-class GatewayUnreachable(PaymentError):
-    """The gateway did not answer; the outcome is unknown and will be reconciled."""
-
-    http_status = 503

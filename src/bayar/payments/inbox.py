@@ -1,9 +1,10 @@
 """Gateway notifications (DESIGN rule 4): verify the signature on the exact strings received, keep
 the raw body in the inbox once per dedupe key, act only on a new row, and answer fast.
 
-A signature covers only order_id, status_code and gross_amount. A status that does not fit its
-code is refused; every notification that would change an order is confirmed with the gateway's
-status API (outside any database transaction) and the order is moved by that answer; payment
+A signature covers only some fields (Midtrans: order_id, status_code and gross_amount). A body
+whose parts contradict each other is refused; every notification that would change an order is
+confirmed with the gateway's status API (outside any database transaction) and the order is
+moved by that answer; payment
 instructions are never taken from a notification. Bodies that are not signed (or not readable)
 are kept as metadata and a capped prefix, never whole.
 """
@@ -22,12 +23,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.gateways.base import (
     GatewayError,
-    GatewayStatus,
+    GatewayReport,
     NotificationMismatch,
     TransactionNotFound,
 )
-from bayar.payments.service import PaymentsService
-from bayar.payments.transitions import Applied, Screening, without_instructions
+from bayar.payments.service import Applied, PaymentsService, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
 from bayar.storage.inbox import InboxStore
@@ -37,8 +37,8 @@ KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
 # What is kept of a body whose signature does not hold (or that cannot be read): its size,
 # digest and headers, and this much of its text.
 UNSIGNED_PREFIX = 2048
-# The inbox's text columns (order_id, transaction_status): longer values are cut, not refused.
-COLUMN_LIMITS = {"order_id": 64, "transaction_status": 32}
+# The inbox's text columns (the order id, the gateway's status word): longer values are cut.
+ORDER_ID_MAX, STATUS_MAX = 64, 32
 MAX_HEADER = 200
 
 
@@ -91,7 +91,7 @@ class Inbox:
         if not isinstance(body, dict):
             await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
-        order_id = body.get("order_id") if isinstance(body.get("order_id"), str) else None
+        order_id = gateway.notification_labels(body)[0]
         if not gateway.verify_notification(body):
             await self._keep(raw, kept, body, signed=False, outcome="bad_signature")
             log.warning("notification with a bad signature refused", extra={"order_id": order_id})
@@ -115,7 +115,7 @@ class Inbox:
             return await self._take(raw, kept, body, status)
 
     async def _take(
-        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayStatus
+        self, raw: bytes, headers: dict[str, str], body: dict[str, Any], status: GatewayReport
     ) -> Receipt:
         """Recognise the duplicate, or judge the body against its order as read; keep it with
         that outcome (and the order flagged for the worker when it goes on, in the same
@@ -143,7 +143,7 @@ class Inbox:
             return await self._confirm(row, status)
         return await self._apply(row, status, without_instructions(status))
 
-    async def _confirm(self, row: int, claimed: GatewayStatus) -> Receipt:
+    async def _confirm(self, row: int, claimed: GatewayReport) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer."""
         order_id = claimed.order_id
         try:
@@ -160,7 +160,7 @@ class Inbox:
             return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
         return await self._apply(row, claimed, confirmed)
 
-    async def _apply(self, row: int, claimed: GatewayStatus, report: GatewayStatus) -> Receipt:
+    async def _apply(self, row: int, claimed: GatewayReport, report: GatewayReport) -> Receipt:
         """`report` (the status API's answer, or the body when it needs none) by the one path,
         in one transaction with the notification's outcome; the worker need not look again at
         an order it leaves closed."""
@@ -168,12 +168,12 @@ class Inbox:
 
         async def finish(session: AsyncSession, applied: Applied | None) -> None:
             receipt = self._receipt(report, applied)
-            said = (claimed.transaction_status, claimed.fraud_status)
-            if (report.transaction_status, report.fraud_status) != said and receipt.outcome in (
+            said = (claimed.event, claimed.gateway_status)
+            if (report.event, report.gateway_status) != said and receipt.outcome in (
                 "no_change",
                 "ignored",
             ):
-                detail = f"the gateway says {report.transaction_status}"
+                detail = f"the gateway says {report.gateway_status}"
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             await repo.set_notification_outcome(session, row, receipt.outcome)
             if applied is not None:
@@ -189,7 +189,7 @@ class Inbox:
         return receipt
 
     @classmethod
-    def _screened(cls, status: GatewayStatus, screening: Screening) -> Receipt:
+    def _screened(cls, status: GatewayReport, screening: Screening) -> Receipt:
         if not screening.known:
             log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
@@ -198,7 +198,7 @@ class Inbox:
         return cls._receipt(status, screening.applied)
 
     @staticmethod
-    def _receipt(status: GatewayStatus, applied: Applied | None) -> Receipt:
+    def _receipt(status: GatewayReport, applied: Applied | None) -> Receipt:
         if applied is None:
             return Receipt(200, "unknown_order", status.order_id)
         if applied.mismatch:
@@ -229,16 +229,13 @@ class Inbox:
         signed: bool,
         outcome: str,
     ) -> dict[str, Any]:
-        def text(key: str) -> str | None:
-            value = body.get(key) if body else None
-            return _storable(value[: COLUMN_LIMITS[key]]) if isinstance(value, str) else None
-
+        order_id, status = self.service.gateway.notification_labels(body) if body else (None, None)
         # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
         kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
             "dedupe_key": key,
-            "order_id": text("order_id"),
-            "transaction_status": text("transaction_status"),
+            "order_id": None if order_id is None else _storable(order_id[:ORDER_ID_MAX]),
+            "transaction_status": None if status is None else _storable(status[:STATUS_MAX]),
             "body": _storable(kept.decode("utf-8", "replace")),
             "body_bytes": len(raw),
             "headers": headers,

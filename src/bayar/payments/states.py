@@ -1,13 +1,17 @@
-"""The order lifecycle as data: (status, event) -> status.
+"""The order lifecycle as data: the statuses and their groups, and one literal grid of
+(status, event) -> status.
 
-Events come from the gateway (named after Midtrans' transaction_status, reference 3.8) or from us
-(expire, cancel, fulfil). A pair that maps to IGNORED is a known late or stale event: it is recorded
-in the order's history and changes nothing. A pair missing from the table is a bug and raises.
+Events come from the gateway (an adapter maps its own statuses to the neutral
+`bayar.gateways.base.GatewayEvent`, whose values are these) or from us (fulfil). A cell that is
+IGNORED is a known late or stale event: it is recorded in the order's history and changes nothing.
+A cell that is BUG is not in the table: applying it raises. The README shows the grid as rendered
+by `markdown_table` (a test keeps the copy equal).
 """
 
 from __future__ import annotations
 
 from enum import StrEnum
+from typing import Final
 
 
 class Status(StrEnum):
@@ -20,6 +24,31 @@ class Status(StrEnum):
     CANCELLED = "cancelled"
     PARTIALLY_REFUNDED = "partially_refunded"
     REFUNDED = "refunded"
+
+    @property
+    def is_open(self) -> bool:
+        """Waiting for its payment: the gateway may still take money for it."""
+        return self in OPEN
+
+    @property
+    def is_paid_like(self) -> bool:
+        """Its money is with us (some of it, once partially refunded)."""
+        return self in PAID_LIKE
+
+    @property
+    def is_final(self) -> bool:
+        """No event moves it any more."""
+        return self in FINAL
+
+    @property
+    def holds_stock(self) -> bool:
+        """Its units are reserved (open) or taken for good (paid)."""
+        return self in HOLDS_STOCK
+
+    @property
+    def released_stock(self) -> bool:
+        """Closed without the money: its reserved units went back on sale."""
+        return self in RELEASED
 
 
 class Event(StrEnum):
@@ -36,113 +65,78 @@ class Event(StrEnum):
     FULFILLED = "fulfilled"
 
 
-IGNORED = None
 S, E = Status, Event
 
-# Statuses no event moves an order out of.
-FINAL = frozenset({S.FAILED, S.EXPIRED, S.CANCELLED, S.REFUNDED})
+# The groups (the properties of `Status` above, and the sets SQL filters by).
+OPEN: Final = frozenset({S.PENDING, S.REVIEW})
+PAID_LIKE: Final = frozenset({S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED})
+RELEASED: Final = frozenset({S.FAILED, S.EXPIRED, S.CANCELLED})
+FINAL: Final = RELEASED | {S.REFUNDED}
+HOLDS_STOCK: Final = OPEN | PAID_LIKE
 
-TRANSITIONS: dict[tuple[Status, Event], Status | None] = {
-    (S.PENDING, E.PAYMENT_PENDING): S.PENDING,
-    (S.PENDING, E.PAYMENT_CHALLENGED): S.REVIEW,
-    (S.PENDING, E.PAYMENT_SUCCEEDED): S.PAID,
-    (S.PENDING, E.PAYMENT_DENIED): S.FAILED,
-    (S.PENDING, E.PAYMENT_EXPIRED): S.EXPIRED,
-    (S.PENDING, E.PAYMENT_CANCELLED): S.CANCELLED,
-    (S.REVIEW, E.PAYMENT_PENDING): IGNORED,
-    (S.REVIEW, E.PAYMENT_CHALLENGED): S.REVIEW,
-    (S.REVIEW, E.PAYMENT_SUCCEEDED): S.PAID,
-    (S.REVIEW, E.PAYMENT_DENIED): S.FAILED,
-    (S.REVIEW, E.PAYMENT_EXPIRED): S.EXPIRED,
-    (S.REVIEW, E.PAYMENT_CANCELLED): S.CANCELLED,
-    (S.PAID, E.PAYMENT_PENDING): IGNORED,
-    (S.PAID, E.PAYMENT_CHALLENGED): IGNORED,
-    (S.PAID, E.PAYMENT_SUCCEEDED): S.PAID,
-    (
-        S.PAID,
-        E.PAYMENT_DENIED,
-    ): IGNORED,  # a bank reversal needs a person, not an automatic downgrade
-    (S.PAID, E.PAYMENT_EXPIRED): IGNORED,
-    (S.PAID, E.PAYMENT_CANCELLED): S.CANCELLED,  # a captured card voided before settlement
-    (S.PAID, E.PARTIALLY_REFUNDED): S.PARTIALLY_REFUNDED,
-    (S.PAID, E.REFUNDED): S.REFUNDED,
-    (S.PAID, E.FULFILLED): S.FULFILLED,
-    (S.FULFILLED, E.PAYMENT_PENDING): IGNORED,
-    (S.FULFILLED, E.PAYMENT_CHALLENGED): IGNORED,
-    (S.FULFILLED, E.PAYMENT_SUCCEEDED): IGNORED,
-    (S.FULFILLED, E.PAYMENT_DENIED): IGNORED,
-    (S.FULFILLED, E.PAYMENT_EXPIRED): IGNORED,
-    (S.FULFILLED, E.PAYMENT_CANCELLED): IGNORED,
-    (S.FULFILLED, E.PARTIALLY_REFUNDED): S.PARTIALLY_REFUNDED,
-    (S.FULFILLED, E.REFUNDED): S.REFUNDED,
-    (S.FULFILLED, E.FULFILLED): S.FULFILLED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_PENDING): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_CHALLENGED): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_SUCCEEDED): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_DENIED): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_EXPIRED): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PAYMENT_CANCELLED): IGNORED,
-    (S.PARTIALLY_REFUNDED, E.PARTIALLY_REFUNDED): S.PARTIALLY_REFUNDED,
-    (S.PARTIALLY_REFUNDED, E.REFUNDED): S.REFUNDED,
-    (S.PARTIALLY_REFUNDED, E.FULFILLED): IGNORED,
+# The cells of the grid besides a target status.
+SAME: Final = "="  # a repeat: applied, nothing changes
+IGNORED: Final = "ignored"  # a late or stale event: recorded in the history, not acted on
+BUG: Final = "✗"  # not in the table: applying it raises
+Cell = Status | str
+
+# One row per status, one column per event in this order.
+COLUMNS: Final = (
+    E.PAYMENT_PENDING,
+    E.PAYMENT_CHALLENGED,
+    E.PAYMENT_SUCCEEDED,
+    E.PAYMENT_DENIED,
+    E.PAYMENT_EXPIRED,
+    E.PAYMENT_CANCELLED,
+    E.PARTIALLY_REFUNDED,
+    E.REFUNDED,
+    E.FULFILLED,
+)
+_, X = IGNORED, BUG
+# fmt: off
+GRID: Final[dict[Status, tuple[Cell, ...]]] = {
+    #                     pending    challenged  succeeded  denied    expired    cancelled    partially_refunded    refunded     fulfilled
+    S.PENDING:            (SAME,     S.REVIEW,   S.PAID,    S.FAILED, S.EXPIRED, S.CANCELLED, S.PARTIALLY_REFUNDED, S.REFUNDED,  X),
+    S.REVIEW:             (_,        SAME,       S.PAID,    S.FAILED, S.EXPIRED, S.CANCELLED, S.PARTIALLY_REFUNDED, S.REFUNDED,  X),
+    # a bank reversal (denied) needs a person; a captured card voided before settlement cancels
+    S.PAID:               (_,        _,          SAME,      _,        _,         S.CANCELLED, S.PARTIALLY_REFUNDED, S.REFUNDED,  S.FULFILLED),
+    S.FULFILLED:          (_,        _,          _,         _,        _,         _,           S.PARTIALLY_REFUNDED, S.REFUNDED,  SAME),
+    S.FAILED:             (_,        _,          _,         SAME,     _,         _,           _,                    _,           _),
+    S.EXPIRED:            (_,        _,          _,         _,        SAME,      _,           _,                    _,           _),
+    S.CANCELLED:          (_,        _,          _,         _,        _,         SAME,        _,                    _,           _),
+    S.PARTIALLY_REFUNDED: (_,        _,          _,         _,        _,         _,           SAME,                 S.REFUNDED,  _),
+    S.REFUNDED:           (_,        _,          _,         _,        _,         _,           _,                    SAME,        _),
 }
-for _final in FINAL:
-    for _event in Event:
-        TRANSITIONS.setdefault((_final, _event), IGNORED)
-# A refund seen before its payment (the settlement notification was lost) still tells the truth.
-for _status in (S.PENDING, S.REVIEW):
-    TRANSITIONS[(_status, E.PARTIALLY_REFUNDED)] = S.PARTIALLY_REFUNDED
-    TRANSITIONS[(_status, E.REFUNDED)] = S.REFUNDED
-TRANSITIONS[(S.EXPIRED, E.PAYMENT_EXPIRED)] = S.EXPIRED
-TRANSITIONS[(S.CANCELLED, E.PAYMENT_CANCELLED)] = S.CANCELLED
-TRANSITIONS[(S.FAILED, E.PAYMENT_DENIED)] = S.FAILED
-TRANSITIONS[(S.REFUNDED, E.REFUNDED)] = S.REFUNDED
-
-# Statuses that hold stock: reserved while pending or in review, taken for good once paid.
-HOLDS_STOCK = frozenset({S.PENDING, S.REVIEW, S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED})
-# Statuses whose money is with us.
-PAID_LIKE = frozenset({S.PAID, S.FULFILLED, S.PARTIALLY_REFUNDED})
+# fmt: on
+# (pending and review take a refund too: one seen before its payment, whose settlement
+# notification was lost, still tells the truth.)
 
 
-def gateway_event(transaction_status: str, fraud_status: str | None) -> Event | None:
-    """Midtrans' transaction_status + fraud_status as an event (reference 3.8); None if unknown."""
-    if transaction_status in ("capture", "settlement"):
-        if fraud_status == "challenge":
-            return E.PAYMENT_CHALLENGED
-        if fraud_status in (None, "", "accept"):
-            return E.PAYMENT_SUCCEEDED
-        return E.PAYMENT_DENIED
-    return {
-        "pending": E.PAYMENT_PENDING,
-        "authorize": E.PAYMENT_PENDING,
-        "deny": E.PAYMENT_DENIED,
-        "failure": E.PAYMENT_DENIED,
-        "expire": E.PAYMENT_EXPIRED,
-        "cancel": E.PAYMENT_CANCELLED,
-        "refund": E.REFUNDED,
-        "partial_refund": E.PARTIALLY_REFUNDED,
-        "chargeback": E.REFUNDED,
-        "partial_chargeback": E.PARTIALLY_REFUNDED,
-    }.get(transaction_status)
+def _target(status: Status, cell: Cell) -> Status | None:
+    if cell == SAME:
+        return status
+    if cell == IGNORED:
+        return None
+    return Status(cell)
+
+
+# The grid as a lookup: (status, event) -> the status after, None for IGNORED; BUG cells absent.
+TRANSITIONS: Final[dict[tuple[Status, Event], Status | None]] = {
+    (status, event): _target(status, cell)
+    for status, row in GRID.items()
+    for event, cell in zip(COLUMNS, row, strict=True)
+    if cell != BUG
+}
 
 
 def markdown_table() -> str:
-    """The transition table as the README shows it (kept equal by a test)."""
-    events = list(Event)
+    """The grid as the README shows it (kept equal by a test)."""
     lines = [
-        "| status \\ event | " + " | ".join(e.value for e in events) + " |",
-        "| --- |" + " --- |" * len(events),
+        "| status \\ event | " + " | ".join(e.value for e in COLUMNS) + " |",
+        "| --- |" + " --- |" * len(COLUMNS),
     ]
-    for status in Status:
-        cells = []
-        for event in events:
-            if (status, event) not in TRANSITIONS:
-                cells.append("✗")
-                continue
-            target = TRANSITIONS[(status, event)]
-            cells.append(
-                "ignored" if target is None else ("=" if target == status else target.value)
-            )
+    for status, row in GRID.items():
+        cells = [cell if cell in (SAME, IGNORED, BUG) else Status(cell).value for cell in row]
         lines.append(f"| **{status.value}** | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 

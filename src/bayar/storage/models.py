@@ -10,6 +10,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     DateTime,
+    Enum,
     ForeignKey,
     Index,
     Integer,
@@ -21,6 +22,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from bayar.payments.states import Status
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -40,6 +43,18 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+# An order's status as the `Status` enum, kept as its text (VARCHAR(32): no database enum type and
+# no CHECK, so a new status needs no migration); a value that is not a status is refused on write.
+StatusText = Enum(
+    Status,
+    native_enum=False,
+    create_constraint=False,
+    length=32,
+    values_callable=lambda statuses: [s.value for s in statuses],
+    validate_strings=True,
+)
 
 
 def utcnow() -> datetime:
@@ -76,7 +91,9 @@ class Order(Base):
     __tablename__ = "orders"
 
     id: Mapped[str] = mapped_column(String(50), primary_key=True)  # the gateway's order_id
-    status: Mapped[str] = mapped_column(String(32), index=True)
+    # A `Status` when read; typed str while the transition code still assigns the text (the
+    # webhook work rewrites that code: then Mapped[Status]).
+    status: Mapped[str] = mapped_column(StatusText, index=True)
     channel: Mapped[str] = mapped_column(String(16))  # shop | kiosk | api
     machine_id: Mapped[str | None] = mapped_column(String(64), index=True)
     gross_amount: Mapped[int] = mapped_column(BigInteger)
@@ -154,8 +171,8 @@ class OrderEvent(Base):
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     order_id: Mapped[str] = mapped_column(ForeignKey("orders.id"))
-    from_status: Mapped[str | None] = mapped_column(String(32))
-    to_status: Mapped[str] = mapped_column(String(32))
+    from_status: Mapped[Status | None] = mapped_column(StatusText)
+    to_status: Mapped[Status] = mapped_column(StatusText)
     event: Mapped[str] = mapped_column(String(32))
     source: Mapped[str] = mapped_column(
         String(16)

@@ -10,6 +10,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
+from bayar.payments.states import OPEN
 from bayar.storage.models import (
     GatewayCall,
     Notification,
@@ -21,8 +22,6 @@ from bayar.storage.models import (
     Refund,
     Slot,
 )
-
-OPEN_STATUSES = ("pending", "review")
 
 
 async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Product | None:
@@ -130,7 +129,7 @@ async def units_held(session: AsyncSession, product_id: str | None = None) -> di
     statement = (
         select(OrderItem.product_id, func.sum(OrderItem.quantity))
         .join(Order, Order.id == OrderItem.order_id)
-        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN_STATUSES))
+        .where(OrderItem.slot_code.is_(None), Order.status.in_(OPEN))
         .group_by(OrderItem.product_id)
     )
     if product_id is not None:
@@ -244,7 +243,7 @@ async def done_checking(session: AsyncSession, order_id: str) -> None:
     """In the transaction holding the order's lock (it is in the session already: no query): a
     closed order the gateway was just asked about needs no further check."""
     order = await session.get(Order, order_id)
-    if order is not None and order.status not in OPEN_STATUSES:
+    if order is not None and order.status not in OPEN:
         order.next_check_at = None
 
 

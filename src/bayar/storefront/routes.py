@@ -27,7 +27,8 @@ from bayar.context import AppContext, context_of
 from bayar.gateways.methods import METHOD_LABELS, label_of
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.money import display as rupiah
-from bayar.payments.service import customer_payment, declined_attempt
+from bayar.payments.reads import customer_payment, declined_attempt
+from bayar.payments.states import Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
 
@@ -40,8 +41,8 @@ TEMPLATES.env.filters["rupiah"] = rupiah
 DECLINED = "declined"
 WIB = timezone(timedelta(hours=7), "WIB")
 # Statuses after which the order page stops asking (paid may still be refunded by an admin, but
-# nothing the customer waits for happens any more).
-FINAL = ("paid", "fulfilled", "failed", "expired", "cancelled", "refunded", "partially_refunded")
+# nothing the customer waits for happens any more): all but the open ones.
+FINAL = tuple(s.value for s in Status if not s.is_open)
 PAGE_HEADERS = {"Cache-Control": "no-store"}
 # Title and line of each order status (order.js receives the same table with the page).
 STATUS_TEXT = {
@@ -216,11 +217,11 @@ def router() -> APIRouter:
     async def order_page(request: Request, order_id: str) -> HTMLResponse:
         ctx = context_of(request)
         try:
-            details = await ctx.payments.order_details(order_id)
+            details = await ctx.payments.reads.order_details(order_id)
         except OrderNotFound:
             return _not_found(request, ctx, order_id)
-        order: Order = details["order"]
-        view = order_view(order, details["items"], details["payment"], details["history"])
+        order = details.order
+        view = order_view(order, details.items, details.payment, details.history)
         title, message = STATUS_TEXT.get(text_key(view), (order.status.capitalize(), ""))
         return TEMPLATES.TemplateResponse(
             request,

@@ -23,17 +23,16 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
-from bayar.gateways.base import Customer
+from bayar.clock import Clock, system_clock
+from bayar.gateways.base import Customer, GatewayRejected, GatewayUnavailable
+from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.errors import (
-    GatewayDeclined,
-    GatewayUnreachable,
     InvalidRequest,
     NotAllowed,
     PaymentError,
 )
-from bayar.payments.service import CartLine, Checkout, PaymentsService
+from bayar.payments.service import Applied, PaymentsService
 from bayar.payments.states import Event, Status
-from bayar.payments.transitions import Applied
 from bayar.storage.db import Database
 from bayar.storage.models import (
     Dispense,
@@ -106,10 +105,12 @@ class VendingService:
         *,
         dispense_timeout: timedelta,
         offline_refund: timedelta = timedelta(seconds=900),
+        now: Clock = system_clock,
     ) -> None:
         self.db = db
         self.payments = payments
         self.bus = bus
+        self.now = now
         self.dispense_timeout = dispense_timeout
         self.offline_refund = offline_refund
         payments.on_paid.append(self._on_paid)
@@ -184,7 +185,7 @@ class VendingService:
         self, machine_id: str, product_id: str, request_id: str | None
     ) -> dict[str, Any]:
         """A QRIS order for one item of the machine's slots (a retried request_id: the same order)."""
-        order, _ = await self.payments.create_transaction(
+        order, _ = await self.payments.checkout.create_transaction(
             Checkout(
                 items=(CartLine(product_id, 1),),
                 payment_type="qris",
@@ -230,10 +231,10 @@ class VendingService:
         }
 
     async def cancel(self, machine_id: str, order_id: str) -> Applied:
-        order = await self.payments.order(order_id)
+        order = await self.payments.reads.order(order_id)
         if order.machine_id != machine_id:
             raise NotAllowed("this order belongs to another machine")
-        return await self.payments.cancel(order_id, source="kiosk")
+        return await self.payments.reconcile.cancel(order_id, source="kiosk")
 
     async def current_order(self, machine_id: str, now: datetime) -> dict[str, Any] | None:
         """The order the machine's screen is about: the newest one that still needs the screen."""
@@ -249,7 +250,7 @@ class VendingService:
             dispense = await session.get(Dispense, order.id) if order else None
         if order is None:
             return None
-        if order.status in (Status.PENDING, Status.REVIEW):
+        if Status(order.status).is_open:
             return await self.order_view(order.id)
         if order.status == Status.PAID and (dispense is None or dispense.status != "manual_refund"):
             return await self.order_view(order.id)
@@ -310,7 +311,7 @@ class VendingService:
         """The DISPENSE command for a paid order, once: to the first caller, and again only when
         `resend` (a reconnecting machine, which answers a repeated dispense_id without
         dispensing). The socket it goes to (`connection_id`) owns the dispense from then on."""
-        now = self.payments.now()
+        now = self.now()
         wanted = ("pending", "commanded") if resend else ("pending",)
         async with self.db.session() as session, session.begin():
             order = (
@@ -387,7 +388,7 @@ class VendingService:
         result = await session.execute(
             update(Dispense)
             .where(*conditions)
-            .values(status=to_status, detail=detail, finished_at=self.payments.now())
+            .values(status=to_status, detail=detail, finished_at=self.now())
             .returning(Dispense.order_id)
         )
         return result.scalar_one_or_none() is not None
@@ -396,7 +397,7 @@ class VendingService:
         """A failed dispense gives the money back in full; if the gateway refuses, a person must.
         An order refunded meanwhile by another path (an admin, while its machine was away) needs
         nothing more."""
-        order = await self.payments.order(order_id)
+        order = await self.payments.reads.order(order_id)
         if order.status == Status.REFUNDED:
             outcome = "refunded"
         else:
@@ -415,16 +416,16 @@ class VendingService:
         """Refund the order in full at the gateway: what becomes of its failed dispense."""
         key = refund_key(order_id)
         try:
-            refund = await self.payments.refund(
+            refund = await self.payments.refunds.refund(
                 order_id,
                 amount=None,
                 refund_key=key,
                 reason=f"dispense failed: {reason}"[:255],
                 source="kiosk",
             )
-        except GatewayUnreachable:
+        except GatewayUnavailable:
             return "refund_retry"
-        except (GatewayDeclined, NotAllowed, InvalidRequest) as error:
+        except (GatewayRejected, NotAllowed, InvalidRequest) as error:
             log.warning("automatic refund refused: %s", error, extra={"order_id": order_id})
             return await self._to_a_person(order_id, reason, error.message)
         # The same key again answers with the refund as it stands: one refused earlier stays
@@ -438,7 +439,7 @@ class VendingService:
         manual-refund queue (the admin's), under the dispense's refund key, so it is listed
         once. The dispense records it as `manual_refund`."""
         try:
-            await self.payments.queue_manual_refund(
+            await self.payments.refunds.queue_manual_refund(
                 order_id,
                 refund_key=refund_key(order_id),
                 reason=f"dispense failed: {reason}"[:255],
@@ -477,7 +478,7 @@ class VendingService:
         after `dispense_timeout`, pending ones (the machine never took them: it is away) after
         `offline_refund`. Refunds that met an unreachable gateway, or that a stopped process left
         undone, are tried again. The number of dispenses handled."""
-        now = self.payments.now()
+        now = self.now()
         await self._ring_for_pending(now)
         async with self.db.session() as session:
             rows = (
@@ -543,7 +544,5 @@ class VendingService:
     async def touch(self, machine_id: str) -> None:
         async with self.db.session() as session, session.begin():
             await session.execute(
-                update(Machine)
-                .where(Machine.id == machine_id)
-                .values(last_seen_at=self.payments.now())
+                update(Machine).where(Machine.id == machine_id).values(last_seen_at=self.now())
             )

@@ -8,8 +8,7 @@ import asyncio
 import logging
 from datetime import timedelta
 
-from bayar.payments.service import PaymentsService
-from bayar.payments.transitions import Applied
+from bayar.payments.service import Applied, PaymentsService
 from bayar.storage import repositories as repo
 
 log = logging.getLogger("bayar.worker")
@@ -26,7 +25,7 @@ async def reconcile_once(
     async def one(order_id: str) -> Applied | None:
         async with gate:
             try:
-                return await service.check(order_id)
+                return await service.reconcile.check(order_id)
             except Exception:
                 log.exception("check failed", extra={"order_id": order_id})
                 return None
@@ -44,7 +43,7 @@ async def settle_refunds_once(service: PaymentsService, *, limit: int = 50) -> i
         order_ids = await repo.orders_with_unsettled_refunds(session, stale, limit)
     for order_id in order_ids:
         try:
-            await service.settle_refunds(order_id)
+            await service.refunds.settle_refunds(order_id)
         except Exception:
             log.exception("refund check failed", extra={"order_id": order_id})
     return len(order_ids)

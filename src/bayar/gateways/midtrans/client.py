@@ -22,9 +22,10 @@ import httpx
 from bayar.gateways.base import (
     CallObserver,
     ChargeRequest,
+    GatewayCallRecord,
     GatewayError,
     GatewayRejected,
-    GatewayStatus,
+    GatewayReport,
     GatewayUnavailable,
     NotificationMismatch,
     PaymentInstructions,
@@ -124,6 +125,7 @@ class MidtransGateway:
             "POST",
             f"{self._core}/v2/charge",
             wire.parse_charge,
+            order_id=request.order_id,
             json=body,
             headers=self._idempotency(request.idempotency_key),
         )
@@ -135,34 +137,36 @@ class MidtransGateway:
             "POST",
             f"{self._snap}/transactions",
             wire.parse_snap,
+            order_id=request.order_id,
             json=body,
             headers=self._idempotency(request.idempotency_key),
         )
 
-    async def status(self, order_id: str) -> GatewayStatus:
+    async def status(self, order_id: str) -> GatewayReport:
         return await self._call(
             "status",
             "GET",
             f"{self._core}/v2/{_path_id(order_id)}/status",
             wire.parse_status,
+            order_id=order_id,
             on_transaction=True,
         )
 
-    async def cancel(self, order_id: str) -> GatewayStatus:
+    async def cancel(self, order_id: str) -> GatewayReport:
         return await self._action("cancel", order_id)
 
-    async def expire(self, order_id: str) -> GatewayStatus:
+    async def expire(self, order_id: str) -> GatewayReport:
         """Expire a pending transaction; Midtrans answers success with body code 407."""
         return await self._action("expire", order_id)
 
     async def refund(
         self, order_id: str, *, amount: int | None, refund_key: str, reason: str
-    ) -> GatewayStatus:
+    ) -> GatewayReport:
         """Refund `amount` rupiah (None: all that is left) under `refund_key`.
 
         Midtrans' refund answer names only the refund just made, so the transaction is read again
         to return every refund; if that read fails or does not show the new refund yet, the refund
-        answer itself is returned. A repeated refund_key is rejected with code "406".
+        answer itself is returned. A repeated refund_key is rejected as `Rejection.DUPLICATE`.
         """
         if amount is not None and (isinstance(amount, bool) or amount < 1):
             raise ValueError("a refund amount must be a positive integer of rupiah, or None")
@@ -174,6 +178,7 @@ class MidtransGateway:
             "POST",
             f"{self._core}/v2/{_path_id(order_id)}/refund",
             wire.parse_status,
+            order_id=order_id,
             json=body,
             on_transaction=True,
         )
@@ -189,18 +194,21 @@ class MidtransGateway:
     def verify_notification(self, body: Mapping[str, Any]) -> bool:
         return signature.verify(body, self._server_key)
 
-    def parse_notification(self, body: Mapping[str, Any]) -> GatewayStatus:
-        """The notification as a status; ValueError if it cannot be read (e.g. "10000.50"),
+    def parse_notification(self, body: Mapping[str, Any]) -> GatewayReport:
+        """The notification as a report; ValueError if it cannot be read (e.g. "10000.50"),
         `NotificationMismatch` if its status_code does not fit its transaction_status (only the
         code is signed: the status of a genuine body may have been edited).
         It does not check the signature: call `verify_notification` first."""
-        status = wire.parse_status(body)
-        if not wire.notification_code_fits(status):
+        report = wire.parse_status(body)
+        if not wire.notification_code_fits(body):
             raise NotificationMismatch(
-                f"status_code {status.status_code} does not fit"
-                f" transaction_status {status.transaction_status[:32]}"
+                f"status_code {str(body.get('status_code'))[:8]} does not fit"
+                f" transaction_status {report.gateway_status[:32]}"
             )
-        return status
+        return report
+
+    def notification_labels(self, body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+        return wire.notification_labels(body)
 
     # -- plumbing ---------------------------------------------------------------------------------
 
@@ -208,12 +216,13 @@ class MidtransGateway:
     def _idempotency(key: str | None) -> dict[str, str]:
         return {"Idempotency-Key": key} if key else {}
 
-    async def _action(self, action: str, order_id: str) -> GatewayStatus:
+    async def _action(self, action: str, order_id: str) -> GatewayReport:
         return await self._call(
             action,
             "POST",
             f"{self._core}/v2/{_path_id(order_id)}/{action}",
             wire.parse_status,
+            order_id=order_id,
             json={},
             on_transaction=True,
         )
@@ -225,12 +234,14 @@ class MidtransGateway:
         url: str,
         parse: Callable[[Mapping[str, Any]], T],
         *,
+        order_id: str,
         json: dict[str, Any] | None = None,
         headers: dict[str, str] | None = None,
         on_transaction: bool = False,
     ) -> T:
+        """One call, timed once: its observer is handed what became of it."""
         started = time.perf_counter()
-        outcome = "unavailable"
+        outcome, detail = "unavailable", None
         try:
             body = await self._exchange(operation, method, url, json, headers, on_transaction)
             try:
@@ -239,13 +250,19 @@ class MidtransGateway:
                 raise self._unavailable(operation, f"unreadable answer: {error}") from None
             outcome = "ok"
             return result
-        except GatewayRejected:
-            outcome = "rejected"
+        except TransactionNotFound as error:
+            outcome, detail = "not_found", error.message
+            raise
+        except GatewayRejected as error:
+            outcome, detail = "rejected", str(error)
+            raise
+        except GatewayUnavailable as error:
+            detail = str(error)
             raise
         finally:
             elapsed = time.perf_counter() - started
             log.debug("midtrans %s: %s in %.3fs", operation, outcome, elapsed)
-            self._observe(operation, elapsed, outcome)
+            await self._observe(GatewayCallRecord(operation, order_id, elapsed, outcome, detail))
 
     async def _exchange(
         self,
@@ -294,7 +311,7 @@ class MidtransGateway:
             return self._unavailable(operation, f"{code}: {message}")
         if number == 404 and on_transaction:
             return TransactionNotFound(code, message)
-        return GatewayRejected(code, message)
+        return GatewayRejected(wire.rejection_of(number), code, message)
 
     def _unavailable(self, operation: str, detail: str) -> GatewayUnavailable:
         return GatewayUnavailable(f"midtrans {operation}: {self._scrub(detail)}")
@@ -305,11 +322,11 @@ class MidtransGateway:
                 text = text.replace(secret, "***")
         return text
 
-    def _observe(self, operation: str, seconds: float, outcome: str) -> None:
+    async def _observe(self, record: GatewayCallRecord) -> None:
         if self._observer is None:
             return
         try:
-            self._observer(operation, seconds, outcome)
+            await self._observer(record)
         except Exception:
             # Metrics must never turn a payment call into a failure.
             log.exception("the gateway call observer failed")

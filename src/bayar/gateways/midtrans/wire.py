@@ -1,5 +1,8 @@
 """Midtrans' JSON: request bodies built from our requests, answers and notifications read into ours.
 
+Midtrans' words stay here: its transaction_status and fraud_status become a neutral
+`GatewayEvent`, its error codes a `Rejection`, its notification status codes are checked here.
+
 Amounts are integer rupiah. Midtrans sends them as strings with two decimals ("10000.00"); they are
 read as text and decimals, never as floats, and a fraction of a rupiah is an error. Times are
 "YYYY-MM-DD HH:MM:SS" in GMT+7 and become aware datetimes. Anything unreadable raises ValueError.
@@ -16,15 +19,17 @@ from typing import Any
 from bayar.gateways.base import (
     ChargeRequest,
     Customer,
+    GatewayEvent,
     GatewayRefund,
-    GatewayStatus,
+    GatewayReport,
     LineItem,
     PaymentInstructions,
+    Rejection,
     SnapRequest,
 )
+from bayar.gateways.methods import CHARGE_TYPES, PaymentType
 
 WIB = timezone(timedelta(hours=7), "WIB")
-PAYMENT_TYPES = ("qris", "gopay", "bank_transfer", "echannel", "cstore")
 # Midtrans omits `currency` in some answers and notifications (cancel, refund, older samples);
 # the Core API and Snap charge in rupiah only.
 DEFAULT_CURRENCY = "IDR"
@@ -37,6 +42,38 @@ CSTORE_MESSAGE = "bayar"
 REFUNDABLE_TYPES = frozenset(
     {"credit_card", "gopay", "qris", "shopeepay", "dana", "ovo", "kredivo", "akulaku"}
 )
+# What a transaction_status means (reference 3.8); capture and settlement depend on the fraud
+# check (`event_of`).
+EVENTS = {
+    "pending": GatewayEvent.PENDING,
+    "authorize": GatewayEvent.PENDING,
+    "deny": GatewayEvent.DENIED,
+    "failure": GatewayEvent.DENIED,
+    "expire": GatewayEvent.EXPIRED,
+    "cancel": GatewayEvent.CANCELLED,
+    "refund": GatewayEvent.REFUNDED,
+    "partial_refund": GatewayEvent.PARTIALLY_REFUNDED,
+    "chargeback": GatewayEvent.REFUNDED,
+    "partial_chargeback": GatewayEvent.PARTIALLY_REFUNDED,
+}
+CAPTURED = frozenset({"capture", "settlement"})
+# Why Midtrans refused a call, by its code (reference 3.7); any other 4xx is `Rejection.OTHER`.
+REJECTIONS = {
+    400: Rejection.INVALID,
+    401: Rejection.UNAUTHORIZED,
+    402: Rejection.UNAUTHORIZED,  # no access to this payment type
+    403: Rejection.UNAUTHORIZED,
+    404: Rejection.NOT_FOUND,
+    405: Rejection.INVALID,
+    406: Rejection.DUPLICATE,  # a used order_id, or "Duplicate refund ID"
+    408: Rejection.INVALID,  # a field of the wrong type
+    409: Rejection.DECLINED,  # too many attempts with one card
+    410: Rejection.UNAUTHORIZED,  # the account is deactivated
+    411: Rejection.DECLINED,  # the card token is missing, invalid or timed out
+    412: Rejection.NOT_ALLOWED,  # "Merchant cannot modify the status of the transaction"
+    413: Rejection.INVALID,  # a syntax error in the body
+    414: Rejection.AMOUNT,  # a refund of an invalid amount
+}
 # The body `status_code` a notification of each transaction_status carries (reference 3.9).
 # Only order_id, status_code and gross_amount are signed: a status that does not fit its code is
 # a body someone edited.
@@ -54,6 +91,20 @@ NOTIFICATION_CODES: dict[str, frozenset[str]] = {
     "cancel": frozenset({"202"}),
     "failure": frozenset({"202"}),
 }
+# Notification fields bayar stores or looks up, and the longest each may be (the columns that hold
+# them). Midtrans never sends longer; a longer one is refused (422) before anything is stored.
+# Only strings are bounded: a field of another type is the inbox's to judge (it cannot be signed).
+NOTIFICATION_LIMITS: dict[str, int] = {
+    "order_id": 64,
+    "transaction_id": 64,
+    "transaction_status": 32,
+    "fraud_status": 16,
+    "payment_type": 32,
+    "status_code": 8,
+    "gross_amount": 32,
+    "currency": 8,
+    "signature_key": 256,
+}
 # A card capture under review is notified as pending (201); one the fraud check denied as 202.
 CAPTURE_CODES_BY_FRAUD = {"challenge": "201", "deny": "202"}
 
@@ -65,7 +116,8 @@ _TIME_FORMATS = ("%Y-%m-%d %H:%M:%S", "%Y-%m-%d %H:%M:%S %z")
 
 
 def parse_amount(value: object, field: str = "gross_amount") -> int:
-    """Whole rupiah from "10000.00", "10000" or 10000; ValueError for anything else ("10000.50")."""
+    """Whole rupiah from "10000.00", "10000" or 10000, exactly (never through a float); ValueError
+    for anything else ("10000.50", "-1", "1e4", "1_000"). bayar's one parser of gateway amounts."""
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise ValueError(f"{field} must be a string or an integer, not {type(value).__name__}")
     if isinstance(value, int):
@@ -145,33 +197,62 @@ def _refunds(body: Mapping[str, Any]) -> tuple[GatewayRefund, ...]:
     return ()
 
 
-def parse_status(body: Mapping[str, Any]) -> GatewayStatus:
+def event_of(transaction_status: str, fraud_status: str | None) -> GatewayEvent | None:
+    """Midtrans' transaction_status and fraud_status as a neutral event; None if unknown."""
+    if transaction_status in CAPTURED:
+        if fraud_status == "challenge":
+            return GatewayEvent.CHALLENGED
+        if fraud_status in (None, "", "accept"):
+            return GatewayEvent.SUCCEEDED
+        return GatewayEvent.DENIED
+    return EVENTS.get(transaction_status)
+
+
+def parse_status(body: Mapping[str, Any]) -> GatewayReport:
     """A transaction from a GET status answer, an action answer or a notification body."""
-    return GatewayStatus(
+    transaction_status = _text(body, "transaction_status")
+    fraud_status = _optional_text(body, "fraud_status")
+    return GatewayReport(
         order_id=_text(body, "order_id"),
         transaction_id=_text(body, "transaction_id"),
-        transaction_status=_text(body, "transaction_status"),
+        event=event_of(transaction_status, fraud_status),
+        gateway_status=transaction_status,
         gross_amount=parse_amount(body.get("gross_amount")),
         currency=_optional_text(body, "currency") or DEFAULT_CURRENCY,
         payment_type=_text(body, "payment_type"),
-        fraud_status=_optional_text(body, "fraud_status"),
-        status_code=_optional_text(body, "status_code"),
-        settlement_time=parse_time(body.get("settlement_time"), "settlement_time"),
-        expiry_time=parse_time(body.get("expiry_time"), "expiry_time"),
+        fraud_verdict=fraud_status,
+        settled_at=parse_time(body.get("settlement_time"), "settlement_time"),
+        expires_at=parse_time(body.get("expiry_time"), "expiry_time"),
         refunds=_refunds(body),
         payment_details=_payment_details(body),
         raw=dict(body),
     )
 
 
-def notification_code_fits(status: GatewayStatus) -> bool:
-    """True if the notification's status_code is the one Midtrans sends for its status."""
-    allowed = NOTIFICATION_CODES.get(status.transaction_status)
+def notification_code_fits(body: Mapping[str, Any]) -> bool:
+    """True if a notification's status_code is the one Midtrans sends for its status."""
+    transaction_status = _optional_text(body, "transaction_status") or ""
+    allowed = NOTIFICATION_CODES.get(transaction_status)
     if allowed is None:  # a status we do not know: the core records it and changes nothing
         return True
-    if status.transaction_status == "capture" and status.fraud_status in CAPTURE_CODES_BY_FRAUD:
-        allowed = allowed | {CAPTURE_CODES_BY_FRAUD[status.fraud_status]}
-    return status.status_code in allowed
+    fraud_status = _optional_text(body, "fraud_status")
+    if transaction_status == "capture" and fraud_status in CAPTURE_CODES_BY_FRAUD:
+        allowed = allowed | {CAPTURE_CODES_BY_FRAUD[fraud_status]}
+    return _optional_text(body, "status_code") in allowed
+
+
+def notification_labels(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
+    """(order_id, transaction_status) of any body, where they are text."""
+    order_id, status = body.get("order_id"), body.get("transaction_status")
+    return (
+        order_id if isinstance(order_id, str) else None,
+        status if isinstance(status, str) else None,
+    )
+
+
+def rejection_of(code: int) -> Rejection:
+    """Why Midtrans refused, from its 4xx code."""
+    return REJECTIONS.get(code, Rejection.OTHER)
 
 
 def wib_time(moment: datetime) -> str:
@@ -225,8 +306,8 @@ def parse_charge(body: Mapping[str, Any]) -> PaymentInstructions:
     return PaymentInstructions(
         payment_type=_text(body, "payment_type"),
         transaction_id=_text(body, "transaction_id"),
-        transaction_status=_text(body, "transaction_status"),
-        fraud_status=_optional_text(body, "fraud_status"),
+        gateway_status=_text(body, "transaction_status"),
+        fraud_verdict=_optional_text(body, "fraud_status"),
         # A 3-D Secure card answer has redirect_url; GoPay has its app deeplink as an action.
         redirect_url=_optional_text(body, "redirect_url") or _action_url(body, "deeplink-redirect"),
         qr_string=_optional_text(body, "qr_string"),
@@ -244,7 +325,7 @@ def parse_charge(body: Mapping[str, Any]) -> PaymentInstructions:
 def parse_snap(body: Mapping[str, Any]) -> PaymentInstructions:
     """A Snap answer `{token, redirect_url}`; the payment type stays "snap" until one is picked."""
     return PaymentInstructions(
-        payment_type="snap",
+        payment_type=PaymentType.SNAP,
         token=_text(body, "token"),
         redirect_url=_text(body, "redirect_url"),
     )
@@ -322,9 +403,9 @@ def _positive(seconds: int, field: str) -> int:
 
 def charge_body(request: ChargeRequest) -> dict[str, Any]:
     """The JSON of `POST /v2/charge` for qris, gopay, bank_transfer, echannel or cstore."""
-    if request.payment_type not in PAYMENT_TYPES:
+    if request.payment_type not in CHARGE_TYPES:
         raise ValueError(
-            f"payment_type {request.payment_type!r} is not one of {', '.join(PAYMENT_TYPES)}"
+            f"payment_type {request.payment_type!r} is not one of {', '.join(sorted(CHARGE_TYPES))}"
         )
     body = {
         "payment_type": request.payment_type,
