@@ -83,6 +83,9 @@ NOTIFICATION_PATH = "/api/payments/notification"
 RESULTS = Path(__file__).parent / "results" / "webhooks.txt"
 GOAL_RATIO = 0.40
 GOAL_P99_MS = 25.0
+GOAL_SETTLED_RATIO = 0.15
+SETTLED_CLOSED = "settlement + confirm, closed loop"
+APPLIED_OR_SAME = {"applied", "no_change"}
 TPS_RE = re.compile(r"tps = ([0-9.]+) \(without initial connection time\)")
 LAT_RE = re.compile(r"latency average = ([0-9.]+) ms")
 
@@ -244,11 +247,16 @@ class Feed:
     dup_ratio: float
     rng: random.Random
     tag: str
+    once: bool = False  # each base once, no duplicates: then `exhausted`
     seq: int = 0
     acked: list[bytes] = field(default_factory=list)
 
+    @property
+    def exhausted(self) -> bool:
+        return self.once and self.seq >= len(self.bases)
+
     def next(self) -> tuple[bytes, bool]:
-        if self.acked and self.rng.random() < self.dup_ratio:
+        if not self.once and self.acked and self.rng.random() < self.dup_ratio:
             return self.rng.choice(self.acked[-5000:]), True
         base = self.bases[self.seq % len(self.bases)]
         self.seq += 1
@@ -295,15 +303,18 @@ class Cpu:
     bayar: float
     postgres: float
     machine: float
+    sandbox: float = 0.0
 
 
 class CpuMeter:
-    def __init__(self, pids: Iterable[int]) -> None:
+    def __init__(self, pids: Iterable[int], sandbox: int | None = None) -> None:
         self.pids = list(pids)
+        self.sandbox_pid = sandbox
         self.started = time.monotonic()
         self.client = self._self()
         self.children = self._children()
         self.bayar = {pid: proc_ticks(pid) for pid in self.pids}
+        self.sandbox = proc_ticks(sandbox) if sandbox is not None else 0
         self.pg = postgres_ticks()
         self.machine = machine_ticks()
 
@@ -326,7 +337,16 @@ class CpuMeter:
         pg = (postgres_ticks() - self.pg) / CLK_TCK
         busy, total = machine_ticks()
         machine = (busy - self.machine[0]) / max(total - self.machine[1], 1)
-        return Cpu(100 * client / wall, 100 * bayar / wall, 100 * pg / wall, 100 * machine)
+        sandbox = (
+            (proc_ticks(self.sandbox_pid) - self.sandbox) / CLK_TCK if self.sandbox_pid else 0.0
+        )
+        return Cpu(
+            100 * client / wall,
+            100 * bayar / wall,
+            100 * pg / wall,
+            100 * machine,
+            100 * sandbox / wall,
+        )
 
 
 @dataclass
@@ -393,7 +413,7 @@ async def closed_loop(
 
     async def worker(i: int) -> None:
         feed, conn = feeds[i % len(feeds)], conns[i]
-        while loop.time() < deadline:
+        while loop.time() < deadline and not feed.exhausted:
             data, dup = feed.next()
             started = loop.time()
             try:
@@ -488,8 +508,10 @@ async def open_loop(
     return phase
 
 
-async def measured(phase: Phase, pids: list[int], load: Awaitable[Phase]) -> Phase:
-    meter = CpuMeter(pids)
+async def measured(
+    phase: Phase, pids: list[int], load: Awaitable[Phase], sandbox: int | None = None
+) -> Phase:
+    meter = CpuMeter(pids, sandbox)
     await load
     phase.cpu = meter.stop()
     return phase
@@ -927,13 +949,13 @@ async def pending_phases(
     closed = Phase("pending, closed loop", procs, f"c={args.concurrency}")
     say(f"  {closed.label}, {args.seconds} s")
     load = closed_loop(closed, feeds, args.concurrency, args.seconds, expected)
-    phases.append(await measured(closed, pids, load))
+    phases.append(await measured(closed, pids, load, ready.sandbox.pid))
     say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
     await quiesce(pids)
     opened = Phase("pending, open loop", procs, f"{args.rate:g}/s")
     say(f"  {opened.label} at {args.rate:g}/s, {args.seconds} s")
     load = open_loop(opened, feeds, args.rate, args.seconds, args.connections, expected)
-    phases.append(await measured(opened, pids, load))
+    phases.append(await measured(opened, pids, load, ready.sandbox.pid))
     say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
     await quiesce(pids)
     if args.below and procs == args.workers[0] and closed.rate > 0:
@@ -942,7 +964,7 @@ async def pending_phases(
         below = Phase("pending, open loop (below capacity)", procs, f"{rate:g}/s")
         say(f"  {below.label} at {rate:g}/s, {args.below_seconds} s")
         load = open_loop(below, feeds, rate, args.below_seconds, args.connections, expected)
-        phases.append(await measured(below, pids, load))
+        phases.append(await measured(below, pids, load, ready.sandbox.pid))
         say(f"    {below.rate:.0f}/s, p99 {below.pct(0.99):.1f} ms")
         await quiesce(pids)
 
@@ -955,31 +977,37 @@ async def settlement(
     sink: Sink,
     phases: list[Phase],
 ) -> None:
-    """Orders paid in the sandbox, then "settlement" notifications: bayar confirms each with the
-    status API before the order becomes paid (the first body per order moves it, later ones not)."""
+    """Orders paid in the sandbox, then "settlement" notifications: bayar confirms each new one
+    with the status API (the sandbox process) before the order becomes paid. The open loop
+    mixes first settlements, later bodies for paid orders and duplicates; the closed loop sends
+    one settlement per order, each confirmed and applied."""
     procs, pids, say = len(ready.servers), [s.pid for s in ready.servers], args.say
     before = sink.received
     bases = [await pay_in_sandbox(client, ready.sandbox, orders) for orders in ready.settle]
     # The sandbox's own settlement notifications (to the sink) are out before we start.
     await sink.wait_for(before + sum(len(b) for b in bases))
     await quiesce(pids)
+    first = int(args.settle_rate * args.settle_seconds) // procs
     feeds = [
-        Feed(ready.port_of(s), b, args.dup_ratio, rng, f"settle{i}")
+        Feed(ready.port_of(s), b[:first], args.dup_ratio, rng, f"settle{i}")
         for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
     ]
-    expected = {"applied", "no_change"}
     opened = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
     say(f"  {opened.label} at {args.settle_rate:g}/s, {args.settle_seconds} s")
     load = open_loop(
-        opened, feeds, args.settle_rate, args.settle_seconds, args.connections, expected
+        opened, feeds, args.settle_rate, args.settle_seconds, args.connections, APPLIED_OR_SAME
     )
-    phases.append(await measured(opened, pids, load))
+    phases.append(await measured(opened, pids, load, ready.sandbox.pid))
     say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
     await quiesce(pids)
-    closed = Phase("settlement + confirm, closed loop", procs, f"c={args.concurrency}")
-    say(f"  {closed.label}, {args.settle_seconds} s")
-    load = closed_loop(closed, feeds, args.concurrency, args.settle_seconds, expected)
-    phases.append(await measured(closed, pids, load))
+    once = [
+        Feed(ready.port_of(s), b[first:], 0.0, rng, f"once{i}", once=True)
+        for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
+    ]
+    closed = Phase(SETTLED_CLOSED, procs, f"c={args.concurrency}")
+    say(f"  {closed.label}, {sum(len(f.bases) for f in once)} orders")
+    load = closed_loop(closed, once, args.concurrency, 60, {"applied"})
+    phases.append(await measured(closed, pids, load, ready.sandbox.pid))
     say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
     await quiesce(pids)
 
@@ -1051,7 +1079,7 @@ def report(
     out("")
     header = (
         f"{'phase':<34}{'procs':>5}  {'load':<8}{'done/s':>8}{'p50 ms':>8}{'p99 ms':>8}{'max ms':>8}"
-        f"{'errors':>7}  {'new/dup':>11}  {'CPU% client/bayar/pg':>21}  {'mach%':>5}"
+        f"{'errors':>7}  {'new/dup':>11}  {'CPU% client/bayar/sandbox/pg':>29}  {'mach%':>5}"
         f"  {'bayar CPU ms/notif':>18}"
     )
     out(header)
@@ -1061,7 +1089,8 @@ def report(
         out(
             f"{p.label:<34}{p.procs:>5}  {p.load:<8}{p.rate:8.0f}{p.pct(0.5):8.1f}{p.pct(0.99):8.1f}"
             f"{max(p.latencies, default=float('nan')):8.1f}{sum(p.errors.values()):7d}  "
-            f"{f'{p.new}/{p.dups}':>11}  {f'{cpu.client:.0f}/{cpu.bayar:.0f}/{cpu.postgres:.0f}':>21}  "
+            f"{f'{p.new}/{p.dups}':>11}  "
+            f"{f'{cpu.client:.0f}/{cpu.bayar:.0f}/{cpu.sandbox:.0f}/{cpu.postgres:.0f}':>29}  "
             f"{cpu.machine:5.0f}  {cpu.bayar / 100 / p.rate * 1000 if p.rate else float('nan'):18.2f}"
         )
     out("")
@@ -1094,6 +1123,14 @@ def report(
             out(
                 f"  {p.procs} process(es): {p.rate:.0f}/s = {ratio:.0%} of pgbench "
                 f"(goal >= {GOAL_RATIO:.0%}): {verdict}"
+            )
+        if p.label == SETTLED_CLOSED:
+            ratio = p.rate / ceiling if ceiling else float("nan")
+            verdict = "met" if ratio >= GOAL_SETTLED_RATIO and not p.errors else "NOT met"
+            out(
+                f"  {p.procs} process(es): {p.rate:.0f} settlements confirmed and applied/s = "
+                f"{ratio:.0%} of pgbench (goal >= {GOAL_SETTLED_RATIO:.0%}, the sandbox a process"
+                f" of its own): {verdict}"
             )
         if p.label == "pending, open loop":
             ok = p.pct(0.99) < GOAL_P99_MS and not p.errors and p.rate >= 0.97 * args.rate
@@ -1140,7 +1177,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--settle-rate", type=float, default=50, help="open-loop settlement notifications/s"
     )
-    parser.add_argument("--settle-orders", type=int, default=300)
+    parser.add_argument(
+        "--settle-orders",
+        type=int,
+        default=1500,
+        help="orders paid for the settlement runs (the open loop takes --settle-rate x"
+        " --settle-seconds of them, the closed loop settles each of the others once)",
+    )
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument(
         "--nginx",

@@ -15,6 +15,7 @@ from sqlalchemy.exc import StatementError
 
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
+from bayar.storage.inbox import InboxStore, Look
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import Base, Notification, Order, OrderItem, Payment, Product, Refund
 
@@ -162,12 +163,10 @@ def _notification(key: str) -> dict[str, Any]:
 
 
 async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> None:
-    async def insert(key: str) -> int | None:
-        async with database.session() as session, session.begin():
-            return await repo.insert_notification(session, _notification(key))
+    store = InboxStore(database)
 
-    ids = await asyncio.gather(*(insert("same") for _ in range(5)))
-    other = await insert("other")
+    ids = await asyncio.gather(*(store.keep(_notification("same")) for _ in range(5)))
+    other = await store.keep(_notification("other"))
 
     assert len([i for i in ids if i is not None]) == 1
     assert other is not None
@@ -176,6 +175,50 @@ async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> Non
         count = (await session.execute(select(func.count()).select_from(Notification))).scalar()
         assert await repo.notification_outcome(session, "same") == "received"
     assert count == 2
+    assert (await store.look("same", None)).seen
+    assert not (await store.look("new", None)).seen
+
+
+async def test_the_inbox_reads_the_order_and_flags_it_with_the_row_only(database: Database) -> None:
+    store = InboxStore(database)
+    await _order(database, "o-1", due=None)
+    async with database.session() as session, session.begin():
+        session.add(
+            Payment(
+                order_id="o-1",
+                gateway="midtrans",
+                payment_type="qris",
+                amount=7000,
+                status="pending",
+                instructions={},
+                updated_at=NOW,
+            )
+        )
+
+    look = await store.look("k-1", "o-1")
+    first = await store.keep(_notification("k-1"), flag="o-1", at=NOW + timedelta(seconds=30))
+    again = await store.keep(_notification("k-1"), flag="o-1", at=NOW + timedelta(seconds=5))
+    later = await store.keep(_notification("k-2"), flag="o-1", at=NOW + timedelta(minutes=5))
+
+    assert not look.seen
+    assert look.order is not None
+    assert look.payment is not None
+    assert (look.order.status, look.order.gross_amount, look.order.currency) == (
+        "pending",
+        7000,
+        "IDR",
+    )
+    assert look.order.expires_at == NOW + timedelta(minutes=15)
+    assert (look.payment.status, look.payment.refunded_amount) == ("pending", 0)
+    assert first is not None
+    assert again is None
+    assert later is not None
+    async with database.session() as session:
+        order = await session.get(Order, "o-1")
+    assert order is not None
+    # Flagged by the row that was kept, not by the duplicate, and never put off by a later one.
+    assert order.next_check_at == NOW + timedelta(seconds=30)
+    assert (await store.look("k-1", "nobody")) == Look(seen=True, order=None, payment=None)
 
 
 # -- claiming due orders ---------------------------------------------------------------------------

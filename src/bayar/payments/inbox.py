@@ -2,9 +2,9 @@
 the raw body in the inbox once per dedupe key, act only on a new row, and answer fast.
 
 A signature covers only some fields (Midtrans: order_id, status_code and gross_amount). A body
-whose parts contradict each other is refused; every notification that would change an order is confirmed with the gateway's
-status API (outside any database transaction) and the order is moved by that answer; payment
-instructions are never taken from a notification. Bodies that are not signed (or not readable)
+whose parts contradict each other is refused; every notification that would change an order is
+confirmed with the gateway's status API (outside any database transaction) and the order is
+moved by that answer; payment instructions are never taken from a notification. Bodies that are not signed (or not readable)
 are kept as metadata and a capped prefix, never whole.
 """
 
@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.gateways.base import (
     Gateway,
@@ -27,9 +28,10 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.payments.service import PaymentsService
-from bayar.payments.transitions import Applied, Screening
+from bayar.payments.transitions import Applied, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
+from bayar.storage.inbox import InboxStore
 
 log = logging.getLogger("bayar.payments.inbox")
 KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
@@ -53,11 +55,25 @@ class Receipt:
 
 def dedupe_key(raw: bytes, body: Mapping[str, Any], headers: Mapping[str, str]) -> str:
     # A retried notification repeats the same bytes; a different body is a different fact.
+    return raw_key(raw)
+
+
+def raw_key(raw: bytes) -> str:
     return hashlib.sha256(raw).hexdigest()
 
 
 # What makes two notifications one (the inbox's unique key): (raw body, parsed body, headers).
 DedupeKey = Callable[[bytes, Mapping[str, Any], Mapping[str, str]], str]
+
+
+UNREAD: Any = object()
+
+
+def _json(raw: bytes) -> Any:
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 def _storable(text: str) -> str:
@@ -79,21 +95,19 @@ class Inbox:
         self.service = service
         self.gateway: Gateway = gateway or service.gateway
         self.key = key
+        self.store = InboxStore(service.db)
 
-    async def receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
-        receipt = await self._receive(raw, headers)
+    async def receive(self, raw: bytes, headers: Mapping[str, str], body: Any = UNREAD) -> Receipt:
+        """`body`: `raw` as JSON (None: not JSON), when the caller has read it already."""
+        receipt = await self._receive(raw, headers, _json(raw) if body is UNREAD else body)
         self.service.metrics.notifications.labels(receipt.outcome).inc()
         return receipt
 
-    async def _receive(self, raw: bytes, headers: Mapping[str, str]) -> Receipt:
+    async def _receive(self, raw: bytes, headers: Mapping[str, str], body: Any) -> Receipt:
         gateway = self.gateway
         kept = {
             k: _storable(v[:MAX_HEADER]) for k, v in headers.items() if k.lower() in KEPT_HEADERS
         }
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            body = None
         if not isinstance(body, dict):
             await self._keep(raw, kept, None, signed=False, outcome="malformed")
             return Receipt(400, "malformed", detail="the body is not a JSON object")
@@ -113,15 +127,15 @@ class Inbox:
             await self._keep(raw, kept, body, signed=True, outcome="malformed")
             return Receipt(400, "malformed", order_id, f"unreadable notification: {error}")
         try:
-            return await self._screen(raw, kept, body, status, headers)
+            return await self._take(raw, kept, body, status, headers)
         except DBAPIError as error:
             if not lost_connection(error):
                 raise
             # A pooled connection had died (the database restarted) and the transaction with
             # it; the pool is renewed: once more, rather than a 500 and Midtrans' retry later.
-            return await self._screen(raw, kept, body, status, headers)
+            return await self._take(raw, kept, body, status, headers)
 
-    async def _screen(
+    async def _take(
         self,
         raw: bytes,
         headers: dict[str, str],
@@ -129,25 +143,31 @@ class Inbox:
         status: GatewayReport,
         received: Mapping[str, str],
     ) -> Receipt:
-        """The inbox row, and what the order already tells of the notification, in one
-        transaction; a notification that would change something goes on to `_confirm`."""
-        async with self.service.db.engine.begin() as conn:
-            values = self._values(raw, headers, body, signed=True, outcome="received")
-            values["dedupe_key"] = self.key(raw, body, received)
-            row = await repo.insert_notification(conn, values)
-            if row is None:
-                return Receipt(200, "duplicate", status.order_id)
-            screening = await self.service.apply_webhook(conn, status)
-            receipt = self._screened(status, screening)
-            await repo.set_notification_outcome(conn, row, receipt.outcome)
+        """Recognise the duplicate, or judge the body against its order as read; keep it with
+        that outcome (and the order flagged for the worker when it goes on, in the same
+        statement); then confirm with the gateway outside any transaction where the body could
+        change the order, and apply in one transaction that also records the outcome."""
+        key = self.key(raw, body, received)
+        order_id = status.order_id
+        look = await self.store.look(key, order_id)
+        if look.seen:
+            return Receipt(200, "duplicate", order_id)
+        service = self.service
+        screening = service.screen(look.order, look.payment, status)
+        receipt = self._screened(status, screening)
+        goes_on = screening.known and screening.applied is None
+        row = await self.store.keep(
+            self._values(raw, headers, body, key, signed=True, outcome=receipt.outcome),
+            flag=order_id if goes_on else None,
+            at=service.now() + service.policy.confirm_deadline if goes_on else None,
+        )
+        if row is None:  # the same body, kept by a request that ran alongside this one
+            return Receipt(200, "duplicate", order_id)
+        if not goes_on:
+            return receipt
         if screening.confirm:
             return await self._confirm(row, status)
-        applied = screening.applied
-        if applied is not None and applied.changed:
-            await self.service.publish(applied)
-        if applied is not None and applied.late_refund is not None:  # a trusted body's
-            await self.service.refund_late_payment(applied.order_id, applied.late_refund)
-        return receipt
+        return await self._apply(row, status, without_instructions(status))
 
     async def _confirm(self, row: int, claimed: GatewayReport) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer."""
@@ -164,17 +184,30 @@ class Inbox:
         if confirmed.order_id != order_id:
             detail = "the status API answered about another order"
             return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
-        applied = await self.service.apply_status(confirmed, source="webhook")
-        await self.service.done_checking(order_id)  # confirmed: the worker need not look again
-        receipt = self._receipt(confirmed, applied)
-        said = (claimed.event, claimed.gateway_status)
-        if (confirmed.event, confirmed.gateway_status) != said and receipt.outcome in (
-            "no_change",
-            "ignored",
-        ):
-            detail = f"the gateway says {confirmed.gateway_status}"
-            receipt = Receipt(200, "not_confirmed", order_id, detail)
-        return await self._finish(row, receipt)
+        return await self._apply(row, claimed, confirmed)
+
+    async def _apply(self, row: int, claimed: GatewayReport, report: GatewayReport) -> Receipt:
+        """`report` (the status API's answer, or the body when it needs none) by the one path,
+        in one transaction with the notification's outcome; the worker need not look again at
+        an order it leaves closed."""
+        receipts: list[Receipt] = []
+
+        async def finish(session: AsyncSession, applied: Applied | None) -> None:
+            receipt = self._receipt(report, applied)
+            said = (claimed.event, claimed.gateway_status)
+            if (report.event, report.gateway_status) != said and receipt.outcome in (
+                "no_change",
+                "ignored",
+            ):
+                detail = f"the gateway says {report.gateway_status}"
+                receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
+            await repo.set_notification_outcome(session, row, receipt.outcome)
+            if applied is not None:
+                await repo.done_checking(session, applied.order_id)
+            receipts.append(receipt)
+
+        await self.service.apply_status(report, source="webhook", finish=finish)
+        return receipts[0]
 
     async def _finish(self, row: int, receipt: Receipt) -> Receipt:
         async with self.service.db.session() as session, session.begin():
@@ -186,8 +219,8 @@ class Inbox:
         if not screening.known:
             log.info("notification for an unknown order", extra={"order_id": status.order_id})
             return Receipt(200, "unknown_order", status.order_id)
-        if screening.confirm:
-            return Receipt(200, "confirming", status.order_id)
+        if screening.applied is None:
+            return Receipt(200, "confirming" if screening.confirm else "applying", status.order_id)
         return cls._receipt(status, screening.applied)
 
     @staticmethod
@@ -209,16 +242,15 @@ class Inbox:
         signed: bool,
         outcome: str,
     ) -> None:
-        async with self.service.db.session() as session, session.begin():
-            await repo.insert_notification(
-                session, self._values(raw, headers, body, signed=signed, outcome=outcome)
-            )
+        values = self._values(raw, headers, body, raw_key(raw), signed=signed, outcome=outcome)
+        await self.store.keep(values)
 
     def _values(
         self,
         raw: bytes,
         headers: dict[str, str],
         body: dict[str, Any] | None,
+        key: str,
         *,
         signed: bool,
         outcome: str,
@@ -227,7 +259,7 @@ class Inbox:
         # Only a signed body is kept whole (Midtrans' own, a few KB); anyone can send the rest.
         kept = raw if signed else raw[:UNSIGNED_PREFIX]
         return {
-            "dedupe_key": hashlib.sha256(raw).hexdigest(),
+            "dedupe_key": key,
             "order_id": None if order_id is None else _storable(order_id[:ORDER_ID_MAX]),
             "transaction_status": None if status is None else _storable(status[:STATUS_MAX]),
             "body": _storable(kept.decode("utf-8", "replace")),

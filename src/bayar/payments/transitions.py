@@ -1,4 +1,4 @@
-"""How a report moves an order: the one path (`apply_status`, `apply_event`, `apply_webhook`)
+"""How a report moves an order: the one path (`screen`, `apply_status`, `apply_event`)
 that webhooks, reconciliation, expiry, the admin and the kiosk all take, and the bus message
 after commit.
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
 from bayar.gateways.base import GatewayEvent, GatewayReport
@@ -24,6 +24,7 @@ from bayar.payments.gateways import GatewayRouter
 from bayar.payments.states import RELEASED, Event, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
+from bayar.storage.inbox import OrderFacts, PaymentFacts
 from bayar.storage.models import Order, OrderEvent, Refund
 
 if TYPE_CHECKING:
@@ -99,13 +100,17 @@ class Applied:
 
 @dataclass(frozen=True)
 class Screening:
-    """`PaymentsService.apply_webhook`: the order is unknown (`known` False), or the notification
-    was settled from what the order says (`applied`), or it would change something and the
-    gateway's status API must confirm it first (`confirm`)."""
+    """`PaymentsService.screen`: the order is unknown (`known` False), or the notification changes
+    nothing (`applied`), or it goes on to `apply_status`: by the gateway's status API's answer
+    (`confirm`) or by the body."""
 
     known: bool
     applied: Applied | None = None
     confirm: bool = False
+
+
+# Runs inside the transaction that applies a report, after the order moved (or did not).
+Finish = Callable[[AsyncSession, Applied | None], Awaitable[None]]
 
 
 class Transitions:
@@ -137,49 +142,51 @@ class Transitions:
             now: datetime,
         ) -> Refund: ...
 
-    async def apply_status(self, status: GatewayReport, *, source: str) -> Applied | None:
-        """Apply what the gateway says about an order. None if the order is unknown here."""
-        return await self._apply(status.order_id, event_of(status), source=source, status=status)
+    async def apply_status(
+        self, status: GatewayReport, *, source: str, finish: Finish | None = None
+    ) -> Applied | None:
+        """Apply what the gateway says about an order. None if the order is unknown here.
+        `finish` runs in the same transaction, after the order moved (the inbox records the
+        notification's outcome there)."""
+        return await self._apply(
+            status.order_id, event_of(status), source=source, status=status, finish=finish
+        )
 
-    async def apply_webhook(self, conn: AsyncConnection, status: GatewayReport) -> Screening:
-        """A signed notification, inside the caller's transaction `conn` (the inbox row's), which
-        the caller commits before publishing. A signature covers only order_id, status_code and
-        gross_amount, so the body is a hint: what repeats what the order already says, or is
-        refused or recorded without effect (a wrong amount, a late event), is settled here, from
-        the order's locked row and its payment's; anything that would change the order or its
-        payment is left for the gateway's status API to confirm (`Screening.confirm`), and the
-        order is flagged so the worker confirms it should this process not get to it."""
-        order = await repo.lock_order_row(conn, status.order_id)
+    def screen(
+        self, order: OrderFacts | None, payment: PaymentFacts | None, status: GatewayReport
+    ) -> Screening:
+        """A signed notification, judged against its order and payment as read (no lock, no
+        write). A signature covers only some fields, so the body is a hint: what repeats what
+        the order and its payment already say is settled here, and changes nothing; anything
+        else goes on to `apply_status`, by the gateway's status API's answer
+        (`Screening.confirm`) when it could change the order or its payment, else by the body (a
+        refused amount, a late event: only written into the order's history)."""
         if order is None:
             return Screening(known=False)
         status = without_instructions(status)
         event = event_of(status)
         before = Status(order.status)
-        now = self.now()
-        verdict = self._judge(order, before, event, status, now)
+        verdict = self._judge(order, before, event, status, self.now())
         outcome = verdict.outcome
-        if outcome is not None:
-            if outcome.repeat and not status.refunds:
-                payment = await repo.payment_row(conn, order.id)
+        if outcome is None:
+            return Screening(known=True)
+        if (
+            outcome.repeat
+            and not status.refunds
+            and (
+                payment is None
                 # While the create call is unanswered its answer (or a retry's) brings the
                 # transaction: a pending report before it changes nothing.
-                if (
-                    payment is None
-                    or payment.status in UNANSWERED
-                    or not payment_changes(payment, status)
-                ):
-                    same = Applied(order.id, before, before, changed=False, ignored=False)
-                    return Screening(known=True, applied=same)
-            without_effect = outcome.ignored and not (
-                before in RELEASED and outcome.event in MONEY_EVENTS
+                or payment.status in UNANSWERED
+                or not payment_changes(payment, status)
             )
-            if self.confirm_paid and not without_effect:
-                await repo.flag_for_check(conn, order.id, now + self.policy.confirm_deadline)
-                return Screening(known=True, confirm=True)
-        async with self.db.session_on(conn) as session:
-            applied = await self._apply_in(session, order.id, event, "webhook", status, None)
-            await session.flush()
-        return Screening(known=True, applied=applied)
+        ):
+            same = Applied(order.id, before, before, changed=False, ignored=False)
+            return Screening(known=True, applied=same)
+        without_effect = outcome.ignored and not (
+            before in RELEASED and outcome.event in MONEY_EVENTS
+        )
+        return Screening(known=True, confirm=self.confirm_paid and not without_effect)
 
     async def apply_event(
         self, order_id: str, event: Event, *, source: str, note: str | None = None
@@ -195,9 +202,12 @@ class Transitions:
         source: str,
         status: GatewayReport | None = None,
         note: str | None = None,
+        finish: Finish | None = None,
     ) -> Applied | None:
         async with self.db.session() as session, session.begin():
             applied = await self._apply_in(session, order_id, event, source, status, note)
+            if finish is not None:
+                await finish(session, applied)
         if applied is not None and applied.changed:
             await self.publish(applied)
         if applied is not None and applied.late_refund is not None:
@@ -304,9 +314,8 @@ class Transitions:
         if not outcome.changed:
             return Applied(order_id, before, before, changed=False, ignored=False)
         after = outcome.after
-        items = await repo.items_of(session, order_id)
         if after in RELEASED and before not in RELEASED:
-            await repo.give_back_stock(session, order, items)
+            await repo.give_back_stock(session, order, await repo.items_of(session, order_id))
         order.status = after.value
         order.version += 1
         order.updated_at = now

@@ -3,9 +3,11 @@ so a read-then-write transaction never fails half way with "database is locked".
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 from sqlalchemy import event, text
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import DBAPIError
@@ -59,6 +61,25 @@ class Database:
         if self.is_sqlite:
             _sqlite_setup(self.engine)
         self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+        self.pool_size = pool_size
+        self._asyncpg: asyncpg.Pool | None = None
+        self._asyncpg_lock = asyncio.Lock()
+
+    async def asyncpg_pool(self) -> asyncpg.Pool:
+        """PostgreSQL only: a pool of plain asyncpg connections, for the few statements that run
+        on every webhook (bayar.storage.inbox), where SQLAlchemy's cost per statement would be
+        most of the request's. Opened on first use, closed with the engine."""
+        if self._asyncpg is None:
+            async with self._asyncpg_lock:
+                if self._asyncpg is None:
+                    dsn = make_url(self.url).set(drivername="postgresql")
+                    self._asyncpg = await asyncpg.create_pool(
+                        dsn.render_as_string(hide_password=False),
+                        min_size=1,
+                        max_size=self.pool_size,
+                        reset=_session_untouched,
+                    )
+        return self._asyncpg
 
     def session(self) -> AsyncSession:
         return self.sessions()
@@ -71,8 +92,22 @@ class Database:
         async with self.engine.connect() as conn:
             await conn.execute(text("SELECT 1"))
 
-    async def close(self) -> None:
+    async def renew(self) -> None:
+        """The database dropped its connections (it restarted): the engine's idle ones go, and
+        new ones are opened as needed."""
         await self.engine.dispose()
+
+    async def close(self) -> None:
+        if self._asyncpg is not None:
+            pool, self._asyncpg = self._asyncpg, None
+            await pool.close()
+        await self.engine.dispose()
+
+
+async def _session_untouched(_conn: asyncpg.Connection) -> None:
+    """asyncpg's pool resets each connection it gets back with a query of its own (a round trip
+    per webhook); the statements run on this pool set, listen and lock nothing, and the pool
+    still rolls back a transaction left open."""
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:

@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import cast
 
-from sqlalchemy import ColumnElement, Row, Table, bindparam, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bayar.payments.states import OPEN
@@ -240,61 +239,31 @@ async def gateway_calls_of(session: AsyncSession, order_id: str) -> Sequence[Gat
     return result.scalars().all()
 
 
+async def done_checking(session: AsyncSession, order_id: str) -> None:
+    """In the transaction holding the order's lock (it is in the session already: no query): a
+    closed order the gateway was just asked about needs no further check."""
+    order = await session.get(Order, order_id)
+    if order is not None and order.status not in OPEN:
+        order.next_check_at = None
+
+
 async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
     return await session.get(Payment, order_id)
 
 
 _NOTIFICATION_TABLE = cast(Table, Notification.__table__)
-_NOTIFICATION_VALUES = {
-    c.key: bindparam(c.key, type_=c.type) for c in _NOTIFICATION_TABLE.columns if c.key != "id"
-}
-# Built once: the webhook's hot path then skips SQLAlchemy's statement building.
-_INSERT_NOTIFICATION = {
-    dialect.__name__.rsplit(".", 1)[-1]: dialect.insert(_NOTIFICATION_TABLE)
-    .values(_NOTIFICATION_VALUES)
-    .on_conflict_do_nothing(index_elements=["dedupe_key"])
-    .returning(_NOTIFICATION_TABLE.c.id)
-    for dialect in (postgresql, sqlite)
-}
 _SET_OUTCOME = (
     update(_NOTIFICATION_TABLE)
     .where(_NOTIFICATION_TABLE.c.id == bindparam("notification_id"))
     .values(outcome=bindparam("outcome"))
+    .execution_options(synchronize_session=False)
 )
-
-
-async def insert_notification(
-    db: AsyncSession | AsyncConnection, values: dict[str, Any]
-) -> int | None:
-    """Store a notification in the inbox; None when its dedupe key is already there."""
-    dialect = db.dialect if isinstance(db, AsyncConnection) else db.get_bind().dialect
-    values = {"body_bytes": None, **values}
-    result = await db.execute(_INSERT_NOTIFICATION[dialect.name], values)
-    found: int | None = result.scalar_one_or_none()
-    return found
 
 
 async def set_notification_outcome(
     db: AsyncSession | AsyncConnection, notification_id: int, outcome: str
 ) -> None:
     await db.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
-
-
-_ORDERS = cast(Table, Order.__table__)
-_PAYMENTS = cast(Table, Payment.__table__)
-_LOCK_ORDER_ROW = select(_ORDERS).where(_ORDERS.c.id == bindparam("order_id")).with_for_update()
-_PAYMENT_ROW = select(_PAYMENTS).where(_PAYMENTS.c.order_id == bindparam("order_id"))
-
-
-async def lock_order_row(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
-    """The order's row, locked as `lock_order` locks it: a plain row (no ORM object) for a quick
-    look inside the caller's transaction."""
-    return (await conn.execute(_LOCK_ORDER_ROW, {"order_id": order_id})).first()
-
-
-async def payment_row(conn: AsyncConnection, order_id: str) -> Row[Any] | None:
-    """Read after the order's lock, so it is the payment as the lock's holder left it."""
-    return (await conn.execute(_PAYMENT_ROW, {"order_id": order_id})).first()
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:

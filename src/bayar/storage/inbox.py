@@ -1,0 +1,218 @@
+"""The inbox's two statements on the webhook path, and nothing else.
+
+`look`: is this body in the inbox already, and what do its order and payment say (a plain read,
+no lock, no transaction). `keep`: the body into the inbox with the outcome decided from that
+look, and, in the same statement, the order flagged for the worker when the notification goes on
+to be applied (so a process that dies before applying it leaves the worker a note, never a lost
+notification). A body that is already there is not kept again (None).
+
+They run on every notification Midtrans sends, so PostgreSQL is spoken to with asyncpg directly
+(prepared statements, no ORM, no SQLAlchemy round trip through greenlets): one round trip for a
+duplicate, two for a new body. SQLite goes through SQLAlchemy Core, the same two steps.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, cast
+
+import asyncpg
+from sqlalchemy import Table, bindparam, exists, select, update
+from sqlalchemy.dialects import sqlite
+
+from bayar.storage.db import Database
+from bayar.storage.models import Notification, Order, Payment
+
+# Errors of a connection the database dropped (it restarted): the pool opens a new one.
+LOST = (
+    asyncpg.PostgresConnectionError,
+    asyncpg.InterfaceError,
+    asyncpg.InternalClientError,  # a killed connection caught mid-exchange
+    asyncpg.exceptions.AdminShutdownError,
+    asyncpg.exceptions.CannotConnectNowError,
+    ConnectionError,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class OrderFacts:
+    """What a notification is judged against: the order's row as it was read."""
+
+    id: str
+    status: str
+    gross_amount: int
+    currency: str
+    payment_type: str
+    expires_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class PaymentFacts:
+    """The order's payment as last reported (its instructions are not read: a notification
+    never brings any the core would take)."""
+
+    status: str
+    fraud_status: str | None
+    transaction_id: str | None
+    payment_type: str
+    refunded_amount: int
+    instructions: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Look:
+    """`InboxStore.look`: the body is in the inbox already (`seen`), or its order (None: not
+    here) and that order's payment."""
+
+    seen: bool
+    order: OrderFacts | None
+    payment: PaymentFacts | None
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+_PG_LOOK = """
+SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
+       o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
+       p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount
+FROM (SELECT 1) AS one
+LEFT JOIN orders AS o ON o.id = $2
+LEFT JOIN payments AS p ON p.order_id = o.id
+"""
+_PG_KEEP = """
+WITH kept AS (
+    INSERT INTO notifications (dedupe_key, order_id, transaction_status, body, body_bytes,
+                               headers, signature_valid, outcome, received_at)
+    VALUES ($1, $2, $3, $4, $5, $6::json, $7, $8, $9)
+    ON CONFLICT (dedupe_key) DO NOTHING
+    RETURNING id
+), flagged AS (
+    UPDATE orders SET next_check_at = $11
+    WHERE id = $10 AND (next_check_at IS NULL OR next_check_at > $11)
+      AND EXISTS (SELECT 1 FROM kept)
+)
+SELECT id FROM kept
+"""
+_COLUMNS = (
+    "dedupe_key",
+    "order_id",
+    "transaction_status",
+    "body",
+    "body_bytes",
+    "headers",
+    "signature_valid",
+    "outcome",
+    "received_at",
+)
+
+
+def _pg_facts(row: asyncpg.Record) -> Look:
+    if row[1] is None:
+        return Look(bool(row[0]), None, None)
+    order = OrderFacts(row[1], row[2], row[3], row[4], row[5], _utc(row[6]))
+    payment = None if row[7] is None else PaymentFacts(*row[7:12])
+    return Look(bool(row[0]), order, payment)
+
+
+class InboxStore:
+    """The inbox's statements, on PostgreSQL (asyncpg) or SQLite (SQLAlchemy Core)."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def look(self, dedupe_key: str, order_id: str | None) -> Look:
+        if self.db.is_sqlite:
+            return await self._sql_look(dedupe_key, order_id)
+        row = await self._pg("fetchrow", _PG_LOOK, dedupe_key, order_id)
+        return _pg_facts(row)
+
+    async def keep(
+        self, values: dict[str, Any], *, flag: str | None = None, at: datetime | None = None
+    ) -> int | None:
+        """The body into the inbox (None: it is there already); `flag`: the order to have the
+        worker look at by `at`, in the same statement."""
+        if flag is not None and at is None:
+            raise ValueError("a flagged order needs the time to look at it by")
+        if self.db.is_sqlite:
+            return await self._sql_keep(values, flag, at)
+        args = [values.get(c) for c in _COLUMNS]
+        args[5] = json.dumps(values["headers"])
+        found = await self._pg("fetchval", _PG_KEEP, *args, flag, at)
+        return cast(int | None, found)
+
+    async def _pg(self, method: str, query: str, *args: Any) -> Any:
+        pool = await self.db.asyncpg_pool()
+        try:
+            async with pool.acquire() as conn:
+                return await getattr(conn, method)(query, *args)
+        except LOST:
+            # The database restarted under a warm pool: the pool replaces the dead connection,
+            # and both statements may be sent again (a body kept twice is kept once). The
+            # engine's pool is as dead: renewed too, so the next request does not meet it.
+            await self.db.renew()
+            async with pool.acquire() as conn:
+                return await getattr(conn, method)(query, *args)
+
+    # -- SQLite ----------------------------------------------------------------------------------
+
+    async def _sql_look(self, dedupe_key: str, order_id: str | None) -> Look:
+        async with self.db.engine.connect() as conn:
+            seen = (await conn.execute(_SQL_SEEN, {"dedupe_key": dedupe_key})).scalar()
+            row = None
+            if order_id is not None:
+                row = (await conn.execute(_SQL_FACTS, {"order_id": order_id})).first()
+        if row is None:
+            return Look(bool(seen), None, None)
+        order = OrderFacts(*row[:5], _utc(row[5]))
+        payment = None if row[6] is None else PaymentFacts(*row[6:11])
+        return Look(bool(seen), order, payment)
+
+    async def _sql_keep(
+        self, values: dict[str, Any], flag: str | None, at: datetime | None
+    ) -> int | None:
+        async with self.db.engine.begin() as conn:
+            found = (await conn.execute(_SQL_INSERT, {"body_bytes": None, **values})).scalar()
+            if found is not None and flag is not None:
+                await conn.execute(_SQL_FLAG, {"order_id": flag, "at": at})
+        return cast(int | None, found)
+
+
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+_ORDERS = cast(Table, Order.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_SQL_SEEN = select(exists().where(_NOTIFICATIONS.c.dedupe_key == bindparam("dedupe_key")))
+_SQL_FACTS = (
+    select(
+        _ORDERS.c.id,
+        _ORDERS.c.status,
+        _ORDERS.c.gross_amount,
+        _ORDERS.c.currency,
+        _ORDERS.c.payment_type,
+        _ORDERS.c.expires_at,
+        _PAYMENTS.c.status,
+        _PAYMENTS.c.fraud_status,
+        _PAYMENTS.c.transaction_id,
+        _PAYMENTS.c.payment_type,
+        _PAYMENTS.c.refunded_amount,
+    )
+    .select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+)
+_SQL_INSERT = (
+    sqlite.insert(_NOTIFICATIONS)
+    .values({c.key: bindparam(c.key, type_=c.type) for c in _NOTIFICATIONS.c if c.key != "id"})
+    .on_conflict_do_nothing(index_elements=["dedupe_key"])
+    .returning(_NOTIFICATIONS.c.id)
+)
+_SQL_FLAG = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("order_id"),
+        _ORDERS.c.next_check_at.is_(None) | (_ORDERS.c.next_check_at > bindparam("at")),
+    )
+    .values(next_check_at=bindparam("at"))
+)
