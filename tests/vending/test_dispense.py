@@ -578,6 +578,7 @@ async def test_a_refused_kiosk_refund_is_queued_once_and_resolved_by_hand(
     the core's one path, once."""
     app = start_app(run_worker=False, bayar_admin_password=ADMIN_PASSWORD)
     http = await http_for(app)
+    http.headers["Accept-Language"] = "en"  # the admin's English words, which this test reads
     sandbox = sandbox_of(http, app)
     k = await kiosk(app)
     command = await paid_and_commanded(k, sandbox)
