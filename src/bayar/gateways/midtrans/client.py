@@ -10,7 +10,6 @@ Every call has a deadline. No httpx exception escapes: a timeout, a connection f
 from __future__ import annotations
 
 import asyncio
-import base64
 import logging
 import time
 from collections.abc import Callable, Mapping
@@ -33,6 +32,7 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.gateways.midtrans import signature, wire
+from bayar.gateways.secrets import Secrets
 
 log = logging.getLogger("bayar.gateways.midtrans")
 T = TypeVar("T")
@@ -89,8 +89,7 @@ class MidtransGateway:
             raise ValueError("the Midtrans server key is empty or contains whitespace")
         self._server_key = server_key
         # Texts that would give the key away, scrubbed from every message we build.
-        basic = base64.b64encode(f"{server_key}:".encode()).decode()
-        self._secrets = (server_key, basic, basic.rstrip("="))
+        self._secrets = Secrets(server_key)
         self._core = core_base_url.rstrip("/")
         self._snap = snap_base_url.rstrip("/")
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -319,10 +318,7 @@ class MidtransGateway:
         return GatewayUnavailable(f"midtrans {operation}: {self._scrub(detail)}")
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return self._secrets.scrub(text)
 
     async def _observe(self, record: GatewayCallRecord) -> None:
         if self._observer is None:

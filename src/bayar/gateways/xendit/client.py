@@ -15,7 +15,6 @@ time), not a signature: they are hints, confirmed with the API before anything c
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import hmac
 import logging
@@ -40,6 +39,7 @@ from bayar.gateways.base import (
     SnapRequest,
     TransactionNotFound,
 )
+from bayar.gateways.secrets import Secrets
 from bayar.gateways.xendit import wire
 
 log = logging.getLogger("bayar.gateways.xendit")
@@ -91,8 +91,7 @@ class XenditGateway:
             raise ValueError("the Xendit secret key is empty or contains whitespace")
         if not callback_token:
             raise ValueError("the Xendit callback token is empty")
-        basic = base64.b64encode(f"{secret_key}:".encode()).decode()
-        self._secrets = (secret_key, basic, basic.rstrip("="), callback_token)
+        self._secrets = Secrets(secret_key, callback_token)
         self._token = callback_token.encode()
         self._base = base_url.rstrip("/")
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
@@ -419,10 +418,7 @@ class XenditGateway:
         return GatewayUnavailable(f"xendit {operation}: {self._scrub(detail)}")
 
     def _scrub(self, text: str) -> str:
-        for secret in self._secrets:
-            if secret:
-                text = text.replace(secret, "***")
-        return text
+        return self._secrets.scrub(text)
 
     async def _observe(self, record: GatewayCallRecord) -> None:
         if self._observer is None:
