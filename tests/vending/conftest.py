@@ -37,7 +37,9 @@ from websockets.exceptions import ConnectionClosed
 
 from bayar.config import DEMO_SERVER_KEY, Settings
 
-WAIT = 5.0  # seconds any event may take to reach a kiosk
+# Seconds any event (or a handshake) may take to reach a kiosk: a liveness limit, not a goal; the
+# server shares this process's GIL with the test, and a loaded CI machine has stalled it past 5 s.
+WAIT = 15.0
 
 
 # -- the live application ---------------------------------------------------------------------------
@@ -232,7 +234,7 @@ async def kiosk() -> AsyncIterator[ConnectKiosk]:
         secret = live.demo_token if token is None else token
         ws = await connect(
             f"{live.ws_base}/ws/kiosk/{machine_id}?token={secret}",
-            open_timeout=5,
+            open_timeout=WAIT,
             ping_interval=None,
         )
         client = Kiosk(ws).start()

@@ -17,6 +17,7 @@ from bayar.storage.models import Order
 if TYPE_CHECKING:  # the fixtures' types; conftest is not importable under --import-mode=importlib
     from tests.vending.conftest import ConnectKiosk, HttpFor, LiveApp, StartApp
 
+OPEN = 15.0  # seconds a handshake may take on a loaded machine (conftest's WAIT)
 DEEP = 1500  # deeper than Python's recursion limit, within the frame size
 
 
@@ -96,9 +97,9 @@ async def test_a_machine_id_with_nul_or_too_long_never_reaches_the_database(
     too_long = "m" * 65
     assert (await http.get(f"/kiosk/{too_long}")).status_code == 404
     with pytest.raises(InvalidStatus):  # closed before the handshake is accepted
-        await connect(f"{app.ws_base}/ws/kiosk/demo%001?token={app.demo_token}", open_timeout=5)
+        await connect(f"{app.ws_base}/ws/kiosk/demo%001?token={app.demo_token}", open_timeout=OPEN)
     async with connect(
-        f"{app.ws_base}/ws/kiosk/{too_long}?token={app.demo_token}", open_timeout=5
+        f"{app.ws_base}/ws/kiosk/{too_long}?token={app.demo_token}", open_timeout=OPEN
     ) as ws:
         with pytest.raises(ConnectionClosed):
             await ws.recv()
