@@ -20,7 +20,7 @@ from bayar.sandbox.app import standalone_app
 
 # The sandbox takes development keys only: a Xendit account in test mode.
 SECRET_KEY = "xnd_development_XENDIT_ONLY_MERCHANT"
-CALLBACK_TOKEN = "xendit-only-callback-token"  # noqa: S105 (a test's own value)
+CALLBACK_TOKEN = "xendit-only-callback-token"
 WAIT = 15.0  # seconds a callback may take to reach the app: a liveness limit
 
 
