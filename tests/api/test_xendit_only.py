@@ -14,6 +14,7 @@ import httpx
 import pytest
 from apps import LiveApp, app_settings
 from livesupport import LiveServer
+from pydantic import SecretStr
 
 from bayar.config import Settings
 from bayar.sandbox.app import standalone_app
@@ -30,10 +31,10 @@ def xendit_only(tmp_path: Path, sqlite_template: Path) -> Iterator[tuple[LiveApp
     gateway = Settings(  # type: ignore[call-arg]
         _env_file=None,
         bayar_var_dir=tmp_path / "sandbox-var",
-        bayar_sandbox_state_file=":memory:",
+        bayar_sandbox_state_file=Path(":memory:"),
         bayar_sandbox_retry_jitter=False,
-        xendit_secret_key=SECRET_KEY,
-        xendit_callback_token=CALLBACK_TOKEN,
+        xendit_secret_key=SecretStr(SECRET_KEY),
+        xendit_callback_token=SecretStr(CALLBACK_TOKEN),
         midtrans_server_key=None,
         midtrans_client_key=None,
     )
