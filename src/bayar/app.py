@@ -81,9 +81,10 @@ def create_app(
     `host` is where the server listens: beyond loopback the sandbox's hand controls need a token.
     ConfigError if the settings cannot run (no keys in real mode, live keys in sandbox mode, no
     gateway to talk to)."""
-    settings.server_key()  # refuses to build without keys in real mode, or with live sandbox keys
+    settings.check()  # no default gateway's keys in real mode, live keys with the sandbox
     embedded = settings.bayar_sandbox and embed_sandbox
-    gateway_endpoints(settings, embedded=embedded)  # refuses before anything is built
+    if settings.midtrans_configured():
+        gateway_endpoints(settings, embedded=embedded)  # refuses before anything is built
     base = (settings.bayar_public_url or public_url).rstrip("/")
     app = FastAPI(
         title="bayar",
@@ -166,7 +167,7 @@ def create_app(
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
     app.add_middleware(LanguageMiddleware, default=settings.bayar_default_language)
-    headers.install(app, settings, snap_js_url=context.snap_js_url)  # outermost: keep it last
+    headers.install(app, settings, snap_js_url=context.snap_js_url or "")  # outermost: keep it last
     return app
 
 
@@ -236,7 +237,8 @@ def xendit_endpoint(settings: Settings, *, embedded: bool, base_url: str = "") -
     """Where this process reaches Xendit; None: Xendit is not configured here. The sandbox
     embedded in `bayar up`; in sandbox mode XENDIT_BASE_URL, else the `bayar sandbox` that
     MIDTRANS_CORE_BASE_URL names (it serves both); in real mode Xendit's own host, when its
-    secret key is set. ConfigError if BAYAR_GATEWAY=xendit and there is none."""
+    secret key is set (`Settings.xendit_configured`). ConfigError if BAYAR_GATEWAY=xendit and
+    there is none."""
     configured = (settings.xendit_base_url or "").rstrip("/")
     wanted = settings.bayar_gateway == "xendit"
     if settings.bayar_sandbox and embedded:
@@ -250,7 +252,7 @@ def xendit_endpoint(settings: Settings, *, embedded: bool, base_url: str = "") -
                 "XENDIT_BASE_URL is required in sandbox mode with BAYAR_GATEWAY=xendit"
             )
         return configured or None
-    if settings.xendit_secret_key is None and not wanted:
+    if not settings.xendit_configured():
         return None
     return configured or XENDIT_BASE_URL
 
@@ -267,22 +269,27 @@ def build_context(
     how the gateway is reached (in-process for the embedded sandbox; None: the network).
     ConfigError if there is no gateway to talk to."""
     embedded = settings.bayar_sandbox and base_url is not None
-    endpoints = gateway_endpoints(settings, embedded=embedded, base_url=base_url or "")
-    core_url, snap_url, snap_js = endpoints
+    settings.check()
     clock = now or system_clock
     metrics = Metrics()
     db = Database(settings.database())
     bus = make_bus(settings.redis_url, prefix=settings.redis_prefix())
     audit = GatewayAudit(db, metrics, clock)
-    midtrans = MidtransGateway(
-        settings.server_key(),
-        core_base_url=core_url,
-        snap_base_url=snap_url,
-        timeout=settings.midtrans_timeout_seconds,
-        transport=transport,
-        observer=audit,  # every gateway call timed once, by the adapter
-    )
-    gateways: dict[str, Gateway] = {midtrans.name: midtrans}
+    gateways: dict[str, Gateway] = {}
+    midtrans = None
+    snap_js = None
+    if settings.midtrans_configured():
+        endpoints = gateway_endpoints(settings, embedded=embedded, base_url=base_url or "")
+        snap_js = endpoints.snap_js
+        midtrans = MidtransGateway(
+            settings.server_key(),
+            core_base_url=endpoints.core,
+            snap_base_url=endpoints.snap,
+            timeout=settings.midtrans_timeout_seconds,
+            transport=transport,
+            observer=audit,  # every gateway call timed once, by the adapter
+        )
+        gateways[midtrans.name] = midtrans
     xendit_url = xendit_endpoint(settings, embedded=embedded, base_url=base_url or "")
     xendit = None
     if xendit_url is not None:
@@ -323,7 +330,7 @@ def build_context(
         bus=bus,
         metrics=metrics,
         payments=payments,
-        inbox=Inbox(payments, midtrans),
+        inbox=None if midtrans is None else Inbox(payments, midtrans),
         xendit_inbox=None
         if xendit is None
         else Inbox(payments, xendit, key=XenditGateway.notification_key),

@@ -47,13 +47,15 @@ def _settings(*, gateway: bool | None = None) -> Settings:
     through the configured base URLs (False): refused here when there is none to talk to."""
     try:
         settings = Settings()
-        settings.server_key()
-        settings.client_key()
+        settings.check()
         trusted_proxies(settings.bayar_trusted_proxies)
         if gateway is not None:
-            from bayar.app import gateway_endpoints
+            from bayar.app import gateway_endpoints, xendit_endpoint
 
-            gateway_endpoints(settings, embedded=gateway and settings.bayar_sandbox)
+            embedded = gateway and settings.bayar_sandbox
+            if settings.midtrans_configured():
+                gateway_endpoints(settings, embedded=embedded)
+            xendit_endpoint(settings, embedded=embedded)
     except ConfigError as error:
         typer.echo(f"bayar: {error}", err=True)
         raise typer.Exit(2) from None

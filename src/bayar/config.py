@@ -118,7 +118,60 @@ class Settings(BaseSettings):
     # https://pay.example.com/sandbox/midtrans/snap/snap.js, never the sandbox's internal address.
     midtrans_snap_js_url: str | None = None
 
-    def server_key(self) -> str:
+    # -- what is configured: the one home of which gateways this install can use -----------------
+
+    def midtrans_configured(self) -> bool:
+        """Midtrans can take payments here: always in sandbox mode (the demo keys), else when
+        MIDTRANS_SERVER_KEY is set."""
+        return self.bayar_sandbox or _set(self.midtrans_server_key)
+
+    def xendit_configured(self) -> bool:
+        """Xendit can take payments here: always in sandbox mode (the demo key), else when
+        XENDIT_SECRET_KEY is set."""
+        return self.bayar_sandbox or _set(self.xendit_secret_key)
+
+    def gateways(self) -> tuple[Literal["midtrans", "xendit"], ...]:
+        """The gateways configured here, the default (BAYAR_GATEWAY) first when it is one."""
+        configured: list[Literal["midtrans", "xendit"]] = []
+        if self.midtrans_configured():
+            configured.append("midtrans")
+        if self.xendit_configured():
+            configured.append("xendit")
+        configured.sort(key=lambda name: name != self.bayar_gateway)
+        return tuple(configured)
+
+    def check(self) -> None:
+        """ConfigError, one line naming the setting (never a key), unless bayar can run with these
+        settings: no live key with the sandbox, BAYAR_GATEWAY one of the configured gateways, and
+        every configured gateway complete (Midtrans: both keys; Xendit: the key and the callback
+        token)."""
+        self._refuse_mixed_modes()
+        if self.bayar_gateway not in self.gateways():
+            raise ConfigError(self._missing_default())
+        if self.midtrans_configured():
+            self.server_key()
+            self.client_key()
+        if self.xendit_configured():
+            self.xendit_secret_key_value()
+            self.xendit_callback_token_value()
+
+    def _missing_default(self) -> str:
+        if self.bayar_gateway == "xendit":
+            return (
+                "XENDIT_SECRET_KEY is required when BAYAR_SANDBOX=false and BAYAR_GATEWAY=xendit"
+                " (with XENDIT_CALLBACK_TOKEN)"
+            )
+        other = (
+            "; Xendit is configured: set BAYAR_GATEWAY=xendit to use it alone"
+            if self.xendit_configured()
+            else ""
+        )
+        return (
+            "MIDTRANS_SERVER_KEY is required when BAYAR_SANDBOX=false and BAYAR_GATEWAY=midtrans"
+            f" (the default){other}"
+        )
+
+    def _refuse_mixed_modes(self) -> None:
         if self.bayar_sandbox:
             self.refuse_live_keys()
         elif not self.bayar_confirm_paid:
@@ -128,6 +181,9 @@ class Settings(BaseSettings):
                 "BAYAR_CONFIRM_PAID=false is for the sandbox only: with a real gateway bayar"
                 " confirms every change a notification reports"
             )
+
+    def server_key(self) -> str:
+        self._refuse_mixed_modes()
         if self.midtrans_server_key is not None and self.midtrans_server_key.get_secret_value():
             return self.midtrans_server_key.get_secret_value()
         if self.bayar_sandbox:
@@ -218,3 +274,7 @@ class Settings(BaseSettings):
         if self.bayar_sandbox_state_file is not None:
             return str(self.bayar_sandbox_state_file)
         return str(self.bayar_var_dir / "sandbox.sqlite3")
+
+
+def _set(secret: SecretStr | None) -> bool:
+    return secret is not None and bool(secret.get_secret_value())

@@ -24,11 +24,12 @@ class AppContext:
     bus: Bus
     metrics: Metrics
     payments: PaymentsService
-    inbox: Inbox  # Midtrans' notifications
+    inbox: Inbox | None  # Midtrans' notifications; None: Midtrans is not configured
     vending: VendingService
     presence: Presence
     clock: Clock  # every edge's "now" (the services hold the same one)
-    snap_js_url: str  # the snap.js of the configured gateway: the sandbox's, or Midtrans' own
+    # Midtrans' snap.js (the sandbox's, or Midtrans' own); None: Midtrans is not configured.
+    snap_js_url: str | None
     xendit_inbox: Inbox | None = None  # Xendit's callbacks; None: Xendit is not configured
 
 

@@ -16,6 +16,7 @@ async def test_config_names_the_gateway_its_client_key_and_snap_js(bayar: Bayar)
     assert answer.status_code == 200
     assert answer.json() == {
         "gateway": "midtrans",
+        "gateways": ["midtrans", "xendit"],
         "sandbox": True,
         "production": False,
         "client_key": DEMO_CLIENT_KEY,
@@ -43,7 +44,14 @@ async def test_config_is_in_the_openapi_document(bayar: Bayar) -> None:
     schema = route["responses"]["200"]["content"]["application/json"]["schema"]
     assert schema == {"$ref": "#/components/schemas/ClientConfig"}
     fields = document["components"]["schemas"]["ClientConfig"]["properties"]
-    assert set(fields) == {"gateway", "sandbox", "production", "client_key", "snap_js_url"}
+    assert set(fields) == {
+        "gateway",
+        "gateways",
+        "sandbox",
+        "production",
+        "client_key",
+        "snap_js_url",
+    }
 
 
 async def test_no_cors_headers_by_default(bayar: Bayar) -> None:

@@ -129,3 +129,33 @@ async def test_a_refund_callback_is_answered_and_moves_nothing_back(bayar: Bayar
     order = await bayar.order(order_id)
     assert order["status"] == "refunded"
     assert [r["status"] for r in order["refunds"]] == ["succeeded"]
+
+
+async def test_a_cancelled_qr_paid_with_its_callback_lost_is_refunded_after_its_expiry(
+    bayar: Bayar,
+) -> None:
+    """Xendit cannot cancel a QRIS payment request: the order is cancelled here (stock back) and
+    the worker asks Xendit once more after the QR's own expiry, so a payment whose callback never
+    came is found then and refunded, never kept for a cancelled order."""
+    before = await bayar.stock("cola")
+    order_id = await bayar.create_order(("cola", 1), payment_type="qris", gateway="xendit")
+
+    cancelled = await bayar.admin(order_id, "cancel")
+    assert cancelled.status_code == 200, cancelled.text
+    assert cancelled.json()["status"] == "cancelled"
+    assert await bayar.stock("cola") == before
+    await bayar.fault("drop", count=1)  # the payment's callback is lost
+    paid = await bayar.client.post(f"/sandbox/_control/xendit/{order_id}/pay")
+    assert paid.status_code == 200, paid.text
+    assert (await bayar.order(order_id))["refunds"] == []
+
+    deadline = (await bayar.db_order(order_id)).expires_at
+    bayar.clock.advance(seconds=(deadline - bayar.clock()).total_seconds() + 121)
+    await bayar.reconcile()
+
+    order = await bayar.order(order_id)
+    assert order["status"] == "cancelled"
+    assert [r["amount"] for r in order["refunds"]] == [7000]  # Xendit's to finish
+    request_id = order["payment"]["transaction_id"]
+    refunds = (await _xendit(bayar, "/refunds", payment_request_id=request_id))["data"]
+    assert [(r["amount"], r["status"]) for r in refunds] == [(7000, "PENDING")]

@@ -14,11 +14,21 @@ from bayar.config import Settings
 
 COMMANDS = [["up"], ["serve"], ["worker"], ["sandbox"], ["db", "upgrade"], ["seed"]]
 LIVE_KEY = "Mid-server-LIVE-never-printed"
+LIVE_XENDIT_KEY = "xnd_production_LIVE_never_printed"
 
 
 @pytest.fixture
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("DATABASE_URL", "REDIS_URL", "MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY"):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "MIDTRANS_SERVER_KEY",
+        "MIDTRANS_CLIENT_KEY",
+        "BAYAR_GATEWAY",
+        "XENDIT_SECRET_KEY",
+        "XENDIT_CALLBACK_TOKEN",
+        "XENDIT_BASE_URL",
+    ):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
@@ -29,8 +39,12 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 @pytest.mark.parametrize(
     "setting",
-    [("MIDTRANS_IS_PRODUCTION", "true"), ("MIDTRANS_SERVER_KEY", LIVE_KEY)],
-    ids=["production flag", "live key"],
+    [
+        ("MIDTRANS_IS_PRODUCTION", "true"),
+        ("MIDTRANS_SERVER_KEY", LIVE_KEY),
+        ("XENDIT_SECRET_KEY", LIVE_XENDIT_KEY),
+    ],
+    ids=["production flag", "live key", "live Xendit key"],
 )
 def test_production_settings_with_the_sandbox_refuse_to_start(
     env: Path, monkeypatch: pytest.MonkeyPatch, command: list[str], setting: tuple[str, str]
@@ -45,6 +59,7 @@ def test_production_settings_with_the_sandbox_refuse_to_start(
     assert lines[0].startswith("bayar: the sandbox cannot run with ")
     assert "Traceback" not in result.output
     assert LIVE_KEY not in result.output
+    assert LIVE_XENDIT_KEY not in result.output
     assert not (env / "var" / "bayar.sqlite3").exists()  # refused before touching anything
 
 

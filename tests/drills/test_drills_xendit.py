@@ -127,3 +127,23 @@ async def test_xendit_unpaid_invoice_expired(bayar: Bayar, drill: Drill) -> None
     order_id = await bayar.create_order(("cola", 1), payment_type="snap")
     await drill.converge(books, lambda: worker_pass(bayar, hours=2))
     assert (await bayar.order(order_id))["status"] == "expired"
+
+
+async def test_xendit_cancelled_qr_paid_anyway(bayar: Bayar, drill: Drill) -> None:
+    """Four QRIS orders cancelled in bayar (Xendit cannot cancel a QR), then paid anyway by the
+    customers' wallets: two callbacks arrive, two are lost and are found by the worker's look
+    after the QRs' expiry. Every payment is refunded; the orders stay cancelled."""
+    books = await drill.books(bayar)
+    orders = [await bayar.create_order(("cola", 1), payment_type="qris") for _ in range(4)]
+    for order_id in orders:
+        cancelled = await bayar.admin(order_id, "cancel")
+        assert cancelled.status_code == 200, cancelled.text
+    for i, order_id in enumerate(orders):
+        if i % 2:
+            await bayar.fault("drop")
+        assert (await _pay(bayar, order_id)).status_code == 200
+    await drill.converge(books, lambda: worker_pass(bayar, minutes=20))
+    for order_id in orders:
+        order = await bayar.order(order_id)
+        assert order["status"] == "cancelled"
+        assert [r["amount"] for r in order["refunds"]] == [order["gross_amount"]]

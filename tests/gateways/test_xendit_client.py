@@ -244,15 +244,16 @@ async def test_a_paid_invoice_is_not_expired(gateway: XenditGateway, control: Co
     assert caught.value.reason is Rejection.NOT_ALLOWED
 
 
-async def test_a_qr_payment_request_is_never_closed_early(gateway: XenditGateway) -> None:
-    """Xendit's API cannot expire or cancel a QR: it stays payable until its own expiry, so
-    the order is not closed before it."""
+async def test_a_qr_payment_request_cannot_be_expired_or_cancelled(gateway: XenditGateway) -> None:
+    """Xendit's API cannot expire or cancel a QR: it stays payable until its own expiry (the
+    core closes the order on a cancel and refunds a payment that still comes)."""
     request = _qr()
     await gateway.charge(request)
     assert (await gateway.expire(request.order_id)).event is GatewayEvent.PENDING
     with pytest.raises(GatewayRejected) as caught:
         await gateway.cancel(request.order_id)
-    assert caught.value.reason is Rejection.NOT_ALLOWED
+    assert caught.value.reason is Rejection.CANNOT_CANCEL
+    assert (await gateway.status(request.order_id)).event is GatewayEvent.PENDING
 
 
 # -- refunds -------------------------------------------------------------------------------------

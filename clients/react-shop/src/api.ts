@@ -13,10 +13,11 @@ export type Gateway = "midtrans" | "xendit";
 
 export interface ClientConfig {
   gateway: Gateway;
+  gateways: Gateway[];
   sandbox: boolean;
   production: boolean;
-  client_key: string;
-  snap_js_url: string;
+  client_key: string | null; // null: Midtrans is not configured (a Xendit-only bayar)
+  snap_js_url: string | null;
 }
 
 export interface Product {

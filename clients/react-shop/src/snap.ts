@@ -31,10 +31,12 @@ let loading: Promise<Snap> | null = null;
 
 export function loadSnap(config: ClientConfig): Promise<Snap> {
   if (window.snap) return Promise.resolve(window.snap);
+  const { snap_js_url: src, client_key: clientKey } = config;
+  if (!src || !clientKey) return Promise.reject(new Error("Midtrans is not configured"));
   loading ??= new Promise<Snap>((resolve, reject) => {
     const script = document.createElement("script");
-    script.src = config.snap_js_url;
-    script.dataset.clientKey = config.client_key;
+    script.src = src;
+    script.dataset.clientKey = clientKey;
     script.onload = () => (window.snap ? resolve(window.snap) : reject(new Error("no snap")));
     script.onerror = () => {
       loading = null;

@@ -108,8 +108,12 @@ class PlainRoute(APIRoute):
 
 async def notification(request: Request) -> Response:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
-    it reports is applied from the gateway's status API, not from the body."""
-    return await _receive(request, context_of(request).inbox, NOTIFICATION_LIMITS)
+    it reports is applied from the gateway's status API, not from the body. 404 when Midtrans is
+    not configured here (a Xendit-only install)."""
+    inbox = context_of(request).inbox
+    if inbox is None:
+        return _answer(404, {"detail": "Midtrans is not configured here"})
+    return await _receive(request, inbox, NOTIFICATION_LIMITS)
 
 
 async def xendit_callback(request: Request) -> Response:
@@ -168,6 +172,7 @@ router.add_api_route(
             " transaction_status (an edited body)",
         },
         401: {"model": Problem, "description": "signature_key does not match"},
+        404: {"model": Problem, "description": "Midtrans is not configured here"},
         422: {
             "model": Problem,
             "description": "amount or currency differs from the order, or a field is too long",

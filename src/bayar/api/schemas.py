@@ -157,12 +157,21 @@ class ClientConfig(BaseModel):
     """What a front end on another origin needs to pay: never a secret."""
 
     gateway: Literal["midtrans", "xendit"] = Field(
-        description="who takes the money: Midtrans (snap.js popup) or Xendit (invoice page)"
+        description="who takes the money when a checkout names no gateway: Midtrans (snap.js"
+        " popup) or Xendit (invoice page)"
+    )
+    gateways: list[Literal["midtrans", "xendit"]] = Field(
+        description="the gateways configured here, the default first: a checkout may name any"
     )
     sandbox: bool = Field(description="bayar's own sandbox is the gateway: no real money")
-    production: bool = Field(description="the gateway's production (real money)")
-    client_key: str = Field(description="the gateway's public client key (snap.js data-client-key)")
-    snap_js_url: str = Field(description="where the browser loads snap.js from")
+    production: bool = Field(description="Midtrans' production (real money)")
+    client_key: str | None = Field(
+        description="Midtrans' public client key (snap.js data-client-key); null: Midtrans is not"
+        " configured here"
+    )
+    snap_js_url: str | None = Field(
+        description="where the browser loads snap.js from; null: Midtrans is not configured here"
+    )
 
 
 class RefundIn(BaseModel):

@@ -57,6 +57,9 @@ class Rejection(StrEnum):
     NOT_FOUND = "not_found"  # no such transaction
     DUPLICATE = "duplicate"  # the id or key was used already (a refund key: refunded already)
     NOT_ALLOWED = "not_allowed"  # not in the transaction's present state
+    # This kind of transaction has no cancel at the gateway (a Xendit QRIS payment request): it
+    # stays payable until its own expiry.
+    CANNOT_CANCEL = "cannot_cancel"
     AMOUNT = "amount"  # the amount is refused (a refund beyond what is left)
     DECLINED = "declined"  # the payer's bank or the fraud check said no
     OTHER = "other"

@@ -157,7 +157,10 @@ class Checkouts:
                     f"quantity of {line.product_id} must be between 1 and {MAX_QUANTITY}"
                 )
         if checkout.gateway is not None and checkout.gateway not in self.gateway.names:
-            raise InvalidRequest(f"gateway must be one of {', '.join(self.gateway.names)}")
+            raise InvalidRequest(
+                f"gateway {checkout.gateway} is not configured here; use"
+                f" {' or '.join(self.gateway.names)}"
+            )
         if checkout.payment_type not in set(PaymentType):
             raise InvalidRequest(f"payment_type must be one of {', '.join(PaymentType)}")
         if checkout.payment_type == PaymentType.BANK_TRANSFER and checkout.bank not in set(Bank):

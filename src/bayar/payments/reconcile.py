@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from bayar.gateways.base import (
     GatewayError,
     GatewayRejected,
+    Rejection,
     TransactionNotFound,
 )
 from bayar.payments.errors import NotAllowed
@@ -117,8 +118,9 @@ class Reconciler:
 
     async def _closed_without_gateway(self, order_id: str, event: Event, **kw: Any) -> Applied:
         """Close an order the gateway has no transaction for (a Snap page whose customer chose no
-        method yet): the page may still take a payment until its own expiry, so the worker asks
-        the gateway once more after it; a payment found then is refunded as any late one."""
+        method yet), or one it cannot cancel (a Xendit QR): it may still take a payment until its
+        own expiry, so the worker asks the gateway once more after it; a payment found then is
+        refunded as any late one."""
         applied = await self.core.apply_event(order_id, event, **kw)
         assert applied is not None
         async with self.db.session() as session, session.begin():
@@ -173,10 +175,24 @@ class Reconciler:
             applied = await self._closed_without_gateway(
                 order_id, Event.PAYMENT_CANCELLED, source=source, note="no gateway transaction yet"
             )
-        except GatewayRejected:
+        except GatewayRejected as rejected:
             applied = await self.core.apply_status(
                 await self.gateway.status(order_id), source=source
             )
+            if (
+                rejected.reason is Rejection.CANNOT_CANCEL
+                and applied is not None
+                and applied.after in OPEN
+            ):
+                # Nothing at the gateway can stop it (a QRIS payment request): the order is
+                # closed here and its stock released, the worker asks once more after the
+                # gateway's own expiry, and a payment that still comes is refunded as late.
+                applied = await self._closed_without_gateway(
+                    order_id,
+                    Event.PAYMENT_CANCELLED,
+                    source=source,
+                    note="the gateway cannot cancel it: a payment until its expiry is refunded",
+                )
         else:
             applied = await self.core.apply_status(status, source=source)
         assert applied is not None

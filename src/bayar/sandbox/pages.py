@@ -30,6 +30,9 @@ from bayar.sandbox.engine import allowed_actions
 from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import base_url, sandbox_of, urls_of
 from bayar.sandbox.model import PAID, Delivery, Transaction
+from bayar.sandbox.xendit.model import INVOICE_PAID, Invoice, PaymentRequest
+from bayar.sandbox.xendit.views import XView
+from bayar.sandbox.xendit.views import view_of as xendit_view
 from bayar.sandbox.xendit.views import xendit_views as list_xendit
 
 HERE = Path(__file__).parent
@@ -133,11 +136,16 @@ def pay_codes(txn: Transaction) -> list[tuple[str, str]]:
 
 
 def merchant_of(txn: Transaction) -> str:
-    """The merchant name a payer sees: the QR's own (EMVCo tag 59), else the sandbox merchant's."""
     payload = txn.details.get("qr_string")
+    return merchant_of_qr(str(payload) if payload else "")
+
+
+def merchant_of_qr(payload: str) -> str:
+    """The merchant name a payer sees: the QR's own (EMVCo tags 59 and 60), else the sandbox
+    merchant's."""
     if payload:
         try:
-            fields = qris.parse(str(payload))
+            fields = qris.parse(payload)
             return " ".join(x for x in (fields.get("59"), fields.get("60")) if x)
         except ValueError:
             pass
@@ -277,8 +285,9 @@ def back_to(request: Request, next_path: str, message: str, kind: str) -> Redire
     return RedirectResponse(f"{target}{sep}{query}", status_code=303)
 
 
-def _find_by_qr(request: Request, text: str) -> Transaction:
-    """The QRIS simulator: a pasted QR string, or the QR image URL of a charge."""
+def _find_by_qr(request: Request, text: str) -> Transaction | Invoice | PaymentRequest:
+    """The QRIS simulator: a pasted QR string (a Midtrans charge's, a Xendit QR payment
+    request's or the QR of a Xendit invoice), or the QR image URL of a Midtrans charge."""
     sandbox = sandbox_of(request)
     text = text.strip()
     if not text:
@@ -289,7 +298,29 @@ def _find_by_qr(request: Request, text: str) -> Transaction:
         if txn is None or txn.payment_type != match.group(1) or not txn.details.get("qr_string"):
             raise ControlError(404, _("No transaction was issued with this QR code."))
         return txn
-    return sandbox.gateway.pay_by_qr(text)
+    try:
+        return sandbox.gateway.pay_by_qr(text)
+    except ControlError:
+        found = sandbox.xendit.find_by_qr(text)
+        if found is None:
+            raise ControlError(404, _("No transaction was issued with this QR code.")) from None
+        return found
+
+
+@dataclass
+class XenditQr:
+    """A Xendit QR as the QRIS simulator shows it before paying."""
+
+    view: XView
+    merchant: str
+    paid: bool
+
+
+def xendit_qr(request: Request, target: Invoice | PaymentRequest, text: str) -> XenditQr:
+    paid = target.status in (*INVOICE_PAID, "SUCCEEDED")
+    return XenditQr(
+        view=xendit_view(request, target), merchant=merchant_of_qr(text.strip()), paid=paid
+    )
 
 
 def _find_by_code(request: Request, code: str) -> Transaction:
@@ -406,7 +437,9 @@ async def qris_page(request: Request) -> Response:
             {"qr": text, "error": error.message},
             status_code=error.http_status,
         )
-    return _render(request, "qris.html", {"qr": text, "v": view_of(request, txn)})
+    if isinstance(txn, Transaction):
+        return _render(request, "qris.html", {"qr": text, "v": view_of(request, txn)})
+    return _render(request, "qris.html", {"qr": text, "x": xendit_qr(request, txn, text)})
 
 
 async def gopay_checkout(request: Request) -> Response:

@@ -176,8 +176,9 @@ def _common(ctx: AppContext) -> dict[str, Any]:
     return {
         "asset": asset,
         "sandbox": ctx.settings.bayar_sandbox,
+        # None on a Xendit-only install: no snap.js, no client key (its checkout is an invoice).
         "snap_js": ctx.snap_js_url,
-        "client_key": ctx.settings.client_key(),
+        "client_key": ctx.settings.client_key() if ctx.snap_js_url else None,
     }
 
 

@@ -187,3 +187,56 @@ def test_settings_give_the_xendit_key_and_token_the_adapter_uses(tmp_path: Path)
     assert live not in str(refused.value)
     production = _settings(tmp_path, bayar_sandbox=False, xendit_secret_key=live)
     assert production.xendit_secret_key_value() == live  # real mode takes the live key
+
+
+async def test_the_qris_simulator_pays_a_xendit_qr_payment_request(open_sandbox: Open) -> None:
+    """A customer's e-wallet scans the kiosk's QR: the pasted `qr_string` finds the payment
+    request, and its Pay button pays it (Xendit's payment.succeeded follows)."""
+    async for client in open_sandbox():
+        qr = await _qr(client)
+        qr_string = qr["payment_method"]["qr_code"]["channel_properties"]["qr_string"]
+
+        scanned = await client.post("/sandbox/qris", data={"qr": f" {qr_string}\n"})
+        assert scanned.status_code == 200
+        assert 'data-testid="qr-result"' in scanned.text
+        assert "kiosk-1" in scanned.text
+        assert "Rp 7.000" in scanned.text
+        assert f'action="/sandbox/actions/xendit/{qr["id"]}/pay"' in scanned.text
+
+        paid = await client.post(
+            f"/sandbox/actions/xendit/{qr['id']}/pay",
+            data={"next": f"/transactions/xendit/{qr['id']}"},
+        )
+        assert paid.status_code == 303
+        assert paid.headers["location"].startswith(f"/sandbox/transactions/xendit/{qr['id']}?")
+        got = await client.get(f"/sandbox/xendit/payment_requests/{qr['id']}", auth=KEY)
+        assert got.json()["status"] == "SUCCEEDED"
+
+        again = await client.post("/sandbox/qris", data={"qr": qr_string}, params={"lang": "en"})
+        assert again.status_code == 200
+        assert "/pay" not in again.text.split('data-testid="qr-result"')[1]
+        assert "This QR has already been paid." in again.text
+
+
+async def test_the_qris_simulator_pays_the_qr_of_a_xendit_invoice(open_sandbox: Open) -> None:
+    async for client in open_sandbox():
+        invoice = await _invoice(client, payment_methods=["QRIS", "BCA"])
+        page = (await client.get(f"/sandbox/xendit/web/{invoice['id']}")).text
+        qr_string = page.split('<code class="wrap">', 1)[1].split("</code>", 1)[0]
+
+        scanned = await client.post("/sandbox/qris", data={"qr": qr_string}, params={"lang": "en"})
+        assert "Xendit invoice, by QRIS" in scanned.text
+        paid = await client.post(f"/sandbox/actions/xendit/{invoice['id']}/pay")
+        assert paid.status_code == 303
+        got = await client.get(f"/sandbox/xendit/v2/invoices/{invoice['id']}", auth=KEY)
+
+    assert (got.json()["status"], got.json()["payment_channel"]) == ("PAID", "QRIS")
+
+
+async def test_a_qr_nobody_issued_is_still_404(open_sandbox: Open) -> None:
+    async for client in open_sandbox():
+        await _qr(client)
+        unknown = await client.post("/sandbox/qris", data={"qr": "00020101021226NOPE"})
+
+    assert unknown.status_code == 404
+    assert 'data-testid="qr-error"' in unknown.text

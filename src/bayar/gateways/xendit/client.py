@@ -237,14 +237,15 @@ class XenditGateway:
 
     async def cancel(self, order_id: str) -> GatewayReport:
         """Xendit cancels an invoice by expiring it, which is reported as cancelled. A QRIS payment
-        request cannot be cancelled: it could still be paid, so the order stays open."""
+        request cannot be cancelled (`Rejection.CANNOT_CANCEL`): it stays payable until its own
+        `expires_at`."""
         return await self._timed("cancel", order_id, lambda: self._cancel(order_id))
 
     async def _cancel(self, order_id: str) -> GatewayReport:
         kind, _found = await self._find(order_id)
         if kind == "payment_request":
             raise GatewayRejected(
-                Rejection.NOT_ALLOWED,
+                Rejection.CANNOT_CANCEL,
                 "CANNOT_CANCEL",
                 "a QRIS payment request cannot be cancelled; it expires at its time",
             )

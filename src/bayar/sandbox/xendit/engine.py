@@ -19,7 +19,7 @@ from bayar.sandbox.store import SandboxStore
 from bayar.sandbox.xendit import wire
 from bayar.sandbox.xendit.base import Notify
 from bayar.sandbox.xendit.errors import XenditError, data_not_found
-from bayar.sandbox.xendit.invoices import Invoices
+from bayar.sandbox.xendit.invoices import Invoices, invoice_qr
 from bayar.sandbox.xendit.model import Invoice, PaymentRequest, XRefund
 from bayar.sandbox.xendit.payment_requests import PaymentRequests
 from bayar.sandbox.xendit.refunds import REFUND_SECONDS, Refunds
@@ -91,6 +91,18 @@ class Xendit(Invoices, PaymentRequests, Refunds):
             *(r for r in self.store.payment_requests.values() if r.reference_id == id_),
         ]
         return max(candidates, key=lambda o: o.created) if candidates else None
+
+    def find_by_qr(self, qr_string: str) -> Invoice | PaymentRequest | None:
+        """What a scanned QRIS payload was issued for: a QR payment request's `qr_string`, or
+        the QR on an invoice's hosted page; the newest such object."""
+        text = qr_string.strip()
+        for target in self.newest_first():
+            if isinstance(target, PaymentRequest):
+                if target.qr_string == text:
+                    return target
+            elif target.qr_codes and invoice_qr(target) == text:
+                return target
+        return None
 
     def act(
         self, id_: str, action: str, channel: str | None = None

@@ -7,6 +7,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from bayar.sandbox.qris import QrisMerchant, build_payload
 from bayar.sandbox.xendit import wire
 from bayar.sandbox.xendit.base import (
     LIST_LIMIT_MAX,
@@ -24,6 +25,17 @@ MAX_INVOICE_DURATION = 365 * 24 * 3600  # [UNCONFIRMED] commonly one year
 
 def _is_url(value: Any) -> bool:
     return isinstance(value, str) and value.startswith(("http://", "https://"))
+
+
+def invoice_qr(invoice: Invoice) -> str:
+    """The QRIS payload a payer scans to pay the invoice (its hosted page shows it)."""
+    return build_payload(
+        amount=invoice.amount,
+        reference=invoice.id,
+        bill_number=invoice.external_id[:25],
+        acquirer="xendit",
+        merchant=QrisMerchant(),
+    )
 
 
 class Invoices(XenditBase):

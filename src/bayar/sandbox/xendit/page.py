@@ -25,9 +25,9 @@ from starlette.staticfiles import StaticFiles
 from bayar.sandbox.http import PAGE_CSP, base_url, sandbox_of
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.pages import TEMPLATES, back_to, delivery_views
-from bayar.sandbox.qris import QrisMerchant, build_payload
 from bayar.sandbox.xendit import wire
 from bayar.sandbox.xendit.errors import XenditError
+from bayar.sandbox.xendit.invoices import invoice_qr
 from bayar.sandbox.xendit.model import INVOICE_PAID, Invoice, PaymentRequest, XRefund
 from bayar.sandbox.xendit.views import root_of as _root
 from bayar.sandbox.xendit.views import view_of
@@ -42,17 +42,6 @@ CHANNEL_GROUPS = (
     ("Virtual account", "banks"),
     ("Retail outlet", "retail_outlets"),
 )
-
-
-def invoice_qr(invoice: Invoice) -> str:
-    """The QRIS payload a payer scans to pay the invoice."""
-    return build_payload(
-        amount=invoice.amount,
-        reference=invoice.id,
-        bill_number=invoice.external_id[:25],
-        acquirer="xendit",
-        merchant=QrisMerchant(),
-    )
 
 
 def _png(payload: str) -> Response:
