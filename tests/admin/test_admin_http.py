@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import factories
 import httpx
 import pytest
 from apps import LiveApp, app_settings
@@ -22,6 +23,7 @@ from sqlalchemy import select
 
 from bayar.admin import queries
 from bayar.admin.security import Throttle
+from bayar.config import DEMO_XENDIT_SECRET_KEY
 from bayar.storage.db import Database
 from bayar.storage.models import Notification, Slot
 
@@ -785,6 +787,44 @@ def test_a_gateway_outage_is_a_message_and_the_refund_can_be_retried(
     assert flash(done.text) == "Refunded Rp 5.000. The order is now refunded."
     assert bayar.gateway_status(order_id)["transaction_status"] == "refund"
     assert [r["status"] for r in bayar.order(order_id)["refunds"]] == ["succeeded"]
+
+
+def test_a_refund_the_gateway_finishes_later_is_said_so(bayar: Bayar, admin: httpx.Client) -> None:
+    """Xendit answers a refund PENDING: the admin reads that the gateway is making it, the order
+    page shows it as it shows one asked of the gateway, and the order stays paid. Xendit then
+    fails it: the order is still paid, and can be refunded again."""
+    order_id = factories.create_order(bayar.url, ("cola", 1), gateway="xendit")
+    httpx.post(f"{bayar.sandbox}/_control/xendit/{order_id}/pay").raise_for_status()
+    bayar.wait_status(order_id, "paid")
+    page = f"/admin/orders/{order_id}"
+    done = follow(admin, post(admin, f"{page}/refund", {"reason": "asked", "confirm": "yes"}, page))
+    # (the price of cola is whatever the catalog tests left it)
+    assert re.fullmatch(
+        r"Refund of Rp [0-9.]+ accepted: the gateway is making it\. The order changes when the "
+        r"gateway says it is done\.",
+        flash(done.text),
+    ), flash(done.text)
+    assert bayar.order(order_id)["status"] == "paid"
+    assert [r["status"] for r in bayar.order(order_id)["refunds"]] == ["pending"]
+    assert 'data-testid="retry-refund"' in done.text
+    assert 'data-testid="refund-form"' not in done.text  # nothing more to refund meanwhile
+
+    request_id = bayar.order(order_id)["payment"]["transaction_id"]
+    listed = httpx.get(
+        f"{bayar.sandbox}/xendit/refunds",
+        params={"payment_request_id": request_id},
+        auth=(DEMO_XENDIT_SECRET_KEY, ""),
+    )
+    (refund,) = listed.json()["data"]
+    httpx.post(f"{bayar.sandbox}/_control/xendit/{refund['id']}/fail").raise_for_status()
+    deadline = time.monotonic() + 15
+    while [r["status"] for r in bayar.order(order_id)["refunds"]] != ["failed"]:
+        assert time.monotonic() < deadline, bayar.order(order_id)
+        time.sleep(0.02)
+    html = admin.get(page).text
+    assert bayar.order(order_id)["status"] == "paid"
+    assert "the gateway failed the refund after accepting it" in html
+    assert 'data-testid="refund-form"' in html
 
 
 # -- refunds a person can trust ------------------------------------------------------------------

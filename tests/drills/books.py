@@ -14,7 +14,10 @@ every rupiah have a home? Written once, used by every drill (tests/drills/confte
   refused has one too (its dispense's `manual_refund` is the machine's record of it, not counted
   again). What bayar keeps of a paid order is its amount less what it gave back or owes back. The
   difference, order by order, is the money astray. An order refunded by hand agrees with a gateway
-  that still says settled.
+  that still says settled. A refund the gateway accepted and has not finished (Xendit's PENDING,
+  bayar's `pending`) gave nothing back yet: its money is still kept on both sides, and a kiosk
+  unit's is not home until it is finished, so a drill lets the gateway finish its refunds (or
+  fail them) before the books are read.
 
 The gateway is read through `GatewayView` (order id → its status body, or None when the gateway has
 no transaction): the in-process sandbox or the sandbox process of a fleet, with the server key.

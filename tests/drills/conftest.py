@@ -107,10 +107,12 @@ def xendit_gateway(bayar: Bayar) -> Callable[[str], Awaitable[dict[str, Any] | N
             return None
         paid = [t for t in found if XENDIT_WORDS.get(t["status"]) == "settlement"]
         txn = (paid or found)[0]
+        # Money the gateway gave back: its SUCCEEDED refunds. A PENDING one may still fail: until
+        # Xendit finishes it, its money is still kept (bayar's row is pending, the order paid).
         refunds = [
             r
             for r in (await get("/refunds", **{kind: txn["id"]}))["data"]
-            if r["status"] in ("PENDING", "SUCCEEDED")
+            if r["status"] == "SUCCEEDED"
         ]
         refunded = sum(int(r["amount"]) for r in refunds)
         said = XENDIT_WORDS.get(txn["status"], txn["status"])

@@ -1,6 +1,7 @@
 """The key drills with Xendit as the gateway (BAYAR_GATEWAY=xendit): duplicated and reordered
-callbacks, a forged one, replays after a refund, the last units, an unpaid invoice expired. The
-books read the Xendit sandbox's own API (conftest.xendit_gateway)."""
+callbacks, a forged one, replays after a refund, refunds Xendit fails after accepting them, the
+last units, an unpaid invoice expired. The books read the Xendit sandbox's own API
+(conftest.xendit_gateway)."""
 
 from __future__ import annotations
 
@@ -13,9 +14,12 @@ from typing import TYPE_CHECKING, Any
 import httpx
 import pytest
 from harness import Bayar
+from sqlalchemy import select
 from steps import worker_pass
 
-from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN
+from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN, DEMO_XENDIT_SECRET_KEY
+from bayar.storage.models import Dispense
+from bayar.vending.machines import create_machine
 
 if TYPE_CHECKING:
     from conftest import Drill
@@ -52,6 +56,24 @@ async def _send(bayar: Bayar, delivery: dict[str, Any], **changes: Any) -> httpx
         "webhook-id": delivery["event_id"],
     }
     return await bayar.client.post(CALLBACK, content=json.dumps(body), headers=headers)
+
+
+async def _finish_refunds(bayar: Bayar, order_id: str, action: str) -> None:
+    """Xendit finishes the order's pending refunds (`pay`: they succeed; `fail`), each with its
+    callback, as it does some time after answering PENDING."""
+    request = (await bayar.order(order_id))["payment"]["transaction_id"]
+    kind = "payment_request_id" if request.startswith("pr-") else "invoice_id"
+    answer = await bayar.client.get(
+        "/sandbox/xendit/refunds",
+        params={kind: request},
+        auth=(DEMO_XENDIT_SECRET_KEY, ""),
+    )
+    assert answer.status_code == 200, answer.text
+    pending = [r["id"] for r in answer.json()["data"] if r["status"] == "PENDING"]
+    assert pending, answer.text
+    for refund_id in pending:
+        done = await bayar.client.post(f"/sandbox/_control/xendit/{refund_id}/{action}")
+        assert done.status_code == 200, done.text
 
 
 async def test_xendit_duplicates_x20_concurrent(bayar: Bayar, drill: Drill) -> None:
@@ -99,12 +121,62 @@ async def test_xendit_replay_after_refund(bayar: Bayar, drill: Drill) -> None:
     await bayar.wait_status(order_id, "paid")
     refunded = await bayar.admin(order_id, "refund", reason="drill")
     assert refunded.status_code == 200, refunded.text
+    await _finish_refunds(bayar, order_id, "pay")
     await bayar.wait_status(order_id, "refunded")
     paid = (await _callbacks(bayar, order_id))[-1]
     for event_id in ("", "replay-1", paid["event_id"]):
         assert (await _send(bayar, {**paid, "event_id": event_id})).status_code == 200
     assert (await bayar.order(order_id))["status"] == "refunded"
     await drill.converge(books, lambda: worker_pass(bayar))
+
+
+async def test_xendit_refund_fails_later(bayar: Bayar, drill: Drill) -> None:
+    """Xendit accepts two refunds (PENDING) and fails them later (issue 13): an admin's, whose
+    order stays paid, its money kept; and a kiosk unit's that could not be dispensed, which goes
+    to a person (the manual-refund queue; its dispense `manual_refund`). One failure's callback
+    is dropped: the worker's pass finds it."""
+    token = await create_machine(bayar.db, "drill-x1", "Drill", "Lab", [("A1", "cola", 5, 5)])
+    books = await drill.books(bayar)
+    shop = await bayar.create_order(("cola", 1))
+    assert (await _pay(bayar, shop)).status_code == 200
+    await bayar.wait_status(shop, "paid")
+    refunded = await bayar.admin(shop, "refund", reason="drill")
+    assert refunded.status_code == 200, refunded.text
+    assert refunded.json()["refund"]["status"] == "pending"
+
+    created = await bayar.client.post(
+        "/api/payments/create-transaction",
+        json={
+            "items": [{"product_id": "cola", "quantity": 1}],
+            "payment_type": "qris",
+            "machine_id": "drill-x1",
+        },
+        headers={"X-Kiosk-Token": token},
+    )
+    assert created.status_code == 201, created.text
+    kiosk = created.json()["order_id"]
+    assert (await _pay(bayar, kiosk)).status_code == 200
+    await bayar.wait_status(kiosk, "paid")
+    # The machine never takes the order: after the offline window the sweep refunds the unit.
+    await worker_pass(bayar, seconds=bayar.settings.bayar_kiosk_offline_refund + 1)
+    (row,) = (await bayar.order(kiosk))["refunds"]
+    assert row["status"] == "pending"
+
+    await _finish_refunds(bayar, shop, "fail")
+    await bayar.fault("drop")
+    await _finish_refunds(bayar, kiosk, "fail")
+
+    async def settle() -> None:
+        await worker_pass(bayar, minutes=3)
+
+    await drill.converge(books, settle)
+    order = await bayar.order(shop)
+    assert (order["status"], [r["status"] for r in order["refunds"]]) == ("paid", ["failed"])
+    order = await bayar.order(kiosk)
+    assert (order["status"], [r["status"] for r in order["refunds"]]) == ("paid", ["manual"])
+    async with bayar.db.session() as session:
+        dispense = await session.scalar(select(Dispense.status).where(Dispense.order_id == kiosk))
+    assert dispense == "manual_refund"
 
 
 async def test_xendit_last_units_50_buyers_10_units(bayar: Bayar, drill: Drill) -> None:

@@ -16,6 +16,7 @@ from bayar.gateways.base import (
     GatewayEvent,
     GatewayRefund,
     LineItem,
+    RefundState,
     Rejection,
     SnapRequest,
 )
@@ -135,7 +136,9 @@ def test_refunds_of_a_status_answer() -> None:
         ],
     }
     status = wire.parse_status(body)
-    assert status.refunds == (GatewayRefund("k1", 1000), GatewayRefund("k2", 2000))
+    # Midtrans lists a refund once it is made: final, never pending.
+    done = RefundState.SUCCEEDED
+    assert status.refunds == (GatewayRefund("k1", 1000, done), GatewayRefund("k2", 2000, done))
     assert status.refunded_amount == 3000
 
 
@@ -149,7 +152,8 @@ def test_refund_of_a_refund_answer() -> None:
         "refund_amount": "2000.00",
         "refund_key": "k9",
     }
-    assert wire.parse_status(body).refunds == (GatewayRefund("k9", 2000),)
+    refund = GatewayRefund("k9", 2000, RefundState.SUCCEEDED)
+    assert wire.parse_status(body).refunds == (refund,)
 
 
 def test_a_fractional_refund_is_refused() -> None:

@@ -22,9 +22,11 @@ from bayar.gateways.base import (
     ChargeRequest,
     GatewayCallRecord,
     GatewayEvent,
+    GatewayRefund,
     GatewayRejected,
     GatewayUnavailable,
     LineItem,
+    RefundState,
     Rejection,
     SnapRequest,
     TransactionNotFound,
@@ -259,25 +261,69 @@ async def test_a_qr_payment_request_cannot_be_expired_or_cancelled(gateway: Xend
 # -- refunds -------------------------------------------------------------------------------------
 
 
-async def test_partial_then_full_refund_under_keys(
-    gateway: XenditGateway, control: Control, calls: Calls
+@pytest.fixture
+async def refund_id(app: Starlette) -> AsyncIterator[Callable[[str, str], Awaitable[str]]]:
+    """`await refund_id(payment_request_id, refund_key)`: the id Xendit gave that refund."""
+    auth = (DEMO_XENDIT_SECRET_KEY, "")
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url=BASE, auth=auth) as client:
+
+        async def find(request_id: str, key: str) -> str:
+            answer = await client.get("/refunds", params={"payment_request_id": request_id})
+            assert answer.status_code == 200, answer.text
+            found = [r["id"] for r in answer.json()["data"] if r["reference_id"] == key]
+            assert len(found) == 1, answer.text
+            return str(found[0])
+
+        yield find
+
+
+async def test_refunds_count_once_xendit_finishes_them(
+    gateway: XenditGateway,
+    control: Control,
+    calls: Calls,
+    refund_id: Callable[[str, str], Awaitable[str]],
 ) -> None:
+    """A refund is PENDING in Xendit's answer; the order's event counts it only once it
+    SUCCEEDED, and a FAILED one gave nothing back. Every refund is listed with its state."""
     request = _qr(amount=10000)
     await gateway.charge(request)
     await control(f"xendit/{request.order_id}/pay")
     part = await gateway.refund(request.order_id, amount=4000, refund_key="rk-1", reason="x")
-    assert part.event is GatewayEvent.PARTIALLY_REFUNDED
-    assert [(r.refund_key, r.amount) for r in part.refunds] == [("rk-1", 4000)]
+    assert part.event is GatewayEvent.SUCCEEDED  # nothing given back yet
+    assert [(r.refund_key, r.amount, r.state) for r in part.refunds] == [
+        ("rk-1", 4000, RefundState.PENDING)
+    ]
+    assert part.refunded_amount == 0
     repeat = await gateway.refund(request.order_id, amount=4000, refund_key="rk-1", reason="x")
-    assert repeat.refunded_amount == 4000  # the same key refunds once
+    assert [r.refund_key for r in repeat.refunds] == ["rk-1"]  # the same key refunds once
+    pr = part.transaction_id
+    await control(f"xendit/{await refund_id(pr, 'rk-1')}/pay")
+    done = await gateway.status(request.order_id)
+    assert done.event is GatewayEvent.PARTIALLY_REFUNDED
+    assert (done.refunds[0].state, done.refunded_amount) == (RefundState.SUCCEEDED, 4000)
+
     rest = await gateway.refund(request.order_id, amount=None, refund_key="rk-2", reason="x")
-    assert rest.event is GatewayEvent.REFUNDED
-    assert rest.refunded_amount == 10000
+    assert {r.refund_key: r.state for r in rest.refunds}["rk-2"] is RefundState.PENDING
+    await control(f"xendit/{await refund_id(pr, 'rk-2')}/fail")
+    failed = await gateway.status(request.order_id)
+    assert failed.event is GatewayEvent.PARTIALLY_REFUNDED
+    assert {r.refund_key: r.state for r in failed.refunds} == {
+        "rk-1": RefundState.SUCCEEDED,
+        "rk-2": RefundState.FAILED,
+    }
+    assert failed.refunded_amount == 4000
+
+    again = await gateway.refund(request.order_id, amount=None, refund_key="rk-3", reason="x")
+    assert [r.amount for r in again.refunds if r.refund_key == "rk-3"] == [6000]
+    await control(f"xendit/{await refund_id(pr, 'rk-3')}/pay")
+    whole = await gateway.status(request.order_id)
+    assert (whole.event, whole.refunded_amount) == (GatewayEvent.REFUNDED, 10000)
     # One record per operation, however many HTTP calls it made.
     refunds = [c for c in calls if c.operation == "refund"]
-    assert [(c.order_id, c.outcome) for c in refunds] == [(request.order_id, "ok")] * 3
+    assert [(c.order_id, c.outcome) for c in refunds] == [(request.order_id, "ok")] * 4
     with pytest.raises(GatewayRejected) as caught:
-        await gateway.refund(request.order_id, amount=None, refund_key="rk-3", reason="x")
+        await gateway.refund(request.order_id, amount=None, refund_key="rk-4", reason="x")
     assert caught.value.reason is Rejection.AMOUNT
 
 
@@ -437,6 +483,22 @@ def test_callbacks_are_read_into_reports(gateway: XenditGateway) -> None:
         GatewayEvent.SUCCEEDED,
     )
     assert gateway.notification_labels(payment) == ("BYR-2", "SUCCEEDED")
+    refund = {
+        "event": "refund.failed",
+        "data": {
+            "id": "rfd-1",
+            "payment_request_id": "pr-1",
+            "reference_id": "BYR-2-k1",
+            "amount": 3000,
+            "currency": "IDR",
+            "status": "FAILED",
+            "metadata": {"order_id": "BYR-2"},
+        },
+    }
+    news = gateway.parse_notification(refund)
+    assert (news.order_id, news.event) == ("BYR-2", None)  # the status API tells the order's
+    assert news.refunds == (GatewayRefund("BYR-2-k1", 3000, RefundState.FAILED),)
+    assert gateway.notification_labels(refund) == ("BYR-2", "REFUND_FAILED")
     with pytest.raises(ValueError, match="rupiah"):
         gateway.parse_notification({**INVOICE_PAID, "amount": 50000.5})
     with pytest.raises(ValueError, match="not a callback"):

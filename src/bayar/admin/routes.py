@@ -52,7 +52,7 @@ from bayar.payments import catalog
 from bayar.payments.errors import OrderNotFound, PaymentError
 from bayar.payments.money import MoneyError
 from bayar.payments.refunds import refundable
-from bayar.payments.states import Status
+from bayar.payments.states import RefundStatus, Status
 
 log = logging.getLogger("bayar.admin")
 HERE = Path(__file__).parent
@@ -627,7 +627,17 @@ def router(auth: AdminAuth) -> APIRouter:
         except GatewayRejected as error:
             admin.flash("error", f"Not refunded: the gateway refused the refund: {error.message}")
             return redirect(back)
-        if done.status != "succeeded":  # this form's refund key was used before, and failed
+        if done.status == RefundStatus.PENDING:  # the gateway finishes it later (Xendit)
+            admin.flash(
+                "ok",
+                _(
+                    "Refund of %(amount)s accepted: the gateway is making it. The order changes "
+                    "when the gateway says it is done.",
+                    amount=rupiah(done.amount),
+                ),
+            )
+            return redirect(back)
+        if done.status != RefundStatus.SUCCEEDED:  # this form's key was used before, and failed
             admin.flash(
                 "error",
                 _(

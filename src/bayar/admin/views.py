@@ -68,6 +68,7 @@ REFUND_STATES = {
     "manual": N_("waiting for a person"),
     "succeeded": N_("given back"),
     "requested": N_("asked of the gateway"),
+    "pending": N_("the gateway is making it"),
     "unknown": N_("the gateway's answer was lost"),
     "failed": N_("refused by the gateway"),
 }

@@ -136,10 +136,21 @@ class PaymentInstructions:
     expiry_time: datetime | None = None
 
 
+class RefundState(StrEnum):
+    """Where a refund stands at the gateway, whatever its own words for it."""
+
+    PENDING = "pending"  # accepted: the gateway gives the money back later, and says so then
+    SUCCEEDED = "succeeded"  # the money went back
+    FAILED = "failed"  # failed or cancelled: no money went back
+
+
 @dataclass(frozen=True)
 class GatewayRefund:
+    """One refund the gateway knows of for the transaction (under our key), and its state."""
+
     refund_key: str
     amount: int
+    state: RefundState
 
 
 @dataclass(frozen=True)
@@ -161,6 +172,7 @@ class GatewayReport:
     fraud_verdict: str | None = None
     settled_at: datetime | None = None
     expires_at: datetime | None = None
+    # Every refund the gateway knows of ours, whatever its state; `event` counts the succeeded.
     refunds: tuple[GatewayRefund, ...] = ()
     # What the customer pays with, when the report carries it (va_number, bank, bill_key,
     # biller_code, payment_code, store): a Snap order learns its VA number this way.
@@ -169,7 +181,8 @@ class GatewayReport:
 
     @property
     def refunded_amount(self) -> int:
-        return sum(r.amount for r in self.refunds)
+        """What the gateway gave back: its succeeded refunds (a pending one may still fail)."""
+        return sum(r.amount for r in self.refunds if r.state is RefundState.SUCCEEDED)
 
 
 class GatewayError(Exception):

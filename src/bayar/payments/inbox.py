@@ -195,11 +195,13 @@ class Inbox:
         async def finish(session: AsyncSession, applied: Applied | None) -> None:
             receipt = self._receipt(report, applied)
             said = (claimed.event, claimed.gateway_status)
-            if (report.event, report.gateway_status) != said and receipt.outcome in (
-                "no_change",
-                "ignored",
-            ):
+            if claimed.event is None and claimed.refunds:  # a refund's news, as listed?
+                confirmed = set(claimed.refunds) <= set(report.refunds)
+                detail = "the gateway does not list the refund so"
+            else:
+                confirmed = (report.event, report.gateway_status) == said
                 detail = f"the gateway says {report.gateway_status}"
+            if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             await repo.set_notification_outcome(session, row, receipt.outcome)
             if applied is not None:

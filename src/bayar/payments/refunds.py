@@ -12,9 +12,16 @@ from typing import TYPE_CHECKING
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bayar.gateways.base import GatewayError, GatewayRejected, GatewayUnavailable, Rejection
+from bayar.gateways.base import (
+    GatewayError,
+    GatewayRejected,
+    GatewayReport,
+    GatewayUnavailable,
+    Rejection,
+)
 from bayar.payments.errors import InvalidRequest, NotAllowed, OrderNotFound
-from bayar.payments.states import PAID_LIKE, Event, Status
+from bayar.payments.refund_rows import follow_gateway
+from bayar.payments.states import PAID_LIKE, UNSETTLED_REFUNDS, Event, RefundStatus, Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, Payment, Refund
 
@@ -31,7 +38,8 @@ def refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund])
     """What a refund may still give back (0: nothing, or the order is not paid)."""
     if Status(order.status) not in PAID_LIKE:
         return 0
-    given = sum(r.amount for r in refunds if r.status != "failed")
+    # A refund not settled yet (pending at the gateway, say) counts as given: it may still be.
+    given = sum(r.amount for r in refunds if r.status != RefundStatus.FAILED)
     return max(0, order.gross_amount - max(given, payment.refunded_amount if payment else 0))
 
 
@@ -69,7 +77,7 @@ class Refunds:
             if existing is not None:
                 if existing.order_id != order_id:
                     raise InvalidRequest("this refund key belongs to another order")
-                if existing.status in ("succeeded", "failed", "manual"):
+                if existing.status not in UNSETTLED_REFUNDS:
                     return existing
                 refund = existing
             else:
@@ -95,16 +103,18 @@ class Refunds:
                     refund_key=key,
                     amount=value,
                     reason=reason,
-                    status="requested",
+                    status=RefundStatus.REQUESTED,
                     now=self.now(),
                 )
         return await self._send_refund(order, refund, source=source)
 
     async def _send_refund(self, order: Order, refund: Refund, *, source: str) -> Refund:
         """Ask the gateway for a refund row's refund, under its key (the gateway refunds a key
-        once), and record the answer. No answer: `unknown`, and the worker asks the gateway
-        about it later. A refusal: `failed`, or `manual` for a refund nobody asked bayar for (a
-        late payment's), which a person must then make."""
+        once), and record the answer: the row takes the state the gateway lists under its key
+        (`follow_gateway`: succeeded, or pending while the gateway makes it), pending if the
+        answer does not list it yet (the worker asks). No answer: `unknown`, and the worker asks
+        the gateway about it later. A refusal: `failed`, or `manual` for a refund nobody asked
+        bayar for (a late payment's), which a person must then make."""
         key, order_id = refund.refund_key, order.id
         full = refund.amount == order.gross_amount
         automatic = key.startswith(LATE_REFUND_PREFIX)
@@ -121,22 +131,38 @@ class Refunds:
                     if automatic:
                         await self._refused_to_a_person(refund, rejected.message)
                     else:
-                        await self._refund_outcome(refund.id, "failed", rejected.message)
+                        await self._refund_outcome(refund.id, RefundStatus.FAILED, rejected.message)
                     raise
                 # This key was refunded already (an earlier answer was lost): read the truth.
                 status = await self.gateway.status(order_id)
         except GatewayUnavailable:
-            await self._refund_outcome(refund.id, "unknown", "the gateway did not answer")
+            await self._refund_outcome(
+                refund.id, RefundStatus.UNKNOWN, "the gateway did not answer"
+            )
             raise
         await self.core.apply_status(status, source=source)
-        return await self._refund_outcome(refund.id, "succeeded", None)
+        return await self._follow(order_id, refund.id, status)
+
+    async def _follow(self, order_id: str, refund_id: int, report: GatewayReport) -> Refund:
+        """The refund rows as the gateway's report lists them (the one path did so already,
+        unless the order ignored the report); this one pending if the report does not list it."""
+        async with self.db.session() as session, session.begin():
+            await repo.lock_order(session, order_id)
+            await follow_gateway(self.core, session, order_id, report.refunds, self.now())
+            refund = await session.get(Refund, refund_id)
+            assert refund is not None
+            listed = any(r.refund_key == refund.refund_key for r in report.refunds)
+            if not listed and refund.status in (RefundStatus.REQUESTED, RefundStatus.UNKNOWN):
+                refund.status, refund.detail = RefundStatus.PENDING, None
+                refund.updated_at = self.now()
+        return refund
 
     async def refund_late_payment(self, order_id: str, refund_id: int) -> None:
         """Ask the gateway for the refund of a late payment (`Applied.late_refund`)."""
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
             refund = await session.get(Refund, refund_id)
-        if order is None or refund is None or refund.status != "requested":
+        if order is None or refund is None or refund.status != RefundStatus.REQUESTED:
             return
         try:
             await self._send_refund(order, refund, source="refund")
@@ -144,9 +170,10 @@ class Refunds:
             log.warning("late payment refund: %s", error, extra={"order_id": order_id})
 
     async def settle_refunds(self, order_id: str) -> Refund | None:
-        """The worker's look at an order's refunds still `requested` or `unknown`: those the
-        gateway lists are marked succeeded; the others are asked for again under their own key
-        (which the gateway refunds once at most), and marked from that answer."""
+        """The worker's look at an order's unsettled refunds (requested, pending, unknown): those
+        the gateway lists take the state it lists (`follow_gateway`; never sent again); the
+        others are asked for again under their own key (which the gateway refunds once at most),
+        and marked from that answer."""
         now = self.now()
         async with self.db.session() as session, session.begin():
             order = await session.get(Order, order_id)
@@ -166,7 +193,7 @@ class Refunds:
         last = None
         for refund in waiting:
             if refund.refund_key in made:
-                last = await self._refund_outcome(refund.id, "succeeded", None)
+                last = await self._follow(order_id, refund.id, status)
                 continue
             try:
                 last = await self._send_refund(order, refund, source="reconcile")
@@ -205,7 +232,7 @@ class Refunds:
             if existing is not None:
                 if existing.order_id != order_id:
                     raise InvalidRequest("this refund key belongs to another order")
-                if existing.status in repo.UNSETTLED_REFUNDS:
+                if existing.status in UNSETTLED_REFUNDS:
                     # The gateway may still make it: a person giving the money too would pay twice.
                     raise NotAllowed("this refund's outcome at the gateway is not known yet")
                 value = existing.amount
@@ -244,14 +271,14 @@ class Refunds:
                 refund_key=refund_key,
                 amount=amount,
                 reason=reason,
-                status="manual",
+                status=RefundStatus.MANUAL,
                 now=now,
                 detail=detail,
             )
-        elif refund.status in ("manual", "succeeded"):
+        elif refund.status in (RefundStatus.MANUAL, RefundStatus.SUCCEEDED):
             return refund
         else:
-            refund.status, refund.detail, refund.updated_at = "manual", detail, now
+            refund.status, refund.detail, refund.updated_at = RefundStatus.MANUAL, detail, now
         log.error(
             "refund of Rp %d queued for a person: %s",
             refund.amount,
@@ -289,17 +316,17 @@ class Refunds:
             order = await repo.lock_order(session, found.order_id)
             assert order is not None
             await session.refresh(found)  # as the order lock's last holder left it
-            if found.status != "manual":
+            if found.status != RefundStatus.MANUAL:
                 raise NotAllowed(gone)
             now = self.now()
-            found.status, found.detail, found.updated_at = "succeeded", detail, now
+            found.status, found.detail, found.updated_at = RefundStatus.SUCCEEDED, detail, now
             await session.flush()
             before = Status(order.status)
             if before in PAID_LIKE:
                 given = sum(
                     r.amount
                     for r in await repo.refunds_of(session, order.id)
-                    if r.status == "succeeded"
+                    if r.status == RefundStatus.SUCCEEDED
                 )
                 event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
                 applied = await self.core._apply_in(session, order.id, event, "admin", None, detail)
@@ -314,14 +341,16 @@ class Refunds:
         log.info("manual refund done by hand", extra={"order_id": found.order_id})
         return found
 
-    async def _refund_outcome(self, refund_id: int, status: str, detail: str | None) -> Refund:
+    async def _refund_outcome(
+        self, refund_id: int, status: RefundStatus, detail: str | None
+    ) -> Refund:
         async with self.db.session() as session, session.begin():
             refund = await session.get(Refund, refund_id)
             assert refund is not None
             refund.status = status
             refund.detail = detail
             refund.updated_at = self.now()
-            if status in ("unknown", "failed"):
+            if status in (RefundStatus.UNKNOWN, RefundStatus.FAILED):
                 # Lost, or refused: either way the gateway's money state may differ from ours
                 # (a refusal often means it was refunded elsewhere): the worker asks.
                 await repo.flag_for_check(

@@ -9,20 +9,18 @@ transactions; bus messages go out only after commit.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
 from bayar.clock import Clock, system_clock
-from bayar.gateways.base import (
-    Gateway,
-    GatewayReport,
-)
+from bayar.gateways.base import Gateway, GatewayRefund, GatewayReport
 from bayar.metrics import Metrics
 from bayar.payments.gateways import GatewayRouter
 from bayar.payments.policy import OrderLimits, ReconcilePolicy
+from bayar.payments.refund_rows import follow_gateway
 from bayar.payments.states import OPEN
 from bayar.payments.transitions import PaidHook, Transitions
 from bayar.storage import repositories as repo
@@ -30,8 +28,9 @@ from bayar.storage.db import Database
 from bayar.storage.models import Refund
 
 log = logging.getLogger("bayar.payments")
-# Called inside the transaction that marks a manual refund done by hand, before it commits (the
-# vending domain closes the kiosk unit's dispense here).
+# Called inside the transaction that marks a manual refund done by hand, or that queues for a
+# person an automatic refund the gateway failed, before it commits (the vending domain moves the
+# kiosk unit's dispense here).
 RefundHook = Callable[[AsyncSession, Refund, datetime], Awaitable[None]]
 
 
@@ -71,6 +70,11 @@ class PaymentsService(Transitions):
         self.now = now
         self.on_paid: list[PaidHook] = []
         self.on_refunded_by_hand: list[RefundHook] = []
+        # Key prefixes of the refunds bayar asks for on its own (a late payment's; the vending
+        # domain adds its kiosk units'): one the gateway fails goes to the manual-refund queue,
+        # and then these hooks run.
+        self.automatic_refunds: list[str] = [repo.LATE_PAYMENT_PREFIX]
+        self.on_automatic_refund_failed: list[RefundHook] = []
         # The use cases, each in its module, built on this core (imported here: they import it).
         from bayar.payments.checkout import Checkouts
         from bayar.payments.reads import OrderReads
@@ -101,6 +105,15 @@ class PaymentsService(Transitions):
 
     async def refund_late_payment(self, order_id: str, refund_id: int) -> None:
         await self.refunds.refund_late_payment(order_id, refund_id)
+
+    async def _follow_refunds(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        refunds: Sequence[GatewayRefund],
+        now: datetime,
+    ) -> None:
+        await follow_gateway(self, session, order_id, refunds, now)
 
     async def _queue_manual(
         self,

@@ -65,6 +65,23 @@ class Event(StrEnum):
     FULFILLED = "fulfilled"
 
 
+class RefundStatus(StrEnum):
+    """A refund row's status (storage.models.Refund)."""
+
+    REQUESTED = "requested"  # written; the gateway not asked yet, or its answer not read yet
+    PENDING = "pending"  # the gateway accepted it and will finish it (Xendit's, for a while)
+    UNKNOWN = "unknown"  # the gateway's answer was lost: the worker asks
+    SUCCEEDED = "succeeded"  # the money went back (through the gateway, or by hand)
+    FAILED = "failed"  # the gateway refused it, or failed it later: no money went back
+    MANUAL = "manual"  # waiting for a person to give the money back by hand
+
+
+# Refunds whose money may still go back through the gateway: counted as given (never refunded
+# twice), kept out of the manual queue, and asked about by the worker.
+UNSETTLED_REFUNDS: Final = frozenset(
+    {RefundStatus.REQUESTED, RefundStatus.PENDING, RefundStatus.UNKNOWN}
+)
+
 S, E = Status, Event
 
 # The groups (the properties of `Status` above, and the sets SQL filters by).

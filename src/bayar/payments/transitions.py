@@ -21,7 +21,7 @@ from bayar.gateways.base import GatewayEvent, GatewayReport
 from bayar.metrics import Metrics
 from bayar.payments import machine
 from bayar.payments.gateways import GatewayRouter
-from bayar.payments.states import RELEASED, Event, Status
+from bayar.payments.states import RELEASED, Event, RefundStatus, Status
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.inbox import OrderFacts, PaymentFacts
@@ -131,6 +131,10 @@ class Transitions:
 
         def gateway_refunds(self, payment_type: str, gateway: str | None = None) -> bool: ...
 
+        async def _follow_refunds(
+            self, session: AsyncSession, order_id: str, refunds: Any, now: datetime
+        ) -> None: ...
+
         async def _queue_manual(
             self,
             session: AsyncSession,
@@ -165,6 +169,8 @@ class Transitions:
             return Screening(known=False)
         status = without_instructions(status)
         event = event_of(status)
+        if event is None and status.refunds:  # a refund's news: the status API tells all
+            return Screening(known=True, confirm=self.confirm_paid)
         before = Status(order.status)
         verdict = self._judge(order, before, event, status, self.now())
         outcome = verdict.outcome
@@ -294,11 +300,13 @@ class Transitions:
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
             await self._record_payment(session, order, status, now)
+        if status is not None:  # the refund rows follow the gateway whatever the order does
+            await self._follow_refunds(session, order_id, status.refunds, now)
         late_refund = None
         if late_money and event == Event.PAYMENT_SUCCEEDED and status is not None:
             refund = await self._late_refund(session, order, before, status, now)
             note = f"paid after the order was {before.value}: refund {refund.status}"
-            late_refund = refund.id if refund.status == "requested" else None
+            late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
             note_kept = note or f"late {event.value} ignored in {before.value}"
             self._ignored(session, order_id, before, event.value, source, note_kept, now)
@@ -384,7 +392,7 @@ class Transitions:
             refund_key=key,
             amount=status.gross_amount,
             reason=reason,
-            status="requested",
+            status=RefundStatus.REQUESTED,
             now=now,
         )
 
@@ -419,20 +427,11 @@ class Transitions:
         self, session: AsyncSession, order: Order, status: GatewayReport, now: datetime
     ) -> None:
         payment = await repo.payment_of(session, order.id)
-        if payment is None:
-            return
-        changes = payment_changes(payment, status)
-        if changes:  # a repeated report (most webhooks) writes nothing
+        changes = payment_changes(payment, status) if payment is not None else None
+        if payment is not None and changes:  # a repeated report (most webhooks) writes nothing
             for key, value in changes.items():
                 setattr(payment, key, value)
             payment.updated_at = now
-        if status.refunds:
-            known = {r.refund_key: r for r in await repo.refunds_of(session, order.id)}
-            for refund in status.refunds:
-                mine = known.get(refund.refund_key)
-                if mine is not None and mine.status != "succeeded":
-                    mine.status = "succeeded"
-                    mine.updated_at = now
 
     async def publish(self, applied: Applied) -> None:
         try:

@@ -10,7 +10,7 @@ from typing import cast
 from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
-from bayar.payments.states import OPEN
+from bayar.payments.states import OPEN, UNSETTLED_REFUNDS, RefundStatus
 from bayar.storage.models import (
     GatewayCall,
     Notification,
@@ -336,17 +336,15 @@ async def claim_payment_call(
     return result.scalar_one_or_none() is not None
 
 
-UNSETTLED_REFUNDS = ("requested", "unknown")
-
-
 async def orders_with_unsettled_refunds(
     session: AsyncSession, before: datetime, limit: int
 ) -> list[str]:
-    """Orders with a refund still `requested` or `unknown` since before `before`: the gateway
-    may have made it (its answer was lost) or never heard of it (the process died)."""
+    """Orders with a refund still unsettled (`requested`, `pending`, `unknown`) since before
+    `before`: the gateway may have made it (its answer was lost), never heard of it (the process
+    died), or be making it still (it may yet fail)."""
     result = await session.execute(
         select(Refund.order_id)
-        .where(Refund.status.in_(UNSETTLED_REFUNDS), Refund.updated_at <= before)
+        .where(Refund.status.in_(sorted(UNSETTLED_REFUNDS)), Refund.updated_at <= before)
         .group_by(Refund.order_id)
         .order_by(func.min(Refund.updated_at))
         .limit(limit)
@@ -357,13 +355,13 @@ async def orders_with_unsettled_refunds(
 async def lease_unsettled_refunds(
     session: AsyncSession, order_id: str, before: datetime, now: datetime
 ) -> list[Refund]:
-    """The order's refunds still `requested` or `unknown` since before `before`, touched now by
+    """The order's refunds still unsettled since before `before`, touched now by
     compare-and-set: of two workers racing, each refund goes to one."""
     result = await session.execute(
         update(Refund)
         .where(
             Refund.order_id == order_id,
-            Refund.status.in_(UNSETTLED_REFUNDS),
+            Refund.status.in_(sorted(UNSETTLED_REFUNDS)),
             Refund.updated_at <= before,
         )
         .values(updated_at=now)
@@ -377,7 +375,7 @@ async def lease_unsettled_refunds(
 class Attention:
     """Money a person should look at: `kind` is late_payment (paid after the order closed),
     manual_refund (queued for a person to refund by hand) or unsettled_refund (the gateway's
-    answer is not known yet)."""
+    answer is not known yet, or it has not finished the refund)."""
 
     order_id: str
     order_status: str
@@ -400,7 +398,7 @@ async def needing_attention(session: AsyncSession, limit: int = 100) -> list[Att
         .join(Order, Order.id == Refund.order_id)
         .where(
             Refund.refund_key.startswith(LATE_PAYMENT_PREFIX, autoescape=True)
-            | Refund.status.in_(("manual", *UNSETTLED_REFUNDS))
+            | Refund.status.in_(sorted({RefundStatus.MANUAL, *UNSETTLED_REFUNDS}))
         )
         .order_by(Refund.created_at.desc(), Refund.id.desc())
         .limit(limit)
@@ -409,7 +407,7 @@ async def needing_attention(session: AsyncSession, limit: int = 100) -> list[Att
     for refund, order_status in result.all():
         if refund.refund_key.startswith(LATE_PAYMENT_PREFIX):
             kind = "late_payment"
-        elif refund.status == "manual":
+        elif refund.status == RefundStatus.MANUAL:
             kind = "manual_refund"
         else:
             kind = "unsettled_refund"

@@ -32,7 +32,7 @@ from bayar.payments.errors import (
     PaymentError,
 )
 from bayar.payments.service import PaymentsService
-from bayar.payments.states import Event, Status
+from bayar.payments.states import Event, RefundStatus, Status
 from bayar.payments.transitions import Applied
 from bayar.storage.db import Database
 from bayar.storage.models import (
@@ -65,12 +65,16 @@ class DispenseCommand:
 
 
 # A refund's status (storage.models.Refund) → what becomes of the failed dispense. A refused one
-# ("failed", "manual") is queued for a person by the payments service first (`_to_a_person`).
+# (failed, manual) is queued for a person by the payments service first (`_to_a_person`). One the
+# gateway accepted and is still making (pending) counts as given back, as a requested one does:
+# if the gateway fails it later, the payments service queues it for a person and the dispense
+# becomes `manual_refund` then (`_on_refund_failed`).
 REFUND_OUTCOMES = {
-    "succeeded": "refunded",
-    "requested": "refunded",
-    "failed": "manual_refund",
-    "manual": "manual_refund",
+    RefundStatus.SUCCEEDED: "refunded",
+    RefundStatus.REQUESTED: "refunded",
+    RefundStatus.PENDING: "refunded",
+    RefundStatus.FAILED: "manual_refund",
+    RefundStatus.MANUAL: "manual_refund",
 }
 
 
@@ -82,9 +86,13 @@ def dispense_id(order_id: str) -> str:
     return f"dsp-{order_id}"
 
 
+# The key of the refund of a kiosk unit that was paid and not dispensed starts so.
+REFUND_PREFIX = "dispense-"
+
+
 def refund_key(order_id: str) -> str:
     """The key of the refund of a kiosk unit that was paid and not dispensed."""
-    return f"dispense-{order_id}"
+    return f"{REFUND_PREFIX}{order_id}"
 
 
 class KioskUnauthorized(PaymentError):
@@ -116,6 +124,8 @@ class VendingService:
         self.offline_refund = offline_refund
         payments.on_paid.append(self._on_paid)
         payments.on_refunded_by_hand.append(self._on_refunded_by_hand)
+        payments.automatic_refunds.append(REFUND_PREFIX)
+        payments.on_automatic_refund_failed.append(self._on_refund_failed)
 
     async def machine(self, machine_id: str) -> dict[str, Any] | None:
         if not plausible_id(machine_id):
@@ -431,9 +441,9 @@ class VendingService:
             return await self._to_a_person(order_id, reason, error.message)
         # The same key again answers with the refund as it stands: one refused earlier stays
         # refused (a person must act), one whose answer was lost is asked again.
-        if refund.status in ("failed", "manual"):
+        if refund.status in (RefundStatus.FAILED, RefundStatus.MANUAL):
             return await self._to_a_person(order_id, reason, refund.detail or "refused")
-        return REFUND_OUTCOMES.get(refund.status, "refund_retry")
+        return REFUND_OUTCOMES.get(RefundStatus(refund.status), "refund_retry")
 
     async def _to_a_person(self, order_id: str, reason: str, why: str) -> str:
         """The gateway will not give the money back: into the payments service's one
@@ -464,6 +474,16 @@ class VendingService:
             "refunded",
             refund.detail,
         )
+
+    async def _on_refund_failed(self, session: AsyncSession, refund: Refund, now: datetime) -> None:
+        """Inside the transaction that queues for a person a kiosk unit's refund the gateway
+        accepted, then failed: the dispense counted as refunded goes back to the queue (a person
+        gives the money back, then `_on_refunded_by_hand` closes it). Not announced to the
+        machine: its customer left long ago."""
+        if refund.refund_key != refund_key(refund.order_id):
+            return
+        detail = f"the gateway failed the refund: {refund.detail or '-'}"[:1000]
+        await self._move(session, refund.order_id, None, ("refunded",), "manual_refund", detail)
 
     async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
         try:

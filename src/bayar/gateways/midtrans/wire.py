@@ -24,6 +24,7 @@ from bayar.gateways.base import (
     GatewayReport,
     LineItem,
     PaymentInstructions,
+    RefundState,
     Rejection,
     SnapRequest,
 )
@@ -183,6 +184,7 @@ def _refunds(body: Mapping[str, Any]) -> tuple[GatewayRefund, ...]:
                 GatewayRefund(
                     refund_key=_optional_text(entry, "refund_key") or "",
                     amount=parse_amount(entry.get("refund_amount"), f"refunds[{i}].refund_amount"),
+                    state=RefundState.SUCCEEDED,  # Midtrans lists a refund once it is made
                 )
             )
         return tuple(refunds)
@@ -192,6 +194,7 @@ def _refunds(body: Mapping[str, Any]) -> tuple[GatewayRefund, ...]:
             GatewayRefund(
                 refund_key=_optional_text(body, "refund_key") or "",
                 amount=parse_amount(body["refund_amount"], "refund_amount"),
+                state=RefundState.SUCCEEDED,
             ),
         )
     return ()

@@ -259,7 +259,9 @@ class XenditGateway:
     ) -> GatewayReport:
         """Refund `amount` rupiah (None: all that is left) under `refund_key` (Xendit's
         idempotency key and the refund's reference_id: a repeat makes no second refund). The
-        answer is the transaction read again with every refund Xendit lists."""
+        answer is the transaction read again with every refund Xendit lists; the new one is
+        usually PENDING (Xendit finishes it later and calls back `refund.succeeded` or
+        `refund.failed`), and the order's event counts only the succeeded ones."""
         if amount is not None and (isinstance(amount, bool) or amount < 1):
             raise ValueError("a refund amount must be a positive integer of rupiah, or None")
         return await self._timed(
@@ -286,12 +288,11 @@ class XenditGateway:
             json=body,
             headers={"idempotency-key": refund_key},
         )
-        report = await self._report(kind, found)
-        if any(r.refund_key == refund_key for r in report.refunds):
-            return report
-        # The list does not show it yet: the refund answer itself is added.
-        extra = wire.parse_invoice if kind == "invoice" else wire.parse_payment_request
-        return self._parse("refund", lambda b: extra(b, [*_listed(report), made]), found)
+        refunds = await self._refunds(kind, str(found.get("id", "")))
+        if not any(r.get("reference_id") == refund_key for r in refunds):
+            refunds = [*refunds, made]  # the list does not show it yet: the answer itself counts
+        parse = wire.parse_invoice if kind == "invoice" else wire.parse_payment_request
+        return self._parse("refund", lambda body: parse(body, refunds), found)
 
     # -- callbacks --------------------------------------------------------------------------------
 
@@ -444,11 +445,3 @@ def _objects(body: Any) -> list[dict[str, Any]]:
 
 def _data_objects(body: Any) -> list[dict[str, Any]]:
     return _objects(_object(body).get("data"))
-
-
-def _listed(report: GatewayReport) -> list[dict[str, Any]]:
-    """The refunds of a report back in Xendit's shape (to add one the list did not show yet)."""
-    return [
-        {"reference_id": r.refund_key, "amount": r.amount, "status": "SUCCEEDED"}
-        for r in report.refunds
-    ]

@@ -23,6 +23,7 @@ from bayar.gateways.base import (
     GatewayReport,
     LineItem,
     PaymentInstructions,
+    RefundState,
     Rejection,
     SnapRequest,
 )
@@ -45,8 +46,14 @@ REQUEST_EVENTS = {
     "VOIDED": GatewayEvent.CANCELLED,
 }
 PAID = frozenset({"PAID", "SETTLED", "SUCCEEDED"})
-# A refund that is not FAILED or CANCELLED counts: PENDING ones are the gateway's to finish.
-REFUND_COUNTED = frozenset({"PENDING", "SUCCEEDED"})
+# A refund is PENDING until Xendit finishes it (and calls back): only a SUCCEEDED one gave money
+# back. A status not listed here is read as still pending (the worker asks again later).
+REFUND_STATES = {
+    "PENDING": RefundState.PENDING,
+    "SUCCEEDED": RefundState.SUCCEEDED,
+    "FAILED": RefundState.FAILED,
+    "CANCELLED": RefundState.FAILED,
+}
 REFUND_REASON = "REQUESTED_BY_CUSTOMER"
 # Neutral payment types of what Xendit can refund through its API: e-wallets and QRIS (not
 # virtual accounts nor retail outlets, which need a person).
@@ -216,20 +223,25 @@ def refund_body(
 # -- answers ---------------------------------------------------------------------------------
 
 
+def refund_of(refund: Mapping[str, Any]) -> GatewayRefund:
+    """A refund object (a list's entry, a refund answer, a callback's data) in neutral words,
+    under our key (its reference_id)."""
+    status = str(refund.get("status") or "").upper()
+    return GatewayRefund(
+        refund_key=_optional_text(refund, "reference_id") or _text(refund, "id"),
+        amount=parse_amount(refund.get("amount")),
+        state=REFUND_STATES.get(status, RefundState.PENDING),
+    )
+
+
 def _refunds(refunds: Sequence[Mapping[str, Any]]) -> tuple[GatewayRefund, ...]:
-    found = []
-    for refund in refunds:
-        if refund.get("status") not in REFUND_COUNTED:
-            continue
-        key = _optional_text(refund, "reference_id") or _text(refund, "id")
-        found.append(GatewayRefund(refund_key=key, amount=parse_amount(refund.get("amount"))))
-    return tuple(found)
+    return tuple(refund_of(refund) for refund in refunds)
 
 
 def _with_refunds(
     event: GatewayEvent | None, amount: int, refunds: tuple[GatewayRefund, ...]
 ) -> GatewayEvent | None:
-    refunded = sum(r.amount for r in refunds)
+    refunded = sum(r.amount for r in refunds if r.state is RefundState.SUCCEEDED)
     if event is not GatewayEvent.SUCCEEDED or refunded <= 0:
         return event
     return GatewayEvent.REFUNDED if refunded >= amount else GatewayEvent.PARTIALLY_REFUNDED
@@ -402,7 +414,8 @@ def callback_labels(body: Mapping[str, Any]) -> tuple[str | None, str | None]:
 
 def parse_callback(body: Mapping[str, Any]) -> GatewayReport:
     """A callback as a report. A refund's callback says nothing of the order's state by itself:
-    its report carries no event, and confirming it with the status API brings the refunds."""
+    its report carries no event, only the refund (news the status API confirms, with every
+    refund and the order's state)."""
     kind = callback_kind(body)
     if kind == "invoice":
         return parse_invoice(body)
@@ -421,6 +434,7 @@ def parse_callback(body: Mapping[str, Any]) -> GatewayReport:
             gross_amount=parse_amount(data.get("amount")),
             currency=_optional_text(data, "currency") or CURRENCY,
             payment_type=PaymentType.QRIS.value,
+            refunds=(refund_of(data),),
             raw=dict(body),
         )
     raise ValueError("not a callback of invoices, payments or refunds")
