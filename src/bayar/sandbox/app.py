@@ -161,28 +161,35 @@ class Sandbox:
         """Pending payments expire at their expiry time; subscriptions charge on their schedule."""
         while True:
             self._expiry_wake.clear()
-            try:
-                upcoming = self.gateway.expire_due()
-            except Exception:
-                log.exception("expiry pass failed")
-                upcoming = None
-            try:
-                due = self.subscriptions.run_due()  # each charge on its schedule
-            except Exception:
-                log.exception("subscription pass failed")
-                due = None
-            if due is not None and (upcoming is None or due < upcoming):
-                upcoming = due
-            try:
-                xendit_due = self.xendit.run_due()  # invoices and QRs expire, refunds finish
-            except Exception:
-                log.exception("xendit pass failed")
-                xendit_due = None
-            if xendit_due is not None and (upcoming is None or xendit_due < upcoming):
-                upcoming = xendit_due
+            upcoming = self.run_due()
             wait = None if upcoming is None else self.clock.real_seconds_until(upcoming) + 0.01
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._expiry_wake.wait(), timeout=wait)
+
+    def run_due(self) -> float | None:
+        """Everything due by the sandbox clock happens now: payments expire, subscriptions charge,
+        Xendit's invoices and QRs expire and its refunds finish. The next due time, if any."""
+        upcoming: float | None = None
+        for name, due_pass in (
+            ("expiry", self.gateway.expire_due),
+            ("subscription", self.subscriptions.run_due),
+            ("xendit", self.xendit.run_due),
+        ):
+            try:
+                due = due_pass()
+            except Exception:
+                log.exception("%s pass failed", name)
+                continue
+            if due is not None and (upcoming is None or due < upcoming):
+                upcoming = due
+        return upcoming
+
+    def advance_clock(self, seconds: float) -> None:
+        """Move sandbox time on; what fell due happens before this returns (a caller reading
+        right after sees it), and the timer is rearmed for the new time."""
+        self.clock.advance(seconds)
+        self.run_due()
+        self._expiry_wake.set()
 
 
 def create_sandbox_app(sandbox: Sandbox, *, exposed: bool = False) -> Starlette:

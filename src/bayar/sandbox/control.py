@@ -152,7 +152,7 @@ async def clock(request: Request) -> Response:
             if "scale" in body:
                 sandbox.clock.set_scale(float(body["scale"]))
             if "advance" in body:
-                sandbox.clock.advance(float(body["advance"]))
+                sandbox.advance_clock(float(body["advance"]))
         except (TypeError, ValueError) as error:
             raise ControlError(400, str(error)) from None
     return JSONResponse({"now": sandbox.clock.now().isoformat(), "scale": sandbox.clock.scale})
