@@ -85,3 +85,16 @@ class ProductSnapshot:
             description=row.description,
             category=row.category,
         )
+
+
+@dataclass(frozen=True)
+class ItemSnapshot:
+    product_id: str
+    slot_code: str | None
+    name: str
+    price: int
+    quantity: int
+
+    @classmethod
+    def of(cls, row: models.OrderItem) -> ItemSnapshot:
+        return cls(row.product_id, row.slot_code, row.name, row.price, row.quantity)
