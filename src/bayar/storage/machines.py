@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import update
+from sqlalchemy import select, update
 
 from bayar.storage.db import Database
-from bayar.storage.models import Machine, Slot
+from bayar.storage.models import Machine, Product, Slot
 
 
 @dataclass(frozen=True)
@@ -49,6 +49,14 @@ async def machine(db: Database, machine_id: str) -> MachineSnapshot | None:
     async with db.session() as session:
         found = await session.get(Machine, machine_id)
         return None if found is None else MachineSnapshot.of(found)
+
+
+async def missing_products(db: Database, product_ids: Sequence[str]) -> list[str]:
+    """Those of `product_ids` that name no product (archived ones exist), in the order given."""
+    async with db.session() as session:
+        found = await session.execute(select(Product.id).where(Product.id.in_(set(product_ids))))
+        known = set(found.scalars().all())
+    return [p for p in product_ids if p not in known]
 
 
 async def set_token(db: Database, machine_id: str, token_sha256: str) -> bool:
