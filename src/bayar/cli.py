@@ -261,15 +261,12 @@ def _upgrade(settings: Settings) -> None:
 
 def _check_database(settings: Settings) -> None:
     """A command that does not migrate still says first, in one line, that it cannot connect."""
-    from sqlalchemy import text
-
     from bayar.storage.db import Database
 
     async def ping() -> None:
         db = Database(settings.database())
         try:
-            async with db.session() as session:
-                await session.execute(text("SELECT 1"))
+            await db.ping()
         finally:
             await db.close()
 
@@ -446,8 +443,8 @@ def machine_add(
     """Register a vending machine and its slots; prints its kiosk URL with its secret token."""
     from sqlalchemy.exc import IntegrityError
 
+    from bayar.storage import machines as registry
     from bayar.storage.db import Database
-    from bayar.storage.models import Machine, Product
     from bayar.vending.machines import create_machine
 
     settings = _settings()
@@ -464,12 +461,12 @@ def machine_add(
     async def run() -> str:
         db = Database(settings.database())
         try:
-            async with db.session() as session:
-                if await session.get(Machine, machine_id) is not None:
-                    raise _Refused(f"a machine {machine_id!r} exists already")
-                for _code, product_id, _stock, _capacity in slots:
-                    if await session.get(Product, product_id) is None:
-                        raise typer.BadParameter(f"no product {product_id!r}")
+            if await registry.machine(db, machine_id) is not None:
+                raise _Refused(f"a machine {machine_id!r} exists already")
+            named = [product_id for _code, product_id, _stock, _capacity in slots]
+            missing = await registry.missing_products(db, named)
+            if missing:
+                raise typer.BadParameter(f"no product {missing[0]!r}")
             return await create_machine(db, machine_id, name, location or None, slots)
         finally:
             await db.close()

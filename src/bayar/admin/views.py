@@ -1,14 +1,12 @@
-"""Turning rows into what the admin pages show: times in WIB, an order's merged timeline, the
+"""Turning rows into what the admin pages show: times in WIB, statuses and orders in words, the
 refund and restock forms' numbers."""
 
 from __future__ import annotations
 
-import json
 import re
-from collections.abc import Mapping
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
 from bayar.gateways.methods import label_of, method_label
@@ -16,23 +14,10 @@ from bayar.i18n import N_, _, ngettext
 from bayar.i18n import rupiah as i18n_rupiah
 from bayar.i18n import wib as i18n_wib
 from bayar.payments.money import parse_rupiah_input
+from bayar.payments.reads import OrderDetails
 from bayar.payments.states import Status
-from bayar.storage.models import (
-    GatewayCall,
-    Notification,
-    Order,
-    OrderEvent,
-    Payment,
-    Refund,
-)
 from bayar.storage.repositories import Attention
 
-HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
-# A raw body on the order page: its first 2 KB (whatever was received), pretty-printed only when
-# it is small enough for that to be cheap; header names and values cut likewise.
-BODY_SHOWN = 2048
-BODY_PRETTY = 16 * 1024
-HEADER_SHOWN = 300
 INSTRUCTION_LABELS = {
     "transaction_id": N_("Transaction id"),
     "token": N_("Snap token"),
@@ -72,7 +57,6 @@ REFUND_STATES = {
     "unknown": N_("the gateway's answer was lost"),
     "failed": N_("refused by the gateway"),
 }
-# What became of a notification (payments/inbox.py's outcomes) as a badge colour.
 # The orders page's filters: days a shop can have orders on, pages a person can click to, and
 # text fields as long as the ids they match.
 FIRST_DAY, LAST_DAY = date(2000, 1, 1), date(2999, 12, 31)
@@ -80,18 +64,15 @@ MAX_PAGE = 100_000
 FILTER_TEXT = 64
 COUNT_DIGITS = 9  # units of stock: the checks that follow bound them far lower
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-OUTCOME_KIND = {
-    "applied": "ok",
-    "no_change": "off",
-    "ignored": "off",
-    "unconfirmed": "warn",
-    "not_confirmed": "warn",
-    "confirming": "warn",
-    "unknown_order": "warn",
-    "amount_mismatch": "bad",
-    "bad_signature": "bad",
-    "malformed": "bad",
-}
+
+
+class Paid(Protocol):
+    """What the pages read of a payment (a row of the payments core, or a storage snapshot)."""
+
+    @property
+    def payment_type(self) -> str: ...
+    @property
+    def instructions(self) -> dict[str, Any] | None: ...
 
 
 def aware(moment: datetime) -> datetime:
@@ -266,111 +247,25 @@ def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
     )
 
 
-# -- an order's timeline --------------------------------------------------------------------------
+class Move(Protocol):
+    """An entry of an order's history, as the timeline reads it."""
 
-
-@dataclass
-class Entry:
-    at: datetime
-    kind: str  # status | notification | gateway
-    title: str
-    badge: str = ""
-    badge_kind: str = "off"
-    source: str = ""
-    note: str | None = None
-    ignored: bool = False
-    signature_valid: bool | None = None
-    body: str | None = None
-    body_more: int = 0  # bytes of the body not shown
-    headers: list[tuple[str, str]] = field(default_factory=list)
-    rank: int = 0
-
-
-def pretty_json(raw: str) -> str:
-    try:
-        return json.dumps(json.loads(raw), indent=2, ensure_ascii=False, sort_keys=False)
-    except (ValueError, RecursionError):
-        return raw
-
-
-def shown_body(raw: str) -> tuple[str, int]:
-    """A raw body as the order page shows it: pretty-printed when it is small JSON, cut to its
-    first BODY_SHOWN characters; and how many bytes (UTF-8) were left out."""
-    text = pretty_json(raw) if len(raw) <= BODY_PRETTY else raw
-    if len(text) <= BODY_SHOWN:
-        return text, 0
-    return text[:BODY_SHOWN], len(text[BODY_SHOWN:].encode("utf-8", "replace"))
-
-
-def _history(event: OrderEvent) -> Entry:
-    if event.from_status is None:
-        title = _("Order created: %(status)s", status=status_name(event.to_status))
-    elif event.ignored:
-        title = _(
-            "%(event)s ignored (stays %(status)s)",
-            event=event.event,
-            status=status_name(event.to_status),
-        )
-    else:
-        title = f"{status_name(event.from_status)} → {status_name(event.to_status)}"
-    return Entry(
-        at=aware(event.at),
-        kind="status",
-        title=title,
-        badge=event.to_status,
-        badge_kind="off" if event.ignored else status_kind(event.to_status),
-        source=f"{event.event} · {event.source}",
-        note=event.note,
-        ignored=event.ignored,
-        rank=event.id,
-    )
-
-
-def _notification(note: Notification) -> Entry:
-    body, more = shown_body(note.body)
-    headers = sorted(
-        (name[:HEADER_SHOWN], str(value)[:HEADER_SHOWN])
-        for name, value in (note.headers or {}).items()
-        if name.lower() not in HIDDEN_HEADERS
-    )
-    return Entry(
-        at=aware(note.received_at),
-        kind="notification",
-        title=_("Notification: %(status)s", status=note.transaction_status or _("unknown status")),
-        badge=note.outcome,
-        badge_kind=OUTCOME_KIND.get(note.outcome, "off"),
-        source="webhook",
-        signature_valid=note.signature_valid,
-        body=body,
-        body_more=more,
-        headers=headers,
-        rank=note.id,
-    )
-
-
-def _gateway_call(call: GatewayCall) -> Entry:
-    kinds = {"ok": "ok", "rejected": "bad", "unavailable": "warn", "not_found": "warn"}
-    return Entry(
-        at=aware(call.at),
-        kind="gateway",
-        title=_("Gateway call: %(operation)s", operation=call.operation),
-        badge=call.outcome,
-        badge_kind=kinds.get(call.outcome, "off"),
-        source=f"{call.duration_ms} ms",
-        note=call.detail,
-        rank=call.id,
-    )
-
-
-def timeline(
-    history: list[OrderEvent], notifications: list[Notification], calls: list[GatewayCall]
-) -> list[Entry]:
-    """Status changes, every notification received and every gateway call, oldest first."""
-    entries = [_history(e) for e in history]
-    entries += [_notification(n) for n in notifications]
-    entries += [_gateway_call(c) for c in calls]
-    order = {"gateway": 0, "notification": 1, "status": 2}
-    return sorted(entries, key=lambda e: (e.at, order[e.kind], e.rank))
+    @property
+    def id(self) -> int: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def from_status(self) -> str | None: ...
+    @property
+    def to_status(self) -> str: ...
+    @property
+    def event(self) -> str: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def ignored(self) -> bool: ...
+    @property
+    def note(self) -> str | None: ...
 
 
 # -- an order in plain words ----------------------------------------------------------------------
@@ -384,25 +279,25 @@ def customer_name(customer: Mapping[str, Any] | None) -> str:
     return " ".join(str(p).strip() for p in parts if p and str(p).strip())
 
 
-def payment_method(order: Order, payment: Payment | None) -> str:
+def payment_method(asked: str, payment: Paid | None) -> str:
     """How the customer paid (or is paying): the payment's own type, bank or store, which for a
-    Snap checkout is what the customer chose on the Snap page, not the "snap" that was asked for."""
+    Snap checkout is what the customer chose on the Snap page, not the "snap" that was asked for
+    (`asked`: the order's payment type)."""
     if payment is None:
-        return method_label(order.payment_type)
+        return method_label(asked)
     return label_of({**(payment.instructions or {}), "payment_type": payment.payment_type})
 
 
-def _last_move(history: list[OrderEvent], status: str) -> datetime | None:
+def _last_move(history: Sequence[Move], status: str) -> datetime | None:
     moves = [e.at for e in history if e.to_status == status and not e.ignored]
     return aware(moves[-1]) if moves else None
 
 
-def summary(
-    order: Order, payment: Payment | None, refunds: list[Refund], history: list[OrderEvent]
-) -> str:
+def summary(details: OrderDetails) -> str:
     """One plain line above an order's technical timeline: what happened to the money."""
+    order, refunds, history = details.order, details.refunds, details.history
     amount = rupiah(order.gross_amount)
-    method = payment_method(order, payment)
+    method = payment_method(order.payment_type, details.payment)
     paid_by = method not in ("—", method_label("snap"))
     when = _last_move(history, order.status)
     given = sum(r.amount for r in refunds if r.status == "succeeded")
@@ -461,11 +356,12 @@ def summary(
 # -- what can be done to an order -----------------------------------------------------------------
 
 
-def cancellable(order: Order) -> bool:
-    return order.status in (Status.PENDING.value, Status.REVIEW.value)
+def cancellable(status: str) -> bool:
+    return status in (Status.PENDING.value, Status.REVIEW.value)
 
 
-def instructions(payment: Payment | None) -> list[tuple[str, str]]:
+def instructions(details: OrderDetails) -> list[tuple[str, str]]:
+    payment = details.payment
     if payment is None:
         return []
     found: dict[str, Any] = {

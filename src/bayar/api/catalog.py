@@ -6,15 +6,14 @@ from fastapi import APIRouter
 
 from bayar.api.deps import Context
 from bayar.api.schemas import ProductOut
-from bayar.storage import repositories as repo
+from bayar.storage import shop
 
 router = APIRouter(prefix="/api", tags=["catalog"])
 
 
 @router.get("/products", response_model=list[ProductOut])
 async def products(ctx: Context) -> list[ProductOut]:
-    async with ctx.db.session() as session:
-        rows = await repo.products(session)
+    rows = await shop.products_on_sale(ctx.db)
     return [
         ProductOut(
             id=p.id,

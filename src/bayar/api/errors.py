@@ -10,12 +10,11 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException
 
 from bayar.gateways.base import GatewayRejected, GatewayUnavailable
 from bayar.payments.errors import PaymentError
-from bayar.storage.db import lost_connection
+from bayar.storage.db import DatabaseError, lost_connection
 
 log = logging.getLogger("bayar.api")
 SOURCES = ("body", "query", "path", "header", "cookie")
@@ -98,7 +97,7 @@ async def _gateway_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
-    assert isinstance(exc, DBAPIError)
+    assert isinstance(exc, DatabaseError)
     if not lost_connection(exc):
         raise exc  # a bug, not an outage: the server logs its trace, the client gets `_crash`
     # The database dropped the pool's connections (it restarted). The pool is renewed, so the
@@ -119,5 +118,5 @@ def install(app: FastAPI, browser_page: Callable[[Request], Response] | None = N
     app.add_exception_handler(PaymentError, _payment_error)
     app.add_exception_handler(GatewayRejected, _gateway_refused)
     app.add_exception_handler(GatewayUnavailable, _gateway_unavailable)
-    app.add_exception_handler(DBAPIError, _database_error)
+    app.add_exception_handler(DatabaseError, _database_error)
     app.add_exception_handler(Exception, _crash)

@@ -15,7 +15,7 @@ from bayar.api.deps import Context
 from bayar.api.schemas import Problem
 from bayar.gateways.base import GatewayRejected, TransactionNotFound
 from bayar.payments.states import Status
-from bayar.storage import repositories as repo
+from bayar.storage import shop
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger("bayar.api")
@@ -83,8 +83,7 @@ async def readyz(ctx: Context) -> JSONResponse:
 @router.get("/metrics", response_class=Response)
 async def metrics(ctx: Context) -> Response:
     """Prometheus text format: orders by status, notifications by outcome, gateway latency."""
-    async with ctx.db.session() as session:
-        counts = await repo.count_by_status(session)
+    counts = await shop.orders_by_status(ctx.db)
     for status in Status:
         ctx.metrics.orders.labels(status.value).set(counts.get(status.value, 0))
     return Response(ctx.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -19,14 +19,14 @@ from bayar.api.schemas import (
     Problem,
     TransactionOut,
 )
-from bayar.api.views import transaction_out
+from bayar.api.views import payment_out, transaction_out
 from bayar.context import context_of
 from bayar.gateways.base import Customer
 from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
 from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.inbox import Inbox
+from bayar.payments.reads import customer_payment
 from bayar.storage import repositories as repo
-from bayar.storage.models import Order
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -83,12 +83,11 @@ async def create_transaction(
             gateway=body.gateway,
         )
     )
+    # The order as the service returned it; only its payment is read (the create call wrote it).
     async with ctx.db.session() as session:
-        fresh = await session.get(Order, order.id)
         payment = await repo.payment_of(session, order.id)
-    assert fresh is not None
-    out = transaction_out(fresh, payment)
-    if out.payment is None and fresh.status == "pending":
+    out = transaction_out(order, payment_out(customer_payment(payment)))
+    if out.payment is None and order.status == "pending":
         response.status_code = 202  # the gateway's answer is not in yet: retry with the key
     elif replayed:
         response.status_code = 200

@@ -1,6 +1,9 @@
-"""Database rows as wire models."""
+"""What the payments core and storage return, as wire models."""
 
 from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Protocol
 
 from bayar.api.schemas import (
     HistoryOut,
@@ -11,15 +14,42 @@ from bayar.api.schemas import (
     TransactionOut,
 )
 from bayar.payments.reads import OrderDetails, customer_payment, declined_attempt
-from bayar.storage.models import Order, Payment, Refund
 
 
-def payment_out(payment: Payment | None) -> PaymentOut | None:
-    shown = customer_payment(payment)
+class Placed(Protocol):
+    """What a create answer says of its order."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def gross_amount(self) -> int: ...
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+class Refunded(Protocol):
+    """What the API says of a refund."""
+
+    @property
+    def refund_key(self) -> str: ...
+    @property
+    def amount(self) -> int: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def reason(self) -> str | None: ...
+    @property
+    def created_at(self) -> datetime: ...
+
+
+def payment_out(shown: dict[str, Any] | None) -> PaymentOut | None:
+    """A payment as `payments.reads.customer_payment` shows it to a customer."""
     return None if shown is None else PaymentOut(**shown)
 
 
-def refund_out(refund: Refund) -> RefundOut:
+def refund_out(refund: Refunded) -> RefundOut:
     return RefundOut(
         refund_key=refund.refund_key,
         amount=refund.amount,
@@ -29,13 +59,13 @@ def refund_out(refund: Refund) -> RefundOut:
     )
 
 
-def transaction_out(order: Order, payment: Payment | None) -> TransactionOut:
+def transaction_out(order: Placed, payment: PaymentOut | None) -> TransactionOut:
     return TransactionOut(
         order_id=order.id,
         status=order.status,
         gross_amount=order.gross_amount,
         expiry_time=order.expires_at,
-        payment=payment_out(payment),
+        payment=payment,
     )
 
 
@@ -54,7 +84,7 @@ def order_out(details: OrderDetails) -> OrderOut:
             OrderItemOut(product_id=i.product_id, name=i.name, price=i.price, quantity=i.quantity)
             for i in details.items
         ],
-        payment=payment_out(details.payment),
+        payment=payment_out(customer_payment(details.payment)),
         refunds=[refund_out(r) for r in details.refunds],
         history=[
             HistoryOut(

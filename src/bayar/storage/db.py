@@ -19,6 +19,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+# What a database driver raises, under the storage layer's name: the API's error handler catches
+# it without knowing SQLAlchemy.
+DatabaseError = DBAPIError
+
 
 def async_url(url: str) -> str:
     """DATABASE_URL as users write it, with the async driver SQLAlchemy needs."""
@@ -31,7 +35,7 @@ def async_url(url: str) -> str:
     return parsed.set(drivername=driver).render_as_string(hide_password=False)
 
 
-def lost_connection(error: DBAPIError) -> bool:
+def lost_connection(error: DatabaseError) -> bool:
     """The database dropped the connection (it restarted): SQLAlchemy has renewed the pool, the
     transaction is gone, and the same work may simply be done again."""
     return error.connection_invalidated

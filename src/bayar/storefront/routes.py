@@ -11,7 +11,6 @@ callback: those only say which order page to open.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
 from datetime import UTC
 from pathlib import Path
 from typing import Any
@@ -28,10 +27,9 @@ from bayar.context import AppContext, context_of
 from bayar.gateways.methods import label_of, method_labels
 from bayar.i18n import N_, _, wib
 from bayar.payments.errors import OrderNotFound
-from bayar.payments.reads import customer_payment, declined_attempt
+from bayar.payments.reads import OrderDetails, customer_payment, declined_attempt
 from bayar.payments.states import Status
-from bayar.storage import repositories as repo
-from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
+from bayar.storage import shop as shop_reads
 
 HERE = Path(__file__).parent
 STATIC = HERE / "static"
@@ -150,10 +148,9 @@ def method_label(payment: dict[str, Any] | None) -> str:
     return label_of(payment)
 
 
-def order_view(
-    order: Order, items: list[OrderItem], payment: Payment | None, history: Sequence[OrderEvent]
-) -> dict[str, Any]:
+def order_view(details: OrderDetails) -> dict[str, Any]:
     """The order as the page's script receives it from `GET /api/orders/{id}` (the fields it uses)."""
+    order = details.order
     expires = order.expires_at if order.expires_at.tzinfo else order.expires_at.replace(tzinfo=UTC)
     return {
         "order_id": order.id,
@@ -162,10 +159,10 @@ def order_view(
         "expiry_time": expires.astimezone(UTC).isoformat().replace("+00:00", "Z"),
         "items": [
             {"product_id": i.product_id, "name": i.name, "price": i.price, "quantity": i.quantity}
-            for i in items
+            for i in details.items
         ],
-        "payment": customer_payment(payment),
-        "declined_attempt": declined_attempt(order.status, history),
+        "payment": customer_payment(details.payment),
+        "declined_attempt": declined_attempt(order.status, details.history),
     }
 
 
@@ -210,8 +207,7 @@ def router() -> APIRouter:
     @shop.get("/", response_class=HTMLResponse)
     async def catalog(request: Request) -> HTMLResponse:
         ctx = context_of(request)
-        async with ctx.db.session() as session:
-            rows = await repo.products(session)
+        rows = await shop_reads.products_on_sale(ctx.db)
         products = [
             {
                 "id": p.id,
@@ -248,7 +244,7 @@ def router() -> APIRouter:
         except OrderNotFound:
             return _not_found(request, ctx, order_id)
         order = details.order
-        view = order_view(order, details.items, details.payment, details.history)
+        view = order_view(details)
         text = status_text()
         title, message = text.get(text_key(view), (order.status.capitalize(), ""))
         return TEMPLATES.TemplateResponse(
@@ -277,9 +273,8 @@ def router() -> APIRouter:
     async def qr_code(request: Request, order_id: str) -> Response:
         """The QRIS (or GoPay) code of the order's payment, drawn from its `qr_string`."""
         ctx = context_of(request)
-        async with ctx.db.session() as session:
-            payment = await repo.payment_of(session, order_id)
-        text = (payment.instructions or {}).get("qr_string") if payment is not None else None
+        payment = await shop_reads.payment(ctx.db, order_id)
+        text = payment.instructions.get("qr_string") if payment is not None else None
         if not isinstance(text, str) or not text:
             return Response("no QR code for this order", status_code=404, media_type="text/plain")
         buffer = io.BytesIO()

@@ -8,10 +8,9 @@ import secrets
 from collections.abc import Sequence
 from pathlib import Path
 
-from sqlalchemy import select
-
+from bayar.storage import machines as registry
 from bayar.storage.db import Database
-from bayar.storage.models import Machine, Slot
+from bayar.storage.machines import MachineSnapshot
 
 DEMO_MACHINE = ("demo-1", "Demo Kiosk", "Lobby")
 DEMO_SLOTS = (
@@ -45,25 +44,14 @@ async def create_machine(
 ) -> str:
     """Register a machine with its slots (code, product_id, stock, capacity); its secret token."""
     secret = token or secrets.token_urlsafe(24)
-    async with db.session() as session, session.begin():
-        session.add(
-            Machine(id=machine_id, name=name, location=location, token_sha256=token_digest(secret))
-        )
-        await session.flush()
-        session.add_all(
-            Slot(
-                machine_id=machine_id, code=code, product_id=product, stock=stock, capacity=capacity
-            )
-            for code, product, stock, capacity in slots
-        )
+    await registry.add_machine(db, machine_id, name, location, token_digest(secret), slots)
     return secret
 
 
-async def authenticate(db: Database, machine_id: str, token: str | None) -> Machine | None:
+async def authenticate(db: Database, machine_id: str, token: str | None) -> MachineSnapshot | None:
     if not plausible_id(machine_id):
         return None
-    async with db.session() as session:
-        machine = await session.get(Machine, machine_id)
+    machine = await registry.machine(db, machine_id)
     if machine is None or not machine.active or not token:
         return None
     if not hmac.compare_digest(machine.token_sha256, token_digest(token)):
@@ -75,16 +63,12 @@ async def ensure_demo_machine(db: Database, var_dir: Path) -> tuple[str, str]:
     """The demo machine of a first start; its token is kept in var/ so `bayar up` can print it."""
     machine_id, name, location = DEMO_MACHINE
     token_path = var_dir / TOKEN_FILE
-    async with db.session() as session:
-        exists = await session.get(Machine, machine_id) is not None
+    exists = await registry.machine(db, machine_id) is not None
     if exists and token_path.is_file():
         return machine_id, token_path.read_text().strip()
     token = secrets.token_urlsafe(24)
     if exists:
-        async with db.session() as session, session.begin():
-            machine = await session.get(Machine, machine_id)
-            assert machine is not None
-            machine.token_sha256 = token_digest(token)
+        await registry.set_token(db, machine_id, token_digest(token))
     else:
         await create_machine(db, machine_id, name, location, DEMO_SLOTS, token)
     _write_secret(token_path, token)
@@ -95,11 +79,3 @@ def _write_secret(path: Path, secret: str) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text(secret + "\n")
     path.chmod(0o600)
-
-
-async def slots_of(db: Database, machine_id: str) -> list[Slot]:
-    async with db.session() as session:
-        result = await session.execute(
-            select(Slot).where(Slot.machine_id == machine_id).order_by(Slot.code)
-        )
-        return list(result.scalars().all())

@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
@@ -34,17 +33,10 @@ from bayar.payments.errors import (
 from bayar.payments.service import PaymentsService
 from bayar.payments.states import Event, RefundStatus, Status
 from bayar.payments.transitions import Applied
+from bayar.storage import dispenses, kiosk_reads
+from bayar.storage import machines as registry
 from bayar.storage.db import Database
-from bayar.storage.models import (
-    Dispense,
-    Machine,
-    Order,
-    OrderItem,
-    Payment,
-    Product,
-    Refund,
-    Slot,
-)
+from bayar.storage.models import Order, Refund
 from bayar.vending.machines import authenticate, plausible_id
 
 log = logging.getLogger("bayar.vending")
@@ -130,8 +122,7 @@ class VendingService:
     async def machine(self, machine_id: str) -> dict[str, Any] | None:
         if not plausible_id(machine_id):
             return None
-        async with self.db.session() as session:
-            machine = await session.get(Machine, machine_id)
+        machine = await registry.machine(self.db, machine_id)
         if machine is None or not machine.active:
             return None
         return {"id": machine.id, "name": machine.name, "location": machine.location}
@@ -151,8 +142,7 @@ class VendingService:
         "active": the reason a kiosk is told when its socket is refused."""
         if not plausible_id(machine_id):
             return "unknown"
-        async with self.db.session() as session:
-            machine = await session.get(Machine, machine_id)
+        machine = await registry.machine(self.db, machine_id)
         if machine is None:
             return "unknown"
         return "active" if machine.active else "disabled"
@@ -161,36 +151,26 @@ class VendingService:
         """Put a machine in or out of service. Its connected kiosks hear it at once (a
         `machine_active` message on its channel: a disabled one's sockets are closed with 4403);
         False when there is no such machine."""
-        async with self.db.session() as session, session.begin():
-            machine = await session.get(Machine, machine_id)
-            if machine is None:
-                return False
-            machine.active = active
+        if not await registry.set_active(self.db, machine_id, active):
+            return False
         await self.bus.publish(f"machine:{machine_id}", {"type": MACHINE_ACTIVE, "active": active})
         return True
 
     # -- menu and orders -------------------------------------------------------------------------
 
     async def menu(self, machine_id: str) -> list[dict[str, Any]]:
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(Slot, Product)
-                .join(Product, Product.id == Slot.product_id)
-                .where(Slot.machine_id == machine_id, Product.active.is_(True))
-                .order_by(Slot.code)
-            )
-            return [
-                {
-                    "id": product.id,
-                    "slot": slot.code,
-                    "name": product.name,
-                    "price": product.price,
-                    "image_url": product.image_url,
-                    "stock": slot.stock,
-                    "available": slot.stock > 0,
-                }
-                for slot, product in rows.all()
-            ]
+        return [
+            {
+                "id": line.product_id,
+                "slot": line.slot,
+                "name": line.name,
+                "price": line.price,
+                "image_url": line.image_url,
+                "stock": line.stock,
+                "available": line.stock > 0,
+            }
+            for line in await kiosk_reads.menu(self.db, machine_id)
+        ]
 
     async def order(
         self, machine_id: str, product_id: str, request_id: str | None
@@ -210,18 +190,10 @@ class VendingService:
         return view
 
     async def order_view(self, order_id: str) -> dict[str, Any] | None:
-        async with self.db.session() as session:
-            order = await session.get(Order, order_id)
-            if order is None:
-                return None
-            item = (
-                (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
-                .scalars()
-                .first()
-            )
-            product = await session.get(Product, item.product_id) if item else None
-            payment = await session.get(Payment, order_id)
-            dispense = await session.get(Dispense, order_id)
+        found = await kiosk_reads.kiosk_order(self.db, order_id)
+        if found is None:
+            return None
+        order, item = found.order, found.item
         return {
             "order_id": order.id,
             "machine_id": order.machine_id,
@@ -230,15 +202,15 @@ class VendingService:
                 "id": item.product_id if item else None,
                 "name": item.name if item else None,
                 "price": item.price if item else None,
-                "image_url": product.image_url if product else None,
+                "image_url": found.image_url,
                 "slot": item.slot_code if item else None,
             },
             "gross_amount": order.gross_amount,
-            "qr_string": (payment.instructions or {}).get("qr_string") if payment else None,
+            "qr_string": found.qr_string,
             "expiry_time": order.expires_at,
             "dispense": None
-            if dispense is None
-            else {"dispense_id": dispense_id(order_id), "status": dispense.status},
+            if found.dispense_status is None
+            else {"dispense_id": dispense_id(order_id), "status": found.dispense_status},
         }
 
     async def cancel(self, machine_id: str, order_id: str) -> Applied:
@@ -249,21 +221,13 @@ class VendingService:
 
     async def current_order(self, machine_id: str, now: datetime) -> dict[str, Any] | None:
         """The order the machine's screen is about: the newest one that still needs the screen."""
-        async with self.db.session() as session:
-            order = (
-                await session.execute(
-                    select(Order)
-                    .where(Order.machine_id == machine_id, Order.created_at >= now - RECENT)
-                    .order_by(Order.created_at.desc())
-                    .limit(1)
-                )
-            ).scalar_one_or_none()
-            dispense = await session.get(Dispense, order.id) if order else None
-        if order is None:
+        found = await kiosk_reads.newest_order(self.db, machine_id, now - RECENT)
+        if found is None:
             return None
+        order, dispense = found
         if Status(order.status).is_open:
             return await self.order_view(order.id)
-        if order.status == Status.PAID and (dispense is None or dispense.status != "manual_refund"):
+        if order.status == Status.PAID and dispense != "manual_refund":
             return await self.order_view(order.id)
         return None
 
@@ -272,49 +236,19 @@ class VendingService:
     async def _on_paid(self, session: AsyncSession, order: Order, now: datetime) -> None:
         """Inside the transaction that makes an order paid: a kiosk order's dispense row, pending
         until a socket of its machine takes the command (or the sweep refunds it)."""
-        if order.machine_id is None or await session.get(Dispense, order.id) is not None:
+        if order.machine_id is None or await dispenses.exists(session, order.id):
             return
-        item = await self._item(session, order.id)
+        item = await dispenses.first_item(session, order.id)
         if item is None or item.slot_code is None:
             log.error("paid kiosk order without a slot", extra={"order_id": order.id})
             return
-        session.add(self._pending(order.id, order.machine_id, item.slot_code, now))
-
-    @staticmethod
-    def _pending(order_id: str, machine_id: str, slot_code: str, now: datetime) -> Dispense:
-        return Dispense(
-            order_id=order_id,
-            machine_id=machine_id,
-            slot_code=slot_code,
-            status="pending",
-            commands=0,
-            created_at=now,
-        )
-
-    @staticmethod
-    async def _item(session: AsyncSession, order_id: str) -> OrderItem | None:
-        return (
-            (await session.execute(select(OrderItem).where(OrderItem.order_id == order_id)))
-            .scalars()
-            .first()
-        )
+        dispenses.add_pending(session, order.id, order.machine_id, item.slot_code, now)
 
     async def dispenses_due(self, machine_id: str, *, resend: bool) -> list[str]:
         """The machine's paid orders whose dispense no socket took yet (and, when `resend`, the
         ones commanded and not answered), oldest payment first."""
         wanted = ("pending", "commanded") if resend else ("pending",)
-        async with self.db.session() as session:
-            rows = await session.execute(
-                select(Dispense.order_id)
-                .join(Order, Order.id == Dispense.order_id)
-                .where(
-                    Dispense.machine_id == machine_id,
-                    Dispense.status.in_(wanted),
-                    Order.status == Status.PAID.value,
-                )
-                .order_by(Dispense.created_at, Dispense.order_id)
-            )
-            return list(rows.scalars().all())
+        return await dispenses.due(self.db, machine_id, wanted)
 
     async def claim_dispense(
         self, machine_id: str, order_id: str, connection_id: str, *, resend: bool = False
@@ -322,34 +256,12 @@ class VendingService:
         """The DISPENSE command for a paid order, once: to the first caller, and again only when
         `resend` (a reconnecting machine, which answers a repeated dispense_id without
         dispensing). The socket it goes to (`connection_id`) owns the dispense from then on."""
-        now = self.now()
         wanted = ("pending", "commanded") if resend else ("pending",)
-        async with self.db.session() as session, session.begin():
-            order = (
-                await session.execute(select(Order).where(Order.id == order_id).with_for_update())
-            ).scalar_one_or_none()
-            if order is None or order.machine_id != machine_id or order.status != Status.PAID:
-                return None
-            item = await self._item(session, order_id)
-            if item is None or item.slot_code is None:
-                return None
-            if await session.get(Dispense, order_id) is None:
-                # Paid before dispense rows were made with the payment (older data).
-                session.add(self._pending(order_id, machine_id, item.slot_code, now))
-                await session.flush()
-            claimed = await session.execute(
-                update(Dispense)
-                .where(Dispense.order_id == order_id, Dispense.status.in_(wanted))
-                .values(
-                    status="commanded",
-                    commands=Dispense.commands + 1,
-                    connection_id=connection_id,
-                    commanded_at=func.coalesce(Dispense.commanded_at, now),
-                )
-                .returning(Dispense.order_id)
-            )
-            if claimed.scalar_one_or_none() is None:
-                return None
+        item = await dispenses.claim(
+            self.db, machine_id, order_id, connection_id, wanted, self.now()
+        )
+        if item is None or item.slot_code is None:
+            return None
         return DispenseCommand(
             order_id, dispense_id(order_id), item.slot_code, item.product_id, item.name
         )
@@ -361,13 +273,18 @@ class VendingService:
         from the socket that was sent the command (a stale socket of the same machine may still
         be open: its word is not the machine's)."""
         status = "dispensed" if ok else "failed"
-        async with self.db.session() as session, session.begin():
-            moved = await self._move(
-                session, order_id, machine_id, ("commanded",), status, detail, connection_id
-            )
-            dispense = None if moved else await session.get(Dispense, order_id)
+        moved = await dispenses.move_now(
+            self.db,
+            order_id,
+            ("commanded",),
+            status,
+            detail,
+            self.now(),
+            machine_id=machine_id,
+            connection_id=connection_id,
+        )
         if not moved:
-            if dispense is not None and dispense.status == "commanded":
+            if await dispenses.status_of(self.db, order_id) == "commanded":
                 log.warning(
                     "dispense result from a socket that does not own the dispense ignored",
                     extra={"order_id": order_id, "machine_id": machine_id},
@@ -381,29 +298,6 @@ class VendingService:
             return "dispensed"
         return await self._refund(machine_id, order_id, detail or "the machine could not dispense")
 
-    async def _move(
-        self,
-        session: AsyncSession,
-        order_id: str,
-        machine_id: str | None,
-        from_statuses: tuple[str, ...],
-        to_status: str,
-        detail: str | None,
-        connection_id: str | None = None,
-    ) -> bool:
-        conditions = [Dispense.order_id == order_id, Dispense.status.in_(from_statuses)]
-        if machine_id is not None:
-            conditions.append(Dispense.machine_id == machine_id)
-        if connection_id is not None:
-            conditions.append(Dispense.connection_id == connection_id)
-        result = await session.execute(
-            update(Dispense)
-            .where(*conditions)
-            .values(status=to_status, detail=detail, finished_at=self.now())
-            .returning(Dispense.order_id)
-        )
-        return result.scalar_one_or_none() is not None
-
     async def _refund(self, machine_id: str, order_id: str, reason: str) -> str:
         """A failed dispense gives the money back in full; if the gateway refuses, a person must.
         An order refunded meanwhile by another path (an admin, while its machine was away) needs
@@ -415,10 +309,9 @@ class VendingService:
             outcome = await self._give_back(order_id, reason)
         if outcome == "manual_refund":
             log.error("dispense refund needs a person", extra={"order_id": order_id})
-        async with self.db.session() as session, session.begin():
-            moved = await self._move(
-                session, order_id, None, ("failed", "refund_retry"), outcome, reason
-            )
+        moved = await dispenses.move_now(
+            self.db, order_id, ("failed", "refund_retry"), outcome, reason, self.now()
+        )
         if moved and outcome != "refund_retry":  # announced once, by whoever moved it
             await self._announce(machine_id, order_id, outcome, amount=order.gross_amount)
         return outcome
@@ -466,13 +359,13 @@ class VendingService:
         """Inside the transaction of `PaymentsService.refunded_by_hand`: the kiosk unit's money
         is back, so its dispense leaves the queue as refunded. Not announced to the machine: its
         customer left long ago."""
-        await self._move(
+        await dispenses.move(
             session,
             refund.order_id,
-            None,
             ("manual_refund", "failed", "refund_retry"),
             "refunded",
             refund.detail,
+            self.now(),
         )
 
     async def _on_refund_failed(self, session: AsyncSession, refund: Refund, now: datetime) -> None:
@@ -501,28 +394,13 @@ class VendingService:
         undone, are tried again. The number of dispenses handled."""
         now = self.now()
         await self._ring_for_pending(now)
-        async with self.db.session() as session:
-            rows = (
-                await session.execute(
-                    select(Dispense.order_id, Dispense.machine_id, Dispense.status).where(
-                        (
-                            (Dispense.status == "commanded")
-                            & (Dispense.commanded_at <= now - self.dispense_timeout)
-                        )
-                        | (
-                            (Dispense.status == "pending")
-                            & (Dispense.created_at <= now - self.offline_refund)
-                        )
-                        | (Dispense.status == "refund_retry")
-                        # failed, but its refund never ran (the process stopped in between); the
-                        # refund key makes a second attempt harmless
-                        | (
-                            (Dispense.status == "failed")
-                            & (Dispense.finished_at <= now - 2 * self.dispense_timeout)
-                        )
-                    )
-                )
-            ).all()
+        rows = await dispenses.overdue(
+            self.db,
+            commanded_before=now - self.dispense_timeout,
+            pending_before=now - self.offline_refund,
+            # failed, but its refund never ran: the refund key makes a second attempt harmless
+            failed_before=now - 2 * self.dispense_timeout,
+        )
         for order_id, machine_id, status in rows:
             try:
                 await self._sweep_one(order_id, machine_id, status)
@@ -535,35 +413,22 @@ class VendingService:
         reason = "no acknowledgement in time"
         if status == "pending":
             reason = "the machine did not take the order in time (offline)"
-        if status in ("commanded", "pending"):
-            async with self.db.session() as session, session.begin():
-                if not await self._move(session, order_id, None, (status,), "failed", reason):
-                    return
+        if status in ("commanded", "pending") and not await dispenses.move_now(
+            self.db, order_id, (status,), "failed", reason, self.now()
+        ):
+            return  # another sweep or the machine's answer moved it first
         await self._refund(machine_id, order_id, reason)
 
     async def _ring_for_pending(self, now: datetime) -> None:
         """A doorbell to machines with a paid order no socket took within `dispense_timeout`
         (its bus message was lost, say): a connected socket then claims it."""
-        async with self.db.session() as session:
-            machines = (
-                await session.execute(
-                    select(Dispense.machine_id)
-                    .where(
-                        Dispense.status == "pending",
-                        Dispense.created_at <= now - self.dispense_timeout,
-                    )
-                    .distinct()
-                )
-            ).scalars()
-            due = list(machines.all())
-        for machine_id in due:
+        for machine_id in await dispenses.machines_with_pending(
+            self.db, now - self.dispense_timeout
+        ):
             try:
                 await self.bus.publish(f"machine:{machine_id}", {"type": DISPENSE_DUE})
             except Exception:
                 log.exception("publish failed", extra={"machine_id": machine_id})
 
     async def touch(self, machine_id: str) -> None:
-        async with self.db.session() as session, session.begin():
-            await session.execute(
-                update(Machine).where(Machine.id == machine_id).values(last_seen_at=self.now())
-            )
+        await registry.seen(self.db, machine_id, self.now())

@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from bayar.payments.service import PaymentsService
 from bayar.payments.transitions import Applied
-from bayar.storage import repositories as repo
+from bayar.storage import worker_queue
 
 log = logging.getLogger("bayar.worker")
 LEASE = timedelta(seconds=60)  # another worker skips a claimed order this long
@@ -19,8 +19,7 @@ LEASE = timedelta(seconds=60)  # another worker skips a claimed order this long
 async def reconcile_once(
     service: PaymentsService, *, limit: int = 50, concurrency: int = 8
 ) -> list[Applied]:
-    async with service.db.session() as session, session.begin():
-        due = await repo.claim_due_orders(session, service.now(), LEASE, limit)
+    due = await worker_queue.claim_due_orders(service.db, service.now(), LEASE, limit)
     gate = asyncio.Semaphore(concurrency)
 
     async def one(order_id: str) -> Applied | None:
@@ -40,8 +39,7 @@ async def settle_refunds_once(service: PaymentsService, *, limit: int = 50) -> i
     """Refunds still `requested` or `unknown` after the service's grace: asked about, and asked
     for again if the gateway never made them. How many orders were looked at."""
     stale = service.now() - service.policy.refund_grace
-    async with service.db.session() as session:
-        order_ids = await repo.orders_with_unsettled_refunds(session, stale, limit)
+    order_ids = await worker_queue.orders_with_unsettled_refunds(service.db, stale, limit)
     for order_id in order_ids:
         try:
             await service.refunds.settle_refunds(order_id)
