@@ -376,7 +376,7 @@ class VendingService:
         if refund.refund_key != refund_key(refund.order_id):
             return
         detail = f"the gateway failed the refund: {refund.detail or '-'}"[:1000]
-        await self._move(session, refund.order_id, None, ("refunded",), "manual_refund", detail)
+        await dispenses.move(session, refund.order_id, ("refunded",), "manual_refund", detail, now)
 
     async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
         try:
