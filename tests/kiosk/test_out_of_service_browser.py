@@ -92,9 +92,7 @@ def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
 ) -> None:
     wrong = "not-the-token"
     page.goto(server.kiosk_url(token=wrong, retry="1", lang=language))
-    assert_out_of_service(
-        page, "This kiosk is not connected properly. Staff can fix it.", language
-    )
+    assert_out_of_service(page, "This kiosk is not connected properly. Staff can fix it.", language)
     page.locator("#screen-out_of_service").click()
     assert page.evaluate("document.body.dataset.screen") == "out_of_service"
 

@@ -32,9 +32,7 @@ def language(request: pytest.FixtureRequest) -> str:
 
 @pytest.fixture
 def page(browser: Browser, problems: list[str], site: str, language: str) -> Iterator[Page]:
-    context = browser.new_context(
-        viewport={"width": 1280, "height": 900}, locale=LOCALES[language]
-    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale=LOCALES[language])
     tab = context.new_page()
     tab.set_default_timeout(15_000)
     tab.on("pageerror", lambda error: problems.append(f"page error: {error}"))

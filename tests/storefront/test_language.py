@@ -108,8 +108,38 @@ def test_choose(
 # Words English sentences cannot do without and Indonesian never uses: one of them on an
 # Indonesian page is English that never went through the catalogs.
 ENGLISH_WORDS = frozenset(
-    "the and of is are was were with your this that these not yet has have been will "
-    "from for into can cannot could should would there their it its".split()
+    [
+        "the",
+        "and",
+        "of",
+        "is",
+        "are",
+        "was",
+        "were",
+        "with",
+        "your",
+        "this",
+        "that",
+        "these",
+        "not",
+        "yet",
+        "has",
+        "have",
+        "been",
+        "will",
+        "from",
+        "for",
+        "into",
+        "can",
+        "cannot",
+        "could",
+        "should",
+        "would",
+        "there",
+        "their",
+        "it",
+        "its",
+    ]
 )
 
 

@@ -45,7 +45,9 @@ def test_pay_an_invoice_then_let_another_expire(
     expect(page.get_by_test_id("amount")).to_have_text("Rp 42.000")
     expect(page.get_by_text("Kopi susu x 2")).to_be_visible()
     assert page.locator("html").get_attribute("lang") == "id"
-    expect(page.get_by_role("img", name=say("QRIS code of invoice %(id)s", id="web-1"))).to_be_visible()
+    expect(
+        page.get_by_role("img", name=say("QRIS code of invoice %(id)s", id="web-1"))
+    ).to_be_visible()
     expect(page.get_by_text(say("Virtual account"), exact=True)).to_be_visible()
     bca = next(b for b in invoice.available_banks if str(b.bank_code) == "BCA")
     expect(page.get_by_text(bca.bank_account_number)).to_be_visible()
@@ -68,9 +70,7 @@ def test_pay_an_invoice_then_let_another_expire(
     page.goto(late.invoice_url)
     expect(page.get_by_test_id("expired")).to_contain_text(say("This invoice has expired"))
     page.get_by_role("link", name="English").click()  # the toggle
-    expect(page.get_by_test_id("expired")).to_contain_text(
-        words("en")("This invoice has expired")
-    )
+    expect(page.get_by_test_id("expired")).to_contain_text(words("en")("This invoice has expired"))
     assert page.locator("html").get_attribute("lang") == "en"
     assert problems == []
 

@@ -84,7 +84,9 @@ async def test_the_list_shows_xendit_beside_midtrans_and_its_buttons_act(
         paid = await client.post(f"/sandbox/actions/xendit/{qr['id']}/fail", data={"next": "/"})
         assert paid.status_code == 303
         say = words("id")  # the simulator's first language: its message is Indonesian
-        failed = say("Failed: %(reference)s is now %(status)s.", reference="kiosk-1", status="FAILED")
+        failed = say(
+            "Failed: %(reference)s is now %(status)s.", reference="kiosk-1", status="FAILED"
+        )
         assert paid.headers["location"] == f"/sandbox/?{urlencode({'msg': failed, 'kind': 'ok'})}"
         expired = await client.post(
             f"/sandbox/actions/xendit/{invoice['id']}/expire",

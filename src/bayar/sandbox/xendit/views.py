@@ -10,7 +10,6 @@ from bayar.i18n import N_
 from bayar.sandbox.http import sandbox_of
 from bayar.sandbox.xendit.model import Invoice, PaymentRequest
 
-
 # The simulator's buttons (xendit_macros.html).
 ACTION_NAMES = {"pay": N_("Pay"), "expire": N_("Expire"), "fail": N_("Fail")}
 
