@@ -19,6 +19,7 @@ from apps import LiveApp, app_settings
 from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
 from pydantic import SecretStr
 from sqlalchemy import select
+from words import words
 
 from bayar.admin import queries
 from bayar.admin.security import Throttle
@@ -359,6 +360,22 @@ def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
     # Cancelling it again, or a paid order, is refused with the service's words.
     again = follow(admin, post(admin, f"{page}/cancel", {}, page))
     assert flash(again.text).startswith("Not cancelled: only a pending order can be cancelled")
+
+
+def test_the_services_words_follow_the_admins_language(bayar: Bayar, admin: httpx.Client) -> None:
+    """Why an action was refused, in the page's language: the core's own sentence translated."""
+    say = words("id")
+    order_id = bayar.paid_order()
+    page = f"/admin/orders/{order_id}"
+    admin.cookies.set("bayar_lang", "id")  # the admin's choice, over the browser's English
+    refused = follow(admin, post(admin, f"{page}/cancel", {}, page))
+    why = say("only a pending order can be cancelled; this one is %(status)s", status="paid")
+    assert flash(refused.text) == say("Not cancelled: %(why)s", why=why)
+    assert flash(refused.text).startswith("Tidak dibatalkan: hanya pesanan")
+    unknown = follow(admin, post(admin, "/admin/orders/BYR-nope/refund", {"amount": ""}))
+    assert flash(unknown.text) == say(
+        "Not refunded: %(why)s", why=say("no order %(order)s", order="BYR-nope")
+    )
 
 
 def test_disable_and_enable_a_machine(admin: httpx.Client) -> None:
