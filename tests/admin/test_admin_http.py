@@ -727,7 +727,8 @@ def test_a_late_payment_needs_attention_until_refunded_by_hand(
     page = admin.get("/admin/refunds/manual").text
     assert waiting_part(page).count(f'data-refund="{key}"') == 1
     assert 'class="count"' in page  # the nav shows there is something waiting
-    assert "bank_transfer cannot be refunded through the gateway" in page
+    # The core's note, in the page's words (its method named as people name it).
+    assert "Bank transfer cannot be refunded through the gateway: refund it by hand" in page
 
     done = follow(
         admin,

@@ -319,7 +319,7 @@ def _history(event: OrderEvent) -> Entry:
         badge=event.to_status,
         badge_kind="off" if event.ignored else status_kind(event.to_status),
         source=f"{event.event} · {event.source}",
-        note=event.note,
+        note=refund_words(event.note) or None,  # a refund's words, where it records one
         ignored=event.ignored,
         rank=event.id,
     )
