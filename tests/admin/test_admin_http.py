@@ -20,6 +20,7 @@ from apps import LiveApp, app_settings
 from bayar_admin_testkit import MACHINE, PASSWORD, Bayar, admin_client, csrf_of
 from pydantic import SecretStr
 from sqlalchemy import select
+from words import words
 
 from bayar.admin import queries
 from bayar.admin.security import Throttle
@@ -361,6 +362,22 @@ def test_cancel_a_pending_order(bayar: Bayar, admin: httpx.Client) -> None:
     # Cancelling it again, or a paid order, is refused with the service's words.
     again = follow(admin, post(admin, f"{page}/cancel", {}, page))
     assert flash(again.text).startswith("Not cancelled: only a pending order can be cancelled")
+
+
+def test_the_services_words_follow_the_admins_language(bayar: Bayar, admin: httpx.Client) -> None:
+    """Why an action was refused, in the page's language: the core's own sentence translated."""
+    say = words("id")
+    order_id = bayar.paid_order()
+    page = f"/admin/orders/{order_id}"
+    admin.cookies.set("bayar_lang", "id")  # the admin's choice, over the browser's English
+    refused = follow(admin, post(admin, f"{page}/cancel", {}, page))
+    why = say("only a pending order can be cancelled; this one is %(status)s", status="paid")
+    assert flash(refused.text) == say("Not cancelled: %(why)s", why=why)
+    assert flash(refused.text).startswith("Tidak dibatalkan: hanya pesanan")
+    unknown = follow(admin, post(admin, "/admin/orders/BYR-nope/refund", {"amount": ""}))
+    assert flash(unknown.text) == say(
+        "Not refunded: %(why)s", why=say("no order %(order)s", order="BYR-nope")
+    )
 
 
 def test_disable_and_enable_a_machine(admin: httpx.Client) -> None:
@@ -712,7 +729,8 @@ def test_a_late_payment_needs_attention_until_refunded_by_hand(
     page = admin.get("/admin/refunds/manual").text
     assert waiting_part(page).count(f'data-refund="{key}"') == 1
     assert 'class="count"' in page  # the nav shows there is something waiting
-    assert "bank_transfer cannot be refunded through the gateway" in page
+    # The core's note, in the page's words (its method named as people name it).
+    assert "Bank transfer cannot be refunded through the gateway: refund it by hand" in page
 
     done = follow(
         admin,

@@ -12,6 +12,7 @@ import httpx
 from bayar_admin_testkit import Bayar
 
 from bayar import i18n
+from bayar.admin.views import refund_words
 from bayar.gateways.methods import method_label
 
 
@@ -108,3 +109,31 @@ def test_a_cancelled_order_says_nothing_was_charged(bayar: Bayar, admin: httpx.C
 
     assert summary.startswith("Cancelled before it was paid on ")
     assert summary.endswith("; nothing was charged.")
+
+
+def test_what_bayar_wrote_of_a_refund_reads_in_the_pages_language() -> None:
+    """A refund's reason and detail are stored as bayar wrote them (English); the admin shows
+    bayar's words in the page's language and a person's or the gateway's words as written."""
+    stored = {
+        "refunded by hand: BCA, reference TRF-1: product withdrawn": {
+            "id": "dikembalikan manual: BCA, referensi TRF-1: product withdrawn",
+            "en": "refunded by hand: BCA, reference TRF-1: product withdrawn",
+        },
+        "paid after the order was expired": {
+            "id": "dibayar setelah pesanan kedaluwarsa",
+            "en": "paid after the order was expired",
+        },
+        "bank_transfer cannot be refunded through the gateway: refund it by hand": {
+            "id": "Transfer bank tidak bisa dikembalikan lewat gateway: kembalikan secara manual",
+            "en": "Bank transfer cannot be refunded through the gateway: refund it by hand",
+        },
+        "dispense failed: no acknowledgement in time": {
+            "id": "pengeluaran barang gagal: tidak ada konfirmasi tepat waktu",
+            "en": "dispense failed: no acknowledgement in time",
+        },
+        "machine out of cups": {"id": "machine out of cups", "en": "machine out of cups"},
+    }
+    for text, said in stored.items():
+        for language in ("id", "en"):
+            with i18n.use(language):
+                assert refund_words(text) == said[language], (text, language)

@@ -174,8 +174,12 @@ def test_a_product_added_is_sold_then_archived_but_kept_on_its_orders(
         )
     )
     expect(page.get_by_test_id("order-status")).to_have_text(say("refunded"))
-    expect(page.get_by_test_id("refunds")).to_contain_text(
-        "refunded by hand: BCA, reference TRF-7781: product withdrawn"
+    where = say("%(bank)s, reference %(reference)s", bank="BCA", reference="TRF-7781")
+    expect(page.get_by_test_id("refunds")).to_contain_text(  # bayar's words, the person's note
+        say("refunded by hand: %(note)s", note=f"{where}: product withdrawn")
+    )
+    expect(page.get_by_test_id("timeline")).to_contain_text(
+        say("refunded by hand: %(note)s", note=f"{where}: product withdrawn")
     )
     assert bayar.order(by_transfer)["status"] == "refunded"
     assert bayar.gateway_status(by_transfer)["transaction_status"] == "settlement"

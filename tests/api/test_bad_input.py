@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
+from words import words as catalog_words
 
 from bayar.inputs import InputGuard
 from bayar.storage.models import Notification
@@ -135,6 +136,30 @@ async def test_more_than_in_stock_is_a_409_with_what_is_left(bayar: Bayar) -> No
     assert answer.status_code == 409
     assert answer.json()["detail"] == "not enough Cola (3 left): 4 asked"
     assert await bayar.stock("cola") == 3
+
+
+async def test_the_core_says_it_in_the_language_the_request_asks_for(bayar: Bayar) -> None:
+    """A page's script shows the sentence to a person (its browser names the page's language);
+    a program that names no language gets English."""
+    await bayar.set_stock("cola", 3)
+    body = {"items": [{"product_id": "cola", "quantity": 4}], "payment_type": "qris"}
+    said: dict[str, str] = {}
+    for asks in ("id-ID,id;q=0.9", "en-US", "fr"):
+        answer = await bayar.client.post(
+            "/api/payments/create-transaction", json=body, headers={"Accept-Language": asks}
+        )
+        assert answer.status_code == 409
+        said[asks] = answer.json()["detail"]
+    by_cookie = await bayar.client.get("/api/orders/BYR-NOPE", headers={"Cookie": "bayar_lang=id"})
+    assert said == {
+        "id-ID,id;q=0.9": catalog_words("id")(
+            "not enough %(name)s (%(left)s left): %(wanted)s asked", name="Cola", left=3, wanted=4
+        ),
+        "en-US": "not enough Cola (3 left): 4 asked",
+        "fr": "not enough Cola (3 left): 4 asked",
+    }
+    assert said["id-ID,id;q=0.9"] == "Cola tidak cukup (sisa 3): diminta 4"
+    assert by_cookie.json()["detail"] == "tidak ada pesanan BYR-NOPE"
 
 
 async def test_an_inactive_product_cannot_be_bought(bayar: Bayar) -> None:

@@ -1,9 +1,9 @@
 """The kiosk's "out of service" screen (issue 11 item 4) in a real browser: a wrong token, an unknown
 machine and a machine disabled in the admin each show it with no buy button, and the kiosk comes
 back to its home screen by itself once the cause is gone (it keeps retrying: `?retry=1` makes the
-retries one second apart, so the waits below stay short and bounded). In Indonesian, the
-kiosk's first language; a disabled machine and an unknown one in English too (the words from
-the catalogs, tests/support/words.py)."""
+retries one second apart, so the waits below stay short and bounded). Each cause and its recovery
+in Indonesian, the kiosk's first language, and in English (`?lang=`; the words from the
+catalogs, tests/support/words.py)."""
 
 from __future__ import annotations
 
@@ -83,12 +83,16 @@ def set_active(server: KioskServer, active: bool) -> None:
         assert answer.status_code == 303, answer.text
 
 
+LANGUAGES = pytest.mark.parametrize("language", ["id", "en"])
+
+
+@LANGUAGES
 def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
-    page: Page, server: KioskServer
+    page: Page, server: KioskServer, language: str
 ) -> None:
     wrong = "not-the-token"
-    page.goto(server.kiosk_url(token=wrong, retry="1"))
-    assert_out_of_service(page, "This kiosk is not connected properly. Staff can fix it.")
+    page.goto(server.kiosk_url(token=wrong, retry="1", lang=language))
+    assert_out_of_service(page, "This kiosk is not connected properly. Staff can fix it.", language)
     page.locator("#screen-out_of_service").click()
     assert page.evaluate("document.body.dataset.screen") == "out_of_service"
 
@@ -105,7 +109,7 @@ def test_wrong_token_is_out_of_service_until_the_token_is_fixed(
     assert page.locator("#home-cta").is_visible()
 
 
-@pytest.mark.parametrize("language", ["id", "en"])
+@LANGUAGES
 def test_disabled_machine_is_out_of_service_until_enabled(
     page: Page, server: KioskServer, language: str
 ) -> None:
@@ -125,19 +129,42 @@ def test_disabled_machine_is_out_of_service_until_enabled(
     wait_screen(page, "menu")
 
 
-def test_unknown_machine_is_a_styled_out_of_service_page(page: Page, server: KioskServer) -> None:
-    response = page.goto(server.kiosk_url(machine_id="nowhere-9", retry="1", lang="en"))
+@LANGUAGES
+def test_unknown_machine_is_out_of_service_until_it_is_registered(
+    page: Page, server: KioskServer, language: str
+) -> None:
+    kiosk_token = "lobby-kiosk-token"
+    response = page.goto(
+        server.kiosk_url(machine_id="nowhere-9", token=kiosk_token, retry="1", lang=language)
+    )
     assert response is not None
     assert response.status == 404
-    wait_screen(page, "out_of_service")
-    assert_out_of_service(page, "This kiosk is not registered. Please ask staff.", "en")
+    assert_out_of_service(page, "This kiosk is not registered. Please ask staff.", language)
+
+    # The operator registers the machine and gives it the token this screen was set up with.
+    server.add_machine("nowhere-9", "Lobby", None, [("A1", "cola", 3, 6)])
+
+    async def give_token(db: Database) -> None:
+        async with db.session() as session, session.begin():
+            await session.execute(
+                update(Machine)
+                .where(Machine.id == "nowhere-9")
+                .values(token_sha256=token_digest(kiosk_token))
+            )
+
+    server.run_db(give_token)
+    wait_screen(page, "home")
+    assert page.locator("#home-cta").is_visible()
 
 
-def test_no_connection_for_a_while_is_out_of_service(page: Page, server: KioskServer) -> None:
-    page.goto(server.kiosk_url(retry="1", offline="2"))
+@LANGUAGES
+def test_no_connection_for_a_while_is_out_of_service(
+    page: Page, server: KioskServer, language: str
+) -> None:
+    page.goto(server.kiosk_url(retry="1", offline="2", lang=language))
     wait_screen(page, "home")
     page.wait_for_function("window.bayarKiosk.connected", timeout=WAIT_MS)
     server.stop()
-    assert_out_of_service(page, "This kiosk cannot reach the server.")
+    assert_out_of_service(page, "This kiosk cannot reach the server.", language)
     server.start()
     wait_screen(page, "home")

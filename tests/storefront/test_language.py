@@ -13,6 +13,7 @@ import pytest
 from babel.messages.pofile import read_po
 from starlette.requests import Request
 
+from bayar.config import DEMO_XENDIT_SECRET_KEY
 from bayar.i18n import extract
 from bayar.i18n.middleware import choose
 
@@ -104,25 +105,132 @@ def test_choose(
     assert choose(request(query, headers), default) == expected
 
 
-def test_no_english_left_on_the_indonesian_shop(shop: Shop) -> None:
-    """Every English message the shop's templates use, looked for on the Indonesian page: none is
-    there (brand names and words that read the same in both languages aside)."""
+# Words English sentences cannot do without and Indonesian never uses: one of them on an
+# Indonesian page is English that never went through the catalogs.
+ENGLISH_WORDS = frozenset(
+    [
+        "the",
+        "and",
+        "of",
+        "is",
+        "are",
+        "was",
+        "were",
+        "with",
+        "your",
+        "this",
+        "that",
+        "these",
+        "not",
+        "yet",
+        "has",
+        "have",
+        "been",
+        "will",
+        "from",
+        "for",
+        "into",
+        "can",
+        "cannot",
+        "could",
+        "should",
+        "would",
+        "there",
+        "their",
+        "it",
+        "its",
+    ]
+)
+
+
+def said_on(html: str) -> str:
+    """What a page says to a person: its text, without tags, scripts' data, code and samples, and
+    the gateways' own words quoted in it."""
+    said = re.sub(r"<(script|pre|code)\b.*?</\1>", " ", html, flags=re.S)
+    text = markup.unescape(re.sub(r"<[^>]+>", " ", said))
+    return re.sub(r'"[^"]*"', " ", text)
+
+
+def english_left(html: str, sources: tuple[str, ...]) -> tuple[int, list[str]]:
+    """The English messages of the catalog used by files under `sources` (paths from src/bayar)
+    found on an Indonesian page, and the English words found on it; with how many messages
+    were looked for."""
     with extract.po_path("id").open("rb") as po:
         catalog = read_po(po, locale="id")
-    html = httpx.get(f"{shop.url}/", timeout=10).text
-    said = re.sub(r"<script\b.*?</script>", " ", html, flags=re.S)  # data for scripts aside
-    page = markup.unescape(re.sub(r"<[^>]+>", " ", said))  # what the page says, tags aside
-    checked = 0
+    page = said_on(html)
+    checked, found = 0, []
     for message in catalog:
         files = {f for f, _line in message.locations}
-        if not isinstance(message.id, str) or not files & {
-            "storefront/templates/shop.html",
-            "storefront/templates/base.html",
-        }:
+        if not isinstance(message.id, str) or not any(f.startswith(sources) for f in files):
             continue
         if message.string == message.id or "%(" in message.id or "<" in message.id:
             continue
         checked += 1
-        found = re.search(rf"(?<!\w){re.escape(message.id)}(?!\w)", page)
-        assert found is None, f"English left on the Indonesian shop: {message.id!r}"
+        if re.search(rf"(?<!\w){re.escape(message.id)}(?!\w)", page):
+            found.append(message.id)
+    found += sorted({w for w in re.findall(r"[A-Za-z]+", page) if w.lower() in ENGLISH_WORDS})
+    return checked, found
+
+
+def test_no_english_left_on_the_indonesian_shop(shop: Shop) -> None:
+    """Every English message the shop's templates use, looked for on the Indonesian page: none is
+    there (brand names and words that read the same in both languages aside)."""
+    html = httpx.get(f"{shop.url}/", timeout=10).text
+    checked, found = english_left(
+        html, ("storefront/templates/shop.html", "storefront/templates/base.html")
+    )
+    assert found == [], f"English left on the Indonesian shop: {found}"
     assert checked > 20
+
+
+SANDBOX_PAGES = (
+    "/sandbox/",
+    "/sandbox/control",
+    "/sandbox/qris",
+    "/sandbox/pay-code",
+    "/sandbox/subscriptions",
+    "/sandbox/transactions/{transaction}",
+    "/sandbox/transactions/nope",
+    "/sandbox/transactions/xendit/{invoice}",
+    "/sandbox/transactions/xendit/nope",
+    "/sandbox/xendit/web/{invoice}",
+    "/sandbox/xendit/web/{paid_invoice}",
+    "/sandbox/xendit/web/nope",
+)
+
+
+@pytest.fixture(scope="module")
+def sandbox_ids(shop: Shop) -> dict[str, str]:
+    """A Midtrans transaction paid (its notifications delivered) and Xendit invoices, one paid."""
+    created = shop.create(payment_type="bank_transfer", bank="bca")
+    paid = httpx.post(f"{shop.control}/{created['order_id']}/pay", timeout=15)
+    paid.raise_for_status()
+    key = (DEMO_XENDIT_SECRET_KEY, "")
+    invoices = [
+        httpx.post(
+            f"{shop.url}/sandbox/xendit/v2/invoices",
+            json={"external_id": f"words-{n}", "amount": 9000, "description": "Es teh"},
+            auth=key,
+            timeout=15,
+        ).json()["id"]
+        for n in (1, 2)
+    ]
+    done = httpx.post(f"{shop.url}/sandbox/_control/xendit/{invoices[1]}/pay", timeout=15)
+    done.raise_for_status()
+    return {
+        "transaction": paid.json()["transaction_id"],
+        "invoice": invoices[0],
+        "paid_invoice": invoices[1],
+    }
+
+
+@pytest.mark.parametrize("path", SANDBOX_PAGES)
+def test_no_english_left_on_the_indonesian_sandbox(
+    shop: Shop, sandbox_ids: dict[str, str], path: str
+) -> None:
+    page = httpx.get(f"{shop.url}{path.format(**sandbox_ids)}", timeout=10)
+    assert page.status_code in (200, 404)
+    assert html_lang(page) == "id"
+    checked, found = english_left(page.text, ("sandbox/templates/", "sandbox/"))
+    assert found == [], f"English left on the Indonesian {path}: {found}"
+    assert checked > 100

@@ -2,8 +2,8 @@
 item 6): paid, a declined card (the order still open for another card or method), an expired
 payment and a cancelled order. Outcomes come from the sandbox as the gateway would send them: its
 card charge (the Snap page's), and its control API (expire, cancel); the page follows live. Each
-runs in Indonesian (the page's words from the catalog, tests/support/words.py); the declined card
-runs in English too."""
+runs in Indonesian and in English (the page's words from the catalog, tests/support/words.py;
+the browser's language picks the page's)."""
 
 from __future__ import annotations
 
@@ -28,9 +28,9 @@ DECLINED_CARD = "4711111111111115"  # the sandbox's bank declines it (sandbox/ca
 GOOD_CARD = "4411111111111118"
 
 
-@pytest.fixture
-def language() -> str:
-    return "id"
+@pytest.fixture(params=["id", "en"])
+def language(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
 
 
 @pytest.fixture
@@ -73,7 +73,6 @@ def open_order(page: Page, shop: Shop, order_id: str) -> None:
     page.wait_for_selector("[data-order-root][data-live]")
 
 
-@pytest.mark.parametrize("language", ["id", "en"])
 def test_a_declined_card_says_so_and_another_card_pays(
     page: Page, shop: Shop, language: str
 ) -> None:
@@ -111,6 +110,7 @@ def test_an_expired_payment_says_order_again(page: Page, shop: Shop, language: s
     say = words(language)
     created = shop.create(payment_type="bank_transfer", bank="bca")
     open_order(page, shop, created["order_id"])
+    assert page.locator("html").get_attribute("lang") == language
     httpx.post(f"{shop.control}/{created['order_id']}/expire", timeout=15).raise_for_status()
     page.wait_for_selector("[data-order-root][data-status='expired']")
     expect(page.locator("[data-title]")).to_have_text(say("Payment expired"))
@@ -128,6 +128,7 @@ def test_a_cancelled_order_says_so(page: Page, shop: Shop, language: str) -> Non
     say = words(language)
     created = shop.create(payment_type="bank_transfer", bank="bni")
     open_order(page, shop, created["order_id"])
+    assert page.locator("html").get_attribute("lang") == language
     httpx.post(f"{shop.control}/{created['order_id']}/cancel", timeout=15).raise_for_status()
     page.wait_for_selector("[data-order-root][data-status='cancelled']")
     expect(page.locator("[data-title]")).to_have_text(say("Order cancelled"))
@@ -143,6 +144,7 @@ def test_a_declined_bank_payment_fails_the_order_with_what_to_do(
     say = words(language)
     created = shop.create(payment_type="bank_transfer", bank="bca")
     open_order(page, shop, created["order_id"])
+    assert page.locator("html").get_attribute("lang") == language
     httpx.post(f"{shop.control}/{created['order_id']}/deny", timeout=15).raise_for_status()
     page.wait_for_selector("[data-order-root][data-status='failed']")
     expect(page.locator("[data-title]")).to_have_text(say("Payment failed"))

@@ -66,6 +66,7 @@ TEMPLATES.env.filters["channel_name"] = views.channel_name
 TEMPLATES.env.filters["wib_time"] = views.wib_time
 TEMPLATES.env.filters["status_kind"] = views.status_kind
 TEMPLATES.env.filters["attention"] = views.attention
+TEMPLATES.env.filters["refund_words"] = views.refund_words
 TEMPLATES.env.filters["seg"] = lambda value: quote(str(value), safe="")  # one URL path segment
 # The security headers (CSP without any script, no framing…) are bayar.headers'.
 PAGE_HEADERS = {"Cache-Control": "no-store"}
@@ -585,7 +586,7 @@ def router(auth: AdminAuth) -> APIRouter:
             try:
                 left, method, gateway_name = await remaining(admin, order_id)
             except PaymentError as error:
-                admin.flash("error", _("Not refunded: %(why)s", why=error.message))
+                admin.flash("error", _("Not refunded: %(why)s", why=error.text()))
                 return redirect(back)
             if not admin.ctx.payments.refunds.gateway_refunds(method, gateway_name):
                 admin.flash(
@@ -617,15 +618,19 @@ def router(auth: AdminAuth) -> APIRouter:
             )
             order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
-            admin.flash("error", _("Not refunded: %(why)s", why=error.message))
+            admin.flash("error", _("Not refunded: %(why)s", why=error.text()))
             return redirect(back)
         except GatewayUnavailable:
             admin.flash(
-                "error", "Not refunded: the gateway did not answer; retry with the same refund key."
+                "error",
+                _("Not refunded: the gateway did not answer; retry with the same refund key."),
             )
             return redirect(back)
         except GatewayRejected as error:
-            admin.flash("error", f"Not refunded: the gateway refused the refund: {error.message}")
+            admin.flash(
+                "error",
+                _("Not refunded: the gateway refused the refund: %(why)s", why=error.message),
+            )
             return redirect(back)
         if done.status == RefundStatus.PENDING:  # the gateway finishes it later (Xendit)
             admin.flash(
@@ -643,7 +648,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 _(
                     "Not refunded: this refund %(status)s: %(detail)s",
                     status=views.status_name(done.status),
-                    detail=done.detail or "-",
+                    detail=views.refund_words(done.detail) or "-",
                 ),
             )
             return redirect(back)
@@ -683,7 +688,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             left, _method, _gateway = await remaining(admin, order_id)
         except PaymentError as error:
-            admin.flash("error", _("Not recorded: %(why)s", why=error.message))
+            admin.flash("error", _("Not recorded: %(why)s", why=error.text()))
             return redirect(back)
         value = left if amount is None else amount
         if admin.text("confirm", 10) != "yes":
@@ -714,7 +719,7 @@ def router(auth: AdminAuth) -> APIRouter:
             done = await admin.ctx.payments.refunds.refunded_by_hand(key, said)
             order = await admin.ctx.payments.reads.order(order_id)
         except PaymentError as error:
-            admin.flash("error", _("Not recorded: %(why)s", why=error.message))
+            admin.flash("error", _("Not recorded: %(why)s", why=error.text()))
             return redirect(back)
         log.info("admin manual refund", extra={"order_id": order_id, "amount": done.amount})
         admin.flash(
@@ -734,13 +739,15 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             await admin.ctx.payments.reconcile.cancel(order_id)
         except PaymentError as error:
-            admin.flash("error", _("Not cancelled: %(why)s", why=error.message))
+            admin.flash("error", _("Not cancelled: %(why)s", why=error.text()))
             return redirect(back)
         except GatewayUnavailable:
-            admin.flash("error", "Not cancelled: the gateway did not answer; try again.")
+            admin.flash("error", _("Not cancelled: the gateway did not answer; try again."))
             return redirect(back)
         except GatewayRejected as error:
-            admin.flash("error", f"Not cancelled: the gateway refused: {error.message}")
+            admin.flash(
+                "error", _("Not cancelled: the gateway refused: %(why)s", why=error.message)
+            )
             return redirect(back)
         log.info("admin cancel", extra={"order_id": order_id})
         admin.flash("ok", _("Cancelled at the gateway; its stock is back on sale."))
@@ -766,7 +773,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             done = await admin.ctx.payments.refunds.refunded_by_hand(refund_key, note)
         except PaymentError as error:
-            admin.flash("error", _("Not marked: %(why)s", why=error.message))
+            admin.flash("error", _("Not marked: %(why)s", why=error.text()))
         else:
             admin.flash(
                 "ok",
@@ -816,7 +823,7 @@ def router(auth: AdminAuth) -> APIRouter:
         except ValueError:
             admin.flash("error", _("The number of units must be a whole number."))
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", error.text())
         else:
             held = " " + _("(%(n)s held by open orders)", n=slot.held) if slot.held else ""
             said = _(
@@ -885,7 +892,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 active=admin.text("hidden", 10) != "yes",
             )
         except PaymentError as error:
-            admin.flash("error", _("Not added: %(why)s", why=error.message))
+            admin.flash("error", _("Not added: %(why)s", why=error.text()))
             return redirect("/admin/products")
         log.info("admin added a product", extra={"product_id": product.id})
         added = (
@@ -938,7 +945,7 @@ def router(auth: AdminAuth) -> APIRouter:
                 ),
             )
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", error.text())
         else:
             admin.flash(
                 "ok",
@@ -957,7 +964,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             view = await catalog.change(admin.ctx.db, product_id, catalog.Changes(active=show))
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", error.text())
         else:
             admin.flash(
                 "ok",
@@ -975,7 +982,7 @@ def router(auth: AdminAuth) -> APIRouter:
         try:
             product = await catalog.archive(admin.ctx.db, product_id)
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", error.text())
         else:
             log.info("admin archived a product", extra={"product_id": product_id})
             admin.flash(
@@ -1003,7 +1010,7 @@ def router(auth: AdminAuth) -> APIRouter:
         except media.PictureError as error:
             admin.flash("error", _("Picture refused: %(why)s", why=error))
         except PaymentError as error:
-            admin.flash("error", error.message)
+            admin.flash("error", error.text())
         else:
             admin.flash("ok", _("New picture for %(product)s.", product=product_id))
         return redirect("/admin/products")

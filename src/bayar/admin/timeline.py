@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from bayar.admin.views import Move, aware, status_kind, status_name
+from bayar.admin.views import Move, aware, refund_words, status_kind, status_name
 from bayar.i18n import _
 from bayar.payments.reads import OrderDetails
 
@@ -120,7 +120,7 @@ def _history(event: Move) -> Entry:
         badge=event.to_status,
         badge_kind="off" if event.ignored else status_kind(event.to_status),
         source=f"{event.event} · {event.source}",
-        note=event.note,
+        note=refund_words(event.note) or None,  # a refund's words, where it records one
         ignored=event.ignored,
         rank=event.id,
     )

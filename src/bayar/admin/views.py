@@ -393,3 +393,64 @@ def method_list(payment_types: frozenset[str]) -> str:
     if len(names) == 1:
         return names[0]
     return _("%(first)s and %(last)s", first=", ".join(names[:-1]), last=names[-1])
+
+
+# What bayar itself writes into a refund's reason and detail (stored in English, as the core and
+# the admin's forms write them): shown in the page's language. Anything else (a person's note,
+# the gateway's own words) is shown as it was written.
+REFUND_WORDS = {
+    "refund by admin": N_("refund by admin"),
+    "refunded by hand": N_("refunded by hand"),
+    "recorded by an admin": N_("recorded by an admin"),
+    "the gateway did not answer": N_("the gateway did not answer"),
+    "no acknowledgement in time": N_("no acknowledgement in time"),
+    "the machine did not take the order in time (offline)": N_(
+        "the machine did not take the order in time (offline)"
+    ),
+}
+REFUND_PATTERNS = (
+    (re.compile(r"refunded by hand: (?P<note>.+)", re.S), N_("refunded by hand: %(note)s")),
+    (
+        re.compile(r"(?P<bank>.+?), reference (?P<reference>[^:]+)(?:: (?P<rest>.+))?", re.S),
+        N_("%(bank)s, reference %(reference)s"),
+    ),
+    (re.compile(r"dispense failed: (?P<why>.+)", re.S), N_("dispense failed: %(why)s")),
+    (
+        re.compile(r"the gateway refused the refund: (?P<why>.+)", re.S),
+        N_("the gateway refused the refund: %(why)s"),
+    ),
+    (
+        re.compile(r"paid after the order was (?P<status>[a-z_]+)"),
+        N_("paid after the order was %(status)s"),
+    ),
+    (
+        re.compile(
+            r"(?P<method>[a-z_]+) cannot be refunded through the gateway: refund it by hand"
+        ),
+        N_("%(method)s cannot be refunded through the gateway: refund it by hand"),
+    ),
+)
+
+
+def refund_words(text: str | None) -> str:
+    """A refund's reason or detail in the page's language, where bayar wrote it."""
+    if not text:
+        return ""
+    if text in REFUND_WORDS:
+        return _(REFUND_WORDS[text])
+    for pattern, message in REFUND_PATTERNS:
+        found = pattern.fullmatch(text)
+        if found is None:
+            continue
+        values = {k: v for k, v in found.groupdict().items() if v is not None}
+        rest = values.pop("rest", None)  # a person's own words, as written
+        for name in ("why", "note"):
+            if name in values:
+                values[name] = refund_words(values[name])
+        if "status" in values:
+            values["status"] = status_name(values["status"])
+        if "method" in values:
+            values["method"] = method_label(values["method"])
+        said = _(message, **values)
+        return f"{said}: {rest}" if rest else said
+    return text

@@ -4,7 +4,14 @@ loads `docs-init.js`, a file).
 
 FastAPI writes OpenAPI 3.1, which Swagger UI reads from 5.0 on (4.x answers "Unable to render this
 definition"): the files come from the pinned `swagger-ui-py` wheel (Swagger UI 5), served from
-its `static` folder. The package itself is never imported: only its files are used."""
+its `static` folder. The package itself is never imported: only its files are used.
+
+Unlike bayar's pages, `/docs` is in English whatever the reader's language, and says so in
+`<html lang>`: it is Swagger UI's page (its own words are English) showing `/openapi.json`, the
+API's reference, which is one document for every reader: code generators and clients read it,
+caches keep it, and its field names and operations are English like the APIs of the gateways
+it sits between. People who pay or run a shop read the shop, the admin and the kiosk, which
+follow their language."""
 
 from __future__ import annotations
 

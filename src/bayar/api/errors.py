@@ -12,7 +12,9 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from starlette.exceptions import HTTPException
 
+from bayar import i18n
 from bayar.gateways.base import GatewayRejected, GatewayUnavailable
+from bayar.i18n.middleware import asked
 from bayar.payments.errors import PaymentError
 from bayar.storage.db import DatabaseError, lost_connection
 
@@ -81,9 +83,13 @@ def _http_error_for(
     return _http_error
 
 
-async def _payment_error(_: Request, exc: Exception) -> JSONResponse:
+async def _payment_error(request: Request, exc: Exception) -> JSONResponse:
+    """The core's sentence, in the language the request asks for: a page's script (the shop)
+    shows it to a person, whose browser names the page's language; a program that names none
+    gets English."""
     assert isinstance(exc, PaymentError)
-    return problem(exc.http_status, exc.message)
+    with i18n.use(asked(request) or "en"):
+        return problem(exc.http_status, exc.text())
 
 
 async def _gateway_refused(_: Request, exc: Exception) -> JSONResponse:

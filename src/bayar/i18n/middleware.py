@@ -22,6 +22,16 @@ def choose(connection: HTTPConnection, default: str) -> tuple[str, bool]:
     return remembered or accepted or i18n.supported(default) or i18n.DEFAULT, False
 
 
+def asked(connection: HTTPConnection) -> str | None:
+    """The language a request asks for itself (`?lang=`, the cookie, Accept-Language), None when
+    it names none: a program calling the API, which gets English."""
+    return (
+        i18n.supported(connection.query_params.get(i18n.QUERY))
+        or i18n.supported(connection.cookies.get(i18n.COOKIE))
+        or i18n.from_accept_language(connection.headers.get("accept-language"))
+    )
+
+
 class LanguageMiddleware:
     def __init__(self, app: ASGIApp, *, default: str = i18n.DEFAULT) -> None:
         self.app = app

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.exc import IntegrityError
 
+from bayar.i18n import N_
 from bayar.payments.errors import InvalidRequest, NoSuchProduct, NotAllowed
 from bayar.payments.money import display
 from bayar.storage import repositories as repo
@@ -62,26 +63,36 @@ def slug(name: str) -> str:
 def _name(value: str) -> str:
     name = " ".join(value.split())
     if not name or len(name) > MAX_NAME:
-        raise InvalidRequest(f"a product's name has 1 to {MAX_NAME} characters")
+        raise InvalidRequest(N_("a product's name has 1 to %(most)s characters"), most=MAX_NAME)
     return name
 
 
 def _price(value: int) -> int:
     if isinstance(value, bool) or value < 1 or value > MAX_PRICE:
-        raise InvalidRequest(f"the price must be between Rp 1 and {display(MAX_PRICE)}")
+        raise InvalidRequest(
+            N_("the price must be between Rp 1 and %(most)s"), most=display(MAX_PRICE)
+        )
     return value
 
 
 def _stock(value: int) -> int:
     if isinstance(value, bool) or value < 0 or value > MAX_STOCK:
-        raise InvalidRequest(f"the stock must be between 0 and {MAX_STOCK:,}".replace(",", "."))
+        raise InvalidRequest(
+            N_("the stock must be between 0 and %(most)s"), most=f"{MAX_STOCK:,}".replace(",", ".")
+        )
     return value
+
+
+LONGER = {
+    "category": N_("the category has at most %(most)s characters"),
+    "description": N_("the description has at most %(most)s characters"),
+}
 
 
 def _text(value: str, limit: int, what: str) -> str | None:
     text = value.strip()
     if len(text) > limit:
-        raise InvalidRequest(f"the {what} has at most {limit} characters")
+        raise InvalidRequest(LONGER[what], most=limit)
     return text or None
 
 
@@ -101,7 +112,7 @@ async def entry(db: Database, product_id: str) -> Entry:
     async with db.session() as session:
         product = await repo.product(session, product_id)
         if product is None:
-            raise NoSuchProduct(f"no product {product_id!r}")
+            raise NoSuchProduct(N_("no product '%(product)s'"), product=product_id)
         held = await repo.units_held(session, product_id)
     return Entry(product, held.get(product_id, 0))
 
@@ -154,9 +165,11 @@ async def change(db: Database, product_id: str, changes: Changes) -> Entry:
     async with db.session() as session, session.begin():
         product = await repo.lock_product(session, product_id)
         if product is None:
-            raise NoSuchProduct(f"no product {product_id!r}")
+            raise NoSuchProduct(N_("no product '%(product)s'"), product=product_id)
         if product.archived:
-            raise NotAllowed(f"{product.name} is archived: it cannot be changed or sold again")
+            raise NotAllowed(
+                N_("%(name)s is archived: it cannot be changed or sold again"), name=product.name
+            )
         if changes.name is not None:
             product.name = _name(changes.name)
         if changes.description is not None:
@@ -181,7 +194,7 @@ async def archive(db: Database, product_id: str) -> Product:
     async with db.session() as session, session.begin():
         product = await repo.lock_product(session, product_id)
         if product is None:
-            raise NoSuchProduct(f"no product {product_id!r}")
+            raise NoSuchProduct(N_("no product '%(product)s'"), product=product_id)
         product.archived = True
         product.active = False
         return product
@@ -190,4 +203,4 @@ async def archive(db: Database, product_id: str) -> Product:
 async def set_picture(db: Database, product_id: str, url: str) -> None:
     async with db.session() as session, session.begin():
         if not await repo.set_product_picture(session, product_id, url):
-            raise NoSuchProduct(f"no product {product_id!r}")
+            raise NoSuchProduct(N_("no product '%(product)s'"), product=product_id)

@@ -25,6 +25,7 @@ from bayar.gateways.base import (
     SnapRequest,
 )
 from bayar.gateways.methods import KIOSK_TYPES, Bank, PaymentType, Store
+from bayar.i18n import N_
 from bayar.payments.errors import InvalidRequest, OutOfStock, ProductNotFound
 from bayar.payments.states import Event, Status
 from bayar.payments.transitions import UNANSWERED
@@ -143,18 +144,22 @@ class Checkouts:
         units = sum(line.quantity for line in checkout.items)
         if units > self.limits.max_units:
             raise InvalidRequest(
-                f"at most {self.limits.max_units} units per order; this cart has {units}"
+                N_("at most %(most)s units per order; this cart has %(units)s"),
+                most=self.limits.max_units,
+                units=units,
             )
 
     def _validate(self, checkout: Checkout) -> None:
         if not checkout.items:
-            raise InvalidRequest("the cart is empty")
+            raise InvalidRequest(N_("the cart is empty"))
         if len(checkout.items) > MAX_LINES:
-            raise InvalidRequest(f"at most {MAX_LINES} lines per order")
+            raise InvalidRequest(N_("at most %(most)s lines per order"), most=MAX_LINES)
         for line in checkout.items:
             if line.quantity < 1 or line.quantity > MAX_QUANTITY:
                 raise InvalidRequest(
-                    f"quantity of {line.product_id} must be between 1 and {MAX_QUANTITY}"
+                    N_("quantity of %(product)s must be between 1 and %(most)s"),
+                    product=line.product_id,
+                    most=MAX_QUANTITY,
                 )
         if checkout.gateway is not None and checkout.gateway not in self.gateway.names:
             raise InvalidRequest(
@@ -199,9 +204,21 @@ class Checkouts:
                 if taken is None:
                     found = await repo.product(session, product_id)
                     if found is None or not found.active:
-                        raise ProductNotFound(f"unknown product {product_id!r}")
-                    where = "in this machine" if checkout.machine_id else f"{found.stock} left"
-                    raise OutOfStock(f"not enough {found.name} ({where}): {wanted} asked")
+                        raise ProductNotFound(
+                            N_("unknown product '%(product)s'"), product=product_id
+                        )
+                    if checkout.machine_id:
+                        raise OutOfStock(
+                            N_("not enough %(name)s (in this machine): %(wanted)s asked"),
+                            name=found.name,
+                            wanted=wanted,
+                        )
+                    raise OutOfStock(
+                        N_("not enough %(name)s (%(left)s left): %(wanted)s asked"),
+                        name=found.name,
+                        left=found.stock,
+                        wanted=wanted,
+                    )
                 lines.append(
                     OrderItem(
                         order_id=order_id,
@@ -214,7 +231,7 @@ class Checkouts:
                 )
             gross_amount = sum(i.price * i.quantity for i in lines)
             if gross_amount < 1:  # raised inside the transaction: the stock taken goes back
-                raise InvalidRequest("this cart totals Rp 0: there is nothing to pay")
+                raise InvalidRequest(N_("this cart totals Rp 0: there is nothing to pay"))
             window = self.payment_window(checkout.payment_type)
             customer = checkout.customer
             order = Order(

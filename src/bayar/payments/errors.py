@@ -2,17 +2,32 @@
 
 A gateway's failures are not repeated here: the core lets `GatewayRejected` and
 `GatewayUnavailable` (`bayar.gateways.base`) through as the adapter raised them, and the edges
-answer them (`bayar.api.errors`: 502 and 503)."""
+answer them (`bayar.api.errors`: 502 and 503).
+
+A message is a catalog message (`N_()`, `%(name)s` placeholders) and its values: `message` is it
+in English (logs, and API clients that ask for no language), `text()` in the language of what is
+being rendered (an admin page, the shop's notice)."""
 
 from __future__ import annotations
+
+from typing import Any
+
+from bayar import i18n
 
 
 class PaymentError(Exception):
     http_status = 400
 
-    def __init__(self, message: str) -> None:
-        super().__init__(message)
-        self.message = message
+    def __init__(self, message: str, **values: Any) -> None:
+        english = message % values if values else message
+        super().__init__(english)
+        self.message = english
+        self._msgid = message
+        self._values = values
+
+    def text(self) -> str:
+        """The message in the current language (English where the catalog has none)."""
+        return i18n.gettext(self._msgid, **self._values)
 
 
 class InvalidRequest(PaymentError):

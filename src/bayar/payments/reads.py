@@ -6,6 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from bayar.i18n import N_
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.states import Status
 from bayar.payments.transitions import RETRY_NOTE, UNANSWERED
@@ -84,14 +85,14 @@ class OrderReads:
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
         if order is None:
-            raise OrderNotFound(f"no order {order_id}")
+            raise OrderNotFound(N_("no order %(order)s"), order=order_id)
         return order
 
     async def order_details(self, order_id: str) -> OrderDetails:
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
             if order is None:
-                raise OrderNotFound(f"no order {order_id}")
+                raise OrderNotFound(N_("no order %(order)s"), order=order_id)
             return OrderDetails(
                 order=order,
                 items=list(await repo.items_of(session, order_id)),

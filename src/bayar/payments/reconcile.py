@@ -13,6 +13,7 @@ from bayar.gateways.base import (
     Rejection,
     TransactionNotFound,
 )
+from bayar.i18n import N_
 from bayar.payments.errors import NotAllowed
 from bayar.payments.states import OPEN, Event, Status
 from bayar.storage import repositories as repo
@@ -167,7 +168,10 @@ class Reconciler:
     async def cancel(self, order_id: str, *, source: str = "admin") -> Applied:
         order = await self.core.reads.order(order_id)
         if order.status not in OPEN:
-            raise NotAllowed(f"only a pending order can be cancelled; this one is {order.status}")
+            raise NotAllowed(
+                N_("only a pending order can be cancelled; this one is %(status)s"),
+                status=order.status,
+            )
         applied: Applied | None
         try:
             status = await self.gateway.cancel(order_id)
@@ -198,6 +202,7 @@ class Reconciler:
         assert applied is not None
         if applied.after != Status.CANCELLED:
             raise NotAllowed(
-                f"the gateway says the order is {applied.after.value}; it was not cancelled"
+                N_("the gateway says the order is %(status)s; it was not cancelled"),
+                status=applied.after.value,
             )
         return applied

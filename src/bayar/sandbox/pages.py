@@ -31,6 +31,7 @@ from bayar.sandbox.errors import ControlError
 from bayar.sandbox.http import base_url, sandbox_of, urls_of
 from bayar.sandbox.model import PAID, Delivery, Transaction
 from bayar.sandbox.xendit.model import INVOICE_PAID, Invoice, PaymentRequest
+from bayar.sandbox.xendit.views import ACTION_NAMES as XENDIT_ACTION_NAMES
 from bayar.sandbox.xendit.views import XView
 from bayar.sandbox.xendit.views import view_of as xendit_view
 from bayar.sandbox.xendit.views import xendit_views as list_xendit
@@ -86,6 +87,7 @@ def duration(seconds: float) -> str:
 
 i18n.install(TEMPLATES.env)  # the page language, _(); the filters below are the sandbox's own
 TEMPLATES.env.globals["action_names"] = ACTION_NAMES
+TEMPLATES.env.globals["xendit_action_names"] = XENDIT_ACTION_NAMES
 TEMPLATES.env.filters["rupiah"] = rupiah
 TEMPLATES.env.filters["wib"] = wib
 TEMPLATES.env.filters["duration"] = duration

@@ -1,5 +1,7 @@
 """Xendit's hosted invoice page in a real browser: a payer picks a method and pays, and is sent to
-the shop's success URL; another lets the invoice expire and is sent to its failure URL."""
+the shop's success URL; another lets the invoice expire and is sent to its failure URL. The page
+speaks the payer's language (Indonesian here, its words from the catalogs), English one tap away,
+and an invoice's own `locale` wins over the browser's, as on Xendit's checkout."""
 
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ import pytest
 import xendit
 from livesupport import screenshot_dir
 from playwright.sync_api import Browser, expect
+from words import LOCALES, words
 from xendit.apis import InvoiceApi
 
 if TYPE_CHECKING:
@@ -29,7 +32,8 @@ def test_pay_an_invoice_then_let_another_expire(
     invoice = api.create_invoice(
         {"external_id": "web-1", "amount": 42000, "description": "Kopi susu x 2", **urls}
     )
-    page = browser.new_page(viewport={"width": 420, "height": 900})
+    say = words("id")
+    page = browser.new_page(viewport={"width": 420, "height": 900}, locale=LOCALES["id"])
     problems: list[str] = []
     page.on("pageerror", lambda error: problems.append(f"page error: {error}"))
     page.on(
@@ -40,7 +44,11 @@ def test_pay_an_invoice_then_let_another_expire(
     page.goto(invoice.invoice_url)
     expect(page.get_by_test_id("amount")).to_have_text("Rp 42.000")
     expect(page.get_by_text("Kopi susu x 2")).to_be_visible()
-    expect(page.get_by_role("img", name="QRIS code of invoice web-1")).to_be_visible()
+    assert page.locator("html").get_attribute("lang") == "id"
+    expect(
+        page.get_by_role("img", name=say("QRIS code of invoice %(id)s", id="web-1"))
+    ).to_be_visible()
+    expect(page.get_by_text(say("Virtual account"), exact=True)).to_be_visible()
     bca = next(b for b in invoice.available_banks if str(b.bank_code) == "BCA")
     expect(page.get_by_text(bca.bank_account_number)).to_be_visible()
     page.screenshot(path=str(screenshot_dir() / "sandbox-xendit-invoice.png"), full_page=True)
@@ -60,5 +68,22 @@ def test_pay_an_invoice_then_let_another_expire(
     page.wait_for_url(f"{shop}?failed=1")  # the page saw it expire and left
     assert str(api.get_invoice_by_id(late.id).status) == "EXPIRED"
     page.goto(late.invoice_url)
-    expect(page.get_by_test_id("expired")).to_contain_text("This invoice has expired")
+    expect(page.get_by_test_id("expired")).to_contain_text(say("This invoice has expired"))
+    page.get_by_role("link", name="English").click()  # the toggle
+    expect(page.get_by_test_id("expired")).to_contain_text(words("en")("This invoice has expired"))
+    assert page.locator("html").get_attribute("lang") == "en"
     assert problems == []
+
+
+def test_the_invoices_locale_wins_over_the_browsers(
+    browser: Browser, client: xendit.ApiClient
+) -> None:
+    api = InvoiceApi(client)
+    invoice = api.create_invoice({"external_id": "web-en", "amount": 9000, "locale": "en"})
+    page = browser.new_page(locale=LOCALES["id"])
+    page.goto(invoice.invoice_url)
+    assert page.locator("html").get_attribute("lang") == "en"
+    expect(page.get_by_test_id("pay")).to_have_text(
+        words("en")("Simulate payment of %(amount)s", amount="Rp 9.000")
+    )
+    page.close()

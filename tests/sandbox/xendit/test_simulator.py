@@ -7,9 +7,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
+from words import words
 
 from bayar.config import (
     DEMO_XENDIT_CALLBACK_TOKEN,
@@ -81,9 +83,15 @@ async def test_the_list_shows_xendit_beside_midtrans_and_its_buttons_act(
 
         paid = await client.post(f"/sandbox/actions/xendit/{qr['id']}/fail", data={"next": "/"})
         assert paid.status_code == 303
-        assert "is+now+FAILED" in paid.headers["location"]
+        say = words("id")  # the simulator's first language: its message is Indonesian
+        failed = say(
+            "Failed: %(reference)s is now %(status)s.", reference="kiosk-1", status="FAILED"
+        )
+        assert paid.headers["location"] == f"/sandbox/?{urlencode({'msg': failed, 'kind': 'ok'})}"
         expired = await client.post(
-            f"/sandbox/actions/xendit/{invoice['id']}/expire", data={"next": "/"}
+            f"/sandbox/actions/xendit/{invoice['id']}/expire",
+            data={"next": "/"},
+            headers={"Accept-Language": "en"},
         )
         assert "is+now+EXPIRED" in expired.headers["location"]
         again = await client.post(

@@ -6,6 +6,8 @@ simulated by a button that posts to `/pay/xendit/{id}`, outside `/xendit`, so be
 needs BAYAR_SANDBOX_TOKEN as every hand control does (access.py). The page follows the invoice
 (`…/status`, polled by static/xendit/invoice.js) and sends the payer to the merchant's
 `success_redirect_url` once paid or `failure_redirect_url` once expired. No CDN, no inline script.
+The page speaks the invoice's `locale` ("id" or "en", the merchant's choice, as Xendit's checkout
+does), else the payer's language (bayar's order: the toggle, the cookie, Accept-Language).
 """
 
 from __future__ import annotations
@@ -22,6 +24,8 @@ from starlette.responses import JSONResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
+from bayar import i18n
+from bayar.i18n import N_, _
 from bayar.sandbox.http import PAGE_CSP, base_url, sandbox_of
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.pages import TEMPLATES, back_to, delivery_views
@@ -38,9 +42,9 @@ STATIC_DIR = Path(__file__).parents[1] / "static" / "xendit"
 INVOICE_CSP = PAGE_CSP.replace("form-action 'self'", "form-action 'self' http: https:")
 CHANNEL_GROUPS = (
     ("QRIS", "qr_codes"),
-    ("E-wallet", "ewallets"),
-    ("Virtual account", "banks"),
-    ("Retail outlet", "retail_outlets"),
+    (N_("E-wallet"), "ewallets"),
+    (N_("Virtual account"), "banks"),
+    (N_("Retail outlet"), "retail_outlets"),
 )
 
 
@@ -58,6 +62,13 @@ def _redirect_for(invoice: Invoice) -> str | None:
     return None
 
 
+def _language(request: Request, invoice: Invoice | None) -> str:
+    """`?lang=` (the page's toggle), else the invoice's locale, else the payer's language."""
+    chosen = i18n.supported(request.query_params.get(i18n.QUERY))
+    locale = i18n.supported(invoice.locale) if invoice is not None else None
+    return chosen or locale or i18n.current()
+
+
 def _not_found(request: Request) -> Response:
     return TEMPLATES.TemplateResponse(
         request,
@@ -73,14 +84,17 @@ async def invoice_page(request: Request) -> Response:
     invoice = sandbox.store.invoices.get(request.path_params["id"])
     if invoice is None:
         return _not_found(request)
-    groups = [
-        (
-            label,
-            [{"channel": c, "destination": wire.destination(invoice, c)} for c in channels],
-        )
-        for label, attr in CHANNEL_GROUPS
-        if (channels := getattr(invoice, attr))
-    ]
+    language = _language(request, invoice)
+    with i18n.use(language):
+        groups = [
+            (
+                attr,
+                _(label),
+                [{"channel": c, "destination": wire.destination(invoice, c)} for c in channels],
+            )
+            for label, attr in CHANNEL_GROUPS
+            if (channels := getattr(invoice, attr))
+        ]
     remaining = max(0.0, invoice.expiry_date - sandbox.clock.timestamp())
     page = f"{base_url(request)}/xendit/web/{invoice.id}"
     context = {
@@ -96,9 +110,13 @@ async def invoice_page(request: Request) -> Response:
         "redirect": _redirect_for(invoice),
         "error": request.query_params.get("error"),
     }
-    return TEMPLATES.TemplateResponse(
-        request, "xendit/invoice.html", context, headers={"Content-Security-Policy": INVOICE_CSP}
-    )
+    with i18n.use(language):  # the template renders here
+        return TEMPLATES.TemplateResponse(
+            request,
+            "xendit/invoice.html",
+            context,
+            headers={"Content-Security-Policy": INVOICE_CSP},
+        )
 
 
 async def invoice_status(request: Request) -> Response:
@@ -146,6 +164,12 @@ def routes() -> list[BaseRoute]:
 
 # -- the simulator's Xendit views ---------------------------------------------------------------------
 
+DONE = {
+    "pay": N_("Paid: %(reference)s is now %(status)s."),
+    "expire": N_("Expired: %(reference)s is now %(status)s."),
+    "fail": N_("Failed: %(reference)s is now %(status)s."),
+}
+
 
 async def act(request: Request) -> Response:
     """The simulator's buttons: `POST /actions/xendit/{id}/{pay|expire|fail}`."""
@@ -161,9 +185,8 @@ async def act(request: Request) -> Response:
     reference = (
         target.external_id if isinstance(target, Invoice) else target.reference_id or target.id
     )
-    return back_to(
-        request, next_path, f"{action.capitalize()}: {reference} is now {target.status}.", "ok"
-    )
+    done = _(DONE[action], reference=reference, status=target.status)
+    return back_to(request, next_path, done, "ok")
 
 
 def object_body(request: Request, target: Invoice | PaymentRequest | XRefund) -> dict[str, Any]:
@@ -186,8 +209,8 @@ async def detail(request: Request) -> Response:
             {
                 "root": _root(request),
                 "scale": sandbox.clock.scale,
-                "title": "Not found",
-                "text": "No Xendit invoice or payment request has this id.",
+                "title": _("Not found"),
+                "text": _("No Xendit invoice or payment request has this id."),
             },
             status_code=404,
         )

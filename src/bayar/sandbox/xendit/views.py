@@ -6,8 +6,12 @@ from dataclasses import dataclass
 
 from starlette.requests import Request
 
+from bayar.i18n import N_
 from bayar.sandbox.http import sandbox_of
 from bayar.sandbox.xendit.model import Invoice, PaymentRequest
+
+# The simulator's buttons (xendit_macros.html).
+ACTION_NAMES = {"pay": N_("Pay"), "expire": N_("Expire"), "fail": N_("Fail")}
 
 
 def root_of(request: Request) -> str:
