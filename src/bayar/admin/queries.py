@@ -233,7 +233,15 @@ async def restock(
     try:
         return await slots.restock(db, machine_id, code, on_hand, now, RECENT)
     except RestockRefused as refused:
-        raise AdminError(refused.message) from None
+        if refused.capacity is None:
+            raise AdminError(
+                N_("machine %(machine)s has no slot %(slot)s"), machine=machine_id, slot=code
+            ) from None
+        raise AdminError(
+            N_("slot %(slot)s holds between 0 and %(most)s units"),
+            slot=code,
+            most=refused.capacity,
+        ) from None
 
 
 # -- the manual-refund queue ----------------------------------------------------------------------

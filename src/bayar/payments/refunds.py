@@ -19,6 +19,7 @@ from bayar.gateways.base import (
     GatewayUnavailable,
     Rejection,
 )
+from bayar.i18n import N_
 from bayar.payments.errors import InvalidRequest, NotAllowed, OrderNotFound
 from bayar.payments.refund_rows import follow_gateway
 from bayar.payments.states import PAID_LIKE, UNSETTLED_REFUNDS, Event, RefundStatus, Status
@@ -72,31 +73,37 @@ class Refunds:
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
             if order is None:
-                raise OrderNotFound(f"no order {order_id}")
+                raise OrderNotFound(N_("no order %(order)s"), order=order_id)
             existing = await repo.refund_by_key(session, key)
             if existing is not None:
                 if existing.order_id != order_id:
-                    raise InvalidRequest("this refund key belongs to another order")
+                    raise InvalidRequest(N_("this refund key belongs to another order"))
                 if existing.status not in UNSETTLED_REFUNDS:
                     return existing
                 refund = existing
             else:
                 if Status(order.status) not in PAID_LIKE:
                     raise NotAllowed(
-                        f"only a paid order can be refunded; this one is {order.status}"
+                        N_("only a paid order can be refunded; this one is %(status)s"),
+                        status=order.status,
                     )
                 payment = await repo.payment_of(session, order_id)
                 if payment is not None and not self.gateway_refunds(
                     payment.payment_type, payment.gateway
                 ):
                     raise NotAllowed(
-                        f"the gateway cannot refund {payment.payment_type} payments: give the "
-                        "money back by hand and record it as a manual refund"
+                        N_(
+                            "the gateway cannot refund %(method)s payments: give the money back "
+                            "by hand and record it as a manual refund"
+                        ),
+                        method=payment.payment_type,
                     )
                 remaining = refundable(order, payment, await repo.refunds_of(session, order_id))
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
-                    raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
+                    raise InvalidRequest(
+                        N_("the refund amount must be between 1 and %(most)s"), most=remaining
+                    )
                 refund = await repo.add_refund(
                     session,
                     order_id=order_id,
@@ -227,14 +234,14 @@ class Refunds:
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
             if order is None:
-                raise OrderNotFound(f"no order {order_id}")
+                raise OrderNotFound(N_("no order %(order)s"), order=order_id)
             existing = await repo.refund_by_key(session, refund_key)
             if existing is not None:
                 if existing.order_id != order_id:
-                    raise InvalidRequest("this refund key belongs to another order")
+                    raise InvalidRequest(N_("this refund key belongs to another order"))
                 if existing.status in UNSETTLED_REFUNDS:
                     # The gateway may still make it: a person giving the money too would pay twice.
-                    raise NotAllowed("this refund's outcome at the gateway is not known yet")
+                    raise NotAllowed(N_("this refund's outcome at the gateway is not known yet"))
                 value = existing.amount
             else:
                 remaining = refundable(
@@ -243,10 +250,12 @@ class Refunds:
                     await repo.refunds_of(session, order_id),
                 )
                 if remaining < 1:
-                    raise NotAllowed("this order has nothing left to give back")
+                    raise NotAllowed(N_("this order has nothing left to give back"))
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
-                    raise InvalidRequest(f"the refund amount must be between 1 and {remaining}")
+                    raise InvalidRequest(
+                        N_("the refund amount must be between 1 and %(most)s"), most=remaining
+                    )
             return await self.queue_in(
                 session, order_id, refund_key, value, reason, detail, self.now()
             )
@@ -306,7 +315,7 @@ class Refunds:
         order becomes refunded, or partially refunded; a closed one records it in its history),
         in one transaction with the `on_refunded_by_hand` hooks (the kiosk unit's dispense is
         closed). Only once: a second call, or a second person racing the first, is refused."""
-        gone = "this refund is not waiting for a person any more (was it done already?)"
+        gone = N_("this refund is not waiting for a person any more (was it done already?)")
         detail = f"{BY_HAND}: {note}" if note else BY_HAND
         applied: Applied | None = None
         async with self.db.session() as session, session.begin():

@@ -23,11 +23,12 @@ IN_FLIGHT_DISPENSE = ("pending", "commanded")
 
 
 class RestockRefused(Exception):
-    """No such slot, or more units than it holds."""
+    """No such slot (`capacity` None), or more units than it holds (its `capacity`)."""
 
-    def __init__(self, message: str) -> None:
+    def __init__(self, message: str, capacity: int | None = None) -> None:
         super().__init__(message)
         self.message = message
+        self.capacity = capacity
 
 
 @dataclass(frozen=True)
@@ -158,7 +159,9 @@ async def restock(
         if slot is None:
             raise RestockRefused(f"machine {machine_id} has no slot {code}")
         if on_hand < 0 or on_hand > slot.capacity:
-            raise RestockRefused(f"slot {code} holds between 0 and {slot.capacity} units")
+            raise RestockRefused(
+                f"slot {code} holds between 0 and {slot.capacity} units", slot.capacity
+            )
         held = (await _slot_holds(session, now, recent, machine_id)).get((machine_id, code), 0)
         slot.stock = max(0, on_hand - held)
         product = await session.get(Product, slot.product_id)

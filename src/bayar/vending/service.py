@@ -24,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bayar.bus.base import Bus
 from bayar.clock import Clock, system_clock
 from bayar.gateways.base import Customer, GatewayRejected, GatewayUnavailable
+from bayar.i18n import N_
 from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.errors import (
     InvalidRequest,
@@ -216,7 +217,7 @@ class VendingService:
     async def cancel(self, machine_id: str, order_id: str) -> Applied:
         order = await self.payments.reads.order(order_id)
         if order.machine_id != machine_id:
-            raise NotAllowed("this order belongs to another machine")
+            raise NotAllowed(N_("this order belongs to another machine"))
         return await self.payments.reconcile.cancel(order_id, source="kiosk")
 
     async def current_order(self, machine_id: str, now: datetime) -> dict[str, Any] | None:
