@@ -82,6 +82,13 @@ async def _rows(bayar: Bayar, order_id: str) -> list[tuple[str, int, str]]:
     ]
 
 
+async def _attention(bayar: Bayar, order_id: str) -> list[tuple[str | None, str]]:
+    """The order's items on the admin's "needs attention" list: (refund key, kind)."""
+    async with bayar.db.session() as session:
+        found = await repo.needing_attention(session)
+    return [(a.refund_key, a.kind) for a in found if a.order_id == order_id]
+
+
 async def _detail(bayar: Bayar, key: str) -> str | None:
     async with bayar.db.session() as session:
         refund = await repo.refund_by_key(session, key)
@@ -110,15 +117,19 @@ async def test_a_refund_xendit_fails_later_leaves_the_order_paid(bayar: Bayar) -
     assert await _rows(bayar, order_id) == [(first, 7000, "failed")]
     assert await _detail(bayar, first) == GATEWAY_FAILED
     assert not any(t[1] == "refunded" for t in await bayar.transitions(order_id))
+    assert await _attention(bayar, order_id) == [(first, "failed_refund")]
 
     # The admin may refund again, under a new key; this time Xendit makes it.
     second = f"k2-{order_id}"
     again = await bayar.admin(order_id, "refund", refund_key=second, reason="again")
     assert again.status_code == 200, again.text
     assert again.json()["refund"]["status"] == "pending"
+    # The failed one is answered; the new one is watched until Xendit finishes it.
+    assert await _attention(bayar, order_id) == [(second, "unsettled_refund")]
     await _finish(bayar, await _refund_id(bayar, order_id, second), "pay")
     await bayar.wait_status(order_id, "refunded")
     assert await _rows(bayar, order_id) == [(first, 7000, "failed"), (second, 7000, "succeeded")]
+    assert await _attention(bayar, order_id) == []
 
 
 async def test_a_refund_xendit_makes_refunds_the_order_once(bayar: Bayar) -> None:

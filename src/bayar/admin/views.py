@@ -48,6 +48,7 @@ ATTENTION_KINDS = {
     "late_payment": N_("paid after the order closed"),
     "manual_refund": N_("refund for a person to make"),
     "unsettled_refund": N_("refund whose outcome is unknown"),
+    "failed_refund": N_("refund the gateway failed: refund again, or by hand"),
 }
 REFUND_STATES = {
     "manual": N_("waiting for a person"),

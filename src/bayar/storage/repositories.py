@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, func, select, update
+from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
+from sqlalchemy.orm import aliased
 
-from bayar.payments.states import OPEN, UNSETTLED_REFUNDS, RefundStatus
+from bayar.payments.states import OPEN, PAID_LIKE, UNSETTLED_REFUNDS, RefundStatus
 from bayar.storage.models import (
     GatewayCall,
     Notification,
@@ -374,8 +375,9 @@ async def lease_unsettled_refunds(
 @dataclass(frozen=True)
 class Attention:
     """Money a person should look at: `kind` is late_payment (paid after the order closed),
-    manual_refund (queued for a person to refund by hand) or unsettled_refund (the gateway's
-    answer is not known yet, or it has not finished the refund)."""
+    manual_refund (queued for a person to refund by hand), unsettled_refund (the gateway's
+    answer is not known yet, or it has not finished the refund) or failed_refund (the gateway
+    failed it and nobody has refunded the order since)."""
 
     order_id: str
     order_status: str
@@ -393,12 +395,21 @@ LATE_PAYMENT_PREFIX = "late-"
 async def needing_attention(session: AsyncSession, limit: int = 100) -> list[Attention]:
     """Every late payment (whatever became of its refund) and every refund a person must make or
     that has no known outcome, newest first: the admin's "needs attention" list."""
+    later = aliased(Refund)
+    # A refund the gateway failed, on an order still paid, with no refund asked after it: the
+    # money bayar meant to give back is still kept, and nobody may know.
+    failed_and_not_redone = (
+        (Refund.status == RefundStatus.FAILED)
+        & Order.status.in_(sorted(PAID_LIKE))
+        & ~exists().where(later.order_id == Refund.order_id, later.id > Refund.id)
+    )
     result = await session.execute(
         select(Refund, Order.status)
         .join(Order, Order.id == Refund.order_id)
         .where(
             Refund.refund_key.startswith(LATE_PAYMENT_PREFIX, autoescape=True)
             | Refund.status.in_(sorted({RefundStatus.MANUAL, *UNSETTLED_REFUNDS}))
+            | failed_and_not_redone
         )
         .order_by(Refund.created_at.desc(), Refund.id.desc())
         .limit(limit)
@@ -409,6 +420,8 @@ async def needing_attention(session: AsyncSession, limit: int = 100) -> list[Att
             kind = "late_payment"
         elif refund.status == RefundStatus.MANUAL:
             kind = "manual_refund"
+        elif refund.status == RefundStatus.FAILED:
+            kind = "failed_refund"
         else:
             kind = "unsettled_refund"
         found.append(
