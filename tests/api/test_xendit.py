@@ -11,6 +11,7 @@ from harness import Bayar
 from sqlalchemy import select
 
 from bayar.config import DEMO_XENDIT_CALLBACK_TOKEN, DEMO_XENDIT_SECRET_KEY
+from bayar.payments.states import OPEN, Event, Status
 from bayar.storage.models import Notification, Payment
 
 CALLBACK = "/api/payments/xendit/callback"
@@ -159,3 +160,25 @@ async def test_a_cancelled_qr_paid_with_its_callback_lost_is_refunded_after_its_
     request_id = order["payment"]["transaction_id"]
     refunds = (await _xendit(bayar, "/refunds", payment_request_id=request_id))["data"]
     assert [(r["amount"], r["status"]) for r in refunds] == [(7000, "PENDING")]
+
+
+async def test_a_local_close_never_cancels_an_order_paid_meanwhile(bayar: Bayar) -> None:
+    """Xendit cannot cancel a QR, so a Cancel closes the order in bayar after reading Xendit's
+    status. A payment can land between that read and the close: the close, under the order's
+    lock, applies only to an order still open (the grid itself would let a gateway's
+    `payment_cancelled` move a paid order)."""
+    order_id = await bayar.create_order(("cola", 1), payment_type="qris", gateway="xendit")
+    paid = await bayar.client.post(f"/sandbox/_control/xendit/{order_id}/pay")
+    assert paid.status_code == 200, paid.text
+    await bayar.wait_status(order_id, "paid")
+    stock = await bayar.stock("cola")
+    payments = bayar.context.payments
+    kept = await payments.apply_event(
+        order_id, Event.PAYMENT_CANCELLED, source="admin", only_from=OPEN
+    )
+    assert kept is not None
+    assert (kept.before, kept.after, kept.changed) == (Status.PAID, Status.PAID, False)
+    order = await bayar.order(order_id)
+    assert (order["status"], order["refunds"]) == ("paid", [])
+    assert ("paid", "cancelled") not in await bayar.transitions(order_id)
+    assert await bayar.stock("cola") == stock  # the paid unit stays sold

@@ -121,8 +121,9 @@ class Reconciler:
         """Close an order the gateway has no transaction for (a Snap page whose customer chose no
         method yet), or one it cannot cancel (a Xendit QR): it may still take a payment until its
         own expiry, so the worker asks the gateway once more after it; a payment found then is
-        refunded as any late one."""
-        applied = await self.core.apply_event(order_id, event, **kw)
+        refunded as any late one. Only an order still open: one the gateway's payment reached
+        meanwhile (its callback, the worker) stays as that payment left it."""
+        applied = await self.core.apply_event(order_id, event, only_from=OPEN, **kw)
         assert applied is not None
         async with self.db.session() as session, session.begin():
             order = await session.get(Order, order_id)

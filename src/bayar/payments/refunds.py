@@ -356,6 +356,11 @@ class Refunds:
         async with self.db.session() as session, session.begin():
             refund = await session.get(Refund, refund_id)
             assert refund is not None
+            await repo.lock_order(session, refund.order_id)
+            await session.refresh(refund)  # as the order lock's last holder left it
+            if refund.status not in UNSETTLED_REFUNDS:
+                # A callback or the worker settled it while this call waited: that stands.
+                return refund
             refund.status = status
             refund.detail = detail
             refund.updated_at = self.now()

@@ -195,10 +195,17 @@ class Transitions:
         return Screening(known=True, confirm=self.confirm_paid and not without_effect)
 
     async def apply_event(
-        self, order_id: str, event: Event, *, source: str, note: str | None = None
+        self,
+        order_id: str,
+        event: Event,
+        *,
+        source: str,
+        note: str | None = None,
+        only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
-        """Apply an event of our own (local expiry, a cancelled Snap order, a dispensed drink)."""
-        return await self._apply(order_id, event, source=source, note=note)
+        """Apply an event of our own (local expiry, a cancelled Snap order, a dispensed drink);
+        `only_from`: unless the order, under its lock, has left these statuses meanwhile."""
+        return await self._apply(order_id, event, source=source, note=note, only_from=only_from)
 
     async def _apply(
         self,
@@ -209,9 +216,12 @@ class Transitions:
         status: GatewayReport | None = None,
         note: str | None = None,
         finish: Finish | None = None,
+        only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
         async with self.db.session() as session, session.begin():
-            applied = await self._apply_in(session, order_id, event, source, status, note)
+            applied = await self._apply_in(
+                session, order_id, event, source, status, note, only_from
+            )
             if finish is not None:
                 await finish(session, applied)
         if applied is not None and applied.changed:
@@ -266,11 +276,14 @@ class Transitions:
         source: str,
         status: GatewayReport | None,
         note: str | None,
+        only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
         order = await repo.lock_order(session, order_id)
         if order is None:
             return None
         before = Status(order.status)
+        if only_from is not None and before not in only_from:
+            return Applied(order_id, before, before, changed=False, ignored=False)
         now = self.now()
         verdict = self._judge(order, before, event, status, now)
         if verdict.retry:

@@ -377,7 +377,10 @@ class VendingService:
         if refund.refund_key != refund_key(refund.order_id):
             return
         detail = f"the gateway failed the refund: {refund.detail or '-'}"[:1000]
-        await dispenses.move(session, refund.order_id, ("refunded",), "manual_refund", detail, now)
+        # Also from before `refunded`: a failure confirmed while the refund's asker has not moved
+        # the dispense yet leaves it nothing to move (and nothing to announce).
+        waiting = ("refunded", "failed", "refund_retry")
+        await dispenses.move(session, refund.order_id, waiting, "manual_refund", detail, now)
 
     async def _announce(self, machine_id: str, order_id: str, status: str, **extra: Any) -> None:
         try:
