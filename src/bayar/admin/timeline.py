@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any, Protocol
 
-from bayar.admin.views import Move, aware, refund_words, status_kind, status_name
+from bayar.admin.views import aware, refund_words, status_kind, status_name
 from bayar.i18n import _
 from bayar.payments.reads import OrderDetails
+from bayar.storage.snapshots import EventSnapshot, GatewayCallSnapshot, NotificationSnapshot
 
 HIDDEN_HEADERS = ("authorization", "cookie", "proxy-authorization")
 # A raw body on the order page: its first 2 KB (whatever was received), pretty-printed only when
@@ -66,43 +66,7 @@ def shown_body(raw: str) -> tuple[str, int]:
     return text[:BODY_SHOWN], len(text[BODY_SHOWN:].encode("utf-8", "replace"))
 
 
-class Received(Protocol):
-    """A notification received, as the timeline reads it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def received_at(self) -> datetime: ...
-    @property
-    def transaction_status(self) -> str | None: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def signature_valid(self) -> bool: ...
-    @property
-    def body(self) -> str: ...
-    @property
-    def headers(self) -> dict[str, Any]: ...
-
-
-class Called(Protocol):
-    """A call made to the gateway, as the timeline reads it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def operation(self) -> str: ...
-    @property
-    def outcome(self) -> str: ...
-    @property
-    def detail(self) -> str | None: ...
-    @property
-    def duration_ms(self) -> int: ...
-
-
-def _history(event: Move) -> Entry:
+def _history(event: EventSnapshot) -> Entry:
     if event.from_status is None:
         title = _("Order created: %(status)s", status=status_name(event.to_status))
     elif event.ignored:
@@ -126,11 +90,11 @@ def _history(event: Move) -> Entry:
     )
 
 
-def _notification(note: Received) -> Entry:
+def _notification(note: NotificationSnapshot) -> Entry:
     body, more = shown_body(note.body)
     headers = sorted(
         (name[:HEADER_SHOWN], str(value)[:HEADER_SHOWN])
-        for name, value in (note.headers or {}).items()
+        for name, value in note.headers.items()
         if name.lower() not in HIDDEN_HEADERS
     )
     return Entry(
@@ -148,7 +112,7 @@ def _notification(note: Received) -> Entry:
     )
 
 
-def _gateway_call(call: Called) -> Entry:
+def _gateway_call(call: GatewayCallSnapshot) -> Entry:
     kinds = {"ok": "ok", "rejected": "bad", "unavailable": "warn", "not_found": "warn"}
     return Entry(
         at=aware(call.at),

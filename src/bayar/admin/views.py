@@ -6,7 +6,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bayar.admin.queries import CHANNELS, WIB, OrderFilters
 from bayar.gateways.methods import label_of, method_label
@@ -17,6 +17,7 @@ from bayar.payments.money import parse_rupiah_input
 from bayar.payments.reads import OrderDetails
 from bayar.payments.states import Status
 from bayar.storage.repositories import Attention
+from bayar.storage.snapshots import EventSnapshot, PaymentSnapshot
 
 INSTRUCTION_LABELS = {
     "transaction_id": N_("Transaction id"),
@@ -65,15 +66,6 @@ MAX_PAGE = 100_000
 FILTER_TEXT = 64
 COUNT_DIGITS = 9  # units of stock: the checks that follow bound them far lower
 ISO_DAY = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", re.ASCII)
-
-
-class Paid(Protocol):
-    """What the pages read of a payment (a row of the payments core, or a storage snapshot)."""
-
-    @property
-    def payment_type(self) -> str: ...
-    @property
-    def instructions(self) -> dict[str, Any] | None: ...
 
 
 def aware(moment: datetime) -> datetime:
@@ -248,27 +240,6 @@ def parse_filters(params: Mapping[str, str]) -> tuple[OrderFilters, list[str]]:
     )
 
 
-class Move(Protocol):
-    """An entry of an order's history, as the timeline reads it."""
-
-    @property
-    def id(self) -> int: ...
-    @property
-    def at(self) -> datetime: ...
-    @property
-    def from_status(self) -> str | None: ...
-    @property
-    def to_status(self) -> str: ...
-    @property
-    def event(self) -> str: ...
-    @property
-    def source(self) -> str: ...
-    @property
-    def ignored(self) -> bool: ...
-    @property
-    def note(self) -> str | None: ...
-
-
 # -- an order in plain words ----------------------------------------------------------------------
 
 
@@ -280,16 +251,16 @@ def customer_name(customer: Mapping[str, Any] | None) -> str:
     return " ".join(str(p).strip() for p in parts if p and str(p).strip())
 
 
-def payment_method(asked: str, payment: Paid | None) -> str:
+def payment_method(asked: str, payment: PaymentSnapshot | None) -> str:
     """How the customer paid (or is paying): the payment's own type, bank or store, which for a
     Snap checkout is what the customer chose on the Snap page, not the "snap" that was asked for
     (`asked`: the order's payment type)."""
     if payment is None:
         return method_label(asked)
-    return label_of({**(payment.instructions or {}), "payment_type": payment.payment_type})
+    return label_of({**payment.instructions, "payment_type": payment.payment_type})
 
 
-def _last_move(history: Sequence[Move], status: str) -> datetime | None:
+def _last_move(history: Sequence[EventSnapshot], status: str) -> datetime | None:
     moves = [e.at for e in history if e.to_status == status and not e.ignored]
     return aware(moves[-1]) if moves else None
 
@@ -367,7 +338,7 @@ def instructions(details: OrderDetails) -> list[tuple[str, str]]:
         return []
     found: dict[str, Any] = {
         "transaction_id": payment.transaction_id,
-        **(payment.instructions or {}),
+        **payment.instructions,
     }
     return [
         (label, _shown(found[key]))

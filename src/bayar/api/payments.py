@@ -26,7 +26,6 @@ from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
 from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.inbox import Inbox
 from bayar.payments.reads import customer_payment
-from bayar.storage import repositories as repo
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -84,8 +83,7 @@ async def create_transaction(
         )
     )
     # The order as the service returned it; only its payment is read (the create call wrote it).
-    async with ctx.db.session() as session:
-        payment = await repo.payment_of(session, order.id)
+    payment = await ctx.payments.reads.payment(order.id)
     out = transaction_out(order, payment_out(customer_payment(payment)))
     if out.payment is None and order.status == "pending":
         response.status_code = 202  # the gateway's answer is not in yet: retry with the key

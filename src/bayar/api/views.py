@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from bayar.api.schemas import (
     HistoryOut,
@@ -14,34 +13,7 @@ from bayar.api.schemas import (
     TransactionOut,
 )
 from bayar.payments.reads import OrderDetails, customer_payment, declined_attempt
-
-
-class Placed(Protocol):
-    """What a create answer says of its order."""
-
-    @property
-    def id(self) -> str: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def gross_amount(self) -> int: ...
-    @property
-    def expires_at(self) -> datetime: ...
-
-
-class Refunded(Protocol):
-    """What the API says of a refund."""
-
-    @property
-    def refund_key(self) -> str: ...
-    @property
-    def amount(self) -> int: ...
-    @property
-    def status(self) -> str: ...
-    @property
-    def reason(self) -> str | None: ...
-    @property
-    def created_at(self) -> datetime: ...
+from bayar.storage.snapshots import OrderSnapshot, RefundSnapshot
 
 
 def payment_out(shown: dict[str, Any] | None) -> PaymentOut | None:
@@ -49,7 +21,7 @@ def payment_out(shown: dict[str, Any] | None) -> PaymentOut | None:
     return None if shown is None else PaymentOut(**shown)
 
 
-def refund_out(refund: Refunded) -> RefundOut:
+def refund_out(refund: RefundSnapshot) -> RefundOut:
     return RefundOut(
         refund_key=refund.refund_key,
         amount=refund.amount,
@@ -59,7 +31,7 @@ def refund_out(refund: Refunded) -> RefundOut:
     )
 
 
-def transaction_out(order: Placed, payment: PaymentOut | None) -> TransactionOut:
+def transaction_out(order: OrderSnapshot, payment: PaymentOut | None) -> TransactionOut:
     return TransactionOut(
         order_id=order.id,
         status=order.status,

@@ -31,6 +31,7 @@ from bayar.payments.states import Event, Status
 from bayar.payments.transitions import UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
+from bayar.storage.snapshots import OrderSnapshot
 
 if TYPE_CHECKING:
     from bayar.payments.service import PaymentsService
@@ -114,7 +115,7 @@ class Checkouts:
         self.create_wait = create_wait
         self._creating: dict[str, asyncio.Event] = {}
 
-    async def create_transaction(self, checkout: Checkout) -> tuple[Order, bool]:
+    async def create_transaction(self, checkout: Checkout) -> tuple[OrderSnapshot, bool]:
         """Price the cart, reserve the stock, create the order, then the gateway transaction.
         The flag is True when the Idempotency-Key named an order made earlier."""
         self._validate(checkout)
@@ -124,7 +125,7 @@ class Checkouts:
             async with self.db.session() as session:
                 existing = await repo.order_by_idempotency_key(session, checkout.idempotency_key)
             if existing is not None:
-                return await self._resume(existing, checkout, fingerprint), True
+                return OrderSnapshot.of(await self._resume(existing, checkout, fingerprint)), True
         try:
             order, lines = await self._reserve(checkout, fingerprint)
         except IntegrityError:
@@ -135,9 +136,9 @@ class Checkouts:
                 )
             if existing is None:
                 raise
-            return await self._resume(existing, checkout, fingerprint), True
+            return OrderSnapshot.of(await self._resume(existing, checkout, fingerprint)), True
         await self._open_payment(order, lines, checkout)  # its payment row was made "creating"
-        return order, False
+        return OrderSnapshot.of(order), False
 
     def _check_limits(self, checkout: Checkout) -> None:
         """Bounds on what one order may hold (issue 8: one anonymous order emptied the catalog)."""

@@ -25,6 +25,7 @@ from bayar.payments.refund_rows import follow_gateway
 from bayar.payments.states import PAID_LIKE, UNSETTLED_REFUNDS, Event, RefundStatus, Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, Payment, Refund
+from bayar.storage.snapshots import OrderSnapshot, PaymentSnapshot, RefundSnapshot
 
 if TYPE_CHECKING:
     from bayar.payments.service import PaymentsService
@@ -35,13 +36,24 @@ log = logging.getLogger("bayar.payments.refunds")
 LATE_REFUND_PREFIX = repo.LATE_PAYMENT_PREFIX
 
 
-def refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund]) -> int:
+def refundable(
+    order: OrderSnapshot, payment: PaymentSnapshot | None, refunds: Sequence[RefundSnapshot]
+) -> int:
     """What a refund may still give back (0: nothing, or the order is not paid)."""
     if Status(order.status) not in PAID_LIKE:
         return 0
     # A refund not settled yet (pending at the gateway, say) counts as given: it may still be.
     given = sum(r.amount for r in refunds if r.status != RefundStatus.FAILED)
     return max(0, order.gross_amount - max(given, payment.refunded_amount if payment else 0))
+
+
+def _refundable(order: Order, payment: Payment | None, refunds: Sequence[Refund]) -> int:
+    """`refundable` of the rows a transaction holds locked."""
+    return refundable(
+        OrderSnapshot.of(order),
+        None if payment is None else PaymentSnapshot.of(payment),
+        [RefundSnapshot.of(r) for r in refunds],
+    )
 
 
 # How a refund a person made outside the gateway describes itself (its `detail` starts so).
@@ -65,11 +77,16 @@ class Refunds:
         refund_key: str | None,
         reason: str,
         source: str = "admin",
-    ) -> Refund:
+    ) -> RefundSnapshot:
         """Refund a paid order, fully or in part. The same refund key never refunds twice: a
         caller that wants to retry after a gateway error (`GatewayUnavailable`: the outcome is
         unknown; `GatewayRejected`) names the key itself (`new_refund_key`)."""
         key = refund_key or new_refund_key(order_id)
+        return RefundSnapshot.of(await self._refund(order_id, amount, key, reason, source))
+
+    async def _refund(
+        self, order_id: str, amount: int | None, key: str, reason: str, source: str
+    ) -> Refund:
         async with self.db.session() as session, session.begin():
             order = await repo.lock_order(session, order_id)
             if order is None:
@@ -98,7 +115,7 @@ class Refunds:
                         ),
                         method=payment.payment_type,
                     )
-                remaining = refundable(order, payment, await repo.refunds_of(session, order_id))
+                remaining = _refundable(order, payment, await repo.refunds_of(session, order_id))
                 value = remaining if amount is None else amount
                 if value < 1 or value > remaining:
                     raise InvalidRequest(
@@ -224,7 +241,7 @@ class Refunds:
         reason: str,
         detail: str,
         amount: int | None = None,
-    ) -> Refund:
+    ) -> RefundSnapshot:
         """Money bayar owes back that the gateway refused to return (a kiosk unit that could not
         be dispensed, say) or cannot return (a bank transfer) goes to a person: the refund under
         `refund_key` becomes `manual`, or one is made for `amount` (default: what the order
@@ -244,7 +261,7 @@ class Refunds:
                     raise NotAllowed(N_("this refund's outcome at the gateway is not known yet"))
                 value = existing.amount
             else:
-                remaining = refundable(
+                remaining = _refundable(
                     order,
                     await repo.payment_of(session, order_id),
                     await repo.refunds_of(session, order_id),
@@ -256,9 +273,10 @@ class Refunds:
                     raise InvalidRequest(
                         N_("the refund amount must be between 1 and %(most)s"), most=remaining
                     )
-            return await self.queue_in(
+            queued = await self.queue_in(
                 session, order_id, refund_key, value, reason, detail, self.now()
             )
+        return RefundSnapshot.of(queued)
 
     async def queue_in(
         self,
@@ -309,7 +327,7 @@ class Refunds:
                 self.now(),
             )
 
-    async def refunded_by_hand(self, refund_key: str, note: str) -> Refund:
+    async def refunded_by_hand(self, refund_key: str, note: str) -> RefundSnapshot:
         """A person gave a `manual` refund's money back outside the gateway (cash, a bank
         transfer): the refund becomes succeeded and the order follows by the one path (a paid
         order becomes refunded, or partially refunded; a closed one records it in its history),
@@ -348,7 +366,7 @@ class Refunds:
         if applied is not None and applied.changed:
             await self.core.publish(applied)
         log.info("manual refund done by hand", extra={"order_id": found.order_id})
-        return found
+        return RefundSnapshot.of(found)
 
     async def _refund_outcome(
         self, refund_id: int, status: RefundStatus, detail: str | None

@@ -273,7 +273,7 @@ def router() -> APIRouter:
     async def qr_code(request: Request, order_id: str) -> Response:
         """The QRIS (or GoPay) code of the order's payment, drawn from its `qr_string`."""
         ctx = context_of(request)
-        payment = await shop_reads.payment(ctx.db, order_id)
+        payment = await ctx.payments.reads.payment(order_id)
         text = payment.instructions.get("qr_string") if payment is not None else None
         if not isinstance(text, str) or not text:
             return Response("no QR code for this order", status_code=404, media_type="text/plain")
