@@ -38,6 +38,7 @@ RETRY_MINUTES = (2, 10, 30, 90, 210)
 # How many retries each answer earns; anything else (timeouts too) gets the full five.
 RETRIES_BY_STATUS = {500: 1, 503: 4, 400: 2, 404: 2, 301: 0, 302: 0, 303: 0}
 MAX_REDIRECTS = 5
+STOP_GRACE = 5.0  # seconds a stopping sandbox lets the deliveries under way finish
 # How long (real seconds) after a call's answer has gone out its notifications leave the queue:
 # time for the caller to read and store the answer (Midtrans' own queue takes seconds).
 QUEUE_LATENCY = 0.25
@@ -278,6 +279,10 @@ class Notifier:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
+        # A delivery under way is let finish (briefly): cut in the middle, the receiver (bayar,
+        # in the same process) would be cancelled inside its own transaction.
+        if self._sending:
+            await asyncio.wait(list(self._sending), timeout=STOP_GRACE)
         for task in list(self._sending):
             task.cancel()
         if self._sending:
