@@ -166,14 +166,15 @@ class Inbox:
         if not goes_on:
             return receipt
         if screening.confirm:
-            return await self._confirm(row, status)
+            return await self._confirm(row, status, look.payment.gateway if look.payment else None)
         return await self._apply(row, status, without_instructions(status))
 
-    async def _confirm(self, row: int, claimed: GatewayReport) -> Receipt:
-        """The status API has the last word (reference 3.9): the order moves by its answer."""
+    async def _confirm(self, row: int, claimed: GatewayReport, gateway: str | None) -> Receipt:
+        """The status API has the last word (reference 3.9): the order moves by its answer.
+        `gateway`: the order's, as the look read it (None: read it again)."""
         order_id = claimed.order_id
         try:
-            confirmed = await self.service.gateway_status(order_id)
+            confirmed = await self.service.gateway_status(order_id, gateway)
         except TransactionNotFound:
             detail = "the gateway has no such transaction"
             return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
