@@ -28,6 +28,7 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.payments.service import PaymentsService
+from bayar.payments.states import OPEN
 from bayar.payments.transitions import Applied, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
@@ -205,7 +206,8 @@ class Inbox:
             if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             await repo.set_notification_outcome(session, row, receipt.outcome)
-            if applied is not None:
+            # An order this change closed has had its check cleared by the change itself.
+            if applied is not None and not (applied.changed and applied.after not in OPEN):
                 await repo.done_checking(session, applied.order_id)
             receipts.append(receipt)
 
