@@ -10,7 +10,7 @@ from bayar.clock import Clock
 from bayar.gateways.base import GatewayCallRecord
 from bayar.metrics import Metrics
 from bayar.storage.db import Database
-from bayar.storage.models import GatewayCall
+from bayar.storage.gateway_calls import add_gateway_call
 
 log = logging.getLogger("bayar.payments.audit")
 
@@ -26,16 +26,14 @@ class GatewayAudit:
         if call.order_id is None:
             return
         try:
-            async with self.db.session() as session, session.begin():
-                session.add(
-                    GatewayCall(
-                        order_id=call.order_id,
-                        operation=call.operation,
-                        outcome=call.outcome,
-                        detail=call.detail,
-                        duration_ms=int(call.seconds * 1000),
-                        at=self.now(),
-                    )
-                )
+            await add_gateway_call(
+                self.db,
+                order_id=call.order_id,
+                operation=call.operation,
+                outcome=call.outcome,
+                detail=call.detail,
+                duration_ms=int(call.seconds * 1000),
+                at=self.now(),
+            )
         except Exception:
             log.exception("could not record a gateway call", extra={"order_id": call.order_id})

@@ -68,14 +68,17 @@ class GatewayRouter:
             payment = await repo.payment_of(session, order_id)
         if payment is None:
             return self.default
+        return self.adapter(payment.gateway, order_id)
+
+    def adapter(self, name: str, order_id: str) -> Gateway:
+        """The adapter of an order created at `name` (its payment row's gateway)."""
         try:
-            return self.get(payment.gateway)
+            return self.get(name)
         except UnknownGateway:
             # Never another gateway's answer about this order: unknown, to be asked again once
             # this process is configured for it.
             raise GatewayUnavailable(
-                f"order {order_id} is at {payment.gateway}, which this process is not"
-                " configured for"
+                f"order {order_id} is at {name}, which this process is not configured for"
             ) from None
 
     # -- the Gateway protocol, per order --------------------------------------------------------

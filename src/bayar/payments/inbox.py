@@ -28,6 +28,7 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.payments.service import PaymentsService
+from bayar.payments.states import OPEN
 from bayar.payments.transitions import Applied, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
@@ -166,14 +167,15 @@ class Inbox:
         if not goes_on:
             return receipt
         if screening.confirm:
-            return await self._confirm(row, status)
+            return await self._confirm(row, status, look.payment.gateway if look.payment else None)
         return await self._apply(row, status, without_instructions(status))
 
-    async def _confirm(self, row: int, claimed: GatewayReport) -> Receipt:
-        """The status API has the last word (reference 3.9): the order moves by its answer."""
+    async def _confirm(self, row: int, claimed: GatewayReport, gateway: str | None) -> Receipt:
+        """The status API has the last word (reference 3.9): the order moves by its answer.
+        `gateway`: the order's, as the look read it (None: read it again)."""
         order_id = claimed.order_id
         try:
-            confirmed = await self.service.gateway_status(order_id)
+            confirmed = await self.service.gateway_status(order_id, gateway)
         except TransactionNotFound:
             detail = "the gateway has no such transaction"
             return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
@@ -204,7 +206,8 @@ class Inbox:
             if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             await repo.set_notification_outcome(session, row, receipt.outcome)
-            if applied is not None:
+            # An order this change closed has had its check cleared by the change itself.
+            if applied is not None and not (applied.changed and applied.after not in OPEN):
                 await repo.done_checking(session, applied.order_id)
             receipts.append(receipt)
 

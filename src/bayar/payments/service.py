@@ -88,8 +88,11 @@ class PaymentsService(Transitions):
 
     # -- asking the gateway -----------------------------------------------------------------------
 
-    async def gateway_status(self, order_id: str) -> GatewayReport:
-        return await self.gateway.status(order_id)
+    async def gateway_status(self, order_id: str, gateway: str | None = None) -> GatewayReport:
+        """`gateway`: the order's, when the caller has read it already (None: read here)."""
+        if gateway is None:
+            return await self.gateway.status(order_id)
+        return await self.gateway.adapter(gateway, order_id).status(order_id)
 
     async def done_checking(self, order_id: str) -> None:
         """A closed order the gateway was just asked about needs no further check."""

@@ -59,6 +59,7 @@ class PaymentFacts:
     payment_type: str
     refunded_amount: int
     instructions: dict[str, Any] | None = None
+    gateway: str | None = None  # the gateway the order was created at
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +79,8 @@ def _utc(value: datetime) -> datetime:
 _PG_LOOK = """
 SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
        o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
-       p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount
+       p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
+       p.gateway
 FROM (SELECT 1) AS one
 LEFT JOIN orders AS o ON o.id = $2
 LEFT JOIN payments AS p ON p.order_id = o.id
@@ -110,11 +112,18 @@ _COLUMNS = (
 )
 
 
+def _payment(row: Any) -> PaymentFacts:
+    status, fraud_status, transaction_id, payment_type, refunded_amount, gateway = row
+    return PaymentFacts(
+        status, fraud_status, transaction_id, payment_type, refunded_amount, gateway=gateway
+    )
+
+
 def _pg_facts(row: asyncpg.Record) -> Look:
     if row[1] is None:
         return Look(bool(row[0]), None, None)
     order = OrderFacts(row[1], row[2], row[3], row[4], row[5], _utc(row[6]))
-    payment = None if row[7] is None else PaymentFacts(*row[7:12])
+    payment = None if row[7] is None else _payment(row[7:13])
     return Look(bool(row[0]), order, payment)
 
 
@@ -168,7 +177,7 @@ class InboxStore:
         if row is None:
             return Look(bool(seen), None, None)
         order = OrderFacts(*row[:5], _utc(row[5]))
-        payment = None if row[6] is None else PaymentFacts(*row[6:11])
+        payment = None if row[6] is None else _payment(row[6:12])
         return Look(bool(seen), order, payment)
 
     async def _sql_keep(
@@ -198,6 +207,7 @@ _SQL_FACTS = (
         _PAYMENTS.c.transaction_id,
         _PAYMENTS.c.payment_type,
         _PAYMENTS.c.refunded_amount,
+        _PAYMENTS.c.gateway,
     )
     .select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
     .where(_ORDERS.c.id == bindparam("order_id"))
