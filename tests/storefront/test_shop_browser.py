@@ -235,6 +235,10 @@ def test_bank_transfer_pending_then_paid_at_the_atm_updates_live(
     atm.fill("#code", number)
     atm.get_by_role("button", name=say("Find payment")).click()
     atm.locator("[data-testid='code-result'] button[value='pay']").click()
+    # Closed while its navigation commits, Chromium can drop the close and Playwright waits for
+    # ever (crbug.com/536385539, microsoft/playwright#41900): let the result page load first.
+    atm.wait_for_url("**/sandbox/result/**")
+    atm.wait_for_load_state()
     atm.close()
 
     page.wait_for_selector("[data-order-root][data-status='paid']")
