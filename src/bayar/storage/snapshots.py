@@ -3,11 +3,24 @@ can change the database through. Each is made from its row by `of`."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from bayar.storage import models
+
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+Snap = TypeVar("Snap", bound="DataclassInstance")
+
+
+def _copy(cls: type[Snap], row: object, **given: Any) -> Snap:
+    """A snapshot of `row`: each field from the row's attribute of the same name, or from `given`
+    (what must be copied rather than shared, a JSON column's dict)."""
+    return cls(
+        **{f.name: given[f.name] if f.name in given else getattr(row, f.name) for f in fields(cls)}
+    )
 
 
 @dataclass(frozen=True)
@@ -26,19 +39,7 @@ class OrderSnapshot:
 
     @classmethod
     def of(cls, row: models.Order) -> OrderSnapshot:
-        return cls(
-            id=row.id,
-            status=row.status,
-            channel=row.channel,
-            machine_id=row.machine_id,
-            gross_amount=row.gross_amount,
-            currency=row.currency,
-            payment_type=row.payment_type,
-            customer=dict(row.customer) if row.customer else None,
-            idempotency_key=row.idempotency_key,
-            expires_at=row.expires_at,
-            created_at=row.created_at,
-        )
+        return _copy(cls, row, customer=dict(row.customer) if row.customer else None)
 
 
 @dataclass(frozen=True)
@@ -55,17 +56,7 @@ class PaymentSnapshot:
 
     @classmethod
     def of(cls, row: models.Payment) -> PaymentSnapshot:
-        return cls(
-            order_id=row.order_id,
-            gateway=row.gateway,
-            transaction_id=row.transaction_id,
-            payment_type=row.payment_type,
-            amount=row.amount,
-            status=row.status,
-            fraud_status=row.fraud_status,
-            instructions=dict(row.instructions or {}),
-            refunded_amount=row.refunded_amount,
-        )
+        return _copy(cls, row, instructions=dict(row.instructions or {}))
 
 
 @dataclass(frozen=True)
@@ -80,15 +71,7 @@ class ProductSnapshot:
 
     @classmethod
     def of(cls, row: models.Product) -> ProductSnapshot:
-        return cls(
-            id=row.id,
-            name=row.name,
-            price=row.price,
-            stock=row.stock,
-            image_url=row.image_url,
-            description=row.description,
-            category=row.category,
-        )
+        return _copy(cls, row)
 
 
 @dataclass(frozen=True)
@@ -101,7 +84,7 @@ class ItemSnapshot:
 
     @classmethod
     def of(cls, row: models.OrderItem) -> ItemSnapshot:
-        return cls(row.product_id, row.slot_code, row.name, row.price, row.quantity)
+        return _copy(cls, row)
 
 
 @dataclass(frozen=True)
@@ -119,16 +102,7 @@ class EventSnapshot:
 
     @classmethod
     def of(cls, row: models.OrderEvent) -> EventSnapshot:
-        return cls(
-            id=row.id,
-            from_status=row.from_status,
-            to_status=row.to_status,
-            event=row.event,
-            source=row.source,
-            ignored=row.ignored,
-            note=row.note,
-            at=row.at,
-        )
+        return _copy(cls, row)
 
 
 @dataclass(frozen=True)
@@ -143,15 +117,7 @@ class RefundSnapshot:
 
     @classmethod
     def of(cls, row: models.Refund) -> RefundSnapshot:
-        return cls(
-            order_id=row.order_id,
-            refund_key=row.refund_key,
-            amount=row.amount,
-            reason=row.reason,
-            status=row.status,
-            detail=row.detail,
-            created_at=row.created_at,
-        )
+        return _copy(cls, row)
 
 
 @dataclass(frozen=True)
@@ -168,15 +134,7 @@ class NotificationSnapshot:
 
     @classmethod
     def of(cls, row: models.Notification) -> NotificationSnapshot:
-        return cls(
-            id=row.id,
-            transaction_status=row.transaction_status,
-            body=row.body,
-            headers=dict(row.headers or {}),
-            signature_valid=row.signature_valid,
-            outcome=row.outcome,
-            received_at=row.received_at,
-        )
+        return _copy(cls, row, headers=dict(row.headers or {}))
 
 
 @dataclass(frozen=True)
@@ -190,11 +148,4 @@ class GatewayCallSnapshot:
 
     @classmethod
     def of(cls, row: models.GatewayCall) -> GatewayCallSnapshot:
-        return cls(
-            id=row.id,
-            operation=row.operation,
-            outcome=row.outcome,
-            detail=row.detail,
-            duration_ms=row.duration_ms,
-            at=row.at,
-        )
+        return _copy(cls, row)
