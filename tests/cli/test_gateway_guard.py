@@ -17,25 +17,6 @@ LIVE_KEY = "Mid-server-LIVE-never-printed"
 LIVE_XENDIT_KEY = "xnd_production_LIVE_never_printed"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "MIDTRANS_SERVER_KEY",
-        "MIDTRANS_CLIENT_KEY",
-        "BAYAR_GATEWAY",
-        "XENDIT_SECRET_KEY",
-        "XENDIT_CALLBACK_TOKEN",
-        "XENDIT_BASE_URL",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("BAYAR_SANDBOX", "true")
-    return tmp_path
-
-
 @pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
 @pytest.mark.parametrize(
     "setting",

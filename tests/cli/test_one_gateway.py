@@ -18,25 +18,6 @@ from bayar.config import ConfigError, Settings
 SANDBOX = "http://sandbox.internal:8001/sandbox/midtrans"
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "MIDTRANS_SERVER_KEY",
-        "MIDTRANS_CLIENT_KEY",
-        "MIDTRANS_CORE_BASE_URL",
-        "MIDTRANS_SNAP_BASE_URL",
-        "BAYAR_PUBLIC_URL",
-        "MIDTRANS_IS_PRODUCTION",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("BAYAR_SANDBOX", "true")
-    return tmp_path
-
-
 @pytest.mark.parametrize("command", [["serve"], ["worker"]], ids=" ".join)
 def test_serve_and_worker_without_a_gateway_url_refuse_to_guess(
     env: Path, command: list[str]

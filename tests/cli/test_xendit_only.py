@@ -18,25 +18,13 @@ UNREACHABLE_DB = "postgresql://bayar@127.0.0.1:1/bayar"  # nothing listens on po
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in (
-        "DATABASE_URL",
-        "REDIS_URL",
-        "MIDTRANS_SERVER_KEY",
-        "MIDTRANS_CLIENT_KEY",
-        "MIDTRANS_IS_PRODUCTION",
-        "MIDTRANS_CORE_BASE_URL",
-        "XENDIT_BASE_URL",
-        "BAYAR_CONFIRM_PAID",
-    ):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The CLI tests' clean environment (conftest.py), as a Xendit-only merchant sets it."""
     monkeypatch.setenv("BAYAR_SANDBOX", "false")
     monkeypatch.setenv("BAYAR_GATEWAY", "xendit")
     monkeypatch.setenv("XENDIT_SECRET_KEY", SECRET_KEY)
     monkeypatch.setenv("XENDIT_CALLBACK_TOKEN", TOKEN)
-    return tmp_path
+    return env
 
 
 def _one_line(output: str) -> str:

@@ -59,6 +59,22 @@ async def _order(
         )
 
 
+async def _payment(db: Database, order_id: str, status: str, *, payment_type: str = "qris") -> None:
+    """The order's Midtrans payment, as the gateway last reported it (`status`)."""
+    async with db.session() as session, session.begin():
+        session.add(
+            Payment(
+                order_id=order_id,
+                gateway="midtrans",
+                payment_type=payment_type,
+                amount=7000,
+                status=status,
+                instructions={},
+                updated_at=NOW,
+            )
+        )
+
+
 async def _stock(db: Database, product_id: str = "cola") -> int:
     async with db.session() as session:
         product = await session.get(Product, product_id)
@@ -182,18 +198,7 @@ async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> Non
 async def test_the_inbox_reads_the_order_and_flags_it_with_the_row_only(database: Database) -> None:
     store = InboxStore(database)
     await _order(database, "o-1", due=None)
-    async with database.session() as session, session.begin():
-        session.add(
-            Payment(
-                order_id="o-1",
-                gateway="midtrans",
-                payment_type="qris",
-                amount=7000,
-                status="pending",
-                instructions={},
-                updated_at=NOW,
-            )
-        )
+    await _payment(database, "o-1", "pending")
 
     look = await store.look("k-1", "o-1")
     first = await store.keep(_notification("k-1"), flag="o-1", at=NOW + timedelta(seconds=30))
@@ -339,18 +344,7 @@ async def test_needing_attention_lists_late_payments_manual_and_unsettled_refund
 
 async def test_one_create_call_claims_a_payment(database: Database) -> None:
     await _order(database, "o-1", due=None)
-    async with database.session() as session, session.begin():
-        session.add(
-            Payment(
-                order_id="o-1",
-                gateway="midtrans",
-                payment_type="snap",
-                amount=7000,
-                status="unknown",
-                instructions={},
-                updated_at=NOW,
-            )
-        )
+    await _payment(database, "o-1", "unknown", payment_type="snap")
 
     async def claim(now: datetime) -> bool:
         async with database.session() as session, session.begin():

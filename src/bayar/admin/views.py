@@ -16,6 +16,7 @@ from bayar.i18n import wib as i18n_wib
 from bayar.payments.money import parse_rupiah_input
 from bayar.payments.reads import OrderDetails
 from bayar.payments.states import Status
+from bayar.payments.status_names import STATUS_NAMES as ORDER_STATUS_NAMES
 from bayar.storage.repositories import Attention
 from bayar.storage.snapshots import EventSnapshot, PaymentSnapshot
 
@@ -107,16 +108,9 @@ def status_kind(status: str) -> str:
 
 
 # Statuses of orders, refunds, notifications and gateway calls as the badges say them.
+# An order's status says what the shop says (payments.status_names); the others are the admin's.
 STATUS_NAMES = {
-    "pending": N_("pending"),
-    "review": N_("under review"),
-    "paid": N_("paid"),
-    "fulfilled": N_("complete"),
-    "failed": N_("failed"),
-    "expired": N_("expired"),
-    "cancelled": N_("cancelled"),
-    "refunded": N_("refunded"),
-    "partially_refunded": N_("partially refunded"),
+    **{status.value: name for status, name in ORDER_STATUS_NAMES.items()},
     "succeeded": N_("succeeded"),
     "requested": N_("requested"),
     "unknown": N_("unknown"),

@@ -29,6 +29,7 @@ from bayar.i18n import N_, _, wib
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.reads import OrderDetails, customer_payment, declined_attempt
 from bayar.payments.states import Status
+from bayar.payments.status_names import STATUS_NAMES as ORDER_STATUS_NAMES
 from bayar.storage import shop as shop_reads
 
 HERE = Path(__file__).parent
@@ -86,18 +87,8 @@ STATUS_TEXT = {
         ),
     ),
 }
-# An order's status in a word or two (the summary's chip).
-STATUS_NAMES = {
-    "pending": N_("pending"),
-    "review": N_("under review"),
-    "paid": N_("paid"),
-    "fulfilled": N_("complete"),
-    "failed": N_("failed"),
-    "expired": N_("expired"),
-    "cancelled": N_("cancelled"),
-    "refunded": N_("refunded"),
-    "partially_refunded": N_("partially refunded"),
-}
+# An order's status in a word or two (the summary's chip): the words the admin's badges say too.
+STATUS_NAMES = {status.value: name for status, name in ORDER_STATUS_NAMES.items()}
 
 
 def status_text() -> dict[str, tuple[str, str]]:
