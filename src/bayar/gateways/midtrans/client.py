@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bayar.gateways import http
 from bayar.gateways.base import (
     CallObserver,
     ChargeRequest,
@@ -95,13 +96,7 @@ class MidtransGateway:
         self._timeout = timeout if isinstance(timeout, httpx.Timeout) else httpx.Timeout(timeout)
         self._deadline = _deadline(self._timeout)
         self._observer = observer
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(server_key, ""),
-            headers=HEADERS,
-            timeout=self._timeout,
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._client = http.client(server_key, HEADERS, self._timeout, transport)
 
     def __repr__(self) -> str:
         return f"MidtransGateway(core_base_url={self._core!r}, snap_base_url={self._snap!r})"

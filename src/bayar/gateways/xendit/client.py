@@ -26,6 +26,7 @@ from urllib.parse import quote
 
 import httpx
 
+from bayar.gateways import http
 from bayar.gateways.base import (
     CallObserver,
     ChargeRequest,
@@ -100,13 +101,7 @@ class XenditGateway:
         self._deadline = self._timeout.connect + self._timeout.read
         self._observer = observer
         self._now = now
-        self._client = httpx.AsyncClient(
-            auth=httpx.BasicAuth(secret_key, ""),
-            headers=HEADERS,
-            timeout=self._timeout,
-            transport=transport,
-            follow_redirects=False,
-        )
+        self._client = http.client(secret_key, HEADERS, self._timeout, transport)
 
     def __repr__(self) -> str:
         return f"XenditGateway(base_url={self._base!r})"
