@@ -39,6 +39,10 @@ RETRY_MINUTES = (2, 10, 30, 90, 210)
 RETRIES_BY_STATUS = {500: 1, 503: 4, 400: 2, 404: 2, 301: 0, 302: 0, 303: 0}
 MAX_REDIRECTS = 5
 STOP_GRACE = 5.0  # seconds a stopping sandbox lets the deliveries under way finish
+# Deliveries on the wire at once; the rest wait their turn in due order. Unbounded, a wave of
+# thousands (a bench paying its orders) queued inside httpx's pool, whose bookkeeping grows with
+# the queue on every answer, and the sandbox had no time left to answer status calls.
+MAX_IN_FLIGHT = 32
 # How long (real seconds) after a call's answer has gone out its notifications leave the queue:
 # time for the caller to read and store the answer (Midtrans' own queue takes seconds).
 QUEUE_LATENCY = 0.25
@@ -317,13 +321,19 @@ class Notifier:
                         delivery.due_at if next_due is None else min(next_due, delivery.due_at)
                     )
                     continue
+                if len(self._sending) >= MAX_IN_FLIGHT:
+                    break  # a delivery ending wakes this loop again
                 self._busy.add(delivery.transaction_id)
                 task = asyncio.create_task(self._send(delivery))
                 self._sending.add(task)
-                task.add_done_callback(self._sending.discard)
+                task.add_done_callback(self._sent)
             wait = None if next_due is None else self._clock.real_seconds_until(next_due)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
+
+    def _sent(self, task: asyncio.Task[None]) -> None:
+        self._sending.discard(task)
+        self._wake.set()  # its place on the wire is free
 
     async def _send(self, delivery: Delivery) -> None:
         try:
