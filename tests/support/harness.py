@@ -43,7 +43,7 @@ from sqlalchemy import func, select
 from bayar.app import create_app
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
 from bayar.context import AppContext
-from bayar.payments.transitions import Applied
+from bayar.payments.verdicts import Applied
 from bayar.storage.db import Database
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import GatewayCall, Notification, Order, OrderEvent

@@ -13,7 +13,7 @@ from harness import Bayar, StartBayar
 from bayar.app import build_context
 from bayar.payments.service import PaymentsService
 from bayar.payments.states import Status
-from bayar.payments.transitions import Applied
+from bayar.payments.verdicts import Applied
 from bayar.worker.reconcile import reconcile_once
 
 

@@ -28,7 +28,7 @@ from bayar.gateways.methods import KIOSK_TYPES, Bank, PaymentType, Store
 from bayar.i18n import N_
 from bayar.payments.errors import InvalidRequest, OutOfStock, ProductNotFound
 from bayar.payments.states import Event, Status
-from bayar.payments.transitions import UNANSWERED
+from bayar.payments.verdicts import UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, OrderEvent, OrderItem, Payment
 from bayar.storage.snapshots import OrderSnapshot

@@ -29,7 +29,7 @@ from bayar.gateways.base import (
 )
 from bayar.payments.service import PaymentsService
 from bayar.payments.states import OPEN
-from bayar.payments.transitions import Applied, Screening, without_instructions
+from bayar.payments.verdicts import Applied, Screening, without_instructions
 from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
 from bayar.storage.inbox import InboxStore

@@ -10,7 +10,7 @@ from typing import Any
 from bayar.i18n import N_
 from bayar.payments.errors import OrderNotFound
 from bayar.payments.states import Status
-from bayar.payments.transitions import RETRY_NOTE, UNANSWERED
+from bayar.payments.verdicts import RETRY_NOTE, UNANSWERED
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import Order

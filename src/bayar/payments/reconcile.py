@@ -21,7 +21,7 @@ from bayar.storage.models import Order
 
 if TYPE_CHECKING:
     from bayar.payments.service import PaymentsService
-    from bayar.payments.transitions import Applied
+    from bayar.payments.verdicts import Applied
 
 log = logging.getLogger("bayar.payments.reconcile")
 

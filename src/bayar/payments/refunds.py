@@ -29,7 +29,7 @@ from bayar.storage.snapshots import OrderSnapshot, PaymentSnapshot, RefundSnapsh
 
 if TYPE_CHECKING:
     from bayar.payments.service import PaymentsService
-    from bayar.payments.transitions import Applied
+    from bayar.payments.verdicts import Applied
 
 log = logging.getLogger("bayar.payments.refunds")
 # The refund of a payment that arrived for a closed order: one per order, under this key.

@@ -10,18 +10,27 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.bus.base import Bus
-from bayar.gateways.base import GatewayEvent, GatewayReport
+from bayar.gateways.base import GatewayReport
 from bayar.metrics import Metrics
-from bayar.payments import machine
+from bayar.payments import verdicts
 from bayar.payments.gateways import GatewayRouter
 from bayar.payments.states import RELEASED, Event, RefundStatus, Status
+from bayar.payments.verdicts import (
+    MONEY_EVENTS,
+    RETRY_NOTE,
+    UNANSWERED,
+    Applied,
+    Screening,
+    event_of,
+    payment_changes,
+    without_instructions,
+)
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.inbox import OrderFacts, PaymentFacts
@@ -34,81 +43,6 @@ log = logging.getLogger("bayar.payments")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
 # creates the kiosk unit's dispense row here, so a paid unit always has one).
 PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
-
-# Gateway events that move money: on a closed order they are kept (and a payment refunded).
-MONEY_EVENTS = frozenset({Event.PAYMENT_SUCCEEDED, Event.REFUNDED, Event.PARTIALLY_REFUNDED})
-# Payment rows whose create call has not been answered yet (still being made, or lost on the way).
-UNANSWERED = ("creating", "unknown")
-# The history note of a declined card on a Snap order still open (the customer may pay again).
-RETRY_NOTE = "a declined attempt: the customer may pay another way on the Snap page"
-
-
-def event_of(report: GatewayReport) -> Event | None:
-    """The core's event for what a gateway reports (the neutral events are the core's own)."""
-    return None if report.event is None else Event(report.event.value)
-
-
-def without_instructions(status: GatewayReport) -> GatewayReport:
-    """A notification as the core may use it: payment instructions (VA number, bill key, payment
-    code) are not signed, so they come only from the create answer or the status API."""
-    return replace(status, payment_details={}) if status.payment_details else status
-
-
-def payment_changes(payment: Any, status: GatewayReport) -> dict[str, Any]:
-    """The fields a gateway report changes on a payment (a `Payment`, or its row)."""
-    changes: dict[str, Any] = {
-        "status": status.gateway_status,
-        "fraud_status": status.fraud_verdict,
-        "transaction_id": status.transaction_id or payment.transaction_id,
-        "payment_type": status.payment_type or payment.payment_type,
-        "refunded_amount": max(payment.refunded_amount, status.refunded_amount),
-    }
-    if status.payment_details:
-        changes["instructions"] = {**(payment.instructions or {}), **status.payment_details}
-    if payment.status in UNANSWERED and status.event == GatewayEvent.PENDING:
-        # The create call's answer (the QR, the VA number) never came back, only this report:
-        # the payment stays unanswered, so a retry with the same Idempotency-Key asks again.
-        del changes["status"]
-    return {k: v for k, v in changes.items() if getattr(payment, k) != v}
-
-
-@dataclass(frozen=True)
-class Verdict:
-    """`PaymentsService._judge`: not applicable (`problem`), a declined Snap card the customer
-    may follow with another (`retry`), or the state table's `outcome`."""
-
-    problem: str | None = None
-    mismatch: bool = False
-    retry: bool = False
-    outcome: machine.Outcome | None = None
-
-
-@dataclass(frozen=True)
-class Applied:
-    """What `apply` did to an order."""
-
-    order_id: str
-    before: Status
-    after: Status
-    changed: bool
-    ignored: bool
-    note: str | None = None
-    mismatch: bool = False  # the gateway's amount or currency is not the order's: refused
-    machine_id: str | None = None  # of a changed kiosk order: where `publish` rings too
-    late_refund: int | None = None  # id of a refund to ask the gateway for, after commit
-
-
-@dataclass(frozen=True)
-class Screening:
-    """`PaymentsService.screen`: the order is unknown (`known` False), or the notification changes
-    nothing (`applied`), or it goes on to `apply_status`: by the gateway's status API's answer
-    (`confirm`) or by the body."""
-
-    known: bool
-    applied: Applied | None = None
-    confirm: bool = False
-
-
 # Runs inside the transaction that applies a report, after the order moved (or did not).
 Finish = Callable[[AsyncSession, Applied | None], Awaitable[None]]
 
@@ -172,7 +106,7 @@ class Transitions:
         if event is None and status.refunds:  # a refund's news: the status API tells all
             return Screening(known=True, confirm=self.confirm_paid)
         before = Status(order.status)
-        verdict = self._judge(order, before, event, status, self.now())
+        verdict = verdicts.judge(order, before, event, status, self.now())
         outcome = verdict.outcome
         if outcome is None:
             return Screening(known=True)
@@ -254,20 +188,6 @@ class Transitions:
             )
         )
 
-    @staticmethod
-    def _retry_allowed(
-        order: Any, before: Status, event: Event, status: GatewayReport | None, now: datetime
-    ) -> bool:
-        """Snap lets a customer whose card was declined try another card until the order expires."""
-        return (
-            event == Event.PAYMENT_DENIED
-            and before == Status.PENDING
-            and status is not None
-            and status.payment_type == "credit_card"
-            and order.payment_type == "snap"
-            and now < order.expires_at
-        )
-
     async def _apply_in(
         self,
         session: AsyncSession,
@@ -285,7 +205,7 @@ class Transitions:
         if only_from is not None and before not in only_from:
             return Applied(order_id, before, before, changed=False, ignored=False)
         now = self.now()
-        verdict = self._judge(order, before, event, status, now)
+        verdict = verdicts.judge(order, before, event, status, now)
         if verdict.retry:
             note = RETRY_NOTE
             if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
@@ -408,33 +328,6 @@ class Transitions:
             status=RefundStatus.REQUESTED,
             now=now,
         )
-
-    def _judge(
-        self,
-        order: Any,
-        before: Status,
-        event: Event | None,
-        status: GatewayReport | None,
-        now: datetime,
-    ) -> Verdict:
-        """What an event does to an order (an `Order`, or its row), before anything is written."""
-        problem = self.mismatch(order, status) if status is not None else None
-        if problem is not None:
-            return Verdict(problem=problem, mismatch=True)
-        if event is None:
-            unknown = f"unknown gateway status {status.gateway_status!r}" if status else None
-            return Verdict(problem=unknown)
-        if self._retry_allowed(order, before, event, status, now):
-            return Verdict(retry=True)
-        return Verdict(outcome=machine.apply(before, event))
-
-    @staticmethod
-    def mismatch(order: Any, status: GatewayReport) -> str | None:
-        if status.gross_amount != order.gross_amount:
-            return f"amount mismatch: gateway {status.gross_amount}, order {order.gross_amount}"
-        if status.currency != order.currency:
-            return f"currency mismatch: gateway {status.currency}, order {order.currency}"
-        return None
 
     async def _record_payment(
         self, session: AsyncSession, order: Order, status: GatewayReport, now: datetime

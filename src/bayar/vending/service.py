@@ -33,7 +33,7 @@ from bayar.payments.errors import (
 )
 from bayar.payments.service import PaymentsService
 from bayar.payments.states import Event, RefundStatus, Status
-from bayar.payments.transitions import Applied
+from bayar.payments.verdicts import Applied
 from bayar.storage import dispenses, kiosk_reads
 from bayar.storage import machines as registry
 from bayar.storage.db import Database

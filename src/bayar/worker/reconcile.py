@@ -9,7 +9,7 @@ import logging
 from datetime import timedelta
 
 from bayar.payments.service import PaymentsService
-from bayar.payments.transitions import Applied
+from bayar.payments.verdicts import Applied
 from bayar.storage import worker_queue
 
 log = logging.getLogger("bayar.worker")
