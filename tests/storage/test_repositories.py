@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import Connection, func, inspect, select
+from sqlalchemy import Connection, event, func, inspect, select
 from sqlalchemy.exc import StatementError
 
 from bayar.storage import repositories as repo
@@ -271,6 +271,40 @@ async def test_concurrent_claims_never_take_the_same_order(database: Database) -
 async def test_lock_order_of_an_unknown_order_is_none(database: Database) -> None:
     async with database.session() as session, session.begin():
         assert await repo.lock_order(session, "nope") is None
+
+
+async def test_lock_order_with_payment_reads_both_at_once(database: Database) -> None:
+    await _order(database, "o-paid", due=None)
+    await _payment(database, "o-paid", "settlement")
+    await _order(database, "o-bare", due=None)
+    statements: list[str] = []
+
+    def seen(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = database.engine.sync_engine
+    event.listen(engine, "before_cursor_execute", seen)
+    try:
+        async with database.session() as session, session.begin():
+            locked = await repo.lock_order_with_payment(session, "o-paid")
+            assert locked is not None
+            order, payment = locked
+            assert order.id == "o-paid"
+            assert payment is not None
+            assert payment.status == "settlement"
+            read = len(statements)
+            assert await repo.payment_of(session, "o-paid") is payment  # no second read
+            assert len(statements) == read
+        async with database.session() as session, session.begin():
+            bare = await repo.lock_order_with_payment(session, "o-bare")
+            assert bare is not None
+            assert bare[0].id == "o-bare"
+            assert bare[1] is None
+            assert await repo.lock_order_with_payment(session, "nope") is None
+    finally:
+        event.remove(engine, "before_cursor_execute", seen)
+    if database.url.startswith("postgresql"):
+        assert any("FOR UPDATE OF orders" in text for text in statements)
 
 
 async def test_count_by_status(database: Database) -> None:

@@ -34,7 +34,7 @@ from bayar.payments.verdicts import (
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.inbox import OrderFacts, PaymentFacts
-from bayar.storage.models import Order, OrderEvent, Refund
+from bayar.storage.models import Order, OrderEvent, Payment, Refund
 
 if TYPE_CHECKING:
     from bayar.payments.policy import ReconcilePolicy
@@ -198,9 +198,10 @@ class Transitions:
         note: str | None,
         only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
-        order = await repo.lock_order(session, order_id)
-        if order is None:
+        locked = await repo.lock_order_with_payment(session, order_id)
+        if locked is None:
             return None
+        order, payment = locked
         before = Status(order.status)
         if only_from is not None and before not in only_from:
             return Applied(order_id, before, before, changed=False, ignored=False)
@@ -232,12 +233,12 @@ class Transitions:
         # gateway (paid, then refunded) so the books show where the money is.
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
-            await self._record_payment(session, order, status, now)
+            self._record_payment(payment, status, now)
         if status is not None:  # the refund rows follow the gateway whatever the order does
             await self._follow_refunds(session, order_id, status.refunds, now)
         late_refund = None
         if late_money and event == Event.PAYMENT_SUCCEEDED and status is not None:
-            refund = await self._late_refund(session, order, before, status, now)
+            refund = await self._late_refund(session, order, payment, before, status, now)
             note = f"paid after the order was {before.value}: refund {refund.status}"
             late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
@@ -294,6 +295,7 @@ class Transitions:
         self,
         session: AsyncSession,
         order: Order,
+        payment: Payment | None,
         before: Status,
         status: GatewayReport,
         now: datetime,
@@ -308,7 +310,6 @@ class Transitions:
         payment_type = status.payment_type
         reason = f"paid after the order was {before.value}"
         log.error("payment after the order was %s", before.value, extra={"order_id": order.id})
-        payment = await repo.payment_of(session, order.id)
         if not self.gateway_refunds(payment_type, payment.gateway if payment else None):
             return await self._queue_manual(
                 session,
@@ -329,10 +330,8 @@ class Transitions:
             now=now,
         )
 
-    async def _record_payment(
-        self, session: AsyncSession, order: Order, status: GatewayReport, now: datetime
-    ) -> None:
-        payment = await repo.payment_of(session, order.id)
+    @staticmethod
+    def _record_payment(payment: Payment | None, status: GatewayReport, now: datetime) -> None:
         changes = payment_changes(payment, status) if payment is not None else None
         if payment is not None and changes:  # a repeated report (most webhooks) writes nothing
             for key, value in changes.items():

@@ -162,6 +162,21 @@ async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     return result.scalar_one_or_none()
 
 
+async def lock_order_with_payment(
+    session: AsyncSession, order_id: str
+) -> tuple[Order, Payment | None] | None:
+    """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only)."""
+    result = await session.execute(
+        select(Order, Payment)
+        .outerjoin(Payment, Payment.order_id == Order.id)
+        .where(Order.id == order_id)
+        .with_for_update(of=Order)
+        .execution_options(populate_existing=True)
+    )
+    row = result.first()
+    return None if row is None else (row[0], row[1])
+
+
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
     result = await session.execute(
         select(OrderItem).where(OrderItem.order_id == order_id).order_by(OrderItem.id)
