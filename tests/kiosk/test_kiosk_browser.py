@@ -263,11 +263,18 @@ def test_cancel_on_the_qr_screen(page: Page, kiosk_server: KioskServer) -> None:
     wait_screen(page, "home", timeout=6000)
 
 
-def test_cancel_raced_by_the_payment(page: Page, kiosk_server: KioskServer) -> None:
-    """The customer taps Cancel just as the payment lands: the drink is served, nothing cancelled."""
-    server = kiosk_server
+def test_cancel_raced_by_the_payment(
+    page: Page, kiosk_server_factory: Callable[..., KioskServer]
+) -> None:
+    """The customer taps Cancel just as the payment lands: the drink is served, nothing cancelled.
+
+    The route holds the payment's frames (PAYMENT_SUCCESS, DISPENSE) from the page until the
+    server has handled the CANCEL. The server's ack timeout is not what is tested: the page only
+    answers the held DISPENSE after the hold and its 1.5 s drop, so a short one would refund."""
+    server = kiosk_server_factory(dispense_timeout=60)
     held: list[str | bytes] = []
     hold = {"on": False}
+    upstream: dict[str, Any] = {}
 
     def route(ws: WebSocketRoute) -> None:
         remote = ws.connect_to_server()
@@ -278,27 +285,45 @@ def test_cancel_raced_by_the_payment(page: Page, kiosk_server: KioskServer) -> N
             else:
                 ws.send(message)
 
+        def from_page(message: str | bytes) -> None:
+            remote.send(message)
+            if json.loads(message)["event"] == "CANCEL":
+                # The server reads a socket's frames one by one: its SHOW_MENU answer comes
+                # after whatever it answers to CANCEL. The page asks for no menu on this screen.
+                remote.send(json.dumps({"event": "SHOW_MENU", "values": {}}))
+
         remote.on_message(from_server)
+        ws.on_message(from_page)
         upstream["page"] = ws
 
-    upstream: dict[str, Any] = {}
     page.route_web_socket(_is_kiosk_socket, route)
     open_home(page, server.kiosk_url())
     order_id = pick(page, "cola")
+    menus = len(events(page, "SHOW_MENU"))
     hold["on"] = True
     server.control(order_id, "pay")
     assert server.wait_status(order_id, "paid")["status"] == "paid"
+    deadline = time.monotonic() + 15
+    while len(held) < 2:  # the payment has landed: the server sent its frames
+        assert time.monotonic() < deadline, held
+        page.wait_for_timeout(10)
     page.locator("#payment-cancel").click()
-    page.wait_for_function("window.bayarKiosk.sent.some(m => m.event === 'CANCEL')")
-    page.wait_for_timeout(500)  # the server's answer to CANCEL is the payment's own frames
+    page.wait_for_function(
+        "n => window.bayarKiosk.events.filter(m => m.event === 'SHOW_MENU').length > n", arg=menus
+    )
+    assert sent(page, "CANCEL") == [{"event": "CANCEL", "values": {"order_id": order_id}}]
     assert not events(page, "ERROR")
     assert not events(page, "ORDER_CANCELLED")
-    assert page.locator("body").get_attribute("data-screen") == "payment"
+    assert screen(page) == "payment"
+    # The answer to CANCEL was no frame: the payment's own, once, are all the page gets.
+    assert [json.loads(m)["event"] for m in held] == ["PAYMENT_SUCCESS", "DISPENSE"]
     hold["on"] = False
     for message in held:
         upstream["page"].send(message)
     wait_screen(page, "done")
     assert not events(page, "ORDER_CANCELLED")
+    assert page.evaluate("window.bayarKiosk.dispenser.executed.length") == 1
+    assert [r["values"]["ok"] for r in sent(page, "DISPENSE_RESULT")] == [True]
     assert server.wait_status(order_id, "fulfilled")["status"] == "fulfilled"
 
 
