@@ -31,7 +31,7 @@ class KioskServer(LiveApp):
         var_dir: Path,
         *,
         template: Path | None = None,
-        dispense_timeout: float = 3.0,
+        dispense_timeout: float = 30.0,  # generous: a busy page confirms a drop seconds late
         **settings: Any,
     ) -> None:
         self.var_dir = var_dir

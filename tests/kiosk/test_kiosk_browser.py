@@ -271,7 +271,7 @@ def test_cancel_raced_by_the_payment(
     The route holds the payment's frames (PAYMENT_SUCCESS, DISPENSE) from the page until the
     server has handled the CANCEL. The server's ack timeout is not what is tested: the page only
     answers the held DISPENSE after the hold and its 1.5 s drop, so a short one would refund."""
-    server = kiosk_server_factory(dispense_timeout=60)
+    server = kiosk_server_factory()
     held: list[str | bytes] = []
     hold = {"on": False}
     upstream: dict[str, Any] = {}
@@ -384,9 +384,9 @@ def test_fail_next_dispense_only(page: Page, kiosk_server: KioskServer) -> None:
 
 
 def test_silent_dispenser_is_refunded_after_the_ack_timeout(
-    page: Page, kiosk_server: KioskServer
+    page: Page, kiosk_server_factory: Callable[..., KioskServer]
 ) -> None:
-    server = kiosk_server  # BAYAR_DISPENSE_TIMEOUT=3
+    server = kiosk_server_factory(dispense_timeout=3.0)  # the only test that waits it out
     open_home(page, server.kiosk_url(dispenser="silent"))
     order_id = pick(page, "air-mineral")
     server.control(order_id, "pay")
@@ -467,7 +467,7 @@ def test_repeated_dispense_is_answered_without_dispensing_twice(
 ) -> None:
     """The DISPENSE_RESULT is lost with the socket: on reconnect bayar repeats the DISPENSE and the
     page answers from its memory (localStorage) instead of dropping a second drink."""
-    server = kiosk_server_factory(dispense_timeout=60)
+    server = kiosk_server_factory()
     state = {"swallow": True}
 
     def route(ws: WebSocketRoute) -> None:
