@@ -51,7 +51,7 @@ def payment_changes(payment: Any, status: GatewayReport) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class Verdict:
-    """`PaymentsService._judge`: not applicable (`problem`), a declined Snap card the customer
+    """`judge`: not applicable (`problem`), a declined Snap card the customer
     may follow with another (`retry`), or the state table's `outcome`."""
 
     problem: str | None = None
