@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 
 import httpx
@@ -72,11 +73,23 @@ def _receiver_app(receiver: Receiver) -> Starlette:
     return Starlette(routes=[Route("/{path:path}", hook, methods=["POST", "GET"])])
 
 
-@pytest.fixture(scope="session")
-def receiver() -> Iterator[Receiver]:
+@contextmanager
+def _serving() -> Iterator[Receiver]:
     rec = Receiver()
     with LiveServer(_receiver_app(rec)) as server:
         rec.url = server.url
+        yield rec
+
+
+@pytest.fixture(scope="session")
+def receiving() -> Callable[[], AbstractContextManager[Receiver]]:
+    """Serves a merchant endpoint of one's own, for as long as the `with` lasts."""
+    return _serving
+
+
+@pytest.fixture(scope="session")
+def receiver(receiving: Callable[[], AbstractContextManager[Receiver]]) -> Iterator[Receiver]:
+    with receiving() as rec:
         yield rec
 
 

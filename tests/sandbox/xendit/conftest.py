@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from typing import TYPE_CHECKING
 
 import httpx
@@ -23,6 +24,14 @@ XENDIT_URLS = (
     "xendit_payment_request_callback_url",
     "xendit_refund_callback_url",
 )
+
+
+@pytest.fixture(scope="session")
+def receiver(receiving: Callable[[], AbstractContextManager[Receiver]]) -> Iterator[Receiver]:
+    """Xendit's tests get a merchant endpoint of their own: the Midtrans sandbox of the tests
+    before them is not reset after its last test, and its last notifications may still come."""
+    with receiving() as rec:
+        yield rec
 
 
 @pytest.fixture(scope="session")
