@@ -89,6 +89,7 @@ def test_an_unreadable_setting_is_one_line_too(env: Path, monkeypatch: pytest.Mo
         ),
     ],
 )
+@pytest.mark.usefixtures("env")  # Settings() would read the caller's BAYAR_GATEWAY
 def test_the_start_says_which_gateway_is_live(values: dict[str, Any], line: str) -> None:
     assert gateway_line(Settings(_env_file=None, **values)) == line  # type: ignore[call-arg]
 

@@ -15,13 +15,10 @@ from bayar.vending.machines import authenticate
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("DATABASE_URL", "REDIS_URL", "BAYAR_PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The clean environment (conftest), served at a public address of its own."""
     monkeypatch.setenv("BAYAR_PUBLIC_URL", "https://pay.example.com")
-    return tmp_path
+    return env
 
 
 def _seeded(runner: CliRunner) -> None:

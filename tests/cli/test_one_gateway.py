@@ -57,6 +57,7 @@ def _settings(tmp_path: Path, **values: Any) -> Settings:
     )
 
 
+@pytest.mark.usefixtures("env")  # Settings() would read the caller's MIDTRANS_SNAP_JS_URL
 def test_a_fleet_member_in_sandbox_mode_uses_the_configured_sandbox(tmp_path: Path) -> None:
     settings = _settings(tmp_path, midtrans_core_base_url=SANDBOX)
 

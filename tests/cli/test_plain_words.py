@@ -20,16 +20,10 @@ FLEET_SANDBOX = "http://127.0.0.1:9/sandbox/midtrans"
 
 
 @pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("DATABASE_URL", "REDIS_URL", "BAYAR_PUBLIC_URL", "BAYAR_SANDBOX"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY", "MIDTRANS_IS_PRODUCTION"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("MIDTRANS_CORE_BASE_URL", "MIDTRANS_SNAP_BASE_URL", "MIDTRANS_SNAP_JS_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
-    return tmp_path
+def env(env: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """The clean environment (conftest), with BAYAR_SANDBOX left to each command's default."""
+    monkeypatch.delenv("BAYAR_SANDBOX")
+    return env
 
 
 @pytest.fixture

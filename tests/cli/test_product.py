@@ -15,15 +15,6 @@ from bayar.storage.db import Database
 from bayar.storage.models import Product
 
 
-@pytest.fixture
-def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("DATABASE_URL", "REDIS_URL", "BAYAR_PUBLIC_URL"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
-    return tmp_path
-
-
 def _on_sale(env: Path) -> dict[str, Product]:
     async def read() -> dict[str, Product]:
         db = Database(f"sqlite:///{env / 'var' / 'bayar.sqlite3'}")

@@ -13,16 +13,10 @@ from bayar.cli import cli, hold_var_lock
 
 
 @pytest.fixture
-def var(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    for name in ("DATABASE_URL", "REDIS_URL", "MIDTRANS_SERVER_KEY", "MIDTRANS_CLIENT_KEY"):
-        monkeypatch.delenv(name, raising=False)
-    for name in ("MIDTRANS_CORE_BASE_URL", "MIDTRANS_SNAP_BASE_URL", "MIDTRANS_IS_PRODUCTION"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("BAYAR_SANDBOX", "true")
-    monkeypatch.setenv("BAYAR_VAR_DIR", str(tmp_path / "var"))
-    (tmp_path / "var").mkdir()
-    return tmp_path / "var"
+def var(env: Path) -> Path:
+    """The clean environment's var/ (conftest), made."""
+    (env / "var").mkdir()
+    return env / "var"
 
 
 def test_a_second_bayar_up_on_the_same_var_refuses_before_printing_anything(var: Path) -> None:
