@@ -155,9 +155,7 @@ async def test_give_back_stock_returns_each_line(database: Database) -> None:
         session.add_all(items)
 
     async with database.session() as session, session.begin():
-        order = await session.get(Order, "o-1")
-        assert order is not None
-        await repo.give_back_stock(session, order, await repo.items_of(session, "o-1"))
+        await repo.give_back_stock(session, None, await repo.items_of(session, "o-1"))
 
     assert (await _stock(database), await _stock(database, "lemon")) == (3, 3)
 
@@ -289,12 +287,12 @@ async def test_lock_order_with_payment_reads_both_at_once(database: Database) ->
             locked = await repo.lock_order_with_payment(session, "o-paid")
             assert locked is not None
             order, payment = locked
-            assert order.id == "o-paid"
+            assert (order.id, order.status, order.machine_id) == ("o-paid", "pending", None)
             assert payment is not None
-            assert payment.status == "settlement"
-            read = len(statements)
-            assert await repo.payment_of(session, "o-paid") is payment  # no second read
-            assert len(statements) == read
+            assert (payment.status, payment.gateway) == ("settlement", "midtrans")
+            reads = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
+            assert len(reads) == 1
+            assert "payments" in reads[0]
         async with database.session() as session, session.begin():
             bare = await repo.lock_order_with_payment(session, "o-bare")
             assert bare is not None
@@ -305,6 +303,60 @@ async def test_lock_order_with_payment_reads_both_at_once(database: Database) ->
         event.remove(engine, "before_cursor_execute", seen)
     if database.url.startswith("postgresql"):
         assert any("FOR UPDATE OF orders" in text for text in statements)
+
+
+async def test_the_apply_writes_one_statement_each(database: Database) -> None:
+    await _order(database, "o-move", due=NOW)
+    await _order(database, "o-open", due=NOW)
+    await _payment(database, "o-move", "pending")
+    later = NOW + timedelta(seconds=5)
+    async with database.session() as session, session.begin():
+        await repo.move_order(session, "o-move", "paid", later, checked=True)
+        await repo.move_order(session, "o-open", "review", later, checked=False)
+        await repo.update_payment(session, "o-move", {"status": "settlement"}, later)
+        await repo.add_order_event(
+            session,
+            "o-move",
+            before="pending",
+            after="paid",
+            event="payment_succeeded",
+            source="webhook",
+            note=None,
+            at=later,
+        )
+    async with database.session() as session:
+        moved = await session.get(Order, "o-move")
+        still_open = await session.get(Order, "o-open")
+        payment = await session.get(Payment, "o-move")
+        history = await repo.history_of(session, "o-move")
+    assert moved is not None
+    assert still_open is not None
+    assert payment is not None
+    assert (moved.status, moved.version, moved.next_check_at) == ("paid", 2, None)
+    assert (still_open.status, still_open.version, still_open.next_check_at) == ("review", 2, NOW)
+    # Only the columns asked for change.
+    assert (payment.status, payment.payment_type, payment.updated_at) == (
+        "settlement",
+        "qris",
+        later,
+    )
+    assert [(e.from_status, e.to_status, e.ignored) for e in history] == [
+        ("pending", "paid", False)
+    ]
+
+
+async def test_done_checking_clears_only_a_closed_order(database: Database) -> None:
+    await _order(database, "o-closed", status="paid", due=NOW)
+    await _order(database, "o-pending", due=NOW)
+    async with database.session() as session, session.begin():
+        await repo.done_checking(session, "o-closed")
+        await repo.done_checking(session, "o-pending")
+    async with database.session() as session:
+        closed = await session.get(Order, "o-closed")
+        pending = await session.get(Order, "o-pending")
+    assert closed is not None
+    assert pending is not None
+    assert (closed.next_check_at, pending.next_check_at) == (None, NOW)
 
 
 async def test_count_by_status(database: Database) -> None:

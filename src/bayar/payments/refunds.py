@@ -358,7 +358,7 @@ class Refunds:
                 event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
                 applied = await self.core._apply_in(session, order.id, event, "admin", None, detail)
             else:  # a late payment's: the order stays closed, its history says where the money went
-                self.core._ignored(
+                await self.core._ignored(
                     session, order.id, before, Event.REFUNDED.value, "admin", detail, now
                 )
             for hook in self.core.on_refunded_by_hand:

@@ -33,8 +33,8 @@ from bayar.payments.verdicts import (
 )
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
-from bayar.storage.inbox import OrderFacts, PaymentFacts
-from bayar.storage.models import Order, OrderEvent, Payment, Refund
+from bayar.storage.models import Refund
+from bayar.storage.order_facts import OrderFacts, PaymentFacts
 
 if TYPE_CHECKING:
     from bayar.payments.policy import ReconcilePolicy
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("bayar.payments")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
 # creates the kiosk unit's dispense row here, so a paid unit always has one).
-PaidHook = Callable[[AsyncSession, Order, datetime], Awaitable[None]]
+PaidHook = Callable[[AsyncSession, OrderFacts, datetime], Awaitable[None]]
 # Runs inside the transaction that applies a report, after the order moved (or did not).
 Finish = Callable[[AsyncSession, Applied | None], Awaitable[None]]
 
@@ -165,7 +165,7 @@ class Transitions:
         return applied
 
     @staticmethod
-    def _ignored(
+    async def _ignored(
         session: AsyncSession,
         order_id: str,
         status: Status,
@@ -175,17 +175,16 @@ class Transitions:
         now: datetime,
     ) -> None:
         """History keeps what was not acted on, and why."""
-        session.add(
-            OrderEvent(
-                order_id=order_id,
-                from_status=status.value,
-                to_status=status.value,
-                event=event,
-                source=source,
-                ignored=True,
-                note=note,
-                at=now,
-            )
+        await repo.add_order_event(
+            session,
+            order_id,
+            before=status.value,
+            after=status.value,
+            event=event,
+            source=source,
+            note=note,
+            at=now,
+            ignored=True,
         )
 
     async def _apply_in(
@@ -211,13 +210,13 @@ class Transitions:
             note = RETRY_NOTE
             if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
                 denied = Event.PAYMENT_DENIED.value
-                self._ignored(session, order_id, before, denied, source, note, now)
+                await self._ignored(session, order_id, before, denied, source, note, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = verdict.outcome
         if outcome is None:
             problem = verdict.problem
             name = status.gateway_status if status else "unknown"
-            self._ignored(session, order_id, before, name, source, problem, now)
+            await self._ignored(session, order_id, before, name, source, problem, now)
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
             return Applied(
                 order_id,
@@ -233,7 +232,7 @@ class Transitions:
         # gateway (paid, then refunded) so the books show where the money is.
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
-            self._record_payment(payment, status, now)
+            await self._record_payment(session, payment, status, now)
         if status is not None:  # the refund rows follow the gateway whatever the order does
             await self._follow_refunds(session, order_id, status.refunds, now)
         late_refund = None
@@ -243,7 +242,7 @@ class Transitions:
             late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
             note_kept = note or f"late {event.value} ignored in {before.value}"
-            self._ignored(session, order_id, before, event.value, source, note_kept, now)
+            await self._ignored(session, order_id, before, event.value, source, note_kept, now)
             return Applied(
                 order_id,
                 before,
@@ -257,25 +256,22 @@ class Transitions:
             return Applied(order_id, before, before, changed=False, ignored=False)
         after = outcome.after
         if after in RELEASED and before not in RELEASED:
-            await repo.give_back_stock(session, order, await repo.items_of(session, order_id))
-        order.status = after.value
-        order.version += 1
-        order.updated_at = now
-        if after not in (Status.PENDING, Status.REVIEW):
-            order.next_check_at = None
+            items = await repo.items_of(session, order_id)
+            await repo.give_back_stock(session, order.machine_id, items)
+        checked = after not in (Status.PENDING, Status.REVIEW)
+        await repo.move_order(session, order_id, after.value, now, checked=checked)
         if after == Status.PAID:
             for hook in self.on_paid:
                 await hook(session, order, now)
-        session.add(
-            OrderEvent(
-                order_id=order_id,
-                from_status=before.value,
-                to_status=after.value,
-                event=event.value,
-                source=source,
-                note=note,
-                at=now,
-            )
+        await repo.add_order_event(
+            session,
+            order_id,
+            before=before.value,
+            after=after.value,
+            event=event.value,
+            source=source,
+            note=note,
+            at=now,
         )
         self.metrics.transitions.labels(after.value, source).inc()
         log.info(
@@ -294,8 +290,8 @@ class Transitions:
     async def _late_refund(
         self,
         session: AsyncSession,
-        order: Order,
-        payment: Payment | None,
+        order: OrderFacts,
+        payment: PaymentFacts | None,
         before: Status,
         status: GatewayReport,
         now: datetime,
@@ -331,12 +327,12 @@ class Transitions:
         )
 
     @staticmethod
-    def _record_payment(payment: Payment | None, status: GatewayReport, now: datetime) -> None:
+    async def _record_payment(
+        session: AsyncSession, payment: PaymentFacts | None, status: GatewayReport, now: datetime
+    ) -> None:
         changes = payment_changes(payment, status) if payment is not None else None
-        if payment is not None and changes:  # a repeated report (most webhooks) writes nothing
-            for key, value in changes.items():
-                setattr(payment, key, value)
-            payment.updated_at = now
+        if changes:  # a repeated report (most webhooks) writes nothing
+            await repo.update_payment(session, status.order_id, changes, now)
 
     async def publish(self, applied: Applied) -> None:
         try:

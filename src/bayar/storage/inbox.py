@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, cast
 
 import asyncpg
@@ -24,6 +24,7 @@ from sqlalchemy.dialects import sqlite
 
 from bayar.storage.db import Database
 from bayar.storage.models import Notification, Order, Payment
+from bayar.storage.order_facts import OrderFacts, PaymentFacts, utc
 
 # Errors of a connection the database dropped (it restarted): the pool opens a new one.
 LOST = (
@@ -37,32 +38,6 @@ LOST = (
 
 
 @dataclass(frozen=True, slots=True)
-class OrderFacts:
-    """What a notification is judged against: the order's row as it was read."""
-
-    id: str
-    status: str
-    gross_amount: int
-    currency: str
-    payment_type: str
-    expires_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class PaymentFacts:
-    """The order's payment as last reported (its instructions are not read: a notification
-    never brings any the core would take)."""
-
-    status: str
-    fraud_status: str | None
-    transaction_id: str | None
-    payment_type: str
-    refunded_amount: int
-    instructions: dict[str, Any] | None = None
-    gateway: str | None = None  # the gateway the order was created at
-
-
-@dataclass(frozen=True, slots=True)
 class Look:
     """`InboxStore.look`: the body is in the inbox already (`seen`), or its order (None: not
     here) and that order's payment."""
@@ -72,14 +47,10 @@ class Look:
     payment: PaymentFacts | None
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
-
-
 _PG_LOOK = """
 SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
        o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
-       p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
+       o.machine_id, p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
        p.gateway
 FROM (SELECT 1) AS one
 LEFT JOIN orders AS o ON o.id = $2
@@ -113,17 +84,14 @@ _COLUMNS = (
 
 
 def _payment(row: Any) -> PaymentFacts:
-    status, fraud_status, transaction_id, payment_type, refunded_amount, gateway = row
-    return PaymentFacts(
-        status, fraud_status, transaction_id, payment_type, refunded_amount, gateway=gateway
-    )
+    return PaymentFacts(*row)
 
 
 def _pg_facts(row: asyncpg.Record) -> Look:
     if row[1] is None:
         return Look(bool(row[0]), None, None)
-    order = OrderFacts(row[1], row[2], row[3], row[4], row[5], _utc(row[6]))
-    payment = None if row[7] is None else _payment(row[7:13])
+    order = OrderFacts(row[1], row[2], row[3], row[4], row[5], utc(row[6]), row[7])
+    payment = None if row[8] is None else _payment(row[8:14])
     return Look(bool(row[0]), order, payment)
 
 
@@ -176,8 +144,8 @@ class InboxStore:
                 row = (await conn.execute(_SQL_FACTS, {"order_id": order_id})).first()
         if row is None:
             return Look(bool(seen), None, None)
-        order = OrderFacts(*row[:5], _utc(row[5]))
-        payment = None if row[6] is None else _payment(row[6:12])
+        order = OrderFacts(*row[:5], utc(row[5]), row[6])
+        payment = None if row[7] is None else _payment(row[7:13])
         return Look(bool(seen), order, payment)
 
     async def _sql_keep(
@@ -202,6 +170,7 @@ _SQL_FACTS = (
         _ORDERS.c.currency,
         _ORDERS.c.payment_type,
         _ORDERS.c.expires_at,
+        _ORDERS.c.machine_id,
         _PAYMENTS.c.status,
         _PAYMENTS.c.fraud_status,
         _PAYMENTS.c.transaction_id,

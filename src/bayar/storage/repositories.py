@@ -23,6 +23,7 @@ from bayar.storage.models import (
     Refund,
     Slot,
 )
+from bayar.storage.order_facts import OrderFacts, PaymentFacts, utc
 
 
 async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Product | None:
@@ -67,12 +68,15 @@ async def take_slot_stock(
     return None
 
 
-async def give_back_stock(session: AsyncSession, order: Order, items: Sequence[OrderItem]) -> None:
+async def give_back_stock(
+    session: AsyncSession, machine_id: str | None, items: Sequence[OrderItem]
+) -> None:
+    """An order's units back where they came from: a kiosk order's (`machine_id`) to its slots."""
     for item in sorted(items, key=lambda i: (i.product_id, i.slot_code or "")):
-        if item.slot_code is not None and order.machine_id is not None:
+        if item.slot_code is not None and machine_id is not None:
             await session.execute(
                 update(Slot)
-                .where(Slot.machine_id == order.machine_id, Slot.code == item.slot_code)
+                .where(Slot.machine_id == machine_id, Slot.code == item.slot_code)
                 .values(stock=Slot.stock + item.quantity)
             )
         else:
@@ -162,19 +166,118 @@ async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     return result.scalar_one_or_none()
 
 
+_ORDERS = cast(Table, Order.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_ORDER_EVENTS = cast(Table, OrderEvent.__table__)
+_LOCK_WITH_PAYMENT = (
+    select(
+        _ORDERS.c.id,
+        _ORDERS.c.status,
+        _ORDERS.c.gross_amount,
+        _ORDERS.c.currency,
+        _ORDERS.c.payment_type,
+        _ORDERS.c.expires_at,
+        _ORDERS.c.machine_id,
+        _PAYMENTS.c.status,
+        _PAYMENTS.c.fraud_status,
+        _PAYMENTS.c.transaction_id,
+        _PAYMENTS.c.payment_type,
+        _PAYMENTS.c.refunded_amount,
+        _PAYMENTS.c.gateway,
+        _PAYMENTS.c.instructions,
+    )
+    .select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .with_for_update(of=_ORDERS)
+)
+
+
 async def lock_order_with_payment(
     session: AsyncSession, order_id: str
-) -> tuple[Order, Payment | None] | None:
-    """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only)."""
-    result = await session.execute(
-        select(Order, Payment)
-        .outerjoin(Payment, Payment.order_id == Order.id)
-        .where(Order.id == order_id)
-        .with_for_update(of=Order)
-        .execution_options(populate_existing=True)
+) -> tuple[OrderFacts, PaymentFacts | None] | None:
+    """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
+    plain values: the apply writes with single statements (`move_order`, `update_payment`,
+    `add_order_event`), not through the session's unit of work."""
+    conn = await session.connection()
+    row = (await conn.execute(_LOCK_WITH_PAYMENT, {"order_id": order_id})).first()
+    if row is None:
+        return None
+    order = OrderFacts(*row[:5], utc(row[5]), row[6])
+    if row[7] is None:
+        return order, None
+    status, fraud_status, transaction_id, payment_type, refunded_amount, gateway = row[7:13]
+    return order, PaymentFacts(
+        status,
+        fraud_status,
+        transaction_id,
+        payment_type,
+        refunded_amount,
+        gateway,
+        instructions=row[13],
     )
-    row = result.first()
-    return None if row is None else (row[0], row[1])
+
+
+# Built once: a statement built per call costs more CPU than its round trip.
+_MOVE_ORDER = {
+    checked: update(_ORDERS)
+    .where(_ORDERS.c.id == bindparam("order_id"))
+    .values(
+        status=bindparam("to"),
+        version=_ORDERS.c.version + 1,
+        updated_at=bindparam("now"),
+        **({"next_check_at": None} if checked else {}),
+    )
+    for checked in (False, True)
+}
+# The payment's columns to set are the parameters' other keys.
+_UPDATE_PAYMENT = update(_PAYMENTS).where(_PAYMENTS.c.order_id == bindparam("payment_of"))
+_ADD_ORDER_EVENT = _ORDER_EVENTS.insert().values(
+    {c.key: bindparam(c.key, type_=c.type) for c in _ORDER_EVENTS.c if c.key != "id"}
+)
+
+
+async def move_order(
+    session: AsyncSession, order_id: str, to: str, now: datetime, *, checked: bool
+) -> None:
+    """The order to `to` (its version up by one); `checked`: nothing left to ask the gateway."""
+    conn = await session.connection()
+    await conn.execute(_MOVE_ORDER[checked], {"order_id": order_id, "to": to, "now": now})
+
+
+async def update_payment(
+    session: AsyncSession, order_id: str, changes: dict[str, object], now: datetime
+) -> None:
+    conn = await session.connection()
+    await conn.execute(_UPDATE_PAYMENT, {**changes, "updated_at": now, "payment_of": order_id})
+
+
+async def add_order_event(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    before: str,
+    after: str,
+    event: str,
+    source: str,
+    note: str | None,
+    at: datetime,
+    ignored: bool = False,
+) -> None:
+    """A line of the order's history: a transition, or what was not acted on (`ignored`)."""
+    conn = await session.connection()
+    await conn.execute(
+        _ADD_ORDER_EVENT,
+        {
+            "order_id": order_id,
+            "from_status": before,
+            "to_status": after,
+            "event": event,
+            "source": source,
+            "ignored": ignored,
+            "note": note,
+            "at": at,
+        },
+    )
 
 
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
@@ -255,12 +358,22 @@ async def gateway_calls_of(session: AsyncSession, order_id: str) -> Sequence[Gat
     return result.scalars().all()
 
 
+_DONE_CHECKING = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("order_id"),
+        _ORDERS.c.status.not_in(OPEN),
+        _ORDERS.c.next_check_at.is_not(None),
+    )
+    .values(next_check_at=None)
+)
+
+
 async def done_checking(session: AsyncSession, order_id: str) -> None:
-    """In the transaction holding the order's lock (it is in the session already: no query): a
-    closed order the gateway was just asked about needs no further check."""
-    order = await session.get(Order, order_id)
-    if order is not None and order.status not in OPEN:
-        order.next_check_at = None
+    """In the transaction holding the order's lock: a closed order the gateway was just asked
+    about needs no further check."""
+    conn = await session.connection()
+    await conn.execute(_DONE_CHECKING, {"order_id": order_id})
 
 
 async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
@@ -277,9 +390,10 @@ _SET_OUTCOME = (
 
 
 async def set_notification_outcome(
-    db: AsyncSession | AsyncConnection, notification_id: int, outcome: str
+    session: AsyncSession, notification_id: int, outcome: str
 ) -> None:
-    await db.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
+    conn = await session.connection()
+    await conn.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:

@@ -37,7 +37,8 @@ from bayar.payments.verdicts import Applied
 from bayar.storage import dispenses, kiosk_reads
 from bayar.storage import machines as registry
 from bayar.storage.db import Database
-from bayar.storage.models import Order, Refund
+from bayar.storage.models import Refund
+from bayar.storage.order_facts import OrderFacts
 from bayar.vending.machines import authenticate, plausible_id
 
 log = logging.getLogger("bayar.vending")
@@ -234,7 +235,7 @@ class VendingService:
 
     # -- dispensing ------------------------------------------------------------------------------
 
-    async def _on_paid(self, session: AsyncSession, order: Order, now: datetime) -> None:
+    async def _on_paid(self, session: AsyncSession, order: OrderFacts, now: datetime) -> None:
         """Inside the transaction that makes an order paid: a kiosk order's dispense row, pending
         until a socket of its machine takes the command (or the sweep refunds it)."""
         if order.machine_id is None or await dispenses.exists(session, order.id):
