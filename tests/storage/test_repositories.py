@@ -345,6 +345,16 @@ async def test_the_apply_writes_one_statement_each(database: Database) -> None:
     ]
 
 
+async def test_update_payment_refuses_a_field_no_report_sets(database: Database) -> None:
+    await _order(database, "o-guard", due=None)
+    await _payment(database, "o-guard", "pending")
+    async with database.session() as session, session.begin():
+        with pytest.raises(ValueError, match="order_id"):
+            await repo.update_payment(session, "o-guard", {"order_id": "o-other"}, NOW)
+    async with database.session() as session:
+        assert await session.get(Payment, "o-guard") is not None
+
+
 async def test_done_checking_clears_only_a_closed_order(database: Database) -> None:
     await _order(database, "o-closed", status="paid", due=NOW)
     await _order(database, "o-pending", due=NOW)

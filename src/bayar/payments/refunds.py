@@ -357,6 +357,7 @@ class Refunds:
                 )
                 event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
                 applied = await self.core._apply_in(session, order.id, event, "admin", None, detail)
+                session.expire(order)  # moved by a Core statement: not this object's status now
             else:  # a late payment's: the order stays closed, its history says where the money went
                 await self.core._ignored(
                     session, order.id, before, Event.REFUNDED.value, "admin", detail, now

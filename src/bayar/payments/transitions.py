@@ -41,7 +41,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bayar.payments")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
-# creates the kiosk unit's dispense row here, so a paid unit always has one).
+# creates the kiosk unit's dispense row here, so a paid unit always has one). The order is as it
+# was read under its lock: its `status` is the one it had before it became paid.
 PaidHook = Callable[[AsyncSession, OrderFacts, datetime], Awaitable[None]]
 # Runs inside the transaction that applies a report, after the order moved (or did not).
 Finish = Callable[[AsyncSession, Applied | None], Awaitable[None]]
@@ -232,7 +233,7 @@ class Transitions:
         # gateway (paid, then refunded) so the books show where the money is.
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
-            await self._record_payment(session, payment, status, now)
+            await self._record_payment(session, order_id, payment, status, now)
         if status is not None:  # the refund rows follow the gateway whatever the order does
             await self._follow_refunds(session, order_id, status.refunds, now)
         late_refund = None
@@ -328,11 +329,15 @@ class Transitions:
 
     @staticmethod
     async def _record_payment(
-        session: AsyncSession, payment: PaymentFacts | None, status: GatewayReport, now: datetime
+        session: AsyncSession,
+        order_id: str,
+        payment: PaymentFacts | None,
+        status: GatewayReport,
+        now: datetime,
     ) -> None:
         changes = payment_changes(payment, status) if payment is not None else None
         if changes:  # a repeated report (most webhooks) writes nothing
-            await repo.update_payment(session, status.order_id, changes, now)
+            await repo.update_payment(session, order_id, changes, now)
 
     async def publish(self, applied: Applied) -> None:
         try:

@@ -244,9 +244,20 @@ async def move_order(
     await conn.execute(_MOVE_ORDER[checked], {"order_id": order_id, "to": to, "now": now})
 
 
+# What a gateway report may change on a payment (`payments.verdicts.payment_changes`).
+PAYMENT_REPORTED = frozenset(
+    ("status", "fraud_status", "transaction_id", "payment_type", "refunded_amount", "instructions")
+)
+
+
 async def update_payment(
     session: AsyncSession, order_id: str, changes: dict[str, object], now: datetime
 ) -> None:
+    """The payment's columns in `changes` (only those a gateway report sets)."""
+    if not changes.keys() <= PAYMENT_REPORTED:
+        raise ValueError(
+            f"not a reported payment field: {sorted(changes.keys() - PAYMENT_REPORTED)}"
+        )
     conn = await session.connection()
     await conn.execute(_UPDATE_PAYMENT, {**changes, "updated_at": now, "payment_of": order_id})
 
