@@ -18,6 +18,7 @@ from bayar.storage.db import Database
 from bayar.storage.inbox import InboxStore, Look
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import Base, Notification, Order, OrderItem, Payment, Product, Refund
+from bayar.storage.order_writes import OrderWrites
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
@@ -305,36 +306,57 @@ async def test_lock_order_with_payment_reads_both_at_once(database: Database) ->
         assert any("FOR UPDATE OF orders" in text for text in statements)
 
 
-async def test_the_apply_writes_one_statement_each(database: Database) -> None:
+async def test_an_apply_s_writes_go_together(database: Database) -> None:
     await _order(database, "o-move", due=NOW)
     await _order(database, "o-open", due=NOW)
     await _payment(database, "o-move", "pending")
+    row = await InboxStore(database).keep(_notification("k-move"))
+    assert row is not None
     later = NOW + timedelta(seconds=5)
+    writes = OrderWrites("o-move")
+    writes.payment({"status": "settlement"}, later)
+    writes.done_checking()  # implied by the move that follows
+    writes.move("paid", later, checked=True)
+    writes.event(
+        before="pending",
+        after="paid",
+        event="payment_succeeded",
+        source="webhook",
+        note=None,
+        at=later,
+    )
+    writes.outcome(row, "applied")
+    statements: list[str] = []
+
+    def seen(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    engine = database.engine.sync_engine
     async with database.session() as session, session.begin():
-        await repo.move_order(session, "o-move", "paid", later, checked=True)
-        await repo.move_order(session, "o-open", "review", later, checked=False)
-        await repo.update_payment(session, "o-move", {"status": "settlement"}, later)
-        await repo.add_order_event(
-            session,
-            "o-move",
-            before="pending",
-            after="paid",
-            event="payment_succeeded",
-            source="webhook",
-            note=None,
-            at=later,
-        )
+        event.listen(engine, "before_cursor_execute", seen)
+        try:
+            await writes.flush(session)
+            await writes.flush(session)  # nothing is left to send
+        finally:
+            event.remove(engine, "before_cursor_execute", seen)
+        still_open = OrderWrites("o-open")
+        still_open.move("review", later, checked=False)
+        await still_open.flush(session)
+    # PostgreSQL: one round trip (each write a CTE); SQLite: one statement each.
+    sent = [text for text in statements if not text.startswith("BEGIN")]
+    assert len(sent) == (1 if database.url.startswith("postgresql") else 4)
     async with database.session() as session:
         moved = await session.get(Order, "o-move")
-        still_open = await session.get(Order, "o-open")
+        reopened = await session.get(Order, "o-open")
         payment = await session.get(Payment, "o-move")
         history = await repo.history_of(session, "o-move")
+        outcome = await repo.notification_outcome(session, "k-move")
     assert moved is not None
-    assert still_open is not None
+    assert reopened is not None
     assert payment is not None
     assert (moved.status, moved.version, moved.next_check_at) == ("paid", 2, None)
-    assert (still_open.status, still_open.version, still_open.next_check_at) == ("review", 2, NOW)
-    # Only the columns asked for change.
+    assert (reopened.status, reopened.version, reopened.next_check_at) == ("review", 2, NOW)
+    # Only the fields asked for change.
     assert (payment.status, payment.payment_type, payment.updated_at) == (
         "settlement",
         "qris",
@@ -343,24 +365,26 @@ async def test_the_apply_writes_one_statement_each(database: Database) -> None:
     assert [(e.from_status, e.to_status, e.ignored) for e in history] == [
         ("pending", "paid", False)
     ]
+    assert outcome == "applied"
 
 
-async def test_update_payment_refuses_a_field_no_report_sets(database: Database) -> None:
-    await _order(database, "o-guard", due=None)
-    await _payment(database, "o-guard", "pending")
-    async with database.session() as session, session.begin():
-        with pytest.raises(ValueError, match="order_id"):
-            await repo.update_payment(session, "o-guard", {"order_id": "o-other"}, NOW)
-    async with database.session() as session:
-        assert await session.get(Payment, "o-guard") is not None
+def test_writes_refuse_a_payment_field_no_report_sets_and_a_second_move() -> None:
+    writes = OrderWrites("o-guard")
+    with pytest.raises(ValueError, match="order_id"):
+        writes.payment({"order_id": "o-other"}, NOW)
+    writes.move("paid", NOW, checked=True)
+    with pytest.raises(ValueError, match="one move"):
+        writes.move("refunded", NOW, checked=True)
 
 
 async def test_done_checking_clears_only_a_closed_order(database: Database) -> None:
     await _order(database, "o-closed", status="paid", due=NOW)
     await _order(database, "o-pending", due=NOW)
     async with database.session() as session, session.begin():
-        await repo.done_checking(session, "o-closed")
-        await repo.done_checking(session, "o-pending")
+        for order_id in ("o-closed", "o-pending"):
+            writes = OrderWrites(order_id)
+            writes.done_checking()
+            await writes.flush(session)
     async with database.session() as session:
         closed = await session.get(Order, "o-closed")
         pending = await session.get(Order, "o-pending")

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy.exc import DBAPIError
-from sqlalchemy.ext.asyncio import AsyncSession
 
 from bayar.gateways.base import (
     Gateway,
@@ -28,11 +27,10 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.payments.service import PaymentsService
-from bayar.payments.states import OPEN
 from bayar.payments.verdicts import Applied, Screening, without_instructions
-from bayar.storage import repositories as repo
 from bayar.storage.db import lost_connection
 from bayar.storage.inbox import InboxStore
+from bayar.storage.order_writes import OrderWrites, set_notification_outcome
 
 log = logging.getLogger("bayar.payments.inbox")
 KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
@@ -194,7 +192,7 @@ class Inbox:
         an order it leaves closed."""
         receipts: list[Receipt] = []
 
-        async def finish(session: AsyncSession, applied: Applied | None) -> None:
+        def finish(applied: Applied | None, writes: OrderWrites) -> None:
             receipt = self._receipt(report, applied)
             said = (claimed.event, claimed.gateway_status)
             if claimed.event is None and claimed.refunds:  # a refund's news, as listed?
@@ -205,10 +203,9 @@ class Inbox:
                 detail = f"the gateway says {report.gateway_status}"
             if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
-            await repo.set_notification_outcome(session, row, receipt.outcome)
-            # An order this change closed has had its check cleared by the change itself.
-            if applied is not None and not (applied.changed and applied.after not in OPEN):
-                await repo.done_checking(session, applied.order_id)
+            writes.outcome(row, receipt.outcome)
+            if applied is not None:  # a move clears the flag itself
+                writes.done_checking()
             receipts.append(receipt)
 
         await self.service.apply_status(report, source="webhook", finish=finish)
@@ -216,7 +213,7 @@ class Inbox:
 
     async def _finish(self, row: int, receipt: Receipt) -> Receipt:
         async with self.service.db.session() as session, session.begin():
-            await repo.set_notification_outcome(session, row, receipt.outcome)
+            await set_notification_outcome(session, row, receipt.outcome)
         return receipt
 
     @classmethod

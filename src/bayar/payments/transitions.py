@@ -35,6 +35,7 @@ from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import Refund
 from bayar.storage.order_facts import OrderFacts, PaymentFacts
+from bayar.storage.order_writes import OrderWrites, add_order_event
 
 if TYPE_CHECKING:
     from bayar.payments.policy import ReconcilePolicy
@@ -44,8 +45,9 @@ log = logging.getLogger("bayar.payments")
 # creates the kiosk unit's dispense row here, so a paid unit always has one). The order is as it
 # was read under its lock: its `status` is the one it had before it became paid.
 PaidHook = Callable[[AsyncSession, OrderFacts, datetime], Awaitable[None]]
-# Runs inside the transaction that applies a report, after the order moved (or did not).
-Finish = Callable[[AsyncSession, Applied | None], Awaitable[None]]
+# Runs inside the transaction that applies a report, after the order moved (or did not): adds
+# its own writes to the apply's (the inbox row's outcome), sent with them.
+Finish = Callable[[Applied | None, OrderWrites], None]
 
 
 class Transitions:
@@ -154,11 +156,13 @@ class Transitions:
         only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
         async with self.db.session() as session, session.begin():
+            writes = OrderWrites(order_id)
             applied = await self._apply_in(
-                session, order_id, event, source, status, note, only_from
+                session, writes, order_id, event, source, status, note, only_from
             )
             if finish is not None:
-                await finish(session, applied)
+                finish(applied, writes)
+            await writes.flush(session)
         if applied is not None and applied.changed:
             await self.publish(applied)
         if applied is not None and applied.late_refund is not None:
@@ -175,8 +179,8 @@ class Transitions:
         note: str | None,
         now: datetime,
     ) -> None:
-        """History keeps what was not acted on, and why."""
-        await repo.add_order_event(
+        """History keeps what was not acted on, and why (written now: outside an apply)."""
+        await add_order_event(
             session,
             order_id,
             before=status.value,
@@ -191,6 +195,7 @@ class Transitions:
     async def _apply_in(
         self,
         session: AsyncSession,
+        writes: OrderWrites,
         order_id: str,
         event: Event | None,
         source: str,
@@ -198,6 +203,8 @@ class Transitions:
         note: str | None,
         only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
+        """Under the order's lock: what the report or event does. The order's, its payment's and
+        its history's writes go into `writes`, which the caller flushes before commit."""
         locked = await repo.lock_order_with_payment(session, order_id)
         if locked is None:
             return None
@@ -211,13 +218,29 @@ class Transitions:
             note = RETRY_NOTE
             if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
                 denied = Event.PAYMENT_DENIED.value
-                await self._ignored(session, order_id, before, denied, source, note, now)
+                writes.event(
+                    before=before.value,
+                    after=before.value,
+                    event=denied,
+                    source=source,
+                    note=note,
+                    at=now,
+                    ignored=True,
+                )
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = verdict.outcome
         if outcome is None:
             problem = verdict.problem
             name = status.gateway_status if status else "unknown"
-            await self._ignored(session, order_id, before, name, source, problem, now)
+            writes.event(
+                before=before.value,
+                after=before.value,
+                event=name,
+                source=source,
+                note=problem,
+                at=now,
+                ignored=True,
+            )
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
             return Applied(
                 order_id,
@@ -233,7 +256,7 @@ class Transitions:
         # gateway (paid, then refunded) so the books show where the money is.
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
-            await self._record_payment(session, order_id, payment, status, now)
+            self._record_payment(writes, payment, status, now)
         if status is not None:  # the refund rows follow the gateway whatever the order does
             await self._follow_refunds(session, order_id, status.refunds, now)
         late_refund = None
@@ -243,7 +266,15 @@ class Transitions:
             late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
             note_kept = note or f"late {event.value} ignored in {before.value}"
-            await self._ignored(session, order_id, before, event.value, source, note_kept, now)
+            writes.event(
+                before=before.value,
+                after=before.value,
+                event=event.value,
+                source=source,
+                note=note_kept,
+                at=now,
+                ignored=True,
+            )
             return Applied(
                 order_id,
                 before,
@@ -259,14 +290,11 @@ class Transitions:
         if after in RELEASED and before not in RELEASED:
             items = await repo.items_of(session, order_id)
             await repo.give_back_stock(session, order.machine_id, items)
-        checked = after not in (Status.PENDING, Status.REVIEW)
-        await repo.move_order(session, order_id, after.value, now, checked=checked)
+        writes.move(after.value, now, checked=after not in (Status.PENDING, Status.REVIEW))
         if after == Status.PAID:
             for hook in self.on_paid:
                 await hook(session, order, now)
-        await repo.add_order_event(
-            session,
-            order_id,
+        writes.event(
             before=before.value,
             after=after.value,
             event=event.value,
@@ -328,16 +356,12 @@ class Transitions:
         )
 
     @staticmethod
-    async def _record_payment(
-        session: AsyncSession,
-        order_id: str,
-        payment: PaymentFacts | None,
-        status: GatewayReport,
-        now: datetime,
+    def _record_payment(
+        writes: OrderWrites, payment: PaymentFacts | None, status: GatewayReport, now: datetime
     ) -> None:
         changes = payment_changes(payment, status) if payment is not None else None
         if changes:  # a repeated report (most webhooks) writes nothing
-            await repo.update_payment(session, order_id, changes, now)
+            writes.payment(changes, now)
 
     async def publish(self, applied: Applied) -> None:
         try:

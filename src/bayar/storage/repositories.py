@@ -168,7 +168,6 @@ async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
 
 _ORDERS = cast(Table, Order.__table__)
 _PAYMENTS = cast(Table, Payment.__table__)
-_ORDER_EVENTS = cast(Table, OrderEvent.__table__)
 _LOCK_WITH_PAYMENT = (
     select(
         _ORDERS.c.id,
@@ -214,80 +213,6 @@ async def lock_order_with_payment(
         refunded_amount,
         gateway,
         instructions=row[13],
-    )
-
-
-# Built once: a statement built per call costs more CPU than its round trip.
-_MOVE_ORDER = {
-    checked: update(_ORDERS)
-    .where(_ORDERS.c.id == bindparam("order_id"))
-    .values(
-        status=bindparam("to"),
-        version=_ORDERS.c.version + 1,
-        updated_at=bindparam("now"),
-        **({"next_check_at": None} if checked else {}),
-    )
-    for checked in (False, True)
-}
-# The payment's columns to set are the parameters' other keys.
-_UPDATE_PAYMENT = update(_PAYMENTS).where(_PAYMENTS.c.order_id == bindparam("payment_of"))
-_ADD_ORDER_EVENT = _ORDER_EVENTS.insert().values(
-    {c.key: bindparam(c.key, type_=c.type) for c in _ORDER_EVENTS.c if c.key != "id"}
-)
-
-
-async def move_order(
-    session: AsyncSession, order_id: str, to: str, now: datetime, *, checked: bool
-) -> None:
-    """The order to `to` (its version up by one); `checked`: nothing left to ask the gateway."""
-    conn = await session.connection()
-    await conn.execute(_MOVE_ORDER[checked], {"order_id": order_id, "to": to, "now": now})
-
-
-# What a gateway report may change on a payment (`payments.verdicts.payment_changes`).
-PAYMENT_REPORTED = frozenset(
-    ("status", "fraud_status", "transaction_id", "payment_type", "refunded_amount", "instructions")
-)
-
-
-async def update_payment(
-    session: AsyncSession, order_id: str, changes: dict[str, object], now: datetime
-) -> None:
-    """The payment's columns in `changes` (only those a gateway report sets)."""
-    if not changes.keys() <= PAYMENT_REPORTED:
-        raise ValueError(
-            f"not a reported payment field: {sorted(changes.keys() - PAYMENT_REPORTED)}"
-        )
-    conn = await session.connection()
-    await conn.execute(_UPDATE_PAYMENT, {**changes, "updated_at": now, "payment_of": order_id})
-
-
-async def add_order_event(
-    session: AsyncSession,
-    order_id: str,
-    *,
-    before: str,
-    after: str,
-    event: str,
-    source: str,
-    note: str | None,
-    at: datetime,
-    ignored: bool = False,
-) -> None:
-    """A line of the order's history: a transition, or what was not acted on (`ignored`)."""
-    conn = await session.connection()
-    await conn.execute(
-        _ADD_ORDER_EVENT,
-        {
-            "order_id": order_id,
-            "from_status": before,
-            "to_status": after,
-            "event": event,
-            "source": source,
-            "ignored": ignored,
-            "note": note,
-            "at": at,
-        },
     )
 
 
@@ -369,42 +294,8 @@ async def gateway_calls_of(session: AsyncSession, order_id: str) -> Sequence[Gat
     return result.scalars().all()
 
 
-_DONE_CHECKING = (
-    update(_ORDERS)
-    .where(
-        _ORDERS.c.id == bindparam("order_id"),
-        _ORDERS.c.status.not_in(OPEN),
-        _ORDERS.c.next_check_at.is_not(None),
-    )
-    .values(next_check_at=None)
-)
-
-
-async def done_checking(session: AsyncSession, order_id: str) -> None:
-    """In the transaction holding the order's lock: a closed order the gateway was just asked
-    about needs no further check."""
-    conn = await session.connection()
-    await conn.execute(_DONE_CHECKING, {"order_id": order_id})
-
-
 async def payment_of(session: AsyncSession, order_id: str) -> Payment | None:
     return await session.get(Payment, order_id)
-
-
-_NOTIFICATION_TABLE = cast(Table, Notification.__table__)
-_SET_OUTCOME = (
-    update(_NOTIFICATION_TABLE)
-    .where(_NOTIFICATION_TABLE.c.id == bindparam("notification_id"))
-    .values(outcome=bindparam("outcome"))
-    .execution_options(synchronize_session=False)
-)
-
-
-async def set_notification_outcome(
-    session: AsyncSession, notification_id: int, outcome: str
-) -> None:
-    conn = await session.connection()
-    await conn.execute(_SET_OUTCOME, {"notification_id": notification_id, "outcome": outcome})
 
 
 async def notification_outcome(session: AsyncSession, dedupe_key: str) -> str | None:

@@ -1,0 +1,227 @@
+"""What applying a report writes under the order's lock: the order's move, its payment's reported
+fields, one line of its history, the inbox row's outcome, the worker's flag cleared.
+
+`OrderWrites` gathers them while the core decides and sends them together (`flush`), just before
+the transaction commits. On PostgreSQL that is one statement (each write a data-modifying CTE of
+it): one round trip, where each write on its own cost about as much CPU as the lock itself
+(bench/webhooks.py's settlements). SQLite has no such CTEs: it runs them one by one, in the same
+transaction. Each statement is built once per shape: building one costs more than running it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Executable, Table, bindparam, insert, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.dml import Insert, Update
+
+from bayar.payments.states import OPEN
+from bayar.storage.models import Notification, Order, OrderEvent, Payment
+
+_ORDERS = cast(Table, Order.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+_EVENTS = cast(Table, OrderEvent.__table__)
+_NOTIFICATIONS = cast(Table, Notification.__table__)
+
+# What a gateway report may change on a payment (`payments.verdicts.payment_changes`).
+PAYMENT_REPORTED = frozenset(
+    ("status", "fraud_status", "transaction_id", "payment_type", "refunded_amount", "instructions")
+)
+
+
+def _move(checked: bool) -> Update:
+    cleared: dict[str, Any] = {"next_check_at": None} if checked else {}
+    return (
+        update(_ORDERS)
+        .where(_ORDERS.c.id == bindparam("o_id"))
+        .values(
+            status=bindparam("o_to"),
+            version=_ORDERS.c.version + 1,
+            updated_at=bindparam("o_at"),
+            **cleared,
+        )
+    )
+
+
+def _payment(fields: frozenset[str]) -> Update:
+    values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in sorted(fields)}
+    return (
+        update(_PAYMENTS)
+        .where(_PAYMENTS.c.order_id == bindparam("p_id"))
+        .values(**values, updated_at=bindparam("p_at"))
+    )
+
+
+_EVENT = insert(_EVENTS).values(
+    order_id=bindparam("e_order"),
+    from_status=bindparam("e_from"),
+    to_status=bindparam("e_to"),
+    event=bindparam("e_event"),
+    source=bindparam("e_source"),
+    ignored=bindparam("e_ignored"),
+    note=bindparam("e_note"),
+    at=bindparam("e_at"),
+)
+_OUTCOME: Update = (
+    update(_NOTIFICATIONS)
+    .where(_NOTIFICATIONS.c.id == bindparam("n_id"))
+    .values(outcome=bindparam("n_outcome"))
+)
+# A closed order the gateway was just asked about needs no further check.
+_DONE_CHECKING: Update = (
+    update(_ORDERS)
+    .where(
+        _ORDERS.c.id == bindparam("d_id"),
+        _ORDERS.c.status.not_in(OPEN),
+        _ORDERS.c.next_check_at.is_not(None),
+    )
+    .values(next_check_at=None)
+)
+
+# The shape of a flush: (name, key) of each part, in the order SQLite runs them.
+Shape = tuple[tuple[str, Any], ...]
+_PARTS: dict[tuple[str, Any], Update | Insert] = {}
+_COMBINED: dict[Shape, Executable] = {}
+
+
+_FIXED: dict[str, Update | Insert] = {"event": _EVENT, "outcome": _OUTCOME, "done": _DONE_CHECKING}
+
+
+def _part(name: str, key: Any) -> Update | Insert:
+    fixed = _FIXED.get(name)
+    if fixed is not None:
+        return fixed
+    found = _PARTS.get((name, key))
+    if found is None:
+        found = _PARTS[(name, key)] = _payment(key) if name == "payment" else _move(key)
+    return found
+
+
+def _combined(shape: Shape) -> Executable:
+    """PostgreSQL: every part as a CTE of one statement. They touch different rows (`move` and
+    `done` never go together), so the order they run in does not matter."""
+    found = _COMBINED.get(shape)
+    if found is None:
+        ctes = [_part(name, key).cte(f"w_{name}") for name, key in shape]
+        found = _COMBINED[shape] = select(literal_column("1")).add_cte(*ctes)
+    return found
+
+
+@dataclass
+class _Part:
+    name: str
+    key: Any
+    params: dict[str, Any]
+
+
+class OrderWrites:
+    """The writes of one apply to `order_id`, sent together by `flush`."""
+
+    def __init__(self, order_id: str) -> None:
+        self.order_id = order_id
+        self._parts: dict[str, _Part] = {}
+
+    def _add(self, name: str, key: Any, params: dict[str, Any]) -> None:
+        if name in self._parts:
+            raise ValueError(f"one {name} per apply")
+        self._parts[name] = _Part(name, key, params)
+
+    def move(self, to: str, at: datetime, *, checked: bool) -> None:
+        """The order to `to`, its version up by one; `checked`: nothing left to ask the gateway."""
+        self._parts.pop("done", None)  # see done_checking
+        self._add("move", checked, {"o_id": self.order_id, "o_to": to, "o_at": at})
+
+    def payment(self, changes: Mapping[str, object], at: datetime) -> None:
+        """The payment's fields in `changes` (only those a gateway report sets)."""
+        if not changes.keys() <= PAYMENT_REPORTED:
+            stray = sorted(changes.keys() - PAYMENT_REPORTED)
+            raise ValueError(f"not a reported payment field: {stray}")
+        params = {f"p_{name}": value for name, value in changes.items()}
+        self._add("payment", frozenset(changes), {**params, "p_id": self.order_id, "p_at": at})
+
+    def event(
+        self,
+        *,
+        before: str,
+        after: str,
+        event: str,
+        source: str,
+        note: str | None,
+        at: datetime,
+        ignored: bool = False,
+    ) -> None:
+        """A line of the order's history: a transition, or what was not acted on (`ignored`)."""
+        params = {
+            "e_order": self.order_id,
+            "e_from": before,
+            "e_to": after,
+            "e_event": event,
+            "e_source": source,
+            "e_ignored": ignored,
+            "e_note": note,
+            "e_at": at,
+        }
+        self._add("event", None, params)
+
+    def outcome(self, notification_id: int, outcome: str) -> None:
+        """The inbox row's outcome."""
+        self._add("outcome", None, {"n_id": notification_id, "n_outcome": outcome})
+
+    def done_checking(self) -> None:
+        """The worker's flag cleared if the order is closed. Implied by a `move` (to a closed
+        status it clears the flag; to an open one there is nothing to clear)."""
+        if "move" not in self._parts:
+            self._add("done", None, {"d_id": self.order_id})
+
+    async def flush(self, session: AsyncSession) -> None:
+        """Send what was gathered, inside the session's transaction; then nothing is pending."""
+        parts = [
+            self._parts[n]
+            for n in ("payment", "move", "done", "event", "outcome")
+            if n in self._parts
+        ]
+        self._parts = {}
+        if not parts:
+            return
+        conn = await session.connection()
+        if conn.dialect.name != "postgresql":
+            for part in parts:
+                await conn.execute(_part(part.name, part.key), part.params)
+            return
+        shape = tuple((p.name, p.key) for p in parts)
+        params: dict[str, Any] = {}
+        for part in parts:
+            params.update(part.params)
+        await conn.execute(_combined(shape), params)
+
+
+async def add_order_event(
+    session: AsyncSession,
+    order_id: str,
+    *,
+    before: str,
+    after: str,
+    event: str,
+    source: str,
+    note: str | None,
+    at: datetime,
+    ignored: bool = False,
+) -> None:
+    """A line of the order's history, written now (outside an apply's `OrderWrites`)."""
+    writes = OrderWrites(order_id)
+    writes.event(
+        before=before, after=after, event=event, source=source, note=note, at=at, ignored=ignored
+    )
+    await writes.flush(session)
+
+
+async def set_notification_outcome(
+    session: AsyncSession, notification_id: int, outcome: str
+) -> None:
+    """An inbox row's outcome, written now (a notification its order never saw applied)."""
+    conn = await session.connection()
+    await conn.execute(_OUTCOME, {"n_id": notification_id, "n_outcome": outcome})
