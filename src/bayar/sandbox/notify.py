@@ -108,8 +108,11 @@ class Notifier:
         self._task: asyncio.Task[None] | None = None
         self._sending: set[asyncio.Task[None]] = set()
         self._client: httpx.AsyncClient | None = None
+        # The deliveries still to send, so the loop need not walk every one ever made.
+        self._queued: dict[str, Delivery] = {}
         for delivery in store.deliveries.values():
             self._order[delivery.id] = next(self._seq)
+            self._track(delivery)
         clock.on_change(self._wake.set)
 
     # -- queueing ---------------------------------------------------------------------------------
@@ -185,6 +188,7 @@ class Notifier:
         hold = _HOLD.get()
         for delivery in created:
             self._store.save_delivery(delivery)
+            self._track(delivery)
             if hold is not None and hold.open and hold.owner is self and delivery.state == "queued":
                 hold.ids.append(delivery.id)
                 self._gates[delivery.id] = None
@@ -207,7 +211,8 @@ class Notifier:
             for id_ in hold.ids:
                 if id_ in self._gates:
                     self._gates[id_] = leave_at
-            self._wake.set()
+            if hold.ids:  # most requests (a status call) queue nothing: no need to look
+                self._wake.set()
 
     def enqueue_account(
         self, account_id: str, status: str, body: dict[str, Any], url: str | None = None
@@ -231,6 +236,7 @@ class Notifier:
         )
         self._order[delivery.id] = next(self._seq)
         self._store.save_delivery(delivery)
+        self._track(delivery)
         self._wake.set()
         return delivery
 
@@ -267,8 +273,18 @@ class Notifier:
         ]
         return sorted(found, key=lambda d: self._order.get(d.id, 0))
 
+    def _track(self, delivery: Delivery) -> None:
+        if delivery.state == "queued":
+            self._queued[delivery.id] = delivery
+
     def pending(self) -> list[Delivery]:
-        return [d for d in self._store.deliveries.values() if d.state == "queued"]
+        """The deliveries still queued (the ones sent, given up or reset away are forgotten)."""
+        kept = self._store.deliveries
+        for gone in [
+            i for i, d in self._queued.items() if d.state != "queued" or kept.get(i) is not d
+        ]:
+            del self._queued[gone]
+        return list(self._queued.values())
 
     # -- the delivery loop -----------------------------------------------------------------------
 
