@@ -24,7 +24,7 @@ from sqlalchemy.dialects import sqlite
 
 from bayar.storage.db import Database
 from bayar.storage.models import Notification, Order, Payment
-from bayar.storage.order_facts import OrderFacts, PaymentFacts, utc
+from bayar.storage.order_facts import FACTS, OrderFacts, PaymentFacts, facts_of
 
 # Errors of a connection the database dropped (it restarted): the pool opens a new one.
 LOST = (
@@ -83,16 +83,10 @@ _COLUMNS = (
 )
 
 
-def _payment(row: Any) -> PaymentFacts:
-    return PaymentFacts(*row)
-
-
 def _pg_facts(row: asyncpg.Record) -> Look:
     if row[1] is None:
         return Look(bool(row[0]), None, None)
-    order = OrderFacts(row[1], row[2], row[3], row[4], row[5], utc(row[6]), row[7])
-    payment = None if row[8] is None else _payment(row[8:14])
-    return Look(bool(row[0]), order, payment)
+    return Look(bool(row[0]), *facts_of(row[1:]))
 
 
 class InboxStore:
@@ -144,9 +138,7 @@ class InboxStore:
                 row = (await conn.execute(_SQL_FACTS, {"order_id": order_id})).first()
         if row is None:
             return Look(bool(seen), None, None)
-        order = OrderFacts(*row[:5], utc(row[5]), row[6])
-        payment = None if row[7] is None else _payment(row[7:13])
-        return Look(bool(seen), order, payment)
+        return Look(bool(seen), *facts_of(row))
 
     async def _sql_keep(
         self, values: dict[str, Any], flag: str | None, at: datetime | None
@@ -162,25 +154,7 @@ _NOTIFICATIONS = cast(Table, Notification.__table__)
 _ORDERS = cast(Table, Order.__table__)
 _PAYMENTS = cast(Table, Payment.__table__)
 _SQL_SEEN = select(exists().where(_NOTIFICATIONS.c.dedupe_key == bindparam("dedupe_key")))
-_SQL_FACTS = (
-    select(
-        _ORDERS.c.id,
-        _ORDERS.c.status,
-        _ORDERS.c.gross_amount,
-        _ORDERS.c.currency,
-        _ORDERS.c.payment_type,
-        _ORDERS.c.expires_at,
-        _ORDERS.c.machine_id,
-        _PAYMENTS.c.status,
-        _PAYMENTS.c.fraud_status,
-        _PAYMENTS.c.transaction_id,
-        _PAYMENTS.c.payment_type,
-        _PAYMENTS.c.refunded_amount,
-        _PAYMENTS.c.gateway,
-    )
-    .select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
-    .where(_ORDERS.c.id == bindparam("order_id"))
-)
+_SQL_FACTS = FACTS.where(_ORDERS.c.id == bindparam("order_id"))
 _SQL_INSERT = (
     sqlite.insert(_NOTIFICATIONS)
     .values({c.key: bindparam(c.key, type_=c.type) for c in _NOTIFICATIONS.c if c.key != "id"})

@@ -4,9 +4,14 @@ ORM objects, so judging and applying cost no unit of work."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, cast
+
+from sqlalchemy import Table, select
+
+from bayar.storage.models import Order, Payment
 
 
 def utc(value: datetime) -> datetime:
@@ -39,3 +44,34 @@ class PaymentFacts:
     refunded_amount: int
     gateway: str  # the gateway the order was created at
     instructions: dict[str, Any] | None = None
+
+
+_ORDERS = cast(Table, Order.__table__)
+_PAYMENTS = cast(Table, Payment.__table__)
+# The read both facts come from, columns in the order `facts_of` takes them (the caller adds its
+# WHERE; the apply also its lock and the payment's instructions).
+FACTS = select(
+    _ORDERS.c.id,
+    _ORDERS.c.status,
+    _ORDERS.c.gross_amount,
+    _ORDERS.c.currency,
+    _ORDERS.c.payment_type,
+    _ORDERS.c.expires_at,
+    _ORDERS.c.machine_id,
+    _PAYMENTS.c.status,
+    _PAYMENTS.c.fraud_status,
+    _PAYMENTS.c.transaction_id,
+    _PAYMENTS.c.payment_type,
+    _PAYMENTS.c.refunded_amount,
+    _PAYMENTS.c.gateway,
+).select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
+
+
+def facts_of(row: Sequence[Any]) -> tuple[OrderFacts, PaymentFacts | None]:
+    """A row of `FACTS`' columns (SQLAlchemy's or asyncpg's), and the payment's instructions when
+    the row has them as one more column."""
+    order = OrderFacts(row[0], row[1], row[2], row[3], row[4], utc(row[5]), row[6])
+    if row[7] is None:
+        return order, None
+    instructions = row[13] if len(row) > 13 else None
+    return order, PaymentFacts(row[7], row[8], row[9], row[10], row[11], row[12], instructions)

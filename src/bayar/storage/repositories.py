@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
 
-from sqlalchemy import ColumnElement, Table, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -23,7 +22,7 @@ from bayar.storage.models import (
     Refund,
     Slot,
 )
-from bayar.storage.order_facts import OrderFacts, PaymentFacts, utc
+from bayar.storage.order_facts import FACTS, OrderFacts, PaymentFacts, facts_of
 
 
 async def take_stock(session: AsyncSession, product_id: str, quantity: int) -> Product | None:
@@ -166,28 +165,10 @@ async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     return result.scalar_one_or_none()
 
 
-_ORDERS = cast(Table, Order.__table__)
-_PAYMENTS = cast(Table, Payment.__table__)
 _LOCK_WITH_PAYMENT = (
-    select(
-        _ORDERS.c.id,
-        _ORDERS.c.status,
-        _ORDERS.c.gross_amount,
-        _ORDERS.c.currency,
-        _ORDERS.c.payment_type,
-        _ORDERS.c.expires_at,
-        _ORDERS.c.machine_id,
-        _PAYMENTS.c.status,
-        _PAYMENTS.c.fraud_status,
-        _PAYMENTS.c.transaction_id,
-        _PAYMENTS.c.payment_type,
-        _PAYMENTS.c.refunded_amount,
-        _PAYMENTS.c.gateway,
-        _PAYMENTS.c.instructions,
-    )
-    .select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
-    .where(_ORDERS.c.id == bindparam("order_id"))
-    .with_for_update(of=_ORDERS)
+    FACTS.add_columns(Payment.instructions)
+    .where(Order.id == bindparam("order_id"))
+    .with_for_update(of=Order)
 )
 
 
@@ -195,25 +176,11 @@ async def lock_order_with_payment(
     session: AsyncSession, order_id: str
 ) -> tuple[OrderFacts, PaymentFacts | None] | None:
     """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
-    plain values: the apply writes with single statements (`move_order`, `update_payment`,
-    `add_order_event`), not through the session's unit of work."""
+    plain values: what the apply decides is written by `OrderWrites`, not through the
+    session's unit of work."""
     conn = await session.connection()
     row = (await conn.execute(_LOCK_WITH_PAYMENT, {"order_id": order_id})).first()
-    if row is None:
-        return None
-    order = OrderFacts(*row[:5], utc(row[5]), row[6])
-    if row[7] is None:
-        return order, None
-    status, fraud_status, transaction_id, payment_type, refunded_amount, gateway = row[7:13]
-    return order, PaymentFacts(
-        status,
-        fraud_status,
-        transaction_id,
-        payment_type,
-        refunded_amount,
-        gateway,
-        instructions=row[13],
-    )
+    return None if row is None else facts_of(row)
 
 
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
