@@ -25,7 +25,6 @@ from bayar.payments.refund_rows import follow_gateway
 from bayar.payments.states import PAID_LIKE, UNSETTLED_REFUNDS, Event, RefundStatus, Status
 from bayar.storage import repositories as repo
 from bayar.storage.models import Order, Payment, Refund
-from bayar.storage.order_writes import OrderWrites
 from bayar.storage.snapshots import OrderSnapshot, PaymentSnapshot, RefundSnapshot
 
 if TYPE_CHECKING:
@@ -357,11 +356,7 @@ class Refunds:
                     if r.status == RefundStatus.SUCCEEDED
                 )
                 event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
-                writes = OrderWrites(order.id)
-                applied = await self.core._apply_in(
-                    session, writes, order.id, event, "admin", None, detail
-                )
-                await writes.flush(session)
+                applied = await self.core._apply_in(session, order.id, event, "admin", None, detail)
                 session.expire(order)  # moved by a Core statement: not this object's status now
             else:  # a late payment's: the order stays closed, its history says where the money went
                 await self.core._ignored(

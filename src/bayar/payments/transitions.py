@@ -35,7 +35,7 @@ from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import Refund
 from bayar.storage.order_facts import OrderFacts, PaymentFacts
-from bayar.storage.order_writes import OrderWrites, add_order_event
+from bayar.storage.order_writes import OrderWrites
 
 if TYPE_CHECKING:
     from bayar.payments.policy import ReconcilePolicy
@@ -156,13 +156,9 @@ class Transitions:
         only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
         async with self.db.session() as session, session.begin():
-            writes = OrderWrites(order_id)
             applied = await self._apply_in(
-                session, writes, order_id, event, source, status, note, only_from
+                session, order_id, event, source, status, note, only_from, finish
             )
-            if finish is not None:
-                finish(applied, writes)
-            await writes.flush(session)
         if applied is not None and applied.changed:
             await self.publish(applied)
         if applied is not None and applied.late_refund is not None:
@@ -179,20 +175,34 @@ class Transitions:
         note: str | None,
         now: datetime,
     ) -> None:
-        """History keeps what was not acted on, and why (written now: outside an apply)."""
-        await add_order_event(
-            session,
-            order_id,
-            before=status.value,
-            after=status.value,
-            event=event,
-            source=source,
-            note=note,
-            at=now,
-            ignored=True,
-        )
+        """History keeps what was not acted on, and why: written now, outside an apply."""
+        writes = OrderWrites(order_id)
+        writes.ignored(status.value, event, source, note, now)
+        await writes.flush(session)
 
     async def _apply_in(
+        self,
+        session: AsyncSession,
+        order_id: str,
+        event: Event | None,
+        source: str,
+        status: GatewayReport | None,
+        note: str | None,
+        only_from: frozenset[Status] | None = None,
+        finish: Finish | None = None,
+    ) -> Applied | None:
+        """`_apply` inside the caller's transaction: the order's, its payment's and its
+        history's writes (and `finish`'s) are gathered, then sent together."""
+        writes = OrderWrites(order_id)
+        applied = await self._decide(
+            session, writes, order_id, event, source, status, note, only_from
+        )
+        if finish is not None:
+            finish(applied, writes)
+        await writes.flush(session)
+        return applied
+
+    async def _decide(
         self,
         session: AsyncSession,
         writes: OrderWrites,
@@ -201,10 +211,9 @@ class Transitions:
         source: str,
         status: GatewayReport | None,
         note: str | None,
-        only_from: frozenset[Status] | None = None,
+        only_from: frozenset[Status] | None,
     ) -> Applied | None:
-        """Under the order's lock: what the report or event does. The order's, its payment's and
-        its history's writes go into `writes`, which the caller flushes before commit."""
+        """Under the order's lock: what the report or event does, its writes into `writes`."""
         locked = await repo.lock_order_with_payment(session, order_id)
         if locked is None:
             return None
@@ -218,29 +227,13 @@ class Transitions:
             note = RETRY_NOTE
             if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
                 denied = Event.PAYMENT_DENIED.value
-                writes.event(
-                    before=before.value,
-                    after=before.value,
-                    event=denied,
-                    source=source,
-                    note=note,
-                    at=now,
-                    ignored=True,
-                )
+                writes.ignored(before.value, denied, source, note, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
         outcome = verdict.outcome
         if outcome is None:
             problem = verdict.problem
             name = status.gateway_status if status else "unknown"
-            writes.event(
-                before=before.value,
-                after=before.value,
-                event=name,
-                source=source,
-                note=problem,
-                at=now,
-                ignored=True,
-            )
+            writes.ignored(before.value, name, source, problem, now)
             log.warning("gateway status not applied: %s", problem, extra={"order_id": order_id})
             return Applied(
                 order_id,
@@ -266,15 +259,7 @@ class Transitions:
             late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
             note_kept = note or f"late {event.value} ignored in {before.value}"
-            writes.event(
-                before=before.value,
-                after=before.value,
-                event=event.value,
-                source=source,
-                note=note_kept,
-                at=now,
-                ignored=True,
-            )
+            writes.ignored(before.value, event.value, source, note_kept, now)
             return Applied(
                 order_id,
                 before,

@@ -10,8 +10,8 @@ transaction. Each statement is built once per shape: building one costs more tha
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -47,6 +47,10 @@ def _move(checked: bool) -> Update:
     )
 
 
+_MOVE = {checked: _move(checked) for checked in (False, True)}
+
+
+@functools.cache
 def _payment(fields: frozenset[str]) -> Update:
     values: dict[str, Any] = {name: bindparam(f"p_{name}") for name in sorted(fields)}
     return (
@@ -66,13 +70,13 @@ _EVENT = insert(_EVENTS).values(
     note=bindparam("e_note"),
     at=bindparam("e_at"),
 )
-_OUTCOME: Update = (
+_OUTCOME = (
     update(_NOTIFICATIONS)
     .where(_NOTIFICATIONS.c.id == bindparam("n_id"))
     .values(outcome=bindparam("n_outcome"))
 )
 # A closed order the gateway was just asked about needs no further check.
-_DONE_CHECKING: Update = (
+_DONE_CHECKING = (
     update(_ORDERS)
     .where(
         _ORDERS.c.id == bindparam("d_id"),
@@ -81,41 +85,16 @@ _DONE_CHECKING: Update = (
     )
     .values(next_check_at=None)
 )
-
-# The shape of a flush: (name, key) of each part, in the order SQLite runs them.
-Shape = tuple[tuple[str, Any], ...]
-_PARTS: dict[tuple[str, Any], Update | Insert] = {}
-_COMBINED: dict[Shape, Executable] = {}
+# The order SQLite runs the parts in.
+_ORDER = ("payment", "move", "done", "event", "outcome")
 
 
-_FIXED: dict[str, Update | Insert] = {"event": _EVENT, "outcome": _OUTCOME, "done": _DONE_CHECKING}
-
-
-def _part(name: str, key: Any) -> Update | Insert:
-    fixed = _FIXED.get(name)
-    if fixed is not None:
-        return fixed
-    found = _PARTS.get((name, key))
-    if found is None:
-        found = _PARTS[(name, key)] = _payment(key) if name == "payment" else _move(key)
-    return found
-
-
-def _combined(shape: Shape) -> Executable:
+@functools.cache
+def _combined(statements: tuple[Update | Insert, ...]) -> Executable:
     """PostgreSQL: every part as a CTE of one statement. They touch different rows (`move` and
     `done` never go together), so the order they run in does not matter."""
-    found = _COMBINED.get(shape)
-    if found is None:
-        ctes = [_part(name, key).cte(f"w_{name}") for name, key in shape]
-        found = _COMBINED[shape] = select(literal_column("1")).add_cte(*ctes)
-    return found
-
-
-@dataclass
-class _Part:
-    name: str
-    key: Any
-    params: dict[str, Any]
+    ctes = [statement.cte(f"w{i}") for i, statement in enumerate(statements)]
+    return select(literal_column("1")).add_cte(*ctes)
 
 
 class OrderWrites:
@@ -123,17 +102,18 @@ class OrderWrites:
 
     def __init__(self, order_id: str) -> None:
         self.order_id = order_id
-        self._parts: dict[str, _Part] = {}
+        # Each part by name: its statement (built once) and its parameters.
+        self._parts: dict[str, tuple[Update | Insert, dict[str, Any]]] = {}
 
-    def _add(self, name: str, key: Any, params: dict[str, Any]) -> None:
+    def _add(self, name: str, statement: Update | Insert, params: dict[str, Any]) -> None:
         if name in self._parts:
             raise ValueError(f"one {name} per apply")
-        self._parts[name] = _Part(name, key, params)
+        self._parts[name] = (statement, params)
 
     def move(self, to: str, at: datetime, *, checked: bool) -> None:
         """The order to `to`, its version up by one; `checked`: nothing left to ask the gateway."""
         self._parts.pop("done", None)  # see done_checking
-        self._add("move", checked, {"o_id": self.order_id, "o_to": to, "o_at": at})
+        self._add("move", _MOVE[checked], {"o_id": self.order_id, "o_to": to, "o_at": at})
 
     def payment(self, changes: Mapping[str, object], at: datetime) -> None:
         """The payment's fields in `changes` (only those a gateway report sets)."""
@@ -141,7 +121,8 @@ class OrderWrites:
             stray = sorted(changes.keys() - PAYMENT_REPORTED)
             raise ValueError(f"not a reported payment field: {stray}")
         params = {f"p_{name}": value for name, value in changes.items()}
-        self._add("payment", frozenset(changes), {**params, "p_id": self.order_id, "p_at": at})
+        statement = _payment(frozenset(changes))
+        self._add("payment", statement, {**params, "p_id": self.order_id, "p_at": at})
 
     def event(
         self,
@@ -165,58 +146,39 @@ class OrderWrites:
             "e_note": note,
             "e_at": at,
         }
-        self._add("event", None, params)
+        self._add("event", _EVENT, params)
+
+    def ignored(self, status: str, event: str, source: str, note: str | None, at: datetime) -> None:
+        """History keeps what was not acted on in `status`, and why."""
+        self.event(
+            before=status, after=status, event=event, source=source, note=note, at=at, ignored=True
+        )
 
     def outcome(self, notification_id: int, outcome: str) -> None:
         """The inbox row's outcome."""
-        self._add("outcome", None, {"n_id": notification_id, "n_outcome": outcome})
+        self._add("outcome", _OUTCOME, {"n_id": notification_id, "n_outcome": outcome})
 
     def done_checking(self) -> None:
         """The worker's flag cleared if the order is closed. Implied by a `move` (to a closed
         status it clears the flag; to an open one there is nothing to clear)."""
         if "move" not in self._parts:
-            self._add("done", None, {"d_id": self.order_id})
+            self._add("done", _DONE_CHECKING, {"d_id": self.order_id})
 
     async def flush(self, session: AsyncSession) -> None:
         """Send what was gathered, inside the session's transaction; then nothing is pending."""
-        parts = [
-            self._parts[n]
-            for n in ("payment", "move", "done", "event", "outcome")
-            if n in self._parts
-        ]
+        parts = [self._parts[name] for name in _ORDER if name in self._parts]
         self._parts = {}
         if not parts:
             return
         conn = await session.connection()
         if conn.dialect.name != "postgresql":
-            for part in parts:
-                await conn.execute(_part(part.name, part.key), part.params)
+            for statement, params in parts:
+                await conn.execute(statement, params)
             return
-        shape = tuple((p.name, p.key) for p in parts)
-        params: dict[str, Any] = {}
-        for part in parts:
-            params.update(part.params)
-        await conn.execute(_combined(shape), params)
-
-
-async def add_order_event(
-    session: AsyncSession,
-    order_id: str,
-    *,
-    before: str,
-    after: str,
-    event: str,
-    source: str,
-    note: str | None,
-    at: datetime,
-    ignored: bool = False,
-) -> None:
-    """A line of the order's history, written now (outside an apply's `OrderWrites`)."""
-    writes = OrderWrites(order_id)
-    writes.event(
-        before=before, after=after, event=event, source=source, note=note, at=at, ignored=ignored
-    )
-    await writes.flush(session)
+        combined: dict[str, Any] = {}
+        for _statement, params in parts:
+            combined.update(params)
+        await conn.execute(_combined(tuple(statement for statement, _ in parts)), combined)
 
 
 async def set_notification_outcome(
