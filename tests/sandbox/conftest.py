@@ -7,6 +7,7 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,10 @@ from starlette.routing import Route
 
 from bayar.config import DEMO_CLIENT_KEY, DEMO_SERVER_KEY, Settings
 from bayar.sandbox.app import standalone_app
+from bayar.sandbox.clock import SandboxClock
+from bayar.sandbox.faults import Faults
+from bayar.sandbox.notify import Notifier
+from bayar.sandbox.store import SandboxStore
 
 SERVER_KEY = DEMO_SERVER_KEY
 CLIENT_KEY = DEMO_CLIENT_KEY
@@ -123,3 +128,37 @@ def sandbox_url(sandbox_server: str, receiver: Receiver) -> str:
 @pytest.fixture
 def api_base(sandbox_url: str) -> str:
     return f"{sandbox_url}/midtrans"
+
+
+# `merchant_notifier(merchant, store=None, timeout=30.0)`: a Notifier that delivers to `merchant`
+# (an httpx.MockTransport handler) from `store`, else a new in-memory store closed after the test.
+MerchantNotifier = Callable[..., Notifier]
+
+
+@pytest.fixture
+def merchant_notifier() -> Iterator[MerchantNotifier]:
+    made: list[SandboxStore] = []
+
+    def make(
+        merchant: Callable[[httpx.Request], Any],
+        *,
+        store: SandboxStore | None = None,
+        timeout: float = 30.0,
+    ) -> Notifier:
+        if store is None:
+            store = SandboxStore(":memory:")
+            made.append(store)
+        return Notifier(
+            store,
+            SandboxClock(),
+            Faults(),
+            default_url=lambda: None,
+            timeout=timeout,
+            jitter=False,
+            transport=httpx.MockTransport(merchant),
+            xendit_token=lambda: "tok",
+        )
+
+    yield make
+    for store in made:
+        store.close()

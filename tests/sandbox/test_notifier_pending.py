@@ -3,14 +3,15 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import httpx
 
-from bayar.sandbox.clock import SandboxClock
-from bayar.sandbox.faults import Faults
 from bayar.sandbox.model import Delivery
-from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
+
+if TYPE_CHECKING:
+    from tests.sandbox.conftest import MerchantNotifier
 
 URL = "http://shop.test/cb"
 
@@ -28,20 +29,9 @@ def _delivery(id_: str, state: str) -> Delivery:
     )
 
 
-def _notifier(store: SandboxStore, transport: httpx.AsyncBaseTransport) -> Notifier:
-    return Notifier(
-        store,
-        SandboxClock(),
-        Faults(),
-        default_url=lambda: None,
-        timeout=30.0,
-        jitter=False,
-        transport=transport,
-        xendit_token=lambda: "tok",
-    )
-
-
-async def test_only_queued_deliveries_are_pending_and_sent_ones_leave() -> None:
+async def test_only_queued_deliveries_are_pending_and_sent_ones_leave(
+    merchant_notifier: MerchantNotifier,
+) -> None:
     answered = asyncio.Event()
 
     async def merchant(request: httpx.Request) -> httpx.Response:
@@ -51,7 +41,7 @@ async def test_only_queued_deliveries_are_pending_and_sent_ones_leave() -> None:
     store = SandboxStore(":memory:")
     store.save_delivery(_delivery("old-sent", "delivered"))
     store.save_delivery(_delivery("old-queued", "queued"))
-    notifier = _notifier(store, httpx.MockTransport(merchant))
+    notifier = merchant_notifier(merchant, store=store)
     assert [d.id for d in notifier.pending()] == ["old-queued"]
 
     queued = notifier.enqueue_xendit("inv-1", "order-1", "PAID", URL, {})

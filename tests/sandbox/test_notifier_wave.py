@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import httpx
 
-from bayar.sandbox.clock import SandboxClock
-from bayar.sandbox.faults import Faults
-from bayar.sandbox.notify import MAX_IN_FLIGHT, Notifier
-from bayar.sandbox.store import SandboxStore
+from bayar.sandbox.notify import MAX_IN_FLIGHT
+
+if TYPE_CHECKING:
+    from tests.sandbox.conftest import MerchantNotifier
 
 WAVE = MAX_IN_FLIGHT * 3
 
 
-async def test_a_wave_goes_out_a_bounded_number_at_a_time() -> None:
+async def test_a_wave_goes_out_a_bounded_number_at_a_time(
+    merchant_notifier: MerchantNotifier,
+) -> None:
     on_the_wire = most = answered = 0
     full, release, done = asyncio.Event(), asyncio.Event(), asyncio.Event()
 
@@ -31,17 +34,7 @@ async def test_a_wave_goes_out_a_bounded_number_at_a_time() -> None:
             done.set()
         return httpx.Response(200, json={})
 
-    store = SandboxStore(":memory:")
-    notifier = Notifier(
-        store,
-        SandboxClock(),
-        Faults(),
-        default_url=lambda: None,
-        timeout=30.0,
-        jitter=False,
-        transport=httpx.MockTransport(merchant),
-        xendit_token=lambda: "tok",
-    )
+    notifier = merchant_notifier(merchant)
     await notifier.start()
     try:
         url = "http://shop.test/cb"
@@ -60,6 +53,5 @@ async def test_a_wave_goes_out_a_bounded_number_at_a_time() -> None:
             await done.wait()
     finally:
         await notifier.stop()  # lets the last deliveries record their answers
-        store.close()
     assert most == MAX_IN_FLIGHT
     assert [d.state for d in deliveries] == ["delivered"] * WAVE

@@ -112,7 +112,8 @@ class Notifier:
         self._queued: dict[str, Delivery] = {}
         for delivery in store.deliveries.values():
             self._order[delivery.id] = next(self._seq)
-            self._track(delivery)
+            if delivery.state == "queued":
+                self._queued[delivery.id] = delivery
         clock.on_change(self._wake.set)
 
     # -- queueing ---------------------------------------------------------------------------------
@@ -187,8 +188,7 @@ class Notifier:
                     )
         hold = _HOLD.get()
         for delivery in created:
-            self._store.save_delivery(delivery)
-            self._track(delivery)
+            self._save(delivery)
             if hold is not None and hold.open and hold.owner is self and delivery.state == "queued":
                 hold.ids.append(delivery.id)
                 self._gates[delivery.id] = None
@@ -235,8 +235,7 @@ class Notifier:
             due_at=now,
         )
         self._order[delivery.id] = next(self._seq)
-        self._store.save_delivery(delivery)
-        self._track(delivery)
+        self._save(delivery)
         self._wake.set()
         return delivery
 
@@ -273,7 +272,8 @@ class Notifier:
         ]
         return sorted(found, key=lambda d: self._order.get(d.id, 0))
 
-    def _track(self, delivery: Delivery) -> None:
+    def _save(self, delivery: Delivery) -> None:
+        self._store.save_delivery(delivery)
         if delivery.state == "queued":
             self._queued[delivery.id] = delivery
 
@@ -424,7 +424,7 @@ class Notifier:
             outcome,
             delivery.state,
         )
-        self._store.save_delivery(delivery)
+        self._save(delivery)
 
     @staticmethod
     def retries_allowed(status: int | None, outcome: str) -> int:

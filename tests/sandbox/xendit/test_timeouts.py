@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from typing import TYPE_CHECKING
 
 import httpx
 
-from bayar.sandbox.clock import SandboxClock
-from bayar.sandbox.faults import Faults
-from bayar.sandbox.notify import Notifier
-from bayar.sandbox.store import SandboxStore
+if TYPE_CHECKING:
+    from tests.sandbox.conftest import MerchantNotifier
 
 
-async def _deliver(answer: httpx.Response | None) -> tuple[str, list[str], int]:
+async def _deliver(
+    merchant_notifier: MerchantNotifier, answer: httpx.Response | None
+) -> tuple[str, list[str], int]:
     """One Xendit callback to a merchant that answers `answer` (None: times out)."""
 
     def merchant(request: httpx.Request) -> httpx.Response:
@@ -20,17 +21,7 @@ async def _deliver(answer: httpx.Response | None) -> tuple[str, list[str], int]:
             raise httpx.ReadTimeout("no answer", request=request)
         return answer
 
-    store = SandboxStore(":memory:")
-    notifier = Notifier(
-        store,
-        SandboxClock(),
-        Faults(),
-        default_url=lambda: None,
-        timeout=1.0,
-        jitter=False,
-        transport=httpx.MockTransport(merchant),
-        xendit_token=lambda: "tok",
-    )
+    notifier = merchant_notifier(merchant, timeout=1.0)
     await notifier.start()
     try:
         [delivery] = notifier.enqueue_xendit("inv-1", "order-1", "PAID", "http://shop.test/cb", {})
@@ -40,15 +31,16 @@ async def _deliver(answer: httpx.Response | None) -> tuple[str, list[str], int]:
             await asyncio.sleep(0.01)
     finally:
         await notifier.stop()
-        store.close()
     return delivery.state, [a.outcome for a in delivery.attempts], delivery.retries
 
 
-async def test_a_timed_out_callback_is_not_retried() -> None:
-    state, outcomes, retries = await _deliver(None)
+async def test_a_timed_out_callback_is_not_retried(merchant_notifier: MerchantNotifier) -> None:
+    state, outcomes, retries = await _deliver(merchant_notifier, None)
     assert (state, outcomes, retries) == ("failed", ["timeout"], 0)
 
 
-async def test_a_5xx_callback_is_retried_after_15_minutes() -> None:
-    state, outcomes, retries = await _deliver(httpx.Response(502))
+async def test_a_5xx_callback_is_retried_after_15_minutes(
+    merchant_notifier: MerchantNotifier,
+) -> None:
+    state, outcomes, retries = await _deliver(merchant_notifier, httpx.Response(502))
     assert (state, outcomes, retries) == ("queued", ["502"], 1)
