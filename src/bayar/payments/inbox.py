@@ -148,18 +148,19 @@ class Inbox:
         change the order, and apply in one transaction that also records the outcome."""
         key = self.key(raw, body, received)
         order_id = status.order_id
-        look = await self.store.look(key, order_id)
-        if look.seen:
-            return Receipt(200, "duplicate", order_id)
         service = self.service
-        screening = service.screen(look.order, look.payment, status)
-        receipt = self._screened(status, screening)
-        goes_on = screening.known and screening.applied is None
-        row = await self.store.keep(
-            self._values(raw, headers, body, key, signed=True, outcome=receipt.outcome),
-            flag=order_id if goes_on else None,
-            at=service.now() + service.policy.confirm_deadline if goes_on else None,
-        )
+        async with self.store.visit() as inbox:
+            look = await inbox.look(key, order_id)
+            if look.seen:
+                return Receipt(200, "duplicate", order_id)
+            screening = service.screen(look.order, look.payment, status)
+            receipt = self._screened(status, screening)
+            goes_on = screening.known and screening.applied is None
+            row = await inbox.keep(
+                self._values(raw, headers, body, key, signed=True, outcome=receipt.outcome),
+                flag=order_id if goes_on else None,
+                at=service.now() + service.policy.confirm_deadline if goes_on else None,
+            )
         if row is None:  # the same body, kept by a request that ran alongside this one
             return Receipt(200, "duplicate", order_id)
         if not goes_on:
