@@ -15,6 +15,7 @@ from sqlalchemy.exc import StatementError
 
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
+from bayar.storage.gateway_calls import GatewayCallRow
 from bayar.storage.inbox import InboxStore, Look
 from bayar.storage.migrate import upgrade
 from bayar.storage.models import Base, Notification, Order, OrderItem, Payment, Product, Refund
@@ -326,6 +327,12 @@ async def test_an_apply_s_writes_go_together(database: Database) -> None:
         at=later,
     )
     writes.outcome(row, "applied")
+    calls = [
+        GatewayCallRow("o-move", "status", "ok", None, 12, later),
+        GatewayCallRow("o-move", "refund", "rejected", "412: no", 30, later),
+    ]
+    writes.gateway_calls(calls)
+    writes.gateway_calls([])  # nothing to add: not a second part
     statements: list[str] = []
 
     def seen(conn: Connection, cursor: Any, statement: str, *args: Any) -> None:
@@ -344,13 +351,14 @@ async def test_an_apply_s_writes_go_together(database: Database) -> None:
         await still_open.flush(session)
     # PostgreSQL: one round trip (each write a CTE); SQLite: one statement each.
     sent = [text for text in statements if not text.startswith("BEGIN")]
-    assert len(sent) == (1 if database.url.startswith("postgresql") else 4)
+    assert len(sent) == (1 if database.url.startswith("postgresql") else 5)
     async with database.session() as session:
         moved = await session.get(Order, "o-move")
         reopened = await session.get(Order, "o-open")
         payment = await session.get(Payment, "o-move")
         history = await repo.history_of(session, "o-move")
         outcome = await repo.notification_outcome(session, "k-move")
+        audited = await repo.gateway_calls_of(session, "o-move")
     assert moved is not None
     assert reopened is not None
     assert payment is not None
@@ -366,6 +374,10 @@ async def test_an_apply_s_writes_go_together(database: Database) -> None:
         ("pending", "paid", False)
     ]
     assert outcome == "applied"
+    assert [
+        GatewayCallRow(c.order_id, c.operation, c.outcome, c.detail, c.duration_ms, c.at)
+        for c in audited
+    ] == calls
 
 
 def test_writes_refuse_a_payment_field_no_report_sets_and_a_second_move() -> None:

@@ -26,11 +26,12 @@ from bayar.gateways.base import (
     NotificationMismatch,
     TransactionNotFound,
 )
+from bayar.payments.audit import HeldCalls, held_calls
 from bayar.payments.service import PaymentsService
 from bayar.payments.verdicts import Applied, Screening, without_instructions
 from bayar.storage.db import lost_connection
 from bayar.storage.inbox import InboxStore
-from bayar.storage.order_writes import OrderWrites, set_notification_outcome
+from bayar.storage.order_writes import OrderWrites
 
 log = logging.getLogger("bayar.payments.inbox")
 KEPT_HEADERS = ("content-type", "user-agent", "x-forwarded-for", "x-real-ip")
@@ -171,27 +172,41 @@ class Inbox:
 
     async def _confirm(self, row: int, claimed: GatewayReport, gateway: str | None) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer.
-        `gateway`: the order's, as the look read it (None: read it again)."""
+        `gateway`: the order's, as the look read it (None: read it again). The call's audit row
+        is written with the notification's outcome."""
         order_id = claimed.order_id
-        try:
-            confirmed = await self.service.gateway_status(order_id, gateway)
-        except TransactionNotFound:
-            detail = "the gateway has no such transaction"
-            return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
-        except GatewayError as error:
-            # The order is flagged: the worker asks again soon; Midtrans need not retry.
-            log.warning("notification not confirmed yet: %s", error, extra={"order_id": order_id})
-            return await self._finish(row, Receipt(200, "unconfirmed", order_id))
-        if confirmed.order_id != order_id:
-            detail = "the status API answered about another order"
-            return await self._finish(row, Receipt(200, "not_confirmed", order_id, detail))
-        return await self._apply(row, claimed, confirmed)
+        async with held_calls() as calls:
+            try:
+                confirmed = await self.service.gateway_status(order_id, gateway)
+            except TransactionNotFound:
+                detail = "the gateway has no such transaction"
+                receipt = Receipt(200, "not_confirmed", order_id, detail)
+                return await self._finish(row, order_id, receipt, calls)
+            except GatewayError as error:
+                # The order is flagged: the worker asks again soon; Midtrans need not retry.
+                log.warning(
+                    "notification not confirmed yet: %s", error, extra={"order_id": order_id}
+                )
+                receipt = Receipt(200, "unconfirmed", order_id)
+                return await self._finish(row, order_id, receipt, calls)
+            if confirmed.order_id != order_id:
+                detail = "the status API answered about another order"
+                receipt = Receipt(200, "not_confirmed", order_id, detail)
+                return await self._finish(row, order_id, receipt, calls)
+            return await self._apply(row, claimed, confirmed, calls)
 
-    async def _apply(self, row: int, claimed: GatewayReport, report: GatewayReport) -> Receipt:
+    async def _apply(
+        self,
+        row: int,
+        claimed: GatewayReport,
+        report: GatewayReport,
+        calls: HeldCalls | None = None,
+    ) -> Receipt:
         """`report` (the status API's answer, or the body when it needs none) by the one path,
-        in one transaction with the notification's outcome; the worker need not look again at
-        an order it leaves closed."""
+        in one transaction with the notification's outcome (and the audit rows of the call
+        that brought `report`); the worker need not look again at an order it leaves closed."""
         receipts: list[Receipt] = []
+        audited = calls.rows() if calls is not None else ()
 
         def finish(applied: Applied | None, writes: OrderWrites) -> None:
             receipt = self._receipt(report, applied)
@@ -205,16 +220,25 @@ class Inbox:
             if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             writes.outcome(row, receipt.outcome)
+            writes.gateway_calls(audited)
             if applied is not None:  # a move clears the flag itself
                 writes.done_checking()
             receipts.append(receipt)
 
         await self.service.apply_status(report, source="webhook", finish=finish)
+        if calls is not None:
+            calls.written(audited)
         return receipts[0]
 
-    async def _finish(self, row: int, receipt: Receipt) -> Receipt:
+    async def _finish(self, row: int, order_id: str, receipt: Receipt, calls: HeldCalls) -> Receipt:
+        """A notification its order never saw applied: its outcome, and the call's audit row."""
+        audited = calls.rows()
+        writes = OrderWrites(order_id)
+        writes.outcome(row, receipt.outcome)
+        writes.gateway_calls(audited)
         async with self.service.db.session() as session, session.begin():
-            await set_notification_outcome(session, row, receipt.outcome)
+            await writes.flush(session)
+        calls.written(audited)
         return receipt
 
     @classmethod

@@ -1,5 +1,6 @@
 """What applying a report writes under the order's lock: the order's move, its payment's reported
-fields, one line of its history, the inbox row's outcome, the worker's flag cleared.
+fields, one line of its history, the inbox row's outcome, the worker's flag cleared, and the
+audit rows of the gateway call the report came from.
 
 `OrderWrites` gathers them while the core decides and sends them together (`flush`), just before
 the transaction commits. On PostgreSQL that is one statement (each write a data-modifying CTE of
@@ -11,7 +12,8 @@ transaction. Each statement is built once per shape: building one costs more tha
 from __future__ import annotations
 
 import functools
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
@@ -20,6 +22,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.dml import Insert, Update
 
 from bayar.payments.states import OPEN
+from bayar.storage.gateway_calls import TABLE as _CALLS
+from bayar.storage.gateway_calls import GatewayCallRow
 from bayar.storage.models import Notification, Order, OrderEvent, Payment
 
 _ORDERS = cast(Table, Order.__table__)
@@ -85,8 +89,19 @@ _DONE_CHECKING = (
     )
     .values(next_check_at=None)
 )
+_CALL_FIELDS = tuple(f.name for f in fields(GatewayCallRow))
+
+
+@functools.cache
+def _calls(count: int) -> Insert:
+    rows: list[dict[str, Any]] = [
+        {name: bindparam(f"c{i}_{name}") for name in _CALL_FIELDS} for i in range(count)
+    ]
+    return insert(_CALLS).values(rows)
+
+
 # The order SQLite runs the parts in.
-_ORDER = ("payment", "move", "done", "event", "outcome")
+_ORDER = ("payment", "move", "done", "event", "outcome", "calls")
 
 
 @functools.cache
@@ -158,6 +173,16 @@ class OrderWrites:
         """The inbox row's outcome."""
         self._add("outcome", _OUTCOME, {"n_id": notification_id, "n_outcome": outcome})
 
+    def gateway_calls(self, rows: Sequence[GatewayCallRow]) -> None:
+        """Audit rows of the gateway calls behind this apply."""
+        if rows:
+            params = {
+                f"c{i}_{name}": getattr(row, name)
+                for i, row in enumerate(rows)
+                for name in _CALL_FIELDS
+            }
+            self._add("calls", _calls(len(rows)), params)
+
     def done_checking(self) -> None:
         """The worker's flag cleared if the order is closed. Implied by a `move` (to a closed
         status it clears the flag; to an open one there is nothing to clear)."""
@@ -179,11 +204,3 @@ class OrderWrites:
         for _statement, params in parts:
             combined.update(params)
         await conn.execute(_combined(tuple(statement for statement, _ in parts)), combined)
-
-
-async def set_notification_outcome(
-    session: AsyncSession, notification_id: int, outcome: str
-) -> None:
-    """An inbox row's outcome, written now (a notification its order never saw applied)."""
-    conn = await session.connection()
-    await conn.execute(_OUTCOME, {"n_id": notification_id, "n_outcome": outcome})
