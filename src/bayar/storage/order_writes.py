@@ -93,15 +93,14 @@ _CALL_FIELDS = tuple(f.name for f in fields(GatewayCallRow))
 
 
 @functools.cache
-def _calls(count: int) -> Insert:
-    rows: list[dict[str, Any]] = [
-        {name: bindparam(f"c{i}_{name}") for name in _CALL_FIELDS} for i in range(count)
-    ]
-    return insert(_CALLS).values(rows)
+def _call(index: int) -> Insert:
+    """The `index`th audit row of an apply. One statement per row: a multi-row VALUES has no
+    cache key in SQLAlchemy, so a statement holding one would be compiled again on every run."""
+    return insert(_CALLS).values({name: bindparam(f"c{index}_{name}") for name in _CALL_FIELDS})
 
 
 # The order SQLite runs the parts in.
-_ORDER = ("payment", "move", "done", "event", "outcome", "calls")
+_ORDER = ("payment", "move", "done", "event", "outcome")
 
 
 @functools.cache
@@ -174,14 +173,13 @@ class OrderWrites:
         self._add("outcome", _OUTCOME, {"n_id": notification_id, "n_outcome": outcome})
 
     def gateway_calls(self, rows: Sequence[GatewayCallRow]) -> None:
-        """Audit rows of the gateway calls behind this apply."""
-        if rows:
-            params = {
-                f"c{i}_{name}": getattr(row, name)
-                for i, row in enumerate(rows)
-                for name in _CALL_FIELDS
-            }
-            self._add("calls", _calls(len(rows)), params)
+        """Audit rows of the gateway calls behind this apply (on PostgreSQL they take their
+        ids in no set order: read them by `at`)."""
+        if rows and any(name.startswith("call") for name in self._parts):
+            raise ValueError("one list of gateway calls per apply")
+        for i, row in enumerate(rows):
+            params = {f"c{i}_{name}": getattr(row, name) for name in _CALL_FIELDS}
+            self._add(f"call{i}", _call(i), params)
 
     def done_checking(self) -> None:
         """The worker's flag cleared if the order is closed. Implied by a `move` (to a closed
@@ -192,6 +190,7 @@ class OrderWrites:
     async def flush(self, session: AsyncSession) -> None:
         """Send what was gathered, inside the session's transaction; then nothing is pending."""
         parts = [self._parts[name] for name in _ORDER if name in self._parts]
+        parts += [part for name, part in self._parts.items() if name.startswith("call")]
         self._parts = {}
         if not parts:
             return
