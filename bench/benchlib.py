@@ -12,7 +12,7 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import asyncpg
@@ -81,7 +81,9 @@ class BayarProcess:
         env: dict[str, str],
         *,
         preexec_fn: Callable[[], None] | None = None,
+        prefix: Sequence[str] = (),
     ) -> None:
+        """`prefix`: what runs the process (valgrind, say)."""
         self.command = command
         self.port = free_port()
         self.dir = directory
@@ -89,7 +91,17 @@ class BayarProcess:
         self.log_path = self.dir / f"{command}.log"
         self.log = self.log_path.open("wb")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bayar", command, "--host", HOST, "--port", str(self.port)],
+            [
+                *prefix,
+                sys.executable,
+                "-m",
+                "bayar",
+                command,
+                "--host",
+                HOST,
+                "--port",
+                str(self.port),
+            ],
             env=env,
             cwd=self.dir,  # no stray .env
             stdout=self.log,

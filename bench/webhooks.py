@@ -363,6 +363,7 @@ class Phase:
     lag_ms: float = 0.0  # open loop: how late the generator sent, at worst
     reconnects: int = 0  # open loop: requests sent again on a new connection
     cpu: Cpu | None = None
+    instructions: int | None = None  # --callgrind: the serve processes' over the phase
 
     @property
     def done(self) -> int:
@@ -509,12 +510,60 @@ async def open_loop(
 
 
 async def measured(
-    phase: Phase, pids: list[int], load: Awaitable[Phase], sandbox: int | None = None
+    phase: Phase,
+    pids: list[int],
+    load: Awaitable[Phase],
+    sandbox: int | None = None,
+    counted: Callgrind | None = None,
 ) -> Phase:
+    if counted is not None:
+        await counted.start(pids)
     meter = CpuMeter(pids, sandbox)
     await load
     phase.cpu = meter.stop()
+    if counted is not None:
+        phase.instructions = await counted.stop(pids)
     return phase
+
+
+class Callgrind:
+    """--callgrind: each serve process runs under valgrind's callgrind, its instrumentation off
+    but during the measured phases; a phase's figure is the instructions the serve processes ran
+    in it. Instructions do not move with the machine's other load, as CPU time does; under
+    callgrind a process runs some 50 times slower, so rates and latencies mean nothing then."""
+
+    def __init__(self, workdir: Path) -> None:
+        self.workdir = workdir
+
+    def prefix(self) -> list[str]:
+        out = self.workdir / "callgrind.out.%p"
+        return ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={out}"]
+
+    async def start(self, pids: list[int]) -> None:
+        for pid in pids:
+            await _control("-i", "on", str(pid))
+            await _control("-z", str(pid))
+
+    async def stop(self, pids: list[int]) -> int:
+        total = 0
+        for pid in pids:
+            before = set(self.workdir.glob(f"callgrind.out.{pid}*"))
+            await _control("-d", str(pid))
+            await _control("-i", "off", str(pid))
+            dumped = sorted(set(self.workdir.glob(f"callgrind.out.{pid}*")) - before)
+            for path in dumped:
+                found = re.search(r"^summary:\s*(\d+)", path.read_text(), re.MULTILINE)
+                total += int(found.group(1)) if found else 0
+                path.unlink()
+        return total
+
+
+async def _control(*args: str) -> None:
+    done = await asyncio.create_subprocess_exec(
+        "callgrind_control", *args, stdout=asyncio.subprocess.DEVNULL
+    )
+    if await done.wait() != 0:
+        raise RuntimeError(f"callgrind_control {' '.join(args)} failed")
 
 
 # -- processes and databases -------------------------------------------------------------------
@@ -523,7 +572,9 @@ async def measured(
 class Server(BayarProcess):
     """One `bayar serve` process, its gateway the sandbox process at `gateway`."""
 
-    def __init__(self, database: str, workdir: Path, index: int, gateway: str) -> None:
+    def __init__(
+        self, database: str, workdir: Path, index: int, gateway: str, prefix: list[str]
+    ) -> None:
         directory = workdir / f"serve-{index}"
         env = bayar_env(
             directory / "var",
@@ -531,7 +582,7 @@ class Server(BayarProcess):
             MIDTRANS_CORE_BASE_URL=f"{gateway}/sandbox/midtrans",
             BAYAR_CREATE_RATE_LIMIT="0",  # the orders all come from this one address
         )
-        super().__init__("serve", directory, env)
+        super().__init__("serve", directory, env, prefix=prefix)
 
 
 class Sandbox(BayarProcess):
@@ -689,6 +740,7 @@ class Setup:
     pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
     settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
     nginx: Nginx | None = None  # --nginx: every notification goes through it
+    counted: Callgrind | None = None  # --callgrind
 
     def port_of(self, server: Server) -> int:
         """Where the notifications of `server`'s orders are sent: to it, or to nginx."""
@@ -765,13 +817,15 @@ async def setup(
         raise RuntimeError(f"bayar seed failed:\n{out.decode(errors='replace')}")
     servers: list[Server] = []
     sandbox = Sandbox(workdir / f"k{procs}", sink_url)
-    result = Setup(database, sandbox, servers, [], [])
+    counted = Callgrind(workdir) if args.callgrind else None
+    result = Setup(database, sandbox, servers, [], [], counted=counted)
     try:
         await sandbox.ready(client, path="/sandbox/_control/config")
         for index in range(procs):
-            server = Server(database, workdir / f"k{procs}", index, sandbox.url)
+            prefix = counted.prefix() if counted is not None else []
+            server = Server(database, workdir / f"k{procs}", index, sandbox.url, prefix)
             servers.append(server)
-            await server.ready(client)
+            await server.ready(client, within=600 if counted is not None else 60)
         conn = await asyncpg.connect(f"{PG_BASE}/{database}")
         try:
             await conn.execute("UPDATE products SET stock = 1000000")
@@ -951,9 +1005,11 @@ async def pending_phases(
     closed = Phase("pending, closed loop", procs, f"c={args.concurrency}")
     say(f"  {closed.label}, {args.seconds} s")
     load = closed_loop(closed, feeds, args.concurrency, args.seconds, expected)
-    phases.append(await measured(closed, pids, load, ready.sandbox.pid))
+    phases.append(await measured(closed, pids, load, ready.sandbox.pid, ready.counted))
     say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
     await quiesce(pids)
+    if ready.counted is not None:
+        return  # an open loop's rate means nothing under callgrind
     opened = Phase("pending, open loop", procs, f"{args.rate:g}/s")
     say(f"  {opened.label} at {args.rate:g}/s, {args.seconds} s")
     load = open_loop(opened, feeds, args.rate, args.seconds, args.connections, expected)
@@ -992,19 +1048,21 @@ async def settlement(
         # The sandbox still sending its own would take CPU from the status calls measured.
         say(f"  !! only {sink.received - before} of the sandbox's notifications came in")
     await quiesce(pids)
-    first = int(args.settle_rate * args.settle_seconds) // procs
+    # Under callgrind only the closed loop runs: each settlement once, its instructions counted.
+    first = 0 if ready.counted else int(args.settle_rate * args.settle_seconds) // procs
     feeds = [
         Feed(ready.port_of(s), b[:first], args.dup_ratio, rng, f"settle{i}")
         for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
     ]
-    opened = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
-    say(f"  {opened.label} at {args.settle_rate:g}/s, {args.settle_seconds} s")
-    load = open_loop(
-        opened, feeds, args.settle_rate, args.settle_seconds, args.connections, APPLIED_OR_SAME
-    )
-    phases.append(await measured(opened, pids, load, ready.sandbox.pid))
-    say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
-    await quiesce(pids)
+    if ready.counted is None:
+        opened = Phase("settlement + confirm, open loop", procs, f"{args.settle_rate:g}/s")
+        say(f"  {opened.label} at {args.settle_rate:g}/s, {args.settle_seconds} s")
+        load = open_loop(
+            opened, feeds, args.settle_rate, args.settle_seconds, args.connections, APPLIED_OR_SAME
+        )
+        phases.append(await measured(opened, pids, load, ready.sandbox.pid))
+        say(f"    {opened.rate:.0f}/s, p99 {opened.pct(0.99):.1f} ms")
+        await quiesce(pids)
     once = [
         Feed(ready.port_of(s), b[first:], 0.0, rng, f"once{i}", once=True)
         for i, (s, b) in enumerate(zip(ready.servers, bases, strict=True))
@@ -1012,7 +1070,7 @@ async def settlement(
     closed = Phase(SETTLED_CLOSED, procs, f"c={args.concurrency}")
     say(f"  {closed.label}, {sum(len(f.bases) for f in once)} orders")
     load = closed_loop(closed, once, args.concurrency, 60, {"applied"})
-    phases.append(await measured(closed, pids, load, ready.sandbox.pid))
+    phases.append(await measured(closed, pids, load, ready.sandbox.pid, ready.counted))
     say(f"    {closed.rate:.0f}/s, p99 {closed.pct(0.99):.1f} ms")
     await quiesce(pids)
 
@@ -1109,6 +1167,16 @@ def report(
         "  5 s after the last send. CPU in % of one core; bayar CPU ms/notif = bayar CPU / answers."
     )
     out("")
+    counted = [p for p in phases if p.instructions is not None]
+    if counted:
+        out("instructions (callgrind; rates, latencies and CPU above mean nothing under it):")
+        for p in counted:
+            each = (p.instructions or 0) / p.done if p.done else float("nan")
+            out(
+                f"  {p.label} ({p.procs} proc): {each / 1e6:.2f} M instructions of bayar serve "
+                f"per answer, over {p.done} answers"
+            )
+        out("")
     for p in phases:
         detail = ", ".join(f"{k} {v}" for k, v in p.outcomes.most_common())
         extra = (
@@ -1196,6 +1264,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         help="send every notification through nginx (deploy/nginx/bayar.conf) balancing the"
         " serve processes, as in production; results go to webhooks-nginx.txt",
     )
+    parser.add_argument(
+        "--callgrind",
+        action="store_true",
+        help="run each serve process under valgrind's callgrind and count the instructions it"
+        " runs per answer in each closed loop (the open loops are skipped): a figure the"
+        " machine's noise does not move. Results go to webhooks-callgrind.txt",
+    )
     parser.add_argument("--no-write", action="store_true", help=f"do not write {RESULTS.name}")
     parser.add_argument(
         "--keep", action="store_true", help="keep the temporary directory (server logs)"
@@ -1225,7 +1300,9 @@ def main() -> None:
     text += f"(wall time {time.monotonic() - started:.0f} s)\n"
     print(text)
     if not args.no_write:
-        results = RESULTS.with_name("webhooks-nginx.txt") if args.nginx else RESULTS
+        results = RESULTS
+        if args.nginx or args.callgrind:
+            results = RESULTS.with_name(f"webhooks-{'nginx' if args.nginx else 'callgrind'}.txt")
         results.parent.mkdir(parents=True, exist_ok=True)
         results.write_text(text)
         say(f"written to {results}")
