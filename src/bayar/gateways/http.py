@@ -1,47 +1,80 @@
-"""The HTTP client both gateway adapters talk through."""
+"""The HTTP client both gateway adapters talk through: httpx's API over aiohttp's connections.
+
+httpx's own transport (httpcore and h11, in pure Python) was the largest part of a confirmed
+settlement's cost after the database: `bench/webhooks.py --callgrind` counted 6.61 M
+instructions of bayar per settlement with it and 5.39 M with aiohttp's (its C parser and pool)
+under httpx, through `httpx-aiohttp`. Requests, answers, timeouts and errors stay httpx's, so the
+adapters and their tests (which hand in their own transports) see no difference.
+"""
 
 from __future__ import annotations
 
 import functools
-import itertools
 import ssl
-from collections.abc import Callable
+from collections.abc import AsyncIterator
+from typing import cast
 from urllib.request import getproxies
 
+import aiohttp
 import httpx
+from httpx_aiohttp import AiohttpTransport
 
-# httpcore's pool checks every connection it holds on every request (a poll() and a dict of
-# socket facts each): with the 30 connections of a settlement wave that was a quarter of the
-# status call's CPU. So connections are spread over small pools taken in turn.
-POOLS = 8
-PER_POOL = httpx.Limits(max_connections=16, max_keepalive_connections=4, keepalive_expiry=30)
+LIMITS = httpx.Limits(max_connections=128, keepalive_expiry=30)
 
 
 @functools.cache
 def _tls() -> ssl.SSLContext:
-    """One context for every pool: each new one reads the CA bundle again (some 20 ms)."""
+    """One context for every client: each new one reads the CA bundle again (some 20 ms)."""
     return httpx.create_ssl_context()
 
 
-def _pool() -> httpx.AsyncBaseTransport:
-    return httpx.AsyncHTTPTransport(verify=_tls(), limits=PER_POOL)
+class GatewayTransport(AiohttpTransport):
+    """aiohttp under httpx. Every aiohttp error, also those `httpx-aiohttp` leaves as they are
+    (an answer that is not HTTP, say), comes out as an httpx transport error."""
 
-
-class Pools(httpx.AsyncBaseTransport):
-    """Small connection pools, each request on the next one."""
-
-    def __init__(
-        self, pools: int = POOLS, make: Callable[[], httpx.AsyncBaseTransport] = _pool
-    ) -> None:
-        self._pools = [make() for _ in range(pools)]
-        self._next = itertools.cycle(self._pools)
+    def __init__(self) -> None:
+        super().__init__(verify=_tls(), limits=LIMITS)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        return await next(self._next).handle_async_request(request)
+        try:
+            response = await super().handle_async_request(request)
+        except httpx.TransportError as error:
+            raise _named(error) from error.__cause__
+        except aiohttp.ClientError as error:
+            raise httpx.TransportError(f"{type(error).__name__}: {error}") from error
+        response.stream = _Body(cast(httpx.AsyncByteStream, response.stream))
+        return response
+
+
+def _named(error: httpx.TransportError) -> httpx.TransportError:
+    """`httpx-aiohttp` calls every lost connection a connect timeout (a refused connection, a
+    server that hung up): the logs say what it was."""
+    cause = error.__cause__
+    if not isinstance(error, httpx.ConnectTimeout) or isinstance(cause, aiohttp.ServerTimeoutError):
+        return error
+    if isinstance(cause, aiohttp.ClientConnectorError):
+        return httpx.ConnectError(str(error))
+    return httpx.ReadError(str(error))
+
+
+class _Body(httpx.AsyncByteStream):
+    """The answer's body, read from aiohttp: its errors are httpx's too."""
+
+    def __init__(self, stream: httpx.AsyncByteStream) -> None:
+        self._stream = stream
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        try:
+            async for chunk in self._stream:
+                yield chunk
+        except aiohttp.ClientError as error:
+            raise httpx.ReadError(f"{type(error).__name__}: {error}") from error
 
     async def aclose(self) -> None:
-        for pool in self._pools:
-            await pool.aclose()
+        try:
+            await self._stream.aclose()
+        except aiohttp.ClientError as error:
+            raise httpx.ReadError(f"{type(error).__name__}: {error}") from error
 
 
 def client(
@@ -53,7 +86,7 @@ def client(
     """Basic auth with the secret key as the user name, no redirects followed. Behind a proxy
     named in the environment (HTTPS_PROXY and the like), httpx's own pool, which honours it."""
     if transport is None and not _proxied():
-        transport = Pools()
+        transport = GatewayTransport()
     return httpx.AsyncClient(
         auth=httpx.BasicAuth(secret, ""),
         headers=headers,
