@@ -21,58 +21,18 @@ def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
-class Recorder:
-    """A one-line HTTP/1.1 server on loopback: keeps each request line, answers 200 {}."""
-
-    def __init__(self) -> None:
-        self.lines: list[str] = []
-        self.server: asyncio.Server | None = None
-
-    async def __aenter__(self) -> str:
-        self.server = await asyncio.start_server(self._handle, "127.0.0.1", 0)
-        return f"127.0.0.1:{self.server.sockets[0].getsockname()[1]}"
-
-    async def __aexit__(self, *exc: object) -> None:
-        assert self.server is not None
-        self.server.close()
-        await self.server.wait_closed()
-
-    async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        head = await reader.readuntil(b"\r\n\r\n")
-        self.lines.append(head.split(b"\r\n", 1)[0].decode())
-        writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}")
-        await writer.drain()
-        writer.close()
+OK = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
 
 
-@pytest.mark.usefixtures("no_proxy")
-async def test_a_gateway_client_goes_straight_to_the_gateway() -> None:
-    recorder = Recorder()
-    async with recorder as address, client("key", {}, httpx.Timeout(5.0), None) as gateway:
-        answer = await gateway.get(f"http://{address}/v2/order-1/status")
-    assert answer.status_code == 200
-    assert recorder.lines == ["GET /v2/order-1/status HTTP/1.1"]
-
-
-async def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in PROXY_VARIABLES:
-        monkeypatch.delenv(name, raising=False)
-    recorder = Recorder()
-    async with recorder as address:
-        monkeypatch.setenv("HTTP_PROXY", f"http://{address}")
-        async with client("key", {}, httpx.Timeout(5.0), None) as gateway:
-            answer = await gateway.get("http://api.gateway.test/v2/order-1/status")
-    assert answer.status_code == 200
-    assert recorder.lines == ["GET http://api.gateway.test/v2/order-1/status HTTP/1.1"]
-
-
-class KeepAlive:
+class FakeGateway:
     """An HTTP/1.1 server on loopback that keeps its connections (or `hangs_up` after its first
-    answer): counts them, and answers each request with `answer`."""
+    answer): keeps each request line, counts connections, and answers each request with
+    `answer`."""
 
-    def __init__(self, answer: bytes, *, hangs_up: bool = False) -> None:
+    def __init__(self, answer: bytes = OK, *, hangs_up: bool = False) -> None:
         self.answer = answer
         self.hangs_up = hangs_up
+        self.lines: list[str] = []
         self.connections = 0
         self.server: asyncio.Server | None = None
 
@@ -88,7 +48,8 @@ class KeepAlive:
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.connections += 1
         try:
-            while await reader.readuntil(b"\r\n\r\n"):
+            while head := await reader.readuntil(b"\r\n\r\n"):
+                self.lines.append(head.split(b"\r\n", 1)[0].decode())
                 writer.write(self.answer)
                 await writer.drain()
                 if self.hangs_up:
@@ -100,8 +61,29 @@ class KeepAlive:
 
 
 @pytest.mark.usefixtures("no_proxy")
+async def test_a_gateway_client_goes_straight_to_the_gateway() -> None:
+    recorder = FakeGateway()
+    async with recorder as address, client("key", {}, httpx.Timeout(5.0), None) as gateway:
+        answer = await gateway.get(f"http://{address}/v2/order-1/status")
+    assert answer.status_code == 200
+    assert recorder.lines == ["GET /v2/order-1/status HTTP/1.1"]
+
+
+async def test_a_proxy_in_the_environment_is_honoured(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in PROXY_VARIABLES:
+        monkeypatch.delenv(name, raising=False)
+    recorder = FakeGateway()
+    async with recorder as address:
+        monkeypatch.setenv("HTTP_PROXY", f"http://{address}")
+        async with client("key", {}, httpx.Timeout(5.0), None) as gateway:
+            answer = await gateway.get("http://api.gateway.test/v2/order-1/status")
+    assert answer.status_code == 200
+    assert recorder.lines == ["GET http://api.gateway.test/v2/order-1/status HTTP/1.1"]
+
+
+@pytest.mark.usefixtures("no_proxy")
 async def test_calls_to_a_gateway_keep_their_connection() -> None:
-    server = KeepAlive(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}')
+    server = FakeGateway(b'HTTP/1.1 200 OK\r\nContent-Length: 12\r\n\r\n{"ok": true}')
     async with server as address, client("key", {}, httpx.Timeout(5.0), None) as gateway:
         answers = [await gateway.get(f"http://{address}/v2/order-{n}/status") for n in range(3)]
     assert [a.json() for a in answers] == [{"ok": True}] * 3
@@ -112,15 +94,15 @@ async def test_calls_to_a_gateway_keep_their_connection() -> None:
 async def test_what_is_not_an_http_answer_is_an_httpx_error() -> None:
     """aiohttp's own errors never reach the adapters, which handle httpx's (a 503 for the
     caller, never a 500)."""
-    garbled = KeepAlive(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n{}")
-    cut = KeepAlive(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", hangs_up=True)
+    garbled = FakeGateway(b"HTTP/1.1 200 OK\r\nContent-Length: twelve\r\n\r\n{}")
+    cut = FakeGateway(b"HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{", hangs_up=True)
     async with garbled as bad, client("key", {}, httpx.Timeout(5.0), None) as gateway:
         with pytest.raises(httpx.TransportError):
             await gateway.get(f"http://{bad}/v2/order-1/status")
     async with cut as short, client("key", {}, httpx.Timeout(5.0), None) as gateway:
         with pytest.raises(httpx.TransportError):
             await gateway.get(f"http://{short}/v2/order-1/status")
-    closed = KeepAlive(b"")
+    closed = FakeGateway(b"")
     async with closed as gone:
         pass  # its port is free again: nobody listens there
     async with client("key", {}, httpx.Timeout(5.0), None) as gateway:
