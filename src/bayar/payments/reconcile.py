@@ -78,9 +78,10 @@ class Reconciler:
             log.warning("reconcile deferred: %s", error, extra={"order_id": order.id})
             await self._check_later(order.id)
             return None
-        applied = await self.core.apply_status(status, source="reconcile")
-        await self.core.done_checking(order.id)
-        return applied
+        # Asked and answered: the order's check is cleared in the apply's own transaction.
+        return await self.core.apply_status(
+            status, source="reconcile", finish=lambda _applied, writes: writes.done_checking()
+        )
 
     async def _check_later(self, order_id: str) -> None:
         """A closed order the gateway could not tell about: asked again after a backoff."""

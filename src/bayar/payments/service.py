@@ -21,11 +21,11 @@ from bayar.metrics import Metrics
 from bayar.payments.gateways import GatewayRouter
 from bayar.payments.policy import OrderLimits, ReconcilePolicy
 from bayar.payments.refund_rows import follow_gateway
-from bayar.payments.states import OPEN
 from bayar.payments.transitions import PaidHook, Transitions
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database
 from bayar.storage.models import Refund
+from bayar.storage.order_writes import OrderWrites
 
 log = logging.getLogger("bayar.payments")
 # Called inside the transaction that marks a manual refund done by hand, or that queues for a
@@ -96,10 +96,10 @@ class PaymentsService(Transitions):
 
     async def done_checking(self, order_id: str) -> None:
         """A closed order the gateway was just asked about needs no further check."""
+        writes = OrderWrites(order_id)
+        writes.done_checking()
         async with self.db.session() as session, session.begin():
-            order = await repo.lock_order(session, order_id)
-            if order is not None and order.status not in OPEN:
-                order.next_check_at = None
+            await writes.flush(session)
 
     # -- what the one path asks of the refunds (their own module) ---------------------------------
 

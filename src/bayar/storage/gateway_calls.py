@@ -9,7 +9,7 @@ through SQLAlchemy Core.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, astuple, dataclass
 from datetime import datetime
 from typing import cast
 
@@ -44,12 +44,4 @@ async def add_gateway_call(db: Database, row: GatewayCallRow) -> None:
         return
     pool = await db.asyncpg_pool()
     async with pool.acquire() as conn:
-        await conn.execute(
-            _PG_INSERT,
-            row.order_id,
-            row.operation,
-            row.outcome,
-            row.detail,
-            row.duration_ms,
-            row.at,
-        )
+        await conn.execute(_PG_INSERT, *astuple(row))
