@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import functools
 import ssl
-from collections.abc import AsyncIterator
-from typing import cast
 from urllib.request import getproxies
 
 import aiohttp
 import httpx
 from httpx_aiohttp import AiohttpTransport
+from httpx_aiohttp.transport import map_aiohttp_exceptions
 
 LIMITS = httpx.Limits(max_connections=128, keepalive_expiry=30)
 
@@ -30,20 +29,52 @@ def _tls() -> ssl.SSLContext:
 
 class GatewayTransport(AiohttpTransport):
     """aiohttp under httpx. Every aiohttp error, also those `httpx-aiohttp` leaves as they are
-    (an answer that is not HTTP, say), comes out as an httpx transport error."""
+    (an answer that is not HTTP, say), comes out as an httpx transport error. The answer is read
+    whole here, by aiohttp: the adapters read every answer whole anyway, and httpx's streaming of
+    it cost as much as aiohttp's request (bench/webhooks.py --callgrind)."""
 
     def __init__(self) -> None:
         super().__init__(verify=_tls(), limits=LIMITS)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         try:
-            response = await super().handle_async_request(request)
+            with map_aiohttp_exceptions():
+                return await self._exchange(request)
         except httpx.TransportError as error:
             raise _named(error) from error.__cause__
         except aiohttp.ClientError as error:
             raise httpx.TransportError(f"{type(error).__name__}: {error}") from error
-        response.stream = _Body(cast(httpx.AsyncByteStream, response.stream))
-        return response
+
+    async def _exchange(self, request: httpx.Request) -> httpx.Response:
+        if not isinstance(self.client, aiohttp.ClientSession):
+            self.client = self.get_client()
+        timeout = request.extensions.get("timeout", {})
+        async with self.client.request(
+            request.method,
+            str(request.url),
+            headers=request.headers,
+            data=await request.aread() or None,
+            allow_redirects=False,
+            auto_decompress=False,  # httpx decodes, as it would its own transport's answer
+            compress=False,
+            timeout=aiohttp.ClientTimeout(
+                sock_connect=timeout.get("connect"),
+                sock_read=timeout.get("read"),
+                connect=timeout.get("pool"),
+            ),
+            server_hostname=request.extensions.get("sni_hostname"),
+        ) as answer:
+            content = await answer.read()
+        extensions = {"http_version": b"HTTP/1.1"}
+        if answer.reason:
+            extensions["reason_phrase"] = answer.reason.encode()
+        return httpx.Response(
+            answer.status,
+            headers=answer.raw_headers,
+            content=content,
+            request=request,
+            extensions=extensions,
+        )
 
 
 def _named(error: httpx.TransportError) -> httpx.TransportError:
@@ -55,26 +86,6 @@ def _named(error: httpx.TransportError) -> httpx.TransportError:
     if isinstance(cause, aiohttp.ClientConnectorError):
         return httpx.ConnectError(str(error))
     return httpx.ReadError(str(error))
-
-
-class _Body(httpx.AsyncByteStream):
-    """The answer's body, read from aiohttp: its errors are httpx's too."""
-
-    def __init__(self, stream: httpx.AsyncByteStream) -> None:
-        self._stream = stream
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        try:
-            async for chunk in self._stream:
-                yield chunk
-        except aiohttp.ClientError as error:
-            raise httpx.ReadError(f"{type(error).__name__}: {error}") from error
-
-    async def aclose(self) -> None:
-        try:
-            await self._stream.aclose()
-        except aiohttp.ClientError as error:
-            raise httpx.ReadError(f"{type(error).__name__}: {error}") from error
 
 
 def client(
