@@ -101,8 +101,8 @@ async def test_held_calls_are_written_once_whatever_the_holder_does(database: Da
         assert [row.order_id for row in taken] == ["o-applied"]
         writes = OrderWrites("o-applied")
         writes.gateway_calls(taken)
-        async with database.session() as session, session.begin():
-            await writes.flush(session)
+        async with database.transaction() as tx:
+            await writes.flush(tx.conn)
         held.written(taken)
         await audit(GatewayCallRecord("refund", "o-applied", 0.03, "rejected", "412: no"))
     # Outside any hold: at once.

@@ -236,8 +236,8 @@ class Inbox:
         writes = OrderWrites(order_id)
         writes.outcome(row, receipt.outcome)
         writes.gateway_calls(audited)
-        async with self.service.db.session() as session, session.begin():
-            await writes.flush(session)
+        async with self.service.db.transaction() as tx:
+            await writes.flush(tx.conn)
         calls.written(audited)
         return receipt
 

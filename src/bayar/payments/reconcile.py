@@ -113,8 +113,9 @@ class Reconciler:
             found = await repo.lock_order(session, order.id)
             if found is not None and await repo.last_note(session, order.id) != UNKNOWN_NOTE:
                 status = Status(found.status)
+                conn = await session.connection()
                 await self.core._ignored(
-                    session, order.id, status, "gateway_unknown", source, UNKNOWN_NOTE, self.now()
+                    conn, order.id, status, "gateway_unknown", source, UNKNOWN_NOTE, self.now()
                 )
         return True
 

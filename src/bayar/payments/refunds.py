@@ -24,6 +24,7 @@ from bayar.payments.errors import InvalidRequest, NotAllowed, OrderNotFound
 from bayar.payments.refund_rows import follow_gateway
 from bayar.payments.states import PAID_LIKE, UNSETTLED_REFUNDS, Event, RefundStatus, Status
 from bayar.storage import repositories as repo
+from bayar.storage.db import Tx
 from bayar.storage.models import Order, Payment, Refund
 from bayar.storage.snapshots import OrderSnapshot, PaymentSnapshot, RefundSnapshot
 
@@ -356,11 +357,13 @@ class Refunds:
                     if r.status == RefundStatus.SUCCEEDED
                 )
                 event = Event.REFUNDED if given >= order.gross_amount else Event.PARTIALLY_REFUNDED
-                applied = await self.core._apply_in(session, order.id, event, "admin", None, detail)
+                tx = await Tx.of(self.db, session)
+                applied = await self.core._apply_in(tx, order.id, event, "admin", None, detail)
                 session.expire(order)  # moved by a Core statement: not this object's status now
             else:  # a late payment's: the order stays closed, its history says where the money went
+                conn = await session.connection()
                 await self.core._ignored(
-                    session, order.id, before, Event.REFUNDED.value, "admin", detail, now
+                    conn, order.id, before, Event.REFUNDED.value, "admin", detail, now
                 )
             for hook in self.core.on_refunded_by_hand:
                 await hook(session, found, now)

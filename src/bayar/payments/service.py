@@ -98,8 +98,8 @@ class PaymentsService(Transitions):
         """A closed order the gateway was just asked about needs no further check."""
         writes = OrderWrites(order_id)
         writes.done_checking()
-        async with self.db.session() as session, session.begin():
-            await writes.flush(session)
+        async with self.db.transaction() as tx:
+            await writes.flush(tx.conn)
 
     # -- what the one path asks of the refunds (their own module) ---------------------------------
 

@@ -13,7 +13,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 
 from bayar.bus.base import Bus
 from bayar.gateways.base import GatewayReport
@@ -32,7 +32,7 @@ from bayar.payments.verdicts import (
     without_instructions,
 )
 from bayar.storage import repositories as repo
-from bayar.storage.db import Database
+from bayar.storage.db import Database, Tx
 from bayar.storage.models import Refund
 from bayar.storage.order_facts import OrderFacts, PaymentFacts
 from bayar.storage.order_writes import OrderWrites
@@ -155,9 +155,9 @@ class Transitions:
         finish: Finish | None = None,
         only_from: frozenset[Status] | None = None,
     ) -> Applied | None:
-        async with self.db.session() as session, session.begin():
+        async with self.db.transaction() as tx:
             applied = await self._apply_in(
-                session, order_id, event, source, status, note, only_from, finish
+                tx, order_id, event, source, status, note, only_from, finish
             )
         if applied is not None and applied.changed:
             await self.publish(applied)
@@ -167,7 +167,7 @@ class Transitions:
 
     @staticmethod
     async def _ignored(
-        session: AsyncSession,
+        conn: AsyncConnection,
         order_id: str,
         status: Status,
         event: str,
@@ -178,11 +178,11 @@ class Transitions:
         """History keeps what was not acted on, and why: written now, outside an apply."""
         writes = OrderWrites(order_id)
         writes.ignored(status.value, event, source, note, now)
-        await writes.flush(session)
+        await writes.flush(conn)
 
     async def _apply_in(
         self,
-        session: AsyncSession,
+        tx: Tx,
         order_id: str,
         event: Event | None,
         source: str,
@@ -194,17 +194,15 @@ class Transitions:
         """`_apply` inside the caller's transaction: the order's, its payment's and its
         history's writes (and `finish`'s) are gathered, then sent together."""
         writes = OrderWrites(order_id)
-        applied = await self._decide(
-            session, writes, order_id, event, source, status, note, only_from
-        )
+        applied = await self._decide(tx, writes, order_id, event, source, status, note, only_from)
         if finish is not None:
             finish(applied, writes)
-        await writes.flush(session)
+        await writes.flush(tx.conn)
         return applied
 
     async def _decide(
         self,
-        session: AsyncSession,
+        tx: Tx,
         writes: OrderWrites,
         order_id: str,
         event: Event | None,
@@ -214,7 +212,7 @@ class Transitions:
         only_from: frozenset[Status] | None,
     ) -> Applied | None:
         """Under the order's lock: what the report or event does, its writes into `writes`."""
-        locked = await repo.lock_order_with_payment(session, order_id)
+        locked = await repo.lock_order_with_payment(tx.conn, order_id)
         if locked is None:
             return None
         order, payment = locked
@@ -225,7 +223,7 @@ class Transitions:
         verdict = verdicts.judge(order, before, event, status, now)
         if verdict.retry:
             note = RETRY_NOTE
-            if await repo.last_note(session, order_id) != note:  # each reconcile pass asks again
+            if await repo.last_note(tx.session, order_id) != note:  # each reconcile pass asks again
                 denied = Event.PAYMENT_DENIED.value
                 writes.ignored(before.value, denied, source, note, now)
             return Applied(order_id, before, before, changed=False, ignored=True, note=note)
@@ -250,11 +248,11 @@ class Transitions:
         late_money = outcome.ignored and before in RELEASED and event in MONEY_EVENTS
         if status is not None and (not outcome.ignored or late_money):
             self._record_payment(writes, payment, status, now)
-        if status is not None:  # the refund rows follow the gateway whatever the order does
-            await self._follow_refunds(session, order_id, status.refunds, now)
+        if status is not None and status.refunds:  # they follow the gateway whatever the order does
+            await self._follow_refunds(tx.session, order_id, status.refunds, now)
         late_refund = None
         if late_money and event == Event.PAYMENT_SUCCEEDED and status is not None:
-            refund = await self._late_refund(session, order, payment, before, status, now)
+            refund = await self._late_refund(tx.session, order, payment, before, status, now)
             note = f"paid after the order was {before.value}: refund {refund.status}"
             late_refund = refund.id if refund.status == RefundStatus.REQUESTED else None
         if outcome.ignored:
@@ -273,12 +271,12 @@ class Transitions:
             return Applied(order_id, before, before, changed=False, ignored=False)
         after = outcome.after
         if after in RELEASED and before not in RELEASED:
-            items = await repo.items_of(session, order_id)
-            await repo.give_back_stock(session, order.machine_id, items)
+            items = await repo.items_of(tx.session, order_id)
+            await repo.give_back_stock(tx.session, order.machine_id, items)
         writes.move(after.value, now, checked=after not in (Status.PENDING, Status.REVIEW))
         if after == Status.PAID:
             for hook in self.on_paid:
-                await hook(session, order, now)
+                await hook(tx.session, order, now)
         writes.event(
             before=before.value,
             after=after.value,

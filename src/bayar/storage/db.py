@@ -4,6 +4,8 @@ so a read-then-write transaction never fails half way with "database is locked".
 from __future__ import annotations
 
 import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
@@ -88,6 +90,17 @@ class Database:
     def session(self) -> AsyncSession:
         return self.sessions()
 
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        """One transaction, committed when the block ends (rolled back if it raises)."""
+        async with self.engine.connect() as conn, conn.begin():
+            tx = Tx(self, conn)
+            try:
+                yield tx
+                await tx.flush()
+            finally:
+                await tx.close()
+
     def session_on(self, conn: AsyncConnection) -> AsyncSession:
         """A session inside the transaction `conn` has begun; the owner of `conn` commits it."""
         return self.sessions(bind=conn)
@@ -106,6 +119,41 @@ class Database:
             pool, self._asyncpg = self._asyncpg, None
             await pool.close()
         await self.engine.dispose()
+
+
+class Tx:
+    """A transaction: its connection, for the statements the core writes itself (the order's lock,
+    an apply's writes), and an ORM session in the same transaction for the rest (a kiosk unit's
+    dispense row, the stock given back, refund rows), opened the first time it is asked for.
+    The apply needs no session on its common path, and a session's begin, flush and commit cost
+    about as much client CPU as the apply's two statements (a scratch micro-bench: 0.89 ms
+    against 0.70 ms per apply)."""
+
+    def __init__(self, db: Database, conn: AsyncConnection, session: AsyncSession | None = None):
+        self.db = db
+        self.conn = conn
+        self._session = session
+        self._own_session = session is None
+
+    @classmethod
+    async def of(cls, db: Database, session: AsyncSession) -> Tx:
+        """The transaction `session` is in (its owner commits it)."""
+        return cls(db, await session.connection(), session)
+
+    @property
+    def session(self) -> AsyncSession:
+        if self._session is None:
+            self._session = self.db.session_on(self.conn)
+        return self._session
+
+    async def flush(self) -> None:
+        """What the session holds, into the transaction (before it commits)."""
+        if self._session is not None:
+            await self._session.flush()
+
+    async def close(self) -> None:
+        if self._session is not None and self._own_session:
+            await self._session.close()
 
 
 async def _session_untouched(_conn: asyncpg.Connection) -> None:

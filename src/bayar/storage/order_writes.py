@@ -17,11 +17,12 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, insert, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import Executable, Table, bindparam, insert, literal, literal_column, select, update
+from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, Update
 
 from bayar.payments.states import OPEN
+from bayar.storage import prepared
 from bayar.storage.gateway_calls import TABLE as _CALLS
 from bayar.storage.gateway_calls import GatewayCallRow
 from bayar.storage.models import Notification, Order, OrderEvent, Payment
@@ -84,7 +85,8 @@ _DONE_CHECKING = (
     update(_ORDERS)
     .where(
         _ORDERS.c.id == bindparam("d_id"),
-        _ORDERS.c.status.not_in(OPEN),
+        # Each status its own literal, not one expanding list: `prepared` compiles it once.
+        _ORDERS.c.status.not_in([literal(s, _ORDERS.c.status.type) for s in sorted(OPEN)]),
         _ORDERS.c.next_check_at.is_not(None),
     )
     .values(next_check_at=None)
@@ -187,14 +189,13 @@ class OrderWrites:
         if "move" not in self._parts:
             self._add("done", _DONE_CHECKING, {"d_id": self.order_id})
 
-    async def flush(self, session: AsyncSession) -> None:
-        """Send what was gathered, inside the session's transaction; then nothing is pending."""
+    async def flush(self, conn: AsyncConnection) -> None:
+        """Send what was gathered, inside `conn`'s transaction; then nothing is pending."""
         parts = [self._parts[name] for name in _ORDER if name in self._parts]
         parts += [part for name, part in self._parts.items() if name.startswith("call")]
         self._parts = {}
         if not parts:
             return
-        conn = await session.connection()
         if conn.dialect.name != "postgresql":
             for statement, params in parts:
                 await conn.execute(statement, params)
@@ -202,4 +203,6 @@ class OrderWrites:
         combined: dict[str, Any] = {}
         for _statement, params in parts:
             combined.update(params)
-        await conn.execute(_combined(tuple(statement for statement, _ in parts)), combined)
+        await prepared.execute(
+            conn, _combined(tuple(statement for statement, _ in parts)), combined
+        )

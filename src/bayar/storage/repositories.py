@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
 from bayar.payments.states import OPEN, PAID_LIKE, UNSETTLED_REFUNDS, RefundStatus
+from bayar.storage import prepared
 from bayar.storage.models import (
     GatewayCall,
     Notification,
@@ -173,13 +174,12 @@ _LOCK_WITH_PAYMENT = (
 
 
 async def lock_order_with_payment(
-    session: AsyncSession, order_id: str
+    conn: AsyncConnection, order_id: str
 ) -> tuple[OrderFacts, PaymentFacts | None] | None:
     """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
     plain values: what the apply decides is written by `OrderWrites`, not through the
     session's unit of work."""
-    conn = await session.connection()
-    row = (await conn.execute(_LOCK_WITH_PAYMENT, {"order_id": order_id})).first()
+    row = (await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})).first()
     return None if row is None else facts_of(row)
 
 

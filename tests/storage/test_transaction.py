@@ -1,0 +1,61 @@
+"""`Database.transaction()`: the core's statements on its connection and the ORM's work on a
+session in the same transaction, committed together or not at all."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from typing import cast
+
+import pytest
+from sqlalchemy import Table, func, select, update
+
+from bayar.storage.db import Database
+from bayar.storage.models import Order
+
+NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
+ORDERS = cast(Table, Order.__table__)
+
+
+def _order(order_id: str) -> Order:
+    return Order(
+        id=order_id,
+        status="pending",
+        channel="api",
+        gross_amount=7000,
+        currency="IDR",
+        payment_type="qris",
+        expires_at=NOW + timedelta(minutes=15),
+        check_attempts=0,
+        version=1,
+        created_at=NOW,
+        updated_at=NOW,
+    )
+
+
+async def _orders(db: Database) -> dict[str, str]:
+    async with db.engine.connect() as conn:
+        rows = await conn.execute(select(ORDERS.c.id, ORDERS.c.status))
+        return {row.id: row.status for row in rows}
+
+
+async def test_the_session_and_the_connection_commit_together(database: Database) -> None:
+    async with database.transaction() as tx:
+        tx.session.add(_order("o-orm"))
+        await tx.session.flush()
+        await tx.conn.execute(update(ORDERS).where(ORDERS.c.id == "o-orm").values(status="paid"))
+        tx.session.add(_order("o-pending-at-commit"))  # flushed by the transaction's end
+    assert await _orders(database) == {"o-orm": "paid", "o-pending-at-commit": "pending"}
+
+
+async def test_an_error_undoes_both(database: Database) -> None:
+    async def fails() -> None:
+        async with database.transaction() as tx:
+            tx.session.add(_order("o-gone"))
+            await tx.session.flush()
+            await tx.conn.execute(update(ORDERS).values(status="paid"))
+            raise RuntimeError("the apply failed")
+
+    with pytest.raises(RuntimeError):
+        await fails()
+    async with database.engine.connect() as conn:
+        assert (await conn.execute(select(func.count()).select_from(ORDERS))).scalar() == 0
