@@ -119,6 +119,29 @@ def test_times_with_an_offset_parse() -> None:
     assert wire.parse_time(None, "t") is None
 
 
+@pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("2021-06-23 14:06:48", datetime(2021, 6, 23, 7, 6, 48, tzinfo=UTC)),  # GMT+7 implied
+        (" 2021-06-23 14:06:48 ", datetime(2021, 6, 23, 7, 6, 48, tzinfo=UTC)),
+        ("2021-6-3 4:06:48", datetime(2021, 6, 2, 21, 6, 48, tzinfo=UTC)),
+        ("2021-06-23 14:06:48+07:00", datetime(2021, 6, 23, 7, 6, 48, tzinfo=UTC)),
+        ("2021-06-23 14:06:48 -0130", datetime(2021, 6, 23, 15, 36, 48, tzinfo=UTC)),
+        ("2021-06-23 14:06:48 Z", datetime(2021, 6, 23, 14, 6, 48, tzinfo=UTC)),
+    ],
+)
+def test_the_forms_of_a_midtrans_time(text: str, utc: datetime) -> None:
+    assert wire.parse_time(text, "t") == utc
+
+
+@pytest.mark.parametrize(
+    "text", ["2021-06-23", "2021-06-23T14:06:48", "2021-13-01 00:00:00", "2021-06-23 14:06:48 +7"]
+)
+def test_what_is_not_a_midtrans_time(text: str) -> None:
+    with pytest.raises(ValueError, match="expiry_time"):
+        wire.parse_time(text, "expiry_time")
+
+
 def test_refunds_of_a_status_answer() -> None:
     body = _sample("notification_qris_settlement.json") | {
         "transaction_status": "partial_refund",
