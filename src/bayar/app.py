@@ -19,6 +19,7 @@ from bayar import __version__, headers
 from bayar.admin import routes as admin
 from bayar.api import docs as api_docs
 from bayar.api import errors as api_errors
+from bayar.api.payments import NOTIFICATION_PATH, XENDIT_CALLBACK_PATH, NotificationLane
 from bayar.api.routes import router as api_router
 from bayar.bus.factory import make_bus
 from bayar.clock import Clock, system_clock
@@ -49,8 +50,6 @@ from bayar.worker.runner import Worker
 
 log = logging.getLogger("bayar")
 SANDBOX_PATH = "/sandbox"
-NOTIFICATION_PATH = "/api/payments/notification"
-XENDIT_CALLBACK_PATH = "/api/payments/xendit/callback"
 STATIC = Path(__file__).parent / "static"
 REAL_SNAP_JS = {
     False: "https://app.sandbox.midtrans.com/snap/snap.js",
@@ -167,6 +166,9 @@ def create_app(
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
     app.add_middleware(LanguageMiddleware, default=settings.bayar_default_language)
+    app.add_middleware(
+        NotificationLane, context=context, max_body=settings.bayar_max_body_bytes
+    )  # inside the security headers, outside the rest
     headers.install(app, settings, snap_js_url=context.snap_js_url or "")  # outermost: keep it last
     return app
 

@@ -170,25 +170,16 @@ class InputGuard:
         if scope["type"] == "websocket":
             await self.app(scope, receive, send)
             return
-        content_type = _header(scope, b"content-type").lower()
         # Uploads stream through to the routes that take them (the admin's, which check them);
         # anywhere else a multipart body is read and checked like any other.
-        multipart = content_type.startswith("multipart/") and not checked
-        limit = self.max_upload if multipart else self.max_body
-        declared = _header(scope, b"content-length")
-        if declared.isdigit() and int(declared) > limit:
-            await _refuse(send, _too_large(limit))
-            return
-        if multipart:
-            await self._stream(scope, receive, send, limit)
+        if not checked and _header(scope, b"content-type").lower().startswith("multipart/"):
+            if _declared(scope) > self.max_upload:
+                await _refuse(send, _too_large(self.max_upload))
+                return
+            await self._stream(scope, receive, send, self.max_upload)
             return
         try:
-            raw = await _read(receive, limit)
-            if checked:
-                _checks_body(content_type, raw)
-        except _TooLarge:
-            await _refuse(send, _too_large(limit))
-            return
+            raw = await read_body(scope, receive, self.max_body, checked=checked)
         except InputError as error:
             await _refuse(send, error)
             return
@@ -219,6 +210,28 @@ class InputGuard:
             if started:
                 raise
             await _refuse(send, _too_large(limit))
+
+
+async def read_body(scope: Scope, receive: Receive, limit: int, *, checked: bool = True) -> bytes:
+    """An HTTP request's whole body, at most `limit` bytes (413) and, when `checked`, within the
+    limits above (InputError). For an edge that reads bodies before `InputGuard` would (the
+    gateways' notifications: `api.payments.NotificationLane`); its path is checked apart
+    (`check_target`)."""
+    if _declared(scope) > limit:
+        raise _too_large(limit)
+    try:
+        raw = await _read(receive, limit)
+    except _TooLarge:
+        raise _too_large(limit) from None
+    if checked:
+        _checks_body(_header(scope, b"content-type").lower(), raw)
+    return raw
+
+
+def _declared(scope: Scope) -> int:
+    """The body's Content-Length (0 when none is told)."""
+    declared = _header(scope, b"content-length")
+    return int(declared) if declared.isdigit() else 0
 
 
 def _too_large(limit: int) -> InputError:

@@ -13,6 +13,7 @@ import pytest
 from harness import ONLY_POSTGRES, Bayar
 from sqlalchemy import select
 
+from bayar.api.payments import NOTIFICATION_PATH as NOTIFICATION
 from bayar.config import DEMO_SERVER_KEY
 from bayar.storage.models import Notification
 
@@ -282,6 +283,26 @@ async def test_a_webhook_after_the_database_dropped_its_connections_is_still_app
     # holds the dead connections, which its first statement would meet. Read on fresh ones.
     await bayar.db.renew()
     assert len(await bayar.inbox(order_id)) == 2
+
+
+async def test_a_notification_is_answered_with_the_headers_of_every_answer(bayar: Bayar) -> None:
+    """Notifications skip the page stack (`NotificationLane`), not the security headers; any
+    other method at the path still reaches the routes."""
+    order_id = await bayar.create_order(("cola", 1))
+    (pending,) = await bayar.delivered(order_id, count=1)
+
+    answer = await bayar.notify(json.loads(pending["body"]))
+
+    assert answer.status_code == 200, answer.text
+    assert answer.headers["content-type"] == "application/json"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    assert answer.headers["x-frame-options"] == "DENY"
+    assert answer.headers["cache-control"] == "no-store"
+    assert "frame-ancestors 'none'" in answer.headers["content-security-policy"]
+    other = await bayar.client.get(NOTIFICATION)
+    assert other.status_code == 405
+    assert set(other.json()) == {"detail"}
+    assert other.headers["x-content-type-options"] == "nosniff"
 
 
 # -- what is refused -----------------------------------------------------------------------------

@@ -104,6 +104,11 @@ async def _gateway_unavailable(_: Request, exc: Exception) -> JSONResponse:
 
 async def _database_error(_: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, DatabaseError)
+    return database_problem(exc)
+
+
+def database_problem(exc: DatabaseError) -> JSONResponse:
+    """A lost connection's answer (503: retry); any other database error is raised again."""
     if not lost_connection(exc):
         raise exc  # a bug, not an outage: the server logs its trace, the client gets `_crash`
     # The database dropped the pool's connections (it restarted). The pool is renewed, so the

@@ -5,12 +5,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Header, Request, Response
 from fastapi.routing import APIRoute
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from bayar.api.deps import Context
+from bayar.api.errors import database_problem, problem
 from bayar.api.limits import limit_create
 from bayar.api.schemas import (
     NOTIFICATION_SCHEMA,
@@ -20,12 +24,14 @@ from bayar.api.schemas import (
     TransactionOut,
 )
 from bayar.api.views import payment_out, transaction_out
-from bayar.context import context_of
+from bayar.context import AppContext, context_of
 from bayar.gateways.base import Customer
 from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
+from bayar.inputs import InputError, check_target, read_body
 from bayar.payments.checkout import CartLine, Checkout
 from bayar.payments.inbox import Inbox
 from bayar.payments.reads import customer_payment
+from bayar.storage.db import DatabaseError
 
 router = APIRouter(prefix="/api/payments", tags=["payments"])
 
@@ -103,46 +109,95 @@ class PlainRoute(APIRoute):
         return endpoint
 
 
+@dataclass(frozen=True)
+class _Gateway:
+    """What a gateway's notification route needs: its inbox, and what bounds its fields."""
+
+    inbox: Callable[[AppContext], Inbox | None]
+    limits: Mapping[str, int]
+    missing: str  # the 404's detail, where the gateway is not configured
+
+
+_MIDTRANS = _Gateway(lambda c: c.inbox, NOTIFICATION_LIMITS, "Midtrans is not configured here")
+_XENDIT = _Gateway(lambda c: c.xendit_inbox, {}, "Xendit is not configured here")
+NOTIFICATION_PATH = f"{router.prefix}/notification"
+XENDIT_CALLBACK_PATH = f"{router.prefix}/xendit/callback"
+
+
 async def notification(request: Request) -> Response:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
     it reports is applied from the gateway's status API, not from the body. 404 when Midtrans is
     not configured here (a Xendit-only install)."""
-    inbox = context_of(request).inbox
-    if inbox is None:
-        return _answer(404, {"detail": "Midtrans is not configured here"})
-    return await _receive(request, inbox, NOTIFICATION_LIMITS)
+    return await _receive(_MIDTRANS, context_of(request), await request.body(), request.headers)
 
 
 async def xendit_callback(request: Request) -> Response:
     """Xendit's callbacks (invoices, payment requests, refunds), checked by their
     `x-callback-token`. Duplicates (the same `webhook-id`, else the same object and status) and
     unknown orders get 200. A change it reports is applied from Xendit's API, not the body."""
-    inbox = context_of(request).xendit_inbox
-    if inbox is None:
-        return _answer(404, {"detail": "Xendit is not configured here"})
-    return await _receive(request, inbox, {})
+    return await _receive(_XENDIT, context_of(request), await request.body(), request.headers)
 
 
-async def _receive(request: Request, inbox: Inbox, limits: Mapping[str, int]) -> Response:
+async def _receive(
+    gateway: _Gateway, context: AppContext, raw: bytes, headers: Mapping[str, str]
+) -> Response:
     """The one path of every gateway's notifications: one JSON parse, the gateway's declared
     field limits (422), then its inbox."""
-    raw = await request.body()
+    inbox = gateway.inbox(context)
+    if inbox is None:
+        return _answer(404, {"detail": gateway.missing})
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
         body = None  # the inbox keeps what it can of it, and answers 400
     if isinstance(body, dict):
-        for name, limit in limits.items():
+        for name, limit in gateway.limits.items():
             value = body.get(name)
             if isinstance(value, str) and len(value) > limit:
                 return _answer(422, {"detail": f"{name}: at most {limit} characters"})
-    receipt = await inbox.receive(raw, request.headers, body)
+    receipt = await inbox.receive(raw, headers, body)
     answer = {"status": receipt.outcome}
     if receipt.order_id is not None:
         answer["order_id"] = receipt.order_id
     if receipt.detail is not None:
         answer["detail"] = receipt.detail
     return _answer(receipt.http_status, answer)
+
+
+class NotificationLane:
+    """ASGI middleware, just inside the security headers: a POST to a gateway's notification
+    route goes straight to `_receive`, past the language, the admin's session, the router and
+    FastAPI's handling of a request, which took about as much CPU as the notification's own work
+    (py-spy, bench/webhooks.py). The body gets the checks every request gets
+    (`inputs.read_body`), the answers are the routes' own, and a lost database connection is the
+    API's 503. Anything else at these paths (another method, a trailing slash) goes on to the
+    routes, which stay as they are in the OpenAPI document."""
+
+    def __init__(self, app: ASGIApp, *, context: AppContext, max_body: int) -> None:
+        self.app = app
+        self.context = context
+        self.max_body = max_body
+        self.routes = {NOTIFICATION_PATH: _MIDTRANS, XENDIT_CALLBACK_PATH: _XENDIT}
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        gateway = None
+        if scope["type"] == "http" and scope["method"] == "POST":
+            gateway = self.routes.get(scope["path"])
+        if gateway is None:
+            await self.app(scope, receive, send)
+            return
+        response: Response
+        try:
+            check_target(scope["path"], scope.get("query_string", b""))
+            raw = await read_body(scope, receive, self.max_body)
+        except InputError as error:
+            response = problem(error.status, error.message)
+        else:
+            try:
+                response = await _receive(gateway, self.context, raw, Headers(scope=scope))
+            except DatabaseError as error:
+                response = database_problem(error)
+        await response(scope, receive, send)
 
 
 def _answer(status: int, content: dict[str, str]) -> Response:
