@@ -91,6 +91,9 @@ def create_app(
         summary="Payments for QRIS kiosks and shops",
         docs_url=None,  # served by api.docs from bayar's own copy of Swagger UI
         redoc_url=None,
+        # bayar's metrics are Prometheus' (/metrics). FastAPI's OpenTelemetry hooks would ask
+        # OpenTelemetry for its providers on every request (2% of a webhook's CPU in py-spy).
+        telemetry={"tracing": False, "metrics": False, "logs": False},
     )
     # Calls from the sandbox and the adapter to this very app skip the network.
     loopback = httpx.ASGITransport(app=app, raise_app_exceptions=False)

@@ -128,24 +128,28 @@ async def notification(request: Request) -> Response:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
     it reports is applied from the gateway's status API, not from the body. 404 when Midtrans is
     not configured here (a Xendit-only install)."""
-    return await _receive(_MIDTRANS, context_of(request), await request.body(), request.headers)
+    return _answer(
+        *await _receive(_MIDTRANS, context_of(request), await request.body(), request.headers)
+    )
 
 
 async def xendit_callback(request: Request) -> Response:
     """Xendit's callbacks (invoices, payment requests, refunds), checked by their
     `x-callback-token`. Duplicates (the same `webhook-id`, else the same object and status) and
     unknown orders get 200. A change it reports is applied from Xendit's API, not the body."""
-    return await _receive(_XENDIT, context_of(request), await request.body(), request.headers)
+    return _answer(
+        *await _receive(_XENDIT, context_of(request), await request.body(), request.headers)
+    )
 
 
 async def _receive(
     gateway: _Gateway, context: AppContext, raw: bytes, headers: Mapping[str, str]
-) -> Response:
+) -> tuple[int, dict[str, str]]:
     """The one path of every gateway's notifications: one JSON parse, the gateway's declared
-    field limits (422), then its inbox."""
+    field limits (422), then its inbox. The answer's status and JSON."""
     inbox = gateway.inbox(context)
     if inbox is None:
-        return _answer(404, {"detail": gateway.missing})
+        return 404, {"detail": gateway.missing}
     try:
         body = json.loads(raw)
     except (ValueError, UnicodeDecodeError, RecursionError):
@@ -154,14 +158,14 @@ async def _receive(
         for name, limit in gateway.limits.items():
             value = body.get(name)
             if isinstance(value, str) and len(value) > limit:
-                return _answer(422, {"detail": f"{name}: at most {limit} characters"})
+                return 422, {"detail": f"{name}: at most {limit} characters"}
     receipt = await inbox.receive(raw, headers, body)
     answer = {"status": receipt.outcome}
     if receipt.order_id is not None:
         answer["order_id"] = receipt.order_id
     if receipt.detail is not None:
         answer["detail"] = receipt.detail
-    return _answer(receipt.http_status, answer)
+    return receipt.http_status, answer
 
 
 class NotificationLane:
@@ -186,26 +190,34 @@ class NotificationLane:
         if gateway is None:
             await self.app(scope, receive, send)
             return
-        response: Response
+        refused: Response
         try:
             check_target(scope["path"], scope.get("query_string", b""))
             raw = await read_body(scope, receive, self.max_body)
+            status, content = await _receive(gateway, self.context, raw, Headers(scope=scope))
         except InputError as error:
-            response = problem(error.status, error.message)
+            refused = problem(error.status, error.message)
+        except DatabaseError as error:
+            refused = database_problem(error)
         else:
-            try:
-                response = await _receive(gateway, self.context, raw, Headers(scope=scope))
-            except DatabaseError as error:
-                response = database_problem(error)
-        await response(scope, receive, send)
+            # The answer as `_answer` makes it, without building a Response.
+            body = _json(content)
+            headers = [(b"content-length", b"%d" % len(body)), (b"content-type", JSON_TYPE)]
+            await send({"type": "http.response.start", "status": status, "headers": headers})
+            await send({"type": "http.response.body", "body": body})
+            return
+        await refused(scope, receive, send)
+
+
+JSON_TYPE = b"application/json"
+
+
+def _json(content: dict[str, str]) -> bytes:
+    return json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode()
 
 
 def _answer(status: int, content: dict[str, str]) -> Response:
-    return Response(
-        json.dumps(content, ensure_ascii=False, separators=(",", ":")).encode(),
-        status_code=status,
-        media_type="application/json",
-    )
+    return Response(_json(content), status_code=status, media_type=JSON_TYPE.decode())
 
 
 router.add_api_route(
