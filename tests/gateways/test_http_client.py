@@ -33,6 +33,7 @@ class FakeGateway:
         self.answer = answer
         self.hangs_up = hangs_up
         self.lines: list[str] = []
+        self.heads: list[bytes] = []
         self.connections = 0
         self.server: asyncio.Server | None = None
 
@@ -50,6 +51,7 @@ class FakeGateway:
         try:
             while head := await reader.readuntil(b"\r\n\r\n"):
                 self.lines.append(head.split(b"\r\n", 1)[0].decode())
+                self.heads.append(head.lower())
                 writer.write(self.answer)
                 await writer.drain()
                 if self.hangs_up:
@@ -108,3 +110,15 @@ async def test_what_is_not_an_http_answer_is_an_httpx_error() -> None:
     async with client("key", {}, httpx.Timeout(5.0), None) as gateway:
         with pytest.raises(httpx.ConnectError):
             await gateway.get(f"http://{gone}/v2/order-1/status")
+
+
+@pytest.mark.usefixtures("no_proxy")
+async def test_a_cookie_the_gateway_sets_is_not_sent_back() -> None:
+    sticky = b"HTTP/1.1 200 OK\r\nSet-Cookie: lb=node-2; Path=/\r\nContent-Length: 2\r\n\r\n{}"
+    server = FakeGateway(sticky)
+    async with server as address, client("key", {}, httpx.Timeout(5.0), None) as gateway:
+        for n in range(2):
+            assert (await gateway.get(f"http://{address}/v2/order-{n}/status")).status_code == 200
+        assert not gateway.cookies
+    assert len(server.heads) == 2
+    assert all(b"cookie:" not in head for head in server.heads)

@@ -88,6 +88,35 @@ def _named(error: httpx.TransportError) -> httpx.TransportError:
     return httpx.ReadError(str(error))
 
 
+class _NoCookies(httpx.Cookies):
+    """Always empty: what an answer sets is not kept."""
+
+    def extract_cookies(self, response: httpx.Response) -> None:
+        return
+
+    def set(self, name: str, value: str, domain: str = "", path: str = "/") -> None:
+        return
+
+
+class _Client(httpx.AsyncClient):
+    """httpx's client without its cookie jar. The gateways' APIs keep no state in cookies (a
+    balancer's sticky cookie is not needed either), and reading each answer's `Set-Cookie`
+    through `http.cookiejar` cost 4% of a confirmed settlement's CPU (py-spy,
+    bench/webhooks.py)."""
+
+    @property
+    def cookies(self) -> httpx.Cookies:
+        return _NO_COOKIES
+
+    @cookies.setter
+    def cookies(self, cookies: object) -> None:
+        if cookies:
+            raise ValueError("a gateway client keeps no cookies")
+
+
+_NO_COOKIES = _NoCookies()
+
+
 def client(
     secret: str,
     headers: dict[str, str],
@@ -98,7 +127,7 @@ def client(
     named in the environment (HTTPS_PROXY and the like), httpx's own pool, which honours it."""
     if transport is None and not _proxied():
         transport = GatewayTransport()
-    return httpx.AsyncClient(
+    return _Client(
         auth=httpx.BasicAuth(secret, ""),
         headers=headers,
         timeout=timeout,
