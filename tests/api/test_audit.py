@@ -114,3 +114,25 @@ async def test_held_calls_are_written_once_whatever_the_holder_does(database: Da
         ("o-applied", "refund"),
         ("o-alone", "cancel"),
     ]
+
+
+async def test_the_worker_s_status_calls_are_recorded_whether_they_answer_or_not(
+    bayar: Bayar,
+) -> None:
+    """The worker's call goes with the apply it brings (`apply_status(calls=…)`), or on its own
+    when the call fails and nothing is applied."""
+    order_id = await bayar.create_order(("cola", 1))
+    await bayar.delivered(order_id, count=1)
+    await bayar.fault("drop", count=1)  # paid at the gateway; bayar does not hear of it
+    await bayar.pay(order_id)
+    await bayar.fault("api_error", status=503, count=1)
+
+    bayar.clock.advance(minutes=1)
+    await bayar.reconcile()
+    assert (await bayar.order(order_id))["status"] == "pending"
+    bayar.clock.advance(minutes=10)
+    await bayar.reconcile()
+
+    assert (await bayar.order(order_id))["status"] == "paid"
+    calls = await bayar.gateway_calls(order_id, "status")
+    assert [c.outcome for c in calls] == ["unavailable", "ok"]

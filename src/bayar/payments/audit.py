@@ -2,9 +2,10 @@
 and handed here as a `GatewayCallRecord`: a metric, and a row of the order's gateway calls (the
 admin's timeline). Recording never turns a payment call into a failure.
 
-A caller that writes to the database right after the call (the inbox: the status API's answer,
-then the apply) holds the rows (`held_calls`) and writes them in its own transaction: one
-commit fewer per confirmed notification. What it did not write is written when the hold ends.
+A caller that writes to the database right after the call (the inbox, the worker: the gateway's
+answer, then the apply) holds the rows (`held_calls`) and `apply_status` writes them in its own
+transaction: one commit fewer per confirmed notification or reconciled order. What it did not
+write is written when the hold ends.
 """
 
 from __future__ import annotations

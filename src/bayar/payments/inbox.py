@@ -206,7 +206,6 @@ class Inbox:
         in one transaction with the notification's outcome (and the audit rows of the call
         that brought `report`); the worker need not look again at an order it leaves closed."""
         receipts: list[Receipt] = []
-        audited = calls.rows() if calls is not None else ()
 
         def finish(applied: Applied | None, writes: OrderWrites) -> None:
             receipt = self._receipt(report, applied)
@@ -220,14 +219,11 @@ class Inbox:
             if not confirmed and receipt.outcome in ("no_change", "ignored"):
                 receipt = Receipt(200, "not_confirmed", claimed.order_id, detail)
             writes.outcome(row, receipt.outcome)
-            writes.gateway_calls(audited)
             if applied is not None:  # a move clears the flag itself
                 writes.done_checking()
             receipts.append(receipt)
 
-        await self.service.apply_status(report, source="webhook", finish=finish)
-        if calls is not None:
-            calls.written(audited)
+        await self.service.apply_status(report, source="webhook", finish=finish, calls=calls)
         return receipts[0]
 
     async def _finish(self, row: int, order_id: str, receipt: Receipt, calls: HeldCalls) -> Receipt:

@@ -14,6 +14,7 @@ from bayar.gateways.base import (
     TransactionNotFound,
 )
 from bayar.i18n import N_
+from bayar.payments.audit import HeldCalls, held_calls
 from bayar.payments.errors import NotAllowed
 from bayar.payments.states import OPEN, Event, Status
 from bayar.storage import repositories as repo
@@ -42,30 +43,32 @@ class Reconciler:
         """The worker's look at an order it claimed. An open one: expire it when its time is up,
         else ask the gateway. A closed one (flagged: a notification not confirmed yet, a refund
         whose answer was lost): ask the gateway and apply its answer. Never gives up on an order
-        the gateway cannot be asked about: it is asked again later."""
+        the gateway cannot be asked about: it is asked again later. The audit rows of the
+        gateway's answers go in the apply that follows them (`held_calls`)."""
         async with self.db.session() as session:
             order = await session.get(Order, order_id)
         if order is None:
             return None
-        if order.status not in OPEN:
-            return await self._check_closed(order)
-        try:
-            if self.now() >= order.expires_at:
-                return await self._expire(order)
-            status = await self.gateway.status(order_id)
-        except TransactionNotFound:
-            # Not created at the gateway (yet): expiry settles it; unless the gateway already
-            # knew it, which is an alarm (the wrong gateway is asked), never a state.
-            await self._unknown_at_gateway(order, "reconcile")
-            return None
-        except GatewayError as error:
-            log.warning("reconcile deferred: %s", error, extra={"order_id": order_id})
-            return None
-        finally:
-            await self._schedule_next_check(order_id)
-        return await self.core.apply_status(status, source="reconcile")
+        async with held_calls() as calls:
+            if order.status not in OPEN:
+                return await self._check_closed(order, calls)
+            try:
+                if self.now() >= order.expires_at:
+                    return await self._expire(order, calls)
+                status = await self.gateway.status(order_id)
+            except TransactionNotFound:
+                # Not created at the gateway (yet): expiry settles it; unless the gateway already
+                # knew it, which is an alarm (the wrong gateway is asked), never a state.
+                await self._unknown_at_gateway(order, "reconcile")
+                return None
+            except GatewayError as error:
+                log.warning("reconcile deferred: %s", error, extra={"order_id": order_id})
+                return None
+            finally:
+                await self._schedule_next_check(order_id)
+            return await self.core.apply_status(status, source="reconcile", calls=calls)
 
-    async def _check_closed(self, order: Order) -> Applied | None:
+    async def _check_closed(self, order: Order, calls: HeldCalls) -> Applied | None:
         try:
             status = await self.gateway.status(order.id)
         except TransactionNotFound:
@@ -80,7 +83,10 @@ class Reconciler:
             return None
         # Asked and answered: the order's check is cleared in the apply's own transaction.
         return await self.core.apply_status(
-            status, source="reconcile", finish=lambda _applied, writes: writes.done_checking()
+            status,
+            source="reconcile",
+            finish=lambda _applied, writes: writes.done_checking(),
+            calls=calls,
         )
 
     async def _check_later(self, order_id: str) -> None:
@@ -134,7 +140,7 @@ class Reconciler:
                 await repo.flag_for_check(session, order_id, later)
         return applied
 
-    async def _expire(self, order: Order) -> Applied | None:
+    async def _expire(self, order: Order, calls: HeldCalls) -> Applied | None:
         """The order's time is up: expire it at the gateway first, so no payment can arrive
         after it closes here. A gateway that does not know the order (a Snap page whose customer
         chose no method) may still take its payment until its own expiry: the order is expired
@@ -153,7 +159,7 @@ class Reconciler:
         except GatewayRejected:
             # Not expirable any more: the gateway has moved on (often: it was just paid).
             status = await self.gateway.status(order.id)
-        return await self.core.apply_status(status, source="expiry")
+        return await self.core.apply_status(status, source="expiry", calls=calls)
 
     async def _schedule_next_check(self, order_id: str) -> None:
         async with self.db.session() as session, session.begin():

@@ -19,6 +19,7 @@ from bayar.bus.base import Bus
 from bayar.gateways.base import GatewayReport
 from bayar.metrics import Metrics
 from bayar.payments import verdicts
+from bayar.payments.audit import HeldCalls
 from bayar.payments.gateways import GatewayRouter
 from bayar.payments.states import RELEASED, Event, RefundStatus, Status
 from bayar.payments.verdicts import (
@@ -84,13 +85,24 @@ class Transitions:
         ) -> Refund: ...
 
     async def apply_status(
-        self, status: GatewayReport, *, source: str, finish: Finish | None = None
+        self,
+        status: GatewayReport,
+        *,
+        source: str,
+        finish: Finish | None = None,
+        calls: HeldCalls | None = None,
     ) -> Applied | None:
         """Apply what the gateway says about an order. None if the order is unknown here.
         `finish` runs in the same transaction, after the order moved (the inbox records the
-        notification's outcome there)."""
+        notification's outcome there). `calls`: the held audit rows of the gateway calls that
+        brought `status`, written in the same transaction."""
         return await self._apply(
-            status.order_id, event_of(status), source=source, status=status, finish=finish
+            status.order_id,
+            event_of(status),
+            source=source,
+            status=status,
+            finish=finish,
+            calls=calls,
         )
 
     def screen(
@@ -154,11 +166,21 @@ class Transitions:
         note: str | None = None,
         finish: Finish | None = None,
         only_from: frozenset[Status] | None = None,
+        calls: HeldCalls | None = None,
     ) -> Applied | None:
+        audited = calls.rows() if calls is not None else ()
+
+        def finish_all(applied: Applied | None, writes: OrderWrites) -> None:
+            writes.gateway_calls(audited)
+            if finish is not None:
+                finish(applied, writes)
+
         async with self.db.transaction() as tx:
             applied = await self._apply_in(
-                tx, order_id, event, source, status, note, only_from, finish
+                tx, order_id, event, source, status, note, only_from, finish_all
             )
+        if calls is not None:
+            calls.written(audited)
         if applied is not None and applied.changed:
             await self.publish(applied)
         if applied is not None and applied.late_refund is not None:
