@@ -114,17 +114,22 @@ def _header(scope: Scope, name: bytes) -> str:
     return ""
 
 
-def _checks_body(content_type: str, raw: bytes) -> None:
+# `_checks_body` did not parse the body as JSON.
+_UNPARSED: Any = object()
+
+
+def _checks_body(content_type: str, raw: bytes) -> Any:
     """Bodies that something in bayar may parse as JSON are checked whatever their content type
-    (the webhook reads its body as JSON without asking)."""
+    (the webhook reads its body as JSON without asking). The JSON value, where it parsed one."""
     if content_type.startswith("application/x-www-form-urlencoded"):
         check_form(raw)
-        return
+        return _UNPARSED
     if b"\x00" in raw and not content_type.startswith(("application/octet", "image/")):
         raise InputError(422, "the body contains a NUL character")
     # What Python's JSON parser reads as JSON: white space, and a UTF-8 byte-order mark, may lead.
     if raw.removeprefix(BOM).lstrip()[:1] in (b"{", b"["):
-        check_json(raw)
+        return check_json(raw)
+    return _UNPARSED
 
 
 class _TooLarge(Exception):
@@ -214,18 +219,36 @@ class InputGuard:
 
 async def read_body(scope: Scope, receive: Receive, limit: int, *, checked: bool = True) -> bytes:
     """An HTTP request's whole body, at most `limit` bytes (413) and, when `checked`, within the
-    limits above (InputError). For an edge that reads bodies before `InputGuard` would (the
-    gateways' notifications: `api.payments.NotificationLane`); its path is checked apart
-    (`check_target`)."""
+    limits above (InputError). `InputGuard`'s, and with `read_json` that of an edge that reads
+    bodies before the guard would (the gateways' notifications: `api.payments.NotificationLane`),
+    whose path is checked apart (`check_target`)."""
+    return (await _read_checked(scope, receive, limit, checked=checked))[0]
+
+
+async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, Any]:
+    """`read_body`, checked, and the body's JSON value (None when it is not JSON): parsed once,
+    by the checks where they parse it."""
+    raw, value = await _read_checked(scope, receive, limit, checked=True)
+    if value is _UNPARSED:
+        try:
+            value = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            value = None
+    return raw, value
+
+
+async def _read_checked(
+    scope: Scope, receive: Receive, limit: int, *, checked: bool
+) -> tuple[bytes, Any]:
     if _declared(scope) > limit:
         raise _too_large(limit)
     try:
         raw = await _read(receive, limit)
     except _TooLarge:
         raise _too_large(limit) from None
-    if checked:
-        _checks_body(_header(scope, b"content-type").lower(), raw)
-    return raw
+    if not checked:
+        return raw, _UNPARSED
+    return raw, _checks_body(_header(scope, b"content-type").lower(), raw)
 
 
 def _declared(scope: Scope) -> int:

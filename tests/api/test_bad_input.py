@@ -17,7 +17,7 @@ from starlette.routing import Route
 from starlette.types import Message, Receive, Scope, Send
 from words import words as catalog_words
 
-from bayar.inputs import InputGuard
+from bayar.inputs import InputError, InputGuard, read_json
 from bayar.storage.models import Notification
 
 CREATE = "/api/payments/create-transaction"
@@ -431,3 +431,44 @@ async def test_every_api_route_declares_its_errors_as_a_problem(bayar: Bayar) ->
                     path,
                     status,
                 )
+
+
+def _request(body: bytes, content_type: bytes = b"application/json") -> tuple[Any, Any]:
+    """An ASGI scope and receive for a POST of `body`."""
+    scope = {"type": "http", "headers": [(b"content-type", content_type)]}
+    messages = [{"type": "http.request", "body": body, "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        return messages.pop(0)
+
+    return scope, receive
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "value"),
+    [
+        (b'{"order_id": "BYR-1"}', b"application/json", {"order_id": "BYR-1"}),
+        (b"\xef\xbb\xbf [1, 2]", b"text/plain", [1, 2]),  # JSON whatever its type says
+        (b"order_id=BYR-1", b"application/x-www-form-urlencoded", None),
+        (b"not json", b"application/json", None),
+        (b"12", b"application/json", 12),
+    ],
+)
+async def test_read_json_gives_the_body_and_its_json_value(
+    body: bytes, content_type: bytes, value: Any
+) -> None:
+    scope, receive = _request(body, content_type)
+
+    assert await read_json(scope, receive, 1024) == (body, value)
+
+
+async def test_read_json_refuses_what_the_guard_refuses() -> None:
+    for body, status in (
+        (b'{"a": "\\u0000"}', 422),
+        (b"[" * 40 + b"]" * 40, 400),
+        (b"x" * 2000, 413),
+    ):
+        scope, receive = _request(body)
+        with pytest.raises(InputError) as refused:
+            await read_json(scope, receive, 1024)
+        assert refused.value.status == status

@@ -27,9 +27,9 @@ from bayar.api.views import payment_out, transaction_out
 from bayar.context import AppContext, context_of
 from bayar.gateways.base import Customer
 from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
-from bayar.inputs import InputError, check_target, read_body
+from bayar.inputs import InputError, check_target, read_json
 from bayar.payments.checkout import CartLine, Checkout
-from bayar.payments.inbox import Inbox
+from bayar.payments.inbox import UNREAD, Inbox
 from bayar.payments.reads import customer_payment
 from bayar.storage.db import DatabaseError
 
@@ -143,17 +143,23 @@ async def xendit_callback(request: Request) -> Response:
 
 
 async def _receive(
-    gateway: _Gateway, context: AppContext, raw: bytes, headers: Mapping[str, str]
+    gateway: _Gateway,
+    context: AppContext,
+    raw: bytes,
+    headers: Mapping[str, str],
+    body: Any = UNREAD,
 ) -> tuple[int, dict[str, str]]:
-    """The one path of every gateway's notifications: one JSON parse, the gateway's declared
-    field limits (422), then its inbox. The answer's status and JSON."""
+    """The one path of every gateway's notifications: one JSON parse (`body`, when the caller
+    has it already), the gateway's declared field limits (422), then its inbox. The answer's
+    status and JSON."""
     inbox = gateway.inbox(context)
     if inbox is None:
         return 404, {"detail": gateway.missing}
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        body = None  # the inbox keeps what it can of it, and answers 400
+    if body is UNREAD:
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError, RecursionError):
+            body = None  # the inbox keeps what it can of it, and answers 400
     if isinstance(body, dict):
         for name, limit in gateway.limits.items():
             value = body.get(name)
@@ -173,7 +179,7 @@ class NotificationLane:
     route goes straight to `_receive`, past the language, the admin's session, the router and
     FastAPI's handling of a request, which took about as much CPU as the notification's own work
     (py-spy, bench/webhooks.py). The body gets the checks every request gets
-    (`inputs.read_body`), the answers are the routes' own, and a lost database connection is the
+    (`inputs.read_json`, which hands on the JSON it parsed), the answers are the routes' own, and a lost database connection is the
     API's 503. Anything else at these paths (another method, a trailing slash) goes on to the
     routes, which stay as they are in the OpenAPI document."""
 
@@ -193,8 +199,8 @@ class NotificationLane:
         refused: Response
         try:
             check_target(scope["path"], scope.get("query_string", b""))
-            raw = await read_body(scope, receive, self.max_body)
-            status, content = await _receive(gateway, self.context, raw, Headers(scope=scope))
+            raw, body = await read_json(scope, receive, self.max_body)
+            status, content = await _receive(gateway, self.context, raw, Headers(scope=scope), body)
         except InputError as error:
             refused = problem(error.status, error.message)
         except DatabaseError as error:
