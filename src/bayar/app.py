@@ -169,9 +169,8 @@ def create_app(
     if sandbox is not None:
         app.mount(SANDBOX_PATH, create_sandbox_app(sandbox, exposed=not is_loopback(host)))
     app.add_middleware(LanguageMiddleware, default=settings.bayar_default_language)
-    app.add_middleware(
-        NotificationLane, context=context, max_body=settings.bayar_max_body_bytes
-    )  # inside the security headers, outside the rest
+    # Gateways' notifications: inside the security headers, outside the rest.
+    app.add_middleware(NotificationLane, context=context, max_body=settings.bayar_max_body_bytes)
     headers.install(app, settings, snap_js_url=context.snap_js_url or "")  # outermost: keep it last
     return app
 

@@ -226,15 +226,18 @@ async def read_body(scope: Scope, receive: Receive, limit: int, *, checked: bool
 
 
 async def read_json(scope: Scope, receive: Receive, limit: int) -> tuple[bytes, Any]:
-    """`read_body`, checked, and the body's JSON value (None when it is not JSON): parsed once,
-    by the checks where they parse it."""
+    """`read_body`, checked, and the body's JSON value (`json_value`): parsed once, by the checks
+    where they parse it."""
     raw, value = await _read_checked(scope, receive, limit, checked=True)
-    if value is _UNPARSED:
-        try:
-            value = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            value = None
-    return raw, value
+    return raw, json_value(raw) if value is _UNPARSED else value
+
+
+def json_value(raw: bytes) -> Any:
+    """`raw` as JSON, or None when it is not JSON (a route gives its own answer to that)."""
+    try:
+        return json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return None
 
 
 async def _read_checked(

@@ -27,9 +27,9 @@ from bayar.api.views import payment_out, transaction_out
 from bayar.context import AppContext, context_of
 from bayar.gateways.base import Customer
 from bayar.gateways.midtrans.wire import NOTIFICATION_LIMITS
-from bayar.inputs import InputError, check_target, read_json
+from bayar.inputs import InputError, check_target, json_value, read_json
 from bayar.payments.checkout import CartLine, Checkout
-from bayar.payments.inbox import UNREAD, Inbox
+from bayar.payments.inbox import Inbox
 from bayar.payments.reads import customer_payment
 from bayar.storage.db import DatabaseError
 
@@ -128,38 +128,33 @@ async def notification(request: Request) -> Response:
     """The Midtrans webhook. Duplicates and unknown orders get 200, as Midtrans asks. A change
     it reports is applied from the gateway's status API, not from the body. 404 when Midtrans is
     not configured here (a Xendit-only install)."""
-    return _answer(
-        *await _receive(_MIDTRANS, context_of(request), await request.body(), request.headers)
-    )
+    return await _route(_MIDTRANS, request)
 
 
 async def xendit_callback(request: Request) -> Response:
     """Xendit's callbacks (invoices, payment requests, refunds), checked by their
     `x-callback-token`. Duplicates (the same `webhook-id`, else the same object and status) and
     unknown orders get 200. A change it reports is applied from Xendit's API, not the body."""
+    return await _route(_XENDIT, request)
+
+
+async def _route(gateway: _Gateway, request: Request) -> Response:
+    """A notification that reached the routes, not `NotificationLane`."""
+    raw = await request.body()
     return _answer(
-        *await _receive(_XENDIT, context_of(request), await request.body(), request.headers)
+        *await _receive(gateway, context_of(request), raw, request.headers, json_value(raw))
     )
 
 
 async def _receive(
-    gateway: _Gateway,
-    context: AppContext,
-    raw: bytes,
-    headers: Mapping[str, str],
-    body: Any = UNREAD,
+    gateway: _Gateway, context: AppContext, raw: bytes, headers: Mapping[str, str], body: Any
 ) -> tuple[int, dict[str, str]]:
-    """The one path of every gateway's notifications: one JSON parse (`body`, when the caller
-    has it already), the gateway's declared field limits (422), then its inbox. The answer's
-    status and JSON."""
+    """The one path of every gateway's notifications: `body` (`raw` as JSON, parsed once; None
+    when it is not JSON, which the inbox keeps what it can of and answers 400), the gateway's
+    declared field limits (422), then its inbox. The answer's status and JSON."""
     inbox = gateway.inbox(context)
     if inbox is None:
         return 404, {"detail": gateway.missing}
-    if body is UNREAD:
-        try:
-            body = json.loads(raw)
-        except (ValueError, UnicodeDecodeError, RecursionError):
-            body = None  # the inbox keeps what it can of it, and answers 400
     if isinstance(body, dict):
         for name, limit in gateway.limits.items():
             value = body.get(name)
@@ -178,10 +173,10 @@ class NotificationLane:
     """ASGI middleware, just inside the security headers: a POST to a gateway's notification
     route goes straight to `_receive`, past the language, the admin's session, the router and
     FastAPI's handling of a request, which took about as much CPU as the notification's own work
-    (py-spy, bench/webhooks.py). The body gets the checks every request gets
-    (`inputs.read_json`, which hands on the JSON it parsed), the answers are the routes' own, and a lost database connection is the
-    API's 503. Anything else at these paths (another method, a trailing slash) goes on to the
-    routes, which stay as they are in the OpenAPI document."""
+    (py-spy, bench/webhooks.py). The body gets the checks every request gets (`inputs.read_json`,
+    which hands on the JSON it parsed), the answers are the routes' own, and a lost database
+    connection is the API's 503. Anything else at these paths (another method, a trailing slash)
+    goes on to the routes, which stay as they are in the OpenAPI document."""
 
     def __init__(self, app: ASGIApp, *, context: AppContext, max_body: int) -> None:
         self.app = app
@@ -207,10 +202,10 @@ class NotificationLane:
             refused = database_problem(error)
         else:
             # The answer as `_answer` makes it, without building a Response.
-            body = _json(content)
-            headers = [(b"content-length", b"%d" % len(body)), (b"content-type", JSON_TYPE)]
+            answer = _json(content)
+            headers = [(b"content-length", b"%d" % len(answer)), (b"content-type", JSON_TYPE)]
             await send({"type": "http.response.start", "status": status, "headers": headers})
-            await send({"type": "http.response.body", "body": body})
+            await send({"type": "http.response.body", "body": answer})
             return
         await refused(scope, receive, send)
 

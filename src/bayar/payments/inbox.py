@@ -11,7 +11,6 @@ are kept as metadata and a capped prefix, never whole.
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -66,16 +65,6 @@ def raw_key(raw: bytes) -> str:
 DedupeKey = Callable[[bytes, Mapping[str, Any], Mapping[str, str]], str]
 
 
-UNREAD: Any = object()
-
-
-def _json(raw: bytes) -> Any:
-    try:
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):
-        return None
-
-
 def _storable(text: str) -> str:
     # PostgreSQL's text cannot hold NUL.
     return text.replace("\x00", "\ufffd")
@@ -97,9 +86,9 @@ class Inbox:
         self.key = key
         self.store = InboxStore(service.db)
 
-    async def receive(self, raw: bytes, headers: Mapping[str, str], body: Any = UNREAD) -> Receipt:
-        """`body`: `raw` as JSON (None: not JSON), when the caller has read it already."""
-        receipt = await self._receive(raw, headers, _json(raw) if body is UNREAD else body)
+    async def receive(self, raw: bytes, headers: Mapping[str, str], body: Any) -> Receipt:
+        """`body`: `raw` as JSON, parsed once by the edge (None: not JSON)."""
+        receipt = await self._receive(raw, headers, body)
         self.service.metrics.notifications.labels(receipt.outcome).inc()
         return receipt
 
