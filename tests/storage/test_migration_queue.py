@@ -5,9 +5,10 @@ refund rows, and ones resolved by hand earlier say so."""
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 
+from factories import order_row
 from sqlalchemy import select, text
 
 from bayar.storage.db import Database
@@ -18,20 +19,7 @@ NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 
 
 def _order(order_id: str, status: str = "paid") -> Order:
-    return Order(
-        id=order_id,
-        status=status,
-        channel="kiosk",
-        machine_id="k1",
-        gross_amount=7000,
-        currency="IDR",
-        payment_type="qris",
-        expires_at=NOW + timedelta(minutes=15),
-        check_attempts=0,
-        version=2,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return order_row(order_id, at=NOW, status=status, channel="kiosk", machine_id="k1", version=2)
 
 
 def _dispense(order_id: str, status: str) -> Dispense:

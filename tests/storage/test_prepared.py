@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, cast
 
 import pytest
+from factories import order_row
 from harness import ONLY_POSTGRES
 from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.exc import StatementError
@@ -27,21 +28,7 @@ MOVE = (
 
 async def _order(db: Database, order_id: str) -> None:
     async with db.session() as session, session.begin():
-        session.add(
-            Order(
-                id=order_id,
-                status="pending",
-                channel="api",
-                gross_amount=7000,
-                currency="IDR",
-                payment_type="qris",
-                expires_at=NOW + timedelta(minutes=15),
-                check_attempts=0,
-                version=1,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+        session.add(order_row(order_id, at=NOW))
 
 
 async def _run(db: Database, params: dict[str, Any]) -> None:

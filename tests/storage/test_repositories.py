@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
+from factories import order_row
 from sqlalchemy import Connection, event, func, inspect, select
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import StatementError
@@ -44,22 +45,7 @@ async def _order(
     db: Database, order_id: str, *, status: str = "pending", due: datetime | None
 ) -> None:
     async with db.session() as session, session.begin():
-        session.add(
-            Order(
-                id=order_id,
-                status=status,
-                channel="api",
-                gross_amount=7000,
-                currency="IDR",
-                payment_type="qris",
-                expires_at=NOW + timedelta(minutes=15),
-                next_check_at=due,
-                check_attempts=0,
-                version=1,
-                created_at=NOW,
-                updated_at=NOW,
-            )
-        )
+        session.add(order_row(order_id, at=NOW, status=status, next_check_at=due))
 
 
 async def _payment(db: Database, order_id: str, status: str, *, payment_type: str = "qris") -> None:

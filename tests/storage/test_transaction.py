@@ -3,10 +3,11 @@ session in the same transaction, committed together or not at all."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import cast
 
 import pytest
+from factories import order_row
 from sqlalchemy import Table, func, select, update
 
 from bayar.storage.db import Database
@@ -17,19 +18,7 @@ ORDERS = cast(Table, Order.__table__)
 
 
 def _order(order_id: str) -> Order:
-    return Order(
-        id=order_id,
-        status="pending",
-        channel="api",
-        gross_amount=7000,
-        currency="IDR",
-        payment_type="qris",
-        expires_at=NOW + timedelta(minutes=15),
-        check_attempts=0,
-        version=1,
-        created_at=NOW,
-        updated_at=NOW,
-    )
+    return order_row(order_id, at=NOW)
 
 
 async def _orders(db: Database) -> dict[str, str]:

@@ -120,6 +120,42 @@ def pay(url: str, order_id: str, action: str = "pay") -> dict[str, Any]:
     return result
 
 
+# -- orders ------------------------------------------------------------------------------------------
+
+
+def order_row(
+    order_id: str,
+    *,
+    at: datetime,
+    status: str = "pending",
+    channel: str = "api",
+    machine_id: str | None = None,
+    gross_amount: int = 7000,
+    payment_type: str = "qris",
+    next_check_at: datetime | None = None,
+    version: int = 1,
+) -> Order:
+    """An order's row as the payments service writes it, made at `at` and due to expire 15
+    minutes later; not added to any session (tests of the storage beneath the service)."""
+    return Order(
+        id=order_id,
+        status=status,
+        channel=channel,
+        machine_id=machine_id,
+        gross_amount=gross_amount,
+        currency="IDR",
+        payment_type=payment_type,
+        customer=None,
+        idempotency_key=None,
+        expires_at=at + timedelta(minutes=15),
+        next_check_at=next_check_at,
+        check_attempts=0,
+        version=version,
+        created_at=at,
+        updated_at=at,
+    )
+
+
 # -- orders of the past -------------------------------------------------------------------------------
 
 
@@ -142,22 +178,14 @@ async def paid_order_at(
     amount = price * quantity
     async with db.session() as session, session.begin():
         session.add(
-            Order(
-                id=order_id,
+            order_row(
+                order_id,
+                at=at,
                 status=Status.PAID.value,
                 channel=channel,
-                machine_id=None,
                 gross_amount=amount,
-                currency="IDR",
                 payment_type=payment_type,
-                customer=None,
-                idempotency_key=None,
-                expires_at=at + timedelta(minutes=15),
-                next_check_at=None,
-                check_attempts=0,
                 version=2,
-                created_at=at,
-                updated_at=at,
             )
         )
         await session.flush()
