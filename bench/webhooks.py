@@ -1117,7 +1117,7 @@ def report(
     )
     out(
         f"setup:    {args.orders} qris orders, {args.dup_ratio:.0%} duplicates, sandbox mode (demo keys), "
-        "no worker, in-process bus; bayar's pool: 10 + 10 overflow connections per process; "
+        "no worker, in-process bus; bayar's pools: 20 SQLAlchemy and 10 asyncpg connections per process; "
         "one `bayar sandbox` process is the gateway of all; notifications sent "
         + (
             "through nginx (deploy/nginx/bayar.conf, 1 worker process) balancing the serve processes"

@@ -3,6 +3,7 @@ session in the same transaction, committed together or not at all."""
 
 from __future__ import annotations
 
+import asyncio
 from datetime import UTC, datetime
 from typing import cast
 
@@ -48,3 +49,26 @@ async def test_an_error_undoes_both(database: Database) -> None:
         await fails()
     async with database.engine.connect() as conn:
         assert (await conn.execute(select(func.count()).select_from(ORDERS))).scalar() == 0
+
+
+@pytest.mark.postgres
+async def test_a_burst_above_the_pool_size_keeps_its_connections(postgres_database: str) -> None:
+    """Twice as many transactions at once as the pool's size: the second burst runs on the
+    connections the first one opened (an overflow connection would have been closed on return,
+    and PostgreSQL would fork a new backend for the next)."""
+    db = Database(postgres_database, pool_size=3)
+    both_in = asyncio.Barrier(6)
+
+    async def backend() -> int:
+        async with db.transaction() as tx:
+            pid = (await tx.conn.execute(select(func.pg_backend_pid()))).scalar_one()
+            await both_in.wait()
+            return int(pid)
+
+    try:
+        first = set(await asyncio.gather(*(backend() for _ in range(6))))
+        second = set(await asyncio.gather(*(backend() for _ in range(6))))
+    finally:
+        await db.close()
+    assert len(first) == 6
+    assert second == first

@@ -62,7 +62,11 @@ class Database:
             # webhook's cost). After a database restart the first statement on a dead connection
             # fails, SQLAlchemy drops every connection of the pool, and callers retry (the inbox
             # does at once; Midtrans and the kiosk retry too).
-            kwargs.update(pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=False)
+            # No overflow: SQLAlchemy closes an overflow connection as soon as it is returned,
+            # and under a steady load above `pool_size` (360 settlements/s in bench/webhooks.py)
+            # that opened and closed 7 connections a second, PostgreSQL forking a backend for
+            # each. The same ceiling as 10 + 10 overflow, its connections kept.
+            kwargs.update(pool_size=2 * pool_size, max_overflow=0, pool_pre_ping=False)
         self.engine: AsyncEngine = create_async_engine(self.url, **kwargs)
         if self.is_sqlite:
             _sqlite_setup(self.engine)
