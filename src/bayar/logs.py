@@ -77,6 +77,10 @@ def configure(
     out = stream if stream is not None else sys.stderr
     handler = logging.StreamHandler(out)
     handler.setFormatter(formatter(log_format, out))
+    # Neither format prints where a line was logged from, or its thread or process: logging is
+    # told not to look them up (a stack walk per line; the Logging HOWTO's "Optimization").
+    logging._srcfile = None
+    logging.logThreads = logging.logProcesses = logging.logMultiprocessing = False
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)
