@@ -44,8 +44,9 @@ if TYPE_CHECKING:
 log = logging.getLogger("bayar.payments")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
 # creates the kiosk unit's dispense row here, so a paid unit always has one). The order is as it
-# was read under its lock: its `status` is the one it had before it became paid.
-PaidHook = Callable[[AsyncSession, OrderFacts, datetime], Awaitable[None]]
+# was read under its lock: its `status` is the one it had before it became paid. A hook that has
+# nothing to write asks `Tx.session` for nothing: the apply then opens no ORM session.
+PaidHook = Callable[[Tx, OrderFacts, datetime], Awaitable[None]]
 # Runs inside the transaction that applies a report, after the order moved (or did not): adds
 # its own writes to the apply's (the inbox row's outcome), sent with them.
 Finish = Callable[[Applied | None, OrderWrites], None]
@@ -298,7 +299,7 @@ class Transitions:
         writes.move(after.value, now, checked=after not in (Status.PENDING, Status.REVIEW))
         if after == Status.PAID:
             for hook in self.on_paid:
-                await hook(tx.session, order, now)
+                await hook(tx, order, now)
         writes.event(
             before=before.value,
             after=after.value,

@@ -36,7 +36,7 @@ from bayar.payments.states import Event, RefundStatus, Status
 from bayar.payments.verdicts import Applied
 from bayar.storage import dispenses, kiosk_reads
 from bayar.storage import machines as registry
-from bayar.storage.db import Database
+from bayar.storage.db import Database, Tx
 from bayar.storage.models import Refund
 from bayar.storage.order_facts import OrderFacts
 from bayar.vending.machines import authenticate, plausible_id
@@ -235,10 +235,13 @@ class VendingService:
 
     # -- dispensing ------------------------------------------------------------------------------
 
-    async def _on_paid(self, session: AsyncSession, order: OrderFacts, now: datetime) -> None:
+    async def _on_paid(self, tx: Tx, order: OrderFacts, now: datetime) -> None:
         """Inside the transaction that makes an order paid: a kiosk order's dispense row, pending
         until a socket of its machine takes the command (or the sweep refunds it)."""
-        if order.machine_id is None or await dispenses.exists(session, order.id):
+        if order.machine_id is None:
+            return
+        session = tx.session
+        if await dispenses.exists(session, order.id):
             return
         item = await dispenses.first_item(session, order.id)
         if item is None or item.slot_code is None:
