@@ -16,7 +16,7 @@ from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import StatementError
 
 from bayar.storage import repositories as repo
-from bayar.storage.db import Database
+from bayar.storage.db import Database, Tx
 from bayar.storage.gateway_calls import GatewayCallRow
 from bayar.storage.inbox import InboxStore, Look
 from bayar.storage.migrate import upgrade
@@ -48,7 +48,14 @@ async def _order(
         session.add(order_row(order_id, at=NOW, status=status, next_check_at=due))
 
 
-async def _payment(db: Database, order_id: str, status: str, *, payment_type: str = "qris") -> None:
+async def _payment(
+    db: Database,
+    order_id: str,
+    status: str,
+    *,
+    payment_type: str = "qris",
+    instructions: dict[str, Any] | None = None,
+) -> None:
     """The order's Midtrans payment, as the gateway last reported it (`status`)."""
     async with db.session() as session, session.begin():
         session.add(
@@ -58,7 +65,7 @@ async def _payment(db: Database, order_id: str, status: str, *, payment_type: st
                 payment_type=payment_type,
                 amount=7000,
                 status=status,
-                instructions={},
+                instructions=instructions or {},
                 updated_at=NOW,
             )
         )
@@ -292,6 +299,27 @@ async def test_lock_order_with_payment_reads_both_at_once(database: Database) ->
         event.remove(engine, "before_cursor_execute", seen)
     if database.url.startswith("postgresql"):
         assert any("FOR UPDATE OF orders" in text for text in statements)
+
+
+async def test_the_quick_lock_reads_what_the_engine_reads(database: Database) -> None:
+    """On a quick transaction's plain asyncpg connection the locked read gives the same values
+    as through SQLAlchemy's, a payment's JSON instructions included."""
+    instructions = {"va_numbers": [{"bank": "bca", "va_number": "12345"}], "note": "Rp 7.000"}
+    await _order(database, "o-va", due=None)
+    await _payment(
+        database, "o-va", "pending", payment_type="bank_transfer", instructions=instructions
+    )
+
+    async def lock(tx: Tx) -> Any:
+        return await repo.lock_order_with_payment(tx.conn, "o-va")
+
+    quick = await database.quick(lock)
+    async with database.transaction() as tx:
+        engine = await lock(tx)
+    assert quick == engine
+    assert quick is not None
+    assert quick[1] is not None
+    assert quick[1].instructions == instructions
 
 
 async def test_an_apply_s_writes_go_together(database: Database) -> None:

@@ -9,17 +9,28 @@ from typing import cast
 
 import pytest
 from factories import order_row
+from harness import ONLY_POSTGRES
 from sqlalchemy import Table, func, select, update
+from sqlalchemy.sql.dml import Update
 
-from bayar.storage.db import Database
+from bayar.storage import prepared
+from bayar.storage.db import Database, Tx
 from bayar.storage.models import Order
+from bayar.storage.prepared import DriverConnection
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ORDERS = cast(Table, Order.__table__)
 
 
+PID = select(func.pg_backend_pid())
+
+
 def _order(order_id: str) -> Order:
     return order_row(order_id, at=NOW)
+
+
+def _paid(order_id: str) -> Update:
+    return update(ORDERS).where(ORDERS.c.id == order_id).values(status="paid")
 
 
 async def _orders(db: Database) -> dict[str, str]:
@@ -32,7 +43,7 @@ async def test_the_session_and_the_connection_commit_together(database: Database
     async with database.transaction() as tx:
         tx.session.add(_order("o-orm"))
         await tx.session.flush()
-        await tx.conn.execute(update(ORDERS).where(ORDERS.c.id == "o-orm").values(status="paid"))
+        await prepared.execute(tx.conn, _paid("o-orm"), {})
         tx.session.add(_order("o-pending-at-commit"))  # flushed by the transaction's end
     assert await _orders(database) == {"o-orm": "paid", "o-pending-at-commit": "pending"}
 
@@ -42,7 +53,7 @@ async def test_an_error_undoes_both(database: Database) -> None:
         async with database.transaction() as tx:
             tx.session.add(_order("o-gone"))
             await tx.session.flush()
-            await tx.conn.execute(update(ORDERS).values(status="paid"))
+            await prepared.execute(tx.conn, _paid("o-gone"), {})
             raise RuntimeError("the apply failed")
 
     with pytest.raises(RuntimeError):
@@ -61,7 +72,7 @@ async def test_a_burst_above_the_pool_size_keeps_its_connections(postgres_databa
 
     async def backend() -> int:
         async with db.transaction() as tx:
-            pid = (await tx.conn.execute(select(func.pg_backend_pid()))).scalar_one()
+            pid = (await prepared.execute(tx.conn, PID, {}))[0][0]
             await both_in.wait()
             return int(pid)
 
@@ -72,3 +83,78 @@ async def test_a_burst_above_the_pool_size_keeps_its_connections(postgres_databa
         await db.close()
     assert len(first) == 6
     assert second == first
+
+
+async def _add(db: Database, order_id: str) -> None:
+    async with db.transaction() as tx:
+        tx.session.add(_order(order_id))
+
+
+async def test_quick_work_commits_on_a_plain_connection(database: Database) -> None:
+    await _add(database, "o-quick")
+    kinds: list[bool] = []
+
+    async def work(tx: Tx) -> str:
+        kinds.append(isinstance(tx.conn, DriverConnection))
+        await prepared.execute(tx.conn, _paid("o-quick"), {})
+        return "done"
+
+    assert await database.quick(work) == "done"
+    assert await _orders(database) == {"o-quick": "paid"}
+    assert kinds == [not database.is_sqlite]  # SQLite's is the one transaction there is
+
+
+@ONLY_POSTGRES
+async def test_quick_work_that_asks_for_the_session_runs_again_in_a_transaction(
+    database: Database,
+) -> None:
+    """What the first run wrote is rolled back; the second run, with a session, is committed."""
+    await _add(database, "o-first")
+    runs: list[str] = []
+
+    async def work(tx: Tx) -> int:
+        runs.append(type(tx.conn).__name__)
+        await prepared.execute(tx.conn, _paid("o-first"), {})
+        tx.session.add(_order(f"o-run-{len(runs)}"))
+        return len(runs)
+
+    assert await database.quick(work) == 2
+    assert runs == ["DriverConnection", "AsyncConnection"]
+    assert await _orders(database) == {"o-first": "paid", "o-run-2": "pending"}
+
+
+@ONLY_POSTGRES
+async def test_quick_work_on_a_dropped_connection_runs_again(database: Database) -> None:
+    """The database ends the quick transaction's backend (a restart, say): the work runs again
+    on a live connection and its writes are committed once."""
+    await _add(database, "o-dropped")
+    runs = 0
+
+    async def work(tx: Tx) -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            pid = (await prepared.execute(tx.conn, PID, {}))[0][0]
+            async with database.engine.connect() as other:
+                await other.execute(select(func.pg_terminate_backend(pid)))
+        await prepared.execute(tx.conn, _paid("o-dropped"), {})
+
+    await database.quick(work)
+    assert runs == 2
+    assert await _orders(database) == {"o-dropped": "paid"}
+
+
+async def test_quick_work_that_fails_is_undone_and_not_run_again(database: Database) -> None:
+    await _add(database, "o-fails")
+    runs = 0
+
+    async def work(tx: Tx) -> None:
+        nonlocal runs
+        runs += 1
+        await prepared.execute(tx.conn, _paid("o-fails"), {})
+        raise RuntimeError("the apply failed")
+
+    with pytest.raises(RuntimeError):
+        await database.quick(work)
+    assert runs == 1
+    assert await _orders(database) == {"o-fails": "pending"}

@@ -194,7 +194,7 @@ class Inbox:
         """`report` (the status API's answer, or the body when it needs none) by the one path,
         in one transaction with the notification's outcome (and the audit rows of the call
         that brought `report`); the worker need not look again at an order it leaves closed."""
-        receipts: list[Receipt] = []
+        receipts: list[Receipt] = []  # the last: the apply may run twice (`Database.quick`)
 
         def finish(applied: Applied | None, writes: OrderWrites) -> None:
             receipt = self._receipt(report, applied)
@@ -213,7 +213,7 @@ class Inbox:
             receipts.append(receipt)
 
         await self.service.apply_status(report, source="webhook", finish=finish, calls=calls)
-        return receipts[0]
+        return receipts[-1]
 
     async def _finish(self, row: int, order_id: str, receipt: Receipt, calls: HeldCalls) -> Receipt:
         """A notification its order never saw applied: its outcome, and the call's audit row."""

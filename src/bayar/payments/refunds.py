@@ -368,7 +368,7 @@ class Refunds:
             for hook in self.core.on_refunded_by_hand:
                 await hook(session, found, now)
         if applied is not None and applied.changed:
-            await self.core.publish(applied)
+            await self.core.announce(applied, "admin")
         log.info("manual refund done by hand", extra={"order_id": found.order_id})
         return RefundSnapshot.of(found)
 

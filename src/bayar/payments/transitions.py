@@ -48,7 +48,8 @@ log = logging.getLogger("bayar.payments")
 # nothing to write asks `Tx.session` for nothing: the apply then opens no ORM session.
 PaidHook = Callable[[Tx, OrderFacts, datetime], Awaitable[None]]
 # Runs inside the transaction that applies a report, after the order moved (or did not): adds
-# its own writes to the apply's (the inbox row's outcome), sent with them.
+# its own writes to the apply's (the inbox row's outcome), sent with them. It runs again if the
+# apply does (`Database.quick`), with new writes: the last run's are the ones committed.
 Finish = Callable[[Applied | None, OrderWrites], None]
 
 
@@ -176,14 +177,16 @@ class Transitions:
             if finish is not None:
                 finish(applied, writes)
 
-        async with self.db.transaction() as tx:
-            applied = await self._apply_in(
+        async def apply(tx: Tx) -> Applied | None:
+            return await self._apply_in(
                 tx, order_id, event, source, status, note, only_from, finish_all
             )
+
+        applied = await self.db.quick(apply)
         if calls is not None:
             calls.written(audited)
         if applied is not None and applied.changed:
-            await self.publish(applied)
+            await self.announce(applied, source)
         if applied is not None and applied.late_refund is not None:
             await self.refund_late_payment(order_id, applied.late_refund)
         return applied
@@ -308,10 +311,6 @@ class Transitions:
             note=note,
             at=now,
         )
-        self.metrics.transitions.labels(after.value, source).inc()
-        log.info(
-            "order %s -> %s (%s)", before.value, after.value, source, extra={"order_id": order_id}
-        )
         return Applied(
             order_id,
             before,
@@ -368,6 +367,20 @@ class Transitions:
         changes = payment_changes(payment, status) if payment is not None else None
         if changes:  # a repeated report (most webhooks) writes nothing
             writes.payment(changes, now)
+
+    async def announce(self, applied: Applied, source: str) -> None:
+        """A committed move: counted, logged and published (the apply may have run twice to make
+        it, `Database.quick`)."""
+        after = applied.after.value
+        self.metrics.transitions.labels(after, source).inc()
+        log.info(
+            "order %s -> %s (%s)",
+            applied.before.value,
+            after,
+            source,
+            extra={"order_id": applied.order_id},
+        )
+        await self.publish(applied)
 
     async def publish(self, applied: Applied) -> None:
         try:

@@ -25,19 +25,9 @@ import asyncpg
 from sqlalchemy import Table, bindparam, exists, select, update
 from sqlalchemy.dialects import sqlite
 
-from bayar.storage.db import Database
+from bayar.storage.db import LOST, Database
 from bayar.storage.models import Notification, Order, Payment
 from bayar.storage.order_facts import FACTS, OrderFacts, PaymentFacts, facts_of
-
-# Errors of a connection the database dropped (it restarted): the pool opens a new one.
-LOST = (
-    asyncpg.PostgresConnectionError,
-    asyncpg.InterfaceError,
-    asyncpg.InternalClientError,  # a killed connection caught mid-exchange
-    asyncpg.exceptions.AdminShutdownError,
-    asyncpg.exceptions.CannotConnectNowError,
-    ConnectionError,
-)
 
 
 @dataclass(frozen=True, slots=True)

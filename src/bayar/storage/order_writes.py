@@ -189,14 +189,14 @@ class OrderWrites:
         if "move" not in self._parts:
             self._add("done", _DONE_CHECKING, {"d_id": self.order_id})
 
-    async def flush(self, conn: AsyncConnection) -> None:
+    async def flush(self, conn: prepared.Connection) -> None:
         """Send what was gathered, inside `conn`'s transaction; then nothing is pending."""
         parts = [self._parts[name] for name in _ORDER if name in self._parts]
         parts += [part for name, part in self._parts.items() if name.startswith("call")]
         self._parts = {}
         if not parts:
             return
-        if conn.dialect.name != "postgresql":
+        if isinstance(conn, AsyncConnection) and conn.dialect.name != "postgresql":
             for statement, params in parts:
                 await conn.execute(statement, params)
             return

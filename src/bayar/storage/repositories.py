@@ -174,13 +174,13 @@ _LOCK_WITH_PAYMENT = (
 
 
 async def lock_order_with_payment(
-    conn: AsyncConnection, order_id: str
+    conn: prepared.Connection, order_id: str
 ) -> tuple[OrderFacts, PaymentFacts | None] | None:
     """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
     plain values: what the apply decides is written by `OrderWrites`, not through the
     session's unit of work."""
-    row = (await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})).first()
-    return None if row is None else facts_of(row)
+    rows = await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})
+    return facts_of(rows[0]) if rows else None
 
 
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
