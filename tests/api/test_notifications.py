@@ -285,6 +285,26 @@ async def test_a_webhook_after_the_database_dropped_its_connections_is_still_app
     assert len(await bayar.inbox(order_id)) == 2
 
 
+@ONLY_POSTGRES
+async def test_a_settlement_after_the_database_dropped_its_connections_is_applied(
+    bayar: Bayar,
+) -> None:
+    """The same restart before a payment: its notification is confirmed and applied (on the
+    webhook's pool, `Database.quick`), not answered 500 and left to the worker."""
+    order_id = await bayar.create_order(("cola", 1))
+    await bayar.delivered(order_id, count=1)
+    assert await bayar.drop_database_connections() >= 1
+
+    await bayar.pay(order_id)
+
+    settled = (await bayar.delivered(order_id, count=2))[-1]["attempts"]
+    assert [json.loads(a["detail"])["status"] for a in settled] == ["applied"]
+    await bayar.db.renew()  # the engine's pool still holds dead connections: read on new ones
+    outcomes = [(n.transaction_status, n.outcome) for n in await bayar.inbox(order_id)]
+    assert outcomes == [("pending", "no_change"), ("settlement", "applied")]
+    assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
+
+
 async def test_a_notification_is_answered_with_the_headers_of_every_answer(bayar: Bayar) -> None:
     """Notifications skip the page stack (`NotificationLane`), not the security headers; any
     other method at the path still reaches the routes."""
