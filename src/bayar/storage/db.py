@@ -98,8 +98,9 @@ class Database:
 
     async def asyncpg_pool(self) -> asyncpg.Pool:
         """PostgreSQL only: a pool of plain asyncpg connections, for the few statements that run
-        on every webhook (bayar.storage.inbox), where SQLAlchemy's cost per statement would be
-        most of the request's. Opened on first use, closed with the engine."""
+        on every webhook (bayar.storage.inbox) and the apply's (`quick`), where SQLAlchemy's
+        cost per statement would be most of the request's. Opened on first use, closed with the
+        engine."""
         if self._asyncpg is None:
             async with self._asyncpg_lock:
                 if self._asyncpg is None:
