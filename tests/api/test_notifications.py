@@ -9,6 +9,7 @@ import asyncio
 import json
 from typing import Any
 
+import httpx
 import pytest
 from harness import ONLY_POSTGRES, Bayar
 from sqlalchemy import select
@@ -303,6 +304,25 @@ async def test_a_settlement_after_the_database_dropped_its_connections_is_applie
     outcomes = [(n.transaction_status, n.outcome) for n in await bayar.inbox(order_id)]
     assert outcomes == [("pending", "no_change"), ("settlement", "applied")]
     assert await bayar.transitions(order_id) == [(None, "pending"), ("pending", "paid")]
+
+
+async def test_a_notification_under_a_root_path_is_taken_by_the_route(bayar: Bayar) -> None:
+    """Behind a proxy that mounts bayar under a prefix (ASGI's `root_path`), the notification
+    lane does not know the path, and the route takes the notification the same way."""
+    order_id = await bayar.create_order(("cola", 1))
+    (pending,) = await bayar.delivered(order_id, count=1)
+    body = json.loads(pending["body"]) | {"custom_field1": "through a prefix"}
+    transport = httpx.ASGITransport(app=bayar.app, root_path="/bayar")
+    async with httpx.AsyncClient(
+        transport=transport, base_url=str(bayar.client.base_url)
+    ) as proxied:
+        answer = await proxied.post(f"/bayar{NOTIFICATION}", json=body)
+
+    assert answer.status_code == 200, answer.text
+    assert answer.json()["status"] == "no_change"
+    assert answer.headers["x-content-type-options"] == "nosniff"
+    outcomes = [(n.transaction_status, n.outcome) for n in await bayar.inbox(order_id)]
+    assert outcomes == [("pending", "no_change"), ("pending", "no_change")]
 
 
 async def test_a_notification_is_answered_with_the_headers_of_every_answer(bayar: Bayar) -> None:
