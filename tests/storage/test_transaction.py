@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from typing import cast
 
 import pytest
+from databases import terminate_connections
 from factories import order_row
 from harness import ONLY_POSTGRES
 from sqlalchemy import Table, func, select, update
@@ -158,3 +159,24 @@ async def test_quick_work_that_fails_is_undone_and_not_run_again(database: Datab
         await database.quick(work)
     assert runs == 1
     assert await _orders(database) == {"o-fails": "pending"}
+
+
+@ONLY_POSTGRES
+async def test_quick_work_after_a_restart_runs_again_on_new_connections(
+    database: Database,
+) -> None:
+    """The database restarted: every connection of both pools is dead, the engine's idle one
+    too. The work that met the restart runs again on connections opened after it."""
+    await _add(database, "o-restart")  # the engine's pool now holds an idle connection
+    runs = 0
+
+    async def work(tx: Tx) -> None:
+        nonlocal runs
+        runs += 1
+        if runs == 1:
+            await terminate_connections(database.url)
+        await prepared.execute(tx.conn, _paid("o-restart"), {})
+
+    await database.quick(work)
+    assert runs == 2
+    assert await _orders(database) == {"o-restart": "paid"}

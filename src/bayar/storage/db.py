@@ -144,7 +144,7 @@ class Database:
                 pass
             except LOST:
                 # Committed or not, the work runs again and finds the order as it is now.
-                await (await self.asyncpg_pool()).expire_connections()
+                await self.renew()
         async with self.transaction() as tx:
             return await work(tx)
 
@@ -157,9 +157,11 @@ class Database:
             await conn.execute(text("SELECT 1"))
 
     async def renew(self) -> None:
-        """The database dropped its connections (it restarted): the engine's idle ones go, and
-        new ones are opened as needed."""
+        """The database dropped its connections (it restarted): the idle ones of both pools go,
+        and new ones are opened as needed."""
         await self.engine.dispose()
+        if self._asyncpg is not None:
+            await self._asyncpg.expire_connections()
 
     async def close(self) -> None:
         if self._asyncpg is not None:

@@ -144,9 +144,9 @@ class InboxVisit:
         try:
             return await getattr(self._conn, method)(query, *args)
         except LOST:
-            # The database restarted under a warm pool: the pool replaces the dead connection,
-            # and both statements may be sent again (a body kept twice is kept once). The
-            # engine's pool is as dead: renewed too, so the next request does not meet it.
+            # The database restarted under warm pools: both are renewed, so neither this
+            # statement sent again nor the next request meets a dead connection; both
+            # statements may be sent again (a body kept twice is kept once).
             await self.close()
             await self.db.renew()
             self._conn = await (await self.db.asyncpg_pool()).acquire()
