@@ -213,11 +213,7 @@ async def _json_as_sqlalchemy_reads_it(conn: asyncpg.Connection[asyncpg.Record])
     instructions); a value to write is JSON text already, made by the column type's bind
     processor (`storage.prepared`) or by the caller."""
     for name in ("json", "jsonb"):
-        await conn.set_type_codec(name, encoder=_text, decoder=json.loads, schema="pg_catalog")
-
-
-def _text(value: str) -> str:
-    return value
+        await conn.set_type_codec(name, encoder=str, decoder=json.loads, schema="pg_catalog")
 
 
 async def _session_untouched(_conn: asyncpg.Connection) -> None:

@@ -18,7 +18,6 @@ from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Executable, Table, bindparam, insert, literal, literal_column, select, update
-from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.dml import Insert, Update
 
 from bayar.payments.states import OPEN
@@ -196,9 +195,9 @@ class OrderWrites:
         self._parts = {}
         if not parts:
             return
-        if isinstance(conn, AsyncConnection) and conn.dialect.name != "postgresql":
+        if conn.dialect.name != "postgresql":
             for statement, params in parts:
-                await conn.execute(statement, params)
+                await prepared.execute(conn, statement, params)
             return
         combined: dict[str, Any] = {}
         for _statement, params in parts:

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import asyncpg
-from sqlalchemy import Executable
+from sqlalchemy import CursorResult, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
@@ -87,12 +87,14 @@ async def execute(
     """`statement` with `params`, in `conn`'s transaction: the rows it returns (none for a
     write without RETURNING)."""
     if isinstance(conn, AsyncConnection) and conn.dialect.name != "postgresql":
-        result = await conn.execute(statement, dict(params))
-        return result.all() if result.returns_rows else []
+        return _rows(await conn.execute(statement, dict(params)))
     assert isinstance(statement, ClauseElement)
     compiled = _compiled(statement, conn.dialect)
     arguments = compiled.arguments(params)
     if isinstance(conn, DriverConnection):
         return await conn.raw.fetch(compiled.sql, *arguments)
-    result = await conn.exec_driver_sql(compiled.sql, arguments)
+    return _rows(await conn.exec_driver_sql(compiled.sql, arguments))
+
+
+def _rows(result: CursorResult[Any]) -> Sequence[Any]:
     return result.all() if result.returns_rows else []
