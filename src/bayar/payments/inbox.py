@@ -194,9 +194,10 @@ class Inbox:
         """`report` (the status API's answer, or the body when it needs none) by the one path,
         in one transaction with the notification's outcome (and the audit rows of the call
         that brought `report`); the worker need not look again at an order it leaves closed."""
-        receipts: list[Receipt] = []  # the last: the apply may run twice (`Database.quick`)
+        receipt = Receipt(200, "unknown_order", claimed.order_id)  # unless `finish` runs
 
         def finish(applied: Applied | None, writes: OrderWrites) -> None:
+            nonlocal receipt  # the last run's: the apply may run twice (`Database.quick`)
             receipt = self._receipt(report, applied)
             said = (claimed.event, claimed.gateway_status)
             if claimed.event is None and claimed.refunds:  # a refund's news, as listed?
@@ -210,10 +211,9 @@ class Inbox:
             writes.outcome(row, receipt.outcome)
             if applied is not None:  # a move clears the flag itself
                 writes.done_checking()
-            receipts.append(receipt)
 
         await self.service.apply_status(report, source="webhook", finish=finish, calls=calls)
-        return receipts[-1]
+        return receipt
 
     async def _finish(self, row: int, order_id: str, receipt: Receipt, calls: HeldCalls) -> Receipt:
         """A notification its order never saw applied: its outcome, and the call's audit row."""

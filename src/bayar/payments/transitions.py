@@ -380,17 +380,14 @@ class Transitions:
             source,
             extra={"order_id": applied.order_id},
         )
-        await self.publish(applied)
-
-    async def publish(self, applied: Applied) -> None:
+        message = {
+            "type": "order",
+            "order_id": applied.order_id,
+            "status": after,
+            "previous": applied.before.value,
+            "machine_id": applied.machine_id,
+        }
         try:
-            message = {
-                "type": "order",
-                "order_id": applied.order_id,
-                "status": applied.after.value,
-                "previous": applied.before.value,
-                "machine_id": applied.machine_id,
-            }
             await self.bus.publish(f"order:{applied.order_id}", message)
             if applied.machine_id:
                 await self.bus.publish(f"machine:{applied.machine_id}", message)
