@@ -124,27 +124,6 @@ async def test_quick_work_that_asks_for_the_session_runs_again_in_a_transaction(
     assert await _orders(database) == {"o-first": "paid", "o-run-2": "pending"}
 
 
-@ONLY_POSTGRES
-async def test_quick_work_on_a_dropped_connection_runs_again(database: Database) -> None:
-    """The database ends the quick transaction's backend (a restart, say): the work runs again
-    on a live connection and its writes are committed once."""
-    await _add(database, "o-dropped")
-    runs = 0
-
-    async def work(tx: Tx) -> None:
-        nonlocal runs
-        runs += 1
-        if runs == 1:
-            pid = (await prepared.execute(tx.conn, PID, {}))[0][0]
-            async with database.engine.connect() as other:
-                await other.execute(select(func.pg_terminate_backend(pid)))
-        await prepared.execute(tx.conn, _paid("o-dropped"), {})
-
-    await database.quick(work)
-    assert runs == 2
-    assert await _orders(database) == {"o-dropped": "paid"}
-
-
 async def test_quick_work_that_fails_is_undone_and_not_run_again(database: Database) -> None:
     await _add(database, "o-fails")
     runs = 0
