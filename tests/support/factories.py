@@ -156,6 +156,28 @@ def order_row(
     )
 
 
+def payment_row(
+    order_id: str,
+    *,
+    at: datetime,
+    status: str = "pending",
+    amount: int = 7000,
+    payment_type: str = "qris",
+) -> Payment:
+    """The payment of `order_row`'s order, as its gateway (Midtrans) last reported it."""
+    return Payment(
+        order_id=order_id,
+        gateway="midtrans",
+        transaction_id=None,
+        payment_type=payment_type,
+        amount=amount,
+        status=status,
+        instructions={},
+        expires_at=at + timedelta(minutes=15),
+        updated_at=at,
+    )
+
+
 # -- orders of the past -------------------------------------------------------------------------------
 
 
@@ -195,16 +217,8 @@ async def paid_order_at(
             )
         )
         session.add(
-            Payment(
-                order_id=order_id,
-                gateway="midtrans",
-                transaction_id=None,
-                payment_type=payment_type,
-                amount=amount,
-                status="settlement",
-                instructions={},
-                expires_at=at + timedelta(minutes=15),
-                updated_at=at,
+            payment_row(
+                order_id, at=at, status="settlement", amount=amount, payment_type=payment_type
             )
         )
         session.add_all(

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("bayar.payments")
 # Called inside the transaction that makes an order paid, before it commits (the vending domain
-# creates the kiosk unit's dispense row here, so a paid unit always has one). The order is as it
-# was read under its lock: its `status` is the one it had before it became paid. A hook that has
+# creates the kiosk unit's dispense row here, so a paid unit always has one). The order is as the
+# apply read it: its `status` is the one it had before it became paid. A hook that has
 # nothing to write asks `Tx.session` for nothing: the apply then opens no ORM session.
 PaidHook = Callable[[Tx, OrderFacts, datetime], Awaitable[None]]
 # Runs inside the transaction that applies a report, after the order moved (or did not): adds
@@ -237,7 +237,8 @@ class Transitions:
         note: str | None,
         only_from: frozenset[Status] | None,
     ) -> Applied | None:
-        """Under the order's lock: what the report or event does, its writes into `writes`."""
+        """What the report or event does to the order as read (under its lock, or guarded: the
+        writes go only if it is unchanged, `Database.quick`), its writes into `writes`."""
         locked = await repo.lock_order_with_payment(tx.conn, order_id)
         if locked is None:
             return None

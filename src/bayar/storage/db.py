@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
-from bayar.storage.prepared import Connection, DriverConnection
+from bayar.storage.prepared import Connection, DriverConnection, NeedsTransaction, RowVersions
 
 T = TypeVar("T")
 
@@ -52,10 +52,6 @@ LOST = (
     asyncpg.exceptions.CannotConnectNowError,
     ConnectionError,
 )
-
-
-class NeedsSession(Exception):
-    """Work in a quick transaction (`Database.quick`) asked for the ORM session."""
 
 
 def lost_connection(error: DatabaseError) -> bool:
@@ -129,21 +125,23 @@ class Database:
                 await tx.close()
 
     async def quick(self, work: Callable[[Tx], Awaitable[T]]) -> T:
-        """`work` in one transaction, committed when it returns. On PostgreSQL it runs first on a
-        plain asyncpg connection, for an apply's common path (a lock and one write): there
+        """`work`, committed when it returns. On PostgreSQL it runs first outside any
+        transaction, on a plain asyncpg connection, for an apply's common path (a read, then one
+        guarded write: `OrderWrites.flush`): BEGIN and COMMIT are two of its round trips, and
         SQLAlchemy's connection, transaction and greenlet cost more client CPU than the
-        statements. Work that asks for the ORM session there (`NeedsSession`), or meets a
-        connection the database dropped, is rolled back and runs again in `transaction()`. So
-        `work` may run twice: it gathers its effects and leaves them to its caller."""
+        statements. Work that needs a transaction there (`NeedsTransaction`: nothing of it was
+        written), or meets a connection the database dropped, runs again in `transaction()`.
+        So `work` may run twice: it gathers its effects and leaves them to its caller."""
         if not self.is_sqlite:
             try:
                 pool = await self.asyncpg_pool()
-                async with pool.acquire() as raw, raw.transaction():
-                    return await work(Tx(self, DriverConnection(raw, self.engine.dialect)))
-            except NeedsSession:
+                async with pool.acquire() as raw:
+                    conn = DriverConnection(raw, self.engine.dialect, RowVersions())
+                    return await work(Tx(self, conn))
+            except NeedsTransaction:
                 pass
             except LOST:
-                # Committed or not, the work runs again and finds the order as it is now.
+                # Written or not, the work runs again and finds the order as it is now.
                 await self.renew()
         async with self.transaction() as tx:
             return await work(tx)
@@ -176,8 +174,8 @@ class Tx:
     dispense row, the stock given back, refund rows), opened the first time it is asked for.
     The apply needs no session on its common path, and a session's begin, flush and commit cost
     about as much client CPU as the apply's two statements (a scratch micro-bench: 0.89 ms
-    against 0.70 ms per apply). On a quick transaction's plain asyncpg connection there is no
-    session to open: asking for it raises `NeedsSession`."""
+    against 0.70 ms per apply). On a quick run's plain asyncpg connection there is no
+    session to open: asking for it raises `NeedsTransaction`."""
 
     def __init__(self, db: Database, conn: Connection, session: AsyncSession | None = None):
         self.db = db
@@ -194,7 +192,7 @@ class Tx:
     def session(self) -> AsyncSession:
         if self._session is None:
             if isinstance(self.conn, DriverConnection):
-                raise NeedsSession
+                raise NeedsTransaction
             self._session = self.db.session_on(self.conn)
         return self._session
 

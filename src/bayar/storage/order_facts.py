@@ -1,6 +1,7 @@
 """An order and its payment as the core judges a report against them: plain frozen values read
-in one statement (the inbox's look, without a lock; the apply's, under the order's lock), never
-ORM objects, so judging and applying cost no unit of work."""
+in one statement (the inbox's look, without a lock; the apply's, under the order's lock or with
+the rows' versions, `repositories.lock_order_with_payment`), never ORM objects, so judging and
+applying cost no unit of work."""
 
 from __future__ import annotations
 

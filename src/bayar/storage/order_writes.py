@@ -1,12 +1,14 @@
-"""What applying a report writes under the order's lock: the order's move, its payment's reported
+"""What applying a report writes, under the order's lock or guarded: the order's move, its payment's reported
 fields, one line of its history, the inbox row's outcome, the worker's flag cleared, and the
 audit rows of the gateway call the report came from.
 
 `OrderWrites` gathers them while the core decides and sends them together (`flush`), just before
 the transaction commits. On PostgreSQL that is one statement (each write a data-modifying CTE of
 it): one round trip, where each write on its own cost about as much CPU as the lock itself
-(bench/webhooks.py's settlements). SQLite has no such CTEs: it runs them one by one, in the same
-transaction. Each statement is built once per shape: building one costs more than running it.
+(bench/webhooks.py's settlements). Outside a transaction the same statement is guarded by the
+rows' versions as read instead of a lock held since the read (`Database.quick`). SQLite has no
+such CTEs: it runs them one by one, in the same transaction. Each statement is built once per
+shape: building one costs more than running it.
 """
 
 from __future__ import annotations
@@ -17,7 +19,17 @@ from dataclasses import fields
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Executable, Table, bindparam, insert, literal, literal_column, select, update
+from sqlalchemy import (
+    Executable,
+    Table,
+    bindparam,
+    exists,
+    insert,
+    literal,
+    literal_column,
+    select,
+    update,
+)
 from sqlalchemy.sql.dml import Insert, Update
 
 from bayar.payments.states import OPEN
@@ -64,15 +76,28 @@ def _payment(fields: frozenset[str]) -> Update:
     )
 
 
-_EVENT = insert(_EVENTS).values(
-    order_id=bindparam("e_order"),
-    from_status=bindparam("e_from"),
-    to_status=bindparam("e_to"),
-    event=bindparam("e_event"),
-    source=bindparam("e_source"),
-    ignored=bindparam("e_ignored"),
-    note=bindparam("e_note"),
-    at=bindparam("e_at"),
+# Each inserted row's columns and the parameters that give their values.
+_ROWS: dict[Insert, tuple[Table, dict[str, str]]] = {}
+
+
+def _insert(table: Table, values: dict[str, str]) -> Insert:
+    statement = insert(table).values({column: bindparam(name) for column, name in values.items()})
+    _ROWS[statement] = (table, values)
+    return statement
+
+
+_EVENT = _insert(
+    _EVENTS,
+    {
+        "order_id": "e_order",
+        "from_status": "e_from",
+        "to_status": "e_to",
+        "event": "e_event",
+        "source": "e_source",
+        "ignored": "e_ignored",
+        "note": "e_note",
+        "at": "e_at",
+    },
 )
 _OUTCOME = (
     update(_NOTIFICATIONS)
@@ -97,7 +122,7 @@ _CALL_FIELDS = tuple(f.name for f in fields(GatewayCallRow))
 def _call(index: int) -> Insert:
     """The `index`th audit row of an apply. One statement per row: a multi-row VALUES has no
     cache key in SQLAlchemy, so a statement holding one would be compiled again on every run."""
-    return insert(_CALLS).values({name: bindparam(f"c{index}_{name}") for name in _CALL_FIELDS})
+    return _insert(_CALLS, {name: f"c{index}_{name}" for name in _CALL_FIELDS})
 
 
 # The order SQLite runs the parts in.
@@ -110,6 +135,45 @@ def _combined(statements: tuple[Update | Insert, ...]) -> Executable:
     `done` never go together), so the order they run in does not matter."""
     ctes = [statement.cte(f"w{i}") for i, statement in enumerate(statements)]
     return select(literal_column("1")).add_cte(*ctes)
+
+
+# Outside a transaction (`DriverConnection.unlocked`) every part is sent only if the order's row
+# and then its payment's are, locked, the versions the apply read: the rows as it decided on
+# them. Locked in that order, the order's first, as an apply under the order's lock does. A row
+# changed since (its xmin is another) drops out of the guard under its lock, PostgreSQL reading
+# it again, so a change committed while the write waited is seen too.
+_ORDER_GUARD = (
+    select(_ORDERS.c.id)
+    .where(_ORDERS.c.id == bindparam("g_order"), literal_column("orders.xmin") == bindparam("g_ov"))
+    .with_for_update()
+    .cte("order_as_read")
+)
+_GUARD = (
+    select(_PAYMENTS.c.order_id)
+    .where(
+        _PAYMENTS.c.order_id == bindparam("g_payment"),
+        literal_column("payments.xmin") == bindparam("g_pv"),
+        exists(_ORDER_GUARD.select()),
+    )
+    .with_for_update()
+    .cte("as_read")
+)
+
+
+@functools.cache
+def _guarded_part(statement: Update | Insert) -> Update | Insert:
+    if isinstance(statement, Update):
+        return statement.where(exists(_GUARD.select()))
+    table, values = _ROWS[statement]
+    row = select(*(bindparam(name, type_=table.c[column].type) for column, name in values.items()))
+    return insert(table).from_select(list(values), row.select_from(_GUARD))
+
+
+@functools.cache
+def _guarded(statements: tuple[Update | Insert, ...]) -> Executable:
+    """`_combined`, each part only if the rows are as read; it returns one row if they were."""
+    ctes = [_guarded_part(statement).cte(f"w{i}") for i, statement in enumerate(statements)]
+    return select(literal_column("1")).select_from(_GUARD).add_cte(*ctes)
 
 
 class OrderWrites:
@@ -189,7 +253,9 @@ class OrderWrites:
             self._add("done", _DONE_CHECKING, {"d_id": self.order_id})
 
     async def flush(self, conn: prepared.Connection) -> None:
-        """Send what was gathered, inside `conn`'s transaction; then nothing is pending."""
+        """Send what was gathered, inside `conn`'s transaction; then nothing is pending. Outside
+        a transaction, only if the order and its payment are as `lock_order_with_payment` read
+        them on `conn`; else nothing is written and `NeedsTransaction` is raised."""
         parts = [self._parts[name] for name in _ORDER if name in self._parts]
         parts += [part for name, part in self._parts.items() if name.startswith("call")]
         self._parts = {}
@@ -202,6 +268,14 @@ class OrderWrites:
         combined: dict[str, Any] = {}
         for _statement, params in parts:
             combined.update(params)
-        await prepared.execute(
-            conn, _combined(tuple(statement for statement, _ in parts)), combined
-        )
+        statements = tuple(statement for statement, _ in parts)
+        read = conn.unlocked if isinstance(conn, prepared.DriverConnection) else None
+        if read is None:
+            await prepared.execute(conn, _combined(statements), combined)
+            return
+        if read.order is None or read.payment is None:  # not read, or no payment to guard
+            raise prepared.NeedsTransaction
+        guard = {"g_order": self.order_id, "g_ov": read.order}
+        guard.update(g_payment=self.order_id, g_pv=read.payment)
+        if not await prepared.execute(conn, _guarded(statements), {**combined, **guard}):
+            raise prepared.NeedsTransaction

@@ -10,8 +10,9 @@ through each column type's own bind processor, so a status that is not one, or a
 datetime, is refused as before. SQLite runs the statement as it is.
 
 The same compiled statement also runs on a plain asyncpg connection (`DriverConnection`): the
-apply's quick transaction (`Database.quick`), where SQLAlchemy's connection, transaction and
-greenlet cost more client CPU than the statements do.
+apply's quick run (`Database.quick`), where SQLAlchemy's connection, transaction and greenlet
+cost more client CPU than the statements do. There it runs outside any transaction: a read, then
+one guarded write (`OrderWrites.flush`) that goes through only if the rows read are unchanged.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from sqlalchemy import CursorResult, Executable
 from sqlalchemy.engine import Dialect
 from sqlalchemy.ext.asyncio import AsyncConnection
 from sqlalchemy.sql.compiler import SQLCompiler
+from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 
 _REQUIRED: Any = object()
@@ -68,13 +70,30 @@ def _compiled(statement: ClauseElement, dialect: Dialect) -> _Compiled:
     return _Compiled(str(compiled), tuple(binds))
 
 
+class NeedsTransaction(Exception):
+    """Work on a connection outside any transaction (`DriverConnection.unlocked`) needs one: it
+    asked for the ORM session, or to write other than by a guarded write, or the rows it read
+    have changed since. Nothing it did is written."""
+
+
+@dataclass(slots=True)
+class RowVersions:
+    """The order's and its payment's rows (their `xmin`, PostgreSQL's version of a row) as work
+    outside a transaction read them; its guarded write goes through only if both are unchanged."""
+
+    order: int | None = None
+    payment: int | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class DriverConnection:
-    """A plain asyncpg connection inside a transaction its owner began, and the dialect its
-    statements are compiled for."""
+    """A plain asyncpg connection, and the dialect its statements are compiled for. `unlocked`
+    None: inside a transaction its owner began. Else outside any: each statement commits on its
+    own, none may write but a guarded write, and the apply's read notes there what it saw."""
 
     raw: asyncpg.Connection[asyncpg.Record] | asyncpg.pool.PoolConnectionProxy[asyncpg.Record]
     dialect: Dialect
+    unlocked: RowVersions | None = None
 
 
 # Where the prepared statements go: SQLAlchemy's connection, or a plain asyncpg one.
@@ -89,6 +108,9 @@ async def execute(
     if isinstance(conn, AsyncConnection) and conn.dialect.name != "postgresql":
         return _rows(await conn.execute(statement, dict(params)))
     assert isinstance(statement, ClauseElement)
+    unlocked = isinstance(conn, DriverConnection) and conn.unlocked is not None
+    if unlocked and isinstance(statement, UpdateBase):
+        raise NeedsTransaction  # a plain write would commit alone
     compiled = _compiled(statement, conn.dialect)
     arguments = compiled.arguments(params)
     if isinstance(conn, DriverConnection):

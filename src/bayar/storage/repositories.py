@@ -6,7 +6,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import ColumnElement, bindparam, exists, func, select, update
+from sqlalchemy import ColumnElement, bindparam, exists, func, literal_column, select, update
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncSession
 from sqlalchemy.orm import aliased
 
@@ -166,10 +166,11 @@ async def lock_order(session: AsyncSession, order_id: str) -> Order | None:
     return result.scalar_one_or_none()
 
 
-_LOCK_WITH_PAYMENT = (
-    FACTS.add_columns(Payment.instructions)
-    .where(Order.id == bindparam("order_id"))
-    .with_for_update(of=Order)
+_WITH_PAYMENT = FACTS.add_columns(Payment.instructions).where(Order.id == bindparam("order_id"))
+_LOCK_WITH_PAYMENT = _WITH_PAYMENT.with_for_update(of=Order)
+# Outside a transaction: no lock, the rows' versions instead (see `lock_order_with_payment`).
+_READ_WITH_VERSIONS = _WITH_PAYMENT.add_columns(
+    literal_column("orders.xmin"), literal_column("payments.xmin")
 )
 
 
@@ -178,9 +179,17 @@ async def lock_order_with_payment(
 ) -> tuple[OrderFacts, PaymentFacts | None] | None:
     """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
     plain values: what the apply decides is written by `OrderWrites`, not through the
-    session's unit of work."""
-    rows = await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})
-    return facts_of(rows[0]) if rows else None
+    session's unit of work. Outside a transaction (`DriverConnection.unlocked`) nothing is
+    locked: the rows' versions are noted instead, and the apply's write is guarded by them."""
+    versions = conn.unlocked if isinstance(conn, prepared.DriverConnection) else None
+    if versions is None:
+        rows = await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})
+        return facts_of(rows[0]) if rows else None
+    rows = await prepared.execute(conn, _READ_WITH_VERSIONS, {"order_id": order_id})
+    if not rows:
+        return None
+    *facts, versions.order, versions.payment = rows[0]
+    return facts_of(facts)
 
 
 async def items_of(session: AsyncSession, order_id: str) -> Sequence[OrderItem]:
