@@ -39,6 +39,23 @@ def proc_ticks(pid: int) -> int:
     return int(fields[11]) + int(fields[12])
 
 
+def postgres_ticks() -> int:
+    """CPU ticks of every PostgreSQL process, with the backends that have exited (the postmaster
+    reaps them: their time is in its cutime + cstime)."""
+    ticks = 0
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        if "(postgres)" in stat:
+            fields = stat.rsplit(")", 1)[1].split()
+            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
+    return ticks
+
+
 async def create_db(name: str) -> None:
     """A new, empty scratch database (an old one of that name is dropped first)."""
     conn = await asyncpg.connect(f"{PG_BASE}/postgres", timeout=5)

@@ -76,6 +76,7 @@ from benchlib import (
     create_db,
     drop_db,
     free_port,
+    postgres_ticks,
     proc_ticks,
 )
 
@@ -270,23 +271,6 @@ class Feed:
 
 
 # -- measuring ------------------------------------------------------------------------------------
-
-
-def postgres_ticks() -> int:
-    """CPU ticks of every PostgreSQL process, with the backends that have exited (the postmaster
-    reaps them: their time is in its cutime + cstime)."""
-    ticks = 0
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-        except OSError:
-            continue
-        if "(postgres)" in stat:
-            fields = stat.rsplit(")", 1)[1].split()
-            ticks += sum(int(v) for v in fields[11:15])  # utime stime cutime cstime
-    return ticks
 
 
 def machine_ticks() -> tuple[int, int]:
