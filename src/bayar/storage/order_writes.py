@@ -1,6 +1,6 @@
-"""What applying a report writes, under the order's lock or guarded: the order's move, its payment's reported
-fields, one line of its history, the inbox row's outcome, the worker's flag cleared, and the
-audit rows of the gateway call the report came from.
+"""What applying a report writes, under the order's lock or guarded: the order's move, its
+payment's reported fields, one line of its history, the inbox row's outcome, the worker's flag
+cleared, and the audit rows of the gateway call the report came from.
 
 `OrderWrites` gathers them while the core decides and sends them together (`flush`), just before
 the transaction commits. On PostgreSQL that is one statement (each write a data-modifying CTE of
@@ -275,7 +275,7 @@ class OrderWrites:
             return
         if read.order is None or read.payment is None:  # not read, or no payment to guard
             raise prepared.NeedsTransaction
-        guard = {"g_order": self.order_id, "g_ov": read.order}
-        guard.update(g_payment=self.order_id, g_pv=read.payment)
-        if not await prepared.execute(conn, _guarded(statements), {**combined, **guard}):
+        combined.update(g_order=self.order_id, g_ov=read.order)
+        combined.update(g_payment=self.order_id, g_pv=read.payment)
+        if not await prepared.execute(conn, _guarded(statements), combined):
             raise prepared.NeedsTransaction
