@@ -18,17 +18,22 @@ import argparse
 import asyncio
 import os
 import resource
+import sys
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
+from pathlib import Path
 
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database, Tx
 from bayar.storage.migrate import upgrade
-from bayar.storage.models import Order, Payment
 from bayar.storage.order_writes import OrderWrites
 from bayar.storage.prepared import DriverConnection
 from benchlib import CLK_TCK, PG_BASE, create_db, drop_db, postgres_ticks
+
+# The tests' factories write an order's and a payment's rows as the payments service does.
+sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
+from factories import order_row, payment_row
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ROUNDS = 6
@@ -40,36 +45,11 @@ def client_seconds() -> float:
 
 
 async def add_orders(db: Database, ids: list[str]) -> None:
+    """Pending orders with their pending payments, as the tests' factories write them."""
     async with db.transaction() as tx:
-        for order_id in ids:
-            tx.session.add(
-                Order(
-                    id=order_id,
-                    status="pending",
-                    channel="api",
-                    gross_amount=7000,
-                    currency="IDR",
-                    payment_type="qris",
-                    expires_at=NOW + timedelta(minutes=15),
-                    check_attempts=0,
-                    version=1,
-                    created_at=NOW,
-                    updated_at=NOW,
-                )
-            )
+        tx.session.add_all(order_row(order_id, at=NOW) for order_id in ids)
         await tx.session.flush()
-        for order_id in ids:
-            tx.session.add(
-                Payment(
-                    order_id=order_id,
-                    gateway="midtrans",
-                    payment_type="qris",
-                    amount=7000,
-                    status="pending",
-                    instructions={},
-                    updated_at=NOW,
-                )
-            )
+        tx.session.add_all(payment_row(order_id, at=NOW) for order_id in ids)
 
 
 async def settle(tx: Tx, order_id: str) -> None:
