@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from factories import order_row
+from factories import order_row, payment_row
 from sqlalchemy import Connection, event, func, inspect, select
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import StatementError
@@ -58,17 +58,10 @@ async def _payment(
 ) -> None:
     """The order's Midtrans payment, as the gateway last reported it (`status`)."""
     async with db.session() as session, session.begin():
-        session.add(
-            Payment(
-                order_id=order_id,
-                gateway="midtrans",
-                payment_type=payment_type,
-                amount=7000,
-                status=status,
-                instructions=instructions or {},
-                updated_at=NOW,
-            )
+        row = payment_row(
+            order_id, at=NOW, status=status, payment_type=payment_type, instructions=instructions
         )
+        session.add(row)
 
 
 async def _stock(db: Database, product_id: str = "cola") -> int:
@@ -302,8 +295,9 @@ async def test_lock_order_with_payment_reads_both_at_once(database: Database) ->
 
 
 async def test_the_quick_lock_reads_what_the_engine_reads(database: Database) -> None:
-    """On a quick transaction's plain asyncpg connection the locked read gives the same values
-    as through SQLAlchemy's, a payment's JSON instructions included."""
+    """On a quick run's plain asyncpg connection the read (no lock, the rows' versions noted)
+    gives the same values as the locked read through SQLAlchemy's, a payment's JSON
+    instructions included."""
     instructions = {"va_numbers": [{"bank": "bca", "va_number": "12345"}], "note": "Rp 7.000"}
     await _order(database, "o-va", due=None)
     await _payment(

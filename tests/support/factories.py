@@ -163,6 +163,7 @@ def payment_row(
     status: str = "pending",
     amount: int = 7000,
     payment_type: str = "qris",
+    instructions: dict[str, Any] | None = None,
 ) -> Payment:
     """The payment of `order_row`'s order, as its gateway (Midtrans) last reported it."""
     return Payment(
@@ -172,7 +173,7 @@ def payment_row(
         payment_type=payment_type,
         amount=amount,
         status=status,
-        instructions={},
+        instructions=instructions or {},
         expires_at=at + timedelta(minutes=15),
         updated_at=at,
     )

@@ -217,8 +217,8 @@ async def _json_as_sqlalchemy_reads_it(conn: asyncpg.Connection[asyncpg.Record])
 async def _session_untouched(_conn: asyncpg.Connection) -> None:
     """asyncpg's pool resets each connection it gets back with a query of its own (a round trip
     per webhook); the statements run on this pool set and listen to nothing, their locks go
-    with their transaction (`Database.quick`), and the pool still rolls back a transaction
-    left open."""
+    with their statement (`Database.quick`'s guarded write) or their transaction, and the pool
+    still rolls back a transaction left open."""
 
 
 def _sqlite_setup(engine: AsyncEngine) -> None:
