@@ -601,6 +601,25 @@ async def test_a_notification_never_changes_the_payment_instructions(bayar: Baya
     assert (await bayar.order(order_id))["payment"]["va_number"] == va_number
 
 
+@pytest.mark.parametrize("payment_type", ["bank_transfer", "qris"])
+async def test_a_settled_order_keeps_the_payment_instructions_of_its_create_answer(
+    bayar: Bayar, payment_type: str
+) -> None:
+    """The status API's answer about a VA payment repeats its number, merged into what the
+    create answer gave (the page's instructions); a QRIS answer brings none."""
+    extra = {"bank": "bca"} if payment_type == "bank_transfer" else {}
+    created = await bayar.create(("cola", 1), payment_type=payment_type, **extra)
+    order_id = created.json()["order_id"]
+    await bayar.delivered(order_id, count=1)
+
+    await bayar.control(order_id, "pay")
+    await bayar.delivered(order_id, count=2)
+
+    order = await bayar.order(order_id)
+    assert order["status"] == "paid"
+    assert order["payment"] == {**created.json()["payment"], "status": order["payment"]["status"]}
+
+
 async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Bayar) -> None:
     created = await bayar.create(("cola", 1), payment_type="snap")
     order_id, token = created.json()["order_id"], created.json()["payment"]["token"]
@@ -616,6 +635,10 @@ async def test_a_snap_order_learns_its_va_number_from_the_status_api(bayar: Baya
     gateway = (await bayar.gateway_status(order_id)).json()
     assert payment["payment_type"] == "bank_transfer"
     assert payment["va_number"] == gateway["va_numbers"][0]["va_number"]
+    assert (payment["token"], payment["redirect_url"]) == (
+        token,
+        created.json()["payment"]["redirect_url"],
+    )
     assert [c.outcome for c in await bayar.gateway_calls(order_id, "status")] == ["ok"]
 
 

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from factories import order_row, payment_row
+from factories import notification_row, order_row, payment_row
 from sqlalchemy import Connection, event, func, inspect, select
 from sqlalchemy.engine.interfaces import CacheStats
 from sqlalchemy.exc import StatementError
@@ -153,16 +153,7 @@ async def test_give_back_stock_returns_each_line(database: Database) -> None:
 
 
 def _notification(key: str) -> dict[str, Any]:
-    return {
-        "dedupe_key": key,
-        "order_id": "o-1",
-        "transaction_status": "settlement",
-        "body": '{"order_id": "o-1"}',
-        "headers": {"user-agent": "Veritrans"},
-        "signature_valid": True,
-        "outcome": "received",
-        "received_at": NOW,
-    }
+    return notification_row(key, at=NOW)
 
 
 async def test_the_inbox_keeps_one_row_per_dedupe_key(database: Database) -> None:

@@ -10,7 +10,7 @@ from typing import Any, cast
 
 import pytest
 from databases import terminate_connections
-from factories import order_row, payment_row
+from factories import notification_row, order_row, payment_row
 from harness import ONLY_POSTGRES
 from sqlalchemy import Table, func, select, text, update
 from sqlalchemy.sql.dml import Update
@@ -18,7 +18,9 @@ from sqlalchemy.sql.dml import Update
 from bayar.storage import prepared
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database, Tx
+from bayar.storage.inbox import InboxStore
 from bayar.storage.models import Order, Payment
+from bayar.storage.order_facts import AsRead, OrderFacts
 from bayar.storage.order_writes import OrderWrites
 from bayar.storage.prepared import DriverConnection, NeedsTransaction, RowVersions
 
@@ -110,16 +112,24 @@ async def _pending(db: Database, order_id: str) -> None:
 
 
 def _settle(
-    order_id: str, runs: list[str], *, meanwhile: Update | None = None, reported: bool = True
+    order_id: str,
+    runs: list[str],
+    *,
+    meanwhile: Update | None = None,
+    reported: bool = True,
+    reads: list[OrderFacts] | None = None,
 ) -> Work:
     """An apply's shape: the order and its payment read, then a settlement's writes, sent
     together. `meanwhile`: a change another connection commits between the two (first run).
-    `reported`: False, the payment was already as the report says (only the order moves)."""
+    `reported`: False, the payment was already as the report says (only the order moves).
+    `reads`: each run's order as read."""
 
     async def work(tx: Tx) -> str:
         runs.append(type(tx.conn).__name__)
         read = await repo.lock_order_with_payment(tx.conn, order_id)
         assert read is not None
+        if reads is not None:
+            reads.append(read[0])
         before = read[0].status
         if meanwhile is not None and len(runs) == 1:
             async with tx.db.engine.begin() as other:
@@ -214,6 +224,91 @@ async def test_a_guarded_write_waits_for_the_order_s_lock_and_sees_what_was_done
         await write
     status = "expired" if changes == "order" else "pending"
     assert (await _state(database, "o-wait"))[:2] == (status, "pending")
+
+
+async def _looked_and_kept(db: Database, order_id: str, between: Update | None) -> AsRead | None:
+    """A notification about `order_id` through the inbox's look and keep (the order flagged for
+    the worker a minute on); `between`: a change another connection commits between the two."""
+    async with InboxStore(db).visit() as visit:
+        await visit.look(f"k-{order_id}", order_id)
+        if between is not None:
+            async with db.engine.begin() as other:
+                await other.execute(between)
+        row = await visit.keep(notification_row(f"k-{order_id}", at=NOW), flag=order_id, at=LATER)
+        assert row is not None
+        return visit.as_read
+
+
+def _known_change(table: Table, **values: object) -> Update:
+    key = table.c.id if table is ORDERS else table.c.order_id
+    return update(table).where(key == "o-known").values(**values)
+
+
+async def test_the_inbox_reads_the_rows_versions_on_postgresql_only(database: Database) -> None:
+    await _pending(database, "o-known")
+    as_read = await _looked_and_kept(database, "o-known", None)
+    assert (as_read is None) == database.is_sqlite
+
+
+@ONLY_POSTGRES
+@pytest.mark.parametrize(
+    ("between", "seen", "runs_made"),
+    [
+        pytest.param(None, "pending", 1, id="nothing changed"),
+        pytest.param(
+            _known_change(ORDERS, status="expired"), "expired", 1, id="the order moved, flagged"
+        ),
+        pytest.param(
+            _known_change(ORDERS, status="expired", next_check_at=NOW),
+            "expired",
+            2,
+            id="the order moved, already flagged",
+        ),
+        pytest.param(
+            _known_change(PAYMENTS, fraud_status="deny"), "pending", 2, id="the payment changed"
+        ),
+    ],
+)
+async def test_quick_work_decides_on_the_rows_the_inbox_read_while_they_are_unchanged(
+    database: Database, between: Update | None, seen: str, runs_made: int
+) -> None:
+    """The inbox's look reads the order and its payment with their rows' versions, and its keep
+    the order again when its flag writes a new version of it: the apply takes them as they were
+    read instead of reading them again. A change between the look and the keep that the flag did
+    not write over leaves them stale: the guarded write refuses them, and the second run, under
+    the order's lock, decides on the rows as they are (`seen`: the order's status)."""
+    await _pending(database, "o-known")
+    as_read = await _looked_and_kept(database, "o-known", between)
+    assert as_read is not None
+    runs: list[str] = []
+    reads: list[OrderFacts] = []
+
+    decided = await database.quick(_settle("o-known", runs, reads=reads), as_read)
+
+    assert decided == seen
+    assert runs == ["DriverConnection", "AsyncConnection"][:runs_made]
+    assert reads[0] is as_read.order  # taken as the inbox read it, not read again
+    assert await _state(database, "o-known") == ("paid", "settlement", [seen])
+
+
+@ONLY_POSTGRES
+async def test_rows_the_inbox_read_are_refused_once_they_change(database: Database) -> None:
+    await _pending(database, "o-known")
+    as_read = await _looked_and_kept(database, "o-known", None)
+    runs: list[str] = []
+    reads: list[OrderFacts] = []
+    meanwhile = _known_change(ORDERS, status="expired")
+
+    decided = await database.quick(
+        _settle("o-known", runs, meanwhile=meanwhile, reads=reads), as_read
+    )
+
+    assert decided == "expired"
+    assert runs == ["DriverConnection", "AsyncConnection"]
+    assert as_read is not None
+    assert reads[0] is as_read.order
+    assert reads[1].status == "expired"
+    assert await _state(database, "o-known") == ("paid", "settlement", ["expired"])
 
 
 async def _until_waiting_for_a_lock(db: Database) -> None:

@@ -179,6 +179,20 @@ def payment_row(
     )
 
 
+def notification_row(key: str, *, at: datetime, order_id: str = "o-1") -> dict[str, Any]:
+    """A signed Midtrans notification as the inbox keeps it (`InboxStore.keep`'s values)."""
+    return {
+        "dedupe_key": key,
+        "order_id": order_id,
+        "transaction_status": "settlement",
+        "body": f'{{"order_id": "{order_id}"}}',
+        "headers": {"user-agent": "Veritrans"},
+        "signature_valid": True,
+        "outcome": "received",
+        "received_at": at,
+    }
+
+
 # -- orders of the past -------------------------------------------------------------------------------
 
 

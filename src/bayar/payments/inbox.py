@@ -30,6 +30,7 @@ from bayar.payments.service import PaymentsService
 from bayar.payments.verdicts import Applied, Screening, without_instructions
 from bayar.storage.db import lost_connection
 from bayar.storage.inbox import InboxStore
+from bayar.storage.order_facts import AsRead
 from bayar.storage.order_writes import OrderWrites
 
 log = logging.getLogger("bayar.payments.inbox")
@@ -155,14 +156,19 @@ class Inbox:
             return Receipt(200, "duplicate", order_id)
         if not goes_on:
             return receipt
+        as_read = inbox.as_read
         if screening.confirm:
-            return await self._confirm(row, status, look.payment.gateway if look.payment else None)
-        return await self._apply(row, status, without_instructions(status))
+            gateway = look.payment.gateway if look.payment else None
+            return await self._confirm(row, status, gateway, as_read)
+        return await self._apply(row, status, without_instructions(status), as_read=as_read)
 
-    async def _confirm(self, row: int, claimed: GatewayReport, gateway: str | None) -> Receipt:
+    async def _confirm(
+        self, row: int, claimed: GatewayReport, gateway: str | None, as_read: AsRead | None
+    ) -> Receipt:
         """The status API has the last word (reference 3.9): the order moves by its answer.
-        `gateway`: the order's, as the look read it (None: read it again). The call's audit row
-        is written with the notification's outcome."""
+        `gateway`: the order's, as the look read it (None: read it again); `as_read`: the order
+        and its payment as the look and keep left them. The call's audit row is written with
+        the notification's outcome."""
         order_id = claimed.order_id
         async with held_calls() as calls:
             try:
@@ -182,7 +188,7 @@ class Inbox:
                 detail = "the status API answered about another order"
                 receipt = Receipt(200, "not_confirmed", order_id, detail)
                 return await self._finish(row, order_id, receipt, calls)
-            return await self._apply(row, claimed, confirmed, calls)
+            return await self._apply(row, claimed, confirmed, calls, as_read)
 
     async def _apply(
         self,
@@ -190,6 +196,7 @@ class Inbox:
         claimed: GatewayReport,
         report: GatewayReport,
         calls: HeldCalls | None = None,
+        as_read: AsRead | None = None,
     ) -> Receipt:
         """`report` (the status API's answer, or the body when it needs none) by the one path,
         in one transaction with the notification's outcome (and the audit rows of the call
@@ -212,7 +219,11 @@ class Inbox:
             if applied is not None:  # a move clears the flag itself
                 writes.done_checking()
 
-        await self.service.apply_status(report, source="webhook", finish=finish, calls=calls)
+        if report.payment_details:  # merged into the payment's instructions, not in `as_read`
+            as_read = None
+        await self.service.apply_status(
+            report, source="webhook", finish=finish, calls=calls, as_read=as_read
+        )
         return receipt
 
     async def _finish(self, row: int, order_id: str, receipt: Receipt, calls: HeldCalls) -> Receipt:

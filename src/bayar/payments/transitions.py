@@ -35,7 +35,7 @@ from bayar.payments.verdicts import (
 from bayar.storage import repositories as repo
 from bayar.storage.db import Database, Tx
 from bayar.storage.models import Refund
-from bayar.storage.order_facts import OrderFacts, PaymentFacts
+from bayar.storage.order_facts import AsRead, OrderFacts, PaymentFacts
 from bayar.storage.order_writes import OrderWrites
 
 if TYPE_CHECKING:
@@ -93,11 +93,13 @@ class Transitions:
         source: str,
         finish: Finish | None = None,
         calls: HeldCalls | None = None,
+        as_read: AsRead | None = None,
     ) -> Applied | None:
         """Apply what the gateway says about an order. None if the order is unknown here.
         `finish` runs in the same transaction, after the order moved (the inbox records the
         notification's outcome there). `calls`: the held audit rows of the gateway calls that
-        brought `status`, written in the same transaction."""
+        brought `status`, written in the same transaction. `as_read`: the order and its payment
+        as read just before, decided on unless they have changed since."""
         return await self._apply(
             status.order_id,
             event_of(status),
@@ -105,6 +107,7 @@ class Transitions:
             status=status,
             finish=finish,
             calls=calls,
+            as_read=as_read,
         )
 
     def screen(
@@ -169,6 +172,7 @@ class Transitions:
         finish: Finish | None = None,
         only_from: frozenset[Status] | None = None,
         calls: HeldCalls | None = None,
+        as_read: AsRead | None = None,
     ) -> Applied | None:
         audited = calls.rows() if calls is not None else ()
 
@@ -182,7 +186,7 @@ class Transitions:
                 tx, order_id, event, source, status, note, only_from, finish_all
             )
 
-        applied = await self.db.quick(apply)
+        applied = await self.db.quick(apply, as_read)
         if calls is not None:
             calls.written(audited)
         if applied is not None and applied.changed:

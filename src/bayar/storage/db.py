@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from bayar.storage.order_facts import AsRead
 from bayar.storage.prepared import Connection, DriverConnection, NeedsTransaction, RowVersions
 
 T = TypeVar("T")
@@ -124,19 +125,22 @@ class Database:
             finally:
                 await tx.close()
 
-    async def quick(self, work: Callable[[Tx], Awaitable[T]]) -> T:
+    async def quick(self, work: Callable[[Tx], Awaitable[T]], as_read: AsRead | None = None) -> T:
         """`work`, committed when it returns. On PostgreSQL it runs first outside any
         transaction, on a plain asyncpg connection, for an apply's common path (a read, then one
         guarded write: `OrderWrites.flush`): BEGIN and COMMIT are two of its round trips, and
         SQLAlchemy's connection, transaction and greenlet cost more client CPU than the
         statements. Work that needs a transaction there (`NeedsTransaction`: nothing of it was
         written), or meets a connection the database dropped, runs again in `transaction()`.
-        So `work` may run twice: it gathers its effects and leaves them to its caller."""
+        So `work` may run twice: it gathers its effects and leaves them to its caller.
+        `as_read`: the order and its payment as read before (and their rows' versions), which
+        the outside run's read takes instead of reading them again."""
         if not self.is_sqlite:
             try:
                 pool = await self.asyncpg_pool()
                 async with pool.acquire() as raw:
-                    conn = DriverConnection(raw, self.engine.dialect, RowVersions())
+                    versions = RowVersions(known=as_read)
+                    conn = DriverConnection(raw, self.engine.dialect, versions)
                     return await work(Tx(self, conn))
             except NeedsTransaction:
                 pass

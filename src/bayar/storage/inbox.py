@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,7 +27,7 @@ from sqlalchemy.dialects import sqlite
 
 from bayar.storage.db import LOST, Database
 from bayar.storage.models import Notification, Order, Payment
-from bayar.storage.order_facts import FACTS, OrderFacts, PaymentFacts, facts_of
+from bayar.storage.order_facts import FACTS, AsRead, OrderFacts, PaymentFacts, facts_of, utc
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ _PG_LOOK = """
 SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
        o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
        o.machine_id, p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
-       p.gateway
+       p.gateway, o.xmin, p.xmin
 FROM (SELECT 1) AS one
 LEFT JOIN orders AS o ON o.id = $2
 LEFT JOIN payments AS p ON p.order_id = o.id
@@ -60,8 +60,11 @@ WITH kept AS (
     UPDATE orders SET next_check_at = $11
     WHERE id = $10 AND (next_check_at IS NULL OR next_check_at > $11)
       AND EXISTS (SELECT 1 FROM kept)
+    RETURNING id, status, gross_amount, currency, payment_type, expires_at, machine_id, xmin
 )
-SELECT id FROM kept
+SELECT k.id, f.id, f.status, f.gross_amount, f.currency, f.payment_type, f.expires_at,
+       f.machine_id, f.xmin
+FROM kept AS k LEFT JOIN flagged AS f ON true
 """
 _COLUMNS = (
     "dedupe_key",
@@ -79,7 +82,7 @@ _COLUMNS = (
 def _pg_facts(row: asyncpg.Record) -> Look:
     if row[1] is None:
         return Look(bool(row[0]), None, None)
-    return Look(bool(row[0]), *facts_of(row[1:]))
+    return Look(bool(row[0]), *facts_of(row[1:14]))
 
 
 class InboxStore:
@@ -117,12 +120,20 @@ class InboxVisit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
+        self.as_read: AsRead | None = None
+        """On PostgreSQL, the order and its payment as this visit last read them, each with its
+        row's version: the look's, the order's as the keep's flag left it. The apply of the
+        notification takes them instead of reading again (`Database.quick`). None on SQLite, or
+        for an order without a payment."""
 
     async def look(self, dedupe_key: str, order_id: str | None) -> Look:
         if self.db.is_sqlite:
             return await _sql_look(self.db, dedupe_key, order_id)
         row = await self._pg("fetchrow", _PG_LOOK, dedupe_key, order_id)
-        return _pg_facts(row)
+        look = _pg_facts(row)
+        if look.order is not None and look.payment is not None:
+            self.as_read = AsRead(look.order, look.payment, row[14], row[15])
+        return look
 
     async def keep(
         self, values: dict[str, Any], *, flag: str | None = None, at: datetime | None = None
@@ -135,8 +146,15 @@ class InboxVisit:
             return await _sql_keep(self.db, values, flag, at)
         args = [values.get(c) for c in _COLUMNS]
         args[5] = json.dumps(values["headers"])
-        found = await self._pg("fetchval", _PG_KEEP, *args, flag, at)
-        return cast(int | None, found)
+        row = await self._pg("fetchrow", _PG_KEEP, *args, flag, at)
+        if row is None:
+            return None
+        if row[1] is not None and self.as_read is not None:
+            # The flag made a new version of the order's row, read as it was written (the
+            # look's may be older still): the version and the facts go together.
+            order = OrderFacts(row[1], row[2], row[3], row[4], row[5], utc(row[6]), row[7])
+            self.as_read = replace(self.as_read, order=order, order_version=row[8])
+        return cast(int, row[0])
 
     async def _pg(self, method: str, query: str, *args: Any) -> Any:
         if self._conn is None:

@@ -47,6 +47,19 @@ class PaymentFacts:
     instructions: dict[str, Any] | None = None
 
 
+@dataclass(frozen=True, slots=True)
+class AsRead:
+    """An order and its payment as read before an apply (the inbox's look and keep), each with
+    its row's version (`xmin`) as of that read: `Database.quick`'s apply decides on them without
+    reading again, and its write is guarded by those versions. The payment's instructions are
+    not among them (see `PaymentFacts`)."""
+
+    order: OrderFacts
+    payment: PaymentFacts
+    order_version: int
+    payment_version: int
+
+
 _ORDERS = cast(Table, Order.__table__)
 _PAYMENTS = cast(Table, Payment.__table__)
 # The read both facts come from, columns in the order `facts_of` takes them (the caller adds its

@@ -30,6 +30,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 from sqlalchemy.sql.dml import UpdateBase
 from sqlalchemy.sql.elements import ClauseElement
 
+from bayar.storage.order_facts import AsRead
+
 _REQUIRED: Any = object()
 
 
@@ -79,10 +81,12 @@ class NeedsTransaction(Exception):
 @dataclass(slots=True)
 class RowVersions:
     """The order's and its payment's rows (their `xmin`, PostgreSQL's version of a row) as work
-    outside a transaction read them; its guarded write goes through only if both are unchanged."""
+    outside a transaction read them; its guarded write goes through only if both are unchanged.
+    `known`: the rows as read before the work began, which its read takes instead of reading."""
 
     order: int | None = None
     payment: int | None = None
+    known: AsRead | None = None
 
 
 @dataclass(frozen=True, slots=True)

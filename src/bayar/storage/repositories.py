@@ -180,11 +180,16 @@ async def lock_order_with_payment(
     """`lock_order`, and its payment row in the same read (FOR UPDATE OF the order only), as
     plain values: what the apply decides is written by `OrderWrites`, not through the
     session's unit of work. Outside a transaction (`DriverConnection.unlocked`) nothing is
-    locked: the rows' versions are noted instead, and the apply's write is guarded by them."""
+    locked: the rows' versions are noted instead, and the apply's write is guarded by them; rows
+    read before the work began (`RowVersions.known`) are taken as they were, with no read."""
     versions = conn.unlocked if isinstance(conn, prepared.DriverConnection) else None
     if versions is None:
         rows = await prepared.execute(conn, _LOCK_WITH_PAYMENT, {"order_id": order_id})
         return facts_of(rows[0]) if rows else None
+    known, versions.known = versions.known, None
+    if known is not None and known.order.id == order_id:
+        versions.order, versions.payment = known.order_version, known.payment_version
+        return known.order, known.payment
     rows = await prepared.execute(conn, _READ_WITH_VERSIONS, {"order_id": order_id})
     if not rows:
         return None
