@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
-import resource
 import sys
 import time
 from collections.abc import Awaitable, Callable
@@ -29,7 +28,7 @@ from bayar.storage.db import Database, Tx
 from bayar.storage.migrate import upgrade
 from bayar.storage.order_writes import OrderWrites
 from bayar.storage.prepared import DriverConnection
-from benchlib import CLK_TCK, PG_BASE, create_db, drop_db, postgres_ticks
+from benchlib import CLK_TCK, PG_BASE, create_db, drop_db, own_cpu, postgres_ticks
 
 # The tests' factories write an order's and a payment's rows as the payments service does.
 sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "support"))
@@ -37,11 +36,6 @@ from factories import order_row, payment_row
 
 NOW = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
 ROUNDS = 6
-
-
-def client_seconds() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 async def add_orders(db: Database, ids: list[str]) -> None:
@@ -95,13 +89,13 @@ async def main(args: argparse.Namespace) -> None:
             for way, apply in ways.items():
                 ids = [f"{way}-{round_}-{i}" for i in range(per_round)]
                 await add_orders(db, ids)
-                client0, ticks0, wall0 = client_seconds(), postgres_ticks(), time.perf_counter()
+                client0, ticks0, wall0 = own_cpu(), postgres_ticks(), time.perf_counter()
                 for order_id in ids:
                     await apply(order_id)
                 if round_ == 0:
                     continue
                 total = totals[way]
-                total[0] += client_seconds() - client0
+                total[0] += own_cpu() - client0
                 total[1] += (postgres_ticks() - ticks0) / CLK_TCK
                 total[2] += time.perf_counter() - wall0
         count = per_round * ROUNDS

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -37,6 +38,12 @@ def proc_ticks(pid: int) -> int:
     except (OSError, IndexError):
         return 0
     return int(fields[11]) + int(fields[12])
+
+
+def own_cpu() -> float:
+    """This process's CPU seconds so far (user + system: its system calls count)."""
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
 
 
 def postgres_ticks() -> int:

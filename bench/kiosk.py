@@ -81,6 +81,7 @@ from benchlib import (
     bayar_env,
     create_db,
     drop_db,
+    own_cpu,
     proc_ticks,
 )
 
@@ -143,11 +144,6 @@ def fd_count(pid: int) -> int:
         return len(os.listdir(f"/proc/{pid}/fd"))
     except OSError:
         return -1
-
-
-def own_cpu() -> float:
-    usage = resource.getrusage(resource.RUSAGE_SELF)
-    return usage.ru_utime + usage.ru_stime
 
 
 def frame(event: str, values: dict[str, Any] | None = None) -> str:

@@ -76,6 +76,7 @@ from benchlib import (
     create_db,
     drop_db,
     free_port,
+    own_cpu,
     postgres_ticks,
     proc_ticks,
 )
@@ -295,17 +296,12 @@ class CpuMeter:
         self.pids = list(pids)
         self.sandbox_pid = sandbox
         self.started = time.monotonic()
-        self.client = self._self()
+        self.client = own_cpu()
         self.children = self._children()
         self.bayar = {pid: proc_ticks(pid) for pid in self.pids}
         self.sandbox = proc_ticks(sandbox) if sandbox is not None else 0
         self.pg = postgres_ticks()
         self.machine = machine_ticks()
-
-    @staticmethod
-    def _self() -> float:
-        usage = resource.getrusage(resource.RUSAGE_SELF)
-        return usage.ru_utime + usage.ru_stime
 
     @staticmethod
     def _children() -> float:
@@ -314,9 +310,7 @@ class CpuMeter:
 
     def stop(self, *, client_is_child: bool = False) -> Cpu:
         wall = time.monotonic() - self.started
-        client = (
-            (self._children() - self.children) if client_is_child else self._self() - self.client
-        )
+        client = (self._children() - self.children) if client_is_child else own_cpu() - self.client
         bayar = sum(proc_ticks(pid) - self.bayar[pid] for pid in self.pids) / CLK_TCK
         pg = (postgres_ticks() - self.pg) / CLK_TCK
         busy, total = machine_ticks()
