@@ -27,7 +27,7 @@ from sqlalchemy.dialects import sqlite
 
 from bayar.storage.db import LOST, Database
 from bayar.storage.models import Notification, Order, Payment
-from bayar.storage.order_facts import FACTS, AsRead, OrderFacts, PaymentFacts, facts_of, utc
+from bayar.storage.order_facts import FACTS, AsRead, OrderFacts, PaymentFacts, facts_of, order_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +44,7 @@ _PG_LOOK = """
 SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
        o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
        o.machine_id, p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
-       p.gateway, o.xmin, p.xmin
+       p.gateway, o.xmin AS order_version, p.xmin AS payment_version
 FROM (SELECT 1) AS one
 LEFT JOIN orders AS o ON o.id = $2
 LEFT JOIN payments AS p ON p.order_id = o.id
@@ -60,11 +60,10 @@ WITH kept AS (
     UPDATE orders SET next_check_at = $11
     WHERE id = $10 AND (next_check_at IS NULL OR next_check_at > $11)
       AND EXISTS (SELECT 1 FROM kept)
-    RETURNING id, status, gross_amount, currency, payment_type, expires_at, machine_id, xmin
+    RETURNING id, status, gross_amount, currency, payment_type, expires_at, machine_id,
+              xmin AS order_version
 )
-SELECT k.id, f.id, f.status, f.gross_amount, f.currency, f.payment_type, f.expires_at,
-       f.machine_id, f.xmin
-FROM kept AS k LEFT JOIN flagged AS f ON true
+SELECT k.id AS kept, f.* FROM kept AS k LEFT JOIN flagged AS f ON true
 """
 _COLUMNS = (
     "dedupe_key",
@@ -132,7 +131,8 @@ class InboxVisit:
         row = await self._pg("fetchrow", _PG_LOOK, dedupe_key, order_id)
         look = _pg_facts(row)
         if look.order is not None and look.payment is not None:
-            self.as_read = AsRead(look.order, look.payment, row[14], row[15])
+            versions = row["order_version"], row["payment_version"]
+            self.as_read = AsRead(look.order, look.payment, *versions)
         return look
 
     async def keep(
@@ -149,12 +149,12 @@ class InboxVisit:
         row = await self._pg("fetchrow", _PG_KEEP, *args, flag, at)
         if row is None:
             return None
-        if row[1] is not None and self.as_read is not None:
+        flagged = row["order_version"]
+        if flagged is not None and self.as_read is not None:
             # The flag made a new version of the order's row, read as it was written (the
             # look's may be older still): the version and the facts go together.
-            order = OrderFacts(row[1], row[2], row[3], row[4], row[5], utc(row[6]), row[7])
-            self.as_read = replace(self.as_read, order=order, order_version=row[8])
-        return cast(int, row[0])
+            self.as_read = replace(self.as_read, order=order_of(row[1:]), order_version=flagged)
+        return cast(int, row["kept"])
 
     async def _pg(self, method: str, query: str, *args: Any) -> Any:
         if self._conn is None:

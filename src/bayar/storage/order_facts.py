@@ -81,10 +81,15 @@ FACTS = select(
 ).select_from(_ORDERS.outerjoin(_PAYMENTS, _PAYMENTS.c.order_id == _ORDERS.c.id))
 
 
+def order_of(row: Sequence[Any]) -> OrderFacts:
+    """The order of a row whose first columns are `FACTS`' order columns, in their order."""
+    return OrderFacts(row[0], row[1], row[2], row[3], row[4], utc(row[5]), row[6])
+
+
 def facts_of(row: Sequence[Any]) -> tuple[OrderFacts, PaymentFacts | None]:
     """A row of `FACTS`' columns (SQLAlchemy's or asyncpg's), and the payment's instructions when
     the row has them as one more column."""
-    order = OrderFacts(row[0], row[1], row[2], row[3], row[4], utc(row[5]), row[6])
+    order = order_of(row)
     if row[7] is None:
         return order, None
     instructions = row[13] if len(row) > 13 else None
