@@ -265,21 +265,29 @@ async def test_the_inbox_reads_the_rows_versions_on_postgresql_only(database: Da
             id="the order moved, already flagged",
         ),
         pytest.param(
-            _known_change(PAYMENTS, fraud_status="deny"), "pending", 2, id="the payment changed"
+            _known_change(PAYMENTS, fraud_status="deny"), "pending", 1, id="the payment changed"
         ),
     ],
 )
 async def test_quick_work_decides_on_the_rows_the_inbox_read_while_they_are_unchanged(
     database: Database, between: Update | None, seen: str, runs_made: int
 ) -> None:
-    """The inbox's look reads the order and its payment with their rows' versions, and its keep
-    the order again when its flag writes a new version of it: the apply takes them as they were
-    read instead of reading them again. A change between the look and the keep that the flag did
-    not write over leaves them stale: the guarded write refuses them, and the second run, under
-    the order's lock, decides on the rows as they are (`seen`: the order's status)."""
+    """The inbox's look reads the order with its row's version, and its keep the payment (and
+    the order again when its flag writes a new version of it): the apply takes them as they were
+    read instead of reading them again. A change to the order between the look and the keep
+    that the flag did not write over leaves it stale: the guarded write refuses it, and the
+    second run, under the order's lock, decides on the rows as they are (`seen`: the order's
+    status)."""
     await _pending(database, "o-known")
     as_read = await _looked_and_kept(database, "o-known", between)
     assert as_read is not None
+    async with database.session() as session:
+        payment = await session.get(Payment, "o-known")
+    assert payment is not None
+    assert (as_read.payment.fraud_status, as_read.payment.instructions) == (
+        payment.fraud_status,
+        payment.instructions,
+    )
     runs: list[str] = []
     reads: list[OrderFacts] = []
 
@@ -292,23 +300,33 @@ async def test_quick_work_decides_on_the_rows_the_inbox_read_while_they_are_unch
 
 
 @ONLY_POSTGRES
-async def test_rows_the_inbox_read_are_refused_once_they_change(database: Database) -> None:
+@pytest.mark.parametrize(
+    ("meanwhile", "seen"),
+    [
+        pytest.param(_known_change(ORDERS, status="expired"), "expired", id="the order moved"),
+        pytest.param(
+            _known_change(PAYMENTS, fraud_status="deny"), "pending", id="the payment changed"
+        ),
+    ],
+)
+async def test_rows_the_inbox_read_are_refused_once_they_change(
+    database: Database, meanwhile: Update, seen: str
+) -> None:
     await _pending(database, "o-known")
     as_read = await _looked_and_kept(database, "o-known", None)
     runs: list[str] = []
     reads: list[OrderFacts] = []
-    meanwhile = _known_change(ORDERS, status="expired")
 
     decided = await database.quick(
         _settle("o-known", runs, meanwhile=meanwhile, reads=reads), as_read
     )
 
-    assert decided == "expired"
+    assert decided == seen
     assert runs == ["DriverConnection", "AsyncConnection"]
     assert as_read is not None
     assert reads[0] is as_read.order
-    assert reads[1].status == "expired"
-    assert await _state(database, "o-known") == ("paid", "settlement", ["expired"])
+    assert reads[1].status == seen
+    assert await _state(database, "o-known") == ("paid", "settlement", [seen])
 
 
 async def _until_waiting_for_a_lock(db: Database) -> None:

@@ -219,8 +219,6 @@ class Inbox:
             if applied is not None:  # a move clears the flag itself
                 writes.done_checking()
 
-        if report.payment_details:  # merged into the payment's instructions, not in `as_read`
-            as_read = None
         await self.service.apply_status(
             report, source="webhook", finish=finish, calls=calls, as_read=as_read
         )

@@ -4,7 +4,8 @@
 no lock, no transaction). `keep`: the body into the inbox with the outcome decided from that
 look, and, in the same statement, the order flagged for the worker when the notification goes on
 to be applied (so a process that dies before applying it leaves the worker a note, never a lost
-notification). A body that is already there is not kept again (None).
+notification), and its payment read for that apply (`InboxVisit.as_read`). A body that is
+already there is not kept again (None).
 
 They run on every notification Midtrans sends, so PostgreSQL is spoken to with asyncpg directly
 (prepared statements, no ORM, no SQLAlchemy round trip through greenlets): one round trip for a
@@ -17,7 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
@@ -27,7 +28,15 @@ from sqlalchemy.dialects import sqlite
 
 from bayar.storage.db import LOST, Database
 from bayar.storage.models import Notification, Order, Payment
-from bayar.storage.order_facts import FACTS, AsRead, OrderFacts, PaymentFacts, facts_of, order_of
+from bayar.storage.order_facts import (
+    FACTS,
+    AsRead,
+    OrderFacts,
+    PaymentFacts,
+    facts_of,
+    order_of,
+    payment_of,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,7 +53,7 @@ _PG_LOOK = """
 SELECT EXISTS (SELECT 1 FROM notifications WHERE dedupe_key = $1) AS seen,
        o.id, o.status, o.gross_amount, o.currency, o.payment_type, o.expires_at,
        o.machine_id, p.status, p.fraud_status, p.transaction_id, p.payment_type, p.refunded_amount,
-       p.gateway, o.xmin AS order_version, p.xmin AS payment_version
+       p.gateway, o.xmin AS order_version
 FROM (SELECT 1) AS one
 LEFT JOIN orders AS o ON o.id = $2
 LEFT JOIN payments AS p ON p.order_id = o.id
@@ -63,7 +72,11 @@ WITH kept AS (
     RETURNING id, status, gross_amount, currency, payment_type, expires_at, machine_id,
               xmin AS order_version
 )
-SELECT k.id AS kept, f.* FROM kept AS k LEFT JOIN flagged AS f ON true
+SELECT k.id AS kept, f.*, p.xmin AS payment_version, p.status, p.fraud_status, p.transaction_id,
+       p.payment_type, p.refunded_amount, p.gateway, p.instructions
+FROM kept AS k
+LEFT JOIN flagged AS f ON true
+LEFT JOIN payments AS p ON p.order_id = $10
 """
 _COLUMNS = (
     "dedupe_key",
@@ -119,20 +132,20 @@ class InboxVisit:
     def __init__(self, db: Database) -> None:
         self.db = db
         self._conn: asyncpg.pool.PoolConnectionProxy[asyncpg.Record] | None = None
+        self._order: tuple[OrderFacts, int] | None = None  # the look's, with its version
         self.as_read: AsRead | None = None
-        """On PostgreSQL, the order and its payment as this visit last read them, each with its
-        row's version: the look's, the order's as the keep's flag left it. The apply of the
-        notification takes them instead of reading again (`Database.quick`). None on SQLite, or
-        for an order without a payment."""
+        """On PostgreSQL, after the keep of a notification that goes on (a flagged one), its
+        order and payment, each with its row's version: the order as the look read it or as
+        the flag wrote it, the payment as the keep read it. Its apply takes them instead of
+        reading again (`Database.quick`). None on SQLite, or for an order without a payment."""
 
     async def look(self, dedupe_key: str, order_id: str | None) -> Look:
         if self.db.is_sqlite:
             return await _sql_look(self.db, dedupe_key, order_id)
         row = await self._pg("fetchrow", _PG_LOOK, dedupe_key, order_id)
         look = _pg_facts(row)
-        if look.order is not None and look.payment is not None:
-            versions = row["order_version"], row["payment_version"]
-            self.as_read = AsRead(look.order, look.payment, *versions)
+        if look.order is not None:
+            self._order = look.order, row["order_version"]
         return look
 
     async def keep(
@@ -149,12 +162,22 @@ class InboxVisit:
         row = await self._pg("fetchrow", _PG_KEEP, *args, flag, at)
         if row is None:
             return None
-        flagged = row["order_version"]
-        if flagged is not None and self.as_read is not None:
-            # The flag made a new version of the order's row, read as it was written (the
-            # look's may be older still): the version and the facts go together.
-            self.as_read = replace(self.as_read, order=order_of(row[1:]), order_version=flagged)
+        self.as_read = self._as_read(row, flag)
         return cast(int, row["kept"])
+
+    def _as_read(self, kept: asyncpg.Record, flag: str | None) -> AsRead | None:
+        """The flagged order and its payment after the keep. Each fact goes with the version of
+        the row it was read from: the flag made a new version of the order's row, returned as
+        written (the look's may be older still)."""
+        if kept["payment_version"] is None:  # not flagged, or no payment
+            return None
+        order = self._order
+        if kept["order_version"] is not None:
+            order = order_of(kept[1:8]), kept["order_version"]
+        if order is None or order[0].id != flag:
+            return None
+        payment = payment_of(kept[10:])
+        return AsRead(order[0], payment, order[1], kept["payment_version"])
 
     async def _pg(self, method: str, query: str, *args: Any) -> Any:
         if self._conn is None:

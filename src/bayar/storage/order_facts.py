@@ -36,7 +36,8 @@ class OrderFacts:
 @dataclass(frozen=True, slots=True)
 class PaymentFacts:
     """The order's payment as last reported. The inbox's look does not read its instructions (a
-    notification never brings any the core would take); the apply does."""
+    notification never brings any the core would take); the keep of one that goes on to be
+    applied, and the apply, do."""
 
     status: str
     fraud_status: str | None
@@ -49,10 +50,9 @@ class PaymentFacts:
 
 @dataclass(frozen=True, slots=True)
 class AsRead:
-    """An order and its payment as read before an apply (the inbox's look and keep), each with
-    its row's version (`xmin`) as of that read: `Database.quick`'s apply decides on them without
-    reading again, and its write is guarded by those versions. The payment's instructions are
-    not among them (see `PaymentFacts`)."""
+    """An order and its payment (with its instructions) as read before an apply (the inbox's
+    look and keep), each with its row's version (`xmin`) as of that read: `Database.quick`'s
+    apply decides on them without reading again, and its write is guarded by those versions."""
 
     order: OrderFacts
     payment: PaymentFacts
@@ -86,11 +86,17 @@ def order_of(row: Sequence[Any]) -> OrderFacts:
     return OrderFacts(row[0], row[1], row[2], row[3], row[4], utc(row[5]), row[6])
 
 
+def payment_of(row: Sequence[Any]) -> PaymentFacts:
+    """The payment of a row whose first columns are `FACTS`' payment columns, in their order,
+    then its instructions if the row has them."""
+    instructions = row[6] if len(row) > 6 else None
+    return PaymentFacts(row[0], row[1], row[2], row[3], row[4], row[5], instructions)
+
+
 def facts_of(row: Sequence[Any]) -> tuple[OrderFacts, PaymentFacts | None]:
     """A row of `FACTS`' columns (SQLAlchemy's or asyncpg's), and the payment's instructions when
     the row has them as one more column."""
     order = order_of(row)
     if row[7] is None:
         return order, None
-    instructions = row[13] if len(row) > 13 else None
-    return order, PaymentFacts(row[7], row[8], row[9], row[10], row[11], row[12], instructions)
+    return order, payment_of(row[7:])
