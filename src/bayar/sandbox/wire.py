@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime, timedelta, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from bayar.sandbox.model import Refund, Transaction
@@ -44,7 +44,8 @@ def money(amount: int) -> str:
 
 
 def wib(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).astimezone(WIB).strftime("%Y-%m-%d %H:%M:%S")
+    """ "YYYY-MM-DD HH:MM:SS" in WIB (isoformat: strftime took a tenth of a status call's CPU)."""
+    return datetime.fromtimestamp(ts, WIB).isoformat(" ", "seconds")[:19]
 
 
 def parse_wib(text: str) -> float:
