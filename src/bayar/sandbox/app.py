@@ -35,6 +35,7 @@ from bayar.sandbox.http import (
     api_root,
     error_handlers,
 )
+from bayar.sandbox.lane import StatusLane
 from bayar.sandbox.model import Transaction
 from bayar.sandbox.notify import Notifier
 from bayar.sandbox.store import SandboxStore
@@ -249,11 +250,16 @@ def standalone_app(settings: Settings, *, host: str = "127.0.0.1") -> Starlette:
     async def home(_: Request) -> Response:
         return RedirectResponse(f"{MOUNT_PATH}/")
 
-    return Starlette(
+    app = Starlette(
         routes=[
             Route("/", home),
             Mount(MOUNT_PATH, app=create_sandbox_app(sandbox, exposed=not is_loopback(host))),
         ],
         lifespan=lifespan,
-        middleware=[Middleware(SecurityHeaders)],
+        middleware=[
+            Middleware(StatusLane, sandbox=sandbox, prefix=f"{MOUNT_PATH}/midtrans/v2/"),
+            Middleware(SecurityHeaders),
+        ],
     )
+    app.state.sandbox = sandbox
+    return app

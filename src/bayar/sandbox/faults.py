@@ -48,6 +48,10 @@ class Faults:
                 return fault
         return None
 
+    def armed(self, kinds: tuple[str, ...]) -> bool:
+        """Whether a fault among `kinds` waits, without taking it."""
+        return any(fault.kind in kinds and fault.remaining > 0 for fault in self._armed)
+
     def clear(self) -> None:
         self._armed.clear()
 
