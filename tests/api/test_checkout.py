@@ -375,3 +375,23 @@ async def test_a_bank_transfer_holds_its_stock_for_the_hold_time_not_a_day(bayar
     assert order.expires_at - expiry < timedelta(seconds=5)
     qris = await bayar.db_order(await bayar.create_order(("cola", 1)))
     assert qris.expires_at - qris.created_at == timedelta(minutes=15)
+
+
+async def test_a_retry_during_a_create_the_gateway_refuses_answers_with_the_failed_order(
+    bayar: Bayar,
+) -> None:
+    """The retry read the order before it waited for the call in flight, and answered with it
+    as it was then: pending, 202, "retry with the key", though the order had failed meanwhile."""
+    await bayar.set_stock("lemon", 5, name="")  # Midtrans refuses an item without a name
+    await bayar.fault("api_hang", seconds=0.5, count=1)  # ... and says so late
+    first_call = asyncio.create_task(bayar.create(("lemon", 1), key="refused"))
+    await _order_exists(bayar)
+
+    retry = await bayar.create(("lemon", 1), key="refused")
+    first = await first_call
+
+    assert first.status_code == 502, first.text
+    assert retry.status_code == 200, retry.text
+    assert retry.json()["status"] == "failed"
+    assert retry.json()["payment"] is None
+    assert await bayar.stock("lemon") == 5

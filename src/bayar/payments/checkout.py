@@ -295,6 +295,8 @@ class Checkouts:
                 "this Idempotency-Key was used for a different request; use a new key"
             )
         await self._wait_for_create(order.id)
+        async with self.db.session() as session:  # as the call waited for left it
+            order = await session.get(Order, order.id) or order
         now = self.now()
         if order.status != "pending" or order.expires_at - now < MIN_PAYMENT_WINDOW:
             return order
