@@ -32,6 +32,10 @@ def asked(connection: HTTPConnection) -> str | None:
     )
 
 
+# Every answer's language may follow both.
+VARY = "Accept-Language, Cookie"
+
+
 class LanguageMiddleware:
     def __init__(self, app: ASGIApp, *, default: str = i18n.DEFAULT) -> None:
         self.app = app
@@ -48,7 +52,7 @@ class LanguageMiddleware:
         async def send_remembering(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = MutableHeaders(scope=message)
-                headers.append("Vary", "Accept-Language, Cookie")
+                headers.append("Vary", VARY)
                 if remember:
                     headers.append(
                         "Set-Cookie",

@@ -2,8 +2,8 @@
 
 A merchant confirms every notification that moves an order with `GET /v2/{id}/status`, so it is
 the sandbox's busiest call. Through Starlette's stack (its error and exception middleware, the
-mount, the sandbox's four middlewares, the routers) it took about a third of the sandbox's CPU
-per call (py-spy, bench/webhooks.py). The lane answers the plain case itself: a GET with no query,
+mount, the sandbox's four middlewares, the routers) it took more than half of the sandbox's CPU
+per call (bench/sandbox_status.py). The lane answers the plain case itself: a GET with no query,
 the right server key, no API fault armed. Its answer is the route's, byte for byte, headers
 included (tests/sandbox/test_status_lane.py compares them). Anything else goes on to the routes,
 which stay the one home of the call's refusals and faults.
@@ -11,34 +11,26 @@ which stay the one home of the call's refusals and faults.
 
 from __future__ import annotations
 
-import json
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from bayar.i18n.middleware import VARY
 from bayar.sandbox.faults import API_FAULTS
-from bayar.sandbox.http import PAGE_CSP
+from bayar.sandbox.http import PAGE_CSP, reply
 
 if TYPE_CHECKING:
     from bayar.sandbox.app import Sandbox
 
 SUFFIX = "/status"
 # What the sandbox's middlewares add to a JSON answer (SecurityHeaders, then the language's Vary).
-HEADERS = [
-    (b"content-type", b"application/json"),
+ADDED = [
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
     (b"content-security-policy", PAGE_CSP.encode()),
     (b"x-frame-options", b"DENY"),
-    (b"vary", b"Accept-Language, Cookie"),
+    (b"vary", VARY.encode()),
 ]
-
-
-def json_body(content: Any) -> bytes:
-    """As Starlette's JSONResponse renders it."""
-    return json.dumps(
-        content, ensure_ascii=False, allow_nan=False, indent=None, separators=(",", ":")
-    ).encode("utf-8")
 
 
 class StatusLane:
@@ -54,13 +46,12 @@ class StatusLane:
         if id_ is None:
             await self.app(scope, receive, send)
             return
-        answer = self.sandbox.gateway.status(id_)
-        body = json_body(answer.body)
-        headers = [(b"content-length", b"%d" % len(body)), *HEADERS]
+        answer = reply(self.sandbox.gateway.status(id_))  # as the route renders it
+        headers = [*answer.raw_headers, *ADDED]
         await send(
-            {"type": "http.response.start", "status": answer.http_status, "headers": headers}
+            {"type": "http.response.start", "status": answer.status_code, "headers": headers}
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": answer.body})
 
     def _plain_status(self, scope: Scope) -> str | None:
         """The id of a status call the lane may answer, else None."""
