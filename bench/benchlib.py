@@ -172,3 +172,17 @@ class BayarProcess:
                 self.process.kill()
                 self.process.wait(timeout=5)
         self.log.close()
+
+
+class SandboxProcess(BayarProcess):
+    """`bayar sandbox`, its state in memory, its own notifications sent to `notification_url`:
+    the gateway of a bench's serve processes, as the one `bayar sandbox` of a fleet."""
+
+    def __init__(self, workdir: Path, notification_url: str) -> None:
+        directory = workdir / "sandbox"
+        env = bayar_env(
+            directory / "var",
+            BAYAR_SANDBOX_STATE_FILE=":memory:",
+            BAYAR_SANDBOX_NOTIFICATION_URL=notification_url,
+        )
+        super().__init__("sandbox", directory, env)

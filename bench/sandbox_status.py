@@ -19,19 +19,20 @@ import aiohttp
 import httpx
 
 from bayar.config import DEMO_SERVER_KEY
-from benchlib import CLK_TCK, BayarProcess, bayar_env, proc_ticks
+from benchlib import CLK_TCK, BayarProcess, SandboxProcess, proc_ticks
 
 RESULTS = Path(__file__).parent / "results" / "sandbox-status.txt"
 KINDS = {"lane": "", "routes": "?via=routes"}
+CONNECTIONS = 16  # keep-alive, each making its calls one after another
 
 
 async def calls(
     session: aiohttp.ClientSession, sandbox: BayarProcess, ids: list[str], query: str, count: int
 ) -> float:
-    """Sandbox CPU µs per call over `count` status calls on 16 connections."""
+    """Sandbox CPU µs per call over `count` status calls on `CONNECTIONS` connections."""
 
     async def one_connection(first: int) -> None:
-        for n in range(first, count, 16):
+        for n in range(first, count, CONNECTIONS):
             url = f"{sandbox.url}/sandbox/midtrans/v2/{ids[n % len(ids)]}/status{query}"
             async with session.get(url) as answer:
                 await answer.read()
@@ -39,25 +40,20 @@ async def calls(
                     raise RuntimeError(f"status call answered {answer.status}")
 
     before = proc_ticks(sandbox.pid)
-    await asyncio.gather(*(one_connection(k) for k in range(16)))
+    await asyncio.gather(*(one_connection(k) for k in range(CONNECTIONS)))
     return (proc_ticks(sandbox.pid) - before) / CLK_TCK / count * 1e6
 
 
 async def run(args: argparse.Namespace) -> dict[str, list[float]]:
     directory = Path(tempfile.mkdtemp(prefix="bayar-bench-"))
-    env = bayar_env(
-        directory / "var",
-        BAYAR_SANDBOX_STATE_FILE=":memory:",
-        BAYAR_SANDBOX_NOTIFICATION_URL="http://127.0.0.1:9/nobody",
-    )
-    sandbox = BayarProcess("sandbox", directory, env)
+    sandbox = SandboxProcess(directory, "http://127.0.0.1:9/nobody")  # charges notify nobody
     key = base64.b64encode(f"{DEMO_SERVER_KEY}:".encode()).decode()
     try:
         async with httpx.AsyncClient() as client:
             await sandbox.ready(client, path="/sandbox/")
         async with aiohttp.ClientSession(
             headers={"Authorization": f"Basic {key}"},
-            connector=aiohttp.TCPConnector(limit=16),
+            connector=aiohttp.TCPConnector(limit=CONNECTIONS),
         ) as session:
             ids = [f"bench-{n}" for n in range(100)]
             for order_id in ids:
@@ -89,7 +85,7 @@ def main() -> None:
     results = asyncio.run(run(args))
     lines = [
         f"sandbox CPU per status call, {args.rounds} alternated rounds of {args.calls} calls"
-        " (16 keep-alive connections):"
+        f" ({CONNECTIONS} keep-alive connections):"
     ]
     for kind, figures in results.items():
         shown = ", ".join(f"{f:.0f}" for f in figures)

@@ -72,6 +72,7 @@ from benchlib import (
     HOST,
     PG_BASE,
     BayarProcess,
+    SandboxProcess,
     bayar_env,
     create_db,
     drop_db,
@@ -563,20 +564,6 @@ class Server(BayarProcess):
         super().__init__("serve", directory, env, prefix=prefix)
 
 
-class Sandbox(BayarProcess):
-    """The `bayar sandbox` every serve process of a run asks (one gateway truth per fleet); its
-    own notifications go to the sink."""
-
-    def __init__(self, workdir: Path, sink_url: str) -> None:
-        directory = workdir / "sandbox"
-        env = bayar_env(
-            directory / "var",
-            BAYAR_SANDBOX_STATE_FILE=":memory:",
-            BAYAR_SANDBOX_NOTIFICATION_URL=sink_url,
-        )
-        super().__init__("sandbox", directory, env)
-
-
 def _deploy_fleet() -> Any:
     """deploy/fleet.py (`make fleet`): its rendering of deploy/nginx/bayar.conf."""
     spec = importlib.util.spec_from_file_location(
@@ -594,7 +581,7 @@ class Nginx:
     """Debian's nginx with the shipped deploy/nginx/bayar.conf, as `make fleet` renders it, in
     front of the serve processes (and the sandbox)."""
 
-    def __init__(self, workdir: Path, servers: list[Server], sandbox: Sandbox) -> None:
+    def __init__(self, workdir: Path, servers: list[Server], sandbox: SandboxProcess) -> None:
         fleet = _deploy_fleet()
         self.dir = workdir / "nginx"
         for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"):
@@ -713,7 +700,7 @@ class Sink:
 @dataclass
 class Setup:
     database: str
-    sandbox: Sandbox
+    sandbox: SandboxProcess
     servers: list[Server]
     pending: list[list[dict[str, Any]]]  # per server: notification bases of pending orders
     settle: list[list[dict[str, Any]]]  # per server: orders to be paid in the settlement run
@@ -794,7 +781,7 @@ async def setup(
     if upgraded.returncode != 0:
         raise RuntimeError(f"bayar seed failed:\n{out.decode(errors='replace')}")
     servers: list[Server] = []
-    sandbox = Sandbox(workdir / f"k{procs}", sink_url)
+    sandbox = SandboxProcess(workdir / f"k{procs}", sink_url)
     counted = Callgrind(workdir) if args.callgrind else None
     result = Setup(database, sandbox, servers, [], [], counted=counted)
     try:
@@ -833,7 +820,7 @@ async def setup(
 
 
 async def pay_in_sandbox(
-    client: httpx.AsyncClient, sandbox: Sandbox, orders: list[dict[str, Any]]
+    client: httpx.AsyncClient, sandbox: SandboxProcess, orders: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     gate = asyncio.Semaphore(8)
     bases: list[dict[str, Any]] = []
